@@ -1,0 +1,1 @@
+//! Deployment: reading profiles, planning and executing switches.

@@ -1,0 +1,1 @@
+//! Process specifications (placeholder, being written).
