@@ -7,5 +7,8 @@
 //! dependency graph and carries it out as a transaction.
 
 pub mod deploy;
+pub mod error;
 pub mod render;
 pub mod spec;
+
+pub use error::SpecError;

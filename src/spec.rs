@@ -1,1 +1,1010 @@
-//! Process specifications (placeholder, being written).
+//! Process descriptions: the typed model of what a user writes in Nix, and its parser.
+//!
+//! Input is one JSON object (what `builtins.toJSON` or the plugin makes of a Nix attribute
+//! set): the per-process attributes at the top level and the global settings of the
+//! composition under `config`. Parsing is strict: unknown attributes are errors with a
+//! did-you-mean suggestion, every type error names the process and the attribute path.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value};
+
+use crate::error::{kind_of, suggestion_suffix, Result, SpecError};
+
+/// Per-process attributes the framework understands.
+pub const PROCESS_ATTRIBUTES: &[&str] = &[
+    "name",
+    "instanceName",
+    "description",
+    "activities",
+    "instructions",
+    "process",
+    "args",
+    "processIsDaemon",
+    "environment",
+    "dependencies",
+    "user",
+    "credentials",
+    "umask",
+    "nice",
+    "directory",
+    "path",
+    "paths",
+    "initialize",
+    "removeActivities",
+    "runlevels",
+    "defaultStart",
+    "defaultStop",
+    "pidFile",
+    "reloadSignal",
+    "globalInstructions",
+    "enableDaemonOutputLogging",
+    "readiness",
+    "config",
+];
+
+/// Global settings of a `createSystemVInitScript` composition.
+pub const CONFIG_ATTRIBUTES: &[&str] = &[
+    "runtimeDir",
+    "tmpDir",
+    "logDir",
+    "forceDisableUserChange",
+    "initialInstructions",
+    "startDaemon",
+    "startProcessAsDaemon",
+    "stopDaemon",
+    "reloadDaemon",
+    "evaluateCommand",
+    "statusCommand",
+    "restartActivity",
+    "supportedRunLevels",
+    "minSequence",
+    "maxSequence",
+    "shell",
+];
+
+const READINESS_ATTRIBUTES: &[&str] = &["tcpPort", "tcpHost", "command", "timeout"];
+const INSTRUCTION_ATTRIBUTES: &[&str] = &["activity", "instruction"];
+const CREDENTIAL_KINDS: &[&str] = &["groups", "users"];
+/// Keys a group entry of `credentials.groups` may have.
+pub const GROUP_KEYS: &[&str] = &["gid"];
+/// Keys a user entry of `credentials.users` may have.
+pub const USER_KEYS: &[&str] = &[
+    "group",
+    "extraGroups",
+    "description",
+    "homeDir",
+    "createHomeDir",
+    "shell",
+    "uid",
+];
+
+/// Global settings shared by every script of a composition.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GlobalConfig {
+    /// Where PID files of root processes live.
+    pub runtime_dir: String,
+    /// Where PID and log files of processes with a `user` live.
+    pub tmp_dir: String,
+    /// Where output logs of foreground processes live.
+    pub log_dir: String,
+    /// Ignore every `user`, so an unprivileged caller can run everything.
+    pub force_disable_user_change: bool,
+    /// Shell code placed before the activities of every script (sources init-functions).
+    pub initial_instructions: String,
+    /// Command that starts a daemonizing process.
+    pub start_daemon: String,
+    /// The libslack `daemon` executable that daemonizes foreground processes.
+    pub start_process_as_daemon: String,
+    /// Command that stops a process.
+    pub stop_daemon: String,
+    /// Command that sends the reload signal.
+    pub reload_daemon: String,
+    /// Command that reports the status of the previous command.
+    pub evaluate_command: String,
+    /// Command that reports whether a process runs.
+    pub status_command: String,
+    /// Body of the generated `restart` activity.
+    pub restart_activity: String,
+    /// Runlevels that exist; links are made for each.
+    pub supported_run_levels: Vec<u8>,
+    /// Lowest sequence number.
+    pub min_sequence: u32,
+    /// Highest sequence number.
+    pub max_sequence: u32,
+    /// Interpreter of the scripts.
+    pub shell: String,
+}
+
+impl Default for GlobalConfig {
+    fn default() -> Self {
+        GlobalConfig {
+            runtime_dir: "/var/run".into(),
+            tmp_dir: "/tmp".into(),
+            log_dir: "/var/log".into(),
+            force_disable_user_change: false,
+            initial_instructions: String::new(),
+            start_daemon: "start_daemon".into(),
+            start_process_as_daemon: "daemon".into(),
+            stop_daemon: "killproc".into(),
+            reload_daemon: "killproc".into(),
+            evaluate_command: "evaluate_retval".into(),
+            status_command: "statusproc".into(),
+            restart_activity: "\"$0\" stop\n\"$0\" start".into(),
+            supported_run_levels: (0..=6).collect(),
+            min_sequence: 0,
+            max_sequence: 99,
+            shell: "/bin/bash".into(),
+        }
+    }
+}
+
+/// Another process this one must start after.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dependency {
+    /// Its process name.
+    pub name: String,
+    /// Its start sequence number.
+    pub sequence: u32,
+}
+
+/// An activity written as a message verb plus one instruction.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Instruction {
+    /// The verb of the message, e.g. "Starting".
+    pub activity: String,
+    /// The shell code to run.
+    pub instruction: String,
+}
+
+/// How `start` knows the process is ready to serve.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReadinessCheck {
+    /// A TCP port accepts connections.
+    Tcp {
+        /// Host to connect to.
+        host: String,
+        /// Port to connect to.
+        port: u16,
+    },
+    /// A shell command succeeds.
+    Command(String),
+}
+
+/// The optional readiness check of a process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Readiness {
+    /// What is checked.
+    pub check: ReadinessCheck,
+    /// Seconds to wait before the start counts as failed.
+    pub timeout: u32,
+}
+
+/// Groups and users a process needs, each as sorted key/value pairs.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Credentials {
+    /// Group name → attributes (`gid`).
+    pub groups: BTreeMap<String, BTreeMap<String, String>>,
+    /// User name → attributes (`group`, `description`, `homeDir`, ...).
+    pub users: BTreeMap<String, BTreeMap<String, String>>,
+}
+
+impl Credentials {
+    /// True when no group and no user is asked for.
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty() && self.users.is_empty()
+    }
+}
+
+/// A fully parsed and validated process description.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessSpec {
+    /// Script name (`name`, else `instanceName`).
+    pub name: String,
+    /// Instance name, which makes the PID file unique.
+    pub instance_name: Option<String>,
+    /// Human description (defaults to the name).
+    pub description: String,
+    /// Raw activities: name → shell code.
+    pub activities: BTreeMap<String, String>,
+    /// Activities as message + instruction.
+    pub instructions: BTreeMap<String, Instruction>,
+    /// The program to manage.
+    pub process: Option<String>,
+    /// Its command-line arguments.
+    pub args: Vec<String>,
+    /// Whether the program forks into the background by itself.
+    pub process_is_daemon: bool,
+    /// Exported environment variables, sorted by name.
+    pub environment: BTreeMap<String, String>,
+    /// Processes to start first.
+    pub dependencies: Vec<Dependency>,
+    /// User to run as (already cleared under `forceDisableUserChange`).
+    pub user: Option<String>,
+    /// Groups and users to create (empty under `forceDisableUserChange`).
+    pub credentials: Credentials,
+    /// File mode creation mask, octal digits.
+    pub umask: Option<String>,
+    /// Nice level.
+    pub nice: Option<i32>,
+    /// Working directory.
+    pub directory: Option<String>,
+    /// Packages whose `bin` directories go in front of `PATH`.
+    pub path: Vec<String>,
+    /// Shell code run before the generated start instruction.
+    pub initialize: String,
+    /// Activities to leave out.
+    pub remove_activities: Vec<String>,
+    /// Runlevels that get start links.
+    pub default_start: Vec<u8>,
+    /// Runlevels that get stop links.
+    pub default_stop: Vec<u8>,
+    /// Explicit PID file.
+    pub pid_file: Option<String>,
+    /// Signal of the reload activity, as `-NAME` or `-NUMBER`.
+    pub reload_signal: String,
+    /// Shell code before the activities (defaults to `config.initialInstructions`).
+    pub global_instructions: String,
+    /// Whether a foreground process's output goes to a log file.
+    pub enable_daemon_output_logging: bool,
+    /// Optional readiness check of `start`.
+    pub readiness: Option<Readiness>,
+    /// The global settings.
+    pub config: GlobalConfig,
+}
+
+/// Parses a JSON text into a validated [`ProcessSpec`].
+pub fn parse_json(text: &str) -> Result<ProcessSpec> {
+    let value: Value = serde_json::from_str(text).map_err(|e| SpecError::Json(e.to_string()))?;
+    parse(&value)
+}
+
+/// Parses a JSON value into a validated [`ProcessSpec`].
+pub fn parse(value: &Value) -> Result<ProcessSpec> {
+    let map = value.as_object().ok_or(SpecError::NotAnAttributeSet {
+        found: kind_of(value),
+    })?;
+    let name = early_name(map)?;
+    let attrs = Attrs {
+        process: &name,
+        prefix: String::new(),
+        map,
+    };
+    attrs.check_known(PROCESS_ATTRIBUTES)?;
+
+    let config = match map.get("config") {
+        None | Some(Value::Null) => GlobalConfig::default(),
+        Some(v) => parse_config(&attrs.nested("config", v)?)?,
+    };
+    let instance_name = attrs.opt_string("instanceName")?;
+    if let Some(instance) = &instance_name {
+        validate_name(&attrs, "instanceName", instance)?;
+    }
+    validate_name(
+        &attrs,
+        if map.contains_key("name") {
+            "name"
+        } else {
+            "instanceName"
+        },
+        &name,
+    )?;
+
+    let user = match attrs.opt_string("user")? {
+        Some(u) => {
+            validate_account(&attrs, "user", &u)?;
+            (!config.force_disable_user_change).then_some(u)
+        }
+        None => None,
+    };
+    let credentials = parse_credentials(&attrs)?;
+    let credentials = if config.force_disable_user_change {
+        Credentials::default()
+    } else {
+        credentials
+    };
+
+    let runlevels = attrs.opt_runlevels("runlevels")?.unwrap_or_default();
+    check_runlevels(&attrs, "runlevels", &runlevels, &config)?;
+    let default_start = match attrs.opt_runlevels("defaultStart")? {
+        Some(levels) => {
+            check_runlevels(&attrs, "defaultStart", &levels, &config)?;
+            levels
+        }
+        None => runlevels.clone(),
+    };
+    let default_stop = match attrs.opt_runlevels("defaultStop")? {
+        Some(levels) => {
+            check_runlevels(&attrs, "defaultStop", &levels, &config)?;
+            levels
+        }
+        None => config
+            .supported_run_levels
+            .iter()
+            .copied()
+            .filter(|l| !default_start.contains(l))
+            .collect(),
+    };
+
+    let process = attrs.opt_string("process")?;
+    if let Some(p) = &process {
+        if p.is_empty() || p.starts_with('-') {
+            return Err(attrs.invalid(
+                "process",
+                format!("'{p}' is not a program path (it must not be empty or start with '-')"),
+            ));
+        }
+    }
+    let umask = match attrs.get("umask") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) if n.is_u64() => Some(n.to_string()),
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(other) => return Err(attrs.wrong_type("umask", "a string of octal digits", other)),
+    };
+    if let Some(mask) = &umask {
+        if mask.is_empty() || mask.len() > 4 || !mask.chars().all(|c| ('0'..='7').contains(&c)) {
+            return Err(attrs.invalid(
+                "umask",
+                format!("'{mask}' is not an octal umask such as \"022\""),
+            ));
+        }
+    }
+    let nice = match attrs.opt_int("nice")? {
+        Some(n) if !(-20..=19).contains(&n) => {
+            return Err(attrs.invalid("nice", format!("{n} is outside the nice range -20..19")))
+        }
+        other => other.map(|n| n as i32),
+    };
+    let reload_signal = attrs
+        .opt_string("reloadSignal")?
+        .unwrap_or_else(|| "-HUP".into());
+    let reload_signal = normalise_signal(&attrs, &reload_signal)?;
+
+    let environment = parse_environment(&attrs)?;
+    let path = match attrs.get("path") {
+        Some(_) => attrs.string_list("path")?,
+        None => attrs.string_list("paths")?,
+    };
+    let remove_activities = attrs.string_list("removeActivities")?;
+    let activities = parse_activities(&attrs)?;
+    let instructions = parse_instructions(&attrs)?;
+    for activity in &remove_activities {
+        validate_activity_name(&attrs, "removeActivities", activity)?;
+    }
+    if process.is_none() && activities.is_empty() && instructions.is_empty() {
+        return Err(attrs.invalid(
+            "process",
+            "nothing to run: set 'process', 'instructions' or 'activities'".into(),
+        ));
+    }
+
+    let readiness = parse_readiness(&attrs)?;
+    let dependencies = parse_dependencies(&attrs)?;
+    let description = attrs
+        .opt_string("description")?
+        .unwrap_or_else(|| name.clone());
+
+    Ok(ProcessSpec {
+        instance_name,
+        description,
+        activities,
+        instructions,
+        args: attrs.string_list("args")?,
+        process_is_daemon: attrs.opt_bool("processIsDaemon")?.unwrap_or(true),
+        environment,
+        dependencies,
+        user,
+        credentials,
+        umask,
+        nice,
+        directory: attrs.opt_string("directory")?,
+        path,
+        initialize: attrs.opt_string("initialize")?.unwrap_or_default(),
+        remove_activities,
+        default_start,
+        default_stop,
+        pid_file: attrs.opt_string("pidFile")?,
+        reload_signal,
+        global_instructions: attrs
+            .opt_string("globalInstructions")?
+            .unwrap_or_else(|| config.initial_instructions.clone()),
+        enable_daemon_output_logging: attrs.opt_bool("enableDaemonOutputLogging")?.unwrap_or(true),
+        readiness,
+        process,
+        config,
+        name,
+    })
+}
+
+/// Finds the process name before anything else, so every later error can name it.
+fn early_name(map: &Map<String, Value>) -> Result<String> {
+    for key in ["name", "instanceName"] {
+        match map.get(key) {
+            Some(Value::String(s)) => return Ok(s.clone()),
+            None | Some(Value::Null) => continue,
+            Some(other) => {
+                return Err(SpecError::WrongType {
+                    process: "<unnamed>".into(),
+                    attribute: key.into(),
+                    expected: "a string",
+                    found: kind_of(other),
+                })
+            }
+        }
+    }
+    Err(SpecError::MissingName)
+}
+
+/// A view of one attribute set of the input, with the context errors need.
+struct Attrs<'a> {
+    process: &'a str,
+    prefix: String,
+    map: &'a Map<String, Value>,
+}
+
+impl<'a> Attrs<'a> {
+    fn path(&self, key: &str) -> String {
+        if self.prefix.is_empty() {
+            key.to_string()
+        } else {
+            format!("{}.{key}", self.prefix)
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&'a Value> {
+        self.map.get(key)
+    }
+
+    fn wrong_type(&self, key: &str, expected: &'static str, found: &Value) -> SpecError {
+        SpecError::WrongType {
+            process: self.process.to_string(),
+            attribute: self.path(key),
+            expected,
+            found: kind_of(found),
+        }
+    }
+
+    fn invalid(&self, key: &str, message: String) -> SpecError {
+        SpecError::InvalidValue {
+            process: self.process.to_string(),
+            attribute: self.path(key),
+            message,
+        }
+    }
+
+    fn check_known(&self, known: &[&str]) -> Result<()> {
+        for key in self.map.keys() {
+            if !known.contains(&key.as_str()) {
+                return Err(SpecError::UnknownAttribute {
+                    process: self.process.to_string(),
+                    attribute: self.path(key),
+                    suggestion: suggestion_suffix(key, known),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The attribute set under `key`, as a nested view.
+    fn nested(&self, key: &str, value: &'a Value) -> Result<Attrs<'a>> {
+        match value {
+            Value::Object(map) => Ok(Attrs {
+                process: self.process,
+                prefix: self.path(key),
+                map,
+            }),
+            other => Err(self.wrong_type(key, "an attribute set", other)),
+        }
+    }
+
+    fn opt_nested(&self, key: &str) -> Result<Option<Attrs<'a>>> {
+        match self.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => self.nested(key, v).map(Some),
+        }
+    }
+
+    fn string_value(&self, key: &str, value: &Value) -> Result<String> {
+        match value {
+            Value::String(s) if s.contains('\0') => {
+                Err(self.invalid(key, "contains a NUL character".into()))
+            }
+            Value::String(s) => Ok(s.clone()),
+            other => Err(self.wrong_type(key, "a string", other)),
+        }
+    }
+
+    fn opt_string(&self, key: &str) -> Result<Option<String>> {
+        match self.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(v) => self.string_value(key, v).map(Some),
+        }
+    }
+
+    /// A string, integer or boolean turned into text the way Nix's `toString` does.
+    fn scalar_value(&self, key: &str, value: &Value) -> Result<String> {
+        match value {
+            Value::Number(n) if n.is_i64() || n.is_u64() => Ok(n.to_string()),
+            Value::Bool(true) => Ok("1".into()),
+            Value::Bool(false) => Ok(String::new()),
+            Value::String(_) => self.string_value(key, value),
+            other => Err(self.wrong_type(key, "a string, an integer or a boolean", other)),
+        }
+    }
+
+    fn opt_bool(&self, key: &str) -> Result<Option<bool>> {
+        match self.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(other) => Err(self.wrong_type(key, "a boolean", other)),
+        }
+    }
+
+    fn opt_int(&self, key: &str) -> Result<Option<i64>> {
+        match self.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) if n.is_i64() => Ok(n.as_i64()),
+            Some(Value::Number(n)) if n.is_u64() => {
+                Err(self.invalid(key, format!("{n} is too large")))
+            }
+            Some(other) => Err(self.wrong_type(key, "an integer", other)),
+        }
+    }
+
+    fn opt_u32(&self, key: &str) -> Result<Option<u32>> {
+        match self.opt_int(key)? {
+            None => Ok(None),
+            Some(n) => u32::try_from(n)
+                .map(Some)
+                .map_err(|_| self.invalid(key, format!("{n} is not a non-negative integer"))),
+        }
+    }
+
+    /// A list of strings (integers and booleans are turned into text like `toString`).
+    fn string_list(&self, key: &str) -> Result<Vec<String>> {
+        match self.get(key) {
+            None | Some(Value::Null) => Ok(Vec::new()),
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| match item {
+                    Value::Array(_) | Value::Object(_) | Value::Null => Err(SpecError::WrongType {
+                        process: self.process.to_string(),
+                        attribute: format!("{}[{i}]", self.path(key)),
+                        expected: "a string",
+                        found: kind_of(item),
+                    }),
+                    _ => self.scalar_value(key, item),
+                })
+                .collect(),
+            Some(other) => Err(self.wrong_type(key, "a list of strings", other)),
+        }
+    }
+
+    fn opt_runlevels(&self, key: &str) -> Result<Option<Vec<u8>>> {
+        match self.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Array(items)) => {
+                let mut levels = Vec::with_capacity(items.len());
+                for item in items {
+                    let level = item
+                        .as_u64()
+                        .filter(|l| *l <= 9)
+                        .ok_or_else(|| match item {
+                            Value::Number(n) if n.is_i64() || n.is_u64() => self.invalid(
+                                key,
+                                format!("{n} is not a runlevel (runlevels are 0 to 9)"),
+                            ),
+                            other => self.wrong_type(key, "a list of integers", other),
+                        })?;
+                    if !levels.contains(&(level as u8)) {
+                        levels.push(level as u8);
+                    }
+                }
+                levels.sort_unstable();
+                Ok(Some(levels))
+            }
+            Some(other) => Err(self.wrong_type(key, "a list of integers", other)),
+        }
+    }
+}
+
+fn parse_config(attrs: &Attrs) -> Result<GlobalConfig> {
+    attrs.check_known(CONFIG_ATTRIBUTES)?;
+    let mut config = GlobalConfig::default();
+    let strings: [(&str, &mut String); 12] = [
+        ("runtimeDir", &mut config.runtime_dir),
+        ("tmpDir", &mut config.tmp_dir),
+        ("logDir", &mut config.log_dir),
+        ("initialInstructions", &mut config.initial_instructions),
+        ("startDaemon", &mut config.start_daemon),
+        ("startProcessAsDaemon", &mut config.start_process_as_daemon),
+        ("stopDaemon", &mut config.stop_daemon),
+        ("reloadDaemon", &mut config.reload_daemon),
+        ("evaluateCommand", &mut config.evaluate_command),
+        ("statusCommand", &mut config.status_command),
+        ("restartActivity", &mut config.restart_activity),
+        ("shell", &mut config.shell),
+    ];
+    for (key, slot) in strings {
+        if let Some(value) = attrs.opt_string(key)? {
+            *slot = value;
+        }
+    }
+    for (key, dir) in [
+        ("runtimeDir", &config.runtime_dir),
+        ("tmpDir", &config.tmp_dir),
+        ("logDir", &config.log_dir),
+    ] {
+        if !dir.starts_with('/') {
+            return Err(attrs.invalid(key, format!("'{dir}' is not an absolute path")));
+        }
+    }
+    if let Some(force) = attrs.opt_bool("forceDisableUserChange")? {
+        config.force_disable_user_change = force;
+    }
+    if let Some(levels) = attrs.opt_runlevels("supportedRunLevels")? {
+        config.supported_run_levels = levels;
+    }
+    if let Some(min) = attrs.opt_u32("minSequence")? {
+        config.min_sequence = min;
+    }
+    if let Some(max) = attrs.opt_u32("maxSequence")? {
+        config.max_sequence = max;
+    }
+    if config.max_sequence > 99 || config.min_sequence > config.max_sequence {
+        return Err(attrs.invalid(
+            "maxSequence",
+            format!(
+                "the sequence range {}..{} must lie within 0..99 (sequences have two digits)",
+                config.min_sequence, config.max_sequence
+            ),
+        ));
+    }
+    Ok(config)
+}
+
+fn check_runlevels(attrs: &Attrs, key: &str, levels: &[u8], config: &GlobalConfig) -> Result<()> {
+    if let Some(bad) = levels
+        .iter()
+        .find(|l| !config.supported_run_levels.contains(l))
+    {
+        let supported: Vec<String> = config
+            .supported_run_levels
+            .iter()
+            .map(u8::to_string)
+            .collect();
+        return Err(attrs.invalid(
+            key,
+            format!(
+                "runlevel {bad} is not one of the supported runlevels {}",
+                supported.join(" ")
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// A process or instance name: it becomes a file name and an rc.d link name.
+fn validate_name(attrs: &Attrs, key: &str, name: &str) -> Result<()> {
+    let ok = !name.is_empty()
+        && name.len() <= 200
+        && !name.starts_with(['.', '-'])
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "._-@+:".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(attrs.invalid(
+            key,
+            format!(
+                "{} is not a valid process name (use letters, digits and . _ - @ + :, not starting with . or -)",
+                debug_quote(name)
+            ),
+        ))
+    }
+}
+
+/// A user or group name as `useradd`/`groupadd` accept it.
+fn validate_account(attrs: &Attrs, key: &str, name: &str) -> Result<()> {
+    let mut chars = name.chars();
+    let ok = name.len() <= 32
+        && chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(attrs.invalid(
+            key,
+            format!(
+                "{} is not a valid user or group name (a letter or _ first, then letters, digits, _ . -; at most 32)",
+                debug_quote(name)
+            ),
+        ))
+    }
+}
+
+fn validate_activity_name(attrs: &Attrs, key: &str, activity: &str) -> Result<()> {
+    let ok = activity
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphanumeric())
+        && activity
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(attrs.invalid(
+            key,
+            format!(
+                "{} is not a valid activity name (letters, digits, _ . -)",
+                debug_quote(activity)
+            ),
+        ))
+    }
+}
+
+/// Quotes a user string for an error message so control characters stay visible.
+fn debug_quote(s: &str) -> String {
+    let shown: String = s.chars().take(60).collect();
+    let mut quoted = format!("{shown:?}");
+    if s.chars().count() > 60 {
+        quoted.push_str("...");
+    }
+    quoted
+}
+
+fn normalise_signal(attrs: &Attrs, signal: &str) -> Result<String> {
+    let bare = signal.strip_prefix('-').unwrap_or(signal);
+    let bare = bare.strip_prefix("SIG").unwrap_or(bare);
+    let ok = !bare.is_empty()
+        && (bare.chars().all(|c| c.is_ascii_digit())
+            || bare
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '+' || c == '-'));
+    if ok {
+        Ok(format!("-{bare}"))
+    } else {
+        Err(attrs.invalid(
+            "reloadSignal",
+            format!(
+                "{} is not a signal such as \"-HUP\" or \"USR1\"",
+                debug_quote(signal)
+            ),
+        ))
+    }
+}
+
+fn parse_environment(attrs: &Attrs) -> Result<BTreeMap<String, String>> {
+    let Some(env) = attrs.opt_nested("environment")? else {
+        return Ok(BTreeMap::new());
+    };
+    let mut out = BTreeMap::new();
+    for (key, value) in env.map {
+        let is_identifier = key
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !is_identifier {
+            return Err(env.invalid(
+                key,
+                format!(
+                    "{} is not a valid environment variable name (a letter or _ first, then letters, digits, _)",
+                    debug_quote(key)
+                ),
+            ));
+        }
+        out.insert(key.clone(), env.scalar_value(key, value)?);
+    }
+    Ok(out)
+}
+
+fn parse_activities(attrs: &Attrs) -> Result<BTreeMap<String, String>> {
+    let Some(acts) = attrs.opt_nested("activities")? else {
+        return Ok(BTreeMap::new());
+    };
+    let mut out = BTreeMap::new();
+    for (key, value) in acts.map {
+        validate_activity_name(attrs, &acts.path(key), key)?;
+        out.insert(key.clone(), acts.string_value(key, value)?);
+    }
+    Ok(out)
+}
+
+fn parse_instructions(attrs: &Attrs) -> Result<BTreeMap<String, Instruction>> {
+    let Some(instrs) = attrs.opt_nested("instructions")? else {
+        return Ok(BTreeMap::new());
+    };
+    let mut out = BTreeMap::new();
+    for (key, value) in instrs.map {
+        validate_activity_name(attrs, &instrs.path(key), key)?;
+        let one = instrs.nested(key, value)?;
+        one.check_known(INSTRUCTION_ATTRIBUTES)?;
+        let instruction = one
+            .opt_string("instruction")?
+            .ok_or_else(|| one.invalid("instruction", "missing: the shell code to run".into()))?;
+        let activity = one
+            .opt_string("activity")?
+            .unwrap_or_else(|| capitalise(key));
+        out.insert(
+            key.clone(),
+            Instruction {
+                activity,
+                instruction,
+            },
+        );
+    }
+    Ok(out)
+}
+
+fn capitalise(word: &str) -> String {
+    let mut chars = word.chars();
+    match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => String::new(),
+    }
+}
+
+fn parse_readiness(attrs: &Attrs) -> Result<Option<Readiness>> {
+    let Some(ready) = attrs.opt_nested("readiness")? else {
+        return Ok(None);
+    };
+    ready.check_known(READINESS_ATTRIBUTES)?;
+    let timeout = ready.opt_u32("timeout")?.unwrap_or(30);
+    let port = ready.opt_int("tcpPort")?;
+    let command = ready.opt_string("command")?;
+    let check = match (port, command) {
+        (Some(port), None) => {
+            let port = u16::try_from(port)
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| ready.invalid("tcpPort", format!("{port} is not a TCP port")))?;
+            let host = ready
+                .opt_string("tcpHost")?
+                .unwrap_or_else(|| "127.0.0.1".into());
+            ReadinessCheck::Tcp { host, port }
+        }
+        (None, Some(command)) => ReadinessCheck::Command(command),
+        _ => {
+            return Err(attrs.invalid(
+                "readiness",
+                "give exactly one of 'tcpPort' or 'command'".into(),
+            ))
+        }
+    };
+    Ok(Some(Readiness { check, timeout }))
+}
+
+fn parse_dependencies(attrs: &Attrs) -> Result<Vec<Dependency>> {
+    let items = match attrs.get("dependencies") {
+        None | Some(Value::Null) => return Ok(Vec::new()),
+        Some(Value::Array(items)) => items,
+        Some(other) => return Err(attrs.wrong_type("dependencies", "a list of processes", other)),
+    };
+    items
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let key = format!("dependencies[{i}]");
+            let dep = match item {
+                Value::Object(map) => Attrs {
+                    process: attrs.process,
+                    prefix: key.clone(),
+                    map,
+                },
+                Value::String(s) => {
+                    return Err(attrs.invalid(
+                        &key,
+                        format!(
+                            "got the string {}; pass the process itself (the result of createSystemVInitScript), which carries 'name' and 'sequence'",
+                            debug_quote(s)
+                        ),
+                    ))
+                }
+                other => return Err(attrs.wrong_type(&key, "a process (an attribute set)", other)),
+            };
+            let name = match dep.get("processName").or_else(|| dep.get("name")) {
+                Some(Value::String(s)) => s.clone(),
+                Some(other) => return Err(dep.wrong_type("name", "a string", other)),
+                None => return Err(dep.invalid("name", "missing".into())),
+            };
+            validate_name(&dep, "name", &name)?;
+            let sequence = dep
+                .opt_u32("sequence")?
+                .ok_or_else(|| dep.invalid("sequence", "missing".into()))?;
+            Ok(Dependency { name, sequence })
+        })
+        .collect()
+}
+
+fn parse_credentials(attrs: &Attrs) -> Result<Credentials> {
+    let Some(creds) = attrs.opt_nested("credentials")? else {
+        return Ok(Credentials::default());
+    };
+    creds.check_known(CREDENTIAL_KINDS)?;
+    let mut out = Credentials::default();
+    for (kind, keys, slot) in [
+        ("groups", GROUP_KEYS, &mut out.groups),
+        ("users", USER_KEYS, &mut out.users),
+    ] {
+        let Some(entries) = creds.opt_nested(kind)? else {
+            continue;
+        };
+        for (account, value) in entries.map {
+            validate_account(&entries, account, account)?;
+            let entry = entries.nested(account, value)?;
+            entry.check_known(keys)?;
+            let mut fields = BTreeMap::new();
+            for (key, value) in entry.map {
+                let text = match value {
+                    Value::Null => continue,
+                    Value::Array(items) if key == "extraGroups" => {
+                        let names = entry.string_list(key)?;
+                        for name in &names {
+                            validate_account(&entry, key, name)?;
+                        }
+                        debug_assert_eq!(names.len(), items.len());
+                        names.join(",")
+                    }
+                    other => entry.scalar_value(key, other)?,
+                };
+                if key == "group" {
+                    validate_account(&entry, key, &text)?;
+                }
+                fields.insert(key.clone(), text);
+            }
+            slot.insert(account.clone(), fields);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn defaults_follow_the_seed() {
+        let spec = parse(&json!({"name": "web", "process": "/bin/web"})).unwrap();
+        assert_eq!(spec.description, "web");
+        assert!(spec.process_is_daemon);
+        assert_eq!(spec.default_start, Vec::<u8>::new());
+        assert_eq!(spec.default_stop, vec![0, 1, 2, 3, 4, 5, 6]);
+        assert_eq!(spec.reload_signal, "-HUP");
+    }
+
+    #[test]
+    fn instance_name_stands_in_for_name() {
+        let spec = parse(&json!({"instanceName": "web2", "process": "/bin/web"})).unwrap();
+        assert_eq!(spec.name, "web2");
+    }
+
+    #[test]
+    fn force_disable_user_change_drops_user_and_credentials() {
+        let spec = parse(&json!({
+            "name": "web", "process": "/bin/web", "user": "web",
+            "credentials": {"users": {"web": {"group": "web"}}},
+            "config": {"forceDisableUserChange": true}
+        }))
+        .unwrap();
+        assert_eq!(spec.user, None);
+        assert!(spec.credentials.is_empty());
+    }
+
+    #[test]
+    fn integers_and_booleans_become_text_like_to_string() {
+        let spec = parse(&json!({
+            "name": "web", "process": "/bin/web",
+            "args": [1, true, false, "x"], "environment": {"PORT": 5000}
+        }))
+        .unwrap();
+        assert_eq!(spec.args, ["1", "1", "", "x"]);
+        assert_eq!(spec.environment["PORT"], "5000");
+    }
+}

@@ -1,6 +1,114 @@
-//! Rendering (placeholder, being written).
+//! Rendering: a validated [`ProcessSpec`] becomes every file of its process tree.
+//!
+//! [`render`] is pure; [`write_tree`] is the only function here that touches the disk.
+//! The Nix plugin and the `nixproc-sysvinit-render` binary both go through
+//! [`render_json`], so their outputs are byte-identical.
 
-/// Renders a JSON spec (see ARCHITECTURE.md) into the JSON result.
-pub fn render_json(input: &str) -> Result<String, String> {
-    Err(format!("not yet implemented: {}", input.len()))
+pub mod credentials;
+pub mod layout;
+pub mod manifest;
+pub mod script;
+pub mod shell;
+
+use std::fs;
+use std::io;
+use std::os::unix::fs::{symlink, PermissionsExt};
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+pub use credentials::CredentialFiles;
+pub use layout::Link;
+pub use manifest::Manifest;
+
+use crate::error::Result;
+use crate::spec::{self, ProcessSpec};
+
+/// Everything rendered for one process.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Rendered {
+    /// Process (script) name.
+    pub name: String,
+    /// The init.d script text.
+    pub script: String,
+    /// Start sequence number.
+    pub sequence: u32,
+    /// Stop sequence number.
+    pub stop_sequence: u32,
+    /// The rc.d links, relative to `etc/rc.d`.
+    pub links: Vec<Link>,
+    /// Credential files.
+    pub credentials: CredentialFiles,
+    /// The manifest as JSON text.
+    pub manifest: String,
+}
+
+/// Renders a validated spec.
+pub fn render(spec: &ProcessSpec) -> Result<Rendered> {
+    let seq = layout::sequences(spec)?;
+    let paths = script::runtime_paths(spec);
+    let (script, activities) = script::render(spec, &paths);
+    let manifest = Manifest::new(spec, seq.start, seq.stop, paths.pid_file, activities);
+    let mut manifest = serde_json::to_string_pretty(&manifest)
+        .expect("a manifest of strings and numbers always serialises");
+    manifest.push('\n');
+    Ok(Rendered {
+        name: spec.name.clone(),
+        script,
+        sequence: seq.start,
+        stop_sequence: seq.stop,
+        links: layout::links(spec, seq),
+        credentials: credentials::render(&spec.credentials),
+        manifest,
+    })
+}
+
+/// Parses and renders a JSON value.
+pub fn render_value(value: &serde_json::Value) -> Result<Rendered> {
+    render(&spec::parse(value)?)
+}
+
+/// The text entry point of the plugin: JSON spec in, JSON [`Rendered`] out, or the error
+/// message.
+pub fn render_json(input: &str) -> std::result::Result<String, String> {
+    let rendered = spec::parse_json(input)
+        .and_then(|spec| render(&spec))
+        .map_err(|e| e.to_string())?;
+    serde_json::to_string(&rendered).map_err(|e| e.to_string())
+}
+
+/// Writes the process tree of `rendered` below `out` (which may exist).
+pub fn write_tree(rendered: &Rendered, out: &Path) -> io::Result<()> {
+    let rc = out.join("etc/rc.d");
+    let init_d = rc.join("init.d");
+    fs::create_dir_all(&init_d)?;
+    let script = init_d.join(&rendered.name);
+    fs::write(&script, &rendered.script)?;
+    fs::set_permissions(&script, fs::Permissions::from_mode(0o755))?;
+    for link in &rendered.links {
+        let path = rc.join(&link.path);
+        if let Some(dir) = path.parent() {
+            fs::create_dir_all(dir)?;
+        }
+        symlink(&link.target, &path)?;
+    }
+    for (kind, files) in [
+        ("groups", &rendered.credentials.groups),
+        ("users", &rendered.credentials.users),
+    ] {
+        if files.is_empty() {
+            continue;
+        }
+        let dir = out.join("dysnomia-support").join(kind);
+        fs::create_dir_all(&dir)?;
+        for (name, text) in files {
+            fs::write(dir.join(name), text)?;
+        }
+    }
+    let manifest = out.join(manifest::manifest_path(&rendered.name));
+    if let Some(dir) = manifest.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    fs::write(manifest, &rendered.manifest)
 }
