@@ -1,0 +1,794 @@
+# init-functions: process control for LSB init scripts (bash >= 4.4).
+#
+# Every generated init.d script sources this file. It provides:
+#
+#   log_info_msg / log_success_msg / log_failure_msg / log_warning_msg MSG
+#   evaluate_retval
+#   start_daemon [-f] [-n NICE] [-p PIDFILE] [-u USER] PROGRAM [ARGS...]   (alias loadproc)
+#   start_foreground [-D DAEMON] -p PIDFILE [-n NICE] [-u USER] [-o LOGFILE] [-C DIR]
+#                    [-m UMASK] -- PROGRAM [ARGS...]
+#   wait_ready -p PIDFILE [-t TIMEOUT] (-P PORT [-H HOST] | -c COMMAND)
+#   killproc [-p PIDFILE] [-d DELAY] PROGRAM [SIGNAL]
+#   statusproc [-p PIDFILE] PROGRAM
+#   pidofproc [-p PIDFILE] PROGRAM
+#
+# Exit codes follow the LSB: statusproc/pidofproc return 0 (running), 1 (dead, PID file
+# left behind), 3 (not running) or 4 (unknown: the PID file is not trustworthy);
+# killproc with a signal returns 7 when the program is not running.
+#
+# A PID read from a PID file is trusted only when the process still runs the expected
+# program: /proc/PID/exe resolves to it, or (for interpreted programs) argv[0] or argv[1]
+# does, or the process is a libslack `daemon` wrapper whose command runs it. A zombie
+# counts as gone. When running as root, a PID file that is writable by group or others,
+# or owned by someone other than root or the process owner, is refused.
+#
+# Settings read from the environment:
+#   KILLDELAY      seconds between TERM and KILL in killproc (default 10, decimals allowed)
+#   STARTTIMEOUT   seconds start_daemon/start_foreground wait for the process (default 30)
+#   READYTIMEOUT   default timeout of wait_ready in seconds (default 30)
+#   POLLINTERVAL   polling step in seconds (default 0.01)
+#
+# The placeholders below are substituted when the library is packaged; an unsubstituted
+# placeholder means "use the default".
+
+_initfn_runtime_dir='@runtimeDir@'
+_initfn_base_path='@basePath@'
+_initfn_daemon='@daemon@'
+
+case $_initfn_runtime_dir in '@'*'@' | '') _initfn_runtime_dir=/var/run ;; esac
+case $_initfn_base_path in '@'*'@') _initfn_base_path= ;; esac
+case $_initfn_daemon in '@'*'@' | '') _initfn_daemon=daemon ;; esac
+
+if [ -n "$_initfn_base_path" ]; then
+    PATH="$_initfn_base_path${PATH:+:$PATH}"
+    export PATH
+fi
+
+# ---------------------------------------------------------------------------------------
+# Messages
+
+_initfn_say() { # COLOUR TEXT
+    if [ -t 1 ] && [ -n "$1" ]; then
+        printf '\033[%sm%s\033[0m\n' "$1" "$2"
+    else
+        printf '%s\n' "$2"
+    fi
+}
+
+log_info_msg() { _initfn_say '' "$*"; }
+log_success_msg() { _initfn_say '1;32' "$*"; }
+log_failure_msg() { _initfn_say '1;31' "$*"; }
+log_warning_msg() { _initfn_say '1;33' "$*"; }
+
+evaluate_retval() {
+    local status=$?
+    if [ "$status" -eq 0 ]; then
+        _initfn_say '1;32' 'OK'
+    else
+        _initfn_say '1;31' 'FAIL'
+    fi
+    return "$status"
+}
+
+_initfn_err() { printf '%s\n' "$*" >&2; }
+
+# ---------------------------------------------------------------------------------------
+# Time and polling
+
+_initfn_now_ms() {
+    local t=${EPOCHREALTIME//[.,]/}
+    printf '%s' "$((10#$t / 1000))"
+}
+
+# Converts seconds ("10", "0.5", "2.25") to milliseconds; fails on anything else.
+_initfn_secs_to_ms() {
+    local s=$1 int frac
+    [[ $s =~ ^([0-9]+)(\.([0-9]*))?$ ]] || return 1
+    int=${BASH_REMATCH[1]}
+    frac=${BASH_REMATCH[3]}000
+    frac=${frac:0:3}
+    printf '%s' "$((10#$int * 1000 + 10#$frac))"
+}
+
+_initfn_nap() { sleep "${POLLINTERVAL:-0.01}"; }
+
+# ---------------------------------------------------------------------------------------
+# Processes
+
+# Reads /proc/PID/stat into the array _initfn_st: the fields after the command name,
+# so ${_initfn_st[0]} is the state, [1] the parent PID and [19] the start time.
+_initfn_read_stat() {
+    local line
+    _initfn_st=()
+    { IFS= read -r line <"/proc/$1/stat"; } 2>/dev/null || return 1
+    read -r -a _initfn_st <<<"${line##*) }"
+    [ "${#_initfn_st[@]}" -gt 19 ]
+}
+
+# True when PID exists and is not a zombie (or dead). With a second argument, the
+# process must also still have that start time (protection against PID reuse).
+_initfn_alive() {
+    local -a _initfn_st=()
+    _initfn_read_stat "$1" || return 1
+    case ${_initfn_st[0]} in Z | X | x) return 1 ;; esac
+    if [ -n "${2:-}" ] && [ "${_initfn_st[19]}" != "$2" ]; then
+        return 1
+    fi
+    return 0
+}
+
+# Prints the start time of PID.
+_initfn_starttime() {
+    local -a _initfn_st=()
+    _initfn_read_stat "$1" || return 1
+    printf '%s' "${_initfn_st[19]}"
+}
+
+# True when PID is a live child of PARENT.
+_initfn_child_of() {
+    local -a _initfn_st=()
+    _initfn_read_stat "$1" || return 1
+    case ${_initfn_st[0]} in Z | X | x) return 1 ;; esac
+    [ "${_initfn_st[1]}" = "$2" ]
+}
+
+# Resolves PROGRAM (a path, or a command name looked up in PATH) to a canonical path.
+_initfn_resolve() {
+    local p=$1 found
+    if [[ $p != */* ]]; then
+        found=$(type -P -- "$p") || {
+            printf '%s' "$p"
+            return 0
+        }
+        p=$found
+    fi
+    found=$(readlink -f -- "$p" 2>/dev/null) && [ -n "$found" ] && p=$found
+    printf '%s' "$p"
+}
+
+# True when PID runs PROGRAM (given as typed and resolved).
+_initfn_runs() {
+    local pid=$1 given=$2 resolved=$3 exe arg
+    exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || exe=
+    exe=${exe% (deleted)}
+    if [ -n "$exe" ] && { [ "$exe" = "$resolved" ] || [ "$exe" = "$given" ]; }; then
+        return 0
+    fi
+    local -a argv=()
+    mapfile -d '' -t argv <"/proc/$pid/cmdline" 2>/dev/null || return 1
+    [ "${#argv[@]}" -gt 0 ] || return 1
+    local i
+    for i in 0 1; do
+        arg=${argv[$i]:-}
+        [ -n "$arg" ] || continue
+        if [ "$arg" = "$given" ] || [ "$arg" = "$resolved" ]; then
+            return 0
+        fi
+        if [[ $arg == /* ]] && [ "$(readlink -f -- "$arg" 2>/dev/null)" = "$resolved" ]; then
+            return 0
+        fi
+    done
+    # A libslack daemon wrapper that runs PROGRAM: "daemon [options] -- PROGRAM ...".
+    local base=${exe##*/}
+    [ -n "$exe" ] || base=${argv[0]##*/}
+    if [[ $base == daemon* ]]; then
+        for ((i = 1; i + 1 < ${#argv[@]}; i++)); do
+            if [ "${argv[$i]}" = "--" ]; then
+                arg=${argv[$((i + 1))]}
+                if [ "$arg" = "$given" ] || [ "$arg" = "$resolved" ] ||
+                    { [[ $arg == /* ]] && [ "$(readlink -f -- "$arg" 2>/dev/null)" = "$resolved" ]; }; then
+                    return 0
+                fi
+                break
+            fi
+        done
+    fi
+    return 1
+}
+
+# As root, refuses a PID file that others could have written. Arguments: FILE [PID].
+_initfn_pidfile_safe() {
+    local file=$1 pid=${2:-} owner mode puid
+    [ "$EUID" -eq 0 ] || return 0
+    read -r owner mode < <(stat -L -c '%u %a' -- "$file" 2>/dev/null) || return 1
+    [ -n "$mode" ] || return 1
+    if (((8#$mode & 8#022) != 0)); then
+        _initfn_err "refusing PID file $file: writable by group or others (mode $mode)"
+        return 1
+    fi
+    if [ "$owner" -ne 0 ]; then
+        puid=
+        [ -n "$pid" ] && puid=$(stat -c '%u' "/proc/$pid" 2>/dev/null)
+        if [ "$owner" != "$puid" ]; then
+            _initfn_err "refusing PID file $file: owned by uid $owner, neither root nor the process owner"
+            return 1
+        fi
+    fi
+    return 0
+}
+
+# Reads the PIDs on the first line of FILE into the array _initfn_pids.
+_initfn_read_pids() {
+    local line word
+    _initfn_pids=()
+    [ -r "$1" ] || return 1
+    IFS= read -r line <"$1" || [ -n "$line" ] || return 0
+    for word in $line; do
+        [[ $word =~ ^[0-9]+$ ]] || continue
+        word=$((10#$word))
+        [ "$word" -gt 1 ] && _initfn_pids+=("$word")
+    done
+    return 0
+}
+
+# Scans /proc for live processes running PROGRAM (used when there is no PID file).
+_initfn_scan() {
+    local given=$1 resolved=$2 d pid
+    _initfn_pids=()
+    for d in /proc/[0-9]*; do
+        pid=${d#/proc/}
+        [ "$pid" = "$$" ] && continue
+        [ "$pid" = "${BASHPID:-}" ] && continue
+        _initfn_alive "$pid" || continue
+        _initfn_runs "$pid" "$given" "$resolved" && _initfn_pids+=("$pid")
+    done
+}
+
+# Core lookup. Sets _initfn_found (verified live PIDs) and _initfn_pidfile_used; returns
+# 0 running, 1 dead with PID file, 3 not running, 4 PID file refused.
+# Arguments: PIDFILE-or-empty PROGRAM
+_initfn_lookup() {
+    local pidfile=$1 program=$2 resolved pid any_alive=0 refused=0
+    local -a _initfn_pids=()
+    _initfn_found=()
+    resolved=$(_initfn_resolve "$program")
+    if [ -z "$pidfile" ]; then
+        local def="$_initfn_runtime_dir/${program##*/}.pid"
+        if [ -e "$def" ]; then
+            pidfile=$def
+        else
+            _initfn_pidfile_used=
+            _initfn_scan "$program" "$resolved"
+            _initfn_found=("${_initfn_pids[@]}")
+            [ "${#_initfn_found[@]}" -gt 0 ] && return 0
+            return 3
+        fi
+    fi
+    _initfn_pidfile_used=$pidfile
+    [ -e "$pidfile" ] || return 3
+    _initfn_read_pids "$pidfile"
+    [ "${#_initfn_pids[@]}" -gt 0 ] || return 1
+    for pid in "${_initfn_pids[@]}"; do
+        _initfn_alive "$pid" || continue
+        any_alive=1
+        if _initfn_runs "$pid" "$program" "$resolved"; then
+            if _initfn_pidfile_safe "$pidfile" "$pid"; then
+                _initfn_found+=("$pid")
+            else
+                refused=1
+            fi
+        fi
+    done
+    [ "${#_initfn_found[@]}" -gt 0 ] && return 0
+    [ "$refused" -eq 1 ] && return 4
+    # A live but unrelated process holds the PID: the program is not running.
+    [ "$any_alive" -eq 1 ] && return 3
+    return 1
+}
+
+# Parses "-p PIDFILE" for pidofproc/statusproc into _initfn_opt_pidfile; sets
+# _initfn_shift to the number of arguments consumed.
+_initfn_parse_p() {
+    _initfn_opt_pidfile=
+    _initfn_shift=0
+    local OPTIND=1 opt
+    while getopts ':p:' opt; do
+        case $opt in
+        p) _initfn_opt_pidfile=$OPTARG ;;
+        :)
+            _initfn_err "${FUNCNAME[1]}: option -$OPTARG needs an argument"
+            return 2
+            ;;
+        *)
+            _initfn_err "${FUNCNAME[1]}: unknown option -$OPTARG"
+            return 2
+            ;;
+        esac
+    done
+    _initfn_shift=$((OPTIND - 1))
+}
+
+pidofproc() {
+    local -a _initfn_found=()
+    local _initfn_pidfile_used= _initfn_opt_pidfile= _initfn_shift=0 rc
+    _initfn_parse_p "$@" || return 4
+    shift "$_initfn_shift"
+    if [ $# -lt 1 ]; then
+        _initfn_err "usage: pidofproc [-p PIDFILE] PROGRAM"
+        return 4
+    fi
+    _initfn_lookup "$_initfn_opt_pidfile" "$1"
+    rc=$?
+    [ "$rc" -eq 0 ] && printf '%s\n' "${_initfn_found[*]}"
+    return "$rc"
+}
+
+statusproc() {
+    local -a _initfn_found=()
+    local _initfn_pidfile_used= _initfn_opt_pidfile= _initfn_shift=0 rc name
+    _initfn_parse_p "$@" || return 4
+    shift "$_initfn_shift"
+    if [ $# -lt 1 ]; then
+        _initfn_err "usage: statusproc [-p PIDFILE] PROGRAM"
+        return 4
+    fi
+    if [ -n "$_initfn_opt_pidfile" ]; then
+        name=${_initfn_opt_pidfile##*/}
+        name=${name%.pid}
+    else
+        name=${1##*/}
+    fi
+    _initfn_lookup "$_initfn_opt_pidfile" "$1"
+    rc=$?
+    case $rc in
+    0) printf '%s is running with PID %s\n' "$name" "${_initfn_found[*]}" ;;
+    1) printf '%s is not running, but the PID file %s exists\n' "$name" "$_initfn_pidfile_used" ;;
+    3) printf '%s is not running\n' "$name" ;;
+    *) printf '%s: status unknown (untrusted PID file %s)\n' "$name" "$_initfn_pidfile_used" ;;
+    esac
+    return "$rc"
+}
+
+# ---------------------------------------------------------------------------------------
+# Stopping
+
+# Normalises a signal given as -HUP, HUP, SIGHUP, -SIGHUP or -1 to what kill -s accepts.
+_initfn_signal() {
+    local s=${1#-}
+    s=${s#SIG}
+    s=${s#sig}
+    [ -n "$s" ] || return 1
+    if [[ $s =~ ^[0-9]+$ ]]; then
+        s=$(kill -l "$s" 2>/dev/null) || return 1
+    fi
+    kill -l "$s" >/dev/null 2>&1 || return 1
+    printf '%s' "${s^^}"
+}
+
+# Waits until none of the tracked processes ("PID:STARTTIME" words) lives, or the
+# deadline (ms since the epoch) passes. Returns 0 when all are gone.
+_initfn_wait_gone() {
+    local deadline=$1 entry
+    shift
+    while :; do
+        local alive=0
+        for entry in "$@"; do
+            if _initfn_alive "${entry%%:*}" "${entry#*:}"; then
+                alive=1
+                break
+            fi
+        done
+        [ "$alive" -eq 0 ] && return 0
+        [ "$(_initfn_now_ms)" -ge "$deadline" ] && return 1
+        _initfn_nap
+    done
+}
+
+killproc() {
+    local -a _initfn_found=()
+    local _initfn_pidfile_used= pidfile= delay=${KILLDELAY:-10} OPTIND=1 opt rc
+    while getopts ':p:d:' opt; do
+        case $opt in
+        p) pidfile=$OPTARG ;;
+        d) delay=$OPTARG ;;
+        :)
+            _initfn_err "killproc: option -$OPTARG needs an argument"
+            return 2
+            ;;
+        *)
+            _initfn_err "killproc: unknown option -$OPTARG"
+            return 2
+            ;;
+        esac
+    done
+    shift $((OPTIND - 1))
+    if [ $# -lt 1 ] || [ $# -gt 2 ]; then
+        _initfn_err "usage: killproc [-p PIDFILE] [-d DELAY] PROGRAM [SIGNAL]"
+        return 2
+    fi
+    local program=$1 signal=
+    if [ $# -eq 2 ]; then
+        signal=$(_initfn_signal "$2") || {
+            _initfn_err "killproc: unknown signal $2"
+            return 2
+        }
+    fi
+    local delay_ms
+    delay_ms=$(_initfn_secs_to_ms "$delay") || {
+        _initfn_err "killproc: the delay must be a number of seconds, got '$delay'"
+        return 2
+    }
+
+    _initfn_lookup "$pidfile" "$program"
+    rc=$?
+    if [ "$rc" -eq 4 ]; then
+        _initfn_err "killproc: not signalling ${program##*/}: untrusted PID file $_initfn_pidfile_used"
+        return 4
+    fi
+    if [ "$rc" -ne 0 ]; then
+        if [ -n "$signal" ]; then
+            _initfn_err "${program##*/} is not running"
+            return 7
+        fi
+        # Stopping a stopped program succeeds; a stale or foreign PID file goes.
+        if [ -n "$_initfn_pidfile_used" ] && [ -e "$_initfn_pidfile_used" ]; then
+            rm -f -- "$_initfn_pidfile_used"
+        fi
+        return 0
+    fi
+
+    if [ -n "$signal" ]; then
+        kill -s "$signal" "${_initfn_found[@]}" 2>/dev/null
+        return $?
+    fi
+
+    # Track each process with its start time so that a PID reused while we wait is
+    # never signalled; for a daemon wrapper also track its client.
+    local -a tracked=() clients=()
+    local pid st clientfile= cpid
+    for pid in "${_initfn_found[@]}"; do
+        st=$(_initfn_starttime "$pid") || continue
+        tracked+=("$pid:$st")
+    done
+    if [ -n "$_initfn_pidfile_used" ]; then
+        clientfile=${_initfn_pidfile_used%.pid}.clientpid
+        if [ "$clientfile" != "$_initfn_pidfile_used" ] && [ -r "$clientfile" ]; then
+            local -a _initfn_pids=()
+            _initfn_read_pids "$clientfile"
+            for cpid in "${_initfn_pids[@]}"; do
+                for pid in "${_initfn_found[@]}"; do
+                    if _initfn_child_of "$cpid" "$pid"; then
+                        st=$(_initfn_starttime "$cpid") && clients+=("$cpid:$st")
+                    fi
+                done
+            done
+        fi
+    fi
+
+    kill -s TERM "${_initfn_found[@]}" 2>/dev/null
+    local now
+    now=$(_initfn_now_ms)
+    if ! _initfn_wait_gone "$((now + delay_ms))" "${tracked[@]}" "${clients[@]}"; then
+        local entry
+        for entry in "${clients[@]}" "${tracked[@]}"; do
+            if _initfn_alive "${entry%%:*}" "${entry#*:}"; then
+                kill -s KILL "${entry%%:*}" 2>/dev/null
+            fi
+        done
+        now=$(_initfn_now_ms)
+        if ! _initfn_wait_gone "$((now + 5000))" "${tracked[@]}" "${clients[@]}"; then
+            _initfn_err "killproc: ${program##*/} is still running after KILL"
+            return 1
+        fi
+    fi
+
+    # Remove the PID files unless they now name another process.
+    if [ -n "$_initfn_pidfile_used" ] && [ -e "$_initfn_pidfile_used" ]; then
+        local -a _initfn_pids=()
+        local stale=1
+        _initfn_read_pids "$_initfn_pidfile_used"
+        for pid in "${_initfn_pids[@]}"; do
+            _initfn_alive "$pid" && stale=0
+        done
+        [ "$stale" -eq 1 ] && rm -f -- "$_initfn_pidfile_used"
+    fi
+    if [ -n "$clientfile" ] && [ -e "$clientfile" ] && [ "$clientfile" != "$_initfn_pidfile_used" ]; then
+        local -a _initfn_pids=()
+        local cstale=1
+        _initfn_read_pids "$clientfile"
+        for pid in "${_initfn_pids[@]}"; do
+            _initfn_alive "$pid" && cstale=0
+        done
+        [ "$cstale" -eq 1 ] && rm -f -- "$clientfile"
+    fi
+    return 0
+}
+
+# ---------------------------------------------------------------------------------------
+# Starting
+
+# Prints the user's primary group name or id.
+_initfn_user_ok() {
+    id -u -- "$1" >/dev/null 2>&1
+}
+
+# Makes DIR exist; when it had to be created for USER, hands it over to USER.
+_initfn_prepare_dir() {
+    local dir=$1 user=${2:-}
+    [ -d "$dir" ] && return 0
+    mkdir -p -- "$dir" || return 1
+    if [ -n "$user" ] && [ "$EUID" -eq 0 ]; then
+        chown -- "$user" "$dir" || return 1
+    fi
+}
+
+start_daemon() {
+    local force=0 nice= pidfile= user= OPTIND=1 opt
+    while getopts ':fn:p:u:' opt; do
+        case $opt in
+        f) force=1 ;;
+        n) nice=$OPTARG ;;
+        p) pidfile=$OPTARG ;;
+        u) user=$OPTARG ;;
+        :)
+            _initfn_err "start_daemon: option -$OPTARG needs an argument"
+            return 2
+            ;;
+        *)
+            _initfn_err "start_daemon: unknown option -$OPTARG"
+            return 2
+            ;;
+        esac
+    done
+    shift $((OPTIND - 1))
+    [ "${1:-}" = "--" ] && shift
+    if [ $# -lt 1 ]; then
+        _initfn_err "usage: start_daemon [-f] [-n NICE] [-p PIDFILE] [-u USER] PROGRAM [ARGS...]"
+        return 2
+    fi
+    local program=$1 rc
+    shift
+    if [ -n "$nice" ] && ! [[ $nice =~ ^-?[0-9]+$ ]]; then
+        _initfn_err "start_daemon: the nice level must be an integer, got '$nice'"
+        return 2
+    fi
+    if [ -n "$user" ] && ! _initfn_user_ok "$user"; then
+        _initfn_err "start_daemon: unknown user '$user' for ${program##*/}"
+        return 2
+    fi
+    local -a _initfn_found=()
+    local _initfn_pidfile_used=
+    _initfn_lookup "$pidfile" "$program"
+    rc=$?
+    if [ "$rc" -eq 0 ] && [ "$force" -eq 0 ]; then
+        return 0
+    fi
+    if [ "$rc" -eq 4 ]; then
+        _initfn_err "start_daemon: not starting ${program##*/}: untrusted PID file $_initfn_pidfile_used"
+        return 1
+    fi
+    if [ "$rc" -ne 0 ] && [ -n "$_initfn_pidfile_used" ] && [ -e "$_initfn_pidfile_used" ]; then
+        rm -f -- "$_initfn_pidfile_used"
+    fi
+    local resolved
+    resolved=$(_initfn_resolve "$program")
+    if ! [ -x "$resolved" ]; then
+        _initfn_err "start_daemon: ${program} is not an executable program"
+        return 5
+    fi
+
+    local -a cmd=()
+    [ -n "$nice" ] && cmd+=(nice -n "$nice")
+    [ -n "$user" ] && cmd+=(setpriv "--reuid=$user" "--regid=$(id -g -- "$user")" --init-groups)
+    cmd+=("$program" "$@")
+    "${cmd[@]}" </dev/null
+    rc=$?
+    if [ "$rc" -ne 0 ]; then
+        _initfn_err "start_daemon: ${program##*/} exited with status $rc"
+        return 1
+    fi
+
+    local timeout_ms deadline
+    timeout_ms=$(_initfn_secs_to_ms "${STARTTIMEOUT:-30}") || timeout_ms=30000
+    deadline=$(($(_initfn_now_ms) + timeout_ms))
+    while :; do
+        _initfn_lookup "$pidfile" "$program"
+        rc=$?
+        [ "$rc" -eq 0 ] && return 0
+        if [ "$rc" -eq 4 ]; then
+            _initfn_err "start_daemon: ${program##*/} wrote an untrusted PID file $_initfn_pidfile_used"
+            return 1
+        fi
+        if [ "$(_initfn_now_ms)" -ge "$deadline" ]; then
+            _initfn_err "start_daemon: ${program##*/} is not running after ${STARTTIMEOUT:-30} s${pidfile:+ (PID file $pidfile)}"
+            return 1
+        fi
+        _initfn_nap
+    done
+}
+
+loadproc() { start_daemon "$@"; }
+
+start_foreground() {
+    local daemon=$_initfn_daemon pidfile= nice= user= logfile= dir= umask= OPTIND=1 opt
+    while getopts ':D:p:n:u:o:C:m:' opt; do
+        case $opt in
+        D) daemon=$OPTARG ;;
+        p) pidfile=$OPTARG ;;
+        n) nice=$OPTARG ;;
+        u) user=$OPTARG ;;
+        o) logfile=$OPTARG ;;
+        C) dir=$OPTARG ;;
+        m) umask=$OPTARG ;;
+        :)
+            _initfn_err "start_foreground: option -$OPTARG needs an argument"
+            return 2
+            ;;
+        *)
+            _initfn_err "start_foreground: unknown option -$OPTARG"
+            return 2
+            ;;
+        esac
+    done
+    shift $((OPTIND - 1))
+    [ "${1:-}" = "--" ] && shift
+    if [ $# -lt 1 ]; then
+        _initfn_err "usage: start_foreground [-D DAEMON] -p PIDFILE [-n NICE] [-u USER] [-o LOGFILE] [-C DIR] [-m UMASK] -- PROGRAM [ARGS...]"
+        return 2
+    fi
+    local program=$1 rc
+    [ -n "$pidfile" ] || pidfile="$_initfn_runtime_dir/${program##*/}.pid"
+    if [[ $pidfile != */* ]]; then
+        pidfile="./$pidfile"
+    fi
+    local name=${pidfile##*/} piddir=${pidfile%/*}
+    name=${name%.pid}
+    [ -n "$piddir" ] || piddir=/
+    if [ "${pidfile##*/}" != "$name.pid" ] || [ -z "$name" ]; then
+        _initfn_err "start_foreground: the PID file of ${program##*/} must be named NAME.pid, got '$pidfile'"
+        return 2
+    fi
+    if [ -n "$nice" ] && ! [[ $nice =~ ^-?[0-9]+$ ]]; then
+        _initfn_err "start_foreground: the nice level must be an integer, got '$nice'"
+        return 2
+    fi
+    if [ -n "$user" ] && ! _initfn_user_ok "$user"; then
+        _initfn_err "start_foreground: unknown user '$user' for ${program##*/}"
+        return 2
+    fi
+    local daemon_path
+    daemon_path=$(_initfn_resolve "$daemon")
+    if ! [ -x "$daemon_path" ]; then
+        _initfn_err "start_foreground: the daemon wrapper '$daemon' was not found"
+        return 5
+    fi
+    local resolved
+    resolved=$(_initfn_resolve "$program")
+    if ! [ -x "$resolved" ]; then
+        _initfn_err "start_foreground: ${program} is not an executable program"
+        return 5
+    fi
+
+    local -a _initfn_found=()
+    local _initfn_pidfile_used=
+    _initfn_lookup "$pidfile" "$daemon_path"
+    rc=$?
+    [ "$rc" -eq 0 ] && return 0
+    if [ "$rc" -eq 4 ]; then
+        _initfn_err "start_foreground: not starting ${program##*/}: untrusted PID file $pidfile"
+        return 1
+    fi
+    rm -f -- "$pidfile" "$piddir/$name.clientpid"
+
+    _initfn_prepare_dir "$piddir" "$user" || {
+        _initfn_err "start_foreground: cannot create the PID directory $piddir"
+        return 1
+    }
+    if [ -n "$logfile" ]; then
+        _initfn_prepare_dir "$(dirname -- "$logfile")" "$user" || {
+            _initfn_err "start_foreground: cannot create the log directory of $logfile"
+            return 1
+        }
+    fi
+
+    local -a cmd=()
+    [ -n "$nice" ] && cmd+=(nice -n "$nice")
+    cmd+=("$daemon" --unsafe --inherit "--name=$name" "--pidfiles=$piddir")
+    [ -n "$logfile" ] && cmd+=("--output=$logfile")
+    [ -n "$user" ] && cmd+=("--user=$user")
+    [ -n "$dir" ] && cmd+=("--chdir=$dir")
+    [ -n "$umask" ] && cmd+=("--umask=$umask")
+    cmd+=(-- "$@")
+    "${cmd[@]}" </dev/null
+    rc=$?
+    if [ "$rc" -ne 0 ]; then
+        _initfn_err "start_foreground: $daemon failed for ${program##*/} (status $rc)"
+        return 1
+    fi
+
+    # Up = the wrapper runs (verified through its PID file) and its client lives.
+    local timeout_ms deadline seen=0 wpid cpid
+    timeout_ms=$(_initfn_secs_to_ms "${STARTTIMEOUT:-30}") || timeout_ms=30000
+    deadline=$(($(_initfn_now_ms) + timeout_ms))
+    while :; do
+        _initfn_lookup "$pidfile" "$daemon_path"
+        rc=$?
+        if [ "$rc" -eq 0 ]; then
+            seen=1
+            wpid=${_initfn_found[0]}
+            local -a _initfn_pids=()
+            _initfn_read_pids "$piddir/$name.clientpid" 2>/dev/null
+            for cpid in "${_initfn_pids[@]}"; do
+                if _initfn_child_of "$cpid" "$wpid"; then
+                    return 0
+                fi
+            done
+        elif [ "$seen" -eq 1 ]; then
+            _initfn_err "start_foreground: ${program##*/} exited during start${logfile:+ (see $logfile)}"
+            return 1
+        elif [ "$rc" -eq 4 ]; then
+            return 1
+        fi
+        if [ "$(_initfn_now_ms)" -ge "$deadline" ]; then
+            _initfn_err "start_foreground: ${program##*/} is not running after ${STARTTIMEOUT:-30} s${logfile:+ (see $logfile)}"
+            return 1
+        fi
+        _initfn_nap
+    done
+}
+
+# ---------------------------------------------------------------------------------------
+# Readiness
+
+wait_ready() {
+    local pidfile= timeout=${READYTIMEOUT:-30} port= host=127.0.0.1 command= OPTIND=1 opt
+    while getopts ':p:t:P:H:c:' opt; do
+        case $opt in
+        p) pidfile=$OPTARG ;;
+        t) timeout=$OPTARG ;;
+        P) port=$OPTARG ;;
+        H) host=$OPTARG ;;
+        c) command=$OPTARG ;;
+        :)
+            _initfn_err "wait_ready: option -$OPTARG needs an argument"
+            return 2
+            ;;
+        *)
+            _initfn_err "wait_ready: unknown option -$OPTARG"
+            return 2
+            ;;
+        esac
+    done
+    if [ -z "$port" ] && [ -z "$command" ]; then
+        _initfn_err "usage: wait_ready -p PIDFILE [-t TIMEOUT] (-P PORT [-H HOST] | -c COMMAND)"
+        return 2
+    fi
+    if [ -n "$port" ] && ! [[ $port =~ ^[0-9]+$ ]]; then
+        _initfn_err "wait_ready: the port must be a number, got '$port'"
+        return 2
+    fi
+    local timeout_ms deadline
+    timeout_ms=$(_initfn_secs_to_ms "$timeout") || {
+        _initfn_err "wait_ready: the timeout must be a number of seconds, got '$timeout'"
+        return 2
+    }
+    deadline=$(($(_initfn_now_ms) + timeout_ms))
+    local -a _initfn_pids=()
+    local pid alive
+    while :; do
+        if [ -n "$pidfile" ]; then
+            alive=0
+            _initfn_read_pids "$pidfile" 2>/dev/null
+            for pid in "${_initfn_pids[@]}"; do
+                _initfn_alive "$pid" && alive=1
+            done
+            if [ "$alive" -eq 0 ]; then
+                _initfn_err "wait_ready: the process of $pidfile is not running"
+                return 1
+            fi
+        fi
+        if [ -n "$port" ]; then
+            if (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; then
+                [ -z "$command" ] && return 0
+            fi
+        fi
+        if [ -n "$command" ] && { [ -z "$port" ] || (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; }; then
+            (eval "$command") </dev/null >/dev/null 2>&1 && return 0
+        fi
+        if [ "$(_initfn_now_ms)" -ge "$deadline" ]; then
+            _initfn_err "wait_ready: not ready after $timeout s${port:+ (port $host:$port)}${command:+ (command: $command)}"
+            return 1
+        fi
+        _initfn_nap
+    done
+}
