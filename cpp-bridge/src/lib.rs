@@ -1,0 +1,96 @@
+//! Nix evaluator plugin that adds `builtins.sysvinitScript`.
+//!
+//! The C++ side (`src/plugin.cc`, `src/nix_api_2_8.cc`) registers the primop with the
+//! evaluator, turns its argument into JSON while collecting string context, and calls
+//! [`render_spec`] through the cxx bridge below. The renderer is the library's
+//! [`nixproc_sysvinit::render::render_json`], so the plugin and the
+//! `nixproc-sysvinit-render` binary produce the same bytes.
+//!
+//! Only `src/nix_api_*.cc` knows Nix's C++ API; everything else is version-independent.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+#[cxx::bridge(namespace = "nixproc")]
+mod ffi {
+    extern "Rust" {
+        /// Renders one process spec given as JSON bytes; see [`render_spec`].
+        fn render_spec(input: &[u8]) -> Result<String>;
+
+        /// Whether a plugin compiled against Nix `compiled` may be used inside Nix `running`.
+        fn nix_version_matches(compiled: &str, running: &str) -> bool;
+    }
+}
+
+/// An error reported to the evaluator as the message of a Nix evaluation error.
+#[derive(Debug)]
+pub struct PluginError(String);
+
+impl std::fmt::Display for PluginError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Renders a process spec (JSON bytes as produced from the Nix value) into the renderer's
+/// JSON output.
+///
+/// Never unwinds into C++: invalid UTF-8, renderer errors and panics all become a
+/// [`PluginError`], which cxx turns into a C++ exception.
+pub fn render_spec(input: &[u8]) -> Result<String, PluginError> {
+    let text = std::str::from_utf8(input).map_err(|e| {
+        PluginError(format!(
+            "the spec contains a string that is not valid UTF-8 (at byte {})",
+            e.valid_up_to()
+        ))
+    })?;
+    match catch_unwind(AssertUnwindSafe(|| {
+        nixproc_sysvinit::render::render_json(text)
+    })) {
+        Ok(Ok(out)) => Ok(out),
+        Ok(Err(message)) => Err(PluginError(message)),
+        Err(panic) => {
+            let detail = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "no message".to_owned());
+            Err(PluginError(format!(
+                "internal error in the sysvinit renderer (please report): {detail}"
+            )))
+        }
+    }
+}
+
+/// Whether a plugin compiled against Nix version `compiled` may run inside Nix `running`.
+///
+/// Nix's C++ API and ABI change between releases, so only the exact version is accepted.
+/// Both strings are trimmed; an empty `compiled` never matches.
+pub fn nix_version_matches(compiled: &str, running: &str) -> bool {
+    let compiled = compiled.trim();
+    !compiled.is_empty() && compiled == running.trim()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_must_match_exactly() {
+        assert!(nix_version_matches("2.8.0", "2.8.0"));
+        assert!(nix_version_matches("2.8.0", "2.8.0\n"));
+        assert!(!nix_version_matches("2.8.0", "2.8.1"));
+        assert!(!nix_version_matches("2.8.0", "2.26.3"));
+        assert!(!nix_version_matches("", ""));
+    }
+
+    #[test]
+    fn invalid_utf8_is_an_error_not_a_panic() {
+        let err = render_spec(b"{\"name\": \"\xff\"}").unwrap_err();
+        assert!(err.to_string().contains("not valid UTF-8"), "{err}");
+    }
+
+    #[test]
+    fn malformed_json_is_an_error() {
+        assert!(render_spec(b"{").is_err());
+    }
+}

@@ -1,0 +1,71 @@
+// Version-independent half of the plugin: the call into Rust through cxx, the record of the
+// Nix version compiled against, and JSON string escaping. Knows nothing of Nix's C++ API.
+#include "bridge.hh"
+#include "nixproc-sysvinit-plugin/src/lib.rs.h"
+#include "rust/cxx.h"
+
+#include <cstring>
+
+#ifndef NIXPROC_NIX_VERSION
+#error "NIXPROC_NIX_VERSION must be defined by the build (the Nix version of the headers)"
+#endif
+
+#define NIXPROC_VERSION_MARKER "nixproc-sysvinit-plugin:nix-version="
+
+// The version lives in a writable, exported buffer rather than a constant so that it is read
+// at run time and can be found in the binary (the tests patch a copy to simulate a plugin
+// built for another Nix).
+extern "C" {
+__attribute__((used, visibility("default"))) char nixproc_compiled_nix_version[64] =
+    NIXPROC_VERSION_MARKER NIXPROC_NIX_VERSION;
+}
+
+namespace nixproc {
+
+std::string render(std::string_view specJson)
+{
+    try {
+        rust::Slice<const uint8_t> bytes(
+            reinterpret_cast<const uint8_t *>(specJson.data()), specJson.size());
+        return std::string(render_spec(bytes));
+    } catch (const rust::Error & e) {
+        throw RenderError(e.what());
+    }
+}
+
+const char * compiledNixVersion()
+{
+    return nixproc_compiled_nix_version + std::strlen(NIXPROC_VERSION_MARKER);
+}
+
+bool nixVersionMatches(const std::string & runningVersion)
+{
+    return nix_version_matches(compiledNixVersion(), runningVersion);
+}
+
+void appendJsonString(std::string & out, std::string_view s)
+{
+    static const char hex[] = "0123456789abcdef";
+    out.push_back('"');
+    for (char c : s) {
+        auto u = static_cast<unsigned char>(c);
+        switch (c) {
+        case '"': out += "\\\""; break;
+        case '\\': out += "\\\\"; break;
+        case '\n': out += "\\n"; break;
+        case '\r': out += "\\r"; break;
+        case '\t': out += "\\t"; break;
+        default:
+            if (u < 0x20 || u == 0x7f) {
+                out += "\\u00";
+                out.push_back(hex[u >> 4]);
+                out.push_back(hex[u & 0xf]);
+            } else {
+                out.push_back(c);
+            }
+        }
+    }
+    out.push_back('"');
+}
+
+} // namespace nixproc

@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Prepares a Debian 12 machine for building, testing and demonstrating nixproc-sysvinit.
+#
+# Run as root from anywhere: `scripts/setup.sh`. Safe to run again: every step either is
+# idempotent (apt-get install, cargo build) or caches its downloads in the project's ignored
+# .nixproc/ directory.
+#
+# What it does:
+#   1. apt-get update once, then installs Nix (nix-bin), libslack daemon, nginx, the
+#      libraries and tools the evaluator plugin needs, and GNU time for the benchmarks.
+#   2. Makes sure /etc/nix/nix.conf contains `sandbox = false` (appended when missing; other
+#      lines are kept).
+#   3. Prepares Nix's C++ headers for the installed `nix --version`: from `pkg-config
+#      nix-expr` when that points at real headers, otherwise from Debian's source package of
+#      exactly that version (see scripts/lib/nix-headers.sh), with a generated config.h.
+#      Optionally prepares Nix 2.26.3 headers (Debian trixie's source package) for the
+#      compile check of the plugin's second API shim; a failure there is only reported.
+#   4. Builds the release binaries and the plugin.
+#
+# Where things end up (CARGO_TARGET_DIR is honoured, default ./target):
+#   $TARGET/release/nixproc-sysvinit-{render,switch,runactivity}
+#   $TARGET/release/libnixproc_sysvinit_plugin.so       the Nix plugin
+#   .nixproc/plugin-path    one line: the absolute path of that plugin
+#   .nixproc/nix-headers/VERSION/include                 header trees per Nix version
+#
+# Load the plugin with: nix-instantiate --option plugin-files "$(cat .nixproc/plugin-path)" ...
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+state="$root/.nixproc"
+# shellcheck source=scripts/lib/nix-headers.sh
+. "$root/scripts/lib/nix-headers.sh"
+
+step() { printf '==> %s\n' "$*"; }
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "setup.sh: must run as root (it installs packages and edits /etc/nix/nix.conf)" >&2
+    exit 1
+fi
+
+packages=(
+    nix-bin daemon nginx time passwd procps
+    g++ pkg-config libgc-dev nlohmann-json3-dev libboost-dev
+    dpkg-dev xz-utils ca-certificates debian-archive-keyring
+)
+step "installing packages: ${packages[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+
+step "checking /etc/nix/nix.conf"
+mkdir -p /etc/nix
+touch /etc/nix/nix.conf
+if ! grep -Eq '^[[:space:]]*sandbox[[:space:]]*=[[:space:]]*false[[:space:]]*$' /etc/nix/nix.conf; then
+    if grep -Eq '^[[:space:]]*sandbox[[:space:]]*=' /etc/nix/nix.conf; then
+        echo "setup.sh: /etc/nix/nix.conf sets sandbox to something else; appending 'sandbox = false', which takes precedence" >&2
+    fi
+    printf '\nsandbox = false\n' >>/etc/nix/nix.conf
+fi
+
+nix_version=$(nix --version | awk '{print $NF}')
+step "preparing headers for Nix $nix_version"
+mkdir -p "$state"
+export PKG_CONFIG_PATH="${PKG_CONFIG_PATH:+$PKG_CONFIG_PATH:}/usr/lib/nix/pkgconfig"
+pc_inc=""
+if pkg-config --exists nix-expr 2>/dev/null; then
+    for flag in $(pkg-config --cflags-only-I nix-expr); do
+        dir=${flag#-I}
+        if [ -f "$dir/eval.hh" ]; then pc_inc=$dir; fi
+    done
+fi
+if [ -n "$pc_inc" ]; then
+    echo "pkg-config nix-expr provides headers in $pc_inc"
+else
+    headers="$state/nix-headers/$nix_version"
+    if [ -f "$headers/include/nix/eval.hh" ] && [ "$(cat "$headers/VERSION" 2>/dev/null)" = "$nix_version" ]; then
+        echo "headers already in $headers"
+    else
+        source_version=$(dpkg-query -W -f='${source:Version}' nix-bin)
+        src=$(nixproc_fetch_nix_source "$state" bookworm "$source_version") || {
+            echo "setup.sh: could not fetch Debian's source package nix=$source_version" >&2
+            exit 1
+        }
+        nixproc_install_headers "$src" "$headers" "$nix_version"
+        echo "headers installed in $headers"
+    fi
+fi
+
+step "preparing Nix 2.26.3 sources for the API compile check (optional)"
+if [ -d "$state/src/nix-2.26.3+dfsg-1/src/libexpr" ] ||
+    nixproc_fetch_nix_source "$state" trixie 2.26.3+dfsg-1 >/dev/null; then
+    echo "Nix 2.26.3 sources in $state/src/nix-2.26.3+dfsg-1"
+else
+    echo "warning: Nix 2.26.3 sources unavailable; the 2.26 compile check will be skipped" >&2
+fi
+
+if ! command -v cargo >/dev/null; then
+    echo "setup.sh: cargo not found; install a Rust toolchain (1.75 or newer) and run again" >&2
+    exit 1
+fi
+
+step "building release binaries"
+cd "$root"
+cargo build --release
+step "building the Nix plugin"
+cargo build --release -p nixproc-sysvinit-plugin
+target_dir=${CARGO_TARGET_DIR:-$root/target}
+case $target_dir in /*) ;; *) target_dir="$root/$target_dir" ;; esac
+plugin="$target_dir/release/libnixproc_sysvinit_plugin.so"
+if [ ! -f "$plugin" ]; then
+    echo "setup.sh: the plugin was not built at $plugin" >&2
+    exit 1
+fi
+printf '%s\n' "$plugin" >"$state/plugin-path"
+step "plugin: $plugin (path recorded in .nixproc/plugin-path)"
