@@ -1,0 +1,79 @@
+# Packages the init-functions library (./init-functions.sh) that every generated init.d
+# script sources. The result is a derivation whose output is the library itself, a single
+# file, so that a script can source it directly:
+#
+#   initFunctions = import ./init-functions.nix {
+#     basePackages = [ pkgs.coreutils pkgs.util-linux pkgs.daemon ];
+#     inherit (pkgs) stdenv;
+#     inherit runtimeDir;
+#   };
+#   # in a script:  . ${initFunctions}
+#
+# Arguments (all optional):
+#   basePackages  packages whose bin/ directories are put in front of PATH when the
+#                 library is sourced. The library uses coreutils (sleep, readlink, stat,
+#                 mkdir, chown, rm, id, dirname, nice) and util-linux's setpriv (or
+#                 runuser) for user switches.
+#   stdenv        used only for its shell as the builder (the host's /bin/sh otherwise).
+#   runtimeDir    where PID files live when a call names no PID file (default /var/run).
+#   daemon        the libslack daemon package; its bin/daemon becomes the wrapper that
+#                 start_foreground uses when it is called without -D.
+#   coreutils     coreutils for the builder (the host's /usr/bin and /bin otherwise).
+#   system        the system type of the derivation (default: stdenv's, else the
+#                 current system).
+#   name          the store path name (default "init-functions").
+#
+# Only builtins are used. The placeholders @runtimeDir@, @basePath@ and @daemon@ of the
+# library are replaced by shell-quoted values.
+{ basePackages ? [ ]
+, stdenv ? null
+, runtimeDir ? "/var/run"
+, daemon ? null
+, coreutils ? null
+, system ? null
+, name ? "init-functions"
+, ...
+}:
+
+let
+  lib = import ./lib.nix;
+
+  buildSystem =
+    if system != null then system
+    else if stdenv != null && stdenv ? hostPlatform && stdenv.hostPlatform ? system
+    then stdenv.hostPlatform.system
+    else if stdenv != null && stdenv ? system then stdenv.system
+    else builtins.currentSystem;
+
+  builderEnv = lib.builderFor { inherit stdenv coreutils; };
+
+  check = what: value:
+    if builtins.isString value || builtins.isPath value || (builtins.isAttrs value && value ? outPath)
+    then value
+    else throw "init-functions.nix: ${what} must be a package or a path, got a ${builtins.typeOf value}";
+
+  basePath = builtins.concatStringsSep ":"
+    (map (p: "${check "every element of basePackages" p}/bin") basePackages);
+
+  daemonProgram =
+    if daemon == null then ""
+    else "${check "daemon" daemon}/bin/daemon";
+
+  runtimeDirText =
+    if builtins.isString runtimeDir || builtins.isPath runtimeDir then toString runtimeDir
+    else throw "init-functions.nix: runtimeDir must be a string, got a ${builtins.typeOf runtimeDir}";
+
+  text = builtins.replaceStrings
+    [ "'@runtimeDir@'" "'@basePath@'" "'@daemon@'" ]
+    [ (lib.quote runtimeDirText) (lib.quote basePath) (lib.quote daemonProgram) ]
+    (builtins.readFile ./init-functions.sh);
+in
+derivation {
+  inherit name text;
+  system = buildSystem;
+  inherit (builderEnv) builder PATH;
+  passAsFile = [ "text" ];
+  args = [ "-c" "cp \"$textPath\" \"$out\"" ];
+  preferLocalBuild = true;
+  allowSubstitutes = false;
+}
