@@ -73,13 +73,25 @@ pub fn kind_of(value: &serde_json::Value) -> &'static str {
 
 /// The closest candidate to `word` by edit distance, if it is close enough to be a typo.
 pub fn did_you_mean<'a>(word: &str, candidates: &[&'a str]) -> Option<&'a str> {
+    let word = word.to_lowercase();
     let limit = (word.chars().count() / 3).max(2);
-    candidates
+    let close = candidates
         .iter()
-        .map(|c| (edit_distance(&word.to_lowercase(), &c.to_lowercase()), *c))
+        .map(|c| (edit_distance(&word, &c.to_lowercase()), *c))
         .filter(|(d, _)| *d <= limit)
         .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
+        .map(|(_, c)| c);
+    // A longer or shorter spelling of a known name ("runtimeDirectory" for "runtimeDir").
+    close.or_else(|| {
+        candidates
+            .iter()
+            .filter(|c| c.len() >= 4 && word.len() >= 4)
+            .find(|c| {
+                let c = c.to_lowercase();
+                word.starts_with(&c) || c.starts_with(&word)
+            })
+            .copied()
+    })
 }
 
 /// The `" (did you mean 'x'?)"` suffix for an unknown word, or an empty string.
