@@ -1,0 +1,121 @@
+# Builds a profile: ONE store path that is the union of the process trees of a
+# processes model.
+#
+# Interface (what nixproc-sysvinit-switch and users call):
+#
+#   nix-build nix/build-profile.nix \
+#     --arg exprFile ./processes.nix        # required: path of the processes model
+#     --argstr stateDir /var                # optional, default "/var"
+#     --argstr runtimeDir /var/run          # optional, default "${stateDir}/run"
+#     --argstr logDir /var/log              # optional, default "${stateDir}/log"
+#     --argstr tmpDir /tmp                  # optional, default "/tmp" for stateDir "/var",
+#                                           #   else "${stateDir}/tmp"
+#     --arg forceDisableUserChange true     # optional, default false
+#     --argstr extraParams '{"webappPort":6000}'
+#                                           # optional: a JSON object (or a Nix attribute
+#                                           #   set with --arg) of extra arguments for the
+#                                           #   model; only those it declares are passed
+#     --arg pkgs 'import <nixpkgs> {}'      # optional, default the host-packages shim
+#
+# The model is a function in the shape of nix-processmgmt's processes.nix:
+#
+#   { pkgs, system, stateDir, runtimeDir, logDir, tmpDir, forceDisableUserChange,
+#     processManager, ... }: { INSTANCE = { pkg = <process derivation>; ... }; ... }
+#
+# It receives only the arguments it declares (plus extraParams it declares);
+# `processManager` is "sysvinit". Each instance is either a derivation or an attribute
+# set with `pkg`; instances whose value is null are skipped. The result holds
+# etc/rc.d/init.d, etc/rc.d/rcN.d, dysnomia-support and share/nixproc-sysvinit/processes
+# as real directories whose entries are symlinks to the same entries of the process
+# store paths (an rc.d entry thus resolves through the process's own relative link).
+# Two instances defining a process of the same name are an evaluation error naming
+# both; any other file provided twice fails the build.
+{ exprFile
+, system ? builtins.currentSystem
+, pkgs ? import ./host-packages.nix { inherit system; }
+, stateDir ? "/var"
+, runtimeDir ? "${stateDir}/run"
+, logDir ? "${stateDir}/log"
+, tmpDir ? (if stateDir == "/var" then "/tmp" else "${stateDir}/tmp")
+, forceDisableUserChange ? false
+, extraParams ? { }
+, name ? "nixproc-sysvinit-profile"
+}:
+
+let
+  lib = import ./lib.nix;
+
+  extra =
+    if builtins.isString extraParams then
+      (if extraParams == "" then { } else builtins.fromJSON extraParams)
+    else extraParams;
+
+  model = import exprFile;
+
+  available = {
+    inherit pkgs system stateDir runtimeDir logDir tmpDir forceDisableUserChange;
+    processManager = "sysvinit";
+  } // extra;
+
+  processes =
+    if builtins.isFunction model then
+      model (builtins.intersectAttrs (builtins.functionArgs model) available)
+    else model;
+
+  where = " in ${toString exprFile}";
+
+  packageOf = instance:
+    let value = processes.${instance}; in
+    if value == null then null
+    else if builtins.isAttrs value && value.type or null == "derivation" then value
+    else if builtins.isAttrs value && value ? pkg then value.pkg
+    else throw ("processes model${where}: instance '${instance}' must be a derivation "
+      + "or an attribute set with 'pkg', got "
+      + (if builtins.isAttrs value then "an attribute set without 'pkg'" else "a ${builtins.typeOf value}"));
+
+  instances = builtins.filter (i: packageOf i != null) (builtins.attrNames processes);
+
+  # Two instances rendering a process of the same name would overwrite each other.
+  byName = builtins.foldl'
+    (acc: i:
+      let
+        pkg = packageOf i;
+        pname = pkg.processName or null;
+      in
+      if pname == null then acc
+      else if acc ? ${pname} then
+        throw ("processes model${where}: instances '${acc.${pname}}' and '${i}' both "
+          + "define a process named '${pname}'")
+      else acc // { ${pname} = i; })
+    { }
+    instances;
+
+  paths = map packageOf instances;
+in
+if !(builtins.isAttrs processes) then
+  throw "processes model${where}: must evaluate to an attribute set of instances, got a ${builtins.typeOf processes}"
+else
+  builtins.seq byName (derivation (lib.builderFor {
+    stdenv = pkgs.stdenv or null;
+    coreutils = pkgs.coreutils or null;
+  } // {
+    inherit name system;
+    paths = map toString paths;
+    args = [
+      "-c"
+      ''
+        set -e
+        mkdir -p "$out"
+        for p in $paths; do
+          # Directories become real directories, files become symlinks into $p;
+          # cp refuses (and the build fails) when two processes provide one file.
+          cp -rs --no-preserve=mode "$p"/* "$out"/ || {
+            echo "profile: $p provides a file that another process already provides" >&2
+            exit 1
+          }
+        done
+      ''
+    ];
+    preferLocalBuild = true;
+    allowSubstitutes = false;
+  }))

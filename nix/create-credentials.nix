@@ -1,0 +1,92 @@
+# Composes `createCredentials`: a function that builds a store path holding the
+# Dysnomia-style account files for groups and users,
+#
+#   dysnomia-support/groups/NAME     one key='value' line per property
+#   dysnomia-support/users/NAME
+#
+# which nixproc-sysvinit-switch creates before starting processes and removes after
+# stopping them. Usage:
+#
+#   createCredentials = import ./create-credentials.nix { inherit (pkgs) stdenv; };
+#   createCredentials {
+#     groups = { webapp = { }; };
+#     users = { webapp = { group = "webapp"; description = "Webapp"; }; };
+#   }
+#
+# Group properties: gid. User properties: group, extraGroups, description, homeDir,
+# createHomeDir, shell, uid.
+#
+# A process made by createSystemVInitScript does not need this function: its
+# `credentials` attribute is rendered together with its script, into its own tree. This
+# function is for accounts that belong to no single process. The files are rendered by
+# the same renderer as the scripts (the evaluator plugin when loaded, otherwise
+# nixproc-sysvinit-render at build time), so the two never differ.
+{ stdenv ? null
+, nixprocSysvinit ? null
+, usePlugin ? builtins ? sysvinitScript
+, system ? null
+, coreutils ? null
+}:
+
+let
+  lib = import ./lib.nix;
+
+  buildSystem =
+    if system != null then system
+    else if stdenv != null && stdenv ? hostPlatform && stdenv.hostPlatform ? system
+    then stdenv.hostPlatform.system
+    else if stdenv != null && stdenv ? system then stdenv.system
+    else builtins.currentSystem;
+
+  builderEnv = lib.builderFor { inherit stdenv coreutils; };
+
+  renderPackage =
+    if nixprocSysvinit != null then nixprocSysvinit
+    else if stdenv != null && stdenv ? nixprocSysvinit then stdenv.nixprocSysvinit
+    else (import ./host-packages.nix { system = buildSystem; }).nixproc-sysvinit;
+in
+
+{ groups ? { }, users ? { }, name ? "credentials" }:
+
+let
+  # A process description that has nothing but the accounts; only its
+  # dysnomia-support part is kept.
+  spec = {
+    inherit name;
+    credentials = { inherit groups users; };
+  };
+in
+if usePlugin then
+  let
+    r = builtins.sysvinitScript spec;
+    files = lib.treeFiles r;
+  in
+  derivation ({
+    inherit name;
+    system = buildSystem;
+    args = [
+      "-c"
+      ("set -e\nmkdir -p \"$out\"\n"
+        + lib.credentialsWriter r)
+    ];
+  } // builderEnv // builtins.removeAttrs files [ "script" "manifest" ] // {
+    passAsFile = builtins.filter (n: n != "script" && n != "manifest") files.passAsFile;
+  })
+else
+  derivation (builderEnv // {
+    inherit name;
+    system = buildSystem;
+    spec = builtins.toJSON spec;
+    passAsFile = [ "spec" ];
+    args = [
+      "-c"
+      ''
+        set -e
+        ${renderPackage}/bin/nixproc-sysvinit-render "$specPath" --out "$TMPDIR/tree"
+        mkdir -p "$out"
+        if [ -d "$TMPDIR/tree/dysnomia-support" ]; then
+          cp -R "$TMPDIR/tree/dysnomia-support" "$out/"
+        fi
+      ''
+    ];
+  })

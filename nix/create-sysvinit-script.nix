@@ -1,0 +1,163 @@
+# Composes `createSystemVInitScript`, the function that turns one process description
+# into one derivation holding its LSB init script, rc.d links, credential files and
+# manifest:
+#
+#   etc/rc.d/init.d/NAME                        the script (executable)
+#   etc/rc.d/rcN.d/{S,K}NNNAME -> ../init.d/NAME
+#   dysnomia-support/{groups,users}/NAME        when the process has credentials
+#   share/nixproc-sysvinit/processes/NAME.json  manifest read by nixproc-sysvinit-switch
+#
+# Compose it once with the global settings, then call it once per process:
+#
+#   createSystemVInitScript = import ./create-sysvinit-script.nix {
+#     inherit (pkgs) stdenv writeTextFile daemon;
+#     inherit runtimeDir tmpDir forceDisableUserChange;
+#     initFunctions = import ./init-functions.nix { ... };
+#     createCredentials = import ./create-credentials.nix { inherit (pkgs) stdenv; };
+#   };
+#
+# Every argument has a default. Those left `null` mean "the renderer's default".
+#
+# Rendering. When Nix runs with this project's evaluator plugin (`builtins ?
+# sysvinitScript`), the script is rendered during evaluation and the derivation only
+# writes files. Otherwise the derivation runs `nixproc-sysvinit-render` at build time.
+# Both paths use the same Rust renderer and give identical trees. Set `usePlugin =
+# false` to force the second path.
+#
+# The returned derivation also carries `processName`, `sequence` and `stopSequence`
+# (known at evaluation time in both paths), so it can be listed in another process's
+# `dependencies`.
+{ stdenv ? null
+, writeTextFile ? null
+, daemon ? null
+, runtimeDir ? "/var/run"
+, tmpDir ? "/tmp"
+, logDir ? "/var/log"
+, forceDisableUserChange ? false
+, initFunctions ? null
+, createCredentials ? null
+, initialInstructions ? null
+, startDaemon ? null
+, startProcessAsDaemon ? null
+, stopDaemon ? null
+, reloadDaemon ? null
+, evaluateCommand ? null
+, statusCommand ? null
+, restartActivity ? null
+, supportedRunLevels ? [ 0 1 2 3 4 5 6 ]
+, minSequence ? 0
+, maxSequence ? 99
+, shell ? null
+  # A package whose bin/ holds nixproc-sysvinit-render; used when the plugin is not
+  # loaded. Defaults to the host-packages shim.
+, nixprocSysvinit ? null
+, usePlugin ? builtins ? sysvinitScript
+, system ? null
+  # coreutils for the builders; the host's /usr/bin when null or the shim's.
+, coreutils ? null
+}:
+
+let
+  lib = import ./lib.nix;
+
+  buildSystem =
+    if system != null then system
+    else if stdenv != null && stdenv ? hostPlatform && stdenv.hostPlatform ? system
+    then stdenv.hostPlatform.system
+    else if stdenv != null && stdenv ? system then stdenv.system
+    else builtins.currentSystem;
+
+  builderEnv = lib.builderFor { inherit stdenv coreutils; };
+
+  renderPackage =
+    if nixprocSysvinit != null then nixprocSysvinit
+    else if stdenv != null && stdenv ? nixprocSysvinit then stdenv.nixprocSysvinit
+    else (import ./host-packages.nix { system = buildSystem; }).nixproc-sysvinit;
+
+  # Global settings as the renderer takes them; unset (null) ones are left out.
+  config = lib.dropNulls {
+    inherit runtimeDir tmpDir logDir forceDisableUserChange supportedRunLevels
+      minSequence maxSequence startDaemon stopDaemon reloadDaemon evaluateCommand
+      statusCommand restartActivity;
+    startProcessAsDaemon =
+      if startProcessAsDaemon != null then startProcessAsDaemon
+      else if daemon != null then "${daemon}/bin/daemon"
+      else null;
+    initialInstructions =
+      if initialInstructions != null then initialInstructions
+      else if initFunctions != null then ". ${initFunctions}"
+      else null;
+    shell =
+      if shell != null then shell
+      else if stdenv != null && stdenv ? shell then stdenv.shell
+      else null;
+  };
+in
+
+spec:
+
+let
+  name = lib.processName spec;
+  where = lib.describePosition spec;
+
+  checked = lib.checkAttributes name where spec;
+
+  deps = map (lib.dependencyOf name where) (spec.dependencies or [ ]);
+
+  # Start sequence: one above the highest dependency, minSequence without any.
+  nixSequence =
+    builtins.foldl' (acc: d: if d.sequence + 1 > acc then d.sequence + 1 else acc)
+      minSequence deps;
+
+  # The longest dependency chain ending here, only evaluated for error messages.
+  chain =
+    let
+      longest = builtins.foldl'
+        (acc: d: if acc == null || d.sequence > acc.sequence then d else acc)
+        null deps;
+    in
+    (if longest == null then [ ] else longest.chain) ++ [ name ];
+
+  sequence =
+    if nixSequence > maxSequence then
+      throw ("process '${name}'${where}: start sequence ${toString nixSequence} exceeds "
+        + "maxSequence ${toString maxSequence}; the dependency chain is too deep: "
+        + builtins.concatStringsSep " -> " chain)
+    else nixSequence;
+
+  rendererSpec = builtins.removeAttrs spec [ "dependencies" ]
+    // (if spec ? dependencies then {
+    dependencies = map (d: { inherit (d) name sequence; }) deps;
+  } else { })
+    // { inherit config; };
+
+  storeName = lib.storeName name;
+
+  # The plugin's result (path a); only forced when the plugin is used.
+  r = builtins.sysvinitScript rendererSpec;
+
+  drv =
+    if usePlugin then
+      derivation ({
+        name = storeName;
+        system = buildSystem;
+        args = [ "-c" (lib.treeWriter r) ];
+      } // builderEnv // lib.treeFiles r)
+    else
+      derivation (builderEnv // {
+        name = storeName;
+        system = buildSystem;
+        spec = builtins.toJSON rendererSpec;
+        passAsFile = [ "spec" ];
+        args = [
+          "-c"
+          ''exec ${renderPackage}/bin/nixproc-sysvinit-render "$specPath" --out "$out"''
+        ];
+      });
+in
+builtins.seq checked (builtins.seq sequence (drv // {
+  processName = name;
+  sequence = if usePlugin then r.sequence else sequence;
+  stopSequence = if usePlugin then r.stopSequence else maxSequence - sequence + minSequence;
+  inherit chain;
+}))

@@ -1,0 +1,185 @@
+# Small builtins-only helpers shared by the Nix functions of this directory: checks that
+# point at the user's file, shell quoting for builder scripts, and the writer of a
+# process tree from the evaluator plugin's result.
+let
+  inherit (builtins) attrNames concatStringsSep filter foldl' genList head length
+    listToAttrs stringLength substring unsafeGetAttrPos;
+
+  # The attributes a process description may have (ARCHITECTURE.md, renderer input).
+  knownAttributes = [
+    "name" "instanceName" "description" "activities" "instructions" "process" "args"
+    "processIsDaemon" "environment" "dependencies" "user" "credentials" "umask" "nice"
+    "directory" "path" "paths" "initialize" "removeActivities" "runlevels"
+    "defaultStart" "defaultStop" "pidFile" "reloadSignal" "globalInstructions"
+    "enableDaemonOutputLogging" "readiness"
+  ];
+  known = listToAttrs (map (n: { name = n; value = true; }) knownAttributes);
+
+  min3 = a: b: c:
+    let m = if a < b then a else b; in if m < c then m else c;
+
+  chars = s: genList (i: substring i 1 s) (stringLength s);
+
+  # Levenshtein distance; only used on the error path.
+  editDistance = a: b:
+    let
+      bs = chars b;
+      step = prev: ca:
+        let
+          row = foldl'
+            (acc: j:
+              let
+                cost = if ca == builtins.elemAt bs j then 0 else 1;
+                value = min3
+                  (builtins.elemAt prev (j + 1) + 1)
+                  (builtins.elemAt acc j + 1)
+                  (builtins.elemAt prev j + cost);
+              in
+              acc ++ [ value ])
+            [ (head prev + 1) ]
+            (genList (j: j) (length bs));
+        in
+        row;
+      final = foldl' step (genList (j: j) (length bs + 1)) (chars a);
+    in
+    builtins.elemAt final (length bs);
+
+  suggestion = word:
+    let
+      scored = map (k: { inherit k; d = editDistance (builtins.toLower word) (builtins.toLower k); })
+        knownAttributes;
+      best = foldl' (acc: x: if acc == null || x.d < acc.d then x else acc) null scored;
+      limit = if stringLength word <= 4 then 1 else 3;
+    in
+    if best != null && best.d <= limit then " (did you mean '${best.k}'?)" else "";
+
+  positionText = pos:
+    if pos == null then "" else " (at ${pos.file}:${toString pos.line})";
+in
+rec {
+  inherit knownAttributes editDistance;
+
+  # How builders run: nixpkgs' shell and coreutils when given (so builds work in a
+  # sandbox), else the host's /bin/sh and /usr/bin (the host-packages shim).
+  builderFor = { stdenv ? null, coreutils ? null }: {
+    builder =
+      if stdenv != null && stdenv ? shell && !(stdenv.isShim or false)
+      then stdenv.shell else "/bin/sh";
+    PATH =
+      if coreutils != null && !(coreutils.isShim or false)
+      then "${coreutils}/bin" else "/usr/bin:/bin";
+  };
+
+  # Drops attributes whose value is null.
+  dropNulls = attrs:
+    builtins.removeAttrs attrs (filter (n: attrs.${n} == null) (attrNames attrs));
+
+  # " (at FILE:LINE)" for where an attribute set was written, or "".
+  describePosition = spec:
+    let
+      names = attrNames spec;
+      preferred = filter (n: spec ? ${n}) [ "name" "instanceName" ]
+        ++ names;
+    in
+    if builtins.isAttrs spec && preferred != [ ]
+    then positionText (unsafeGetAttrPos (head preferred) spec)
+    else "";
+
+  # The process name: `name`, else `instanceName`.
+  processName = spec:
+    if !(builtins.isAttrs spec) then
+      throw "createSystemVInitScript: a process description must be an attribute set, got a ${builtins.typeOf spec}"
+    else if spec ? name then spec.name
+    else if spec ? instanceName then spec.instanceName
+    else throw ("process description${describePosition spec} has no name: "
+      + "set 'name' or 'instanceName'");
+
+  # Throws for the first unknown attribute, naming its position; true otherwise.
+  checkAttributes = name: where: spec:
+    let unknown = filter (n: !(known ? ${n})) (attrNames spec);
+    in
+    if unknown == [ ] then true
+    else
+      let attr = head unknown;
+      in throw ("process '${name}'${positionText (unsafeGetAttrPos attr spec)}: "
+        + "unknown attribute '${attr}'${suggestion attr}");
+
+  # Normalises one element of `dependencies`: a process made by
+  # createSystemVInitScript, or an instance `{ pkg = <that>; }`.
+  dependencyOf = name: where: d:
+    if builtins.isAttrs d && d ? sequence then {
+      name = d.processName or d.name;
+      inherit (d) sequence;
+      chain = d.chain or [ (d.processName or d.name) ];
+    }
+    else if builtins.isAttrs d && d ? pkg then dependencyOf name where d.pkg
+    else throw ("process '${name}'${where}: dependencies: every element must be a "
+      + "process made by createSystemVInitScript (a derivation with 'sequence'), got "
+      + (if builtins.isAttrs d then "an attribute set without 'sequence'" else "a ${builtins.typeOf d}"));
+
+  # A valid store path name for a process name (names are validated by the renderer).
+  storeName = name:
+    if builtins.match "[A-Za-z0-9+_?=-][A-Za-z0-9+._?=-]*" name != null
+      && stringLength name <= 200
+    then name else "sysvinit-process";
+
+  # Single-quotes a string for /bin/sh.
+  quote = s: "'" + builtins.replaceStrings [ "'" ] [ "'\\''" ] s + "'";
+
+  # Derivation attributes carrying the files of a rendered process (passed as files so
+  # that any text and its string context survive).
+  treeFiles = r:
+    let
+      groups = attrNames (r.credentials.groups or { });
+      users = attrNames (r.credentials.users or { });
+      indexed = prefix: names: table:
+        listToAttrs (genList
+          (i: { name = "${prefix}${toString i}"; value = table.${builtins.elemAt names i}; })
+          (length names));
+    in
+    {
+      script = r.script;
+      manifest = r.manifest;
+      passAsFile = [ "script" "manifest" ]
+        ++ genList (i: "group${toString i}") (length groups)
+        ++ genList (i: "user${toString i}") (length users);
+    }
+    // indexed "group" groups (r.credentials.groups or { })
+    // indexed "user" users (r.credentials.users or { });
+
+  # Builder commands writing the credential files of a rendered process.
+  credentialsWriter = r:
+    let
+      write = kind: prefix: names:
+        if names == [ ] then "" else
+        "mkdir -p \"$out/dysnomia-support/${kind}\"\n"
+        + concatStringsSep "" (genList
+          (i: "cp \"\$${prefix}${toString i}Path\" \"$out/dysnomia-support/${kind}/\"${quote (builtins.elemAt names i)}\n")
+          (length names));
+    in
+    write "groups" "group" (attrNames (r.credentials.groups or { }))
+    + write "users" "user" (attrNames (r.credentials.users or { }));
+
+  # The builder script writing the tree of a rendered process; it mirrors the render
+  # tool's `--out` layout.
+  treeWriter = r:
+    let
+      name = r.name;
+      linkDirs = builtins.attrNames (listToAttrs (map
+        (l: { name = builtins.dirOf l.path; value = true; })
+        r.links));
+    in
+    ''
+      set -e
+      d="$out/etc/rc.d"
+      mkdir -p "$d/init.d" "$out/share/nixproc-sysvinit/processes"
+      cp "$scriptPath" "$d/init.d/"${quote name}
+      chmod 755 "$d/init.d/"${quote name}
+      cp "$manifestPath" "$out/share/nixproc-sysvinit/processes/"${quote "${name}.json"}
+    ''
+    + concatStringsSep "" (map (dir: "mkdir -p \"$d/\"${quote dir}\n") linkDirs)
+    + concatStringsSep "" (map
+      (l: "ln -s ${quote l.target} \"$d/\"${quote l.path}\n")
+      r.links)
+    + credentialsWriter r;
+}
