@@ -1,1 +1,171 @@
 //! Deployment: reading profiles, planning and executing switches.
+//!
+//! A switch goes through these modules in order:
+//! [`profile`] reads the old and the new profile tree, [`plan`] diffs them into a
+//! dependency-ordered set of stops and starts, [`journal`] takes the lock and records the
+//! plan, [`users`] creates the accounts the new processes need, [`execute`] runs the
+//! init.d scripts in parallel where the graph allows, and [`generations`] moves the Nix
+//! profile once every start succeeded. [`switch`] ties them together, including the
+//! rollback of a failed switch and the recovery of an interrupted one.
+
+pub mod activity;
+pub mod execute;
+pub mod generations;
+pub mod journal;
+pub mod model;
+pub mod plan;
+pub mod profile;
+pub mod switch;
+pub mod users;
+
+use std::path::PathBuf;
+
+/// Errors of the deployment modules.
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    /// A file or directory could not be read or written.
+    #[error("{action} {path}: {source}")]
+    Io {
+        /// What was being done, e.g. "reading".
+        action: &'static str,
+        /// The path involved.
+        path: PathBuf,
+        /// The underlying error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A profile is malformed (bad manifest, bad link name...).
+    #[error("profile {path}: {message}")]
+    Profile {
+        /// The profile or file concerned.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The dependency graph of a profile contains a cycle.
+    #[error("dependency cycle: {0}")]
+    Cycle(String),
+    /// A process depends on a process that is not in the profile.
+    #[error("process `{process}` depends on `{dependency}`, which is not in the profile")]
+    MissingDependency {
+        /// The process declaring the dependency.
+        process: String,
+        /// The missing dependency.
+        dependency: String,
+    },
+    /// Another switch holds the lock.
+    #[error(
+        "another nixproc-sysvinit-switch (pid {pid}) is running on this profile; lock file {path}"
+    )]
+    Locked {
+        /// The pid written by the holder, or "unknown".
+        pid: String,
+        /// The lock file.
+        path: PathBuf,
+    },
+    /// A credential file could not be parsed.
+    #[error("credential file {path}, line {line}: {message}")]
+    Credentials {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+    /// An external command (nix-env, useradd...) failed.
+    #[error("command `{command}` failed: {message}")]
+    Command {
+        /// The command line, for the message.
+        command: String,
+        /// Exit status and stderr.
+        message: String,
+    },
+    /// The journal could not be parsed.
+    #[error("journal {path}: {message}")]
+    Journal {
+        /// The journal file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// Any other failure with a message.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl DeployError {
+    /// Wraps an I/O error with the action and the path it concerned.
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        DeployError::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Result type of the deployment modules.
+pub type Result<T> = std::result::Result<T, DeployError>;
+
+/// Runs a command, capturing its output; fails with its stderr when it exits non-zero.
+pub(crate) fn run_capture(cmd: &mut std::process::Command) -> Result<String> {
+    let shown = format!("{cmd:?}").replace('"', "");
+    let out = cmd
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| DeployError::Command {
+            command: shown.clone(),
+            message: e.to_string(),
+        })?;
+    if !out.status.success() {
+        return Err(DeployError::Command {
+            command: shown,
+            message: format!(
+                "{}: {}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim()
+            ),
+        });
+    }
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// The runlevel to deploy for: the system's current one (from `runlevel`), else 3.
+pub fn detect_runlevel() -> u8 {
+    std::process::Command::new("runlevel")
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())
+        .and_then(|o| {
+            String::from_utf8_lossy(&o.stdout)
+                .split_whitespace()
+                .last()
+                .and_then(|w| w.parse::<u8>().ok())
+        })
+        .filter(|r| *r <= 6)
+        .unwrap_or(3)
+}
+
+/// The default state directory: `/var` for root, `$HOME/var` for anybody else.
+pub fn default_state_dir() -> PathBuf {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        PathBuf::from("/var")
+    } else {
+        std::env::var_os("HOME")
+            .map(|h| PathBuf::from(h).join("var"))
+            .unwrap_or_else(|| PathBuf::from("/var"))
+    }
+}
+
+/// The tool's own state directory for a profile link: `LIBDIR/nixproc-sysvinit/NAME`
+/// where NAME is the profile link's file name.
+pub fn tool_state_dir(lib_dir: &std::path::Path, profile: &std::path::Path) -> PathBuf {
+    let name = profile
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "processes".into());
+    lib_dir.join("nixproc-sysvinit").join(name)
+}

@@ -1,0 +1,145 @@
+//! `nixproc-sysvinit-runactivity`: runs one activity on every script of the deployed
+//! profile (or of a given profile or model), in start order or in reverse.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{anyhow, Result};
+use clap::Parser;
+
+use nixproc_sysvinit::deploy::activity::{run_activity, status_state};
+use nixproc_sysvinit::deploy::model::{self, BuildParams};
+use nixproc_sysvinit::deploy::profile::Profile;
+use nixproc_sysvinit::deploy::{self as deploy, generations};
+
+/// Run an activity (status, stop, reload, ...) on every process of a deployment.
+#[derive(Parser, Debug)]
+#[command(name = "nixproc-sysvinit-runactivity", version)]
+struct Cli {
+    /// Go through the scripts in reverse start order (e.g. to stop everything).
+    #[arg(short = 'r', long)]
+    reverse: bool,
+    /// The activity to run, e.g. status, stop, start, reload, restart.
+    activity: String,
+    /// A profile directory or processes model instead of the deployed profile.
+    #[arg(env = "NIXPROC_PROCESSES")]
+    path: Option<PathBuf>,
+    /// Profile name (under the profiles directory) or path of the profile link.
+    #[arg(
+        short = 'p',
+        long,
+        env = "NIXPROC_PROFILE",
+        default_value = "processes"
+    )]
+    profile: String,
+    /// Directory of profile links (see nixproc-sysvinit-switch).
+    #[arg(long, env = "NIXPROC_PROFILES_DIR")]
+    profiles_dir: Option<PathBuf>,
+    /// Runlevel whose start links count [default: the system's, else 3].
+    #[arg(long, env = "NIXPROC_RUNLEVEL")]
+    runlevel: Option<u8>,
+    /// State directory used when building a model [default: /var for root, $HOME/var].
+    #[arg(long, env = "NIXPROC_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    /// Build a model with forceDisableUserChange.
+    #[arg(long, env = "NIXPROC_FORCE_DISABLE_USER_CHANGE")]
+    force_disable_user_change: bool,
+    /// Extra parameters for a model, as a JSON object.
+    #[arg(long, env = "NIXPROC_EXTRA_PARAMS")]
+    extra_params: Option<String>,
+    /// Print a JSON array of results (with LSB states for `status`) instead of the
+    /// scripts' output.
+    #[arg(long)]
+    json: bool,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("nixproc-sysvinit-runactivity: error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<bool> {
+    let runlevel = cli.runlevel.unwrap_or_else(deploy::detect_runlevel);
+    let scratch = std::env::temp_dir().join(format!("nixproc-runactivity-{}", std::process::id()));
+    std::fs::create_dir_all(&scratch)?;
+    let result = run_in(cli, runlevel, &scratch);
+    let _ = std::fs::remove_dir_all(&scratch);
+    result
+}
+
+fn run_in(cli: &Cli, runlevel: u8, scratch: &std::path::Path) -> Result<bool> {
+    let root = match &cli.path {
+        Some(p) if model::is_profile_dir(p) => p.clone(),
+        Some(p) if p.is_file() => {
+            let params = BuildParams {
+                state_dir: Some(
+                    cli.state_dir
+                        .clone()
+                        .unwrap_or_else(deploy::default_state_dir)
+                        .to_string_lossy()
+                        .into_owned(),
+                ),
+                force_disable_user_change: cli.force_disable_user_change,
+                extra_params: cli.extra_params.clone(),
+                ..BuildParams::default()
+            };
+            model::build(p, &params, &scratch.join("result"))?
+        }
+        Some(p) => {
+            return Err(anyhow!(
+                "{} is neither a processes model nor a profile directory",
+                p.display()
+            ))
+        }
+        None => {
+            let dir = cli
+                .profiles_dir
+                .clone()
+                .unwrap_or_else(generations::default_profiles_dir);
+            let link = generations::profile_path(&cli.profile, &dir);
+            generations::current(&link)?
+                .ok_or_else(|| anyhow!("nothing is deployed in profile {}", link.display()))?
+        }
+    };
+    let profile = Profile::read(&root, runlevel)?;
+    let mut on_result = |r: &nixproc_sysvinit::deploy::activity::ActivityResult| {
+        if !cli.json && !r.ok && cli.activity != "status" {
+            eprintln!("{}: {} {}", r.name, cli.activity, r.status);
+        }
+    };
+    let results = run_activity(
+        &profile,
+        &cli.activity,
+        cli.reverse,
+        cli.json,
+        scratch,
+        &mut on_result,
+    )?;
+    let failed: Vec<_> = results.iter().filter(|r| !r.ok).collect();
+    if cli.json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    } else if !failed.is_empty() {
+        eprintln!();
+        eprintln!(
+            "{} of {} scripts failed `{}`:",
+            failed.len(),
+            results.len(),
+            cli.activity
+        );
+        for r in &failed {
+            if cli.activity == "status" {
+                eprintln!("  {}: {} ({})", r.name, status_state(r.code), r.status);
+            } else {
+                eprintln!("  {}: {}", r.name, r.status);
+            }
+        }
+    }
+    Ok(failed.is_empty())
+}

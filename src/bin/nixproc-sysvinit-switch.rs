@@ -1,0 +1,343 @@
+//! `nixproc-sysvinit-switch`: deploys a processes model or a prebuilt profile, upgrading
+//! the previous deployment as a transaction; manages the profile's generations.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{anyhow, bail, Context, Result};
+use clap::{ArgGroup, Parser};
+
+use nixproc_sysvinit::deploy::journal::Commit;
+use nixproc_sysvinit::deploy::model::{self, BuildParams};
+use nixproc_sysvinit::deploy::switch::{self, Settings};
+use nixproc_sysvinit::deploy::{self as deploy, generations};
+
+/// Deploy processes with sysvinit scripts: stop obsolete, start new and restart changed
+/// processes in dependency order, in parallel, as one transaction.
+#[derive(Parser, Debug)]
+#[command(name = "nixproc-sysvinit-switch", version)]
+#[command(group(ArgGroup::new("operation").args([
+    "undeploy", "rollback", "switch_generation", "list_generations",
+    "delete_generations", "delete_all_generations"])))]
+struct Cli {
+    /// A processes model (processes.nix) to build, or a prebuilt profile directory
+    /// (anything containing etc/rc.d).
+    #[arg(env = "NIXPROC_PROCESSES")]
+    path: Option<PathBuf>,
+
+    /// Profile name (under the profiles directory) or path of the profile link.
+    #[arg(
+        short = 'p',
+        long,
+        env = "NIXPROC_PROFILE",
+        default_value = "processes"
+    )]
+    profile: String,
+    /// Directory of profile links [default: /nix/var/nix/profiles/nixproc-sysvinit for
+    /// root, /nix/var/nix/profiles/per-user/USER/nixproc-sysvinit otherwise].
+    #[arg(long, env = "NIXPROC_PROFILES_DIR")]
+    profiles_dir: Option<PathBuf>,
+    /// Compare against this profile directory instead of the deployed one.
+    #[arg(short = 'o', long)]
+    old_profile: Option<PathBuf>,
+    /// Runlevel whose start links count [default: the system's, else 3].
+    #[arg(long, env = "NIXPROC_RUNLEVEL")]
+    runlevel: Option<u8>,
+
+    /// State directory [default: /var for root, $HOME/var otherwise].
+    #[arg(long, env = "NIXPROC_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    /// Runtime directory (PID files) [default: STATE/run].
+    #[arg(long, env = "NIXPROC_RUNTIME_DIR")]
+    runtime_dir: Option<PathBuf>,
+    /// Log directory [default: STATE/log].
+    #[arg(long, env = "NIXPROC_LOG_DIR")]
+    log_dir: Option<PathBuf>,
+    /// Temp directory [default: /tmp for STATE=/var, else STATE/tmp].
+    #[arg(long, env = "NIXPROC_TMP_DIR")]
+    tmp_dir: Option<PathBuf>,
+    /// Cache directory [default: STATE/cache].
+    #[arg(long, env = "NIXPROC_CACHE_DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Spool directory [default: STATE/spool].
+    #[arg(long, env = "NIXPROC_SPOOL_DIR")]
+    spool_dir: Option<PathBuf>,
+    /// Lock directory [default: STATE/lock].
+    #[arg(long, env = "NIXPROC_LOCK_DIR")]
+    lock_dir: Option<PathBuf>,
+    /// Library directory; the tool keeps its lock, journal and account record in
+    /// LIB/nixproc-sysvinit/PROFILE [default: STATE/lib].
+    #[arg(long, env = "NIXPROC_LIB_DIR")]
+    lib_dir: Option<PathBuf>,
+    /// Never switch users: create no accounts, only home directories.
+    #[arg(long, env = "NIXPROC_FORCE_DISABLE_USER_CHANGE")]
+    force_disable_user_change: bool,
+    /// Extra parameters for the model, as a JSON object.
+    #[arg(long, env = "NIXPROC_EXTRA_PARAMS")]
+    extra_params: Option<String>,
+    /// Pass --show-trace to nix-build.
+    #[arg(long)]
+    show_trace: bool,
+
+    /// Stop every process and deploy an empty profile.
+    #[arg(long)]
+    undeploy: bool,
+    /// Switch to the previous generation.
+    #[arg(long)]
+    rollback: bool,
+    /// Switch to generation N.
+    #[arg(long, value_name = "N")]
+    switch_generation: Option<u64>,
+    /// List the profile's generations.
+    #[arg(long)]
+    list_generations: bool,
+    /// Delete generations (nix-env syntax: old, +N, Nd, or numbers).
+    #[arg(long, value_name = "SPEC")]
+    delete_generations: Option<String>,
+    /// Undeploy, then delete every generation and the profile link.
+    #[arg(long)]
+    delete_all_generations: bool,
+
+    /// Print the plan and change nothing.
+    #[arg(long)]
+    dry_run: bool,
+    /// Most scripts running at once [default: number of CPUs, at least 4].
+    #[arg(short = 'j', long, env = "NIXPROC_JOBS")]
+    jobs: Option<usize>,
+    /// Machine-readable output: JSON lines of progress and a JSON summary on stdout.
+    #[arg(long)]
+    json: bool,
+    /// Print no progress.
+    #[arg(short = 'q', long)]
+    quiet: bool,
+}
+
+struct Dirs {
+    state: PathBuf,
+    runtime: PathBuf,
+    log: PathBuf,
+    tmp: PathBuf,
+    cache: PathBuf,
+    spool: PathBuf,
+    lock: PathBuf,
+    lib: PathBuf,
+}
+
+impl Cli {
+    fn dirs(&self) -> Dirs {
+        let state = self
+            .state_dir
+            .clone()
+            .unwrap_or_else(deploy::default_state_dir);
+        let or = |v: &Option<PathBuf>, d: &str| v.clone().unwrap_or_else(|| state.join(d));
+        let tmp = self.tmp_dir.clone().unwrap_or_else(|| {
+            if state == Path::new("/var") {
+                PathBuf::from("/tmp")
+            } else {
+                state.join("tmp")
+            }
+        });
+        Dirs {
+            runtime: or(&self.runtime_dir, "run"),
+            log: or(&self.log_dir, "log"),
+            cache: or(&self.cache_dir, "cache"),
+            spool: or(&self.spool_dir, "spool"),
+            lock: or(&self.lock_dir, "lock"),
+            lib: or(&self.lib_dir, "lib"),
+            tmp,
+            state,
+        }
+    }
+
+    fn build_params(&self) -> BuildParams {
+        let s = |p: &Option<PathBuf>| p.as_ref().map(|p| p.to_string_lossy().into_owned());
+        BuildParams {
+            state_dir: Some(self.dirs().state.to_string_lossy().into_owned()),
+            runtime_dir: s(&self.runtime_dir),
+            log_dir: s(&self.log_dir),
+            tmp_dir: s(&self.tmp_dir),
+            cache_dir: s(&self.cache_dir),
+            spool_dir: s(&self.spool_dir),
+            lock_dir: s(&self.lock_dir),
+            lib_dir: s(&self.lib_dir),
+            force_disable_user_change: self.force_disable_user_change,
+            extra_params: self.extra_params.clone(),
+            show_trace: self.show_trace,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(&cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            if cli.json {
+                println!(
+                    "{}",
+                    serde_json::json!({"event": "result", "ok": false, "error": format!("{e:#}")})
+                );
+            }
+            eprintln!("nixproc-sysvinit-switch: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: &Cli) -> Result<()> {
+    let profiles_dir = cli
+        .profiles_dir
+        .clone()
+        .unwrap_or_else(generations::default_profiles_dir);
+    let profile = generations::profile_path(&cli.profile, &profiles_dir);
+    let dirs = cli.dirs();
+    let tool_state = deploy::tool_state_dir(&dirs.lib, &profile);
+    let settings = Settings {
+        profile: profile.clone(),
+        state_dir: tool_state.clone(),
+        runlevel: cli.runlevel.unwrap_or_else(deploy::detect_runlevel),
+        jobs: cli.jobs.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(4)
+                .max(4)
+        }),
+        force_disable_user_change: cli.force_disable_user_change,
+        json: cli.json,
+        quiet: cli.quiet,
+    };
+
+    if cli.list_generations {
+        print!("{}", generations::list_text(&profile)?);
+        return Ok(());
+    }
+    if let Some(spec) = &cli.delete_generations {
+        generations::delete(&profile, spec)?;
+        return Ok(());
+    }
+
+    if !cli.dry_run {
+        for d in [
+            &dirs.state,
+            &dirs.runtime,
+            &dirs.log,
+            &dirs.tmp,
+            &dirs.cache,
+            &dirs.spool,
+            &dirs.lock,
+            &dirs.lib,
+        ] {
+            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+        }
+        std::fs::create_dir_all(&tool_state)
+            .with_context(|| format!("creating {}", tool_state.display()))?;
+    }
+
+    let (new, commit) = if cli.rollback || cli.switch_generation.is_some() {
+        let gens = generations::list(&profile)?;
+        let current = gens
+            .iter()
+            .find(|g| g.current)
+            .ok_or_else(|| anyhow!("profile {} has no current generation", profile.display()))?;
+        let target = match cli.switch_generation {
+            Some(n) => gens
+                .iter()
+                .find(|g| g.number == n)
+                .ok_or_else(|| anyhow!("profile {} has no generation {n}", profile.display()))?,
+            None => gens
+                .iter()
+                .rev()
+                .find(|g| g.number < current.number)
+                .ok_or_else(|| {
+                    anyhow!(
+                        "profile {} has no generation before {}",
+                        profile.display(),
+                        current.number
+                    )
+                })?,
+        };
+        (
+            target.path.clone(),
+            Commit::SwitchGeneration {
+                generation: target.number,
+            },
+        )
+    } else if cli.undeploy || cli.delete_all_generations {
+        let scratch = std::env::temp_dir().join(format!("nixproc-sysvinit-{}", std::process::id()));
+        let empty = generations::empty_profile(&scratch);
+        let _ = std::fs::remove_dir_all(&scratch);
+        let empty = empty?;
+        (empty.clone(), Commit::Set { path: empty })
+    } else {
+        let Some(path) = &cli.path else {
+            bail!("no processes model or profile given (pass PATH or set NIXPROC_PROCESSES)");
+        };
+        if model::is_profile_dir(path) {
+            if cli.dry_run {
+                (path.clone(), Commit::Set { path: path.clone() })
+            } else {
+                let stored = generations::add_to_store(path)?;
+                (stored.clone(), Commit::Set { path: stored })
+            }
+        } else if path.is_file() {
+            let built = model::build(path, &cli.build_params(), &tool_state.join("result"))?;
+            (built.clone(), Commit::Set { path: built })
+        } else {
+            bail!(
+                "{} is neither a processes model file nor a profile directory (no etc/rc.d)",
+                path.display()
+            );
+        }
+    };
+
+    if cli.dry_run {
+        let plan = switch::plan(&settings, cli.old_profile.as_deref(), &new)?;
+        if cli.json {
+            println!("{}", serde_json::to_string_pretty(&plan)?);
+        } else {
+            print!("{plan}");
+        }
+        return Ok(());
+    }
+
+    let summary = switch::switch(&settings, cli.old_profile.as_deref(), &new, commit)?;
+    if cli.delete_all_generations {
+        generations::delete_all(&profile)?;
+    }
+    let plan = &summary.plan;
+    let restarted = plan
+        .starts
+        .iter()
+        .filter(|s| s.reason == deploy::plan::Reason::Changed)
+        .count();
+    if cli.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "event": "result", "ok": true, "profile": profile, "deployed": new,
+                "stopped": plan.stops.iter().map(|s| &s.name).collect::<Vec<_>>(),
+                "started": plan.starts.iter().map(|s| &s.name).collect::<Vec<_>>(),
+                "unchanged": plan.unchanged,
+                "failedStops": summary.failed_stops.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+                "createdUsers": summary.created.users, "createdGroups": summary.created.groups,
+                "removedUsers": summary.removed.users, "removedGroups": summary.removed.groups,
+                "recovered": summary.recovered,
+            })
+        );
+    } else if !cli.quiet {
+        if let Some(r) = &summary.recovered {
+            eprintln!("{r}");
+        }
+        for (n, d) in &summary.failed_stops {
+            eprintln!("warning: stop of `{n}` failed: {d}");
+        }
+        eprintln!(
+            "done: {} stopped, {} started, {} restarted, {} unchanged",
+            plan.stops.len() - restarted,
+            plan.starts.len() - restarted,
+            restarted,
+            plan.unchanged.len()
+        );
+    }
+    Ok(())
+}

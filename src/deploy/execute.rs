@@ -1,0 +1,348 @@
+//! The parallel executor: runs the steps of one phase, each as soon as the steps it comes
+//! after are finished, with at most `jobs` scripts at once.
+//!
+//! A start is "up" when the script's `start` exited 0: scripts wait for their process's
+//! readiness themselves. Script output goes to a log file per step (a pipe would be held
+//! open by the daemons the script leaves behind); on failure its tail is reported.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fs::File;
+use std::io::{IsTerminal, Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use super::plan::Step;
+
+/// Something that happened while running a phase, reported in order on the calling thread.
+#[derive(Debug)]
+pub enum Event<'a> {
+    /// The step's script is about to run.
+    Launched {
+        /// The step.
+        step: &'a Step,
+    },
+    /// The step's script finished.
+    Finished {
+        /// The step.
+        step: &'a Step,
+        /// Whether it exited 0.
+        ok: bool,
+        /// Exit status description ("exit 1", "signal 9", or the spawn error).
+        status: String,
+        /// How long it ran.
+        elapsed: Duration,
+        /// Its output file.
+        log: PathBuf,
+    },
+}
+
+/// What happened to the steps of a phase.
+#[derive(Debug, Default, Clone)]
+pub struct Outcome {
+    /// Steps whose script was run (finished or not), in launch order.
+    pub launched: Vec<String>,
+    /// Steps that exited 0.
+    pub succeeded: Vec<String>,
+    /// Steps that failed, with the status and the tail of their output.
+    pub failed: Vec<(String, String)>,
+}
+
+impl Outcome {
+    /// Whether every step succeeded.
+    pub fn ok(&self) -> bool {
+        self.failed.is_empty()
+    }
+}
+
+/// How to run a phase.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Most scripts running at once (at least 1).
+    pub jobs: usize,
+    /// Where the per-step output files go.
+    pub log_dir: PathBuf,
+    /// Stop launching new steps after the first failure (starts); otherwise go on,
+    /// treating a failed step as finished (stops, rollbacks).
+    pub stop_on_failure: bool,
+}
+
+/// Runs `steps` (one phase) and reports every launch and finish to `on_event`.
+pub fn run(steps: &[Step], opts: &Options, on_event: &mut dyn FnMut(&Event)) -> Outcome {
+    let jobs = opts.jobs.max(1);
+    let names: BTreeSet<&str> = steps.iter().map(|s| s.name.as_str()).collect();
+    // Remaining prerequisites per step (only those in this phase count).
+    let mut waiting: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut dependants: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (i, s) in steps.iter().enumerate() {
+        let pre: Vec<&str> = s
+            .after
+            .iter()
+            .map(String::as_str)
+            .filter(|a| names.contains(a))
+            .collect();
+        waiting.insert(i, pre.len());
+        for a in pre {
+            dependants.entry(a).or_default().push(i);
+        }
+    }
+    let mut ready: Vec<usize> = waiting
+        .iter()
+        .filter(|(_, n)| **n == 0)
+        .map(|(i, _)| *i)
+        .collect();
+    ready.reverse(); // pop() takes them in plan order
+    let mut outcome = Outcome::default();
+    let mut running = 0usize;
+    let mut failed = false;
+    let (tx, rx) = mpsc::channel::<(usize, bool, String, Duration)>();
+    let _ = std::fs::create_dir_all(&opts.log_dir);
+
+    loop {
+        while running < jobs && !(failed && opts.stop_on_failure) {
+            let Some(i) = ready.pop() else { break };
+            let step = &steps[i];
+            on_event(&Event::Launched { step });
+            outcome.launched.push(step.name.clone());
+            running += 1;
+            let tx = tx.clone();
+            let script = step.script.clone();
+            let action = step.action.as_str();
+            let log = log_path(&opts.log_dir, step);
+            std::thread::spawn(move || {
+                let started = Instant::now();
+                let (ok, status) = run_script(&script, action, &log);
+                let _ = tx.send((i, ok, status, started.elapsed()));
+            });
+        }
+        if running == 0 {
+            break;
+        }
+        let Ok((i, ok, status, elapsed)) = rx.recv() else {
+            break;
+        };
+        running -= 1;
+        let step = &steps[i];
+        let log = log_path(&opts.log_dir, step);
+        on_event(&Event::Finished {
+            step,
+            ok,
+            status: status.clone(),
+            elapsed,
+            log: log.clone(),
+        });
+        if ok {
+            outcome.succeeded.push(step.name.clone());
+        } else {
+            failed = true;
+            let tail = tail_of(&log, 2000);
+            let detail = if tail.trim().is_empty() {
+                status
+            } else {
+                format!("{status}; output:\n{}", tail.trim_end())
+            };
+            outcome.failed.push((step.name.clone(), detail));
+        }
+        if ok || !opts.stop_on_failure {
+            for &d in dependants
+                .get(step.name.as_str())
+                .map(Vec::as_slice)
+                .unwrap_or(&[])
+            {
+                if let Some(n) = waiting.get_mut(&d) {
+                    *n -= 1;
+                    if *n == 0 {
+                        // Keep plan order among the ready steps.
+                        let pos = ready.iter().position(|&r| r < d).unwrap_or(ready.len());
+                        ready.insert(pos, d);
+                    }
+                }
+            }
+        }
+    }
+    outcome
+}
+
+fn log_path(dir: &Path, step: &Step) -> PathBuf {
+    dir.join(format!("{}.{}.log", step.name, step.action.as_str()))
+}
+
+/// Runs `SCRIPT ACTION` with output to `log`; returns success and a status description.
+pub fn run_script(script: &Path, action: &str, log: &Path) -> (bool, String) {
+    let out = match File::create(log) {
+        Ok(f) => f,
+        Err(e) => return (false, format!("cannot create {}: {e}", log.display())),
+    };
+    let err = match out.try_clone() {
+        Ok(f) => f,
+        Err(e) => return (false, format!("cannot reopen {}: {e}", log.display())),
+    };
+    let status = Command::new(script)
+        .arg(action)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .status();
+    match status {
+        Ok(s) if s.success() => (true, "exit 0".into()),
+        Ok(s) => (false, describe_status(s)),
+        Err(e) => (false, format!("cannot run {}: {e}", script.display())),
+    }
+}
+
+/// "exit N" or "signal N".
+pub fn describe_status(s: std::process::ExitStatus) -> String {
+    use std::os::unix::process::ExitStatusExt;
+    match (s.code(), s.signal()) {
+        (Some(c), _) => format!("exit {c}"),
+        (None, Some(sig)) => format!("killed by signal {sig}"),
+        _ => "unknown status".into(),
+    }
+}
+
+fn tail_of(path: &Path, max: u64) -> String {
+    let Ok(mut f) = File::open(path) else {
+        return String::new();
+    };
+    let len = f.metadata().map(|m| m.len()).unwrap_or(0);
+    let _ = f.seek(SeekFrom::Start(len.saturating_sub(max)));
+    let mut buf = Vec::new();
+    let _ = f.read_to_end(&mut buf);
+    String::from_utf8_lossy(&buf).into_owned()
+}
+
+/// Shows progress: on a terminal, one finished line per process plus a redrawn status
+/// line of what is running; otherwise plain lines. With `json`, one JSON object per
+/// event on stdout instead.
+pub struct Progress {
+    tty: bool,
+    json: bool,
+    quiet: bool,
+    running: BTreeMap<String, Instant>,
+    status_shown: bool,
+    done: usize,
+    total: usize,
+}
+
+impl Progress {
+    /// A progress display writing to stderr (or JSON to stdout).
+    pub fn new(json: bool, quiet: bool) -> Progress {
+        Progress {
+            tty: std::io::stderr().is_terminal() && !json,
+            json,
+            quiet,
+            running: BTreeMap::new(),
+            status_shown: false,
+            done: 0,
+            total: 0,
+        }
+    }
+
+    /// Announces a phase of `total` steps.
+    pub fn phase(&mut self, label: &str, total: usize) {
+        self.done = 0;
+        self.total = total;
+        if total == 0 || self.quiet {
+            return;
+        }
+        if self.json {
+            println!(
+                "{}",
+                serde_json::json!({"event": "phase", "phase": label, "steps": total})
+            );
+        } else {
+            self.clear_status();
+            eprintln!("{label}: {total} step(s)");
+        }
+    }
+
+    /// Reports one executor event.
+    pub fn event(&mut self, ev: &Event) {
+        if self.quiet {
+            return;
+        }
+        match ev {
+            Event::Launched { step } => {
+                self.running.insert(step.name.clone(), Instant::now());
+                if self.json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"event": "launched", "name": step.name,
+                            "action": step.action.as_str()})
+                    );
+                }
+            }
+            Event::Finished {
+                step,
+                ok,
+                status,
+                elapsed,
+                ..
+            } => {
+                self.running.remove(&step.name);
+                self.done += 1;
+                if self.json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"event": "finished", "name": step.name,
+                            "action": step.action.as_str(), "ok": ok, "status": status,
+                            "seconds": elapsed.as_secs_f64()})
+                    );
+                    return;
+                }
+                self.clear_status();
+                let state = if *ok {
+                    "ok".to_string()
+                } else {
+                    format!("FAILED ({status})")
+                };
+                eprintln!(
+                    "[{}/{}] {:<5} {:<30} {state} {:.2}s",
+                    self.done,
+                    self.total,
+                    step.action.as_str(),
+                    step.name,
+                    elapsed.as_secs_f64()
+                );
+            }
+        }
+        if self.tty {
+            self.draw_status();
+        }
+    }
+
+    fn draw_status(&mut self) {
+        self.clear_status();
+        if self.running.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let mut line = format!("  running ({}):", self.running.len());
+        for (name, since) in &self.running {
+            line.push_str(&format!(" {name} {:.1}s", (now - *since).as_secs_f64()));
+            if line.len() > 150 {
+                line.push_str(" …");
+                break;
+            }
+        }
+        let mut err = std::io::stderr();
+        let _ = write!(err, "{line}");
+        let _ = err.flush();
+        self.status_shown = true;
+    }
+
+    fn clear_status(&mut self) {
+        if self.status_shown {
+            let mut err = std::io::stderr();
+            let _ = write!(err, "\r\x1b[2K");
+            let _ = err.flush();
+            self.status_shown = false;
+        }
+    }
+
+    /// Removes the status line (end of a phase).
+    pub fn finish(&mut self) {
+        self.clear_status();
+    }
+}

@@ -1,0 +1,289 @@
+//! The lock and the journal that make a switch a transaction.
+//!
+//! The lock is an exclusive `flock` on `STATE/lock`, taken without waiting: a second
+//! switch fails at once with the pid of the holder (written into the file). The kernel
+//! releases it when the holder dies, even by `kill -9`; the descriptor is close-on-exec
+//! so the daemons a switch starts never inherit it.
+//!
+//! The journal `STATE/journal.jsonl` holds one JSON record per line, each written and
+//! fsynced before the tool goes on: the plan first, then every launched and finished
+//! step. A journal without an `end` record means a switch was interrupted; the next run
+//! reads it back and converges (see [`super::switch`]).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::io::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::plan::{Action, Plan};
+use super::{DeployError, Result};
+
+/// An exclusive lock on a state directory, released on drop (or when the process dies).
+#[derive(Debug)]
+pub struct Lock {
+    _file: File,
+    path: PathBuf,
+}
+
+impl Lock {
+    /// Takes the lock in `state_dir` (created if needed) or fails at once with
+    /// [`DeployError::Locked`] naming the holder's pid.
+    pub fn acquire(state_dir: &Path) -> Result<Lock> {
+        fs::create_dir_all(state_dir).map_err(|e| DeployError::io("creating", state_dir, e))?;
+        let path = state_dir.join("lock");
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(|e| DeployError::io("opening", &path, e))?;
+        // SAFETY: flock on a descriptor we own; no memory is involved.
+        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        if rc != 0 {
+            let err = std::io::Error::last_os_error();
+            if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+                let mut pid = String::new();
+                let _ = file.read_to_string(&mut pid);
+                let pid = pid.trim();
+                return Err(DeployError::Locked {
+                    pid: if pid.is_empty() {
+                        "unknown".into()
+                    } else {
+                        pid.to_string()
+                    },
+                    path,
+                });
+            }
+            return Err(DeployError::io("locking", &path, err));
+        }
+        let write_pid = |file: &mut File| -> std::io::Result<()> {
+            file.set_len(0)?;
+            file.seek(SeekFrom::Start(0))?;
+            writeln!(file, "{}", std::process::id())?;
+            file.sync_all()
+        };
+        write_pid(&mut file).map_err(|e| DeployError::io("writing", &path, e))?;
+        Ok(Lock { _file: file, path })
+    }
+
+    /// The lock file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// How the profile is moved when a switch commits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Commit {
+    /// `nix-env -p PROFILE --set PATH` (a new generation).
+    Set {
+        /// The new profile's store path.
+        path: PathBuf,
+    },
+    /// `nix-env -p PROFILE --switch-generation N`.
+    SwitchGeneration {
+        /// The generation number.
+        generation: u64,
+    },
+}
+
+/// One line of the journal.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Record {
+    /// The switch begins: what it goes from and to, and the plan.
+    Begin {
+        /// Pid of the switch.
+        pid: u32,
+        /// The Nix profile link.
+        profile: PathBuf,
+        /// The old profile's directory (`None`: nothing was deployed).
+        old: Option<PathBuf>,
+        /// The new profile's directory (`None`: the empty profile).
+        new: Option<PathBuf>,
+        /// The runlevel both were read for.
+        runlevel: u8,
+        /// How the profile moves at the end.
+        commit: Commit,
+        /// The steps.
+        plan: Plan,
+    },
+    /// A step's script is about to run.
+    Launched {
+        /// `forward` or `rollback`.
+        phase: String,
+        /// Start or stop.
+        action: Action,
+        /// Process name.
+        name: String,
+    },
+    /// A step's script finished.
+    Finished {
+        /// `forward` or `rollback`.
+        phase: String,
+        /// Start or stop.
+        action: Action,
+        /// Process name.
+        name: String,
+        /// Whether it exited 0.
+        ok: bool,
+    },
+    /// A failure made the switch roll back.
+    RollbackBegin {
+        /// Why.
+        reason: String,
+    },
+    /// The Nix profile was moved.
+    ProfileMoved,
+    /// The switch is over.
+    End {
+        /// `committed`, `rolled-back` or `rollback-incomplete`.
+        outcome: String,
+    },
+}
+
+/// An open journal being appended to.
+#[derive(Debug)]
+pub struct Journal {
+    file: File,
+    path: PathBuf,
+    records: usize,
+}
+
+/// File name of the journal inside the state directory.
+pub const JOURNAL_FILE: &str = "journal.jsonl";
+
+impl Journal {
+    /// Starts a new journal in `state_dir` with `begin` as its first record; replaces an
+    /// old finished one.
+    pub fn create(state_dir: &Path, begin: &Record) -> Result<Journal> {
+        let path = state_dir.join(JOURNAL_FILE);
+        let file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(&path)
+            .map_err(|e| DeployError::io("creating", &path, e))?;
+        let mut j = Journal {
+            file,
+            path,
+            records: 0,
+        };
+        j.append(begin)?;
+        sync_dir(state_dir);
+        Ok(j)
+    }
+
+    /// Reopens an unfinished journal to append to it.
+    pub fn reopen(state_dir: &Path) -> Result<Journal> {
+        let path = state_dir.join(JOURNAL_FILE);
+        let file = OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .map_err(|e| DeployError::io("opening", &path, e))?;
+        Ok(Journal {
+            file,
+            path,
+            records: 0,
+        })
+    }
+
+    /// Appends a record and fsyncs it.
+    pub fn append(&mut self, record: &Record) -> Result<()> {
+        let mut line = serde_json::to_string(record).map_err(|e| DeployError::Journal {
+            path: self.path.clone(),
+            message: e.to_string(),
+        })?;
+        line.push('\n');
+        self.file
+            .write_all(line.as_bytes())
+            .and_then(|_| self.file.sync_data())
+            .map_err(|e| DeployError::io("writing", &self.path, e))?;
+        self.records += 1;
+        test_hook_kill(self.records);
+        Ok(())
+    }
+
+    /// Reads the journal in `state_dir` if one exists and lacks an `end` record. A
+    /// truncated last line (a crash mid-write) is ignored.
+    pub fn unfinished(state_dir: &Path) -> Result<Option<Vec<Record>>> {
+        let path = state_dir.join(JOURNAL_FILE);
+        let file = match File::open(&path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(DeployError::io("opening", &path, e)),
+        };
+        let mut records = Vec::new();
+        let lines: Vec<String> = BufReader::new(file)
+            .lines()
+            .collect::<std::io::Result<_>>()
+            .map_err(|e| DeployError::io("reading", &path, e))?;
+        let count = lines.len();
+        for (i, line) in lines.into_iter().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<Record>(&line) {
+                Ok(r) => records.push(r),
+                Err(_) if i + 1 == count => break,
+                Err(e) => {
+                    return Err(DeployError::Journal {
+                        path,
+                        message: format!("line {}: {e}", i + 1),
+                    })
+                }
+            }
+        }
+        match records.first() {
+            None => Ok(None),
+            Some(Record::Begin { .. }) => {
+                if records.iter().any(|r| matches!(r, Record::End { .. })) {
+                    Ok(None)
+                } else {
+                    Ok(Some(records))
+                }
+            }
+            Some(_) => Err(DeployError::Journal {
+                path,
+                message: "does not start with a begin record".into(),
+            }),
+        }
+    }
+
+    /// Ends the journal with `outcome` and removes it.
+    pub fn finish(mut self, outcome: &str) -> Result<()> {
+        self.append(&Record::End {
+            outcome: outcome.to_string(),
+        })?;
+        let dir = self.path.parent().map(Path::to_path_buf);
+        fs::remove_file(&self.path).map_err(|e| DeployError::io("removing", &self.path, e))?;
+        if let Some(d) = dir {
+            sync_dir(&d);
+        }
+        Ok(())
+    }
+}
+
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+}
+
+/// Testing hook: with `NIXPROC_TEST_KILL_AT_RECORD=K`, the tool kills itself with
+/// SIGKILL right after writing journal record number K of one journal (1-based), to
+/// test recovery from an interrupted switch.
+fn test_hook_kill(records: usize) {
+    if let Ok(v) = std::env::var("NIXPROC_TEST_KILL_AT_RECORD") {
+        if v.trim().parse::<usize>().ok() == Some(records) {
+            // SAFETY: sending a signal to ourselves.
+            unsafe {
+                libc::kill(libc::getpid(), libc::SIGKILL);
+            }
+        }
+    }
+}

@@ -1,0 +1,133 @@
+//! Building a processes model (`processes.nix`) into a profile with `nix-build` and the
+//! profile builder `build-profile.nix`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use super::{DeployError, Result};
+
+/// The settings passed to the profile builder.
+#[derive(Debug, Clone, Default)]
+pub struct BuildParams {
+    /// `stateDir`.
+    pub state_dir: Option<String>,
+    /// `runtimeDir`.
+    pub runtime_dir: Option<String>,
+    /// `logDir`.
+    pub log_dir: Option<String>,
+    /// `tmpDir`.
+    pub tmp_dir: Option<String>,
+    /// `cacheDir` (passed to builders that declare it).
+    pub cache_dir: Option<String>,
+    /// `spoolDir` (passed to builders that declare it).
+    pub spool_dir: Option<String>,
+    /// `lockDir` (passed to builders that declare it).
+    pub lock_dir: Option<String>,
+    /// `libDir` (passed to builders that declare it).
+    pub lib_dir: Option<String>,
+    /// `forceDisableUserChange`.
+    pub force_disable_user_change: bool,
+    /// `extraParams`, a JSON object text.
+    pub extra_params: Option<String>,
+    /// Pass `--show-trace`.
+    pub show_trace: bool,
+}
+
+/// Whether `path` names a prebuilt profile (a directory with `etc/rc.d`) rather than a
+/// model to build.
+pub fn is_profile_dir(path: &Path) -> bool {
+    path.join("etc/rc.d").is_dir()
+}
+
+/// Finds `build-profile.nix`: `$NIXPROC_NIX_DIR`, then `share/nixproc-sysvinit/nix`
+/// next to the executable's prefix, then the source tree the tool was built from.
+pub fn find_builder() -> Result<PathBuf> {
+    let mut candidates = Vec::new();
+    if let Some(d) = std::env::var_os("NIXPROC_NIX_DIR") {
+        candidates.push(PathBuf::from(d));
+    }
+    if let Ok(exe) = std::env::current_exe() {
+        if let Some(prefix) = exe.parent().and_then(Path::parent) {
+            candidates.push(prefix.join("share/nixproc-sysvinit/nix"));
+        }
+    }
+    candidates.push(PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/nix")));
+    candidates
+        .iter()
+        .map(|d| d.join("build-profile.nix"))
+        .find(|f| f.is_file())
+        .ok_or_else(|| {
+            DeployError::Other(
+                "cannot find build-profile.nix; set NIXPROC_NIX_DIR to the directory holding it"
+                    .into(),
+            )
+        })
+}
+
+/// Builds the model `expr` with `nix-build`, keeping the result alive through the
+/// garbage-collector root `out_link`; returns the profile's store path.
+pub fn build(expr: &Path, params: &BuildParams, out_link: &Path) -> Result<PathBuf> {
+    let builder = find_builder()?;
+    let expr = std::fs::canonicalize(expr).map_err(|e| DeployError::io("resolving", expr, e))?;
+    if let Some(dir) = out_link.parent() {
+        std::fs::create_dir_all(dir).map_err(|e| DeployError::io("creating", dir, e))?;
+    }
+    let mut cmd = Command::new("nix-build");
+    cmd.arg(&builder).arg("-o").arg(out_link);
+    cmd.arg("--arg").arg("exprFile").arg(&expr);
+    let strings = [
+        ("stateDir", &params.state_dir),
+        ("runtimeDir", &params.runtime_dir),
+        ("logDir", &params.log_dir),
+        ("tmpDir", &params.tmp_dir),
+        ("cacheDir", &params.cache_dir),
+        ("spoolDir", &params.spool_dir),
+        ("lockDir", &params.lock_dir),
+        ("libDir", &params.lib_dir),
+        ("extraParams", &params.extra_params),
+    ];
+    for (name, value) in strings {
+        if let Some(v) = value {
+            cmd.arg("--argstr").arg(name).arg(v);
+        }
+    }
+    cmd.arg("--arg")
+        .arg("forceDisableUserChange")
+        .arg(if params.force_disable_user_change {
+            "true"
+        } else {
+            "false"
+        });
+    if params.show_trace {
+        cmd.arg("--show-trace");
+    }
+    let shown = format!(
+        "nix-build {} --arg exprFile {}",
+        builder.display(),
+        expr.display()
+    );
+    let out = cmd
+        .stdin(Stdio::null())
+        .stderr(Stdio::inherit())
+        .output()
+        .map_err(|e| DeployError::Command {
+            command: shown.clone(),
+            message: e.to_string(),
+        })?;
+    if !out.status.success() {
+        return Err(DeployError::Command {
+            command: shown,
+            message: format!("{} (see the messages above)", out.status),
+        });
+    }
+    let text = String::from_utf8_lossy(&out.stdout);
+    let path = text
+        .lines()
+        .last()
+        .map(|l| PathBuf::from(l.trim()))
+        .ok_or_else(|| DeployError::Command {
+            command: shown,
+            message: "printed no store path".into(),
+        })?;
+    Ok(path)
+}

@@ -1,0 +1,203 @@
+//! The plan of a switch: the difference between two profiles as ordered steps.
+//!
+//! Processes only in the old profile are obsolete and stop; processes only in the new
+//! profile start; processes in both whose script differs restart (the old script stops
+//! it, the new one starts it). Stops run first, each after the steps of the processes
+//! that depend on it; then starts, each after the steps of the processes it depends on.
+//! Dependants of a restarted process keep running.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::PathBuf;
+
+use petgraph::graphmap::DiGraphMap;
+use serde::{Deserialize, Serialize};
+
+use super::profile::Profile;
+use super::Result;
+
+/// What a step does with a script.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Action {
+    /// Run `SCRIPT start`.
+    Start,
+    /// Run `SCRIPT stop`.
+    Stop,
+}
+
+impl Action {
+    /// The activity name passed to the script.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Start => "start",
+            Action::Stop => "stop",
+        }
+    }
+}
+
+/// Why a process is in the plan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Reason {
+    /// Only in the new profile.
+    New,
+    /// Only in the old profile.
+    Obsolete,
+    /// In both, with a different script.
+    Changed,
+}
+
+/// One step: run one script with one action once the `after` steps are finished.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Step {
+    /// Process name.
+    pub name: String,
+    /// Start or stop.
+    pub action: Action,
+    /// The script to run (through its profile).
+    pub script: PathBuf,
+    /// Names of steps of the same phase that must finish first.
+    pub after: Vec<String>,
+    /// Why the process is in the plan.
+    pub reason: Reason,
+}
+
+/// A complete switch plan.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Plan {
+    /// Stop steps (old scripts), in an order compatible with their `after` lists.
+    pub stops: Vec<Step>,
+    /// Start steps (new scripts), in an order compatible with their `after` lists.
+    pub starts: Vec<Step>,
+    /// Processes present and identical in both profiles.
+    pub unchanged: Vec<String>,
+}
+
+impl Plan {
+    /// Diffs `old` and `new`. Both profiles' graphs are checked first: a cycle or a
+    /// missing dependency is an error naming it.
+    pub fn diff(old: &Profile, new: &Profile) -> Result<Plan> {
+        old.check_graph()?;
+        new.check_graph()?;
+        let mut reasons_old: BTreeMap<&str, Reason> = BTreeMap::new();
+        let mut reasons_new: BTreeMap<&str, Reason> = BTreeMap::new();
+        let mut unchanged = Vec::new();
+        for (name, p) in &old.processes {
+            match new.processes.get(name) {
+                None => {
+                    reasons_old.insert(name, Reason::Obsolete);
+                }
+                Some(q) if !p.same_as(q) => {
+                    reasons_old.insert(name, Reason::Changed);
+                    reasons_new.insert(name, Reason::Changed);
+                }
+                Some(_) => unchanged.push(name.clone()),
+            }
+        }
+        for name in new.processes.keys() {
+            if !old.processes.contains_key(name) {
+                reasons_new.insert(name, Reason::New);
+            }
+        }
+
+        // Starts: wait for the nearest planned steps among (transitive) dependencies.
+        let new_graph = dep_graph(new);
+        let old_graph = dep_graph(old);
+        let order_new = new.start_order()?;
+        let order_old = old.start_order()?;
+
+        let mut starts = Vec::new();
+        for name in &order_new {
+            if let Some(reason) = reasons_new.get(name.as_str()) {
+                let after = nearest_planned(&new_graph, name, &reasons_new, petgraph::Outgoing);
+                starts.push(Step {
+                    name: name.clone(),
+                    action: Action::Start,
+                    script: new.processes[name].script.clone(),
+                    after,
+                    reason: *reason,
+                });
+            }
+        }
+        let mut stops = Vec::new();
+        for name in order_old.iter().rev() {
+            if let Some(reason) = reasons_old.get(name.as_str()) {
+                let after = nearest_planned(&old_graph, name, &reasons_old, petgraph::Incoming);
+                stops.push(Step {
+                    name: name.clone(),
+                    action: Action::Stop,
+                    script: old.processes[name].script.clone(),
+                    after,
+                    reason: *reason,
+                });
+            }
+        }
+        Ok(Plan {
+            stops,
+            starts,
+            unchanged,
+        })
+    }
+
+    /// Whether the plan does nothing.
+    pub fn is_empty(&self) -> bool {
+        self.stops.is_empty() && self.starts.is_empty()
+    }
+}
+
+fn dep_graph(p: &Profile) -> DiGraphMap<&str, ()> {
+    let mut g: DiGraphMap<&str, ()> = DiGraphMap::new();
+    for q in p.processes.values() {
+        g.add_node(&q.name);
+        for d in &q.dependencies {
+            g.add_edge(&q.name, d.as_str(), ());
+        }
+    }
+    g
+}
+
+/// The planned nodes reachable from `name` in `direction` without passing through
+/// another planned node (unplanned processes keep running and are walked through).
+fn nearest_planned(
+    graph: &DiGraphMap<&str, ()>,
+    name: &str,
+    planned: &BTreeMap<&str, Reason>,
+    direction: petgraph::Direction,
+) -> Vec<String> {
+    let mut found = BTreeSet::new();
+    let mut seen = BTreeSet::new();
+    let mut todo: Vec<&str> = graph.neighbors_directed(name, direction).collect();
+    while let Some(n) = todo.pop() {
+        if !seen.insert(n) {
+            continue;
+        }
+        if planned.contains_key(n) {
+            found.insert(n.to_string());
+        } else {
+            todo.extend(graph.neighbors_directed(n, direction));
+        }
+    }
+    found.into_iter().collect()
+}
+
+impl fmt::Display for Plan {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_empty() {
+            return writeln!(f, "nothing to do ({} unchanged)", self.unchanged.len());
+        }
+        for step in self.stops.iter().chain(&self.starts) {
+            let reason = match step.reason {
+                Reason::New => "new",
+                Reason::Obsolete => "obsolete",
+                Reason::Changed => "changed",
+            };
+            write!(f, "{:<5} {} ({reason})", step.action.as_str(), step.name)?;
+            if !step.after.is_empty() {
+                write!(f, " after {}", step.after.join(", "))?;
+            }
+            writeln!(f)?;
+        }
+        writeln!(f, "unchanged: {}", self.unchanged.len())
+    }
+}

@@ -1,0 +1,219 @@
+//! nixproc-sysvinit-switch with real processes and real Nix profiles: deployment order,
+//! upgrades, rollback, undeploy, generations, plans and graph errors.
+
+mod switch_support;
+
+use switch_support::*;
+
+fn web_v1() -> Vec<Proc> {
+    vec![
+        Proc::new("db", &[]),
+        Proc::new("webapp1", &["db"]),
+        Proc::new("webapp2", &["db"]),
+        Proc::new("nginx", &["webapp1", "webapp2"]),
+        Proc::new("cron", &[]),
+    ]
+}
+
+#[test]
+fn fresh_deploy_starts_in_dependency_order() {
+    let sb = Sandbox::new();
+    let procs = web_v1();
+    let v1 = sb.profile("v1", &procs);
+    ok(&sb.switch(&[v1.to_str().unwrap()]));
+    assert_eq!(sb.running(&names(&procs)), names(&procs));
+    let ev = sb.events();
+    assert!(!ev.iter().any(|e| e.starts_with("start-without")), "{ev:?}");
+    assert!(pos(&ev, "start db") < pos(&ev, "start webapp1"));
+    assert!(pos(&ev, "start db") < pos(&ev, "start webapp2"));
+    assert!(pos(&ev, "start webapp1") < pos(&ev, "start nginx"));
+    assert!(pos(&ev, "start webapp2") < pos(&ev, "start nginx"));
+    // The profile link points into the store at a copy of v1.
+    let deployed = sb.deployed().expect("profile link");
+    assert!(deployed.starts_with("/nix/store"), "{deployed:?}");
+    assert!(deployed.join("etc/rc.d/init.d/nginx").exists());
+    // Switching again to the same profile does nothing.
+    sb.clear_events();
+    let pids: Vec<_> = names(&procs).iter().map(|n| sb.pid(n)).collect();
+    ok(&sb.switch(&[v1.to_str().unwrap()]));
+    assert!(sb.events().is_empty(), "{:?}", sb.events());
+    let again: Vec<_> = names(&procs).iter().map(|n| sb.pid(n)).collect();
+    assert_eq!(pids, again);
+    ok(&sb.switch(&["--undeploy"]));
+    assert!(sb.leftovers().is_empty());
+}
+
+#[test]
+fn upgrade_stops_obsolete_starts_new_restarts_changed_and_keeps_unchanged() {
+    let sb = Sandbox::new();
+    let v1 = sb.profile("v1", &web_v1());
+    ok(&sb.switch(&[v1.to_str().unwrap()]));
+    let before: std::collections::BTreeMap<_, _> = ["db", "webapp1", "webapp2", "nginx", "cron"]
+        .iter()
+        .map(|n| (*n, sb.pid(n).unwrap()))
+        .collect();
+    // v2: cron is gone, webapp3 is new, webapp1 changed, the rest unchanged.
+    let v2 = sb.profile(
+        "v2",
+        &[
+            Proc::new("db", &[]),
+            Proc::new("webapp1", &["db"]).version(2),
+            Proc::new("webapp2", &["db"]),
+            Proc::new("webapp3", &["db"]),
+            Proc::new("nginx", &["webapp1", "webapp2"]),
+        ],
+    );
+    sb.clear_events();
+    let dry = ok(&sb.switch(&["--dry-run", v2.to_str().unwrap()]));
+    assert!(dry.contains("stop  cron (obsolete)"), "{dry}");
+    assert!(dry.contains("stop  webapp1 (changed)"), "{dry}");
+    assert!(dry.contains("start webapp3 (new)"), "{dry}");
+    assert!(sb.events().is_empty(), "dry run ran scripts");
+    let out = ok(&sb.switch(&[v2.to_str().unwrap()]));
+    let ev = sb.events();
+    assert_eq!(sb.pid("cron"), None, "{out}");
+    assert!(sb.pid("webapp3").is_some());
+    assert_ne!(
+        sb.pid("webapp1"),
+        Some(before["webapp1"]),
+        "changed process kept its PID"
+    );
+    assert!(ev.contains(&"start webapp1 2".to_string()), "{ev:?}");
+    assert_eq!(sb.pid("db"), Some(before["db"]));
+    assert_eq!(sb.pid("webapp2"), Some(before["webapp2"]));
+    // nginx depends on the restarted webapp1 but is itself unchanged: untouched.
+    assert_eq!(sb.pid("nginx"), Some(before["nginx"]));
+    assert!(
+        !ev.iter()
+            .any(|e| e.contains("db") || e.contains("webapp2") || e.contains("nginx")),
+        "{ev:?}"
+    );
+    ok(&sb.switch(&["--undeploy"]));
+}
+
+#[test]
+fn rollback_switch_generation_list_delete_and_undeploy() {
+    let sb = Sandbox::new();
+    let v1 = sb.profile("v1", &[Proc::new("a", &[]), Proc::new("b", &["a"])]);
+    let v2 = sb.profile("v2", &[Proc::new("a", &[]), Proc::new("c", &["a"])]);
+    ok(&sb.switch(&[v1.to_str().unwrap()]));
+    let gen1 = sb.deployed().unwrap();
+    ok(&sb.switch(&[v2.to_str().unwrap()]));
+    let gen2 = sb.deployed().unwrap();
+    assert_ne!(gen1, gen2);
+    assert!(sb.pid("c").is_some() && sb.pid("b").is_none());
+    let a_pid = sb.pid("a");
+
+    let list = ok(&sb.switch(&["--list-generations"]));
+    assert!(
+        list.contains("   1   ") && list.contains("   2   ") && list.contains("(current)"),
+        "{list}"
+    );
+
+    ok(&sb.switch(&["--rollback"]));
+    assert_eq!(sb.deployed().unwrap(), gen1);
+    assert!(sb.pid("b").is_some() && sb.pid("c").is_none());
+    assert_eq!(
+        sb.pid("a"),
+        a_pid,
+        "unchanged process restarted by rollback"
+    );
+
+    ok(&sb.switch(&["--switch-generation", "2"]));
+    assert_eq!(sb.deployed().unwrap(), gen2);
+    assert!(sb.pid("c").is_some() && sb.pid("b").is_none());
+
+    let err = failed(&sb.switch(&["--switch-generation", "9"]));
+    assert!(err.contains("no generation 9"), "{err}");
+
+    ok(&sb.switch(&["--delete-generations", "1"]));
+    let list = ok(&sb.switch(&["--list-generations"]));
+    assert!(
+        !list.contains("   1   ") && list.contains("   2   "),
+        "{list}"
+    );
+
+    ok(&sb.switch(&["--undeploy"]));
+    assert!(sb.running(&["a".into(), "b".into(), "c".into()]).is_empty());
+    assert!(sb.leftovers().is_empty());
+    // Undeploy is a generation too: rolling back brings the processes back.
+    ok(&sb.switch(&["--rollback"]));
+    assert!(sb.pid("a").is_some() && sb.pid("c").is_some());
+
+    ok(&sb.switch(&["--delete-all-generations"]));
+    assert!(sb.leftovers().is_empty());
+    assert!(
+        std::fs::symlink_metadata(sb.profile_link()).is_err(),
+        "profile link left"
+    );
+    let list = ok(&sb.switch(&["--list-generations"]));
+    assert!(!list.contains("current"), "{list}");
+}
+
+#[test]
+fn profiles_without_manifests_are_ordered_by_sequence() {
+    let sb = Sandbox::new();
+    let procs = vec![
+        Proc::new("base", &[]).no_manifest(),
+        Proc::new("mid", &["base"]).no_manifest(),
+        Proc::new("top", &["mid"]).no_manifest(),
+        Proc::new("side", &[]).no_manifest(),
+    ];
+    let p = sb.profile("old-style", &procs);
+    ok(&sb.switch(&["--jobs", "8", p.to_str().unwrap()]));
+    let ev = sb.events();
+    assert!(pos(&ev, "start base") < pos(&ev, "start mid"));
+    assert!(
+        pos(&ev, "start side") < pos(&ev, "start mid"),
+        "S01 layer before S02: {ev:?}"
+    );
+    assert!(pos(&ev, "start mid") < pos(&ev, "start top"));
+    sb.clear_events();
+    ok(&sb.switch(&["--undeploy"]));
+    let ev = sb.events();
+    assert!(pos(&ev, "stop top") < pos(&ev, "stop mid"));
+    assert!(pos(&ev, "stop mid") < pos(&ev, "stop base"));
+    assert!(sb.leftovers().is_empty());
+}
+
+#[test]
+fn cycles_and_missing_dependencies_are_named() {
+    let sb = Sandbox::new();
+    let p = sb.profile(
+        "cyclic",
+        &[
+            Proc::new("a", &["c"]),
+            Proc::new("b", &["a"]),
+            Proc::new("c", &["b"]),
+            Proc::new("d", &[]),
+        ],
+    );
+    let err = failed(&sb.switch(&[p.to_str().unwrap()]));
+    assert!(err.contains("dependency cycle: a -> c -> b -> a"), "{err}");
+    let p = sb.profile("missing", &[Proc::new("a", &["ghost"])]);
+    let err = failed(&sb.switch(&["--dry-run", p.to_str().unwrap()]));
+    assert!(err.contains("`a` depends on `ghost`"), "{err}");
+    assert!(sb.events().is_empty());
+    assert!(sb.deployed().is_none());
+}
+
+#[test]
+fn json_output_and_plain_progress() {
+    let sb = Sandbox::new();
+    let p = sb.profile("v1", &[Proc::new("a", &[]), Proc::new("b", &["a"])]);
+    let out = sb.switch(&["--json", p.to_str().unwrap()]);
+    let text = ok(&out);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
+    assert_eq!(last["ok"], true, "{text}");
+    assert_eq!(last["started"], serde_json::json!(["a", "b"]));
+    let finished = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["event"] == "finished")
+        .count();
+    assert_eq!(finished, 2);
+    let out = sb.switch(&["--undeploy"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("stop  b") && err.contains("ok"), "{err}");
+}
