@@ -126,6 +126,7 @@ let
     coreutils = hostPackage "coreutils" (fromUsrBin coreutilsPrograms);
     gnused = hostPackage "gnused" { sed = "/bin/sed"; };
     gnugrep = hostPackage "gnugrep" { grep = "/bin/grep"; };
+    util-linux = hostPackage "util-linux" { setpriv = "/usr/bin/setpriv"; runuser = "/usr/sbin/runuser"; };
     inetutils = hostPackage "inetutils" { hostname = "/bin/hostname"; };
     sysvinit = hostPackage "sysvinit" { pidof = "/bin/pidof"; killall5 = "/sbin/killall5"; };
 

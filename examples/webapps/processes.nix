@@ -22,7 +22,7 @@ let
     inherit runtimeDir tmpDir logDir forceDisableUserChange;
 
     initFunctions = import ../../nix/init-functions.nix {
-      basePackages = [ pkgs.coreutils pkgs.gnused pkgs.inetutils pkgs.gnugrep pkgs.sysvinit ];
+      basePackages = [ pkgs.coreutils pkgs.gnused pkgs.inetutils pkgs.gnugrep pkgs.sysvinit pkgs.util-linux ];
       inherit (pkgs) stdenv daemon;
       inherit runtimeDir;
     };
