@@ -155,9 +155,9 @@ let
         ];
       });
 in
-builtins.seq checked (builtins.seq sequence (drv // {
+builtins.seq name (builtins.seq checked (builtins.seq sequence (drv // {
   processName = name;
   sequence = if usePlugin then r.sequence else sequence;
   stopSequence = if usePlugin then r.stopSequence else maxSequence - sequence + minSequence;
   inherit chain;
-}))
+})))

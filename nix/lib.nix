@@ -46,7 +46,7 @@ let
 
   suggestion = word:
     let
-      scored = map (k: { inherit k; d = editDistance (builtins.toLower word) (builtins.toLower k); })
+      scored = map (k: { inherit k; d = editDistance word k; })
         knownAttributes;
       best = foldl' (acc: x: if acc == null || x.d < acc.d then x else acc) null scored;
       limit = if stringLength word <= 4 then 1 else 3;
