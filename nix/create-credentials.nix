@@ -49,10 +49,11 @@ in
 { groups ? { }, users ? { }, name ? "credentials" }:
 
 let
-  # A process description that has nothing but the accounts; only its
-  # dysnomia-support part is kept.
+  # A process description that has nothing but the accounts (and the one no-op
+  # activity the renderer insists on); only its dysnomia-support part is kept.
   spec = {
     inherit name;
+    activities.status = ":";
     credentials = { inherit groups users; };
   };
 in
