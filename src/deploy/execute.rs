@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{IsTerminal, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -22,6 +22,8 @@ pub enum Event<'a> {
     Launched {
         /// The step.
         step: &'a Step,
+        /// The script's pid, `None` when it could not be started.
+        pid: Option<u32>,
     },
     /// The step's script finished.
     Finished {
@@ -103,18 +105,31 @@ pub fn run(steps: &[Step], opts: &Options, on_event: &mut dyn FnMut(&Event)) -> 
         while running < jobs && !(failed && opts.stop_on_failure) {
             let Some(i) = ready.pop() else { break };
             let step = &steps[i];
-            on_event(&Event::Launched { step });
+            let log = log_path(&opts.log_dir, step);
+            let started = Instant::now();
+            let spawned = spawn_script(&step.script, step.action.as_str(), &log);
+            on_event(&Event::Launched {
+                step,
+                pid: spawned.as_ref().ok().map(|c| c.id()),
+            });
             outcome.launched.push(step.name.clone());
             running += 1;
             let tx = tx.clone();
-            let script = step.script.clone();
-            let action = step.action.as_str();
-            let log = log_path(&opts.log_dir, step);
-            std::thread::spawn(move || {
-                let started = Instant::now();
-                let (ok, status) = run_script(&script, action, &log);
-                let _ = tx.send((i, ok, status, started.elapsed()));
-            });
+            match spawned {
+                Ok(mut child) => {
+                    std::thread::spawn(move || {
+                        let (ok, status) = match child.wait() {
+                            Ok(s) if s.success() => (true, "exit 0".to_string()),
+                            Ok(s) => (false, describe_status(s)),
+                            Err(e) => (false, format!("waiting for the script: {e}")),
+                        };
+                        let _ = tx.send((i, ok, status, started.elapsed()));
+                    });
+                }
+                Err(message) => {
+                    let _ = tx.send((i, false, message, started.elapsed()));
+                }
+            }
         }
         if running == 0 {
             break;
@@ -168,26 +183,44 @@ fn log_path(dir: &Path, step: &Step) -> PathBuf {
     dir.join(format!("{}.{}.log", step.name, step.action.as_str()))
 }
 
-/// Runs `SCRIPT ACTION` with output to `log`; returns success and a status description.
-pub fn run_script(script: &Path, action: &str, log: &Path) -> (bool, String) {
-    let out = match File::create(log) {
-        Ok(f) => f,
-        Err(e) => return (false, format!("cannot create {}: {e}", log.display())),
-    };
-    let err = match out.try_clone() {
-        Ok(f) => f,
-        Err(e) => return (false, format!("cannot reopen {}: {e}", log.display())),
-    };
-    let status = Command::new(script)
+/// Starts `SCRIPT ACTION` with its output going to `log`.
+pub fn spawn_script(script: &Path, action: &str, log: &Path) -> Result<Child, String> {
+    let out = File::create(log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+    let err = out
+        .try_clone()
+        .map_err(|e| format!("cannot reopen {}: {e}", log.display()))?;
+    Command::new(script)
         .arg(action)
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err)
-        .status();
-    match status {
-        Ok(s) if s.success() => (true, "exit 0".into()),
-        Ok(s) => (false, describe_status(s)),
-        Err(e) => (false, format!("cannot run {}: {e}", script.display())),
+        .spawn()
+        .map_err(|e| format!("cannot run {}: {e}", script.display()))
+}
+
+/// The start time of process `pid` (field 22 of `/proc/PID/stat`), to tell it apart
+/// from a later process that reuses its pid.
+pub fn process_start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
+/// Whether process `pid`, started at `start_time`, still runs (a zombie counts as gone).
+pub fn process_alive(pid: u32, start_time: Option<u64>) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    let Some(close) = stat.rfind(')') else {
+        return false;
+    };
+    let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+    if fields.first() == Some(&"Z") {
+        return false;
+    }
+    match start_time {
+        Some(t) => fields.get(19).and_then(|f| f.parse::<u64>().ok()) == Some(t),
+        None => true,
     }
 }
 
@@ -263,7 +296,7 @@ impl Progress {
             return;
         }
         match ev {
-            Event::Launched { step } => {
+            Event::Launched { step, .. } => {
                 self.running.insert(step.name.clone(), Instant::now());
                 if self.json {
                     println!(

@@ -112,7 +112,7 @@ pub enum Record {
         /// The steps.
         plan: Plan,
     },
-    /// A step's script is about to run.
+    /// A step's script was started.
     Launched {
         /// `forward` or `rollback`.
         phase: String,
@@ -120,6 +120,12 @@ pub enum Record {
         action: Action,
         /// Process name.
         name: String,
+        /// The script's pid (absent when it could not be started).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pid: Option<u32>,
+        /// The script's start time (`/proc/PID/stat` field 22), to detect pid reuse.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        start_time: Option<u64>,
     },
     /// A step's script finished.
     Finished {

@@ -226,10 +226,12 @@ fn run_phase(
     };
     let outcome = execute::run(steps, &opts, &mut |ev: &Event| {
         let record = match ev {
-            Event::Launched { step } => Record::Launched {
+            Event::Launched { step, pid } => Record::Launched {
                 phase: phase.to_string(),
                 action: step.action,
                 name: step.name.clone(),
+                pid: *pid,
+                start_time: pid.and_then(execute::process_start_time),
             },
             Event::Finished { step, ok, .. } => Record::Finished {
                 phase: phase.to_string(),
@@ -328,18 +330,51 @@ pub fn recover(settings: &Settings) -> Result<Option<String>> {
     let mut launched_starts = Vec::new();
     let mut launched_stops = Vec::new();
     let mut moved = false;
+    // Scripts of the dead switch may still run: wait for them before undoing anything.
+    let mut in_flight: Vec<(String, u32, Option<u64>)> = Vec::new();
     for r in &records {
         match r {
             Record::Launched {
                 phase,
                 action,
                 name,
-            } if phase == "forward" => match action {
-                Action::Start => launched_starts.push(name.clone()),
-                Action::Stop => launched_stops.push(name.clone()),
-            },
+                pid,
+                start_time,
+            } => {
+                if phase == "forward" {
+                    match action {
+                        Action::Start => launched_starts.push(name.clone()),
+                        Action::Stop => launched_stops.push(name.clone()),
+                    }
+                }
+                if let Some(pid) = pid {
+                    let label = format!("{name} {} ({phase})", action.as_str());
+                    in_flight.push((label, *pid, *start_time));
+                }
+            }
+            Record::Finished {
+                name,
+                action,
+                phase,
+                ..
+            } => {
+                let label = format!("{name} {} ({phase})", action.as_str());
+                in_flight.retain(|(l, _, _)| *l != label);
+            }
             Record::ProfileMoved => moved = true,
             _ => {}
+        }
+    }
+    for (label, pid, start_time) in &in_flight {
+        if execute::process_alive(*pid, *start_time) {
+            if !settings.quiet && !settings.json {
+                eprintln!(
+                    "recovering: waiting for `{label}` (pid {pid}) of the interrupted switch"
+                );
+            }
+            while execute::process_alive(*pid, *start_time) {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
         }
     }
     let target = commit_target(&profile, &commit)?;
