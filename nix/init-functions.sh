@@ -497,7 +497,7 @@ killproc() {
 # ---------------------------------------------------------------------------------------
 # Starting
 
-# Prints the user's primary group name or id.
+# True when USER exists.
 _initfn_user_ok() {
     id -u -- "$1" >/dev/null 2>&1
 }
@@ -569,7 +569,16 @@ start_daemon() {
 
     local -a cmd=()
     [ -n "$nice" ] && cmd+=(nice -n "$nice")
-    [ -n "$user" ] && cmd+=(setpriv "--reuid=$user" "--regid=$(id -g -- "$user")" --init-groups)
+    if [ -n "$user" ]; then
+        if type -P setpriv >/dev/null; then
+            cmd+=(setpriv "--reuid=$user" "--regid=$(id -g -- "$user")" --init-groups)
+        elif type -P runuser >/dev/null; then
+            cmd+=(runuser -u "$user" --)
+        else
+            _initfn_err "start_daemon: neither setpriv nor runuser is available to run ${program##*/} as $user"
+            return 5
+        fi
+    fi
     cmd+=("$program" "$@")
     "${cmd[@]}" </dev/null
     rc=$?

@@ -1,0 +1,651 @@
+//! Integration tests of the init-functions library (`nix/init-functions.sh`) with real
+//! processes: Debian's nginx, the example web server under libslack `daemon`, user
+//! switches, PID reuse and processes that ignore TERM. They run as root (they create a
+//! throwaway user and manage daemons) and leave no process behind.
+//!
+//! The first group drives hand-written scripts in the shape of generated init.d scripts;
+//! the second renders real specs with `render_json` and runs the resulting scripts.
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+const NGINX: &str = "/usr/sbin/nginx";
+
+/// Single-quotes `s` for the shell.
+fn sq(s: impl AsRef<str>) -> String {
+    format!("'{}'", s.as_ref().replace('\'', "'\\''"))
+}
+
+fn p(path: &Path) -> String {
+    sq(path.to_str().expect("utf-8 path"))
+}
+
+/// A test's state: processes are killed (guard) before the directory goes.
+struct Fixture {
+    guard: ProcessGuard,
+    run: PathBuf,
+    lib: PathBuf,
+    dir: TestDir,
+}
+
+fn fixture(prefix: &str) -> Fixture {
+    assert!(
+        nix_unistd_is_root(),
+        "these tests manage daemons and users and must run as root"
+    );
+    let dir = TestDir::new(prefix);
+    let run = dir.mkdir("run", 0o755);
+    let lib = library_path(&dir.join("init-functions"), &run);
+    let mut guard = ProcessGuard::new();
+    guard.marker(dir.path().to_str().expect("utf-8 path").to_string());
+    Fixture {
+        guard,
+        run,
+        lib,
+        dir,
+    }
+}
+
+fn nix_unistd_is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
+
+impl Fixture {
+    /// Writes an init.d-style script: source the library, the preamble, then a case
+    /// over the activities.
+    fn script(&self, name: &str, preamble: &str, cases: &[(&str, String)]) -> PathBuf {
+        let mut text = format!(
+            "#!/bin/bash\n. {}\n\n{preamble}\n\ncase \"$1\" in\n",
+            p(&self.lib)
+        );
+        for (activity, code) in cases {
+            text.push_str(&format!("{activity})\n{code}\n;;\n"));
+        }
+        text.push_str("*)\necho \"Usage: $0 {start|stop|status}\" >&2\nexit 2\n;;\nesac\n");
+        self.dir.write(&format!("init.d/{name}"), &text, 0o755)
+    }
+
+    fn run(&self, script: &Path, activity: &str) -> Run {
+        run_script(self.dir.path(), script, &[activity], &[])
+    }
+
+    fn run_env(&self, script: &Path, activity: &str, env: &[(&str, &str)]) -> Run {
+        run_script(self.dir.path(), script, &[activity], env)
+    }
+
+    /// Runs a piece of shell with the library sourced.
+    fn shell(&self, code: &str) -> Run {
+        let path = self.dir.write(
+            "snippet.sh",
+            &format!("#!/bin/bash\n. {}\n{code}\n", p(&self.lib)),
+            0o755,
+        );
+        run_script(self.dir.path(), &path, &[], &[])
+    }
+
+    /// A helper program that daemonizes itself and writes its PID file:
+    /// `daemonize PIDFILE [ignore-term]`. It stays a bash process running the script,
+    /// so it is recognised through argv[1] (the interpreted-program rule).
+    fn daemonize_program(&self) -> PathBuf {
+        self.dir.write(
+            "bin/daemonize",
+            "#!/bin/bash\n\
+             if [ \"${DAEMONIZED:-}\" != 1 ]; then\n\
+             \x20   DAEMONIZED=1 setsid \"$0\" \"$@\" </dev/null >/dev/null 2>&1 &\n\
+             \x20   exit 0\n\
+             fi\n\
+             [ \"${2:-}\" = ignore-term ] && trap '' TERM\n\
+             echo $$ > \"$1\"\n\
+             while :; do sleep 0.05; done\n",
+            0o755,
+        )
+    }
+}
+
+fn assert_ok(r: &Run, what: &str) {
+    assert_eq!(r.code, 0, "{what} failed: {r:?}");
+}
+
+fn client_file(pid_file: &Path) -> PathBuf {
+    pid_file.with_extension("clientpid")
+}
+
+/// Processes of this test's nginx (they carry the config path on their command line).
+fn nginx_masters(conf: &Path) -> Vec<i32> {
+    pids_with_cmdline(conf.to_str().expect("utf-8 path"))
+        .into_iter()
+        .filter(|pid| {
+            fs::read(format!("/proc/{pid}/cmdline"))
+                .map(|c| String::from_utf8_lossy(&c).contains("master process"))
+                .unwrap_or(false)
+        })
+        .collect()
+}
+
+fn nginx_config(prefix: &Path, pid_file: &Path, port: u16, body: &str) -> String {
+    let pre = prefix.to_str().expect("utf-8 path");
+    format!(
+        "daemon on;\n\
+         pid {pid};\n\
+         error_log {pre}/logs/error.log;\n\
+         worker_processes 1;\n\
+         events {{ worker_connections 64; }}\n\
+         http {{\n\
+         \x20 access_log off;\n\
+         \x20 client_body_temp_path {pre}/tmp/body;\n\
+         \x20 proxy_temp_path {pre}/tmp/proxy;\n\
+         \x20 fastcgi_temp_path {pre}/tmp/fastcgi;\n\
+         \x20 uwsgi_temp_path {pre}/tmp/uwsgi;\n\
+         \x20 scgi_temp_path {pre}/tmp/scgi;\n\
+         \x20 server {{ listen 127.0.0.1:{port}; location / {{ return 200 \"{body}\\n\"; }} }}\n\
+         }}\n",
+        pid = pid_file.display(),
+    )
+}
+
+fn require_nginx() {
+    assert!(
+        Path::new(NGINX).is_file(),
+        "{NGINX} is missing: install Debian's nginx package to run this test"
+    );
+}
+
+#[test]
+fn nginx_start_status_reload_stop() {
+    require_nginx();
+    let mut f = fixture("initfn-nginx-");
+    let port = free_port();
+    let prefix = f.dir.mkdir("nginx", 0o755);
+    fs::create_dir_all(prefix.join("logs")).unwrap();
+    fs::create_dir_all(prefix.join("tmp")).unwrap();
+    let pid_file = f.run.join("nginx.pid");
+    let conf = f.dir.write(
+        "nginx/nginx.conf",
+        &nginx_config(&prefix, &pid_file, port, "first"),
+        0o644,
+    );
+    f.guard.pid_file(&pid_file);
+    let (pf, cf, pre) = (p(&pid_file), p(&conf), p(&prefix));
+    let script = f.script(
+        "nginx",
+        "",
+        &[
+            (
+                "start",
+                format!("log_info_msg 'Starting nginx...'\nstart_daemon -p {pf} {NGINX} -c {cf} -p {pre}\nevaluate_retval"),
+            ),
+            (
+                "stop",
+                format!("log_info_msg 'Stopping nginx...'\nkillproc -p {pf} {NGINX}\nevaluate_retval"),
+            ),
+            (
+                "reload",
+                format!("log_info_msg 'Reloading nginx...'\nkillproc -p {pf} {NGINX} -HUP\nevaluate_retval"),
+            ),
+            ("status", format!("statusproc -p {pf} {NGINX}")),
+        ],
+    );
+
+    let r = f.run(&script, "start");
+    assert_ok(&r, "start");
+    assert!(
+        r.stdout.contains("Starting nginx...") && r.stdout.contains("OK"),
+        "{r:?}"
+    );
+    let master = read_pid(&pid_file).expect("nginx wrote its PID file");
+    assert!(pid_alive(master));
+    assert_eq!(
+        wait_http(port, Duration::from_secs(10)).as_deref(),
+        Some("first\n")
+    );
+
+    let r = f.run(&script, "status");
+    assert_eq!(r.code, 0, "status of a running nginx: {r:?}");
+    assert!(r.stdout.contains(&master.to_string()), "{r:?}");
+
+    // A second start succeeds without a second copy.
+    assert_ok(&f.run(&script, "start"), "second start");
+    assert_eq!(read_pid(&pid_file), Some(master));
+    assert_eq!(nginx_masters(&conf), vec![master]);
+
+    // Reload (HUP) applies the new configuration and nginx keeps serving.
+    fs::write(&conf, nginx_config(&prefix, &pid_file, port, "second")).unwrap();
+    assert_ok(&f.run(&script, "reload"), "reload");
+    assert!(
+        wait_until(Duration::from_secs(10), || {
+            matches!(http_get(port, "/"), Ok((_, b)) if b == "second\n")
+        }),
+        "nginx did not serve the reloaded configuration"
+    );
+    assert_eq!(
+        read_pid(&pid_file),
+        Some(master),
+        "reload must not restart nginx"
+    );
+    assert!(pid_alive(master));
+
+    let r = f.run(&script, "stop");
+    assert_ok(&r, "stop");
+    // killproc returns only once nginx is gone: no waiting here.
+    assert!(!pid_alive(master), "nginx master still alive after stop");
+    assert!(nginx_masters(&conf).is_empty());
+    assert!(
+        pids_with_cmdline(conf.to_str().unwrap()).is_empty(),
+        "nginx workers left"
+    );
+    assert!(port_closed(port));
+    assert!(!pid_file.exists(), "the PID file must be removed");
+
+    let r = f.run(&script, "status");
+    assert_eq!(r.code, 3, "status of a stopped nginx: {r:?}");
+    assert_ok(&f.run(&script, "stop"), "stopping a stopped nginx");
+    let r = f.run(&script, "reload");
+    assert_ne!(r.code, 0, "reloading a stopped nginx must fail: {r:?}");
+    assert!(r.stdout.contains("FAIL"), "{r:?}");
+}
+
+/// Scripts for one webapp instance under daemon, in the shape the renderer generates.
+fn webapp_script(
+    f: &Fixture,
+    name: &str,
+    webapp: &Path,
+    port: u16,
+    pid_file: &Path,
+    log: &Path,
+    user: Option<&str>,
+) -> PathBuf {
+    let (pf, lf, wa) = (p(pid_file), p(log), p(webapp));
+    let user_opt = user.map(|u| format!(" -u {}", sq(u))).unwrap_or_default();
+    f.script(
+        name,
+        &format!("export PORT={port}\nexport INSTANCE={}", sq(name)),
+        &[
+            (
+                "start",
+                format!(
+                    "log_info_msg {}\nstart_foreground -D daemon -p {pf}{user_opt} -o {lf} -- {wa} && wait_ready -p {pf} -t 20 -H 127.0.0.1 -P {port}\nevaluate_retval",
+                    sq(format!("Starting {name}..."))
+                ),
+            ),
+            ("stop", format!("killproc -p {pf} daemon\nevaluate_retval")),
+            ("status", format!("statusproc -p {pf} daemon")),
+        ],
+    )
+}
+
+#[test]
+fn webapp_instances_under_daemon_stop_independently() {
+    let mut f = fixture("initfn-webapp-");
+    let webapp = install_program(&webapp_binary(), f.dir.path(), "webapp");
+    let log_dir = f.dir.mkdir("log", 0o755);
+    let mut instances = Vec::new();
+    for name in ["webapp1", "webapp2"] {
+        let port = free_port();
+        let pid_file = f.run.join(format!("{name}.pid"));
+        f.guard.pid_file(&pid_file);
+        let log = log_dir.join(format!("{name}.log"));
+        let script = webapp_script(&f, name, &webapp, port, &pid_file, &log, None);
+        instances.push((name, port, pid_file, log, script));
+    }
+
+    for (name, port, pid_file, _, script) in &instances {
+        let r = f.run(script, "start");
+        assert_ok(&r, &format!("start {name}"));
+        // start returned after the readiness check: the port answers at once.
+        let (status, body) = http_get(*port, "/").expect("webapp answers after start");
+        assert!(status.contains("200"), "{status}");
+        assert!(body.contains(&format!("instance={name}")), "{body}");
+        assert!(pid_file.exists() && client_file(pid_file).exists());
+    }
+    for (name, _, _, _, script) in &instances {
+        let r = f.run(script, "status");
+        assert_eq!(r.code, 0, "status {name}: {r:?}");
+    }
+
+    // A second start is a no-op.
+    let (_, _, pid1, _, script1) = &instances[0];
+    let wrapper1 = read_pid(pid1).unwrap();
+    let client1 = read_pid(&client_file(pid1)).unwrap();
+    assert_ok(&f.run(script1, "start"), "second start");
+    assert_eq!(read_pid(pid1), Some(wrapper1));
+    assert_eq!(pids_with_cmdline(&format!("--name={}", "webapp1")).len(), 1);
+
+    // Stop the first: the second keeps serving.
+    let r = f.run(script1, "stop");
+    assert_ok(&r, "stop webapp1");
+    assert!(
+        !pid_alive(wrapper1) && !pid_alive(client1),
+        "webapp1 left running"
+    );
+    assert!(port_closed(instances[0].1));
+    assert!(!pid1.exists() && !client_file(pid1).exists());
+    assert_eq!(f.run(script1, "status").code, 3);
+
+    let (_, port2, pid2, _, script2) = &instances[1];
+    assert_eq!(f.run(script2, "status").code, 0);
+    let (_, body) = http_get(*port2, "/").expect("webapp2 still serves");
+    assert!(body.contains("instance=webapp2"));
+
+    let wrapper2 = read_pid(pid2).unwrap();
+    assert_ok(&f.run(script2, "stop"), "stop webapp2");
+    assert!(!pid_alive(wrapper2));
+    assert!(port_closed(*port2));
+    assert_eq!(f.run(script2, "status").code, 3);
+    assert_ok(&f.run(script2, "stop"), "stopping a stopped webapp");
+
+    // daemon captured the output in the log file.
+    let log = fs::read_to_string(&instances[0].3).unwrap_or_default();
+    assert!(log.contains("webapp1 listening"), "log: {log:?}");
+}
+
+#[test]
+fn user_switch_and_forced_caller() {
+    let mut f = fixture("initfn-user-");
+    let user = UserGuard::create("nxpinit");
+    let webapp = install_program(&webapp_binary(), f.dir.path(), "webapp");
+    // Like /tmp: processes of a user keep their PID and log files here.
+    let tmp = f.dir.mkdir("tmp", 0o1777);
+
+    // Foreground process with `user`.
+    let port = free_port();
+    let pid_file = tmp.join("webapp-user.pid");
+    f.guard.pid_file(&pid_file);
+    let log = tmp.join("webapp-user.log");
+    let script = webapp_script(
+        &f,
+        "webapp-user",
+        &webapp,
+        port,
+        &pid_file,
+        &log,
+        Some(&user.name),
+    );
+    assert_ok(&f.run(&script, "start"), "start as user");
+    let client = read_pid(&client_file(&pid_file)).expect("client PID");
+    let wrapper = read_pid(&pid_file).expect("wrapper PID");
+    assert_eq!(
+        uid_of(client),
+        Some(user.uid),
+        "the program must run as the user"
+    );
+    assert_eq!(uid_of(wrapper), Some(user.uid));
+    assert_eq!(f.run(&script, "status").code, 0);
+    assert_ok(&f.run(&script, "stop"), "stop user process");
+    assert!(!pid_alive(client) && !pid_alive(wrapper));
+    assert_eq!(f.run(&script, "status").code, 3);
+
+    // forceDisableUserChange: the renderer leaves out -u; the process runs as the caller.
+    let script = webapp_script(&f, "webapp-caller", &webapp, port, &pid_file, &log, None);
+    assert_ok(&f.run(&script, "start"), "start as caller");
+    let client = read_pid(&client_file(&pid_file)).expect("client PID");
+    // SAFETY: getuid has no preconditions.
+    let me = unsafe { libc::getuid() };
+    assert_eq!(uid_of(client), Some(me));
+    assert_ok(&f.run(&script, "stop"), "stop caller process");
+    assert!(!pid_alive(client));
+
+    // A daemonizing program started with start_daemon -u.
+    let daemonize = f.daemonize_program();
+    let dpid = tmp.join("daemonize.pid");
+    f.guard.pid_file(&dpid);
+    let (dp, dz, un) = (p(&dpid), p(&daemonize), sq(&user.name));
+    let script = f.script(
+        "daemonize",
+        "",
+        &[
+            (
+                "start",
+                format!("start_daemon -p {dp} -u {un} -n 5 {dz} {dp}\nevaluate_retval"),
+            ),
+            ("stop", format!("killproc -p {dp} {dz}\nevaluate_retval")),
+            ("status", format!("statusproc -p {dp} {dz}")),
+        ],
+    );
+    assert_ok(&f.run(&script, "start"), "start_daemon -u");
+    let pid = read_pid(&dpid).expect("daemon PID");
+    assert_eq!(uid_of(pid), Some(user.uid));
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+    let nice: i32 = stat[stat.rfind(')').unwrap() + 1..]
+        .split_whitespace()
+        .nth(16)
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(nice, 5, "start_daemon -n 5");
+    assert_eq!(f.run(&script, "status").code, 0);
+    assert_ok(&f.run(&script, "stop"), "stop start_daemon -u");
+    assert!(!pid_alive(pid));
+    drop(f);
+}
+
+fn spawn_sleep() -> Child {
+    Command::new("sleep")
+        .arg("600")
+        .stdin(Stdio::null())
+        .spawn()
+        .expect("spawn sleep")
+}
+
+#[test]
+fn reused_pid_is_not_running_and_never_signalled() {
+    let mut f = fixture("initfn-reuse-");
+    let webapp = install_program(&webapp_binary(), f.dir.path(), "webapp");
+    let mut sleeper = spawn_sleep();
+    let victim = sleeper.id() as i32;
+    f.guard.pid(victim);
+
+    let pid_file = f.run.join("webapp.pid");
+    let (pf, wa) = (p(&pid_file), p(&webapp));
+    let script = f.script(
+        "webapp",
+        "",
+        &[
+            ("stop", format!("killproc -p {pf} {wa}\nevaluate_retval")),
+            (
+                "reload",
+                format!("killproc -p {pf} {wa} -HUP\nevaluate_retval"),
+            ),
+            ("status", format!("statusproc -p {pf} {wa}")),
+            ("wrapperstatus", format!("statusproc -p {pf} daemon")),
+            ("wrapperstop", format!("killproc -p {pf} daemon")),
+        ],
+    );
+    let write_pid = || fs::write(&pid_file, format!("{victim}\n")).unwrap();
+
+    write_pid();
+    let r = f.run(&script, "status");
+    assert_eq!(r.code, 3, "a PID file naming an unrelated process: {r:?}");
+    assert_eq!(f.run(&script, "wrapperstatus").code, 3);
+    let r = f.run(&script, "reload");
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(pid_alive(victim), "reload signalled an unrelated process");
+    let r = f.run(&script, "stop");
+    assert_ok(&r, "stop with a reused PID");
+    assert!(pid_alive(victim), "stop signalled an unrelated process");
+    assert!(!pid_file.exists(), "the foreign PID file is removed");
+    write_pid();
+    assert_eq!(f.run(&script, "wrapperstop").code, 0);
+    assert!(pid_alive(victim));
+
+    // As root, a PID file others could write is refused even for the right program.
+    write_pid();
+    let sleep = sq("sleep");
+    let r = f.shell(&format!("chmod 666 {pf}; statusproc -p {pf} {sleep}"));
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stderr.contains("refusing"), "{r:?}");
+    let r = f.shell(&format!("killproc -p {pf} {sleep}"));
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(pid_alive(victim), "an untrusted PID file led to a signal");
+    // The same file with safe permissions is trusted: the PID does run sleep.
+    let r = f.shell(&format!("chmod 644 {pf}; pidofproc -p {pf} {sleep}"));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stdout.trim(), victim.to_string());
+
+    sleeper.kill().unwrap();
+    sleeper.wait().unwrap();
+    // A PID file whose process is gone: LSB status 1.
+    let r = f.shell(&format!("statusproc -p {pf} {sleep}"));
+    assert_eq!(r.code, 1, "{r:?}");
+}
+
+#[test]
+fn term_ignoring_processes_are_killed_after_the_delay() {
+    let mut f = fixture("initfn-term-");
+    let stubborn = f.dir.write(
+        "bin/stubborn",
+        "#!/bin/bash\ntrap '' TERM\necho ignoring TERM\nwhile :; do sleep 0.05; done\n",
+        0o755,
+    );
+
+    // A foreground process under daemon: the wrapper forwards TERM, the client ignores it.
+    let pid_file = f.run.join("stubborn.pid");
+    f.guard.pid_file(&pid_file);
+    let (pf, st) = (p(&pid_file), p(&stubborn));
+    let script = f.script(
+        "stubborn",
+        "",
+        &[
+            (
+                "start",
+                format!("start_foreground -D daemon -p {pf} -- {st}\nevaluate_retval"),
+            ),
+            (
+                "stop",
+                format!("killproc -d 0.3 -p {pf} daemon\nevaluate_retval"),
+            ),
+            ("status", format!("statusproc -p {pf} daemon")),
+        ],
+    );
+    assert_ok(&f.run(&script, "start"), "start stubborn");
+    let wrapper = read_pid(&pid_file).unwrap();
+    let client = read_pid(&client_file(&pid_file)).unwrap();
+    assert_ok(&f.run(&script, "stop"), "stop stubborn");
+    assert!(!pid_alive(client), "the TERM-ignoring client survived");
+    assert!(!pid_alive(wrapper));
+    assert_eq!(f.run(&script, "status").code, 3);
+
+    // A daemonizing program that ignores TERM; the delay comes from $KILLDELAY.
+    let daemonize = f.daemonize_program();
+    let dpid = f.run.join("daemonize.pid");
+    f.guard.pid_file(&dpid);
+    let (dp, dz) = (p(&dpid), p(&daemonize));
+    let script = f.script(
+        "daemonize",
+        "",
+        &[
+            (
+                "start",
+                format!("start_daemon -p {dp} {dz} {dp} ignore-term\nevaluate_retval"),
+            ),
+            ("stop", format!("killproc -p {dp} {dz}\nevaluate_retval")),
+            ("status", format!("statusproc -p {dp} {dz}")),
+        ],
+    );
+    assert_ok(&f.run(&script, "start"), "start daemonize");
+    let pid = read_pid(&dpid).unwrap();
+    assert_eq!(f.run(&script, "status").code, 0);
+    let r = f.run_env(&script, "stop", &[("KILLDELAY", "0.3")]);
+    assert_ok(&r, "stop daemonize");
+    assert!(!pid_alive(pid), "the TERM-ignoring daemon survived");
+    assert!(!dpid.exists());
+}
+
+#[test]
+fn lsb_exit_codes_messages_and_failures() {
+    let mut f = fixture("initfn-lsb-");
+    // evaluate_retval prints OK/FAIL and returns the status it evaluated.
+    let r =
+        f.shell("(exit 3); evaluate_retval; echo \"rc=$?\"; true; evaluate_retval; echo \"rc=$?\"");
+    assert_eq!(r.stdout, "FAIL\nrc=3\nOK\nrc=0\n");
+    let r = f.shell(
+        "log_info_msg 'a b'; log_success_msg ok; log_failure_msg bad; log_warning_msg careful",
+    );
+    assert_eq!(
+        r.stdout, "a b\nok\nbad\ncareful\n",
+        "plain text when not on a terminal"
+    );
+
+    // A start whose program fails makes the activity fail.
+    let failing = f.dir.write(
+        "bin/failing",
+        "#!/bin/bash\necho failing >&2\nexit 3\n",
+        0o755,
+    );
+    let pid_file = f.run.join("failing.pid");
+    let script = f.script(
+        "failing",
+        "",
+        &[(
+            "start",
+            format!(
+                "start_daemon -p {} {}\nevaluate_retval",
+                p(&pid_file),
+                p(&failing)
+            ),
+        )],
+    );
+    let r = f.run(&script, "start");
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(r.stdout.contains("FAIL"), "{r:?}");
+
+    // A foreground program that dies right away: start or readiness fails early with
+    // the "not running" diagnosis (not the timeout).
+    let dying = f
+        .dir
+        .write("bin/dying", "#!/bin/bash\nsleep 0.2\nexit 1\n", 0o755);
+    let dpid = f.run.join("dying.pid");
+    f.guard.pid_file(&dpid);
+    let port = free_port();
+    let r = f.shell(&format!(
+        "start_foreground -D daemon -p {pf} -- {dy} && wait_ready -p {pf} -t 60 -P {port}",
+        pf = p(&dpid),
+        dy = p(&dying)
+    ));
+    assert_ne!(r.code, 0, "{r:?}");
+    assert!(
+        r.stderr.contains("not running") || r.stderr.contains("exited"),
+        "{r:?}"
+    );
+
+    // A missing program is a clear error, not a hang.
+    let r = f.shell("start_daemon /nonexistent/program");
+    assert_ne!(r.code, 0);
+    assert!(r.stderr.contains("/nonexistent/program"), "{r:?}");
+
+    // Bad arguments.
+    assert_eq!(f.shell("killproc -x foo").code, 2);
+    assert_eq!(f.shell("killproc -d soon foo").code, 2);
+    assert_eq!(f.shell("killproc foo -NOSUCHSIGNAL").code, 2);
+
+    // Without -p: the default PID file in the runtime directory, then a scan by
+    // executable (stopping the program that has no PID file).
+    let mut sleeper = spawn_sleep();
+    f.guard.pid(sleeper.id() as i32);
+    let r = f.shell(&format!(
+        "cp /usr/bin/sleep {d}/mysleep; {d}/mysleep 600 & echo $! > {d}/mysleep.bgpid",
+        d = p(f.dir.path())
+    ));
+    assert_ok(&r, "spawn a private sleep");
+    let own = read_pid(&f.dir.path().join("mysleep.bgpid")).unwrap();
+    f.guard.pid(own);
+    let prog = p(&f.dir.path().join("mysleep"));
+    let r = f.shell(&format!("pidofproc {prog}"));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(r.stdout.trim(), own.to_string());
+    let r = f.shell(&format!("killproc {prog}"));
+    assert_ok(&r, "killproc without PID file");
+    assert!(!pid_alive(own));
+    assert!(
+        pid_alive(sleeper.id() as i32),
+        "another program's process was touched"
+    );
+    assert_eq!(f.shell(&format!("statusproc {prog}")).code, 3);
+    sleeper.kill().unwrap();
+    sleeper.wait().unwrap();
+}
