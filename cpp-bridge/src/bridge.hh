@@ -5,6 +5,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace nixproc {
 
@@ -13,9 +14,33 @@ struct RenderError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
-/// Renders one process spec (JSON text) into the renderer's JSON output.
+/// One rc.d symlink, relative to etc/rc.d.
+struct RenderedLink {
+    std::string path;
+    std::string target;
+};
+
+/// One credential file: the group or user name and the file's text.
+struct RenderedFile {
+    std::string name;
+    std::string text;
+};
+
+/// The rendering of one process; fields as in the renderer's output contract.
+struct Rendered {
+    std::string name;
+    std::string script;
+    unsigned sequence = 0;
+    unsigned stopSequence = 0;
+    std::vector<RenderedLink> links;
+    std::vector<RenderedFile> groups;
+    std::vector<RenderedFile> users;
+    std::string manifest;
+};
+
+/// Renders one process spec (JSON text).
 /// Throws RenderError with the renderer's message on bad input.
-std::string render(std::string_view specJson);
+Rendered render(std::string_view specJson);
 
 /// The Nix version this plugin was compiled against.
 const char * compiledNixVersion();

@@ -2,19 +2,45 @@
 //!
 //! The C++ side (`src/plugin.cc`, `src/nix_api_2_8.cc`) registers the primop with the
 //! evaluator, turns its argument into JSON while collecting string context, and calls
-//! [`render_spec`] through the cxx bridge below. The renderer is the library's
-//! [`nixproc_sysvinit::render::render_json`], so the plugin and the
-//! `nixproc-sysvinit-render` binary produce the same bytes.
+//! [`render_spec`] through the cxx bridge below. Rendering takes the same two steps as
+//! [`nixproc_sysvinit::render::render_json`] and the `nixproc-sysvinit-render` binary
+//! ([`nixproc_sysvinit::spec::parse_json`], then [`nixproc_sysvinit::render::render`]), so
+//! all three produce the same bytes. The result crosses the bridge as a struct rather than
+//! as JSON text, which spares the evaluator a JSON parse per call.
 //!
 //! Only `src/nix_api_*.cc` knows Nix's C++ API; everything else is version-independent.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
-#[cxx::bridge(namespace = "nixproc")]
+#[cxx::bridge(namespace = "nixproc::ffi")]
 mod ffi {
+    /// One rc.d symlink.
+    struct Link {
+        path: String,
+        target: String,
+    }
+
+    /// One credential file: a group or user name and the file's text.
+    struct NamedText {
+        name: String,
+        text: String,
+    }
+
+    /// The rendering of one process (the renderer's output contract, field by field).
+    struct Rendered {
+        name: String,
+        script: String,
+        sequence: u32,
+        stop_sequence: u32,
+        links: Vec<Link>,
+        groups: Vec<NamedText>,
+        users: Vec<NamedText>,
+        manifest: String,
+    }
+
     extern "Rust" {
         /// Renders one process spec given as JSON bytes; see [`render_spec`].
-        fn render_spec(input: &[u8]) -> Result<String>;
+        fn render_spec(input: &[u8]) -> Result<Rendered>;
 
         /// Whether a plugin compiled against Nix `compiled` may be used inside Nix `running`.
         fn nix_version_matches(compiled: &str, running: &str) -> bool;
@@ -31,22 +57,40 @@ impl std::fmt::Display for PluginError {
     }
 }
 
-/// Renders a process spec (JSON bytes as produced from the Nix value) into the renderer's
-/// JSON output.
+/// Renders a process spec (JSON bytes as produced from the Nix value).
 ///
 /// Never unwinds into C++: invalid UTF-8, renderer errors and panics all become a
 /// [`PluginError`], which cxx turns into a C++ exception.
-pub fn render_spec(input: &[u8]) -> Result<String, PluginError> {
+fn render_spec(input: &[u8]) -> Result<ffi::Rendered, PluginError> {
     let text = std::str::from_utf8(input).map_err(|e| {
         PluginError(format!(
             "the spec contains a string that is not valid UTF-8 (at byte {})",
             e.valid_up_to()
         ))
     })?;
-    match catch_unwind(AssertUnwindSafe(|| {
-        nixproc_sysvinit::render::render_json(text)
-    })) {
-        Ok(Ok(out)) => Ok(out),
+    let result = catch_unwind(AssertUnwindSafe(|| {
+        nixproc_sysvinit::spec::parse_json(text)
+            .and_then(|spec| nixproc_sysvinit::render::render(&spec))
+            .map_err(|e| e.to_string())
+    }));
+    match result {
+        Ok(Ok(r)) => Ok(ffi::Rendered {
+            name: r.name,
+            script: r.script,
+            sequence: r.sequence,
+            stop_sequence: r.stop_sequence,
+            links: r
+                .links
+                .into_iter()
+                .map(|l| ffi::Link {
+                    path: l.path,
+                    target: l.target,
+                })
+                .collect(),
+            groups: named(r.credentials.groups),
+            users: named(r.credentials.users),
+            manifest: r.manifest,
+        }),
         Ok(Err(message)) => Err(PluginError(message)),
         Err(panic) => {
             let detail = panic
@@ -59,6 +103,13 @@ pub fn render_spec(input: &[u8]) -> Result<String, PluginError> {
             )))
         }
     }
+}
+
+fn named(files: std::collections::BTreeMap<String, String>) -> Vec<ffi::NamedText> {
+    files
+        .into_iter()
+        .map(|(name, text)| ffi::NamedText { name, text })
+        .collect()
 }
 
 /// Whether a plugin compiled against Nix version `compiled` may run inside Nix `running`.
@@ -85,7 +136,9 @@ mod tests {
 
     #[test]
     fn invalid_utf8_is_an_error_not_a_panic() {
-        let err = render_spec(b"{\"name\": \"\xff\"}").unwrap_err();
+        let err = render_spec(b"{\"name\": \"\xff\"}")
+            .err()
+            .expect("an error");
         assert!(err.to_string().contains("not valid UTF-8"), "{err}");
     }
 

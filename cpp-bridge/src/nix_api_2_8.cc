@@ -1,15 +1,14 @@
 // The only file of the plugin that uses Nix's C++ API, written for Nix 2.8.
 //
 // It registers `__sysvinitScript` (visible as `builtins.sysvinitScript`), turns the argument
-// into JSON while collecting string context, calls the renderer through bridge.hh, turns the
-// result back into a Nix attribute set and gives its `script` the collected context.
+// into JSON while collecting string context, calls the renderer through bridge.hh, builds
+// the result as a Nix attribute set and gives its `script` the collected context.
 // Supporting another Nix version means writing a sibling of this file (see nix_api_2_26.cc).
 #include "bridge.hh"
 
 #include "eval.hh"
 #include "eval-inline.hh"
 #include "globals.hh"
-#include "json-to-value.hh"
 #include "primops.hh"
 
 #include <cmath>
@@ -164,20 +163,45 @@ void primSysvinitScript(EvalState & state, const Pos & pos, Value ** args, Value
     conv.out.reserve(4096);
     conv.value(spec, pos, "", 0, false);
 
-    std::string rendered;
+    nixproc::Rendered r;
     try {
-        rendered = nixproc::render(conv.out);
+        r = nixproc::render(conv.out);
     } catch (const nixproc::RenderError & e) {
         fail(pos, e.what());
     }
 
-    parseJSON(state, rendered, v);
-    state.forceAttrs(v, pos);
-    auto script = v.attrs->get(state.symbols.create("script"));
-    if (!script || script->value->type() != nString)
-        fail(pos, "internal error: the renderer returned no script (please report)");
-    std::string text = script->value->string.s;
-    script->value->mkString(text, context);
+    // The result, field by field as in the renderer's output contract; only `script`
+    // carries the collected context.
+    auto files = [&](Value & target, const std::vector<nixproc::RenderedFile> & in) {
+        auto b = state.buildBindings(in.size());
+        for (auto & f : in)
+            b.alloc(f.name).mkString(f.text);
+        target.mkAttrs(b);
+    };
+    auto attrs = state.buildBindings(7);
+    attrs.alloc("name").mkString(r.name);
+    attrs.alloc("script").mkString(r.script, context);
+    attrs.alloc("sequence").mkInt(r.sequence);
+    attrs.alloc("stopSequence").mkInt(r.stopSequence);
+    Value & links = attrs.alloc("links");
+    state.mkList(links, r.links.size());
+    for (size_t i = 0; i < r.links.size(); i++) {
+        Value * link = state.allocValue();
+        auto b = state.buildBindings(2);
+        b.alloc("path").mkString(r.links[i].path);
+        b.alloc("target").mkString(r.links[i].target);
+        link->mkAttrs(b);
+        links.listElems()[i] = link;
+    }
+    Value & credentials = attrs.alloc("credentials");
+    {
+        auto b = state.buildBindings(2);
+        files(b.alloc("groups"), r.groups);
+        files(b.alloc("users"), r.users);
+        credentials.mkAttrs(b);
+    }
+    attrs.alloc("manifest").mkString(r.manifest);
+    v.mkAttrs(attrs);
 }
 
 bool registerPrimOp()

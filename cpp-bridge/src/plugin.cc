@@ -22,15 +22,41 @@ __attribute__((used, visibility("default"))) char nixproc_compiled_nix_version[6
 
 namespace nixproc {
 
-std::string render(std::string_view specJson)
+namespace {
+
+std::vector<RenderedFile> files(const rust::Vec<ffi::NamedText> & in)
 {
+    std::vector<RenderedFile> out;
+    out.reserve(in.size());
+    for (auto & f : in)
+        out.push_back({std::string(f.name), std::string(f.text)});
+    return out;
+}
+
+} // namespace
+
+Rendered render(std::string_view specJson)
+{
+    ffi::Rendered r;
     try {
         rust::Slice<const uint8_t> bytes(
             reinterpret_cast<const uint8_t *>(specJson.data()), specJson.size());
-        return std::string(render_spec(bytes));
+        r = ffi::render_spec(bytes);
     } catch (const rust::Error & e) {
         throw RenderError(e.what());
     }
+    Rendered out;
+    out.name = std::string(r.name);
+    out.script = std::string(r.script);
+    out.sequence = r.sequence;
+    out.stopSequence = r.stop_sequence;
+    out.links.reserve(r.links.size());
+    for (auto & l : r.links)
+        out.links.push_back({std::string(l.path), std::string(l.target)});
+    out.groups = files(r.groups);
+    out.users = files(r.users);
+    out.manifest = std::string(r.manifest);
+    return out;
 }
 
 const char * compiledNixVersion()
@@ -40,7 +66,7 @@ const char * compiledNixVersion()
 
 bool nixVersionMatches(const std::string & runningVersion)
 {
-    return nix_version_matches(compiledNixVersion(), runningVersion);
+    return ffi::nix_version_matches(compiledNixVersion(), runningVersion);
 }
 
 void appendJsonString(std::string & out, std::string_view s)
