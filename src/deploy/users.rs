@@ -19,6 +19,22 @@ use serde::{Deserialize, Serialize};
 use super::profile::Profile;
 use super::{run_capture, DeployError, Result};
 
+/// Runs an account tool, retrying while another tool holds the account database lock.
+fn run_account_tool(cmd: &mut Command) -> Result<String> {
+    let mut tries = 0;
+    loop {
+        match run_capture(cmd) {
+            Err(DeployError::Command { message, .. })
+                if message.contains("cannot lock") && tries < 50 =>
+            {
+                tries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// Parses the `key=value` text of a credential file. `path` is only used in errors.
 pub fn parse_credentials(text: &str, path: &Path) -> Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
@@ -276,7 +292,7 @@ pub fn ensure(
             cmd.args(["--gid", gid]);
         }
         cmd.arg("--").arg(name);
-        run_capture(&mut cmd)?;
+        run_account_tool(&mut cmd)?;
         record.groups.insert(name.clone());
         created.groups.insert(name.clone());
         record.save(state_dir)?;
@@ -316,7 +332,7 @@ pub fn ensure(
             cmd.args(["--shell", s]);
         }
         cmd.arg("--").arg(name);
-        run_capture(&mut cmd)?;
+        run_account_tool(&mut cmd)?;
         record.users.insert(name.clone());
         created.users.insert(name.clone());
         record.save(state_dir)?;
@@ -341,7 +357,7 @@ pub fn prune(
             continue;
         }
         if exists("passwd", &name) {
-            run_capture(Command::new("userdel").arg("--").arg(&name))?;
+            run_account_tool(Command::new("userdel").arg("--").arg(&name))?;
             removed.users.insert(name.clone());
         }
         record.users.remove(&name);
@@ -352,7 +368,7 @@ pub fn prune(
             continue;
         }
         if exists("group", &name) {
-            run_capture(Command::new("groupdel").arg("--").arg(&name))?;
+            run_account_tool(Command::new("groupdel").arg("--").arg(&name))?;
             removed.groups.insert(name.clone());
         }
         record.groups.remove(&name);
