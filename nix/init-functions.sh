@@ -75,9 +75,10 @@ _initfn_err() { printf '%s\n' "$*" >&2; }
 # ---------------------------------------------------------------------------------------
 # Time and polling
 
-_initfn_now_ms() {
+# Sets _initfn_ms to the time in milliseconds (no subshell: it runs in polling loops).
+_initfn_clock() {
     local t=${EPOCHREALTIME//[.,]/}
-    printf '%s' "$((10#$t / 1000))"
+    _initfn_ms=$((10#$t / 1000))
 }
 
 # Converts seconds ("10", "0.5", "2.25") to milliseconds; fails on anything else.
@@ -90,7 +91,16 @@ _initfn_secs_to_ms() {
     printf '%s' "$((10#$int * 1000 + 10#$frac))"
 }
 
-_initfn_nap() { sleep "${POLLINTERVAL:-0.01}"; }
+# Sleeps one polling step. The first steps of a wait are shorter (a process that reacts
+# promptly is seen at once); _initfn_step counts the steps of the current wait.
+_initfn_nap() {
+    _initfn_step=$((${_initfn_step:-0} + 1))
+    if [ -z "${POLLINTERVAL:-}" ] && [ "$_initfn_step" -le 3 ]; then
+        sleep 0.002
+    else
+        sleep "${POLLINTERVAL:-0.01}"
+    fi
+}
 
 # ---------------------------------------------------------------------------------------
 # Processes
@@ -117,11 +127,12 @@ _initfn_alive() {
     return 0
 }
 
-# Prints the start time of PID.
+# Sets _initfn_start to the start time of PID.
 _initfn_starttime() {
     local -a _initfn_st=()
+    _initfn_start=
     _initfn_read_stat "$1" || return 1
-    printf '%s' "${_initfn_st[19]}"
+    _initfn_start=${_initfn_st[19]}
 }
 
 # True when PID is a live child of PARENT.
@@ -132,57 +143,55 @@ _initfn_child_of() {
     [ "${_initfn_st[1]}" = "$2" ]
 }
 
-# Resolves PROGRAM (a path, or a command name looked up in PATH) to a canonical path.
-_initfn_resolve() {
-    local p=$1 found
-    if [[ $p != */* ]]; then
-        found=$(type -P -- "$p") || {
-            printf '%s' "$p"
-            return 0
-        }
-        p=$found
+# Sets _initfn_path to PROGRAM as a path: as given when it contains a slash, else
+# looked up in PATH (through the command hash table, without a subshell).
+_initfn_locate() {
+    _initfn_path=$1
+    if [[ $1 != */* ]] && hash -- "$1" 2>/dev/null; then
+        _initfn_path=${BASH_CMDS[$1]:-$1}
     fi
-    found=$(readlink -f -- "$p" 2>/dev/null) && [ -n "$found" ] && p=$found
-    printf '%s' "$p"
 }
 
-# True when PID runs PROGRAM (given as typed and resolved).
+# True when the path ARG names the same file as PROGRAM (or is spelled the same).
+_initfn_same() {
+    [ "$1" = "$2" ] || [ "$1" = "$3" ] || { [[ $1 == /* ]] && [[ $1 -ef $3 ]]; }
+}
+
+# True when PID runs PROGRAM (given as typed and located): /proc/PID/exe is the same
+# file; or argv[0] or argv[1] names it (interpreted programs); or PID is a libslack
+# daemon wrapper whose command is "... -- PROGRAM ...". With a fourth argument, also
+# accept an executable that was replaced on disk while running (costs a readlink).
 _initfn_runs() {
-    local pid=$1 given=$2 resolved=$3 exe arg
-    exe=$(readlink "/proc/$pid/exe" 2>/dev/null) || exe=
-    exe=${exe% (deleted)}
-    if [ -n "$exe" ] && { [ "$exe" = "$resolved" ] || [ "$exe" = "$given" ]; }; then
-        return 0
+    local pid=$1 given=$2 located=$3 arg i
+    [[ /proc/$pid/exe -ef $located ]] && return 0
+    if [ -n "${4:-}" ]; then
+        arg=$(readlink "/proc/$pid/exe" 2>/dev/null)
+        case $arg in *' (deleted)')
+            arg=${arg% (deleted)}
+            _initfn_same "$arg" "$given" "$located" && return 0
+            [ "$arg" = "$(readlink -f -- "$located" 2>/dev/null)" ] && return 0
+            ;;
+        esac
     fi
     local -a argv=()
-    mapfile -d '' -t argv <"/proc/$pid/cmdline" 2>/dev/null || return 1
+    { mapfile -d '' -t argv <"/proc/$pid/cmdline"; } 2>/dev/null || return 1
     [ "${#argv[@]}" -gt 0 ] || return 1
-    local i
     for i in 0 1; do
         arg=${argv[$i]:-}
-        [ -n "$arg" ] || continue
-        if [ "$arg" = "$given" ] || [ "$arg" = "$resolved" ]; then
-            return 0
-        fi
-        if [[ $arg == /* ]] && [ "$(readlink -f -- "$arg" 2>/dev/null)" = "$resolved" ]; then
-            return 0
+        [ -n "$arg" ] && _initfn_same "$arg" "$given" "$located" && return 0
+    done
+    # A libslack daemon wrapper that runs PROGRAM.
+    if [[ ${argv[0]##*/} != daemon* ]]; then
+        local _initfn_path
+        _initfn_locate "$_initfn_daemon"
+        [[ /proc/$pid/exe -ef $_initfn_path ]] || return 1
+    fi
+    for ((i = 1; i + 1 < ${#argv[@]}; i++)); do
+        if [ "${argv[$i]}" = "--" ]; then
+            _initfn_same "${argv[$((i + 1))]}" "$given" "$located" && return 0
+            return 1
         fi
     done
-    # A libslack daemon wrapper that runs PROGRAM: "daemon [options] -- PROGRAM ...".
-    local base=${exe##*/}
-    [ -n "$exe" ] || base=${argv[0]##*/}
-    if [[ $base == daemon* ]]; then
-        for ((i = 1; i + 1 < ${#argv[@]}; i++)); do
-            if [ "${argv[$i]}" = "--" ]; then
-                arg=${argv[$((i + 1))]}
-                if [ "$arg" = "$given" ] || [ "$arg" = "$resolved" ] ||
-                    { [[ $arg == /* ]] && [ "$(readlink -f -- "$arg" 2>/dev/null)" = "$resolved" ]; }; then
-                    return 0
-                fi
-                break
-            fi
-        done
-    fi
     return 1
 }
 
@@ -223,14 +232,14 @@ _initfn_read_pids() {
 
 # Scans /proc for live processes running PROGRAM (used when there is no PID file).
 _initfn_scan() {
-    local given=$1 resolved=$2 d pid
+    local given=$1 located=$2 d pid
     _initfn_pids=()
     for d in /proc/[0-9]*; do
         pid=${d#/proc/}
         [ "$pid" = "$$" ] && continue
         [ "$pid" = "${BASHPID:-}" ] && continue
         _initfn_alive "$pid" || continue
-        _initfn_runs "$pid" "$given" "$resolved" && _initfn_pids+=("$pid")
+        _initfn_runs "$pid" "$given" "$located" && _initfn_pids+=("$pid")
     done
 }
 
@@ -238,17 +247,17 @@ _initfn_scan() {
 # 0 running, 1 dead with PID file, 3 not running, 4 PID file refused.
 # Arguments: PIDFILE-or-empty PROGRAM
 _initfn_lookup() {
-    local pidfile=$1 program=$2 resolved pid any_alive=0 refused=0
+    local pidfile=$1 program=$2 _initfn_path pid any_alive=0 refused=0
     local -a _initfn_pids=()
     _initfn_found=()
-    resolved=$(_initfn_resolve "$program")
+    _initfn_locate "$program"
     if [ -z "$pidfile" ]; then
         local def="$_initfn_runtime_dir/${program##*/}.pid"
         if [ -e "$def" ]; then
             pidfile=$def
         else
             _initfn_pidfile_used=
-            _initfn_scan "$program" "$resolved"
+            _initfn_scan "$program" "$_initfn_path"
             _initfn_found=("${_initfn_pids[@]}")
             [ "${#_initfn_found[@]}" -gt 0 ] && return 0
             return 3
@@ -261,7 +270,7 @@ _initfn_lookup() {
     for pid in "${_initfn_pids[@]}"; do
         _initfn_alive "$pid" || continue
         any_alive=1
-        if _initfn_runs "$pid" "$program" "$resolved"; then
+        if _initfn_runs "$pid" "$program" "$_initfn_path" check-replaced; then
             if _initfn_pidfile_safe "$pidfile" "$pid"; then
                 _initfn_found+=("$pid")
             else
@@ -369,7 +378,8 @@ _initfn_wait_gone() {
             fi
         done
         [ "$alive" -eq 0 ] && return 0
-        [ "$(_initfn_now_ms)" -ge "$deadline" ] && return 1
+        _initfn_clock
+        [ "$_initfn_ms" -ge "$deadline" ] && return 1
         _initfn_nap
     done
 }
@@ -435,10 +445,10 @@ killproc() {
     # Track each process with its start time so that a PID reused while we wait is
     # never signalled; for a daemon wrapper also track its client.
     local -a tracked=() clients=()
-    local pid st clientfile= cpid
+    local pid clientfile= cpid _initfn_start=
     for pid in "${_initfn_found[@]}"; do
-        st=$(_initfn_starttime "$pid") || continue
-        tracked+=("$pid:$st")
+        _initfn_starttime "$pid" || continue
+        tracked+=("$pid:$_initfn_start")
     done
     if [ -n "$_initfn_pidfile_used" ]; then
         clientfile=${_initfn_pidfile_used%.pid}.clientpid
@@ -448,7 +458,7 @@ killproc() {
             for cpid in "${_initfn_pids[@]}"; do
                 for pid in "${_initfn_found[@]}"; do
                     if _initfn_child_of "$cpid" "$pid"; then
-                        st=$(_initfn_starttime "$cpid") && clients+=("$cpid:$st")
+                        _initfn_starttime "$cpid" && clients+=("$cpid:$_initfn_start")
                     fi
                 done
             done
@@ -456,17 +466,18 @@ killproc() {
     fi
 
     kill -s TERM "${_initfn_found[@]}" 2>/dev/null
-    local now
-    now=$(_initfn_now_ms)
-    if ! _initfn_wait_gone "$((now + delay_ms))" "${tracked[@]}" "${clients[@]}"; then
+    local _initfn_ms _initfn_step=0
+    _initfn_clock
+    if ! _initfn_wait_gone "$((_initfn_ms + delay_ms))" "${tracked[@]}" "${clients[@]}"; then
         local entry
         for entry in "${clients[@]}" "${tracked[@]}"; do
             if _initfn_alive "${entry%%:*}" "${entry#*:}"; then
                 kill -s KILL "${entry%%:*}" 2>/dev/null
             fi
         done
-        now=$(_initfn_now_ms)
-        if ! _initfn_wait_gone "$((now + 5000))" "${tracked[@]}" "${clients[@]}"; then
+        _initfn_clock
+        _initfn_step=0
+        if ! _initfn_wait_gone "$((_initfn_ms + 5000))" "${tracked[@]}" "${clients[@]}"; then
             _initfn_err "killproc: ${program##*/} is still running after KILL"
             return 1
         fi
@@ -560,9 +571,9 @@ start_daemon() {
     if [ "$rc" -ne 0 ] && [ -n "$_initfn_pidfile_used" ] && [ -e "$_initfn_pidfile_used" ]; then
         rm -f -- "$_initfn_pidfile_used"
     fi
-    local resolved
-    resolved=$(_initfn_resolve "$program")
-    if ! [ -x "$resolved" ]; then
+    local _initfn_path
+    _initfn_locate "$program"
+    if ! [ -x "$_initfn_path" ] || [ -d "$_initfn_path" ]; then
         _initfn_err "start_daemon: ${program} is not an executable program"
         return 5
     fi
@@ -587,9 +598,10 @@ start_daemon() {
         return 1
     fi
 
-    local timeout_ms deadline
+    local timeout_ms deadline _initfn_ms _initfn_step=0
     timeout_ms=$(_initfn_secs_to_ms "${STARTTIMEOUT:-30}") || timeout_ms=30000
-    deadline=$(($(_initfn_now_ms) + timeout_ms))
+    _initfn_clock
+    deadline=$((_initfn_ms + timeout_ms))
     while :; do
         _initfn_lookup "$pidfile" "$program"
         rc=$?
@@ -598,7 +610,8 @@ start_daemon() {
             _initfn_err "start_daemon: ${program##*/} wrote an untrusted PID file $_initfn_pidfile_used"
             return 1
         fi
-        if [ "$(_initfn_now_ms)" -ge "$deadline" ]; then
+        _initfn_clock
+        if [ "$_initfn_ms" -ge "$deadline" ]; then
             _initfn_err "start_daemon: ${program##*/} is not running after ${STARTTIMEOUT:-30} s${pidfile:+ (PID file $pidfile)}"
             return 1
         fi
@@ -655,15 +668,15 @@ start_foreground() {
         _initfn_err "start_foreground: unknown user '$user' for ${program##*/}"
         return 2
     fi
-    local daemon_path
-    daemon_path=$(_initfn_resolve "$daemon")
-    if ! [ -x "$daemon_path" ]; then
+    local daemon_path _initfn_path
+    _initfn_locate "$daemon"
+    daemon_path=$_initfn_path
+    if ! [ -x "$daemon_path" ] || [ -d "$daemon_path" ]; then
         _initfn_err "start_foreground: the daemon wrapper '$daemon' was not found"
         return 5
     fi
-    local resolved
-    resolved=$(_initfn_resolve "$program")
-    if ! [ -x "$resolved" ]; then
+    _initfn_locate "$program"
+    if ! [ -x "$_initfn_path" ] || [ -d "$_initfn_path" ]; then
         _initfn_err "start_foreground: ${program} is not an executable program"
         return 5
     fi
@@ -706,9 +719,10 @@ start_foreground() {
     fi
 
     # Up = the wrapper runs (verified through its PID file) and its client lives.
-    local timeout_ms deadline seen=0 wpid cpid
+    local timeout_ms deadline seen=0 wpid cpid _initfn_ms _initfn_step=0
     timeout_ms=$(_initfn_secs_to_ms "${STARTTIMEOUT:-30}") || timeout_ms=30000
-    deadline=$(($(_initfn_now_ms) + timeout_ms))
+    _initfn_clock
+    deadline=$((_initfn_ms + timeout_ms))
     while :; do
         _initfn_lookup "$pidfile" "$daemon_path"
         rc=$?
@@ -728,7 +742,8 @@ start_foreground() {
         elif [ "$rc" -eq 4 ]; then
             return 1
         fi
-        if [ "$(_initfn_now_ms)" -ge "$deadline" ]; then
+        _initfn_clock
+        if [ "$_initfn_ms" -ge "$deadline" ]; then
             _initfn_err "start_foreground: ${program##*/} is not running after ${STARTTIMEOUT:-30} s${logfile:+ (see $logfile)}"
             return 1
         fi
@@ -766,12 +781,13 @@ wait_ready() {
         _initfn_err "wait_ready: the port must be a number, got '$port'"
         return 2
     fi
-    local timeout_ms deadline
+    local timeout_ms deadline _initfn_ms _initfn_step=0
     timeout_ms=$(_initfn_secs_to_ms "$timeout") || {
         _initfn_err "wait_ready: the timeout must be a number of seconds, got '$timeout'"
         return 2
     }
-    deadline=$(($(_initfn_now_ms) + timeout_ms))
+    _initfn_clock
+    deadline=$((_initfn_ms + timeout_ms))
     local -a _initfn_pids=()
     local pid alive
     while :; do
@@ -794,7 +810,8 @@ wait_ready() {
         if [ -n "$command" ] && { [ -z "$port" ] || (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; }; then
             (eval "$command") </dev/null >/dev/null 2>&1 && return 0
         fi
-        if [ "$(_initfn_now_ms)" -ge "$deadline" ]; then
+        _initfn_clock
+        if [ "$_initfn_ms" -ge "$deadline" ]; then
             _initfn_err "wait_ready: not ready after $timeout s${port:+ (port $host:$port)}${command:+ (command: $command)}"
             return 1
         fi
