@@ -4,6 +4,8 @@
 //! environment values, messages, user names) goes through [`quote`]. Raw shell code the
 //! user wrote on purpose (`activities`, `instructions`, `initialize`) is inserted verbatim.
 
+use std::borrow::Cow;
+
 /// Characters that never need quoting in a POSIX shell word.
 fn is_plain(c: char) -> bool {
     c.is_ascii_alphanumeric() || "_./:=@%+,-".contains(c)
@@ -14,11 +16,11 @@ fn is_plain(c: char) -> bool {
 /// Plain words stay as they are; anything else is wrapped in single quotes, with each
 /// single quote written as `'\''`. Inside single quotes nothing expands: not `$`, not
 /// backticks, not `\`, and a newline is just a character.
-pub fn quote(s: &str) -> String {
-    if !s.is_empty() && s.chars().all(is_plain) && !s.starts_with('=') {
-        return s.to_string();
+pub fn quote(s: &str) -> Cow<'_, str> {
+    if !s.is_empty() && s.bytes().all(|b| is_plain(b as char)) && !s.starts_with('=') {
+        return Cow::Borrowed(s);
     }
-    single_quote(s)
+    Cow::Owned(single_quote(s))
 }
 
 /// Wraps `s` in single quotes, always (for files parsed by other tools, where one
@@ -39,7 +41,14 @@ pub fn single_quote(s: &str) -> String {
 
 /// Quotes each word and joins them with spaces.
 pub fn quote_words<'a>(words: impl IntoIterator<Item = &'a str>) -> String {
-    words.into_iter().map(quote).collect::<Vec<_>>().join(" ")
+    let mut out = String::new();
+    for (i, word) in words.into_iter().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(&quote(word));
+    }
+    out
 }
 
 /// Makes a one-line comment text: control characters (newlines included) become spaces.
