@@ -217,11 +217,19 @@ fn run(cli: &Cli) -> Result<()> {
     }
 
     if !cli.dry_run {
+        // A temp directory we create is world-writable and sticky like /tmp: processes
+        // running as their own users keep PID and log files there.
+        if !dirs.tmp.exists() {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::create_dir_all(&dirs.tmp)
+                .with_context(|| format!("creating {}", dirs.tmp.display()))?;
+            std::fs::set_permissions(&dirs.tmp, std::fs::Permissions::from_mode(0o1777))
+                .with_context(|| format!("setting the mode of {}", dirs.tmp.display()))?;
+        }
         for d in [
             &dirs.state,
             &dirs.runtime,
             &dirs.log,
-            &dirs.tmp,
             &dirs.cache,
             &dirs.spool,
             &dirs.lock,

@@ -1,0 +1,194 @@
+//! The example deployment end to end: `nix-build` of examples/webapps through the switch
+//! tool, HTTP through nginx to the webapp instances, upgrade, rollback, generations,
+//! accounts and undeploy.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A base port with `n` consecutive free ports.
+fn free_ports(n: u16) -> u16 {
+    for _ in 0..100 {
+        let base = common::free_port();
+        if base > 65000 {
+            continue;
+        }
+        if (0..n).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
+            return base;
+        }
+    }
+    panic!("no {n} consecutive free ports");
+}
+
+fn http_get(port: u16) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(std::time::Duration::from_secs(5)))
+        .ok()?;
+    s.write_all(b"GET / HTTP/1.0\r\nHost: localhost\r\n\r\n")
+        .ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+fn exists(db: &str, name: &str) -> bool {
+    Command::new("getent")
+        .args([db, name])
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+struct Deployment {
+    dir: tempfile::TempDir,
+    extra: String,
+}
+
+impl Deployment {
+    fn switch(&self, args: &[&str]) -> Output {
+        let bin = PathBuf::from(env!("CARGO_BIN_EXE_nixproc-sysvinit-switch"));
+        Command::new(&bin)
+            .arg("-p")
+            .arg(self.dir.path().join("profiles/webapps"))
+            .arg("--state-dir")
+            .arg(self.dir.path().join("state"))
+            .args(["--runlevel", "3", "--extra-params", &self.extra])
+            .args(args)
+            .env("NIXPROC_SYSVINIT_BIN", bin.parent().unwrap())
+            .env("NIXPROC_SYSVINIT_WEBAPP", common::webapp_binary())
+            .env("NIXPROC_NIX_DIR", repo().join("nix"))
+            .env("NIX_CONFIG", "substituters =")
+            .env_remove("NIXPROC_PROCESSES")
+            .output()
+            .unwrap()
+    }
+    fn runactivity(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_nixproc-sysvinit-runactivity"))
+            .arg("-p")
+            .arg(self.dir.path().join("profiles/webapps"))
+            .args(["--runlevel", "3"])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+    fn pid(&self, name: &str) -> Option<u32> {
+        let f = self.dir.path().join(format!("state/tmp/{name}.pid"));
+        let pid: u32 = std::fs::read_to_string(f).ok()?.trim().parse().ok()?;
+        Path::new(&format!("/proc/{pid}")).exists().then_some(pid)
+    }
+}
+
+impl Drop for Deployment {
+    fn drop(&mut self) {
+        // Stop whatever is still deployed, pass or fail.
+        let _ = self.switch(&["--undeploy"]);
+    }
+}
+
+fn ok(out: &Output) -> String {
+    let text = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "failed ({}):\n{text}", out.status);
+    text
+}
+
+#[test]
+fn webapps_deploy_upgrade_rollback_undeploy() {
+    let nginx_port = common::free_port();
+    let base = free_ports(4);
+    let users_before: Vec<bool> = (1..=4)
+        .map(|i| exists("passwd", &format!("webapp{i}")))
+        .collect();
+    let d = Deployment {
+        dir: tempfile::Builder::new()
+            .prefix("nixproc-webapps")
+            .tempdir()
+            .unwrap(),
+        extra: format!(r#"{{"nginxPort":{nginx_port},"webappBasePort":{base}}}"#),
+    };
+    let model = repo().join("examples/webapps/processes.nix");
+    let upgrade = repo().join("examples/webapps/processes-upgrade.nix");
+
+    // Deploy: nginx answers with a webapp instance's page.
+    ok(&d.switch(&[model.to_str().unwrap()]));
+    let status = ok(&d.runactivity(&["status"]));
+    for n in ["webapp1", "webapp2", "nginx"] {
+        assert!(status.contains(&format!("{n} is running")), "{status}");
+    }
+    let page = http_get(nginx_port).expect("nginx answers");
+    assert!(page.contains("instance=webapp"), "{page}");
+    assert!(exists("passwd", "webapp1") && exists("group", "webapp2"));
+    let w1 = d.pid("webapp1").expect("webapp1 PID");
+
+    // Upgrade: two more instances, nginx restarted, the first two untouched.
+    let out = ok(&d.switch(&[upgrade.to_str().unwrap()]));
+    assert!(out.contains("2 started, 1 restarted, 2 unchanged"), "{out}");
+    assert_eq!(
+        d.pid("webapp1"),
+        Some(w1),
+        "webapp1 restarted by the upgrade"
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..12 {
+        let page = http_get(nginx_port).expect("nginx answers after the upgrade");
+        if let Some(i) = page.find("instance=") {
+            seen.insert(page[i..].split_whitespace().next().unwrap().to_string());
+        }
+    }
+    assert!(seen.contains("instance=webapp4"), "{seen:?}");
+
+    // Rollback: back to two instances.
+    ok(&d.switch(&["--rollback"]));
+    assert!(d.pid("webapp3").is_none() && d.pid("webapp4").is_none());
+    assert_eq!(d.pid("webapp1"), Some(w1));
+    assert!(http_get(nginx_port)
+        .expect("nginx after rollback")
+        .contains("instance=webapp"));
+    if !users_before[2] {
+        assert!(
+            !exists("passwd", "webapp3"),
+            "webapp3's user outlived its process"
+        );
+    }
+    let gens = ok(&d.switch(&["--list-generations"]));
+    assert_eq!(
+        gens.lines().filter(|l| !l.trim().is_empty()).count(),
+        2,
+        "{gens}"
+    );
+
+    // Undeploy: nothing answers, our accounts are gone.
+    ok(&d.switch(&["--undeploy"]));
+    assert!(http_get(nginx_port).is_none(), "nginx still answers");
+    assert!(d.pid("webapp1").is_none());
+    for (i, before) in users_before.iter().enumerate() {
+        if !before {
+            assert!(
+                !exists("passwd", &format!("webapp{}", i + 1)),
+                "webapp{} kept",
+                i + 1
+            );
+        }
+    }
+    let st = d.runactivity(&["--json", "status"]);
+    let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(
+        v.as_array().map(Vec::len),
+        Some(0),
+        "the empty profile has no processes"
+    );
+
+    ok(&d.switch(&["--delete-all-generations"]));
+    assert!(!d.dir.path().join("profiles/webapps").exists());
+}
