@@ -1,0 +1,544 @@
+//! The Nix interface, exercised with real `nix-build`s: the webapps example renders to
+//! the same trees with the evaluator plugin and with the render tool, its profile orders
+//! webapps before nginx, the generated nginx configuration agrees with the script, and
+//! mistakes in a processes model are reported at the user's file and line.
+//!
+//! These tests need `nix-build` (run as root on a machine set up by `scripts/setup.sh`).
+//! The plugin is found through `NIXPROC_PLUGIN`, `.nixproc/plugin-path`, or
+//! `libnixproc_sysvinit_plugin.so` in the cargo target directory's `release/`.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::net::TcpListener;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use common::{free_port, http_get, wait_http, ProcessGuard, TestDir};
+
+/// Directory with this build's `nixproc-sysvinit-render` (and the other tools).
+fn bin_dir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_nixproc-sysvinit-render"))
+        .parent()
+        .expect("the binary has a directory")
+        .to_path_buf()
+}
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The evaluator plugin built by `scripts/setup.sh`.
+fn plugin() -> PathBuf {
+    let mut candidates = Vec::new();
+    if let Some(p) = std::env::var_os("NIXPROC_PLUGIN") {
+        candidates.push(PathBuf::from(p));
+    }
+    if let Ok(text) = fs::read_to_string(repo().join(".nixproc/plugin-path")) {
+        candidates.push(PathBuf::from(text.trim()));
+    }
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        candidates.push(PathBuf::from(dir).join("release/libnixproc_sysvinit_plugin.so"));
+    }
+    candidates.push(repo().join("target/release/libnixproc_sysvinit_plugin.so"));
+    candidates
+        .into_iter()
+        .find(|p| p.is_file())
+        .expect("the Nix plugin is not built: run scripts/setup.sh (or set NIXPROC_PLUGIN)")
+}
+
+/// How a model is evaluated.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Via {
+    /// `builtins.sysvinitScript` at evaluation time.
+    Plugin,
+    /// `nixproc-sysvinit-render` inside the derivation.
+    RenderTool,
+}
+
+/// Runs `nix-build` (or `nix-instantiate`) and returns stdout or stderr.
+fn nix(tool: &str, path: Via, args: &[&str]) -> Result<String, String> {
+    let mut cmd = Command::new(tool);
+    if path == Via::Plugin {
+        cmd.arg("--option").arg("plugin-files").arg(plugin());
+    }
+    cmd.args(["--option", "substituters", ""]);
+    if tool == "nix-build" {
+        cmd.arg("--no-out-link");
+    }
+    cmd.args(args)
+        .env("NIXPROC_SYSVINIT_BIN", bin_dir())
+        .env("NIXPROC_SYSVINIT_WEBAPP", common::webapp_binary());
+    let out = cmd.output().unwrap_or_else(|e| panic!("run {tool}: {e}"));
+    if out.status.success() {
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).to_string())
+    }
+}
+
+/// Builds the profile of a processes model.
+fn build_profile(path: Via, model: &Path, extra: &[&str]) -> Result<PathBuf, String> {
+    let builder = repo().join("nix/build-profile.nix");
+    let mut args = vec![
+        builder.to_str().unwrap().to_string(),
+        "--arg".into(),
+        "exprFile".into(),
+        model.to_str().unwrap().to_string(),
+    ];
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    nix("nix-build", path, &refs).map(PathBuf::from)
+}
+
+fn example(file: &str) -> PathBuf {
+    repo().join("examples/webapps").join(file)
+}
+
+/// One entry of a tree, as a user of the tree sees it.
+#[derive(Debug, PartialEq)]
+enum Entry {
+    Dir,
+    /// Contents and whether it is executable, after resolving every link.
+    File(Vec<u8>, bool),
+    /// The text of the last link of the chain (`../init.d/NAME` for rc.d entries).
+    Link(PathBuf),
+}
+
+/// Describes every entry under `root`: links are followed until the last one, whose
+/// text is recorded, so trees that only differ in store paths compare equal.
+fn snapshot(root: &Path) -> BTreeMap<String, Entry> {
+    fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, Entry>) {
+        for entry in fs::read_dir(dir).expect("read a tree directory") {
+            let entry = entry.expect("read a directory entry");
+            let path = entry.path();
+            let rel = path.strip_prefix(root).unwrap().display().to_string();
+            let meta = fs::symlink_metadata(&path).unwrap();
+            if meta.is_dir() {
+                out.insert(rel, Entry::Dir);
+                walk(root, &path, out);
+            } else if meta.is_symlink() {
+                // Follow absolute links (profile -> process store path); record the
+                // first relative one, which is part of the rendered layout.
+                let mut current = path.clone();
+                let mut last = fs::read_link(&current).unwrap();
+                while last.is_absolute() {
+                    current = last.clone();
+                    match fs::read_link(&current) {
+                        Ok(next) => last = next,
+                        Err(_) => break,
+                    }
+                }
+                if last.is_absolute() {
+                    let data = fs::read(&current).expect("read a linked file");
+                    let exec = fs::metadata(&current).unwrap().permissions().mode() & 0o111 != 0;
+                    out.insert(rel, Entry::File(data, exec));
+                } else {
+                    assert!(
+                        current.parent().unwrap().join(&last).exists(),
+                        "{} dangles",
+                        path.display()
+                    );
+                    out.insert(rel, Entry::Link(last));
+                }
+            } else {
+                let data = fs::read(&path).unwrap();
+                out.insert(
+                    rel,
+                    Entry::File(data, meta.permissions().mode() & 0o111 != 0),
+                );
+            }
+        }
+    }
+    let mut out = BTreeMap::new();
+    walk(root, root, &mut out);
+    out
+}
+
+fn assert_same_trees(a: &Path, b: &Path) {
+    let (sa, sb) = (snapshot(a), snapshot(b));
+    let names_a: Vec<&String> = sa.keys().collect();
+    let names_b: Vec<&String> = sb.keys().collect();
+    assert_eq!(
+        names_a,
+        names_b,
+        "{} and {} hold different entries",
+        a.display(),
+        b.display()
+    );
+    for (name, entry) in &sa {
+        assert!(
+            entry == &sb[name],
+            "{name} differs between {} and {}",
+            a.display(),
+            b.display()
+        );
+    }
+    let diff = Command::new("diff")
+        .arg("-r")
+        .arg(a)
+        .arg(b)
+        .output()
+        .expect("run diff");
+    assert!(
+        diff.status.success(),
+        "diff -r {} {}:\n{}",
+        a.display(),
+        b.display(),
+        String::from_utf8_lossy(&diff.stdout)
+    );
+}
+
+#[test]
+fn examples_give_identical_trees_with_and_without_the_plugin() {
+    for model in ["processes.nix", "processes-upgrade.nix"] {
+        let with = build_profile(Via::Plugin, &example(model), &[]).unwrap();
+        let without = build_profile(Via::RenderTool, &example(model), &[]).unwrap();
+        assert_same_trees(&with, &without);
+        let snap = snapshot(&with);
+        let expected = if model == "processes.nix" { 3 } else { 5 };
+        let scripts = snap
+            .keys()
+            .filter(|k| k.starts_with("etc/rc.d/init.d/"))
+            .count();
+        assert_eq!(scripts, expected, "{model}: init.d scripts");
+    }
+}
+
+/// `(number, name)` of the `prefix` links in `profile/etc/rc.d/DIR`.
+fn links(profile: &Path, dir: &str, prefix: char) -> Vec<(u32, String)> {
+    let mut out: Vec<(u32, String)> = fs::read_dir(profile.join("etc/rc.d").join(dir))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .filter(|n| n.starts_with(prefix))
+        .map(|n| (n[1..3].parse().unwrap(), n[3..].to_string()))
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn profile_starts_webapps_before_nginx_and_stops_nginx_first() {
+    let profile = build_profile(Via::RenderTool, &example("processes-upgrade.nix"), &[]).unwrap();
+    let started = links(&profile, "rc3.d", 'S');
+    let names: Vec<&str> = started.iter().map(|(_, n)| n.as_str()).collect();
+    assert_eq!(names, ["webapp1", "webapp2", "webapp3", "webapp4", "nginx"]);
+    let nginx_start = started.last().unwrap().0;
+    assert!(
+        started[..4].iter().all(|(s, _)| *s < nginx_start),
+        "{started:?}"
+    );
+    for level in ["rc0.d", "rc6.d"] {
+        let stopped = links(&profile, level, 'K');
+        assert_eq!(stopped.len(), 5, "{level}: {stopped:?}");
+        assert_eq!(
+            stopped[0].1, "nginx",
+            "{level} stops nginx first: {stopped:?}"
+        );
+        assert!(
+            stopped[1..].iter().all(|(k, _)| *k > stopped[0].0),
+            "{stopped:?}"
+        );
+        assert!(links(&profile, level, 'S').is_empty());
+    }
+    // Every link reaches its script, and every script is valid shell.
+    for (_, name) in &started {
+        let script = profile.join("etc/rc.d/init.d").join(name);
+        let canonical = fs::canonicalize(profile.join("etc/rc.d/rc3.d").join(format!(
+            "S{:02}{name}",
+            started.iter().find(|(_, n)| n == name).unwrap().0
+        )))
+        .unwrap();
+        assert_eq!(canonical, fs::canonicalize(&script).unwrap());
+        let check = Command::new("bash")
+            .arg("-n")
+            .arg(&script)
+            .status()
+            .unwrap();
+        assert!(check.success(), "bash -n {}", script.display());
+    }
+}
+
+/// Reads a manifest of a profile as JSON.
+fn manifest(profile: &Path, name: &str) -> serde_json::Value {
+    let text =
+        fs::read_to_string(profile.join(format!("share/nixproc-sysvinit/processes/{name}.json")))
+            .unwrap();
+    serde_json::from_str(&text).unwrap()
+}
+
+#[test]
+fn nginx_configuration_matches_ports_and_pid_file() {
+    let dir = TestDir::new("nixproc-nix-conf");
+    let state = dir.path().join("state");
+    let extra = r#"{"nginxPort":18123,"webappBasePort":17100,"webappInstances":3}"#;
+    let profile = build_profile(
+        Via::RenderTool,
+        &example("processes.nix"),
+        &[
+            "--argstr",
+            "stateDir",
+            state.to_str().unwrap(),
+            "--argstr",
+            "extraParams",
+            extra,
+        ],
+    )
+    .unwrap();
+    let nginx = manifest(&profile, "nginx");
+    let pid_file = nginx["pidFile"].as_str().unwrap();
+    assert_eq!(pid_file, format!("{}/run/nginx.pid", state.display()));
+    assert_eq!(
+        nginx["dependencies"],
+        serde_json::json!(["webapp1", "webapp2", "webapp3"])
+    );
+    let script = fs::read_to_string(profile.join("etc/rc.d/init.d/nginx")).unwrap();
+    let conf_path = script
+        .split_whitespace()
+        .map(|w| w.trim_matches('\''))
+        .find(|w| w.starts_with("/nix/store/") && w.ends_with("-nginx.conf"))
+        .expect("the script passes the generated nginx.conf");
+    let conf = fs::read_to_string(conf_path).unwrap();
+    assert!(conf.contains(&format!("pid {pid_file};")), "{conf}");
+    assert!(conf.contains("listen 127.0.0.1:18123;"), "{conf}");
+    for port in [17100, 17101, 17102] {
+        assert!(
+            conf.contains(&format!("server 127.0.0.1:{port};")),
+            "{conf}"
+        );
+    }
+    for i in 1..=3 {
+        let webapp = manifest(&profile, &format!("webapp{i}"));
+        assert_eq!(webapp["user"], format!("webapp{i}"));
+        assert_eq!(webapp["processIsDaemon"], false);
+        let group =
+            fs::read_to_string(profile.join(format!("dysnomia-support/users/webapp{i}"))).unwrap();
+        assert!(group.contains(&format!("group='webapp{i}'")), "{group}");
+        assert!(profile
+            .join(format!("dysnomia-support/groups/webapp{i}"))
+            .exists());
+    }
+}
+
+#[test]
+fn process_trees_keep_the_store_paths_they_mention_as_references() {
+    for path in [Via::Plugin, Via::RenderTool] {
+        let profile = build_profile(path, &example("processes.nix"), &[]).unwrap();
+        let script = fs::canonicalize(profile.join("etc/rc.d/init.d/webapp1")).unwrap();
+        let tree = script.ancestors().nth(3).unwrap();
+        let refs = nix(
+            "nix-store",
+            path,
+            &["-q", "--references", tree.to_str().unwrap()],
+        )
+        .unwrap();
+        for needle in ["-webapp", "-daemon", "-init-functions", "-bash"] {
+            assert!(
+                refs.lines().any(|l| l.ends_with(needle)),
+                "{path:?}: {} does not reference *{needle}:\n{refs}",
+                tree.display()
+            );
+        }
+    }
+}
+
+/// A processes model in a temporary file; returns its path.
+fn write_model(dir: &TestDir, name: &str, body: &str) -> PathBuf {
+    let text = format!(
+        "{{ pkgs, stateDir, ... }}:\n\
+         let\n\
+         \x20 create = import {root}/nix/create-sysvinit-script.nix {{\n\
+         \x20   inherit (pkgs) stdenv writeTextFile daemon;\n\
+         \x20   runtimeDir = \"${{stateDir}}/run\";\n\
+         \x20   maxSequence = 5;\n\
+         \x20 }};\n\
+         in\n{body}\n",
+        root = repo().display()
+    );
+    dir.write(name, &text, 0o644)
+}
+
+/// Evaluates a model with both render paths and returns the two error texts.
+fn errors_of(model: &Path) -> Vec<String> {
+    let builder = repo().join("nix/build-profile.nix");
+    [Via::Plugin, Via::RenderTool]
+        .into_iter()
+        .map(|path| {
+            nix(
+                "nix-instantiate",
+                path,
+                &[
+                    builder.to_str().unwrap(),
+                    "--arg",
+                    "exprFile",
+                    model.to_str().unwrap(),
+                ],
+            )
+            .expect_err("the model is wrong")
+        })
+        .collect()
+}
+
+#[test]
+fn a_misspelt_attribute_is_reported_at_its_line_with_a_suggestion() {
+    let dir = TestDir::new("nixproc-nix-typo");
+    let model = write_model(
+        &dir,
+        "processes.nix",
+        "{\n  web = { pkg = create {\n    name = \"web\";\n    proces = \"/bin/true\";\n  }; };\n}",
+    );
+    for err in errors_of(&model) {
+        let want = format!(
+            "process 'web' (at {}:12): unknown attribute 'proces' (did you mean 'process'?)",
+            model.display()
+        );
+        assert!(err.contains(&want), "got: {err}");
+    }
+}
+
+#[test]
+fn a_process_without_a_name_is_reported_at_the_users_file() {
+    let dir = TestDir::new("nixproc-nix-noname");
+    let model = write_model(
+        &dir,
+        "processes.nix",
+        "{\n  web = create {\n    process = \"/bin/true\";\n  };\n}",
+    );
+    for err in errors_of(&model) {
+        let want = format!(
+            "process description (at {}:11) has no name: set 'name' or 'instanceName'",
+            model.display()
+        );
+        assert!(err.contains(&want), "got: {err}");
+    }
+}
+
+#[test]
+fn a_too_deep_dependency_chain_names_the_chain_and_the_file() {
+    let dir = TestDir::new("nixproc-nix-deep");
+    let model = write_model(
+        &dir,
+        "processes.nix",
+        "let\n  chain = builtins.foldl' (prev: i: [ (create {\n    name = \"p${toString i}\";\n    process = \"/bin/true\";\n    dependencies = prev;\n  }) ]) [ ] (builtins.genList (i: i) 8);\nin { last = builtins.head chain; }",
+    );
+    for err in errors_of(&model) {
+        let want = format!(
+            "process 'p6' (at {}:11): start sequence 6 exceeds maxSequence 5; the dependency \
+             chain is too deep: p0 -> p1 -> p2 -> p3 -> p4 -> p5 -> p6",
+            model.display()
+        );
+        assert!(err.contains(&want), "got: {err}");
+    }
+}
+
+#[test]
+fn two_instances_with_one_process_name_are_refused() {
+    let dir = TestDir::new("nixproc-nix-dup");
+    let model = write_model(
+        &dir,
+        "processes.nix",
+        "{\n  a = create { name = \"web\"; process = \"/bin/true\"; };\n  b = { pkg = create { name = \"web\"; process = \"/bin/false\"; }; };\n}",
+    );
+    for err in errors_of(&model) {
+        assert!(
+            err.contains("instances 'a' and 'b' both define a process named 'web'"),
+            "got: {err}"
+        );
+        assert!(err.contains(model.to_str().unwrap()), "got: {err}");
+    }
+}
+
+#[test]
+fn create_credentials_renders_the_same_files_on_both_paths() {
+    let expr = format!(
+        "{{ usePlugin }}: let pkgs = import {root}/nix/host-packages.nix {{ }}; in \
+         (import {root}/nix/create-credentials.nix {{ inherit (pkgs) stdenv; inherit usePlugin; }}) \
+         {{ groups.shop = {{ }}; users.shop = {{ group = \"shop\"; description = \"it's $(x)\"; }}; }}",
+        root = repo().display()
+    );
+    let with = nix(
+        "nix-build",
+        Via::Plugin,
+        &["-E", &expr, "--arg", "usePlugin", "true"],
+    )
+    .unwrap();
+    let without = nix(
+        "nix-build",
+        Via::RenderTool,
+        &["-E", &expr, "--arg", "usePlugin", "false"],
+    )
+    .unwrap();
+    assert_same_trees(Path::new(&with), Path::new(&without));
+    let user = fs::read_to_string(Path::new(&with).join("dysnomia-support/users/shop")).unwrap();
+    assert!(user.contains("group='shop'"), "{user}");
+    assert!(Path::new(&with)
+        .join("dysnomia-support/groups/shop")
+        .is_file());
+}
+
+/// The example deployed by hand from its profile: the rc3.d scripts in order, a request
+/// through nginx, then the rc0.d scripts in order. (The switch tool has its own tests.)
+#[test]
+fn example_profile_serves_requests_through_nginx() {
+    let dir = TestDir::new("nixproc-nix-run");
+    let state = dir.path().join("state");
+    let nginx_port = free_port();
+    // The webapps take consecutive ports: find a free pair.
+    let base = loop {
+        let p = free_port();
+        if p < u16::MAX && p + 1 != nginx_port && TcpListener::bind(("127.0.0.1", p + 1)).is_ok() {
+            break p;
+        }
+    };
+    let extra =
+        format!(r#"{{"nginxPort":{nginx_port},"webappBasePort":{base},"webappInstances":2}}"#);
+    let profile = build_profile(
+        Via::RenderTool,
+        &example("processes.nix"),
+        &[
+            "--argstr",
+            "stateDir",
+            state.to_str().unwrap(),
+            "--arg",
+            "forceDisableUserChange",
+            "true",
+            "--argstr",
+            "extraParams",
+            &extra,
+        ],
+    )
+    .unwrap();
+    for sub in ["run", "log", "tmp"] {
+        fs::create_dir_all(state.join(sub)).unwrap();
+    }
+    let mut guard = ProcessGuard::new();
+    guard.marker(state.to_str().unwrap().to_string());
+    for name in ["nginx", "webapp1", "webapp2"] {
+        guard.pid_file(state.join(format!("run/{name}.pid")));
+        guard.pid_file(state.join(format!("tmp/{name}.pid")));
+    }
+    for (_, name) in links(&profile, "rc3.d", 'S') {
+        let script = profile.join("etc/rc.d/init.d").join(&name);
+        let run = common::run_script(dir.path(), &script, &["start"], &[]);
+        assert_eq!(run.code, 0, "{name} start: {}{}", run.stdout, run.stderr);
+    }
+    let body = wait_http(nginx_port, Duration::from_secs(10)).expect("nginx answers");
+    assert!(body.contains("instance=webapp"), "{body}");
+    let (_, second_body) = http_get(nginx_port, "/again").unwrap();
+    assert!(second_body.contains("path=/again"), "{second_body}");
+    for (_, name) in links(&profile, "rc0.d", 'K') {
+        let script = profile.join("etc/rc.d/init.d").join(&name);
+        let run = common::run_script(dir.path(), &script, &["stop"], &[]);
+        assert_eq!(run.code, 0, "{name} stop: {}{}", run.stdout, run.stderr);
+        let status = common::run_script(dir.path(), &script, &["status"], &[]);
+        assert_eq!(
+            status.code, 3,
+            "{name} status after stop: {}",
+            status.stdout
+        );
+    }
+    assert!(common::port_closed(nginx_port));
+}
