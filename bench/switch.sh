@@ -1,0 +1,135 @@
+#!/usr/bin/env bash
+# Benchmark of nixproc-sysvinit-switch (not a test: it prints figures, asserts nothing).
+#
+# 1. Cold start: 100 processes in 10 dependency layers of 10 (each process depends on
+#    every process of the layer below), every start taking 0.2 s to become ready.
+#    Compared with what older tools do: a sequential loop over rc3.d/S*.
+#    Target: switch <= 2.5 s and >= 8x faster than the loop.
+# 2. Redeploy: 200 processes deployed, then a profile in which exactly one of them
+#    changed. Target: close to the time of one restart (stop + 0.2 s start).
+#
+# The processes are real: each init.d script starts a `sleep` with a PID file and
+# waits 0.2 s before returning (standing in for a readiness check).
+#
+# Usage: bench/switch.sh            (builds the release binaries first)
+#   SWITCH=/path/to/nixproc-sysvinit-switch  use that binary, skip the build
+#   JOBS=N                                   parallel jobs (default 16)
+#   READY=SECONDS                            readiness delay (default 0.2)
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+jobs=${JOBS:-16}
+ready=${READY:-0.2}
+if [ -z "${SWITCH:-}" ]; then
+    (cd "$here" && cargo build --release --quiet --bin nixproc-sysvinit-switch)
+    SWITCH="${CARGO_TARGET_DIR:-$here/target}/release/nixproc-sysvinit-switch"
+fi
+
+work=$(mktemp -d /tmp/nixproc-bench.XXXXXX)
+tag="nixproc-bench-$(basename "$work")"
+cleanup() {
+    # Stop every process this benchmark started (they all have PID files), whatever
+    # happened.
+    local f
+    for f in "$work"/run/*.pid; do
+        [ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null || true
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+# make_profile DIR LAYERS WIDTH [CHANGED_NAME]
+make_profile() {
+    local dir=$1 layers=$2 width=$3 changed=${4:-}
+    mkdir -p "$dir/etc/rc.d/init.d" "$dir/etc/rc.d/rc3.d" "$dir/share/nixproc-sysvinit/processes"
+    local l w name deps seq version
+    for ((l = 0; l < layers; l++)); do
+        deps=""
+        if ((l > 0)); then
+            for ((w = 0; w < width; w++)); do deps+="\"l$((l - 1))p$w\","; done
+            deps=${deps%,}
+        fi
+        seq=$(printf '%02d' $((l + 1)))
+        for ((w = 0; w < width; w++)); do
+            name="l${l}p$w"
+            version=1
+            [ "$name" = "$changed" ] && version=2
+            cat >"$dir/etc/rc.d/init.d/$name" <<EOF
+#!/bin/bash
+# $name version $version
+pidfile='$work/run/$name.pid'
+case "\$1" in
+  start)
+    if [ -f "\$pidfile" ] && kill -0 "\$(cat "\$pidfile")" 2>/dev/null; then exit 0; fi
+    (exec -a '$tag' sleep 100000) </dev/null >/dev/null 2>&1 &
+    echo \$! >"\$pidfile"
+    sleep $ready
+    ;;
+  stop)
+    if [ -f "\$pidfile" ]; then kill "\$(cat "\$pidfile")" 2>/dev/null || true; rm -f "\$pidfile"; fi
+    ;;
+  status) [ -f "\$pidfile" ] && kill -0 "\$(cat "\$pidfile")" 2>/dev/null ;;
+esac
+EOF
+            chmod +x "$dir/etc/rc.d/init.d/$name"
+            ln -s "../init.d/$name" "$dir/etc/rc.d/rc3.d/S$seq$name"
+            printf '{"name":"%s","sequence":%d,"dependencies":[%s],"runlevels":[3]}\n' \
+                "$name" $((l + 1)) "$deps" >"$dir/share/nixproc-sysvinit/processes/$name.json"
+        done
+    done
+}
+
+now() { date +%s.%N; }
+elapsed() { echo "$2 - $1" | bc -l | xargs printf '%.2f'; }
+
+mkdir -p "$work/run"
+switch() {
+    "$SWITCH" -p "$work/profiles/bench" --state-dir "$work/state" --runlevel 3 \
+        --jobs "$jobs" --quiet "$@"
+}
+
+echo "== cold start: 100 processes, 10 layers, ${ready}s readiness each, --jobs $jobs"
+make_profile "$work/p100" 10 10
+# Put the profile into the store first so both runs measure starting processes only.
+store100=$(nix-store --add "$work/p100")
+
+t0=$(now)
+for s in "$store100"/etc/rc.d/rc3.d/S*; do "$s" start; done
+t1=$(now)
+seq_time=$(elapsed "$t0" "$t1")
+for s in "$store100"/etc/rc.d/rc3.d/S*; do "$s" stop; done
+echo "sequential loop over rc3.d/S*: ${seq_time}s"
+
+t0=$(now)
+switch "$store100"
+t1=$(now)
+par_time=$(elapsed "$t0" "$t1")
+echo "nixproc-sysvinit-switch:       ${par_time}s"
+running=$(ls "$work/run" | wc -l)
+echo "processes running:             $running"
+echo "ratio:                         $(echo "$seq_time / $par_time" | bc -l | xargs printf '%.1f')x (target >= 8x, switch <= 2.5s)"
+switch --undeploy
+
+echo
+echo "== redeploy: 200 processes, 1 changed"
+make_profile "$work/p200a" 20 10
+make_profile "$work/p200b" 20 10 l10p5
+storea=$(nix-store --add "$work/p200a")
+storeb=$(nix-store --add "$work/p200b")
+t0=$(now)
+switch "$storea"
+t1=$(now)
+echo "initial deploy of 200:         $(elapsed "$t0" "$t1")s"
+t0=$(now)
+"$storea/etc/rc.d/init.d/l10p5" stop
+"$storea/etc/rc.d/init.d/l10p5" start
+t1=$(now)
+restart=$(elapsed "$t0" "$t1")
+echo "one restart by hand:           ${restart}s"
+t0=$(now)
+switch "$storeb"
+t1=$(now)
+redeploy=$(elapsed "$t0" "$t1")
+echo "redeploy (1 of 200 changed):   ${redeploy}s (overhead $(echo "$redeploy - $restart" | bc -l | xargs printf '%.2f')s)"
+switch --dry-run "$storea" | tail -n 3
+switch --undeploy
