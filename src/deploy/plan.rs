@@ -201,3 +201,61 @@ impl fmt::Display for Plan {
         writeln!(f, "unchanged: {}", self.unchanged.len())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::deploy::profile::Process;
+
+    fn profile(entries: &[(&str, &str, &[&str])]) -> Profile {
+        let mut p = Profile::empty(3);
+        for (i, (name, version, deps)) in entries.iter().enumerate() {
+            p.processes.insert(
+                name.to_string(),
+                Process {
+                    name: name.to_string(),
+                    script: PathBuf::from(format!("/p/{name}")),
+                    resolved: PathBuf::from(format!("/store/{version}-{name}")),
+                    sequence: i as u32 + 1,
+                    dependencies: deps.iter().map(|d| d.to_string()).collect(),
+                    has_manifest: true,
+                },
+            );
+        }
+        p
+    }
+
+    #[test]
+    fn starts_wait_for_planned_steps_through_unchanged_processes() {
+        // c -> b -> a; a changes, b does not, c is new: c's start waits for a's start.
+        let old = profile(&[("a", "1", &[]), ("b", "1", &["a"])]);
+        let new = profile(&[("a", "2", &[]), ("b", "1", &["a"]), ("c", "1", &["b"])]);
+        let plan = Plan::diff(&old, &new).unwrap();
+        assert_eq!(plan.unchanged, ["b"]);
+        let names: Vec<_> = plan
+            .starts
+            .iter()
+            .map(|s| (s.name.as_str(), s.after.clone()))
+            .collect();
+        assert_eq!(names, [("a", vec![]), ("c", vec!["a".to_string()])]);
+        assert_eq!(plan.stops.len(), 1);
+        assert_eq!(plan.stops[0].reason, Reason::Changed);
+    }
+
+    #[test]
+    fn obsolete_processes_stop_dependants_first() {
+        let old = profile(&[("a", "1", &[]), ("b", "1", &["a"]), ("c", "1", &["b"])]);
+        let plan = Plan::diff(&old, &Profile::empty(3)).unwrap();
+        let order: Vec<_> = plan.stops.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(order, ["c", "b", "a"]);
+        assert_eq!(plan.stops[2].after, ["b"]);
+        assert!(plan.starts.is_empty());
+    }
+
+    #[test]
+    fn cycle_is_reported_as_a_path() {
+        let p = profile(&[("a", "1", &["b"]), ("b", "1", &["c"]), ("c", "1", &["a"])]);
+        let e = Plan::diff(&Profile::empty(3), &p).unwrap_err().to_string();
+        assert_eq!(e, "dependency cycle: a -> b -> c -> a");
+    }
+}

@@ -54,7 +54,7 @@ pub fn parse_credentials(text: &str, path: &Path) -> Result<BTreeMap<String, Str
             } else if c == ' ' || c == '\t' {
                 chars.next();
             } else if c == '#' {
-                while let Some(c) = chars.next() {
+                for c in chars.by_ref() {
                     if c == '\n' {
                         line += 1;
                         break;
