@@ -27,6 +27,12 @@ using namespace nix;
     });
 }
 
+/// An attribute path cut to a readable length (a recursive value makes it endless).
+std::string shorten(const std::string & path)
+{
+    return path.size() <= 160 ? path : path.substr(0, 160) + "...";
+}
+
 /// Converts a forced Nix value into JSON text, collecting the context of every string.
 struct ToJson
 {
@@ -38,7 +44,7 @@ struct ToJson
 
     [[noreturn]] void failAt(const std::string & path, const std::string & what)
     {
-        fail(callPos, "process '" + process + "', attribute '" + path + "': " + what);
+        fail(callPos, "process '" + process + "', attribute '" + shorten(path) + "': " + what);
     }
 
     void number(double d, const std::string & path)
