@@ -38,6 +38,8 @@ pub enum Event<'a> {
         /// Its output file.
         log: PathBuf,
     },
+    /// Nothing finished for a while (lets a display refresh its clocks).
+    Tick,
 }
 
 /// What happened to the steps of a phase.
@@ -134,8 +136,13 @@ pub fn run(steps: &[Step], opts: &Options, on_event: &mut dyn FnMut(&Event)) -> 
         if running == 0 {
             break;
         }
-        let Ok((i, ok, status, elapsed)) = rx.recv() else {
-            break;
+        let (i, ok, status, elapsed) = match rx.recv_timeout(Duration::from_millis(250)) {
+            Ok(m) => m,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                on_event(&Event::Tick);
+                continue;
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => break,
         };
         running -= 1;
         let step = &steps[i];
@@ -339,6 +346,7 @@ impl Progress {
                     elapsed.as_secs_f64()
                 );
             }
+            Event::Tick => {}
         }
         if self.tty {
             self.draw_status();

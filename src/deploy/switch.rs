@@ -226,6 +226,10 @@ fn run_phase(
     };
     let outcome = execute::run(steps, &opts, &mut |ev: &Event| {
         let record = match ev {
+            Event::Tick => {
+                progress.event(ev);
+                return;
+            }
             Event::Launched { step, pid } => Record::Launched {
                 phase: phase.to_string(),
                 action: step.action,
