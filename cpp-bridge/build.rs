@@ -106,7 +106,7 @@ fn main() {
     }
     for dir in &lib_dirs {
         println!("cargo:rustc-link-search=native={}", dir.display());
-        println!("cargo:rustc-cdylib-link-arg=-Wl,-rpath,{}", dir.display());
+        println!("cargo:rustc-link-arg=-Wl,-rpath,{}", dir.display());
     }
     for lib in ["nixexpr", "nixstore", "nixutil", "gc"] {
         println!("cargo:rustc-link-lib=dylib={lib}");

@@ -142,6 +142,42 @@ mod tests {
         assert!(err.to_string().contains("not valid UTF-8"), "{err}");
     }
 
+    /// The struct handed to C++ carries exactly what `render_json` returns as JSON.
+    #[test]
+    fn bridge_result_equals_render_json_for_every_golden_spec() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/golden");
+        let mut seen = 0;
+        for entry in std::fs::read_dir(&dir).expect("tests/golden") {
+            let path = entry.expect("entry").path();
+            if path.extension().map_or(true, |e| e != "json") {
+                continue;
+            }
+            let text = std::fs::read_to_string(&path).expect("read spec");
+            let want: serde_json::Value = serde_json::from_str(
+                &nixproc_sysvinit::render::render_json(&text).expect("golden spec renders"),
+            )
+            .expect("JSON");
+            let r = render_spec(text.as_bytes()).expect("golden spec renders");
+            let files = |v: &[ffi::NamedText]| -> serde_json::Map<String, serde_json::Value> {
+                v.iter()
+                    .map(|f| (f.name.clone(), f.text.clone().into()))
+                    .collect()
+            };
+            let got = serde_json::json!({
+                "name": r.name,
+                "script": r.script,
+                "sequence": r.sequence,
+                "stopSequence": r.stop_sequence,
+                "links": r.links.iter().map(|l| serde_json::json!({"path": l.path, "target": l.target})).collect::<Vec<_>>(),
+                "credentials": {"groups": files(&r.groups), "users": files(&r.users)},
+                "manifest": r.manifest,
+            });
+            assert_eq!(got, want, "{}", path.display());
+            seen += 1;
+        }
+        assert!(seen > 0, "no golden specs in {}", dir.display());
+    }
+
     #[test]
     fn malformed_json_is_an_error() {
         assert!(render_spec(b"{").is_err());
