@@ -76,26 +76,31 @@ let
   instances = builtins.filter (i: packageOf i != null) (builtins.attrNames processes);
 
   # Two instances rendering a process of the same name would overwrite each other.
-  byName = builtins.foldl'
-    (acc: i:
-      let
-        pkg = packageOf i;
-        pname = pkg.processName or null;
-      in
-      if pname == null then acc
-      else if acc ? ${pname} then
-        throw ("processes model${where}: instances '${acc.${pname}}' and '${i}' both "
-          + "define a process named '${pname}'")
-      else acc // { ${pname} = i; })
-    { }
+  # Checked in linear time; the error path looks for the clashing pair.
+  named = builtins.concatMap
+    (i:
+      let pname = (packageOf i).processName or null;
+      in if pname == null then [ ] else [ { name = pname; value = i; } ])
     instances;
+  byName = builtins.listToAttrs named;
+  clash = builtins.foldl'
+    (found: entry:
+      if found != null then found
+      else if byName.${entry.name} != entry.value then entry
+      else null)
+    null
+    named;
+  namesUnique =
+    if builtins.length (builtins.attrNames byName) == builtins.length named then true
+    else throw ("processes model${where}: instances '${byName.${clash.name}}' and "
+      + "'${clash.value}' both define a process named '${clash.name}'");
 
   paths = map packageOf instances;
 in
 if !(builtins.isAttrs processes) then
   throw "processes model${where}: must evaluate to an attribute set of instances, got a ${builtins.typeOf processes}"
 else
-  builtins.seq byName (derivation (lib.builderFor {
+  builtins.seq namesUnique (derivation (lib.builderFor {
     stdenv = pkgs.stdenv or null;
     coreutils = pkgs.coreutils or null;
   } // {

@@ -59,19 +59,13 @@ let
 in
 if usePlugin then
   let
-    r = builtins.sysvinitScript spec;
-    files = lib.treeFiles r;
+    attrs = lib.treeAttrs (builtins.sysvinitScript spec);
   in
-  derivation ({
+  derivation (builtins.removeAttrs attrs [ "script" "manifest" "links" ] // builderEnv // {
     inherit name;
     system = buildSystem;
-    args = [
-      "-c"
-      ("set -e\nmkdir -p \"$out\"\n"
-        + lib.credentialsWriter r)
-    ];
-  } // builderEnv // builtins.removeAttrs files [ "script" "manifest" ] // {
-    passAsFile = builtins.filter (n: n != "script" && n != "manifest") files.passAsFile;
+    args = [ "-c" ("set -e\nmkdir -p \"$out\"\n" + lib.credentialsBuilder) ];
+    passAsFile = builtins.filter (n: n != "script" && n != "manifest") attrs.passAsFile;
   })
 else
   derivation (builderEnv // {

@@ -141,8 +141,8 @@ let
       derivation ({
         name = storeName;
         system = buildSystem;
-        args = [ "-c" (lib.treeWriter r) ];
-      } // builderEnv // lib.treeFiles r)
+        args = [ "-c" lib.treeBuilder ];
+      } // builderEnv // lib.treeAttrs r)
     else
       derivation (builderEnv // {
         name = storeName;

@@ -13,7 +13,6 @@ let
     "defaultStart" "defaultStop" "pidFile" "reloadSignal" "globalInstructions"
     "enableDaemonOutputLogging" "readiness"
   ];
-  known = listToAttrs (map (n: { name = n; value = true; }) knownAttributes);
 
   min3 = a: b: c:
     let m = if a < b then a else b; in if m < c then m else c;
@@ -96,7 +95,7 @@ rec {
 
   # Throws for the first unknown attribute, naming its position; true otherwise.
   checkAttributes = name: where: spec:
-    let unknown = filter (n: !(known ? ${n})) (attrNames spec);
+    let unknown = attrNames (builtins.removeAttrs spec knownAttributes);
     in
     if unknown == [ ] then true
     else
@@ -126,60 +125,71 @@ rec {
   # Single-quotes a string for /bin/sh.
   quote = s: "'" + builtins.replaceStrings [ "'" ] [ "'\\''" ] s + "'";
 
-  # Derivation attributes carrying the files of a rendered process (passed as files so
-  # that any text and its string context survive).
-  treeFiles = r:
+  # Derivation attributes carrying a rendered process (the plugin's result) for
+  # `treeBuilder`. Texts are passed as files so that any content and its string
+  # context survive; names and links travel as space-separated lists (the renderer
+  # allows no whitespace in process, account or link names).
+  treeAttrs = r:
     let
-      groups = attrNames (r.credentials.groups or { });
-      users = attrNames (r.credentials.users or { });
+      groups = r.credentials.groups or { };
+      users = r.credentials.users or { };
+      groupNames = attrNames groups;
+      userNames = attrNames users;
       indexed = prefix: names: table:
-        listToAttrs (genList
+        genList
           (i: { name = "${prefix}${toString i}"; value = table.${builtins.elemAt names i}; })
-          (length names));
+          (length names);
+      credentialFiles = indexed "group" groupNames groups ++ indexed "user" userNames users;
     in
     {
+      processName = r.name;
+      links = builtins.concatMap (l: [ l.path l.target ]) r.links;
       script = r.script;
       manifest = r.manifest;
-      passAsFile = [ "script" "manifest" ]
-        ++ genList (i: "group${toString i}") (length groups)
-        ++ genList (i: "user${toString i}") (length users);
     }
-    // indexed "group" groups (r.credentials.groups or { })
-    // indexed "user" users (r.credentials.users or { });
+    // (if credentialFiles == [ ] then { passAsFile = [ "script" "manifest" ]; } else {
+      inherit groupNames userNames;
+      passAsFile = [ "script" "manifest" ] ++ map (f: f.name) credentialFiles;
+    } // listToAttrs credentialFiles);
 
-  # Builder commands writing the credential files of a rendered process.
-  credentialsWriter = r:
-    let
-      write = kind: prefix: names:
-        if names == [ ] then "" else
-        "mkdir -p \"$out/dysnomia-support/${kind}\"\n"
-        + concatStringsSep "" (genList
-          (i: "cp \"\$${prefix}${toString i}Path\" \"$out/dysnomia-support/${kind}/\"${quote (builtins.elemAt names i)}\n")
-          (length names));
-    in
-    write "groups" "group" (attrNames (r.credentials.groups or { }))
-    + write "users" "user" (attrNames (r.credentials.users or { }));
+  # Builder commands writing the credential files described by `treeAttrs`.
+  credentialsBuilder = ''
+    set -f
+    i=0
+    for g in $groupNames; do
+      mkdir -p "$out/dysnomia-support/groups"
+      eval "f=\$group''${i}Path"
+      cp "$f" "$out/dysnomia-support/groups/$g"
+      i=$((i + 1))
+    done
+    i=0
+    for u in $userNames; do
+      mkdir -p "$out/dysnomia-support/users"
+      eval "f=\$user''${i}Path"
+      cp "$f" "$out/dysnomia-support/users/$u"
+      i=$((i + 1))
+    done
+  '';
 
-  # The builder script writing the tree of a rendered process; it mirrors the render
-  # tool's `--out` layout.
-  treeWriter = r:
-    let
-      name = r.name;
-      linkDirs = builtins.attrNames (listToAttrs (map
-        (l: { name = builtins.dirOf l.path; value = true; })
-        r.links));
-    in
-    ''
-      set -e
-      d="$out/etc/rc.d"
-      mkdir -p "$d/init.d" "$out/share/nixproc-sysvinit/processes"
-      cp "$scriptPath" "$d/init.d/"${quote name}
-      chmod 755 "$d/init.d/"${quote name}
-      cp "$manifestPath" "$out/share/nixproc-sysvinit/processes/"${quote "${name}.json"}
-    ''
-    + concatStringsSep "" (map (dir: "mkdir -p \"$d/\"${quote dir}\n") linkDirs)
-    + concatStringsSep "" (map
-      (l: "ln -s ${quote l.target} \"$d/\"${quote l.path}\n")
-      r.links)
-    + credentialsWriter r;
+  # The builder script writing a process tree from `treeAttrs`; one constant string
+  # for every process. It mirrors the render tool's `--out` layout.
+  treeBuilder = ''
+    set -ef
+    d="$out/etc/rc.d"
+    dirs="$d/init.d $out/share/nixproc-sysvinit/processes"
+    set -- $links
+    while [ $# -gt 0 ]; do
+      dirs="$dirs $d/''${1%/*}"
+      shift 2
+    done
+    mkdir -p $dirs
+    cp "$scriptPath" "$d/init.d/$processName"
+    chmod 755 "$d/init.d/$processName"
+    cp "$manifestPath" "$out/share/nixproc-sysvinit/processes/$processName.json"
+    set -- $links
+    while [ $# -gt 0 ]; do
+      ln -s "$2" "$d/$1"
+      shift 2
+    done
+  '' + credentialsBuilder;
 }
