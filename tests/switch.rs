@@ -217,3 +217,45 @@ fn json_output_and_plain_progress() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("stop  b") && err.contains("ok"), "{err}");
 }
+
+#[test]
+fn old_profile_option_and_environment_variables() {
+    let sb = Sandbox::new();
+    let v1 = sb.profile("v1", &[Proc::new("a", &[]), Proc::new("b", &["a"])]);
+    let v2 = sb.profile("v2", &[Proc::new("a", &[]), Proc::new("c", &["a"])]);
+    // Settings from NIXPROC_* variables.
+    let out = sb
+        .switch_cmd()
+        .env("NIXPROC_PROCESSES", &v1)
+        .env("NIXPROC_JOBS", "1")
+        .output()
+        .unwrap();
+    ok(&out);
+    assert!(sb.pid("a").is_some() && sb.pid("b").is_some());
+    // --old-profile compares with the given directory instead of the deployed one.
+    let dry = ok(&sb.switch(&[
+        "--dry-run",
+        "-o",
+        v2.to_str().unwrap(),
+        v1.to_str().unwrap(),
+    ]));
+    assert!(
+        dry.contains("stop  c (obsolete)") && dry.contains("start b (new)"),
+        "{dry}"
+    );
+    let dry = ok(&sb.switch(&["--dry-run", v2.to_str().unwrap()]));
+    assert!(
+        dry.contains("stop  b (obsolete)") && dry.contains("start c (new)"),
+        "{dry}"
+    );
+    // A path that is neither a model nor a profile.
+    let err = failed(&sb.switch(&[sb.path().join("nowhere").to_str().unwrap()]));
+    assert!(
+        err.contains("neither a processes model file nor a profile directory"),
+        "{err}"
+    );
+    let err = failed(&sb.switch(&[]));
+    assert!(err.contains("NIXPROC_PROCESSES"), "{err}");
+    ok(&sb.switch(&["--undeploy"]));
+    assert!(sb.leftovers().is_empty());
+}

@@ -230,3 +230,38 @@ fn a_second_switch_fails_at_once() {
     ok(&sb.switch(&["--undeploy"]));
     assert!(sb.leftovers().is_empty());
 }
+
+#[test]
+fn a_recovery_killed_in_turn_is_recovered_again() {
+    let sb = Sandbox::new();
+    let (p1, v1, p2, v2) = versions(&sb);
+    ok(&sb.switch(&[p1.to_str().unwrap()]));
+    let gen1 = sb.deployed().unwrap();
+    // Kill the switch in the middle of its starts...
+    let out = sb
+        .switch_cmd()
+        .env("NIXPROC_TEST_KILL_AT_RECORD", "26")
+        .arg(&p2)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    // ...then kill the next run in the middle of its rollback (its 3rd appended record).
+    let out = sb
+        .switch_cmd()
+        .env("NIXPROC_TEST_KILL_AT_RECORD", "3")
+        .arg(&p2)
+        .output()
+        .unwrap();
+    use std::os::unix::process::ExitStatusExt;
+    assert_eq!(out.status.signal(), Some(9), "{out:?}");
+    assert_eq!(sb.deployed().unwrap(), gen1);
+    // A dry run mentions the pending recovery and changes nothing.
+    let dry = ok(&sb.switch(&["--dry-run", p2.to_str().unwrap()]));
+    assert!(dry.contains("interrupted switch"), "{dry}");
+    // The third run converges to what it is asked for.
+    let out = ok(&sb.switch(&[p2.to_str().unwrap()]));
+    assert!(out.contains("interrupted"), "{out}");
+    assert_v2_running(&sb, &v1, &v2);
+    ok(&sb.switch(&["--undeploy"]));
+    assert!(sb.leftovers().is_empty());
+}

@@ -299,6 +299,9 @@ fn run(cli: &Cli) -> Result<()> {
     };
 
     if cli.dry_run {
+        if deploy::journal::Journal::unfinished(&tool_state)?.is_some() {
+            eprintln!("note: an interrupted switch will be rolled back before this plan runs");
+        }
         let plan = switch::plan(&settings, cli.old_profile.as_deref(), &new)?;
         if cli.json {
             println!("{}", serde_json::to_string_pretty(&plan)?);
