@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 fn main() {
-    for var in ["NIXPROC_NIX_INCLUDE", "PKG_CONFIG_PATH", "PATH"] {
+    for var in ["NIXPROC_NIX_INCLUDE", "PKG_CONFIG_PATH"] {
         println!("cargo:rerun-if-env-changed={var}");
     }
     for file in [

@@ -428,7 +428,7 @@ fn bad_input_is_an_evaluation_error_with_a_clear_message() {
         ),
         (
             format!("{{ {WEB} description = builtins.readFile {}; }}", binary.display()),
-            "the spec contains a string that is not valid UTF-8".into(),
+            "process 'webapp': the spec contains a string that is not valid UTF-8".into(),
         ),
         (
             format!("{{ {WEB} description = throw \"no description today\"; }}"),

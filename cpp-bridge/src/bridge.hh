@@ -51,6 +51,9 @@ bool nixVersionMatches(const std::string & runningVersion);
 /// The deepest nesting of lists and attribute sets accepted in a spec.
 constexpr int maxSpecDepth = 64;
 
+/// `message`, prefixed with "process 'NAME': " unless it already names a process.
+std::string withProcessName(const std::string & message, const std::string & process);
+
 /// Appends `s` to `out` as a JSON string literal (bytes >= 0x80 are copied unchanged).
 void appendJsonString(std::string & out, std::string_view s);
 

@@ -68,30 +68,34 @@ fn render_spec(input: &[u8]) -> Result<ffi::Rendered, PluginError> {
             e.valid_up_to()
         ))
     })?;
-    let result = catch_unwind(AssertUnwindSafe(|| {
+    let r = guard(|| {
         nixproc_sysvinit::spec::parse_json(text)
             .and_then(|spec| nixproc_sysvinit::render::render(&spec))
             .map_err(|e| e.to_string())
-    }));
-    match result {
-        Ok(Ok(r)) => Ok(ffi::Rendered {
-            name: r.name,
-            script: r.script,
-            sequence: r.sequence,
-            stop_sequence: r.stop_sequence,
-            links: r
-                .links
-                .into_iter()
-                .map(|l| ffi::Link {
-                    path: l.path,
-                    target: l.target,
-                })
-                .collect(),
-            groups: named(r.credentials.groups),
-            users: named(r.credentials.users),
-            manifest: r.manifest,
-        }),
-        Ok(Err(message)) => Err(PluginError(message)),
+    })?;
+    Ok(ffi::Rendered {
+        name: r.name,
+        script: r.script,
+        sequence: r.sequence,
+        stop_sequence: r.stop_sequence,
+        links: r
+            .links
+            .into_iter()
+            .map(|l| ffi::Link {
+                path: l.path,
+                target: l.target,
+            })
+            .collect(),
+        groups: named(r.credentials.groups),
+        users: named(r.credentials.users),
+        manifest: r.manifest,
+    })
+}
+
+/// Runs `f`, turning its error message or its panic into a [`PluginError`].
+fn guard<T>(f: impl FnOnce() -> Result<T, String>) -> Result<T, PluginError> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(result) => result.map_err(PluginError),
         Err(panic) => {
             let detail = panic
                 .downcast_ref::<&str>()
@@ -176,6 +180,18 @@ mod tests {
             seen += 1;
         }
         assert!(seen > 0, "no golden specs in {}", dir.display());
+    }
+
+    #[test]
+    fn panics_become_errors() {
+        let err = guard::<()>(|| panic!("boom {}", 42)).expect_err("an error");
+        assert_eq!(
+            err.to_string(),
+            "internal error in the sysvinit renderer (please report): boom 42"
+        );
+        let err = guard::<()>(|| std::panic::panic_any(7_u8)).expect_err("an error");
+        assert!(err.to_string().ends_with("no message"), "{err}");
+        assert_eq!(guard(|| Ok::<_, String>(3)).ok(), Some(3));
     }
 
     #[test]

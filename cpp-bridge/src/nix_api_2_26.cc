@@ -162,7 +162,7 @@ void primSysvinitScript(EvalState & state, const PosIdx pos, Value ** args, Valu
     try {
         r = nixproc::render(conv.out);
     } catch (const nixproc::RenderError & e) {
-        fail(state, pos, e.what());
+        fail(state, pos, nixproc::withProcessName(e.what(), process));
     }
 
     auto files = [&](Value & target, const std::vector<nixproc::RenderedFile> & in) {

@@ -173,7 +173,7 @@ void primSysvinitScript(EvalState & state, const Pos & pos, Value ** args, Value
     try {
         r = nixproc::render(conv.out);
     } catch (const nixproc::RenderError & e) {
-        fail(pos, e.what());
+        fail(pos, nixproc::withProcessName(e.what(), process));
     }
 
     // The result, field by field as in the renderer's output contract; only `script`

@@ -69,6 +69,12 @@ bool nixVersionMatches(const std::string & runningVersion)
     return ffi::nix_version_matches(compiledNixVersion(), runningVersion);
 }
 
+std::string withProcessName(const std::string & message, const std::string & process)
+{
+    if (message.rfind("process ", 0) == 0) return message;
+    return "process '" + process + "': " + message;
+}
+
 void appendJsonString(std::string & out, std::string_view s)
 {
     static const char hex[] = "0123456789abcdef";
