@@ -265,3 +265,26 @@ fn a_recovery_killed_in_turn_is_recovered_again() {
     ok(&sb.switch(&["--undeploy"]));
     assert!(sb.leftovers().is_empty());
 }
+
+#[test]
+fn a_start_that_hangs_times_out_and_rolls_back() {
+    let sb = Sandbox::new();
+    let p1 = sb.profile("v1", &[Proc::new("a", &[])]);
+    let p2 = sb.profile("v2", &[Proc::new("a", &[]), Proc::new("hang", &["a"])]);
+    ok(&sb.switch(&[p1.to_str().unwrap()]));
+    let gen1 = sb.deployed().unwrap();
+    std::fs::write(sb.run().join("slow-hang"), "60").unwrap();
+    let started = std::time::Instant::now();
+    let err = failed(&sb.switch(&["--timeout", "0.5", p2.to_str().unwrap()]));
+    assert!(
+        err.contains("start of `hang` failed: timed out after 0.5s"),
+        "{err}"
+    );
+    // The hung script and its `sleep` were killed with their process group: no wait for
+    // the 60 s (a generous bound, not a timing measurement).
+    assert!(started.elapsed() < Duration::from_secs(30));
+    assert_eq!(sb.deployed().unwrap(), gen1);
+    assert!(sb.pid("a").is_some() && sb.pid("hang").is_none());
+    ok(&sb.switch(&["--undeploy"]));
+    assert!(sb.leftovers().is_empty());
+}

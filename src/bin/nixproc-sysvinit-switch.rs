@@ -104,6 +104,10 @@ struct Cli {
     /// Most scripts running at once [default: number of CPUs, at least 4].
     #[arg(short = 'j', long, env = "NIXPROC_JOBS")]
     jobs: Option<usize>,
+    /// Kill a start or stop script running longer than SECONDS (a start that times out
+    /// fails the switch) [default: no limit].
+    #[arg(long, env = "NIXPROC_TIMEOUT", value_name = "SECONDS")]
+    timeout: Option<f64>,
     /// Machine-readable output: JSON lines of progress and a JSON summary on stdout.
     #[arg(long)]
     json: bool,
@@ -205,6 +209,10 @@ fn run(cli: &Cli) -> Result<()> {
         force_disable_user_change: cli.force_disable_user_change,
         json: cli.json,
         quiet: cli.quiet,
+        timeout: cli
+            .timeout
+            .filter(|t| *t > 0.0 && t.is_finite())
+            .map(std::time::Duration::from_secs_f64),
     };
 
     if cli.list_generations {

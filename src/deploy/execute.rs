@@ -8,6 +8,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{IsTerminal, Read, Seek, SeekFrom, Write};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
@@ -70,6 +71,9 @@ pub struct Options {
     /// Stop launching new steps after the first failure (starts); otherwise go on,
     /// treating a failed step as finished (stops, rollbacks).
     pub stop_on_failure: bool,
+    /// Kill a script (TERM, then KILL after 5 s) that runs longer than this; it then
+    /// counts as failed. `None`: wait as long as it takes.
+    pub timeout: Option<Duration>,
 }
 
 /// Runs `steps` (one phase) and reports every launch and finish to `on_event`.
@@ -119,12 +123,9 @@ pub fn run(steps: &[Step], opts: &Options, on_event: &mut dyn FnMut(&Event)) -> 
             let tx = tx.clone();
             match spawned {
                 Ok(mut child) => {
+                    let timeout = opts.timeout;
                     std::thread::spawn(move || {
-                        let (ok, status) = match child.wait() {
-                            Ok(s) if s.success() => (true, "exit 0".to_string()),
-                            Ok(s) => (false, describe_status(s)),
-                            Err(e) => (false, format!("waiting for the script: {e}")),
-                        };
+                        let (ok, status) = wait_script(&mut child, timeout);
                         let _ = tx.send((i, ok, status, started.elapsed()));
                     });
                 }
@@ -196,13 +197,60 @@ pub fn spawn_script(script: &Path, action: &str, log: &Path) -> Result<Child, St
     let err = out
         .try_clone()
         .map_err(|e| format!("cannot reopen {}: {e}", log.display()))?;
+    // Its own process group: a Ctrl-C at the terminal does not reach the script or the
+    // daemons it starts, and a timed-out script can be killed with what it started.
     Command::new(script)
         .arg(action)
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err)
+        .process_group(0)
         .spawn()
         .map_err(|e| format!("cannot run {}: {e}", script.display()))
+}
+
+/// Waits for a script, killing it when it outlives `timeout`.
+fn wait_script(child: &mut Child, timeout: Option<Duration>) -> (bool, String) {
+    let result = |r: std::io::Result<std::process::ExitStatus>| match r {
+        Ok(s) if s.success() => (true, "exit 0".to_string()),
+        Ok(s) => (false, describe_status(s)),
+        Err(e) => (false, format!("waiting for the script: {e}")),
+    };
+    let Some(limit) = timeout else {
+        return result(child.wait());
+    };
+    let started = Instant::now();
+    loop {
+        match child.try_wait() {
+            Ok(Some(s)) => return result(Ok(s)),
+            Ok(None) => {}
+            Err(e) => return result(Err(e)),
+        }
+        if started.elapsed() >= limit {
+            // SAFETY: signalling the process group of our own child, which has not been
+            // reaped yet (so its pid, the group id, cannot have been reused).
+            unsafe {
+                libc::kill(-(child.id() as i32), libc::SIGTERM);
+            }
+            let grace = Instant::now();
+            while grace.elapsed() < Duration::from_secs(5) {
+                if let Ok(Some(_)) = child.try_wait() {
+                    return (false, format!("timed out after {}s", limit.as_secs_f64()));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            // SAFETY: as above.
+            unsafe {
+                libc::kill(-(child.id() as i32), libc::SIGKILL);
+            }
+            let _ = child.wait();
+            return (
+                false,
+                format!("timed out after {}s (killed)", limit.as_secs_f64()),
+            );
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
 }
 
 /// The start time of process `pid` (field 22 of `/proc/PID/stat`), to tell it apart

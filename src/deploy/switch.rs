@@ -37,6 +37,8 @@ pub struct Settings {
     pub json: bool,
     /// Report no progress.
     pub quiet: bool,
+    /// Longest a script may run before it is killed and counts as failed.
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// What a successful switch did.
@@ -223,6 +225,7 @@ fn run_phase(
         jobs: settings.jobs,
         log_dir: settings.state_dir.join("logs"),
         stop_on_failure,
+        timeout: settings.timeout,
     };
     let outcome = execute::run(steps, &opts, &mut |ev: &Event| {
         let record = match ev {
