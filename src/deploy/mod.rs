@@ -7,6 +7,18 @@
 //! init.d scripts in parallel where the graph allows, and [`generations`] moves the Nix
 //! profile once every start succeeded. [`switch`] ties them together, including the
 //! rollback of a failed switch and the recovery of an interrupted one.
+//!
+//! Where things live (all configurable from the command line):
+//! - the Nix profile link: `--profile NAME` under `/nix/var/nix/profiles/nixproc-sysvinit`
+//!   (root) or `/nix/var/nix/profiles/per-user/USER/nixproc-sysvinit` (others), or
+//!   `--profile PATH` for any path; its generations are the deployments;
+//! - the tool's own state, per profile link name: `LIBDIR/nixproc-sysvinit/NAME/` with
+//!   `lock`, `journal.jsonl` (only while a switch runs or after one was interrupted),
+//!   `accounts.json` (the groups and users this tool created), `logs/NAME.ACTION.log`
+//!   (the output of the last run of each script) and `result` (the garbage-collector
+//!   root of the last profile built from a model). `LIBDIR` is `--lib-dir`, by default
+//!   `STATEDIR/lib`, and `STATEDIR` is `--state-dir`, by default `/var` for root and
+//!   `$HOME/var` for others.
 
 pub mod activity;
 pub mod execute;
