@@ -61,12 +61,14 @@ if usePlugin then
   let
     attrs = lib.treeAttrs (builtins.sysvinitScript spec);
   in
-  derivation (builtins.removeAttrs attrs [ "script" "manifest" "links" ] // builderEnv // {
+  derivation (builtins.removeAttrs attrs [ "script" "manifest" "links" "processName" ]
+    // builderEnv // {
     inherit name;
     system = buildSystem;
     args = [ "-c" ("set -e\nmkdir -p \"$out\"\n" + lib.credentialsBuilder) ];
+  } // (if attrs ? passAsFile then {
     passAsFile = builtins.filter (n: n != "script" && n != "manifest") attrs.passAsFile;
-  })
+  } else { }))
 else
   derivation (builderEnv // {
     inherit name;

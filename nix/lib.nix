@@ -126,9 +126,11 @@ rec {
   quote = s: "'" + builtins.replaceStrings [ "'" ] [ "'\\''" ] s + "'";
 
   # Derivation attributes carrying a rendered process (the plugin's result) for
-  # `treeBuilder`. Texts are passed as files so that any content and its string
-  # context survive; names and links travel as space-separated lists (the renderer
-  # allows no whitespace in process, account or link names).
+  # `treeBuilder`. Texts travel as environment variables and are written with the
+  # shell's own printf (no process per file); a text too long for one environment
+  # entry is passed as a file instead. Either way its string context is kept. Names and
+  # links travel as space-separated lists (the renderer allows no whitespace in
+  # process, account or link names).
   treeAttrs = r:
     let
       groups = r.credentials.groups or { };
@@ -139,42 +141,43 @@ rec {
         genList
           (i: { name = "${prefix}${toString i}"; value = table.${builtins.elemAt names i}; })
           (length names);
-      credentialFiles = indexed "group" groupNames groups ++ indexed "user" userNames users;
+      texts = [ { name = "script"; value = r.script; } { name = "manifest"; value = r.manifest; } ]
+        ++ indexed "group" groupNames groups ++ indexed "user" userNames users;
+      # Linux limits one environment entry to 128 KiB.
+      asFile = filter (t: stringLength t.value > 65536) texts;
     in
     {
       processName = r.name;
       links = builtins.concatMap (l: [ l.path l.target ]) r.links;
-      script = r.script;
-      manifest = r.manifest;
-    }
-    // (if credentialFiles == [ ] then { passAsFile = [ "script" "manifest" ]; } else {
       inherit groupNames userNames;
-      passAsFile = [ "script" "manifest" ] ++ map (f: f.name) credentialFiles;
-    } // listToAttrs credentialFiles);
+    }
+    // listToAttrs texts
+    // (if asFile == [ ] then { } else { passAsFile = map (t: t.name) asFile; });
 
   # Builder commands writing the credential files described by `treeAttrs`.
   credentialsBuilder = ''
     set -f
+    put() { # VARIABLE DESTINATION: writes $VARIABLE, or the file $VARIABLEPath
+      eval "p=\''${$1Path:-}"
+      if [ -n "$p" ]; then cp "$p" "$2"; else eval "printf '%s' \"\$$1\"" > "$2"; fi
+    }
+    if [ -n "$groupNames" ]; then mkdir -p "$out/dysnomia-support/groups"; fi
+    if [ -n "$userNames" ]; then mkdir -p "$out/dysnomia-support/users"; fi
     i=0
     for g in $groupNames; do
-      mkdir -p "$out/dysnomia-support/groups"
-      eval "f=\$group''${i}Path"
-      cp "$f" "$out/dysnomia-support/groups/$g"
+      put "group$i" "$out/dysnomia-support/groups/$g"
       i=$((i + 1))
     done
     i=0
     for u in $userNames; do
-      mkdir -p "$out/dysnomia-support/users"
-      eval "f=\$user''${i}Path"
-      cp "$f" "$out/dysnomia-support/users/$u"
+      put "user$i" "$out/dysnomia-support/users/$u"
       i=$((i + 1))
     done
   '';
 
   # The builder script writing a process tree from `treeAttrs`; one constant string
   # for every process. It mirrors the render tool's `--out` layout.
-  treeBuilder = ''
-    set -ef
+  treeBuilder = "set -e\n" + credentialsBuilder + ''
     d="$out/etc/rc.d"
     dirs="$d/init.d $out/share/nixproc-sysvinit/processes"
     set -- $links
@@ -183,13 +186,13 @@ rec {
       shift 2
     done
     mkdir -p $dirs
-    cp "$scriptPath" "$d/init.d/$processName"
+    put script "$d/init.d/$processName"
     chmod 755 "$d/init.d/$processName"
-    cp "$manifestPath" "$out/share/nixproc-sysvinit/processes/$processName.json"
+    put manifest "$out/share/nixproc-sysvinit/processes/$processName.json"
     set -- $links
     while [ $# -gt 0 ]; do
       ln -s "$2" "$d/$1"
       shift 2
     done
-  '' + credentialsBuilder;
+  '';
 }

@@ -1,0 +1,168 @@
+#!/usr/bin/env bash
+# Evaluation and build cost of processes models, with and without the evaluator plugin.
+#
+#   bench/nix-eval.sh [--sizes "1000 10000"] [--build-size 100] [--jobs N]
+#
+# For each size it generates a processes model (foreground processes with PORT,
+# runlevels 3-5, dependency chains of ten, credentials on every tenth process) and
+# measures with GNU time:
+#   instantiate   `nix-instantiate` of the profile: evaluation plus writing every .drv
+#                 to the store, as nix-build does (cold: every derivation is new)
+#   eval only     the same with --readonly-mode: evaluation and hashing, nothing written
+# and the cold `nix-build` of a profile of --build-size processes. Reference rows show
+# what Nix itself needs for the same number of trivial derivations on this machine,
+# which bounds what any generator can reach.
+#
+# Needs: nix-instantiate/nix-build (root, as set up by scripts/setup.sh), GNU time
+# (/usr/bin/time), the release binaries (cargo build --release --bins --examples, or
+# NIXPROC_SYSVINIT_BIN) and the plugin (.nixproc/plugin-path, NIXPROC_PLUGIN or
+# target/release/libnixproc_sysvinit_plugin.so); without a plugin only the render-tool
+# rows are measured. Store paths made here are left for the garbage collector.
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+sizes="1000 10000"
+build_size=100
+jobs=1
+while [ $# -gt 0 ]; do
+    case $1 in
+        --sizes) sizes=$2; shift 2 ;;
+        --build-size) build_size=$2; shift 2 ;;
+        --jobs) jobs=$2; shift 2 ;;
+        -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+        *) echo "nix-eval.sh: unknown option $1" >&2; exit 2 ;;
+    esac
+done
+
+target=${CARGO_TARGET_DIR:-$root/target}
+export NIXPROC_SYSVINIT_BIN=${NIXPROC_SYSVINIT_BIN:-$target/release}
+if [ ! -x "$NIXPROC_SYSVINIT_BIN/nixproc-sysvinit-render" ]; then
+    echo "nix-eval.sh: no $NIXPROC_SYSVINIT_BIN/nixproc-sysvinit-render;" \
+        "run: cargo build --release --bins --examples" >&2
+    exit 1
+fi
+export NIXPROC_SYSVINIT_WEBAPP=${NIXPROC_SYSVINIT_WEBAPP:-$NIXPROC_SYSVINIT_BIN/examples/webapp}
+[ -f "$NIXPROC_SYSVINIT_WEBAPP" ] || NIXPROC_SYSVINIT_WEBAPP=$NIXPROC_SYSVINIT_BIN/nixproc-sysvinit-render
+
+plugin=${NIXPROC_PLUGIN:-}
+if [ -z "$plugin" ] && [ -f "$root/.nixproc/plugin-path" ]; then
+    plugin=$(cat "$root/.nixproc/plugin-path")
+fi
+if [ -z "$plugin" ] && [ -f "$target/release/libnixproc_sysvinit_plugin.so" ]; then
+    plugin=$target/release/libnixproc_sysvinit_plugin.so
+fi
+if [ -n "$plugin" ] && [ ! -f "$plugin" ]; then plugin=; fi
+[ -n "$plugin" ] || echo "nix-eval.sh: no plugin found; measuring the render-tool path only" >&2
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/nix-eval.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+
+cat > "$work/model.nix" <<NIX
+{ pkgs, stateDir, runtimeDir, tmpDir, logDir, n ? 100 }:
+let
+  createSystemVInitScript = import $root/nix/create-sysvinit-script.nix {
+    inherit (pkgs) stdenv writeTextFile daemon;
+    inherit runtimeDir tmpDir logDir;
+    initFunctions = import $root/nix/init-functions.nix {
+      inherit (pkgs) stdenv daemon;
+      inherit runtimeDir;
+      basePackages = [ pkgs.coreutils pkgs.util-linux ];
+    };
+  };
+  process = i:
+    let name = "app\${toString i}"; in
+    createSystemVInitScript ({
+      instanceName = name;
+      process = "\${pkgs.webapp}/bin/webapp";
+      processIsDaemon = false;
+      environment.PORT = 10000 + i;
+      runlevels = [ 3 4 5 ];
+      dependencies = if i - (i / 10) * 10 == 0 then [ ] else [ (builtins.elemAt all (i - 1)) ];
+    } // (if i - (i / 10) * 10 == 0 then {
+      user = name;
+      credentials = {
+        groups.\${name} = { };
+        users.\${name} = { group = name; description = "Benchmark process"; };
+      };
+    } else { }));
+  all = builtins.genList process n;
+in
+builtins.listToAttrs (map (p: { name = p.processName; value = { pkg = p; }; }) all)
+NIX
+
+# A model of n trivial derivations: the floor set by Nix itself.
+cat > "$work/trivial.nix" <<'NIX'
+{ n, salt }:
+derivation {
+  name = "trivial-profile";
+  system = builtins.currentSystem;
+  builder = "/bin/sh";
+  args = [ "-c" "echo $paths > $out" ];
+  paths = builtins.genList (i: derivation {
+    name = "trivial${toString i}";
+    system = builtins.currentSystem;
+    builder = "/bin/sh";
+    args = [ "-c" "echo > $out" ];
+    inherit salt;
+  }) n;
+}
+NIX
+
+nixopts=(--option substituters "")
+# A state directory never used before: it is part of every derivation, so each
+# measurement starts from a cold store.
+stamp=$(date +%s%N)
+counter=0
+fresh() { counter=$((counter + 1)); state="/tmp/nix-eval-$stamp-$counter"; }
+
+# measure LABEL COMMAND... → prints "seconds peak-MB"
+measure() {
+    local out=$work/time.$RANDOM
+    if ! /usr/bin/time -f '%e %M' -o "$out" "$@" >/dev/null 2>"$work/err"; then
+        echo "nix-eval.sh: failed: $*" >&2
+        cat "$work/err" >&2
+        exit 1
+    fi
+    awk '{ printf "%.2f %.0f", $1, $2 / 1024 }' "$out"
+}
+
+row() { printf '%-44s %10s %10s\n' "$1" "$2" "$3"; }
+
+profile_args() { # SIZE STATEDIR
+    echo "$root/nix/build-profile.nix --arg exprFile $work/model.nix --argstr stateDir $2 --argstr extraParams {\"n\":$1}"
+}
+
+modes=("render tool|")
+[ -n "$plugin" ] && modes=("plugin|--option plugin-files $plugin" "${modes[@]}")
+
+echo "nix-eval.sh: $(nix-instantiate --version), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)"
+row "measurement" "seconds" "peak MB"
+row "-----------" "-------" "-------"
+for n in $sizes; do
+    for mode in "${modes[@]}"; do
+        label=${mode%%|*}
+        # shellcheck disable=SC2206
+        opts=(${mode#*|})
+        fresh
+        # shellcheck disable=SC2046
+        read -r s m <<<"$(measure nix-instantiate "${opts[@]}" "${nixopts[@]}" $(profile_args "$n" "$state"))"
+        row "instantiate $n processes ($label)" "$s" "$m"
+        fresh
+        # shellcheck disable=SC2046
+        read -r s m <<<"$(measure nix-instantiate --readonly-mode "${opts[@]}" "${nixopts[@]}" $(profile_args "$n" "$state"))"
+        row "eval only $n processes ($label)" "$s" "$m"
+    done
+    read -r s m <<<"$(measure nix-instantiate "${nixopts[@]}" "$work/trivial.nix" --arg n "$n" --argstr salt "$stamp-$RANDOM")"
+    row "  reference: instantiate $n trivial drvs" "$s" "$m"
+done
+for mode in "${modes[@]}"; do
+    label=${mode%%|*}
+    # shellcheck disable=SC2206
+    opts=(${mode#*|})
+    fresh
+    # shellcheck disable=SC2046
+    read -r s m <<<"$(measure nix-build "${opts[@]}" "${nixopts[@]}" --max-jobs "$jobs" --no-out-link $(profile_args "$build_size" "$state"))"
+    row "nix-build $build_size-process profile ($label)" "$s" "$m"
+done
+read -r s m <<<"$(measure nix-build "${nixopts[@]}" --max-jobs "$jobs" --no-out-link "$work/trivial.nix" --arg n "$build_size" --argstr salt "$stamp-$RANDOM")"
+row "  reference: nix-build $build_size trivial drvs" "$s" "$m"
