@@ -146,3 +146,46 @@ fn malformed_credentials_are_reported_with_file_and_line() {
     assert!(sb.deployed().is_none());
     assert!(!exists("passwd", "nxbad"));
 }
+
+#[test]
+fn two_profiles_share_an_account_until_both_drop_it() {
+    let id = unique();
+    let user = format!("nxs{id}");
+    let _guard = Accounts(vec![("passwd", user.clone()), ("group", user.clone())]);
+    let sb = Sandbox::new();
+    let file = "description=shared\n";
+    let pa = sb.profile(
+        "a",
+        &[Proc::new("svca", &[]).credential("users", &user, file)],
+    );
+    let pb = sb.profile(
+        "b",
+        &[Proc::new("svcb", &[]).credential("users", &user, file)],
+    );
+    let switch = |link: &str, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_nixproc-sysvinit-switch"))
+            .arg("-p")
+            .arg(sb.path().join("profiles").join(link))
+            .arg("--state-dir")
+            .arg(sb.state())
+            .args(["--runlevel", "3"])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    ok(&switch("a", &[pa.to_str().unwrap()]));
+    assert!(exists("passwd", &user));
+    ok(&switch("b", &[pb.to_str().unwrap()]));
+    ok(&switch("a", &["--undeploy"]));
+    assert!(
+        exists("passwd", &user),
+        "removed while profile b still uses it"
+    );
+    assert!(sb.pid("svcb").is_some());
+    ok(&switch("b", &["--undeploy"]));
+    assert!(
+        !exists("passwd", &user),
+        "not removed when the last profile dropped it"
+    );
+    assert!(sb.leftovers().is_empty());
+}

@@ -199,6 +199,7 @@ fn run(cli: &Cli) -> Result<()> {
     let settings = Settings {
         profile: profile.clone(),
         state_dir: tool_state.clone(),
+        accounts_dir: dirs.lib.join("nixproc-sysvinit"),
         runlevel: cli.runlevel.unwrap_or_else(deploy::detect_runlevel),
         jobs: cli.jobs.unwrap_or_else(|| {
             std::thread::available_parallelism()

@@ -14,11 +14,13 @@
 //!   `--profile PATH` for any path; its generations are the deployments;
 //! - the tool's own state, per profile link name: `LIBDIR/nixproc-sysvinit/NAME/` with
 //!   `lock`, `journal.jsonl` (only while a switch runs or after one was interrupted),
-//!   `accounts.json` (the groups and users this tool created), `logs/NAME.ACTION.log`
-//!   (the output of the last run of each script) and `result` (the garbage-collector
-//!   root of the last profile built from a model). `LIBDIR` is `--lib-dir`, by default
-//!   `STATEDIR/lib`, and `STATEDIR` is `--state-dir`, by default `/var` for root and
-//!   `$HOME/var` for others.
+//!   `logs/NAME.ACTION.log` (the output of the last run of each script) and `result`
+//!   (the garbage-collector root of the last profile built from a model);
+//! - the registry of the groups and users this tool created, shared by all profiles:
+//!   `LIBDIR/nixproc-sysvinit/accounts.json`.
+//!
+//! `LIBDIR` is `--lib-dir`, by default `STATEDIR/lib`, and `STATEDIR` is `--state-dir`,
+//! by default `/var` for root and `$HOME/var` for others.
 
 pub mod activity;
 pub mod execute;

@@ -37,6 +37,8 @@ pub struct Settings {
     pub json: bool,
     /// Report no progress.
     pub quiet: bool,
+    /// Directory of the account registry shared by profiles (see [`users::AccountStore`]).
+    pub accounts_dir: PathBuf,
     /// Longest a script may run before it is killed and counts as failed.
     pub timeout: Option<std::time::Duration>,
 }
@@ -109,7 +111,7 @@ pub fn switch(
 
     summary.created = match users::ensure(
         &new_profile,
-        &settings.state_dir,
+        &accounts(settings),
         settings.force_disable_user_change,
     ) {
         Ok(c) => c,
@@ -119,7 +121,7 @@ pub fn switch(
             })?;
             let _ = users::prune(
                 &old_profile,
-                &settings.state_dir,
+                &accounts(settings),
                 settings.force_disable_user_change,
             );
             journal.finish("rolled-back")?;
@@ -162,7 +164,7 @@ pub fn switch(
         )?;
         let _ = users::prune(
             &old_profile,
-            &settings.state_dir,
+            &accounts(settings),
             settings.force_disable_user_change,
         );
         let clean = outcome.iter().all(Outcome::ok);
@@ -185,11 +187,18 @@ pub fn switch(
     journal.append(&Record::ProfileMoved)?;
     summary.removed = users::prune(
         &new_profile,
-        &settings.state_dir,
+        &accounts(settings),
         settings.force_disable_user_change,
     )?;
     journal.finish("committed")?;
     Ok(summary)
+}
+
+fn accounts(settings: &Settings) -> users::AccountStore {
+    users::AccountStore {
+        dir: settings.accounts_dir.clone(),
+        owner: settings.profile.to_string_lossy().into_owned(),
+    }
 }
 
 fn apply_commit(profile: &Path, commit: &Commit) -> Result<()> {
@@ -394,7 +403,7 @@ pub fn recover(settings: &Settings) -> Result<Option<String>> {
     let force = settings.force_disable_user_change;
     if moved {
         let new_profile = read_profile(new.as_deref(), runlevel)?;
-        users::prune(&new_profile, &settings.state_dir, force)?;
+        users::prune(&new_profile, &accounts(settings), force)?;
         journal.finish("committed")?;
         return Ok(Some(format!(
             "an interrupted switch (pid {pid}) had already moved the profile; finished it"
@@ -419,7 +428,7 @@ pub fn recover(settings: &Settings) -> Result<Option<String>> {
         &launched_stops,
     )?;
     let old_profile = read_profile(old.as_deref(), runlevel)?;
-    users::prune(&old_profile, &settings.state_dir, force)?;
+    users::prune(&old_profile, &accounts(settings), force)?;
     let clean = outcome.iter().all(Outcome::ok);
     journal.finish(if clean {
         "rolled-back"

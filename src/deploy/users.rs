@@ -4,9 +4,10 @@
 //! (single quotes, backslash escapes, double quotes); the file is parsed, never
 //! evaluated. Groups and users missing on the system are created with `groupadd` and
 //! `useradd` before processes start, and every account this tool created is recorded in
-//! `STATE/accounts.json`. After a switch, recorded accounts that the deployed profile no
-//! longer mentions are removed with `userdel`/`groupdel`; an account that existed before
-//! is never recorded, hence never removed. With `forceDisableUserChange` no account is
+//! a registry ([`AccountStore`]) with the profiles that use it. After a switch, the
+//! accounts the deployed profile no longer mentions are released, and removed with
+//! `userdel`/`groupdel` once no profile uses them; an account that existed before is
+//! never recorded, hence never removed. With `forceDisableUserChange` no account is
 //! touched: only home directories are created.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -202,38 +203,76 @@ fn truthy(v: Option<&String>) -> bool {
     )
 }
 
-/// The accounts this tool created, persisted in the state directory.
+/// A set of group and user names (what a switch created or removed).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Accounts {
-    /// Groups created by this tool.
+    /// Group names.
     pub groups: BTreeSet<String>,
-    /// Users created by this tool.
+    /// User names.
     pub users: BTreeSet<String>,
 }
 
-/// File name of the account record inside the state directory.
+/// File name of the account registry.
 pub const ACCOUNTS_FILE: &str = "accounts.json";
 
-impl Accounts {
-    /// Loads the record (empty when missing).
-    pub fn load(state_dir: &Path) -> Result<Accounts> {
-        let path = state_dir.join(ACCOUNTS_FILE);
+/// The registry of the accounts this tool created, shared by every profile that uses the
+/// same directory: for each account, the profiles whose deployment mentions it. An
+/// account is removed when the last of them stops mentioning it, so two profiles can
+/// share a user safely. Changes happen under an exclusive lock on `accounts.lock`.
+#[derive(Debug, Clone)]
+pub struct AccountStore {
+    /// Directory holding `accounts.json` and `accounts.lock`.
+    pub dir: PathBuf,
+    /// Who is asking: the profile link, as a string.
+    pub owner: String,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct Registry {
+    groups: BTreeMap<String, BTreeSet<String>>,
+    users: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl AccountStore {
+    fn lock(&self) -> Result<fs::File> {
+        use std::os::unix::io::AsRawFd;
+        fs::create_dir_all(&self.dir).map_err(|e| DeployError::io("creating", &self.dir, e))?;
+        let path = self.dir.join("accounts.lock");
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| DeployError::io("opening", &path, e))?;
+        // SAFETY: flock on a descriptor we own; held briefly, released on close.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+            return Err(DeployError::io(
+                "locking",
+                &path,
+                std::io::Error::last_os_error(),
+            ));
+        }
+        Ok(file)
+    }
+
+    fn load(&self) -> Result<Registry> {
+        let path = self.dir.join(ACCOUNTS_FILE);
         match fs::read_to_string(&path) {
             Ok(text) => serde_json::from_str(&text).map_err(|e| DeployError::Journal {
                 path,
                 message: e.to_string(),
             }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Accounts::default()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Registry::default()),
             Err(e) => Err(DeployError::io("reading", path, e)),
         }
     }
 
-    /// Writes the record atomically (temporary file, fsync, rename).
-    pub fn save(&self, state_dir: &Path) -> Result<()> {
-        let path = state_dir.join(ACCOUNTS_FILE);
-        let tmp = state_dir.join(format!("{ACCOUNTS_FILE}.tmp"));
+    /// Writes the registry atomically (temporary file, fsync, rename).
+    fn save(&self, reg: &Registry) -> Result<()> {
+        let path = self.dir.join(ACCOUNTS_FILE);
+        let tmp = self.dir.join(format!("{ACCOUNTS_FILE}.tmp"));
         let text =
-            serde_json::to_string_pretty(self).map_err(|e| DeployError::Other(e.to_string()))?;
+            serde_json::to_string_pretty(reg).map_err(|e| DeployError::Other(e.to_string()))?;
         (|| -> std::io::Result<()> {
             use std::io::Write;
             let mut f = fs::File::create(&tmp)?;
@@ -242,6 +281,15 @@ impl Accounts {
             fs::rename(&tmp, &path)
         })()
         .map_err(|e| DeployError::io("writing", &path, e))
+    }
+
+    /// The accounts this tool created that some profile still uses.
+    pub fn created(&self) -> Result<Accounts> {
+        let reg = self.load()?;
+        Ok(Accounts {
+            groups: reg.groups.keys().cloned().collect(),
+            users: reg.users.keys().cloned().collect(),
+        })
     }
 }
 
@@ -258,15 +306,22 @@ pub fn exists(database: &str, name: &str) -> bool {
 
 /// Creates the groups and users of `profile` that do not exist yet (or, with
 /// `force_disable_user_change`, only their home directories), recording each account
-/// created in `state_dir` as soon as it exists. Returns what was created.
+/// as soon as it exists. Accounts this tool created earlier are marked as used by
+/// `store.owner` too; accounts that existed otherwise are left alone. Returns what was
+/// created.
 pub fn ensure(
     profile: &Profile,
-    state_dir: &Path,
+    store: &AccountStore,
     force_disable_user_change: bool,
 ) -> Result<Accounts> {
     let mut created = Accounts::default();
     let users: Vec<(String, BTreeMap<String, String>)> = profile
         .users
+        .iter()
+        .map(|(n, p)| read_credentials(p).map(|f| (n.clone(), f)))
+        .collect::<Result<_>>()?;
+    let groups: Vec<(String, BTreeMap<String, String>)> = profile
+        .groups
         .iter()
         .map(|(n, p)| read_credentials(p).map(|f| (n.clone(), f)))
         .collect::<Result<_>>()?;
@@ -280,12 +335,18 @@ pub fn ensure(
         }
         return Ok(created);
     }
-    let mut record = Accounts::load(state_dir)?;
-    for (name, path) in &profile.groups {
+    let _lock = store.lock()?;
+    let mut reg = store.load()?;
+    for (name, fields) in &groups {
+        if let Some(owners) = reg.groups.get_mut(name) {
+            if owners.insert(store.owner.clone()) {
+                store.save(&reg)?;
+            }
+            continue;
+        }
         if exists("group", name) {
             continue;
         }
-        let fields = read_credentials(path)?;
         let mut cmd = Command::new("groupadd");
         cmd.arg("--system");
         if let Some(gid) = fields.get("gid") {
@@ -293,11 +354,18 @@ pub fn ensure(
         }
         cmd.arg("--").arg(name);
         run_account_tool(&mut cmd)?;
-        record.groups.insert(name.clone());
+        reg.groups
+            .insert(name.clone(), BTreeSet::from([store.owner.clone()]));
         created.groups.insert(name.clone());
-        record.save(state_dir)?;
+        store.save(&reg)?;
     }
     for (name, fields) in &users {
+        if let Some(owners) = reg.users.get_mut(name) {
+            if owners.insert(store.owner.clone()) {
+                store.save(&reg)?;
+            }
+            continue;
+        }
         if exists("passwd", name) {
             continue;
         }
@@ -333,46 +401,63 @@ pub fn ensure(
         }
         cmd.arg("--").arg(name);
         run_account_tool(&mut cmd)?;
-        record.users.insert(name.clone());
+        reg.users
+            .insert(name.clone(), BTreeSet::from([store.owner.clone()]));
         created.users.insert(name.clone());
-        record.save(state_dir)?;
+        store.save(&reg)?;
     }
     Ok(created)
 }
 
-/// Removes the accounts this tool created that `keep` (the deployed profile) does not
-/// mention; users first, then groups. Returns what was removed.
+/// Releases the accounts `store.owner` used that `keep` (its deployed profile) no longer
+/// mentions, and removes those no profile uses any more; users first, then groups.
+/// Returns what was removed.
 pub fn prune(
     keep: &Profile,
-    state_dir: &Path,
+    store: &AccountStore,
     force_disable_user_change: bool,
 ) -> Result<Accounts> {
     let mut removed = Accounts::default();
     if force_disable_user_change {
         return Ok(removed);
     }
-    let mut record = Accounts::load(state_dir)?;
-    for name in record.users.clone() {
+    let _lock = store.lock()?;
+    let mut reg = store.load()?;
+    let users: Vec<String> = reg.users.keys().cloned().collect();
+    for name in users {
         if keep.users.contains_key(&name) {
             continue;
         }
-        if exists("passwd", &name) {
-            run_account_tool(Command::new("userdel").arg("--").arg(&name))?;
-            removed.users.insert(name.clone());
+        let owners = reg.users.entry(name.clone()).or_default();
+        if !owners.remove(&store.owner) {
+            continue;
         }
-        record.users.remove(&name);
-        record.save(state_dir)?;
+        if owners.is_empty() {
+            if exists("passwd", &name) {
+                run_account_tool(Command::new("userdel").arg("--").arg(&name))?;
+                removed.users.insert(name.clone());
+            }
+            reg.users.remove(&name);
+        }
+        store.save(&reg)?;
     }
-    for name in record.groups.clone() {
+    let groups: Vec<String> = reg.groups.keys().cloned().collect();
+    for name in groups {
         if keep.groups.contains_key(&name) {
             continue;
         }
-        if exists("group", &name) {
-            run_account_tool(Command::new("groupdel").arg("--").arg(&name))?;
-            removed.groups.insert(name.clone());
+        let owners = reg.groups.entry(name.clone()).or_default();
+        if !owners.remove(&store.owner) {
+            continue;
         }
-        record.groups.remove(&name);
-        record.save(state_dir)?;
+        if owners.is_empty() {
+            if exists("group", &name) {
+                run_account_tool(Command::new("groupdel").arg("--").arg(&name))?;
+                removed.groups.insert(name.clone());
+            }
+            reg.groups.remove(&name);
+        }
+        store.save(&reg)?;
     }
     Ok(removed)
 }
