@@ -59,11 +59,10 @@ let
 in
 if usePlugin then
   let
-    attrs = lib.treeAttrs (builtins.sysvinitScript spec);
+    attrs = lib.treeAttrs { } name (builtins.sysvinitScript spec);
   in
   derivation (builtins.removeAttrs attrs [ "script" "manifest" "links" "processName" ]
     // builderEnv // {
-    inherit name;
     system = buildSystem;
     args = [ "-c" ("set -e\nmkdir -p \"$out\"\n" + lib.credentialsBuilder) ];
   } // (if attrs ? passAsFile then {

@@ -92,6 +92,18 @@ let
       else if stdenv != null && stdenv ? shell then stdenv.shell
       else null;
   };
+
+  # Shared by every process (allocated once per composition).
+  configAttr = { inherit config; };
+  pluginBase = builderEnv // { system = buildSystem; args = [ "-c" lib.treeBuilder ]; };
+  renderBase = builderEnv // {
+    system = buildSystem;
+    passAsFile = [ "spec" ];
+    args = [
+      "-c"
+      ''exec ${renderPackage}/bin/nixproc-sysvinit-render "$specPath" --out "$out"''
+    ];
+  };
 in
 
 spec:
@@ -125,11 +137,13 @@ let
         + builtins.concatStringsSep " -> " chain)
     else nixSequence;
 
-  rendererSpec = builtins.removeAttrs spec [ "dependencies" ]
-    // (if spec ? dependencies then {
-    dependencies = map (d: { inherit (d) name sequence; }) deps;
-  } else { })
-    // { inherit config; };
+  rendererSpec =
+    if spec ? dependencies then
+      spec // {
+        inherit config;
+        dependencies = map (d: { inherit (d) name sequence; }) deps;
+      }
+    else spec // configAttr;
 
   storeName = lib.storeName name;
 
@@ -137,22 +151,11 @@ let
   r = builtins.sysvinitScript rendererSpec;
 
   drv =
-    if usePlugin then
-      derivation ({
-        name = storeName;
-        system = buildSystem;
-        args = [ "-c" lib.treeBuilder ];
-      } // builderEnv // lib.treeAttrs r)
+    if usePlugin then derivation (lib.treeAttrs pluginBase storeName r)
     else
-      derivation (builderEnv // {
+      derivation (renderBase // {
         name = storeName;
-        system = buildSystem;
         spec = builtins.toJSON rendererSpec;
-        passAsFile = [ "spec" ];
-        args = [
-          "-c"
-          ''exec ${renderPackage}/bin/nixproc-sysvinit-render "$specPath" --out "$out"''
-        ];
       });
 in
 builtins.seq name (builtins.seq checked (builtins.seq sequence (drv // {

@@ -131,7 +131,8 @@ rec {
   # entry is passed as a file instead. Either way its string context is kept. Names and
   # links travel as space-separated lists (the renderer allows no whitespace in
   # process, account or link names).
-  treeAttrs = r:
+  #   base: attributes shared by every process (system, builder, args, PATH)
+  treeAttrs = base: name: r:
     let
       groups = r.credentials.groups or { };
       users = r.credentials.users or { };
@@ -141,18 +142,23 @@ rec {
         genList
           (i: { name = "${prefix}${toString i}"; value = table.${builtins.elemAt names i}; })
           (length names);
-      texts = [ { name = "script"; value = r.script; } { name = "manifest"; value = r.manifest; } ]
-        ++ indexed "group" groupNames groups ++ indexed "user" userNames users;
+      credentialTexts = indexed "group" groupNames groups ++ indexed "user" userNames users;
       # Linux limits one environment entry to 128 KiB.
-      asFile = filter (t: stringLength t.value > 65536) texts;
+      long = t: stringLength t > 65536;
+      asFile = filter (n: long r.${n}) [ "script" "manifest" ]
+        ++ map (t: t.name) (filter (t: long t.value) credentialTexts);
+      attrs = base // {
+        inherit name;
+        processName = r.name;
+        links = builtins.concatMap (l: [ l.path l.target ]) r.links;
+        inherit (r) script manifest;
+      };
+      withCredentials =
+        if credentialTexts == [ ] then attrs
+        else attrs // { inherit groupNames userNames; } // listToAttrs credentialTexts;
     in
-    {
-      processName = r.name;
-      links = builtins.concatMap (l: [ l.path l.target ]) r.links;
-      inherit groupNames userNames;
-    }
-    // listToAttrs texts
-    // (if asFile == [ ] then { } else { passAsFile = map (t: t.name) asFile; });
+    if asFile == [ ] then withCredentials
+    else withCredentials // { passAsFile = asFile; };
 
   # Builder commands writing the credential files described by `treeAttrs`.
   credentialsBuilder = ''
@@ -161,15 +167,15 @@ rec {
       eval "p=\''${$1Path:-}"
       if [ -n "$p" ]; then cp "$p" "$2"; else eval "printf '%s' \"\$$1\"" > "$2"; fi
     }
-    if [ -n "$groupNames" ]; then mkdir -p "$out/dysnomia-support/groups"; fi
-    if [ -n "$userNames" ]; then mkdir -p "$out/dysnomia-support/users"; fi
+    if [ -n "''${groupNames:-}" ]; then mkdir -p "$out/dysnomia-support/groups"; fi
+    if [ -n "''${userNames:-}" ]; then mkdir -p "$out/dysnomia-support/users"; fi
     i=0
-    for g in $groupNames; do
+    for g in ''${groupNames:-}; do
       put "group$i" "$out/dysnomia-support/groups/$g"
       i=$((i + 1))
     done
     i=0
-    for u in $userNames; do
+    for u in ''${userNames:-}; do
       put "user$i" "$out/dysnomia-support/users/$u"
       i=$((i + 1))
     done
