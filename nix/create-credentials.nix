@@ -61,7 +61,7 @@ if usePlugin then
   let
     attrs = lib.treeAttrs { } name (builtins.sysvinitScript spec);
   in
-  derivation (builtins.removeAttrs attrs [ "script" "manifest" "links" "processName" ]
+  derivation (builtins.removeAttrs attrs [ "script" "manifest" "linkPaths" "linkTargets" "processName" ]
     // builderEnv // {
     system = buildSystem;
     args = [ "-c" ("set -e\nmkdir -p \"$out\"\n" + lib.credentialsBuilder) ];

@@ -129,8 +129,8 @@ rec {
   # `treeBuilder`. Texts travel as environment variables and are written with the
   # shell's own printf (no process per file); a text too long for one environment
   # entry is passed as a file instead. Either way its string context is kept. Names and
-  # links travel as space-separated lists (the renderer allows no whitespace in
-  # process, account or link names).
+  # links (paths and targets as two parallel lists) travel as space-separated lists
+  # (the renderer allows no whitespace in process, account or link names).
   #   base: attributes shared by every process (system, builder, args, PATH)
   treeAttrs = base: name: r:
     let
@@ -150,7 +150,8 @@ rec {
       attrs = base // {
         inherit name;
         processName = r.name;
-        links = builtins.concatMap (l: [ l.path l.target ]) r.links;
+        linkPaths = builtins.catAttrs "path" r.links;
+        linkTargets = builtins.catAttrs "target" r.links;
         inherit (r) script manifest;
       };
       withCredentials =
@@ -186,19 +187,17 @@ rec {
   treeBuilder = "set -e\n" + credentialsBuilder + ''
     d="$out/etc/rc.d"
     dirs="$d/init.d $out/share/nixproc-sysvinit/processes"
-    set -- $links
-    while [ $# -gt 0 ]; do
-      dirs="$dirs $d/''${1%/*}"
-      shift 2
+    for p in $linkPaths; do
+      dirs="$dirs $d/''${p%/*}"
     done
     mkdir -p $dirs
     put script "$d/init.d/$processName"
     chmod 755 "$d/init.d/$processName"
     put manifest "$out/share/nixproc-sysvinit/processes/$processName.json"
-    set -- $links
-    while [ $# -gt 0 ]; do
-      ln -s "$2" "$d/$1"
-      shift 2
+    set -- $linkTargets
+    for p in $linkPaths; do
+      ln -s "$1" "$d/$p"
+      shift
     done
   '';
 }

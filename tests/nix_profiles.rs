@@ -542,3 +542,32 @@ fn example_profile_serves_requests_through_nginx() {
     }
     assert!(common::port_closed(nginx_port));
 }
+
+/// Scripts longer than one environment entry may be (128 KiB) reach the tree through a
+/// file; quotes, `$`, backslashes and newlines survive on both paths.
+#[test]
+fn long_and_awkward_texts_give_identical_trees() {
+    let dir = TestDir::new("nixproc-nix-long");
+    let line = "echo 'it'\\''s' \"$HOME\" `date` \\\\ ${x}\n";
+    let long: String = line.repeat(200_000 / line.len() + 1);
+    dir.write("initialize.sh", &long, 0o644);
+    let model = write_model(
+        &dir,
+        "processes.nix",
+        &format!(
+            "{{\n  big = create {{\n    name = \"big\";\n    description = \"quotes ' \\\" and \\${{x}}\";\n    \
+             initialize = builtins.readFile {init};\n    process = \"/bin/sleep\";\n    \
+             args = [ \"1000\" ];\n    credentials.users.big = {{ description = \"a 'b' $c\"; }};\n  }};\n}}",
+            init = dir.path().join("initialize.sh").display()
+        ),
+    );
+    let with = build_profile(Via::Plugin, &model, &[]).unwrap();
+    let without = build_profile(Via::RenderTool, &model, &[]).unwrap();
+    assert_same_trees(&with, &without);
+    let script = fs::read_to_string(with.join("etc/rc.d/init.d/big")).unwrap();
+    assert!(script.len() > 200_000, "{}", script.len());
+    assert!(
+        script.contains(line),
+        "the initialize text is in the script as written"
+    );
+}
