@@ -39,7 +39,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 packages=(
-    nix-bin daemon nginx time passwd procps
+    nix-bin daemon nginx time passwd procps util-linux diffutils
     g++ pkg-config libgc-dev nlohmann-json3-dev libboost-dev
     dpkg-dev xz-utils ca-certificates debian-archive-keyring
 )
