@@ -109,6 +109,12 @@ running=$(ls "$work/run" | wc -l)
 echo "processes running:             $running"
 echo "ratio:                         $(echo "$seq_time / $par_time" | bc -l | xargs printf '%.1f')x (target >= 8x, switch <= 2.5s)"
 switch --undeploy
+# The same with the default --jobs (the number of CPUs, at least 4).
+t0=$(now)
+"$SWITCH" -p "$work/profiles/bench" --state-dir "$work/state" --runlevel 3 --quiet "$store100"
+t1=$(now)
+echo "with the default --jobs:       $(elapsed "$t0" "$t1")s ($(nproc) CPUs)"
+switch --undeploy
 
 echo
 echo "== redeploy: 200 processes, 1 changed"
