@@ -53,15 +53,10 @@
               cargoLock.lockFile = ./Cargo.lock;
               cargoBuildFlags = [ "--package" "nixproc-sysvinit-plugin" ];
               nativeBuildInputs = [ pkg-config ];
-              buildInputs = [ nix nix.dev or nix boost nlohmann_json boehmgc ];
+              # Multiple-output packages contribute their headers (nix.dev) here.
+              buildInputs = [ nix boost nlohmann_json boehmgc ];
               doCheck = false;
-              installPhase = ''
-                runHook preInstall
-                mkdir -p $out/lib
-                find target -name 'libnixproc_sysvinit_plugin.so' -path '*/release/*' \
-                  -exec install -m 0755 {} $out/lib/ \;
-                runHook postInstall
-              '';
+              # The default install hook copies the cdylib to $out/lib.
               meta = {
                 description = "Nix plugin rendering sysvinit scripts at evaluation time";
                 platforms = final.lib.platforms.linux;
