@@ -161,15 +161,19 @@ rec {
     if asFile == [ ] then withCredentials
     else withCredentials // { passAsFile = asFile; };
 
-  # Builder commands writing the credential files described by `treeAttrs`.
-  credentialsBuilder = ''
+  # Builder shell code: `put VARIABLE DESTINATION` writes $VARIABLE (or the file
+  # $VARIABLEPath when the text was passed as a file) without starting a process.
+  putFunction = ''
     set -f
-    put() { # VARIABLE DESTINATION: writes $VARIABLE, or the file $VARIABLEPath
+    put() {
       eval "p=\''${$1Path:-}"
       if [ -n "$p" ]; then cp "$p" "$2"; else eval "printf '%s' \"\$$1\"" > "$2"; fi
     }
-    if [ -n "''${groupNames:-}" ]; then mkdir -p "$out/dysnomia-support/groups"; fi
-    if [ -n "''${userNames:-}" ]; then mkdir -p "$out/dysnomia-support/users"; fi
+  '';
+
+  # Builder shell code writing the credential files described by `treeAttrs` into
+  # existing dysnomia-support/{groups,users} directories.
+  credentialsWrite = ''
     i=0
     for g in ''${groupNames:-}; do
       put "group$i" "$out/dysnomia-support/groups/$g"
@@ -182,14 +186,23 @@ rec {
     done
   '';
 
+  # Builder commands writing just the credential files (create-credentials.nix).
+  credentialsBuilder = putFunction + ''
+    if [ -n "''${groupNames:-}" ]; then mkdir -p "$out/dysnomia-support/groups"; fi
+    if [ -n "''${userNames:-}" ]; then mkdir -p "$out/dysnomia-support/users"; fi
+  '' + credentialsWrite;
+
   # The builder script writing a process tree from `treeAttrs`; one constant string
-  # for every process. It mirrors the render tool's `--out` layout.
-  treeBuilder = "set -e\n" + credentialsBuilder + ''
+  # for every process. It mirrors the render tool's `--out` layout and starts as few
+  # processes as it can (mkdir, chmod, one ln per link).
+  treeBuilder = "set -e\n" + putFunction + ''
     d="$out/etc/rc.d"
     dirs="$d/init.d $out/share/nixproc-sysvinit/processes"
     for p in $linkPaths; do
       dirs="$dirs $d/''${p%/*}"
     done
+    if [ -n "''${groupNames:-}" ]; then dirs="$dirs $out/dysnomia-support/groups"; fi
+    if [ -n "''${userNames:-}" ]; then dirs="$dirs $out/dysnomia-support/users"; fi
     mkdir -p $dirs
     put script "$d/init.d/$processName"
     chmod 755 "$d/init.d/$processName"
@@ -199,5 +212,5 @@ rec {
       ln -s "$1" "$d/$p"
       shift
     done
-  '';
+  '' + credentialsWrite;
 }
