@@ -462,16 +462,6 @@ pub fn prune(
     Ok(removed)
 }
 
-/// The credential files of a profile, for display.
-pub fn credential_files(profile: &Profile) -> Vec<PathBuf> {
-    profile
-        .groups
-        .values()
-        .chain(profile.users.values())
-        .cloned()
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
