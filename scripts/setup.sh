@@ -15,10 +15,11 @@
 #      exactly that version (see scripts/lib/nix-headers.sh), with a generated config.h.
 #      Optionally prepares Nix 2.26.3 headers (Debian trixie's source package) for the
 #      compile check of the plugin's second API shim; a failure there is only reported.
-#   4. Builds the release binaries and the plugin.
+#   4. Builds the release binaries, the examples (the demo's webapp) and the plugin.
 #
 # Where things end up (CARGO_TARGET_DIR is honoured, default ./target):
 #   $TARGET/release/nixproc-sysvinit-{render,switch,runactivity}
+#   $TARGET/release/examples/webapp                      the demo's web application
 #   $TARGET/release/libnixproc_sysvinit_plugin.so       the Nix plugin
 #   .nixproc/plugin-path    one line: the absolute path of that plugin
 #   .nixproc/nix-headers/VERSION/include                 header trees per Nix version
@@ -99,9 +100,9 @@ if ! command -v cargo >/dev/null; then
     exit 1
 fi
 
-step "building release binaries"
+step "building release binaries and examples"
 cd "$root"
-cargo build --release
+cargo build --release --bins --examples
 step "building the Nix plugin"
 cargo build --release -p nixproc-sysvinit-plugin
 target_dir=${CARGO_TARGET_DIR:-$root/target}
