@@ -457,7 +457,7 @@ impl<'a> Attrs<'a> {
 
     fn wrong_type(&self, key: &str, expected: &'static str, found: &Value) -> SpecError {
         SpecError::WrongType {
-            process: self.process.to_string(),
+            process: shown_name(self.process),
             attribute: self.path(key),
             expected,
             found: kind_of(found),
@@ -466,7 +466,7 @@ impl<'a> Attrs<'a> {
 
     fn invalid(&self, key: &str, message: String) -> SpecError {
         SpecError::InvalidValue {
-            process: self.process.to_string(),
+            process: shown_name(self.process),
             attribute: self.path(key),
             message,
         }
@@ -476,7 +476,7 @@ impl<'a> Attrs<'a> {
         for key in self.map.keys() {
             if !known.contains(&key.as_str()) {
                 return Err(SpecError::UnknownAttribute {
-                    process: self.process.to_string(),
+                    process: shown_name(self.process),
                     attribute: self.path(key),
                     suggestion: suggestion_suffix(key, known),
                 });
@@ -569,7 +569,7 @@ impl<'a> Attrs<'a> {
                 .enumerate()
                 .map(|(i, item)| match item {
                     Value::Array(_) | Value::Object(_) | Value::Null => Err(SpecError::WrongType {
-                        process: self.process.to_string(),
+                        process: shown_name(self.process),
                         attribute: format!("{}[{i}]", self.path(key)),
                         expected: "a string",
                         found: kind_of(item),
@@ -745,6 +745,16 @@ fn validate_activity_name(attrs: &Attrs, key: &str, activity: &str) -> Result<()
                 debug_quote(activity)
             ),
         ))
+    }
+}
+
+/// A process name as error messages show it: cut after 60 characters, so a huge bad
+/// name does not make a huge message.
+fn shown_name(name: &str) -> String {
+    if name.chars().count() > 60 {
+        format!("{}...", name.chars().take(60).collect::<String>())
+    } else {
+        name.to_string()
     }
 }
 
@@ -983,6 +993,13 @@ mod tests {
     fn instance_name_stands_in_for_name() {
         let spec = parse(&json!({"instanceName": "web2", "process": "/bin/web"})).unwrap();
         assert_eq!(spec.name, "web2");
+    }
+
+    #[test]
+    fn a_huge_bad_name_gives_a_short_message() {
+        let name = "x y".repeat(100_000);
+        let err = parse(&json!({"name": name, "process": "/bin/x"})).unwrap_err();
+        assert!(err.to_string().len() < 400, "{err}");
     }
 
     #[test]
