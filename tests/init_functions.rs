@@ -649,3 +649,194 @@ fn lsb_exit_codes_messages_and_failures() {
     sleeper.kill().unwrap();
     sleeper.wait().unwrap();
 }
+
+// ---------------------------------------------------------------------------------------
+// Scripts rendered from real specs by the project's renderer.
+
+/// Renders `spec` (with `config` merged in), writes its script to init.d/NAME and
+/// returns the script and the PID file named by the manifest.
+fn render_script(
+    f: &Fixture,
+    mut spec: serde_json::Value,
+    config: serde_json::Value,
+) -> (PathBuf, PathBuf) {
+    let tmp = f.dir.mkdir("tmp", 0o1777);
+    let log = f.dir.mkdir("log", 0o755);
+    let mut cfg = serde_json::json!({
+        "runtimeDir": f.run.to_str().unwrap(),
+        "tmpDir": tmp.to_str().unwrap(),
+        "logDir": log.to_str().unwrap(),
+        "initialInstructions": format!(". {}", p(&f.lib)),
+        "startProcessAsDaemon": "daemon",
+    });
+    for (k, v) in config.as_object().expect("config object") {
+        cfg[k] = v.clone();
+    }
+    spec["config"] = cfg;
+    let out = nixproc_sysvinit::render::render_json(&spec.to_string())
+        .unwrap_or_else(|e| panic!("rendering {spec}: {e}"));
+    let rendered: serde_json::Value = serde_json::from_str(&out).expect("render output is JSON");
+    let name = rendered["name"].as_str().expect("rendered name");
+    let script = rendered["script"].as_str().expect("rendered script");
+    let manifest: serde_json::Value =
+        serde_json::from_str(rendered["manifest"].as_str().expect("manifest text"))
+            .expect("manifest is JSON");
+    let pid_file = PathBuf::from(manifest["pidFile"].as_str().expect("manifest pidFile"));
+    (
+        f.dir.write(&format!("init.d/{name}"), script, 0o755),
+        pid_file,
+    )
+}
+
+#[test]
+fn rendered_nginx_script_lifecycle() {
+    require_nginx();
+    let mut f = fixture("initfn-rnginx-");
+    let port = free_port();
+    let prefix = f.dir.mkdir("nginx", 0o755);
+    fs::create_dir_all(prefix.join("tmp")).unwrap();
+    // The renderer derives the PID file: runtimeDir/nginx.pid.
+    let pid_file = f.run.join("nginx.pid");
+    f.guard.pid_file(&pid_file);
+    let conf = f.dir.write(
+        "nginx/nginx.conf",
+        &nginx_config(&prefix, &pid_file, port, "rendered"),
+        0o644,
+    );
+    let (script, manifest_pid) = render_script(
+        &f,
+        serde_json::json!({
+            "name": "nginx",
+            "description": "Nginx test server",
+            "initialize": format!("mkdir -p {}/logs", p(&prefix)),
+            "process": NGINX,
+            "args": ["-c", conf.to_str().unwrap(), "-p", prefix.to_str().unwrap()],
+            "runlevels": [3, 4, 5],
+            "readiness": { "tcpPort": port, "timeout": 20 },
+        }),
+        serde_json::json!({}),
+    );
+    assert_eq!(manifest_pid, pid_file);
+
+    let r = f.run(&script, "start");
+    assert_ok(&r, "rendered start");
+    assert!(r.stdout.contains("OK"), "{r:?}");
+    let (_, body) = http_get(port, "/").expect("nginx is ready when start returns");
+    assert_eq!(body, "rendered\n");
+    let master = read_pid(&pid_file).unwrap();
+    assert_eq!(f.run(&script, "status").code, 0);
+    assert_ok(&f.run(&script, "start"), "second rendered start");
+    assert_eq!(nginx_masters(&conf), vec![master]);
+
+    fs::write(&conf, nginx_config(&prefix, &pid_file, port, "reloaded")).unwrap();
+    assert_ok(&f.run(&script, "reload"), "rendered reload");
+    assert!(wait_until(Duration::from_secs(10), || {
+        matches!(http_get(port, "/"), Ok((_, b)) if b == "reloaded\n")
+    }));
+    assert_eq!(read_pid(&pid_file), Some(master));
+
+    // restart: stop returns when nginx is gone, start when it is ready again.
+    assert_ok(&f.run(&script, "restart"), "rendered restart");
+    let new_master = read_pid(&pid_file).expect("PID file after restart");
+    assert_ne!(new_master, master);
+    assert!(!pid_alive(master));
+    assert_eq!(nginx_masters(&conf), vec![new_master]);
+    assert!(http_get(port, "/").is_ok());
+
+    assert_ok(&f.run(&script, "stop"), "rendered stop");
+    assert!(!pid_alive(new_master));
+    assert!(pids_with_cmdline(conf.to_str().unwrap()).is_empty());
+    assert_eq!(f.run(&script, "status").code, 3);
+    assert_ok(&f.run(&script, "stop"), "second rendered stop");
+    assert_eq!(f.run(&script, "bogus").code, 2, "unknown activity");
+}
+
+#[test]
+fn rendered_webapp_instances_and_users() {
+    let mut f = fixture("initfn-rwebapp-");
+    let webapp = install_program(&webapp_binary(), f.dir.path(), "webapp");
+    let user = UserGuard::create("nxprend");
+    let webapp_spec = |instance: &str, port: u16, user: Option<&str>| {
+        let mut spec = serde_json::json!({
+            "instanceName": instance,
+            "process": webapp.to_str().unwrap(),
+            "processIsDaemon": false,
+            "runlevels": [3, 4, 5],
+            "environment": { "PORT": port, "INSTANCE": instance },
+            "readiness": { "tcpPort": port, "timeout": 20 },
+        });
+        if let Some(u) = user {
+            spec["user"] = serde_json::json!(u);
+        }
+        spec
+    };
+
+    // Two instances, one of them as a user.
+    let (port1, port2) = (free_port(), free_port());
+    let (s1, pid1) = render_script(
+        &f,
+        webapp_spec("webapp1", port1, None),
+        serde_json::json!({}),
+    );
+    let (s2, pid2) = render_script(
+        &f,
+        webapp_spec("webapp2", port2, Some(&user.name)),
+        serde_json::json!({}),
+    );
+    assert_eq!(pid1, f.run.join("webapp1.pid"));
+    assert_eq!(
+        pid2,
+        f.dir.path().join("tmp/webapp2.pid"),
+        "user processes keep PID files in tmpDir"
+    );
+    f.guard.pid_file(&pid1).pid_file(&pid2);
+
+    assert_ok(&f.run(&s1, "start"), "start webapp1");
+    assert_ok(&f.run(&s2, "start"), "start webapp2");
+    let (_, b1) = http_get(port1, "/").expect("webapp1 is ready when start returns");
+    let (_, b2) = http_get(port2, "/").expect("webapp2 is ready when start returns");
+    assert!(b1.contains("instance=webapp1") && b2.contains("instance=webapp2"));
+    let c1 = read_pid(&client_file(&pid1)).unwrap();
+    let c2 = read_pid(&client_file(&pid2)).unwrap();
+    assert_eq!(uid_of(c1), Some(0));
+    assert_eq!(uid_of(c2), Some(user.uid), "webapp2 runs as its user");
+    assert_eq!(f.run(&s1, "status").code, 0);
+    assert_eq!(f.run(&s2, "status").code, 0);
+
+    assert_ok(&f.run(&s1, "stop"), "stop webapp1");
+    assert!(!pid_alive(c1) && port_closed(port1));
+    assert_eq!(f.run(&s1, "status").code, 3);
+    assert_eq!(
+        f.run(&s2, "status").code,
+        0,
+        "webapp2 is independent of webapp1"
+    );
+    assert!(http_get(port2, "/").is_ok());
+
+    // restart of webapp2: a new client, serving again when restart returns.
+    assert_ok(&f.run(&s2, "restart"), "restart webapp2");
+    let c2b = read_pid(&client_file(&pid2)).unwrap();
+    assert_ne!(c2, c2b);
+    assert!(!pid_alive(c2));
+    assert!(http_get(port2, "/").is_ok());
+    assert_ok(&f.run(&s2, "stop"), "stop webapp2");
+    assert!(!pid_alive(c2b) && port_closed(port2));
+
+    // forceDisableUserChange: the same spec with a user runs as the caller.
+    let port3 = free_port();
+    let (s3, pid3) = render_script(
+        &f,
+        webapp_spec("webapp3", port3, Some(&user.name)),
+        serde_json::json!({ "forceDisableUserChange": true }),
+    );
+    f.guard.pid_file(&pid3);
+    assert_ok(&f.run(&s3, "start"), "start webapp3");
+    let c3 = read_pid(&client_file(&pid3)).unwrap();
+    assert_eq!(
+        uid_of(c3),
+        Some(0),
+        "forceDisableUserChange keeps the caller's uid"
+    );
+    assert_ok(&f.run(&s3, "stop"), "stop webapp3");
+    assert!(!pid_alive(c3));
+}
