@@ -22,6 +22,9 @@
 # counts as gone. When running as root, a PID file that is writable by group or others,
 # or owned by someone other than root or the process owner, is refused.
 #
+# The functions work the same under `set -e` and `set -u` in the calling script (they
+# run with their own shell options) and do not depend on the caller's IFS.
+#
 # Settings read from the environment:
 #   KILLDELAY      seconds between TERM and KILL in killproc (default 10, decimals allowed)
 #   STARTTIMEOUT   seconds start_daemon/start_foreground wait for the process (default 30)
@@ -218,11 +221,13 @@ _initfn_pidfile_safe() {
 
 # Reads the PIDs on the first line of FILE into the array _initfn_pids.
 _initfn_read_pids() {
-    local line word
+    local line= word
+    local -a words=()
     _initfn_pids=()
     [ -r "$1" ] || return 1
-    IFS= read -r line <"$1" || [ -n "$line" ] || return 0
-    for word in $line; do
+    { IFS= read -r line <"$1"; } 2>/dev/null || [ -n "$line" ] || return 0
+    read -r -a words <<<"$line"
+    for word in "${words[@]}"; do
         [[ $word =~ ^[0-9]+$ ]] || continue
         word=$((10#$word))
         [ "$word" -gt 1 ] && _initfn_pids+=("$word")
@@ -308,6 +313,8 @@ _initfn_parse_p() {
 }
 
 pidofproc() {
+    local - IFS=$' \t\n'
+    set +e +u
     local -a _initfn_found=()
     local _initfn_pidfile_used= _initfn_opt_pidfile= _initfn_shift=0 rc
     _initfn_parse_p "$@" || return 4
@@ -323,6 +330,8 @@ pidofproc() {
 }
 
 statusproc() {
+    local - IFS=$' \t\n'
+    set +e +u
     local -a _initfn_found=()
     local _initfn_pidfile_used= _initfn_opt_pidfile= _initfn_shift=0 rc name
     _initfn_parse_p "$@" || return 4
@@ -385,6 +394,8 @@ _initfn_wait_gone() {
 }
 
 killproc() {
+    local - IFS=$' \t\n'
+    set +e +u
     local -a _initfn_found=()
     local _initfn_pidfile_used= pidfile= delay=${KILLDELAY:-10} OPTIND=1 opt rc
     while getopts ':p:d:' opt; do
@@ -524,6 +535,8 @@ _initfn_prepare_dir() {
 }
 
 start_daemon() {
+    local - IFS=$' \t\n'
+    set +e +u
     local force=0 nice= pidfile= user= OPTIND=1 opt
     while getopts ':fn:p:u:' opt; do
         case $opt in
@@ -622,6 +635,8 @@ start_daemon() {
 loadproc() { start_daemon "$@"; }
 
 start_foreground() {
+    local - IFS=$' \t\n'
+    set +e +u
     local daemon=$_initfn_daemon pidfile= nice= user= logfile= dir= umask= OPTIND=1 opt
     while getopts ':D:p:n:u:o:C:m:' opt; do
         case $opt in
@@ -755,6 +770,8 @@ start_foreground() {
 # Readiness
 
 wait_ready() {
+    local - IFS=$' \t\n'
+    set +e +u
     local pidfile= timeout=${READYTIMEOUT:-30} port= host=127.0.0.1 command= OPTIND=1 opt
     while getopts ':p:t:P:H:c:' opt; do
         case $opt in

@@ -646,6 +646,29 @@ fn lsb_exit_codes_messages_and_failures() {
         "another program's process was touched"
     );
     assert_eq!(f.shell(&format!("statusproc {prog}")).code, 3);
+
+    // wait_ready with a command: passes when the command does, times out otherwise.
+    let spid = f.run.join("sleeper.pid");
+    fs::write(&spid, format!("{}\n", sleeper.id())).unwrap();
+    let sp = p(&spid);
+    assert_eq!(
+        f.shell(&format!("wait_ready -p {sp} -t 5 -c 'test -e {sp}'"))
+            .code,
+        0
+    );
+    let r = f.shell(&format!("wait_ready -p {sp} -t 0.2 -c false"));
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("not ready"), "{r:?}");
+
+    // The library behaves the same under set -eu and an odd IFS in the caller.
+    let r = f.shell(&format!(
+        "set -eu\nIFS=:\nstatusproc -p {sp} sleep\nkillproc -p {pf} sleep\n\
+         statusproc -p {pf} sleep || echo \"status=$?\"\necho done",
+        pf = p(&f.run.join("nothing.pid"))
+    ));
+    assert_eq!(r.code, 0, "{r:?}");
+    assert!(r.stdout.ends_with("status=3\ndone\n"), "{r:?}");
+
     sleeper.kill().unwrap();
     sleeper.wait().unwrap();
 }
