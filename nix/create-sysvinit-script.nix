@@ -147,8 +147,10 @@ let
 
   storeName = lib.storeName name;
 
-  # The plugin's result (path a); only forced when the plugin is used.
-  r = builtins.sysvinitScript rendererSpec;
+  # The plugin's result (path a); only forced when the plugin is used. Its errors name
+  # the process and attribute; the context (shown with --show-trace) adds the file.
+  r = builtins.addErrorContext "while rendering process '${name}'${where}"
+    (builtins.sysvinitScript rendererSpec);
 
   drv =
     if usePlugin then derivation (lib.treeAttrs pluginBase storeName r)
