@@ -93,8 +93,10 @@ EOF
     printf '%s' "$path"
 }
 
+# shellcheck disable=SC2016 # "$0" is expanded by the generated script
 ours='"$0" stop
 "$0" start'
+# shellcheck disable=SC2016
 older='"$0" stop
 sleep 1
 "$0" start'

@@ -221,7 +221,7 @@ _initfn_pidfile_safe() {
 
 # Reads the PIDs on the first line of FILE into the array _initfn_pids.
 _initfn_read_pids() {
-    local line= word
+    local line='' word
     local -a words=()
     _initfn_pids=()
     [ -r "$1" ] || return 1
@@ -316,7 +316,7 @@ pidofproc() {
     local - IFS=$' \t\n'
     set +e +u
     local -a _initfn_found=()
-    local _initfn_pidfile_used= _initfn_opt_pidfile= _initfn_shift=0 rc
+    local _initfn_pidfile_used='' _initfn_opt_pidfile='' _initfn_shift=0 rc
     _initfn_parse_p "$@" || return 4
     shift "$_initfn_shift"
     if [ $# -lt 1 ]; then
@@ -333,7 +333,7 @@ statusproc() {
     local - IFS=$' \t\n'
     set +e +u
     local -a _initfn_found=()
-    local _initfn_pidfile_used= _initfn_opt_pidfile= _initfn_shift=0 rc name
+    local _initfn_pidfile_used='' _initfn_opt_pidfile='' _initfn_shift=0 rc name
     _initfn_parse_p "$@" || return 4
     shift "$_initfn_shift"
     if [ $# -lt 1 ]; then
@@ -397,7 +397,7 @@ killproc() {
     local - IFS=$' \t\n'
     set +e +u
     local -a _initfn_found=()
-    local _initfn_pidfile_used= pidfile= delay=${KILLDELAY:-10} OPTIND=1 opt rc
+    local _initfn_pidfile_used='' pidfile='' delay=${KILLDELAY:-10} OPTIND=1 opt rc
     while getopts ':p:d:' opt; do
         case $opt in
         p) pidfile=$OPTARG ;;
@@ -417,7 +417,7 @@ killproc() {
         _initfn_err "usage: killproc [-p PIDFILE] [-d DELAY] PROGRAM [SIGNAL]"
         return 2
     fi
-    local program=$1 signal=
+    local program=$1 signal=''
     if [ $# -eq 2 ]; then
         signal=$(_initfn_signal "$2") || {
             _initfn_err "killproc: unknown signal $2"
@@ -456,7 +456,7 @@ killproc() {
     # Track each process with its start time so that a PID reused while we wait is
     # never signalled; for a daemon wrapper also track its client.
     local -a tracked=() clients=()
-    local pid clientfile= cpid _initfn_start=
+    local pid clientfile='' cpid _initfn_start=''
     for pid in "${_initfn_found[@]}"; do
         _initfn_starttime "$pid" || continue
         tracked+=("$pid:$_initfn_start")
@@ -537,7 +537,7 @@ _initfn_prepare_dir() {
 start_daemon() {
     local - IFS=$' \t\n'
     set +e +u
-    local force=0 nice= pidfile= user= OPTIND=1 opt
+    local force=0 nice='' pidfile='' user='' OPTIND=1 opt
     while getopts ':fn:p:u:' opt; do
         case $opt in
         f) force=1 ;;
@@ -571,7 +571,7 @@ start_daemon() {
         return 2
     fi
     local -a _initfn_found=()
-    local _initfn_pidfile_used=
+    local _initfn_pidfile_used=''
     _initfn_lookup "$pidfile" "$program"
     rc=$?
     if [ "$rc" -eq 0 ] && [ "$force" -eq 0 ]; then
@@ -637,7 +637,7 @@ loadproc() { start_daemon "$@"; }
 start_foreground() {
     local - IFS=$' \t\n'
     set +e +u
-    local daemon=$_initfn_daemon pidfile= nice= user= logfile= dir= umask= OPTIND=1 opt
+    local daemon=$_initfn_daemon pidfile='' nice='' user='' logfile='' dir='' umask='' OPTIND=1 opt
     while getopts ':D:p:n:u:o:C:m:' opt; do
         case $opt in
         D) daemon=$OPTARG ;;
@@ -697,7 +697,7 @@ start_foreground() {
     fi
 
     local -a _initfn_found=()
-    local _initfn_pidfile_used=
+    local _initfn_pidfile_used=''
     _initfn_lookup "$pidfile" "$daemon_path"
     rc=$?
     [ "$rc" -eq 0 ] && return 0
@@ -772,7 +772,7 @@ start_foreground() {
 wait_ready() {
     local - IFS=$' \t\n'
     set +e +u
-    local pidfile= timeout=${READYTIMEOUT:-30} port= host=127.0.0.1 command= OPTIND=1 opt
+    local pidfile='' timeout=${READYTIMEOUT:-30} port='' host=127.0.0.1 command='' OPTIND=1 opt
     while getopts ':p:t:P:H:c:' opt; do
         case $opt in
         p) pidfile=$OPTARG ;;
