@@ -10,6 +10,9 @@
 #     --argstr logDir /var/log              # optional, default "${stateDir}/log"
 #     --argstr tmpDir /tmp                  # optional, default "/tmp" for stateDir "/var",
 #                                           #   else "${stateDir}/tmp"
+#     --argstr cacheDir /var/cache          # optional, default "${stateDir}/cache"; also
+#                                           #   spoolDir, lockDir, libDir (nix-processmgmt's
+#                                           #   names), passed to models that declare them
 #     --arg forceDisableUserChange true     # optional, default false
 #     --argstr extraParams '{"webappPort":6000}'
 #                                           # optional: a JSON object (or a Nix attribute
@@ -17,10 +20,18 @@
 #                                           #   model; only those it declares are passed
 #     --arg pkgs 'import <nixpkgs> {}'      # optional, default the host-packages shim
 #
+# Rendering happens at evaluation time when Nix loads this project's plugin (give
+# `--option plugin-files LIB.so` to nix-build BEFORE its other arguments), otherwise at
+# build time with nixproc-sysvinit-render, which the host-packages shim copies from
+# $NIXPROC_SYSVINIT_BIN (default <repository>/target/release). Add
+# `--option substituters ""` on machines without network access to skip binary-cache
+# look-ups.
+#
 # The model is a function in the shape of nix-processmgmt's processes.nix:
 #
-#   { pkgs, system, stateDir, runtimeDir, logDir, tmpDir, forceDisableUserChange,
-#     processManager, ... }: { INSTANCE = { pkg = <process derivation>; ... }; ... }
+#   { pkgs, system, stateDir, runtimeDir, logDir, tmpDir, cacheDir, spoolDir, lockDir,
+#     libDir, forceDisableUserChange, processManager, ... }:
+#   { INSTANCE = { pkg = <process derivation>; ... }; ... }
 #
 # It receives only the arguments it declares (plus extraParams it declares);
 # `processManager` is "sysvinit". Each instance is either a derivation or an attribute
@@ -37,6 +48,10 @@
 , runtimeDir ? "${stateDir}/run"
 , logDir ? "${stateDir}/log"
 , tmpDir ? (if stateDir == "/var" then "/tmp" else "${stateDir}/tmp")
+, cacheDir ? "${stateDir}/cache"
+, spoolDir ? "${stateDir}/spool"
+, lockDir ? "${stateDir}/lock"
+, libDir ? "${stateDir}/lib"
 , forceDisableUserChange ? false
 , extraParams ? { }
 , name ? "nixproc-sysvinit-profile"
@@ -53,7 +68,8 @@ let
   model = import exprFile;
 
   available = {
-    inherit pkgs system stateDir runtimeDir logDir tmpDir forceDisableUserChange;
+    inherit pkgs system stateDir runtimeDir logDir tmpDir cacheDir spoolDir lockDir libDir
+      forceDisableUserChange;
     processManager = "sysvinit";
   } // extra;
 
