@@ -87,7 +87,7 @@ let
     else if builtins.isAttrs value && value ? pkg then value.pkg
     else throw ("processes model${where}: instance '${instance}' must be a derivation "
       + "or an attribute set with 'pkg', got "
-      + (if builtins.isAttrs value then "an attribute set without 'pkg'" else "a ${builtins.typeOf value}"));
+      + (if builtins.isAttrs value then "an attribute set without 'pkg'" else lib.kindOf value));
 
   instances = builtins.filter (i: packageOf i != null) (builtins.attrNames processes);
 
@@ -114,7 +114,7 @@ let
   paths = map packageOf instances;
 in
 if !(builtins.isAttrs processes) then
-  throw "processes model${where}: must evaluate to an attribute set of instances, got a ${builtins.typeOf processes}"
+  throw "processes model${where}: must evaluate to an attribute set of instances, got ${lib.kindOf processes}"
 else
   builtins.seq namesUnique (derivation (lib.builderFor {
     stdenv = pkgs.stdenv or null;

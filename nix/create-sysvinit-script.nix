@@ -114,7 +114,11 @@ let
 
   checked = lib.checkAttributes name where spec;
 
-  deps = map (lib.dependencyOf name where) (spec.dependencies or [ ]);
+  deps =
+    let given = spec.dependencies or [ ]; in
+    if builtins.isList given then map (lib.dependencyOf name where) given
+    else throw ("process '${name}'${where}: attribute 'dependencies': expected a list of "
+      + "processes, got ${lib.kindOf given}");
 
   # Start sequence: one above the highest dependency, minSequence without any.
   nixSequence =
@@ -149,8 +153,12 @@ let
 
   # The plugin's result (path a); only forced when the plugin is used. Its errors name
   # the process and attribute; the context (shown with --show-trace) adds the file.
-  r = builtins.addErrorContext "while rendering process '${name}'${where}"
-    (builtins.sysvinitScript rendererSpec);
+  r =
+    if !(builtins ? sysvinitScript) then
+      throw ("createSystemVInitScript: usePlugin is true but the nixproc-sysvinit plugin "
+        + "is not loaded; pass --option plugin-files LIB.so to Nix before its other arguments")
+    else builtins.addErrorContext "while rendering process '${name}'${where}"
+      (builtins.sysvinitScript rendererSpec);
 
   drv =
     if usePlugin then derivation (lib.treeAttrs pluginBase storeName r)

@@ -52,11 +52,18 @@ let
     in
     if best != null && best.d <= limit then " (did you mean '${best.k}'?)" else "";
 
+  # "an integer", "a list", ... for error messages.
+  kindOf = v: {
+    int = "an integer"; bool = "a Boolean"; string = "a string"; path = "a path";
+    null = "null"; set = "an attribute set"; list = "a list"; lambda = "a function";
+    float = "a float";
+  }.${builtins.typeOf v} or (builtins.typeOf v);
+
   positionText = pos:
     if pos == null then "" else " (at ${pos.file}:${toString pos.line})";
 in
 rec {
-  inherit knownAttributes editDistance;
+  inherit knownAttributes editDistance kindOf;
 
   # How builders run: nixpkgs' shell and coreutils when given (so builds work in a
   # sandbox), else the host's /bin/sh and /usr/bin (the host-packages shim).
@@ -86,10 +93,17 @@ rec {
 
   # The process name: `name`, else `instanceName`.
   processName = spec:
+    let
+      checkString = attr:
+        let value = spec.${attr}; in
+        if builtins.isString value then value
+        else throw ("process description${positionText (unsafeGetAttrPos attr spec)}: "
+          + "attribute '${attr}': expected a string, got ${kindOf value}");
+    in
     if !(builtins.isAttrs spec) then
-      throw "createSystemVInitScript: a process description must be an attribute set, got a ${builtins.typeOf spec}"
-    else if spec ? name then spec.name
-    else if spec ? instanceName then spec.instanceName
+      throw "createSystemVInitScript: a process description must be an attribute set, got ${kindOf spec}"
+    else if spec ? name then checkString "name"
+    else if spec ? instanceName then checkString "instanceName"
     else throw ("process description${describePosition spec} has no name: "
       + "set 'name' or 'instanceName'");
 
@@ -114,7 +128,7 @@ rec {
     else if builtins.isAttrs d && d ? pkg then dependencyOf name where d.pkg
     else throw ("process '${name}'${where}: dependencies: every element must be a "
       + "process made by createSystemVInitScript (a derivation with 'sequence'), got "
-      + (if builtins.isAttrs d then "an attribute set without 'sequence'" else "a ${builtins.typeOf d}"));
+      + (if builtins.isAttrs d then "an attribute set without 'sequence'" else kindOf d));
 
   # A valid store path name for a process name (names are validated by the renderer).
   storeName = name:

@@ -571,3 +571,29 @@ fn long_and_awkward_texts_give_identical_trees() {
         "the initialize text is in the script as written"
     );
 }
+
+#[test]
+fn wrong_kinds_of_values_are_reported_at_the_users_file() {
+    let dir = TestDir::new("nixproc-nix-kinds");
+    let cases = [
+        (
+            "{\n  web = create {\n    name = 5;\n    process = \"/bin/true\";\n  };\n}",
+            "process description (at {FILE}:11): attribute 'name': expected a string, got an integer",
+        ),
+        (
+            "{\n  web = create {\n    name = \"web\";\n    dependencies = { };\n  };\n}",
+            "process 'web' (at {FILE}:11): attribute 'dependencies': expected a list of processes, got an attribute set",
+        ),
+        (
+            "{\n  web = 3;\n}",
+            "processes model in {FILE}: instance 'web' must be a derivation or an attribute set with 'pkg', got an integer",
+        ),
+    ];
+    for (i, (body, want)) in cases.iter().enumerate() {
+        let model = write_model(&dir, &format!("model{i}.nix"), body);
+        let want = want.replace("{FILE}", model.to_str().unwrap());
+        for err in errors_of(&model) {
+            assert!(err.contains(&want), "want: {want}\ngot: {err}");
+        }
+    }
+}
