@@ -160,15 +160,14 @@ let
     else builtins.addErrorContext "while rendering process '${name}'${where}"
       (builtins.sysvinitScript rendererSpec);
 
-  drv =
-    if usePlugin then derivation (lib.treeAttrs pluginBase storeName r)
-    else
-      derivation (renderBase // {
-        name = storeName;
-        spec = builtins.toJSON rendererSpec;
-      });
+  drvAttrs =
+    if usePlugin then lib.treeAttrs pluginBase storeName r
+    else renderBase // {
+      name = storeName;
+      spec = builtins.toJSON rendererSpec;
+    };
 in
-builtins.seq name (builtins.seq checked (builtins.seq sequence (drv // {
+builtins.seq name (builtins.seq checked (builtins.seq sequence (lib.derivationWith drvAttrs {
   processName = name;
   sequence = if usePlugin then r.sequence else sequence;
   stopSequence = if usePlugin then r.stopSequence else maxSequence - sequence + minSequence;

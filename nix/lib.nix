@@ -76,6 +76,26 @@ rec {
       then "${coreutils}/bin" else "/usr/bin:/bin";
   };
 
+  # `derivation attrs // extra`, built without the generic wrapper's copies of the
+  # attribute set (one output, "out"). It has what consumers of a derivation use:
+  # type, name, system, outPath, drvPath, outputName, outputs, out, all, drvAttrs.
+  derivationWith = attrs: extra:
+    let
+      strict = builtins.derivationStrict attrs;
+      self = extra // {
+        type = "derivation";
+        inherit (attrs) name system;
+        outPath = strict.out;
+        inherit (strict) drvPath;
+        outputName = "out";
+        outputs = [ "out" ];
+        out = self;
+        all = [ self ];
+        drvAttrs = attrs;
+      };
+    in
+    self;
+
   # Drops attributes whose value is null.
   dropNulls = attrs:
     builtins.removeAttrs attrs (filter (n: attrs.${n} == null) (attrNames attrs));
