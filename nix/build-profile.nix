@@ -89,15 +89,17 @@ let
       + "or an attribute set with 'pkg', got "
       + (if builtins.isAttrs value then "an attribute set without 'pkg'" else lib.kindOf value));
 
-  instances = builtins.filter (i: packageOf i != null) (builtins.attrNames processes);
+  # { instance; pkg; } for every instance that is not null.
+  entries = builtins.filter (e: e.pkg != null)
+    (map (i: { instance = i; pkg = packageOf i; }) (builtins.attrNames processes));
 
   # Two instances rendering a process of the same name would overwrite each other.
   # Checked in linear time; the error path looks for the clashing pair.
   named = builtins.concatMap
-    (i:
-      let pname = (packageOf i).processName or null;
-      in if pname == null then [ ] else [ { name = pname; value = i; } ])
-    instances;
+    (e:
+      if e.pkg ? processName then [ { name = e.pkg.processName; value = e.instance; } ]
+      else [ ])
+    entries;
   byName = builtins.listToAttrs named;
   clash = builtins.foldl'
     (found: entry:
@@ -111,7 +113,7 @@ let
     else throw ("processes model${where}: instances '${byName.${clash.name}}' and "
       + "'${clash.value}' both define a process named '${clash.name}'");
 
-  paths = map packageOf instances;
+  paths = builtins.catAttrs "pkg" entries;
 in
 if !(builtins.isAttrs processes) then
   throw "processes model${where}: must evaluate to an attribute set of instances, got ${lib.kindOf processes}"

@@ -179,8 +179,11 @@ rec {
       credentialTexts = indexed "group" groupNames groups ++ indexed "user" userNames users;
       # Linux limits one environment entry to 128 KiB.
       long = t: stringLength t > 65536;
-      asFile = filter (n: long r.${n}) [ "script" "manifest" ]
-        ++ map (t: t.name) (filter (t: long t.value) credentialTexts);
+      asFile =
+        (if long r.script then [ "script" ] else [ ])
+        ++ (if long r.manifest then [ "manifest" ] else [ ])
+        ++ (if credentialTexts == [ ] then [ ]
+        else map (t: t.name) (filter (t: long t.value) credentialTexts));
       attrs = base // {
         inherit name;
         processName = r.name;
