@@ -675,6 +675,11 @@ start_foreground() {
         _initfn_err "start_foreground: the PID file of ${program##*/} must be named NAME.pid, got '$pidfile'"
         return 2
     fi
+    # libslack daemon accepts only these characters in names and PID directories.
+    if ! [[ $name =~ ^[-._a-zA-Z0-9]+$ ]] || ! [[ $piddir =~ ^[-._a-zA-Z0-9/]+$ ]]; then
+        _initfn_err "start_foreground: daemon accepts only the characters -._a-zA-Z0-9/ in PID file paths, got '$pidfile' for ${program##*/}"
+        return 2
+    fi
     if [ -n "$nice" ] && ! [[ $nice =~ ^-?[0-9]+$ ]]; then
         _initfn_err "start_foreground: the nice level must be an integer, got '$nice'"
         return 2

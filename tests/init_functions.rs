@@ -116,15 +116,22 @@ fn client_file(pid_file: &Path) -> PathBuf {
     pid_file.with_extension("clientpid")
 }
 
-/// Processes of this test's nginx (they carry the config path on their command line).
+/// Master processes of this test's nginx: processes carrying the config path on their
+/// command line whose parent is not one of them (a freshly forked worker still shows
+/// the master's command line for a moment).
 fn nginx_masters(conf: &Path) -> Vec<i32> {
-    pids_with_cmdline(conf.to_str().expect("utf-8 path"))
-        .into_iter()
-        .filter(|pid| {
-            fs::read(format!("/proc/{pid}/cmdline"))
-                .map(|c| String::from_utf8_lossy(&c).contains("master process"))
-                .unwrap_or(false)
-        })
+    let all = pids_with_cmdline(conf.to_str().expect("utf-8 path"));
+    let parent = |pid: i32| -> Option<i32> {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+        stat[stat.rfind(')')? + 1..]
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()
+    };
+    all.iter()
+        .copied()
+        .filter(|pid| parent(*pid).is_some_and(|pp| !all.contains(&pp)))
         .collect()
 }
 
@@ -862,4 +869,107 @@ fn rendered_webapp_instances_and_users() {
     );
     assert_ok(&f.run(&s3, "stop"), "stop webapp3");
     assert!(!pid_alive(c3));
+}
+
+// ---------------------------------------------------------------------------------------
+// The Nix package of the library.
+
+#[test]
+fn nix_package_substitutes_runtime_dir_path_and_daemon() {
+    let mut f = fixture("initfn-nix-");
+    let build = |run: &Path| -> PathBuf {
+        let expr = format!(
+            "let hp = import {repo}/nix/host-packages.nix {{ }}; in \
+             import {repo}/nix/init-functions.nix {{ \
+               basePackages = [ hp.coreutils hp.util-linux ]; \
+               inherit (hp) stdenv daemon; \
+               runtimeDir = {run}; }}",
+            repo = repo_root().display(),
+            run = nix_string(run.to_str().unwrap()),
+        );
+        let out = Command::new("nix-build")
+            .args(["--no-out-link", "-E", &expr])
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run nix-build");
+        assert!(
+            out.status.success(),
+            "nix-build of init-functions.nix failed"
+        );
+        let store = PathBuf::from(String::from_utf8(out.stdout).unwrap().trim());
+        assert!(
+            store.is_file(),
+            "the package is the library file itself: {store:?}"
+        );
+        let text = fs::read_to_string(&store).unwrap();
+        assert!(!text.contains("'@runtimeDir@'") && !text.contains("'@basePath@'"));
+        store
+    };
+
+    // Values are shell-quoted: a runtime directory with a quote and a space survives.
+    let odd = f.dir.mkdir("run it's", 0o755);
+    let lib = build(&odd);
+    let r = f.shell(&format!(
+        ". {}\nprintf '%s' \"$_initfn_runtime_dir\"",
+        p(&lib)
+    ));
+    assert_eq!(r.stdout, odd.to_str().unwrap(), "{r:?}");
+    // daemon cannot use such a directory; start_foreground says so instead of failing
+    // inside daemon.
+    let r = f.shell(&format!(". {}\nstart_foreground -- /bin/true", p(&lib)));
+    assert_eq!(r.code, 2, "{r:?}");
+    assert!(r.stderr.contains("PID file paths"), "{r:?}");
+
+    // A script sourcing the packaged library: PATH starts with the base packages, the
+    // default PID file lives in runtimeDir, and the default wrapper is the packaged one.
+    let run = f.dir.mkdir("pkgrun", 0o755);
+    let lib = build(&run);
+    let webapp = install_program(&webapp_binary(), f.dir.path(), "webapp");
+    let port = free_port();
+    let pid_file = run.join("webapp.pid");
+    f.guard.pid_file(&pid_file);
+    let script = f.dir.write(
+        "packaged.sh",
+        &format!(
+            "#!/bin/bash\n. {lib}\nexport PORT={port}\n\
+             case \"$1\" in\n\
+             path) printf '%s\\n' \"$PATH\" ;;\n\
+             start) start_foreground -- {wa} && wait_ready -p {pf} -P {port} ;;\n\
+             status) statusproc daemon ;;\n\
+             stop) killproc daemon ;;\n\
+             esac\n",
+            lib = p(&lib),
+            wa = p(&webapp),
+            pf = p(&pid_file),
+        ),
+        0o755,
+    );
+    let r = f.run(&script, "path");
+    let first = r.stdout.split(':').next().unwrap_or_default().to_string();
+    assert!(
+        first.starts_with("/nix/store/") && first.ends_with("-coreutils/bin"),
+        "{r:?}"
+    );
+    assert_ok(&f.run(&script, "start"), "start with the packaged library");
+    let wrapper = read_pid(&pid_file).expect("PID file in the substituted runtimeDir");
+    let argv0 = fs::read(format!("/proc/{wrapper}/cmdline")).unwrap();
+    let argv0 = String::from_utf8_lossy(argv0.split(|b| *b == 0).next().unwrap()).to_string();
+    assert!(
+        argv0.starts_with("/nix/store/") && argv0.ends_with("-daemon/bin/daemon"),
+        "the wrapper is the packaged daemon: {argv0}"
+    );
+    assert!(http_get(port, "/").is_ok());
+    assert_eq!(f.run(&script, "status").code, 0);
+    assert_ok(&f.run(&script, "stop"), "stop with the packaged library");
+    assert!(!pid_alive(wrapper));
+    assert_eq!(f.run(&script, "status").code, 3);
+}
+
+/// A Nix string literal holding `s`.
+fn nix_string(s: &str) -> String {
+    let escaped = s
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace("${", "\\${");
+    format!("\"{escaped}\"")
 }
