@@ -654,6 +654,26 @@ fn lsb_exit_codes_messages_and_failures() {
     );
     assert_eq!(f.shell(&format!("statusproc {prog}")).code, 3);
 
+    // start_daemon is idempotent; -f starts another copy anyway.
+    let daemonize = f.daemonize_program();
+    let fpid = f.run.join("forced.pid");
+    f.guard.pid_file(&fpid);
+    let start = format!(
+        "start_daemon -p {fp} {dz} {fp}",
+        fp = p(&fpid),
+        dz = p(&daemonize)
+    );
+    assert_ok(&f.shell(&start), "first start_daemon");
+    let first = read_pid(&fpid).unwrap();
+    assert_ok(&f.shell(&start), "second start_daemon");
+    assert_eq!(read_pid(&fpid), Some(first), "no second copy without -f");
+    let forced = start.replacen("start_daemon", "start_daemon -f", 1);
+    assert_ok(&f.shell(&forced), "start_daemon -f");
+    let second = read_pid(&fpid).unwrap();
+    assert_ne!(second, first);
+    assert!(pid_alive(first) && pid_alive(second));
+    f.guard.pid(first);
+
     // wait_ready with a command: passes when the command does, times out otherwise.
     let spid = f.run.join("sleeper.pid");
     fs::write(&spid, format!("{}\n", sleeper.id())).unwrap();
