@@ -26,7 +26,14 @@
 #
 # The returned derivation also carries `processName`, `sequence` and `stopSequence`
 # (known at evaluation time in both paths), so it can be listed in another process's
-# `dependencies`.
+# `dependencies` (directly or as an instance `{ pkg = ...; }`), and `chain`, the longest
+# dependency chain ending in it (for error messages).
+#
+# Mistakes are reported at the user's file and line: unknown attributes (with a
+# suggestion), a missing or non-string name, `dependencies` that are not processes, and
+# a start sequence beyond maxSequence (naming the chain). Other invalid values are
+# reported by the renderer, naming the process and attribute: during evaluation with
+# the plugin (add --show-trace for the file), at build time without it.
 { stdenv ? null
 , writeTextFile ? null
 , daemon ? null
