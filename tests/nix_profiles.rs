@@ -597,3 +597,54 @@ fn wrong_kinds_of_values_are_reported_at_the_users_file() {
         }
     }
 }
+
+/// The Nix side checks attribute names itself (to point at the user's line); its list
+/// must be the renderer's, minus `config`, which the composition supplies. Likewise the
+/// composition must accept every global setting the renderer knows.
+#[test]
+fn nix_attribute_lists_match_the_renderer() {
+    let lib = repo().join("nix/lib.nix");
+    let out = nix(
+        "nix-instantiate",
+        Via::RenderTool,
+        &[
+            "--eval",
+            "--json",
+            "-E",
+            &format!("(import {}).knownAttributes", lib.display()),
+        ],
+    )
+    .unwrap();
+    let mut nix_side: Vec<String> = serde_json::from_str(&out).unwrap();
+    nix_side.sort();
+    let mut renderer: Vec<String> = nixproc_sysvinit::spec::PROCESS_ATTRIBUTES
+        .iter()
+        .filter(|a| **a != "config")
+        .map(|a| a.to_string())
+        .collect();
+    renderer.sort();
+    assert_eq!(nix_side, renderer);
+
+    let composer = repo().join("nix/create-sysvinit-script.nix");
+    let out = nix(
+        "nix-instantiate",
+        Via::RenderTool,
+        &[
+            "--eval",
+            "--json",
+            "-E",
+            &format!(
+                "builtins.attrNames (builtins.functionArgs (import {}))",
+                composer.display()
+            ),
+        ],
+    )
+    .unwrap();
+    let composer_args: Vec<String> = serde_json::from_str(&out).unwrap();
+    for setting in nixproc_sysvinit::spec::CONFIG_ATTRIBUTES {
+        assert!(
+            composer_args.iter().any(|a| a == setting),
+            "create-sysvinit-script.nix does not take the global setting '{setting}'"
+        );
+    }
+}
