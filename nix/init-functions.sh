@@ -3,24 +3,49 @@
 # Every generated init.d script sources this file. It provides:
 #
 #   log_info_msg / log_success_msg / log_failure_msg / log_warning_msg MSG
+#       Print MSG as one line (coloured only when standard output is a terminal).
 #   evaluate_retval
+#       Print OK or FAIL for the status of the previous command and return that status.
 #   start_daemon [-f] [-n NICE] [-p PIDFILE] [-u USER] PROGRAM [ARGS...]   (alias loadproc)
-#   start_foreground [-D DAEMON] -p PIDFILE [-n NICE] [-u USER] [-o LOGFILE] [-C DIR]
-#                    [-m UMASK] -- PROGRAM [ARGS...]
+#       Start a self-daemonizing PROGRAM unless it already runs (-f: start anyway), with
+#       nice level NICE and as USER (setpriv, else runuser). Returns once the PID file
+#       names a live process running PROGRAM (without -p: the default PID file
+#       RUNTIMEDIR/BASENAME.pid, else any process running PROGRAM).
+#   start_foreground [-D DAEMON] -p DIR/NAME.pid [-n NICE] [-u USER] [-o LOGFILE]
+#                    [-C DIR] [-m UMASK] -- PROGRAM [ARGS...]
+#       Run a foreground PROGRAM under libslack daemon (DAEMON, default the packaged
+#       one): `daemon --unsafe --inherit --name=NAME --pidfiles=DIR [--output=LOGFILE]
+#       [--user=USER] [--chdir=DIR] [--umask=UMASK] -- PROGRAM ARGS`. The PID file is the
+#       wrapper's; daemon also writes DIR/NAME.clientpid. Unless it already runs,
+#       returns once the wrapper and its client live. daemon accepts only -._a-zA-Z0-9
+#       in NAME and also / in DIR.
 #   wait_ready -p PIDFILE [-t TIMEOUT] (-P PORT [-H HOST] | -c COMMAND)
+#       Wait until HOST:PORT (default 127.0.0.1) accepts a connection, or COMMAND
+#       succeeds (both, when both are given); fail at once when the process of PIDFILE
+#       is gone, or after TIMEOUT seconds.
 #   killproc [-p PIDFILE] [-d DELAY] PROGRAM [SIGNAL]
+#       With SIGNAL (-HUP, HUP, SIGHUP or a number): send it. Without: send TERM, wait
+#       until the process (and a daemon wrapper's client) is gone, send KILL after DELAY
+#       seconds, and remove the PID file. Stopping a stopped program succeeds.
 #   statusproc [-p PIDFILE] PROGRAM
+#       Print the state and return its LSB status code.
 #   pidofproc [-p PIDFILE] PROGRAM
+#       Print the verified PIDs and return the LSB status code.
 #
-# Exit codes follow the LSB: statusproc/pidofproc return 0 (running), 1 (dead, PID file
-# left behind), 3 (not running) or 4 (unknown: the PID file is not trustworthy);
-# killproc with a signal returns 7 when the program is not running.
+# Exit codes follow the LSB. statusproc/pidofproc: 0 running, 1 dead but the PID file
+# exists, 3 not running, 4 unknown (the PID file is not trustworthy). killproc: 0 done,
+# 1 failed, 2 bad usage, 4 untrusted PID file, 7 a signal was asked for but the program
+# is not running. start_daemon/start_foreground: 0 running, 1 failed, 2 bad usage, 5 the
+# program is not installed. A PID file naming a live but unrelated process counts as
+# "not running" (3), and that process is never signalled.
 #
 # A PID read from a PID file is trusted only when the process still runs the expected
-# program: /proc/PID/exe resolves to it, or (for interpreted programs) argv[0] or argv[1]
-# does, or the process is a libslack `daemon` wrapper whose command runs it. A zombie
-# counts as gone. When running as root, a PID file that is writable by group or others,
-# or owned by someone other than root or the process owner, is refused.
+# program: /proc/PID/exe is the same file, or (for interpreted programs) argv[0] or
+# argv[1] names it, or the process is a libslack daemon wrapper whose command runs it
+# (so for foreground processes PROGRAM may be the daemon program or the wrapped one). A
+# zombie counts as gone: stops do not wait for the reaper. When running as root, a PID
+# file that is writable by group or others, or owned by someone other than root or the
+# process owner, is refused.
 #
 # The functions work the same under `set -e` and `set -u` in the calling script (they
 # run with their own shell options) and do not depend on the caller's IFS.
@@ -29,7 +54,8 @@
 #   KILLDELAY      seconds between TERM and KILL in killproc (default 10, decimals allowed)
 #   STARTTIMEOUT   seconds start_daemon/start_foreground wait for the process (default 30)
 #   READYTIMEOUT   default timeout of wait_ready in seconds (default 30)
-#   POLLINTERVAL   polling step in seconds (default 0.01)
+#   POLLINTERVAL   polling step in seconds (default: 2 ms for the first three steps of a
+#                  wait, then 10 ms)
 #
 # The placeholders below are substituted when the library is packaged; an unsubstituted
 # placeholder means "use the default".
