@@ -185,3 +185,66 @@ fn the_render_binary_prints_the_library_rendering_as_json() {
     let printed: Rendered = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(printed, render_file(&spec));
 }
+
+#[test]
+fn many_renderings_unpack_into_one_profile_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let names = [
+        "webapp-instance1.json",
+        "webapp-instance2.json",
+        "nginx-depends-on-webapp.json",
+    ];
+    let renderings: Vec<Rendered> = names
+        .iter()
+        .map(|n| render_file(&golden_dir().join(n)))
+        .collect();
+    let list = dir.path().join("renderings.json");
+    fs::write(&list, serde_json::to_string(&renderings).unwrap()).unwrap();
+    let out = dir.path().join("profile");
+    let status = Command::new(env!("CARGO_BIN_EXE_nixproc-sysvinit-render"))
+        .args([
+            "--rendered",
+            list.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    for r in &renderings {
+        let script = out.join("etc/rc.d/init.d").join(&r.name);
+        assert_eq!(fs::read_to_string(script).unwrap(), r.script);
+    }
+    assert!(out.join("etc/rc.d/rc3.d/S01nginx").exists());
+    assert!(out.join("etc/rc.d/rc3.d/S00webapp1").exists());
+
+    // The same process twice is refused, and so is a hand-made path outside the tree.
+    let twice = vec![renderings[0].clone(), renderings[0].clone()];
+    fs::write(&list, serde_json::to_string(&twice).unwrap()).unwrap();
+    let again = dir.path().join("again");
+    let output = Command::new(env!("CARGO_BIN_EXE_nixproc-sysvinit-render"))
+        .args([
+            "--rendered",
+            list.to_str().unwrap(),
+            "--out",
+            again.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("two renderings are named 'webapp1'"));
+    let mut evil = renderings[0].clone();
+    evil.links[0].path = "../../escape".into();
+    fs::write(&list, serde_json::to_string(&vec![evil]).unwrap()).unwrap();
+    let output = Command::new(env!("CARGO_BIN_EXE_nixproc-sysvinit-render"))
+        .args([
+            "--rendered",
+            list.to_str().unwrap(),
+            "--out",
+            again.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("names a path outside its tree"));
+}

@@ -117,7 +117,7 @@ fn nothing_in_a_hostile_spec_runs() {
     let marker = tempfile::tempdir().unwrap();
     let target = marker.path().join("pwned");
     let hostile = format!("$(touch {0})`touch {0}`", target.display());
-    let r = rendered(&hostile, &hostile, &[hostile.clone()], &hostile);
+    let r = rendered(&hostile, &hostile, std::slice::from_ref(&hostile), &hostile);
     for activity in ["start", "show", "stop", "status", "nonsense"] {
         let _ = Command::new("bash")
             .args(["-c", &r.script, "script", activity])

@@ -78,8 +78,54 @@ pub fn render_json(input: &str) -> std::result::Result<String, String> {
     serde_json::to_string(&rendered).map_err(|e| e.to_string())
 }
 
+/// Writes a file that several trees may provide, as long as they agree on its content.
+fn write_shared(path: &Path, text: &str) -> io::Result<()> {
+    match fs::read_to_string(path) {
+        Ok(existing) if existing == text => Ok(()),
+        Ok(_) => Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            format!(
+                "{} is provided twice with different content",
+                path.display()
+            ),
+        )),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => fs::write(path, text),
+        Err(e) => Err(e),
+    }
+}
+
 /// Writes the process tree of `rendered` below `out` (which may exist).
+///
+/// Several trees may be written into one directory (a profile); a file that another tree
+/// already wrote with different content is an error, never silently replaced. Names and
+/// link paths that could point outside `out` are refused, so hand-made renderings are
+/// safe to write too.
 pub fn write_tree(rendered: &Rendered, out: &Path) -> io::Result<()> {
+    let unsafe_path = |p: &str| {
+        p.is_empty()
+            || p.starts_with('/')
+            || p.split('/').any(|c| c.is_empty() || c == "." || c == "..")
+    };
+    let account_names = rendered
+        .credentials
+        .groups
+        .keys()
+        .chain(rendered.credentials.users.keys());
+    if rendered.name.contains('/')
+        || unsafe_path(&rendered.name)
+        || rendered.links.iter().any(|l| unsafe_path(&l.path))
+        || account_names
+            .into_iter()
+            .any(|n| n.contains('/') || unsafe_path(n))
+    {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "rendering '{}' names a path outside its tree",
+                rendered.name
+            ),
+        ));
+    }
     let rc = out.join("etc/rc.d");
     let init_d = rc.join("init.d");
     fs::create_dir_all(&init_d)?;
@@ -103,7 +149,7 @@ pub fn write_tree(rendered: &Rendered, out: &Path) -> io::Result<()> {
         let dir = out.join("dysnomia-support").join(kind);
         fs::create_dir_all(&dir)?;
         for (name, text) in files {
-            fs::write(dir.join(name), text)?;
+            write_shared(&dir.join(name), text)?;
         }
     }
     let manifest = out.join(manifest::manifest_path(&rendered.name));
