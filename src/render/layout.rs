@@ -64,9 +64,19 @@ pub fn links(spec: &ProcessSpec, seq: Sequences) -> Vec<Link> {
         .map(|level| (*level, 'K', seq.stop));
     let mut links: Vec<Link> = starts
         .chain(stops)
-        .map(|(level, kind, number)| Link {
-            path: format!("rc{level}.d/{kind}{number:02}{}", spec.name),
-            target: target.clone(),
+        .map(|(level, kind, number)| {
+            let mut path = String::with_capacity(8 + spec.name.len());
+            path.push_str("rc");
+            path.push((b'0' + level) as char);
+            path.push_str(".d/");
+            path.push(kind);
+            path.push((b'0' + (number / 10) as u8) as char);
+            path.push((b'0' + (number % 10) as u8) as char);
+            path.push_str(&spec.name);
+            Link {
+                path,
+                target: target.clone(),
+            }
         })
         .collect();
     links.sort_by(|a, b| a.path.cmp(&b.path));

@@ -304,11 +304,17 @@ pub fn render(spec: &ProcessSpec, paths: &RuntimePaths) -> (String, Vec<String>)
 }
 
 fn header_field(out: &mut String, key: &str, value: &str) {
-    if value.is_empty() {
-        let _ = writeln!(out, "# {key}:");
-    } else {
-        let _ = writeln!(out, "# {:<19}{value}", format!("{key}:"));
+    out.push_str("# ");
+    out.push_str(key);
+    out.push(':');
+    if !value.is_empty() {
+        // Values line up in one column, as in hand-written LSB headers.
+        for _ in key.len() + 1..19 {
+            out.push(' ');
+        }
+        out.push_str(value);
     }
+    out.push('\n');
 }
 
 /// Appends shell code with exactly one trailing newline (and `:` for empty code, so
