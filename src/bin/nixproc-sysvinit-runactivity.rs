@@ -88,6 +88,7 @@ fn run_in(cli: &Cli, runlevel: u8, scratch: &std::path::Path) -> Result<bool> {
                 ),
                 force_disable_user_change: cli.force_disable_user_change,
                 extra_params: cli.extra_params.clone(),
+                plugin: model::resolve_plugin(None),
                 ..BuildParams::default()
             };
             model::build(p, &params, &scratch.join("result"))?

@@ -78,6 +78,10 @@ struct Cli {
     /// Pass --show-trace to nix-build.
     #[arg(long)]
     show_trace: bool,
+    /// Evaluator plugin to render with at evaluation time, or `none` to render at build
+    /// time [default: libnixproc_sysvinit_plugin.so next to this executable, if there].
+    #[arg(long, env = "NIXPROC_PLUGIN", value_name = "PATH")]
+    plugin: Option<String>,
 
     /// Stop every process and deploy an empty profile.
     #[arg(long)]
@@ -101,7 +105,7 @@ struct Cli {
     /// Print the plan and change nothing.
     #[arg(long)]
     dry_run: bool,
-    /// Most scripts running at once [default: number of CPUs, at least 4].
+    /// Most scripts running at once [default: 8 per CPU, at least 16].
     #[arg(short = 'j', long, env = "NIXPROC_JOBS")]
     jobs: Option<usize>,
     /// Kill a start or stop script running longer than SECONDS (a start that times out
@@ -167,6 +171,7 @@ impl Cli {
             force_disable_user_change: self.force_disable_user_change,
             extra_params: self.extra_params.clone(),
             show_trace: self.show_trace,
+            plugin: model::resolve_plugin(self.plugin.as_deref()),
         }
     }
 }
@@ -201,11 +206,12 @@ fn run(cli: &Cli) -> Result<()> {
         state_dir: tool_state.clone(),
         accounts_dir: dirs.lib.join("nixproc-sysvinit"),
         runlevel: cli.runlevel.unwrap_or_else(deploy::detect_runlevel),
+        // Start scripts mostly wait (for PID files, ports), so many run well per core.
         jobs: cli.jobs.unwrap_or_else(|| {
             std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(4)
-                .max(4)
+                .map(|n| n.get() * 8)
+                .unwrap_or(16)
+                .max(16)
         }),
         force_disable_user_change: cli.force_disable_user_change,
         json: cli.json,

@@ -31,6 +31,33 @@ pub struct BuildParams {
     pub extra_params: Option<String>,
     /// Pass `--show-trace`.
     pub show_trace: bool,
+    /// The evaluator plugin to load (`--option plugin-files`), so scripts are rendered
+    /// during evaluation; `None` renders at build time with `nixproc-sysvinit-render`.
+    pub plugin: Option<PathBuf>,
+}
+
+/// File name of the evaluator plugin, as cargo builds it.
+pub const PLUGIN_FILE_NAME: &str = "libnixproc_sysvinit_plugin.so";
+
+/// Chooses the evaluator plugin: `setting` is the `--plugin` value (or
+/// `NIXPROC_PLUGIN`): a path, or `none` to render at build time. Without a setting, the
+/// plugin next to the running executable is used when it is there (as in a cargo build
+/// or an installed package's `bin/` and `lib/`).
+pub fn resolve_plugin(setting: Option<&str>) -> Option<PathBuf> {
+    match setting {
+        Some("none") | Some("") => None,
+        Some(path) => Some(PathBuf::from(path)),
+        None => {
+            let exe = std::env::current_exe().ok()?;
+            let bin = exe.parent()?;
+            [
+                bin.join(PLUGIN_FILE_NAME),
+                bin.join("../lib").join(PLUGIN_FILE_NAME),
+            ]
+            .into_iter()
+            .find(|p| p.is_file())
+        }
+    }
 }
 
 /// Whether `path` names a prebuilt profile (a directory with `etc/rc.d`) rather than a
@@ -73,7 +100,30 @@ pub fn build(expr: &Path, params: &BuildParams, out_link: &Path) -> Result<PathB
         std::fs::create_dir_all(dir).map_err(|e| DeployError::io("creating", dir, e))?;
     }
     let mut cmd = Command::new("nix-build");
+    // Options that load plugins must come before everything else, or Nix has already
+    // loaded its plugins when it reads them.
+    if let Some(plugin) = &params.plugin {
+        if !plugin.is_file() {
+            return Err(DeployError::Other(format!(
+                "the evaluator plugin {} does not exist (give --plugin none to render without it)",
+                plugin.display()
+            )));
+        }
+        cmd.arg("--option").arg("plugin-files").arg(plugin);
+    }
     cmd.arg(&builder).arg("-o").arg(out_link);
+    // The host-packages shim takes this project's programs from NIXPROC_SYSVINIT_BIN;
+    // by default, from where this tool itself runs.
+    if std::env::var_os("NIXPROC_SYSVINIT_BIN").is_none() {
+        if let Some(bin) = std::env::current_exe()
+            .ok()
+            .and_then(|e| e.parent().map(Path::to_path_buf))
+        {
+            if bin.join("nixproc-sysvinit-render").is_file() {
+                cmd.env("NIXPROC_SYSVINIT_BIN", bin);
+            }
+        }
+    }
     cmd.arg("--arg").arg("exprFile").arg(&expr);
     let strings = [
         ("stateDir", &params.state_dir),
