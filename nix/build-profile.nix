@@ -89,39 +89,105 @@ let
       + "or an attribute set with 'pkg', got "
       + (if builtins.isAttrs value then "an attribute set without 'pkg'" else lib.kindOf value));
 
-  # { instance; pkg; } for every instance that is not null.
-  entries = builtins.filter (e: e.pkg != null)
-    (map (i: { instance = i; pkg = packageOf i; }) (builtins.attrNames processes));
+  instances = builtins.attrNames processes;
+  # Every instance's process, in the order of `instances`; null when skipped.
+  packages = map packageOf instances;
+  paths = builtins.filter (p: p != null) packages;
 
   # Two instances rendering a process of the same name would overwrite each other.
-  # Checked in linear time; the error path looks for the clashing pair.
-  named = builtins.concatMap
-    (e:
-      if e.pkg ? processName then [ { name = e.pkg.processName; value = e.instance; } ]
-      else [ ])
-    entries;
-  byName = builtins.listToAttrs named;
-  clash = builtins.foldl'
-    (found: entry:
-      if found != null then found
-      else if byName.${entry.name} != entry.value then entry
-      else null)
-    null
-    named;
+  # Checked in linear time with few allocations per process (models may have
+  # thousands); only the error path looks for the clashing pair.
+  processNames = builtins.catAttrs "processName" paths;
+  distinct = builtins.listToAttrs (map (n: { name = n; value = null; }) processNames);
   namesUnique =
-    if builtins.length (builtins.attrNames byName) == builtins.length named then true
-    else throw ("processes model${where}: instances '${byName.${clash.name}}' and "
-      + "'${clash.value}' both define a process named '${clash.name}'");
+    if builtins.length (builtins.attrValues distinct) == builtins.length processNames then true
+    else
+      let
+        named = builtins.concatLists (builtins.genList
+          (i:
+            let p = builtins.elemAt packages i; in
+            if p != null && p ? processName
+            then [ { name = p.processName; value = builtins.elemAt instances i; } ]
+            else [ ])
+          (builtins.length instances));
+        byName = builtins.listToAttrs named;
+        clash = builtins.foldl'
+          (found: entry:
+            if found != null then found
+            else if byName.${entry.name} != entry.value then entry
+            else null)
+          null
+          named;
+      in
+      throw ("processes model${where}: instances '${byName.${clash.name}}' and "
+        + "'${clash.value}' both define a process named '${clash.name}'");
 
-  paths = builtins.catAttrs "pkg" entries;
-in
-if !(builtins.isAttrs processes) then
-  throw "processes model${where}: must evaluate to an attribute set of instances, got ${lib.kindOf processes}"
-else
-  builtins.seq namesUnique (derivation (lib.builderFor {
+  # Fast path. With the evaluator plugin every process made by createSystemVInitScript
+  # carries its rendering (`rendered`), and the profile is ONE derivation that writes
+  # every tree itself with `nixproc-sysvinit-render --rendered`, instead of the union of
+  # one derivation per process: instantiating thousands of derivations costs Nix more
+  # than evaluating the whole model, and the per-process .drv files are never written.
+  #
+  # The renderings reach the builder as JSON (builtins.toJSON keeps the scripts' string
+  # context, so the profile depends on, and references, every store path they mention).
+  # Up to `chunkSize` processes travel in the profile's own environment (passAsFile).
+  # Larger models are cut into chunks of `chunkSize`, each written to a file by a tiny
+  # derivation of its own: Nix copies a derivation's environment several times over
+  # while it hashes and writes the .drv, so one huge string would multiply peak memory.
+  rendered = builtins.catAttrs "rendered" paths;
+  count = builtins.length rendered;
+  allRendered = count > 0 && count == builtins.length paths;
+
+  chunkSize = 500;
+  chunks = builtins.genList
+    (c:
+      let
+        first = c * chunkSize;
+        size = if count - first < chunkSize then count - first else chunkSize;
+      in
+      builtins.toJSON (builtins.genList (i: builtins.elemAt rendered (first + i)) size))
+    ((count + chunkSize - 1) / chunkSize);
+
+  renderPackage =
+    pkgs.nixproc-sysvinit or pkgs.stdenv.nixprocSysvinit or
+      (import ./host-packages.nix { inherit system; }).nixproc-sysvinit;
+
+  builderEnv = lib.builderFor {
     stdenv = pkgs.stdenv or null;
     coreutils = pkgs.coreutils or null;
-  } // {
+  };
+
+  renderingsFile = json: derivation (builderEnv // {
+    name = "nixproc-sysvinit-renderings.json";
+    inherit system;
+    renderings = json;
+    passAsFile = [ "renderings" ];
+    args = [ "-c" ''exec cp "$renderingsPath" "$out"'' ];
+    preferLocalBuild = true;
+    allowSubstitutes = false;
+  });
+
+  fromRenderings = builderEnv // {
+    inherit name system;
+    args = [
+      "-c"
+      ''
+        set -e
+        for f in ''${renderingsPath:-$renderingsFiles}; do
+          ${renderPackage}/bin/nixproc-sysvinit-render --rendered "$f" --out "$out"
+        done
+      ''
+    ];
+    preferLocalBuild = true;
+    allowSubstitutes = false;
+  } // (if builtins.length chunks == 1 then {
+    renderings = builtins.head chunks;
+    passAsFile = [ "renderings" ];
+  } else {
+    renderingsFiles = map renderingsFile chunks;
+  });
+
+  union = builderEnv // {
     inherit name system;
     paths = map toString paths;
     args = [
@@ -141,4 +207,9 @@ else
     ];
     preferLocalBuild = true;
     allowSubstitutes = false;
-  }))
+  };
+in
+if !(builtins.isAttrs processes) then
+  throw "processes model${where}: must evaluate to an attribute set of instances, got ${lib.kindOf processes}"
+else
+  builtins.seq namesUnique (derivation (if allRendered then fromRenderings else union))

@@ -102,6 +102,11 @@ let
 
   # Shared by every process (allocated once per composition).
   configAttr = { inherit config; };
+  outputs = [ "out" ];
+  # One above the highest dependency's start sequence.
+  above = acc: d: if d.sequence + 1 > acc then d.sequence + 1 else acc;
+  # A null attribute name is left out of an attribute set.
+  renderedAttr = if usePlugin then "rendered" else null;
   pluginBase = builderEnv // { system = buildSystem; args = [ "-c" lib.treeBuilder ]; };
   renderBase = builderEnv // {
     system = buildSystem;
@@ -111,61 +116,55 @@ let
       ''exec ${renderPackage}/bin/nixproc-sysvinit-render "$specPath" --out "$out"''
     ];
   };
+  pluginMissing = throw ("createSystemVInitScript: usePlugin is true but the nixproc-sysvinit "
+    + "plugin is not loaded; pass --option plugin-files LIB.so to Nix before its other arguments");
 in
 
+# Per process, every binding below costs memory for each of (possibly) thousands of
+# processes, so the plugin path allocates only what it needs: the checks, the
+# renderer's input (the description plus `config`), the rendering, and one attribute set
+# describing the derivation, whose .drv is only written when something asks for it (the
+# profile builder does not).
 spec:
 
 let
-  name = lib.processName spec;
+  name =
+    let given = spec.name or spec.instanceName or null; in
+    if builtins.isString given then given else lib.processName spec;
   where = lib.describePosition spec;
 
-  checked = lib.checkAttributes name where spec;
-
+  given = spec.dependencies or [ ];
+  # Each dependency as the renderer takes it: { name, sequence }.
   deps =
-    let given = spec.dependencies or [ ]; in
     if builtins.isList given then map (lib.dependencyOf name where) given
     else throw ("process '${name}'${where}: attribute 'dependencies': expected a list of "
       + "processes, got ${lib.kindOf given}");
 
   # Start sequence: one above the highest dependency, minSequence without any.
-  nixSequence =
-    builtins.foldl' (acc: d: if d.sequence + 1 > acc then d.sequence + 1 else acc)
-      minSequence deps;
-
-  # The longest dependency chain ending here, only evaluated for error messages.
-  chain =
-    let
-      longest = builtins.foldl'
-        (acc: d: if acc == null || d.sequence > acc.sequence then d else acc)
-        null deps;
-    in
-    (if longest == null then [ ] else longest.chain) ++ [ name ];
-
   sequence =
+    let nixSequence = builtins.foldl' above minSequence deps; in
     if nixSequence > maxSequence then
       throw ("process '${name}'${where}: start sequence ${toString nixSequence} exceeds "
         + "maxSequence ${toString maxSequence}; the dependency chain is too deep: "
         + builtins.concatStringsSep " -> " chain)
     else nixSequence;
 
+  # The longest dependency chain ending here, only evaluated for error messages.
+  chain = lib.chainOf name given;
+
   rendererSpec =
-    if spec ? dependencies then
-      spec // {
-        inherit config;
-        dependencies = map (d: { inherit (d) name sequence; }) deps;
-      }
+    if spec ? dependencies then spec // { inherit config; dependencies = deps; }
     else spec // configAttr;
 
-  storeName = lib.storeName name;
-
-  # The plugin's result (path a); only forced when the plugin is used. Its errors name
-  # the process and attribute; the context (shown with --show-trace) adds the file.
+  # The plugin's result; only forced when the plugin is used. Its errors name the
+  # process and attribute; the context (shown with --show-trace) adds the file.
   r =
-    if !(builtins ? sysvinitScript) then
-      throw ("createSystemVInitScript: usePlugin is true but the nixproc-sysvinit plugin "
-        + "is not loaded; pass --option plugin-files LIB.so to Nix before its other arguments")
-    else builtins.addErrorContext "while rendering process '${name}'${where}"
-      (builtins.sysvinitScript rendererSpec);
+    if builtins ? sysvinitScript then
+      builtins.addErrorContext "while rendering process '${name}'${where}"
+        (builtins.sysvinitScript rendererSpec)
+    else pluginMissing;
+
+  storeName = lib.storeName name;
 
   drvAttrs =
     if usePlugin then lib.treeAttrs pluginBase storeName r
@@ -173,10 +172,30 @@ let
       name = storeName;
       spec = builtins.toJSON rendererSpec;
     };
+
+  # What `derivation` returns (one output, "out"), without the generic wrapper's copies
+  # of the attribute set; derivationStrict runs when outPath or drvPath is used.
+  strict = builtins.derivationStrict drvAttrs;
+  self = {
+    type = "derivation";
+    name = storeName;
+    system = buildSystem;
+    outPath = strict.out;
+    inherit (strict) drvPath;
+    outputName = "out";
+    inherit outputs drvAttrs;
+    out = self;
+    all = [ self ];
+    processName = name;
+    inherit sequence chain;
+    stopSequence = if usePlugin then r.stopSequence else maxSequence - sequence + minSequence;
+    # The plugin's rendering, for the profile builder (absent without the plugin).
+    ${renderedAttr} = r;
+  };
 in
-builtins.seq name (builtins.seq checked (builtins.seq sequence (lib.derivationWith drvAttrs {
-  processName = name;
-  sequence = if usePlugin then r.sequence else sequence;
-  stopSequence = if usePlugin then r.stopSequence else maxSequence - sequence + minSequence;
-  inherit chain;
-})))
+# Checked in this order: the name, the attribute names, the dependencies and sequence.
+if builtins.isString name
+  && (builtins.removeAttrs spec lib.knownAttributes == { } || lib.unknownAttribute name spec)
+  && builtins.isInt sequence
+then self
+else throw "createSystemVInitScript: unreachable"

@@ -76,26 +76,6 @@ rec {
       then "${coreutils}/bin" else "/usr/bin:/bin";
   };
 
-  # `derivation attrs // extra`, built without the generic wrapper's copies of the
-  # attribute set (one output, "out"). It has what consumers of a derivation use:
-  # type, name, system, outPath, drvPath, outputName, outputs, out, all, drvAttrs.
-  derivationWith = attrs: extra:
-    let
-      strict = builtins.derivationStrict attrs;
-      self = extra // {
-        type = "derivation";
-        inherit (attrs) name system;
-        outPath = strict.out;
-        inherit (strict) drvPath;
-        outputName = "out";
-        outputs = [ "out" ];
-        out = self;
-        all = [ self ];
-        drvAttrs = attrs;
-      };
-    in
-    self;
-
   # Drops attributes whose value is null.
   dropNulls = attrs:
     builtins.removeAttrs attrs (filter (n: attrs.${n} == null) (attrNames attrs));
@@ -127,28 +107,39 @@ rec {
     else throw ("process description${describePosition spec} has no name: "
       + "set 'name' or 'instanceName'");
 
-  # Throws for the first unknown attribute, naming its position; true otherwise.
-  checkAttributes = name: where: spec:
-    let unknown = attrNames (builtins.removeAttrs spec knownAttributes);
-    in
-    if unknown == [ ] then true
-    else
-      let attr = head unknown;
-      in throw ("process '${name}'${positionText (unsafeGetAttrPos attr spec)}: "
-        + "unknown attribute '${attr}'${suggestion attr}");
+  # Throws for the first unknown attribute of a process description, naming its
+  # position and suggesting a known one.
+  unknownAttribute = name: spec:
+    let attr = head (attrNames (builtins.removeAttrs spec knownAttributes));
+    in throw ("process '${name}'${positionText (unsafeGetAttrPos attr spec)}: "
+      + "unknown attribute '${attr}'${suggestion attr}");
 
-  # Normalises one element of `dependencies`: a process made by
-  # createSystemVInitScript, or an instance `{ pkg = <that>; }`.
+  # One element of `dependencies` as the renderer takes it, { name, sequence }: a
+  # process made by createSystemVInitScript, or an instance `{ pkg = <that>; }`.
   dependencyOf = name: where: d:
     if builtins.isAttrs d && d ? sequence then {
       name = d.processName or d.name;
       inherit (d) sequence;
-      chain = d.chain or [ (d.processName or d.name) ];
     }
     else if builtins.isAttrs d && d ? pkg then dependencyOf name where d.pkg
     else throw ("process '${name}'${where}: dependencies: every element must be a "
       + "process made by createSystemVInitScript (a derivation with 'sequence'), got "
       + (if builtins.isAttrs d then "an attribute set without 'sequence'" else kindOf d));
+
+  # The longest dependency chain ending in process `name` whose `dependencies` are
+  # `given` (already checked by dependencyOf): a list of process names.
+  chainOf = name: given:
+    let
+      processOf = d: if d ? sequence then d else d.pkg;
+      longest = foldl'
+        (acc: d:
+          let p = processOf d; in
+          if acc == null || p.sequence > acc.sequence then p else acc)
+        null
+        given;
+    in
+    (if longest == null then [ ] else longest.chain or [ (longest.processName or longest.name) ])
+    ++ [ name ];
 
   # A valid store path name for a process name (names are validated by the renderer).
   storeName = name:
