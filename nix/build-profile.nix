@@ -19,6 +19,8 @@
 #                                           #   set with --arg) of extra arguments for the
 #                                           #   model; only those it declares are passed
 #     --arg pkgs 'import <nixpkgs> {}'      # optional, default the host-packages shim
+#     --arg chunkSize 500                   # optional: with the plugin, processes per
+#                                           #   JSON text of renderings (memory tuning)
 #
 # Rendering happens at evaluation time when Nix loads this project's plugin (give
 # `--option plugin-files LIB.so` to nix-build BEFORE its other arguments), otherwise at
@@ -55,6 +57,8 @@
 , forceDisableUserChange ? false
 , extraParams ? { }
 , name ? "nixproc-sysvinit-profile"
+  # With the plugin: how many processes' renderings travel in one JSON text (see below).
+, chunkSize ? 250
 }:
 
 let
@@ -138,7 +142,6 @@ let
   count = builtins.length rendered;
   allRendered = count > 0 && count == builtins.length paths;
 
-  chunkSize = 500;
   chunks = builtins.genList
     (c:
       let

@@ -648,3 +648,104 @@ fn nix_attribute_lists_match_the_renderer() {
         );
     }
 }
+
+/// `nix-store -q FLAG PATH`, one path a line.
+fn store_query(flag: &str, path: &Path) -> Vec<String> {
+    nix("nix-store", Via::RenderTool, &["-q", flag, path.to_str().unwrap()])
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The `.drv` of every process of a model (instantiated with the plugin loaded).
+fn process_derivations(model: &Path) -> Vec<String> {
+    let expr = format!(
+        "map (i: (i.pkg or i).drvPath) (builtins.attrValues (import {} {{ }}))",
+        model.display()
+    );
+    let out = nix(
+        "nix-instantiate",
+        Via::Plugin,
+        &["--eval", "--strict", "--json", "-E", &expr],
+    )
+    .unwrap();
+    serde_json::from_str(&out).unwrap()
+}
+
+/// With the plugin the profile is one derivation that writes every tree itself: it does
+/// not depend on the per-process derivations, its scripts are files of its own, and it
+/// still references every store path the scripts use. The per-process derivations
+/// still build on their own, to the same scripts.
+#[test]
+fn plugin_profile_is_one_derivation_referencing_what_its_scripts_use() {
+    let model = example("processes-upgrade.nix");
+    let profile = build_profile(Via::Plugin, &model, &[]).unwrap();
+    let drv = store_query("--deriver", &profile).remove(0);
+    let inputs = store_query("--references", Path::new(&drv));
+    let processes = process_derivations(&model);
+    assert_eq!(processes.len(), 5);
+    for process in &processes {
+        assert!(
+            !inputs.contains(process),
+            "the profile {drv} depends on the process derivation {process}:\n{inputs:#?}"
+        );
+    }
+    let script = profile.join("etc/rc.d/init.d/webapp1");
+    assert!(
+        fs::symlink_metadata(&script).unwrap().is_file(),
+        "{} is a file of the profile",
+        script.display()
+    );
+    let refs = store_query("--references", &profile);
+    for needle in ["-webapp", "-daemon", "-init-functions", "-bash", "-nginx.conf"] {
+        assert!(
+            refs.iter().any(|l| l.ends_with(needle)),
+            "{} does not reference *{needle}:\n{refs:#?}",
+            profile.display()
+        );
+    }
+    // The profile holds no build-time-only inputs (the render tool, the renderings).
+    assert!(
+        !refs
+            .iter()
+            .any(|l| l.ends_with("-nixproc-sysvinit") || l.ends_with(".json")),
+        "{refs:#?}"
+    );
+
+    // Each process still builds on its own, with the same script.
+    for name in ["webapp1", "nginx"] {
+        let expr = format!(
+            "(import {} {{ }}).{name}.pkg or (import {} {{ }}).{name}",
+            model.display(),
+            model.display()
+        );
+        let tree = nix("nix-build", Via::Plugin, &["-E", &expr]).unwrap();
+        let own = fs::read(Path::new(&tree).join("etc/rc.d/init.d").join(name)).unwrap();
+        let in_profile = fs::read(profile.join("etc/rc.d/init.d").join(name)).unwrap();
+        assert_eq!(own, in_profile, "{name}: the process tree and the profile agree");
+        assert!(
+            processes.iter().any(|p| store_query("--outputs", Path::new(p))
+                .contains(&tree.to_string())),
+            "{tree} is the output of one of {processes:?}"
+        );
+    }
+}
+
+/// Large models pass their renderings in chunks, each written by a small derivation;
+/// the profile is the same as with one chunk and as without the plugin.
+#[test]
+fn plugin_profile_in_several_chunks_is_the_same_profile() {
+    let model = example("processes-upgrade.nix");
+    let chunked = build_profile(Via::Plugin, &model, &["--arg", "chunkSize", "2"]).unwrap();
+    let drv = store_query("--deriver", &chunked).remove(0);
+    let chunks = store_query("--references", Path::new(&drv))
+        .into_iter()
+        .filter(|p| p.ends_with("-nixproc-sysvinit-renderings.json.drv"))
+        .count();
+    assert_eq!(chunks, 3, "5 processes in chunks of 2");
+    let whole = build_profile(Via::Plugin, &model, &[]).unwrap();
+    assert_same_trees(&chunked, &whole);
+    let without = build_profile(Via::RenderTool, &model, &[]).unwrap();
+    assert_same_trees(&chunked, &without);
+}
