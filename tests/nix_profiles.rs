@@ -651,11 +651,15 @@ fn nix_attribute_lists_match_the_renderer() {
 
 /// `nix-store -q FLAG PATH`, one path a line.
 fn store_query(flag: &str, path: &Path) -> Vec<String> {
-    nix("nix-store", Via::RenderTool, &["-q", flag, path.to_str().unwrap()])
-        .unwrap()
-        .lines()
-        .map(str::to_string)
-        .collect()
+    nix(
+        "nix-store",
+        Via::RenderTool,
+        &["-q", flag, path.to_str().unwrap()],
+    )
+    .unwrap()
+    .lines()
+    .map(str::to_string)
+    .collect()
 }
 
 /// The `.drv` of every process of a model (instantiated with the plugin loaded).
@@ -698,7 +702,13 @@ fn plugin_profile_is_one_derivation_referencing_what_its_scripts_use() {
         script.display()
     );
     let refs = store_query("--references", &profile);
-    for needle in ["-webapp", "-daemon", "-init-functions", "-bash", "-nginx.conf"] {
+    for needle in [
+        "-webapp",
+        "-daemon",
+        "-init-functions",
+        "-bash",
+        "-nginx.conf",
+    ] {
         assert!(
             refs.iter().any(|l| l.ends_with(needle)),
             "{} does not reference *{needle}:\n{refs:#?}",
@@ -723,10 +733,14 @@ fn plugin_profile_is_one_derivation_referencing_what_its_scripts_use() {
         let tree = nix("nix-build", Via::Plugin, &["-E", &expr]).unwrap();
         let own = fs::read(Path::new(&tree).join("etc/rc.d/init.d").join(name)).unwrap();
         let in_profile = fs::read(profile.join("etc/rc.d/init.d").join(name)).unwrap();
-        assert_eq!(own, in_profile, "{name}: the process tree and the profile agree");
+        assert_eq!(
+            own, in_profile,
+            "{name}: the process tree and the profile agree"
+        );
         assert!(
-            processes.iter().any(|p| store_query("--outputs", Path::new(p))
-                .contains(&tree.to_string())),
+            processes
+                .iter()
+                .any(|p| store_query("--outputs", Path::new(p)).contains(&tree.to_string())),
             "{tree} is the output of one of {processes:?}"
         );
     }
