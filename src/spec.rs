@@ -278,21 +278,18 @@ pub fn parse(value: &Value) -> Result<ProcessSpec> {
     };
     let instance_name = attrs.opt_string("instanceName")?;
     if let Some(instance) = &instance_name {
-        validate_name(&attrs, "instanceName", instance)?;
+        check_name(&attrs, "instanceName", instance, NameKind::Process)?;
     }
-    validate_name(
-        &attrs,
-        if map.contains_key("name") {
-            "name"
-        } else {
-            "instanceName"
-        },
-        &name,
-    )?;
+    let name_key = if map.contains_key("name") {
+        "name"
+    } else {
+        "instanceName"
+    };
+    check_name(&attrs, name_key, &name, NameKind::Process)?;
 
     let user = match attrs.opt_string("user")? {
         Some(u) => {
-            validate_account(&attrs, "user", &u)?;
+            check_name(&attrs, "user", &u, NameKind::Account)?;
             (!config.force_disable_user_change).then_some(u)
         }
         None => None,
@@ -369,7 +366,7 @@ pub fn parse(value: &Value) -> Result<ProcessSpec> {
     let activities = parse_activities(&attrs)?;
     let instructions = parse_instructions(&attrs)?;
     for activity in &remove_activities {
-        validate_activity_name(&attrs, "removeActivities", activity)?;
+        check_name(&attrs, "removeActivities", activity, NameKind::Activity)?;
     }
     if process.is_none() && activities.is_empty() && instructions.is_empty() {
         return Err(attrs.invalid(
@@ -685,65 +682,71 @@ fn check_runlevels(attrs: &Attrs, key: &str, levels: &[u8], config: &GlobalConfi
     Ok(())
 }
 
-/// A process or instance name: it becomes a file name and an rc.d link name.
-fn validate_name(attrs: &Attrs, key: &str, name: &str) -> Result<()> {
-    let ok = !name.is_empty()
-        && name.len() <= 200
-        && !name.starts_with(['.', '-'])
-        && name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "._-@+:".contains(c));
-    if ok {
-        Ok(())
-    } else {
-        Err(attrs.invalid(
-            key,
-            format!(
-                "{} is not a valid process name (use letters, digits and . _ - @ + :, not starting with . or -)",
-                debug_quote(name)
+/// The kinds of names a spec holds, each with its character rules.
+#[derive(Debug, Clone, Copy)]
+enum NameKind {
+    /// A process or instance name: it becomes a file name and an rc.d link name.
+    Process,
+    /// A user or group name as `useradd`/`groupadd` accept it.
+    Account,
+    /// An activity: a `case` label and a command-line word.
+    Activity,
+    /// An environment variable name.
+    Variable,
+}
+
+impl NameKind {
+    fn allows(self, name: &str) -> bool {
+        let (max_len, first, rest): (usize, fn(char) -> bool, fn(char) -> bool) = match self {
+            NameKind::Process => (
+                200,
+                |c| c.is_ascii_alphanumeric() || "_@+:".contains(c),
+                |c| c.is_ascii_alphanumeric() || "._-@+:".contains(c),
             ),
-        ))
+            NameKind::Account => (
+                32,
+                |c| c.is_ascii_alphabetic() || c == '_',
+                |c| c.is_ascii_alphanumeric() || "_.-".contains(c),
+            ),
+            NameKind::Activity => (
+                100,
+                |c| c.is_ascii_alphanumeric(),
+                |c| c.is_ascii_alphanumeric() || "_.-".contains(c),
+            ),
+            NameKind::Variable => (
+                200,
+                |c| c.is_ascii_alphabetic() || c == '_',
+                |c| c.is_ascii_alphanumeric() || c == '_',
+            ),
+        };
+        let mut chars = name.chars();
+        name.len() <= max_len && chars.next().is_some_and(first) && chars.all(rest)
+    }
+
+    fn rule(self) -> &'static str {
+        match self {
+            NameKind::Process => {
+                "process name (use letters, digits and . _ - @ + :, not starting with . or -)"
+            }
+            NameKind::Account => {
+                "user or group name (a letter or _ first, then letters, digits, _ . -; at most 32)"
+            }
+            NameKind::Activity => "activity name (letters, digits, _ . -)",
+            NameKind::Variable => {
+                "environment variable name (a letter or _ first, then letters, digits, _)"
+            }
+        }
     }
 }
 
-/// A user or group name as `useradd`/`groupadd` accept it.
-fn validate_account(attrs: &Attrs, key: &str, name: &str) -> Result<()> {
-    let mut chars = name.chars();
-    let ok = name.len() <= 32
-        && chars
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-    if ok {
+/// Checks `name` against the rules of its kind; the error names attribute `key`.
+fn check_name(attrs: &Attrs, key: &str, name: &str, kind: NameKind) -> Result<()> {
+    if kind.allows(name) {
         Ok(())
     } else {
         Err(attrs.invalid(
             key,
-            format!(
-                "{} is not a valid user or group name (a letter or _ first, then letters, digits, _ . -; at most 32)",
-                debug_quote(name)
-            ),
-        ))
-    }
-}
-
-fn validate_activity_name(attrs: &Attrs, key: &str, activity: &str) -> Result<()> {
-    let ok = activity
-        .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphanumeric())
-        && activity
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
-    if ok {
-        Ok(())
-    } else {
-        Err(attrs.invalid(
-            key,
-            format!(
-                "{} is not a valid activity name (letters, digits, _ . -)",
-                debug_quote(activity)
-            ),
+            format!("{} is not a valid {}", debug_quote(name), kind.rule()),
         ))
     }
 }
@@ -795,20 +798,7 @@ fn parse_environment(attrs: &Attrs) -> Result<BTreeMap<String, String>> {
     };
     let mut out = BTreeMap::new();
     for (key, value) in env.map {
-        let is_identifier = key
-            .chars()
-            .next()
-            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-            && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-        if !is_identifier {
-            return Err(env.invalid(
-                key,
-                format!(
-                    "{} is not a valid environment variable name (a letter or _ first, then letters, digits, _)",
-                    debug_quote(key)
-                ),
-            ));
-        }
+        check_name(&env, key, key, NameKind::Variable)?;
         out.insert(key.clone(), env.scalar_value(key, value)?);
     }
     Ok(out)
@@ -820,7 +810,7 @@ fn parse_activities(attrs: &Attrs) -> Result<BTreeMap<String, String>> {
     };
     let mut out = BTreeMap::new();
     for (key, value) in acts.map {
-        validate_activity_name(attrs, &acts.path(key), key)?;
+        check_name(attrs, &acts.path(key), key, NameKind::Activity)?;
         out.insert(key.clone(), acts.string_value(key, value)?);
     }
     Ok(out)
@@ -832,7 +822,7 @@ fn parse_instructions(attrs: &Attrs) -> Result<BTreeMap<String, Instruction>> {
     };
     let mut out = BTreeMap::new();
     for (key, value) in instrs.map {
-        validate_activity_name(attrs, &instrs.path(key), key)?;
+        check_name(attrs, &instrs.path(key), key, NameKind::Activity)?;
         let one = instrs.nested(key, value)?;
         one.check_known(INSTRUCTION_ATTRIBUTES)?;
         let instruction = one
@@ -923,7 +913,7 @@ fn parse_dependencies(attrs: &Attrs) -> Result<Vec<Dependency>> {
                 Some(other) => return Err(dep.wrong_type("name", "a string", other)),
                 None => return Err(dep.invalid("name", "missing".into())),
             };
-            validate_name(&dep, "name", &name)?;
+            check_name(&dep, "name", &name, NameKind::Process)?;
             let sequence = dep
                 .opt_u32("sequence")?
                 .ok_or_else(|| dep.invalid("sequence", "missing".into()))?;
@@ -946,7 +936,7 @@ fn parse_credentials(attrs: &Attrs) -> Result<Credentials> {
             continue;
         };
         for (account, value) in entries.map {
-            validate_account(&entries, account, account)?;
+            check_name(&entries, account, account, NameKind::Account)?;
             let entry = entries.nested(account, value)?;
             entry.check_known(keys)?;
             let mut fields = BTreeMap::new();
@@ -956,7 +946,7 @@ fn parse_credentials(attrs: &Attrs) -> Result<Credentials> {
                     Value::Array(items) if key == "extraGroups" => {
                         let names = entry.string_list(key)?;
                         for name in &names {
-                            validate_account(&entry, key, name)?;
+                            check_name(&entry, key, name, NameKind::Account)?;
                         }
                         debug_assert_eq!(names.len(), items.len());
                         names.join(",")
@@ -964,7 +954,7 @@ fn parse_credentials(attrs: &Attrs) -> Result<Credentials> {
                     other => entry.scalar_value(key, other)?,
                 };
                 if key == "group" {
-                    validate_account(&entry, key, &text)?;
+                    check_name(&entry, key, &text, NameKind::Account)?;
                 }
                 fields.insert(key.clone(), text);
             }

@@ -199,18 +199,18 @@ fn many_renderings_unpack_into_one_profile_tree() {
         .map(|n| render_file(&golden_dir().join(n)))
         .collect();
     let list = dir.path().join("renderings.json");
-    fs::write(&list, serde_json::to_string(&renderings).unwrap()).unwrap();
+    let unpack = |renderings: &[Rendered], out: &Path| {
+        fs::write(&list, serde_json::to_string(renderings).unwrap()).unwrap();
+        Command::new(env!("CARGO_BIN_EXE_nixproc-sysvinit-render"))
+            .arg("--rendered")
+            .arg(&list)
+            .arg("--out")
+            .arg(out)
+            .output()
+            .unwrap()
+    };
     let out = dir.path().join("profile");
-    let status = Command::new(env!("CARGO_BIN_EXE_nixproc-sysvinit-render"))
-        .args([
-            "--rendered",
-            list.to_str().unwrap(),
-            "--out",
-            out.to_str().unwrap(),
-        ])
-        .status()
-        .unwrap();
-    assert!(status.success());
+    assert!(unpack(&renderings, &out).status.success());
     for r in &renderings {
         let script = out.join("etc/rc.d/init.d").join(&r.name);
         assert_eq!(fs::read_to_string(script).unwrap(), r.script);
@@ -219,32 +219,13 @@ fn many_renderings_unpack_into_one_profile_tree() {
     assert!(out.join("etc/rc.d/rc3.d/S00webapp1").exists());
 
     // The same process twice is refused, and so is a hand-made path outside the tree.
-    let twice = vec![renderings[0].clone(), renderings[0].clone()];
-    fs::write(&list, serde_json::to_string(&twice).unwrap()).unwrap();
     let again = dir.path().join("again");
-    let output = Command::new(env!("CARGO_BIN_EXE_nixproc-sysvinit-render"))
-        .args([
-            "--rendered",
-            list.to_str().unwrap(),
-            "--out",
-            again.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("two renderings are named 'webapp1'"));
+    let twice = unpack(&[renderings[0].clone(), renderings[0].clone()], &again);
+    assert!(!twice.status.success());
+    assert!(String::from_utf8_lossy(&twice.stderr).contains("two renderings are named 'webapp1'"));
     let mut evil = renderings[0].clone();
     evil.links[0].path = "../../escape".into();
-    fs::write(&list, serde_json::to_string(&vec![evil]).unwrap()).unwrap();
-    let output = Command::new(env!("CARGO_BIN_EXE_nixproc-sysvinit-render"))
-        .args([
-            "--rendered",
-            list.to_str().unwrap(),
-            "--out",
-            again.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("names a path outside its tree"));
+    let escaped = unpack(&[evil], &again);
+    assert!(!escaped.status.success());
+    assert!(String::from_utf8_lossy(&escaped.stderr).contains("names a path outside its tree"));
 }
