@@ -58,7 +58,7 @@ struct ToJson
             if (dependency) {
                 out.push_back('{');
                 bool first = true;
-                for (auto key : {"name", "sequence"}) {
+                for (auto key : {"processName", "name", "sequence"}) {
                     auto a = v.attrs()->get(state.symbols.create(key));
                     if (!a) continue;
                     if (!first) out.push_back(',');

@@ -64,10 +64,11 @@ struct ToJson
     {
         if (v.attrs->find(state.sOutPath) != v.attrs->end() || v.attrs->find(state.symbols.create("__toString")) != v.attrs->end()) {
             if (dependency) {
-                // A derivation made for another process: only its name and sequence matter.
+                // A derivation made for another process: only its names and sequence matter
+                // (`processName` is the process name when the store name differs).
                 out.push_back('{');
                 bool first = true;
-                for (auto key : {"name", "sequence"}) {
+                for (auto key : {"processName", "name", "sequence"}) {
                     auto a = v.attrs->get(state.symbols.create(key));
                     if (!a) continue;
                     if (!first) out.push_back(',');
