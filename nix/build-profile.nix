@@ -39,10 +39,21 @@
 # `processManager` is "sysvinit". Each instance is either a derivation or an attribute
 # set with `pkg`; instances whose value is null are skipped. The result holds
 # etc/rc.d/init.d, etc/rc.d/rcN.d, dysnomia-support and share/nixproc-sysvinit/processes
-# as real directories whose entries are symlinks to the same entries of the process
-# store paths (an rc.d entry thus resolves through the process's own relative link).
-# Two instances defining a process of the same name are an evaluation error naming
-# both; any other file provided twice fails the build.
+# (the layout of one process tree) for every process. Two instances defining a process
+# of the same name are an evaluation error naming both; any other file provided twice
+# fails the build (with the plugin, processes may share identical credential files).
+#
+# How the profile is made depends on where the scripts were rendered:
+# - with the plugin, when every process was made by createSystemVInitScript (and so
+#   carries `rendered`): ONE derivation writes every tree from the renderings with
+#   `nixproc-sysvinit-render --rendered`. Its files are its own; rc.d links are the
+#   relative links of the layout. The per-process derivations are not instantiated
+#   (each can still be built on its own).
+# - otherwise: the union of the per-process derivations, as real directories whose
+#   entries are symlinks to the same entries of the process store paths (an rc.d entry
+#   thus resolves through the process's own relative link).
+# Both give the same files after links are resolved; the profile references every
+# store path the scripts mention either way.
 { exprFile
 , system ? builtins.currentSystem
 , pkgs ? import ./host-packages.nix { inherit system; }

@@ -27,7 +27,10 @@
 # The returned derivation also carries `processName`, `sequence` and `stopSequence`
 # (known at evaluation time in both paths), so it can be listed in another process's
 # `dependencies` (directly or as an instance `{ pkg = ...; }`), and `chain`, the longest
-# dependency chain ending in it (for error messages).
+# dependency chain ending in it (for error messages). With the plugin it also carries
+# `rendered`, the plugin's result (name, script, sequence, stopSequence, links,
+# credentials, manifest), from which build-profile.nix writes a whole profile in one
+# derivation; its .drv is only written when the process itself is built.
 #
 # Mistakes are reported at the user's file and line: unknown attributes (with a
 # suggestion), a missing or non-string name, `dependencies` that are not processes, and
@@ -107,8 +110,10 @@ let
   above = acc: d: if d.sequence + 1 > acc then d.sequence + 1 else acc;
   # A null attribute name is left out of an attribute set.
   renderedAttr = if usePlugin then "rendered" else null;
-  pluginBase = builderEnv // { system = buildSystem; args = [ "-c" lib.treeBuilder ]; };
-  renderBase = builderEnv // {
+  # Tiny local builds: never worth asking a binary cache for.
+  local = { preferLocalBuild = true; allowSubstitutes = false; };
+  pluginBase = builderEnv // local // { system = buildSystem; args = [ "-c" lib.treeBuilder ]; };
+  renderBase = builderEnv // local // {
     system = buildSystem;
     passAsFile = [ "spec" ];
     args = [

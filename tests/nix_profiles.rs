@@ -671,7 +671,14 @@ fn process_derivations(model: &Path) -> Vec<String> {
     let out = nix(
         "nix-instantiate",
         Via::Plugin,
-        &["--eval", "--strict", "--json", "-E", &expr],
+        &[
+            "--eval",
+            "--read-write-mode",
+            "--strict",
+            "--json",
+            "-E",
+            &expr,
+        ],
     )
     .unwrap();
     serde_json::from_str(&out).unwrap()
