@@ -18,6 +18,8 @@
 #                 build-profile's chunkSize, each written by a small derivation)
 #   render tool   one derivation per process running nixproc-sysvinit-render, and the
 #                 profile their union
+# Columns: wall-clock seconds, peak resident memory (MB) and CPU seconds (user + system,
+# children included), which vary less than wall-clock time with the machine's load.
 # Reference rows show what Nix itself needs for the same number of trivial derivations
 # on this machine: the floor of any generator making one derivation per process.
 # Nix runs with the options nixproc-sysvinit-switch gives it (plugin-files only);
@@ -43,7 +45,7 @@ while [ $# -gt 0 ]; do
         --jobs) jobs=$2; shift 2 ;;
         --runs) runs=$2; shift 2 ;;
         --no-substituters) nixopts=(--option substituters ""); shift ;;
-        -h|--help) sed -n '2,31p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
         *) echo "nix-eval.sh: unknown option $1" >&2; exit 2 ;;
     esac
 done
@@ -134,31 +136,31 @@ fresh() {
     state="/tmp/nix-eval-$stamp-$n"
 }
 
-# measure LABEL COMMAND... → prints "seconds peak-MB"
+# measure COMMAND... → prints "seconds peak-MB cpu-seconds"
 measure() {
     local out=$work/time.$RANDOM
-    if ! /usr/bin/time -f '%e %M' -o "$out" "$@" >/dev/null 2>"$work/err"; then
+    if ! /usr/bin/time -f '%e %M %U %S' -o "$out" "$@" >/dev/null 2>"$work/err"; then
         echo "nix-eval.sh: failed: $*" >&2
         cat "$work/err" >&2
         exit 1
     fi
-    awk '{ printf "%.2f %.0f", $1, $2 / 1024 }' "$out"
+    awk '{ printf "%.2f %.0f %.2f", $1, $2 / 1024, $3 + $4 }' "$out"
 }
 
-# best CMD-BUILDER: runs `$1 STATEDIR` --runs times; prints the lowest seconds and the
-# highest peak MB.
+# best CMD-BUILDER: runs `$1 STATEDIR` --runs times; prints the lowest seconds, the
+# highest peak MB and the CPU seconds of the fastest run.
 best() {
-    local i s m bs='' bm=0
+    local i s m c bs='' bm=0 bc=''
     for ((i = 0; i < runs; i++)); do
         fresh
-        read -r s m <<<"$("$1" "$state")"
-        if [ -z "$bs" ] || awk "BEGIN { exit !($s < $bs) }"; then bs=$s; fi
+        read -r s m c <<<"$("$1" "$state")"
+        if [ -z "$bs" ] || awk "BEGIN { exit !($s < $bs) }"; then bs=$s; bc=$c; fi
         if [ "$m" -gt "$bm" ]; then bm=$m; fi
     done
-    echo "$bs $bm"
+    echo "$bs $bm $bc"
 }
 
-row() { printf '%-44s %10s %10s\n' "$1" "$2" "$3"; }
+row() { printf '%-44s %10s %10s %10s\n' "$1" "$2" "$3" "$4"; }
 
 profile_args() { # SIZE STATEDIR
     echo "$root/nix/build-profile.nix --arg exprFile $work/model.nix --argstr stateDir $2 --argstr extraParams {\"n\":$1}"
@@ -169,8 +171,8 @@ modes=("render tool|")
 
 echo "nix-eval.sh: $(nix-instantiate --version), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)," \
     "options: ${nixopts[*]:-none}"
-row "measurement" "seconds" "peak MB"
-row "-----------" "-------" "-------"
+row "measurement" "seconds" "peak MB" "CPU s"
+row "-----------" "-------" "-------" "-----"
 # Builds first: the large instantiations below grow Nix's database journal, and the
 # first write after them pays for its checkpoint.
 for mode in "${modes[@]}"; do
@@ -179,12 +181,12 @@ for mode in "${modes[@]}"; do
     opts=(${mode#*|})
     # shellcheck disable=SC2046
     build_profile() { measure nix-build "${opts[@]}" ${nixopts[@]+"${nixopts[@]}"} --max-jobs "$jobs" --no-out-link $(profile_args "$build_size" "$1"); }
-    read -r s m <<<"$(best build_profile)"
-    row "nix-build $build_size-process profile ($label)" "$s" "$m"
+    read -r s m c <<<"$(best build_profile)"
+    row "nix-build $build_size-process profile ($label)" "$s" "$m" "$c"
 done
 build_trivial() { measure nix-build ${nixopts[@]+"${nixopts[@]}"} --max-jobs "$jobs" --no-out-link "$work/trivial.nix" --arg n "$build_size" --argstr salt "$1"; }
-read -r s m <<<"$(best build_trivial)"
-row "  reference: nix-build $build_size trivial drvs" "$s" "$m"
+read -r s m c <<<"$(best build_trivial)"
+row "  reference: nix-build $build_size trivial drvs" "$s" "$m" "$c"
 for n in $sizes; do
     for mode in "${modes[@]}"; do
         label=${mode%%|*}
@@ -192,16 +194,16 @@ for n in $sizes; do
         opts=(${mode#*|})
         fresh
         # shellcheck disable=SC2046
-        read -r s m <<<"$(measure nix-instantiate "${opts[@]}" ${nixopts[@]+"${nixopts[@]}"} $(profile_args "$n" "$state"))"
-        row "instantiate $n processes ($label)" "$s" "$m"
+        read -r s m c <<<"$(measure nix-instantiate "${opts[@]}" ${nixopts[@]+"${nixopts[@]}"} $(profile_args "$n" "$state"))"
+        row "instantiate $n processes ($label)" "$s" "$m" "$c"
         fresh
         # shellcheck disable=SC2046
-        read -r s m <<<"$(measure nix-instantiate --readonly-mode "${opts[@]}" ${nixopts[@]+"${nixopts[@]}"} $(profile_args "$n" "$state"))"
-        row "eval only $n processes ($label)" "$s" "$m"
+        read -r s m c <<<"$(measure nix-instantiate --readonly-mode "${opts[@]}" ${nixopts[@]+"${nixopts[@]}"} $(profile_args "$n" "$state"))"
+        row "eval only $n processes ($label)" "$s" "$m" "$c"
     done
     fresh
-    read -r s m <<<"$(measure nix-instantiate ${nixopts[@]+"${nixopts[@]}"} "$work/trivial.nix" --arg n "$n" --argstr salt "$state")"
-    row "  reference: instantiate $n trivial drvs" "$s" "$m"
+    read -r s m c <<<"$(measure nix-instantiate ${nixopts[@]+"${nixopts[@]}"} "$work/trivial.nix" --arg n "$n" --argstr salt "$state")"
+    row "  reference: instantiate $n trivial drvs" "$s" "$m" "$c"
 done
 echo "targets with the plugin (issue 5): instantiate 10000 in <= 2 s and <= 150 MB;" \
     "nix-build $build_size in <= 2.5 s"
