@@ -101,6 +101,16 @@ evaluate_retval() {
 
 _initfn_err() { printf '%s\n' "$*" >&2; }
 
+# Reports what getopts (in silent mode) found wrong: FUNCTION OPT OPTARG, where OPT is
+# ':' for a missing argument and '?' for an unknown option.
+_initfn_opt_error() {
+    if [ "$2" = ":" ]; then
+        _initfn_err "$1: option -$3 needs an argument"
+    else
+        _initfn_err "$1: unknown option -$3"
+    fi
+}
+
 # ---------------------------------------------------------------------------------------
 # Time and polling
 
@@ -118,6 +128,25 @@ _initfn_secs_to_ms() {
     frac=${BASH_REMATCH[3]}000
     frac=${frac:0:3}
     printf '%s' "$((10#$int * 1000 + 10#$frac))"
+}
+
+# Sets _initfn_deadline to the time in milliseconds MS milliseconds from now.
+_initfn_set_deadline() {
+    _initfn_clock
+    _initfn_deadline=$((_initfn_ms + $1))
+}
+
+# Sets _initfn_deadline to STARTTIMEOUT seconds (default 30) from now.
+_initfn_start_deadline() {
+    local ms
+    ms=$(_initfn_secs_to_ms "${STARTTIMEOUT:-30}") || ms=30000
+    _initfn_set_deadline "$ms"
+}
+
+# True when the time in milliseconds has reached DEADLINE (also updates _initfn_ms).
+_initfn_past() {
+    _initfn_clock
+    [ "$_initfn_ms" -ge "$1" ]
 }
 
 # Sleeps one polling step. The first steps of a wait are shorter (a process that reacts
@@ -261,6 +290,17 @@ _initfn_read_pids() {
     return 0
 }
 
+# True when some PID on the first line of FILE names a live process.
+_initfn_pidfile_alive() {
+    local -a _initfn_pids=()
+    local pid
+    _initfn_read_pids "$1"
+    for pid in "${_initfn_pids[@]}"; do
+        _initfn_alive "$pid" && return 0
+    done
+    return 1
+}
+
 # Scans /proc for live processes running PROGRAM (used when there is no PID file).
 _initfn_scan() {
     local given=$1 located=$2 d pid
@@ -325,12 +365,8 @@ _initfn_parse_p() {
     while getopts ':p:' opt; do
         case $opt in
         p) _initfn_opt_pidfile=$OPTARG ;;
-        :)
-            _initfn_err "${FUNCNAME[1]}: option -$OPTARG needs an argument"
-            return 2
-            ;;
         *)
-            _initfn_err "${FUNCNAME[1]}: unknown option -$OPTARG"
+            _initfn_opt_error "${FUNCNAME[1]}" "$opt" "$OPTARG"
             return 2
             ;;
         esac
@@ -413,8 +449,7 @@ _initfn_wait_gone() {
             fi
         done
         [ "$alive" -eq 0 ] && return 0
-        _initfn_clock
-        [ "$_initfn_ms" -ge "$deadline" ] && return 1
+        _initfn_past "$deadline" && return 1
         _initfn_nap
     done
 }
@@ -428,12 +463,8 @@ killproc() {
         case $opt in
         p) pidfile=$OPTARG ;;
         d) delay=$OPTARG ;;
-        :)
-            _initfn_err "killproc: option -$OPTARG needs an argument"
-            return 2
-            ;;
         *)
-            _initfn_err "killproc: unknown option -$OPTARG"
+            _initfn_opt_error killproc "$opt" "$OPTARG"
             return 2
             ;;
         esac
@@ -522,22 +553,10 @@ killproc() {
 
     # Remove the PID files unless they now name another process.
     if [ -n "$_initfn_pidfile_used" ] && [ -e "$_initfn_pidfile_used" ]; then
-        local -a _initfn_pids=()
-        local stale=1
-        _initfn_read_pids "$_initfn_pidfile_used"
-        for pid in "${_initfn_pids[@]}"; do
-            _initfn_alive "$pid" && stale=0
-        done
-        [ "$stale" -eq 1 ] && rm -f -- "$_initfn_pidfile_used"
+        _initfn_pidfile_alive "$_initfn_pidfile_used" || rm -f -- "$_initfn_pidfile_used"
     fi
     if [ -n "$clientfile" ] && [ -e "$clientfile" ] && [ "$clientfile" != "$_initfn_pidfile_used" ]; then
-        local -a _initfn_pids=()
-        local cstale=1
-        _initfn_read_pids "$clientfile"
-        for pid in "${_initfn_pids[@]}"; do
-            _initfn_alive "$pid" && cstale=0
-        done
-        [ "$cstale" -eq 1 ] && rm -f -- "$clientfile"
+        _initfn_pidfile_alive "$clientfile" || rm -f -- "$clientfile"
     fi
     return 0
 }
@@ -548,6 +567,26 @@ killproc() {
 # True when USER exists.
 _initfn_user_ok() {
     id -u -- "$1" >/dev/null 2>&1
+}
+
+# Checks the options common to the start functions: NICE must be an integer, USER must
+# exist. Arguments: FUNCTION NICE USER PROGRAM; returns 2 after an error message.
+_initfn_check_nice_user() {
+    if [ -n "$2" ] && ! [[ $2 =~ ^-?[0-9]+$ ]]; then
+        _initfn_err "$1: the nice level must be an integer, got '$2'"
+        return 2
+    fi
+    if [ -n "$3" ] && ! _initfn_user_ok "$3"; then
+        _initfn_err "$1: unknown user '$3' for ${4##*/}"
+        return 2
+    fi
+}
+
+# Sets _initfn_path to PROGRAM located (see _initfn_locate); true when that is an
+# executable file.
+_initfn_executable() {
+    _initfn_locate "$1"
+    [ -x "$_initfn_path" ] && ! [ -d "$_initfn_path" ]
 }
 
 # Makes DIR exist; when it had to be created for USER, hands it over to USER.
@@ -570,12 +609,8 @@ start_daemon() {
         n) nice=$OPTARG ;;
         p) pidfile=$OPTARG ;;
         u) user=$OPTARG ;;
-        :)
-            _initfn_err "start_daemon: option -$OPTARG needs an argument"
-            return 2
-            ;;
         *)
-            _initfn_err "start_daemon: unknown option -$OPTARG"
+            _initfn_opt_error start_daemon "$opt" "$OPTARG"
             return 2
             ;;
         esac
@@ -588,14 +623,7 @@ start_daemon() {
     fi
     local program=$1 rc
     shift
-    if [ -n "$nice" ] && ! [[ $nice =~ ^-?[0-9]+$ ]]; then
-        _initfn_err "start_daemon: the nice level must be an integer, got '$nice'"
-        return 2
-    fi
-    if [ -n "$user" ] && ! _initfn_user_ok "$user"; then
-        _initfn_err "start_daemon: unknown user '$user' for ${program##*/}"
-        return 2
-    fi
+    _initfn_check_nice_user start_daemon "$nice" "$user" "$program" || return 2
     local -a _initfn_found=()
     local _initfn_pidfile_used=''
     _initfn_lookup "$pidfile" "$program"
@@ -611,8 +639,7 @@ start_daemon() {
         rm -f -- "$_initfn_pidfile_used"
     fi
     local _initfn_path
-    _initfn_locate "$program"
-    if ! [ -x "$_initfn_path" ] || [ -d "$_initfn_path" ]; then
+    if ! _initfn_executable "$program"; then
         _initfn_err "start_daemon: ${program} is not an executable program"
         return 5
     fi
@@ -637,10 +664,8 @@ start_daemon() {
         return 1
     fi
 
-    local timeout_ms deadline _initfn_ms _initfn_step=0
-    timeout_ms=$(_initfn_secs_to_ms "${STARTTIMEOUT:-30}") || timeout_ms=30000
-    _initfn_clock
-    deadline=$((_initfn_ms + timeout_ms))
+    local _initfn_deadline _initfn_ms _initfn_step=0
+    _initfn_start_deadline
     while :; do
         _initfn_lookup "$pidfile" "$program"
         rc=$?
@@ -649,8 +674,7 @@ start_daemon() {
             _initfn_err "start_daemon: ${program##*/} wrote an untrusted PID file $_initfn_pidfile_used"
             return 1
         fi
-        _initfn_clock
-        if [ "$_initfn_ms" -ge "$deadline" ]; then
+        if _initfn_past "$_initfn_deadline"; then
             _initfn_err "start_daemon: ${program##*/} is not running after ${STARTTIMEOUT:-30} s${pidfile:+ (PID file $pidfile)}"
             return 1
         fi
@@ -673,12 +697,8 @@ start_foreground() {
         o) logfile=$OPTARG ;;
         C) dir=$OPTARG ;;
         m) umask=$OPTARG ;;
-        :)
-            _initfn_err "start_foreground: option -$OPTARG needs an argument"
-            return 2
-            ;;
         *)
-            _initfn_err "start_foreground: unknown option -$OPTARG"
+            _initfn_opt_error start_foreground "$opt" "$OPTARG"
             return 2
             ;;
         esac
@@ -706,23 +726,14 @@ start_foreground() {
         _initfn_err "start_foreground: daemon accepts only the characters -._a-zA-Z0-9/ in PID file paths, got '$pidfile' for ${program##*/}"
         return 2
     fi
-    if [ -n "$nice" ] && ! [[ $nice =~ ^-?[0-9]+$ ]]; then
-        _initfn_err "start_foreground: the nice level must be an integer, got '$nice'"
-        return 2
-    fi
-    if [ -n "$user" ] && ! _initfn_user_ok "$user"; then
-        _initfn_err "start_foreground: unknown user '$user' for ${program##*/}"
-        return 2
-    fi
+    _initfn_check_nice_user start_foreground "$nice" "$user" "$program" || return 2
     local daemon_path _initfn_path
-    _initfn_locate "$daemon"
-    daemon_path=$_initfn_path
-    if ! [ -x "$daemon_path" ] || [ -d "$daemon_path" ]; then
+    if ! _initfn_executable "$daemon"; then
         _initfn_err "start_foreground: the daemon wrapper '$daemon' was not found"
         return 5
     fi
-    _initfn_locate "$program"
-    if ! [ -x "$_initfn_path" ] || [ -d "$_initfn_path" ]; then
+    daemon_path=$_initfn_path
+    if ! _initfn_executable "$program"; then
         _initfn_err "start_foreground: ${program} is not an executable program"
         return 5
     fi
@@ -765,10 +776,8 @@ start_foreground() {
     fi
 
     # Up = the wrapper runs (verified through its PID file) and its client lives.
-    local timeout_ms deadline seen=0 wpid cpid _initfn_ms _initfn_step=0
-    timeout_ms=$(_initfn_secs_to_ms "${STARTTIMEOUT:-30}") || timeout_ms=30000
-    _initfn_clock
-    deadline=$((_initfn_ms + timeout_ms))
+    local seen=0 wpid cpid _initfn_deadline _initfn_ms _initfn_step=0
+    _initfn_start_deadline
     while :; do
         _initfn_lookup "$pidfile" "$daemon_path"
         rc=$?
@@ -788,8 +797,7 @@ start_foreground() {
         elif [ "$rc" -eq 4 ]; then
             return 1
         fi
-        _initfn_clock
-        if [ "$_initfn_ms" -ge "$deadline" ]; then
+        if _initfn_past "$_initfn_deadline"; then
             _initfn_err "start_foreground: ${program##*/} is not running after ${STARTTIMEOUT:-30} s${logfile:+ (see $logfile)}"
             return 1
         fi
@@ -811,12 +819,8 @@ wait_ready() {
         P) port=$OPTARG ;;
         H) host=$OPTARG ;;
         c) command=$OPTARG ;;
-        :)
-            _initfn_err "wait_ready: option -$OPTARG needs an argument"
-            return 2
-            ;;
         *)
-            _initfn_err "wait_ready: unknown option -$OPTARG"
+            _initfn_opt_error wait_ready "$opt" "$OPTARG"
             return 2
             ;;
         esac
@@ -829,23 +833,15 @@ wait_ready() {
         _initfn_err "wait_ready: the port must be a number, got '$port'"
         return 2
     fi
-    local timeout_ms deadline _initfn_ms _initfn_step=0
+    local timeout_ms _initfn_deadline _initfn_ms _initfn_step=0
     timeout_ms=$(_initfn_secs_to_ms "$timeout") || {
         _initfn_err "wait_ready: the timeout must be a number of seconds, got '$timeout'"
         return 2
     }
-    _initfn_clock
-    deadline=$((_initfn_ms + timeout_ms))
-    local -a _initfn_pids=()
-    local pid alive
+    _initfn_set_deadline "$timeout_ms"
     while :; do
         if [ -n "$pidfile" ]; then
-            alive=0
-            _initfn_read_pids "$pidfile" 2>/dev/null
-            for pid in "${_initfn_pids[@]}"; do
-                _initfn_alive "$pid" && alive=1
-            done
-            if [ "$alive" -eq 0 ]; then
+            if ! _initfn_pidfile_alive "$pidfile"; then
                 _initfn_err "wait_ready: the process of $pidfile is not running"
                 return 1
             fi
@@ -858,8 +854,7 @@ wait_ready() {
         if [ -n "$command" ] && { [ -z "$port" ] || (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; }; then
             (eval "$command") </dev/null >/dev/null 2>&1 && return 0
         fi
-        _initfn_clock
-        if [ "$_initfn_ms" -ge "$deadline" ]; then
+        if _initfn_past "$_initfn_deadline"; then
             _initfn_err "wait_ready: not ready after $timeout s${port:+ (port $host:$port)}${command:+ (command: $command)}"
             return 1
         fi
