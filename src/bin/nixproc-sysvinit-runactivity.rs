@@ -1,13 +1,14 @@
 //! `nixproc-sysvinit-runactivity`: runs one activity on every script of the deployed
 //! profile (or of a given profile or model), in start order or in reverse.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, Context, Result};
 use clap::Parser;
 
-use nixproc_sysvinit::deploy::activity::{run_activity, status_state};
+use nixproc_sysvinit::deploy::activity::{run_activity, status_state, ActivityResult};
+use nixproc_sysvinit::deploy::cli::DeploymentArgs;
 use nixproc_sysvinit::deploy::model::{self, BuildParams};
 use nixproc_sysvinit::deploy::profile::Profile;
 use nixproc_sysvinit::deploy::{self as deploy, generations};
@@ -24,20 +25,8 @@ struct Cli {
     /// A profile directory or processes model instead of the deployed profile.
     #[arg(env = "NIXPROC_PROCESSES")]
     path: Option<PathBuf>,
-    /// Profile name (under the profiles directory) or path of the profile link.
-    #[arg(
-        short = 'p',
-        long,
-        env = "NIXPROC_PROFILE",
-        default_value = "processes"
-    )]
-    profile: String,
-    /// Directory of profile links (see nixproc-sysvinit-switch).
-    #[arg(long, env = "NIXPROC_PROFILES_DIR")]
-    profiles_dir: Option<PathBuf>,
-    /// Runlevel whose start links count [default: the system's, else 3].
-    #[arg(long, env = "NIXPROC_RUNLEVEL")]
-    runlevel: Option<u8>,
+    #[command(flatten)]
+    deployment: DeploymentArgs,
     /// State directory used when building a model [default: /var for root, $HOME/var].
     #[arg(long, env = "NIXPROC_STATE_DIR")]
     state_dir: Option<PathBuf>,
@@ -66,15 +55,15 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<bool> {
-    let runlevel = cli.runlevel.unwrap_or_else(deploy::detect_runlevel);
+    let runlevel = cli.deployment.runlevel();
     let scratch = std::env::temp_dir().join(format!("nixproc-runactivity-{}", std::process::id()));
-    std::fs::create_dir_all(&scratch)?;
+    std::fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;
     let result = run_in(cli, runlevel, &scratch);
     let _ = std::fs::remove_dir_all(&scratch);
     result
 }
 
-fn run_in(cli: &Cli, runlevel: u8, scratch: &std::path::Path) -> Result<bool> {
+fn run_in(cli: &Cli, runlevel: u8, scratch: &Path) -> Result<bool> {
     let root = match &cli.path {
         Some(p) if model::is_profile_dir(p) => p.clone(),
         Some(p) if p.is_file() => {
@@ -100,17 +89,13 @@ fn run_in(cli: &Cli, runlevel: u8, scratch: &std::path::Path) -> Result<bool> {
             ))
         }
         None => {
-            let dir = cli
-                .profiles_dir
-                .clone()
-                .unwrap_or_else(generations::default_profiles_dir);
-            let link = generations::profile_path(&cli.profile, &dir);
+            let link = cli.deployment.profile_link();
             generations::current(&link)?
                 .ok_or_else(|| anyhow!("nothing is deployed in profile {}", link.display()))?
         }
     };
     let profile = Profile::read(&root, runlevel)?;
-    let mut on_result = |r: &nixproc_sysvinit::deploy::activity::ActivityResult| {
+    let mut on_result = |r: &ActivityResult| {
         if !cli.json && !r.ok && cli.activity != "status" {
             eprintln!("{}: {} {}", r.name, cli.activity, r.status);
         }

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{ArgGroup, Parser};
 
+use nixproc_sysvinit::deploy::cli::DeploymentArgs;
 use nixproc_sysvinit::deploy::journal::Commit;
 use nixproc_sysvinit::deploy::model::{self, BuildParams};
 use nixproc_sysvinit::deploy::switch::{self, Settings};
@@ -25,24 +26,11 @@ struct Cli {
     #[arg(env = "NIXPROC_PROCESSES")]
     path: Option<PathBuf>,
 
-    /// Profile name (under the profiles directory) or path of the profile link.
-    #[arg(
-        short = 'p',
-        long,
-        env = "NIXPROC_PROFILE",
-        default_value = "processes"
-    )]
-    profile: String,
-    /// Directory of profile links [default: /nix/var/nix/profiles/nixproc-sysvinit for
-    /// root, /nix/var/nix/profiles/per-user/USER/nixproc-sysvinit otherwise].
-    #[arg(long, env = "NIXPROC_PROFILES_DIR")]
-    profiles_dir: Option<PathBuf>,
+    #[command(flatten)]
+    deployment: DeploymentArgs,
     /// Compare against this profile directory instead of the deployed one.
     #[arg(short = 'o', long)]
     old_profile: Option<PathBuf>,
-    /// Runlevel whose start links count [default: the system's, else 3].
-    #[arg(long, env = "NIXPROC_RUNLEVEL")]
-    runlevel: Option<u8>,
 
     /// State directory [default: /var for root, $HOME/var otherwise].
     #[arg(long, env = "NIXPROC_STATE_DIR")]
@@ -194,18 +182,14 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<()> {
-    let profiles_dir = cli
-        .profiles_dir
-        .clone()
-        .unwrap_or_else(generations::default_profiles_dir);
-    let profile = generations::profile_path(&cli.profile, &profiles_dir);
+    let profile = cli.deployment.profile_link();
     let dirs = cli.dirs();
     let tool_state = deploy::tool_state_dir(&dirs.lib, &profile);
     let settings = Settings {
         profile: profile.clone(),
         state_dir: tool_state.clone(),
         accounts_dir: dirs.lib.join("nixproc-sysvinit"),
-        runlevel: cli.runlevel.unwrap_or_else(deploy::detect_runlevel),
+        runlevel: cli.deployment.runlevel(),
         // Start scripts mostly wait (for PID files, ports), so many run well per core.
         jobs: cli.jobs.unwrap_or_else(|| {
             std::thread::available_parallelism()

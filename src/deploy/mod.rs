@@ -1,12 +1,29 @@
-//! Deployment: reading profiles, planning and executing switches.
+//! Deployment: building and reading profiles, planning and executing switches.
 //!
-//! A switch goes through these modules in order:
-//! [`profile`] reads the old and the new profile tree, [`plan`] diffs them into a
-//! dependency-ordered set of stops and starts, [`journal`] takes the lock and records the
-//! plan, [`users`] creates the accounts the new processes need, [`execute`] runs the
-//! init.d scripts in parallel where the graph allows, and [`generations`] moves the Nix
-//! profile once every start succeeded. [`switch`] ties them together, including the
-//! rollback of a failed switch and the recovery of an interrupted one.
+//! What each module owns:
+//! - [`model`]: building a processes model (`processes.nix`) into a profile with
+//!   `nix-build` and `build-profile.nix`, and choosing the evaluator plugin;
+//! - [`profile`]: reading a profile tree for one runlevel (start links, manifests,
+//!   credential files), the dependency graph check and the start order;
+//! - [`plan`]: the difference between two profiles as dependency-ordered stop and start
+//!   steps;
+//! - [`execute`]: running the steps of one phase in parallel where the graph allows,
+//!   with per-step logs, timeouts and progress display;
+//! - [`journal`]: the lock of a state directory and the journal that records a switch;
+//! - [`users`]: parsing credential files, creating the groups and users a profile needs
+//!   and removing those no deployment uses any more (the shared account registry);
+//! - [`generations`]: the Nix profile link and its generations (`nix-env -p`), and
+//!   adding profile directories to the store;
+//! - [`switch`]: a switch as a transaction, tying the above together, with the rollback
+//!   of a failed switch and the recovery of an interrupted one;
+//! - [`activity`]: running one activity (status, stop...) on every script of a profile;
+//! - [`cli`]: command-line options the tools share.
+//!
+//! A switch goes through them in this order: [`profile`] reads the old and the new
+//! profile, [`plan`] diffs them, [`journal`] takes the lock and records the plan,
+//! [`users`] creates the accounts the new processes need, [`execute`] runs the stops and
+//! then the starts, and [`generations`] moves the Nix profile once every start
+//! succeeded; [`switch`] drives it.
 //!
 //! Where things live (all configurable from the command line):
 //! - the Nix profile link: `--profile NAME` under `/nix/var/nix/profiles/nixproc-sysvinit`
@@ -23,6 +40,7 @@
 //! by default `/var` for root and `$HOME/var` for others.
 
 pub mod activity;
+pub mod cli;
 pub mod execute;
 pub mod generations;
 pub mod journal;
@@ -32,7 +50,8 @@ pub mod profile;
 pub mod switch;
 pub mod users;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
 
 /// Errors of the deployment modules.
 #[derive(Debug, thiserror::Error)]
@@ -122,16 +141,21 @@ impl DeployError {
 /// Result type of the deployment modules.
 pub type Result<T> = std::result::Result<T, DeployError>;
 
-/// Runs a command, capturing its output; fails with its stderr when it exits non-zero.
-pub(crate) fn run_capture(cmd: &mut std::process::Command) -> Result<String> {
-    let shown = format!("{cmd:?}").replace('"', "");
-    let out = cmd
-        .stdin(std::process::Stdio::null())
+/// Runs a command with no input and waits for its output; `shown` names it in the
+/// error when it cannot be started. Its exit status is for the caller to judge.
+pub(crate) fn output_of(cmd: &mut Command, shown: &str) -> Result<Output> {
+    cmd.stdin(Stdio::null())
         .output()
         .map_err(|e| DeployError::Command {
-            command: shown.clone(),
+            command: shown.to_string(),
             message: e.to_string(),
-        })?;
+        })
+}
+
+/// Runs a command, capturing its output; fails with its stderr when it exits non-zero.
+pub(crate) fn run_capture(cmd: &mut Command) -> Result<String> {
+    let shown = format!("{cmd:?}").replace('"', "");
+    let out = output_of(cmd, &shown)?;
     if !out.status.success() {
         return Err(DeployError::Command {
             command: shown,
@@ -147,8 +171,8 @@ pub(crate) fn run_capture(cmd: &mut std::process::Command) -> Result<String> {
 
 /// The runlevel to deploy for: the system's current one (from `runlevel`), else 3.
 pub fn detect_runlevel() -> u8 {
-    std::process::Command::new("runlevel")
-        .stderr(std::process::Stdio::null())
+    Command::new("runlevel")
+        .stderr(Stdio::null())
         .output()
         .ok()
         .filter(|o| o.status.success())
@@ -176,7 +200,7 @@ pub fn default_state_dir() -> PathBuf {
 
 /// The tool's own state directory for a profile link: `LIBDIR/nixproc-sysvinit/NAME`
 /// where NAME is the profile link's file name.
-pub fn tool_state_dir(lib_dir: &std::path::Path, profile: &std::path::Path) -> PathBuf {
+pub fn tool_state_dir(lib_dir: &Path, profile: &Path) -> PathBuf {
     let name = profile
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use super::{DeployError, Result};
+use super::{output_of, DeployError, Result};
 
 /// The settings passed to the profile builder.
 #[derive(Debug, Clone, Default)]
@@ -156,14 +156,7 @@ pub fn build(expr: &Path, params: &BuildParams, out_link: &Path) -> Result<PathB
         builder.display(),
         expr.display()
     );
-    let out = cmd
-        .stdin(Stdio::null())
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|e| DeployError::Command {
-            command: shown.clone(),
-            message: e.to_string(),
-        })?;
+    let out = output_of(cmd.stderr(Stdio::inherit()), &shown)?;
     if !out.status.success() {
         return Err(DeployError::Command {
             command: shown,
