@@ -101,38 +101,13 @@ impl Plan {
             }
         }
 
-        // Starts: wait for the nearest planned steps among (transitive) dependencies.
-        let new_graph = dep_graph(new);
-        let old_graph = dep_graph(old);
-        let order_new = new.start_order()?;
-        let order_old = old.start_order()?;
-
-        let mut starts = Vec::new();
-        for name in &order_new {
-            if let Some(reason) = reasons_new.get(name.as_str()) {
-                let after = nearest_planned(&new_graph, name, &reasons_new, petgraph::Outgoing);
-                starts.push(Step {
-                    name: name.clone(),
-                    action: Action::Start,
-                    script: new.processes[name].script.clone(),
-                    after,
-                    reason: *reason,
-                });
-            }
-        }
-        let mut stops = Vec::new();
-        for name in order_old.iter().rev() {
-            if let Some(reason) = reasons_old.get(name.as_str()) {
-                let after = nearest_planned(&old_graph, name, &reasons_old, petgraph::Incoming);
-                stops.push(Step {
-                    name: name.clone(),
-                    action: Action::Stop,
-                    script: old.processes[name].script.clone(),
-                    after,
-                    reason: *reason,
-                });
-            }
-        }
+        // Starts wait for the nearest planned steps among their (transitive)
+        // dependencies, in start order; stops for those among their dependants, in
+        // reverse start order.
+        let starts = steps(new, new.start_order()?, &reasons_new, Action::Start);
+        let mut order_old = old.start_order()?;
+        order_old.reverse();
+        let stops = steps(old, order_old, &reasons_old, Action::Stop);
         Ok(Plan {
             stops,
             starts,
@@ -146,6 +121,35 @@ impl Plan {
     }
 }
 
+/// The steps of one phase: one per planned process of `profile`, in `order`, each after
+/// the nearest planned processes it needs (starts) or that need it (stops).
+fn steps(
+    profile: &Profile,
+    order: Vec<String>,
+    planned: &BTreeMap<&str, Reason>,
+    action: Action,
+) -> Vec<Step> {
+    let graph = dep_graph(profile);
+    let direction = match action {
+        Action::Start => petgraph::Outgoing,
+        Action::Stop => petgraph::Incoming,
+    };
+    order
+        .into_iter()
+        .filter_map(|name| {
+            let reason = *planned.get(name.as_str())?;
+            Some(Step {
+                after: nearest_planned(&graph, &name, planned, direction),
+                script: profile.processes[&name].script.clone(),
+                name,
+                action,
+                reason,
+            })
+        })
+        .collect()
+}
+
+/// The dependency graph of a profile: an edge from each process to each dependency.
 fn dep_graph(p: &Profile) -> DiGraphMap<&str, ()> {
     let mut g: DiGraphMap<&str, ()> = DiGraphMap::new();
     for q in p.processes.values() {

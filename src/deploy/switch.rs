@@ -109,21 +109,13 @@ pub fn switch(
         ..Summary::default()
     };
 
-    summary.created = match users::ensure(
-        &new_profile,
-        &accounts(settings),
-        settings.force_disable_user_change,
-    ) {
+    summary.created = match settings.ensure_accounts(&new_profile) {
         Ok(c) => c,
         Err(e) => {
             journal.append(&Record::RollbackBegin {
                 reason: e.to_string(),
             })?;
-            let _ = users::prune(
-                &old_profile,
-                &accounts(settings),
-                settings.force_disable_user_change,
-            );
+            let _ = settings.prune_accounts(&old_profile);
             journal.finish("rolled-back")?;
             return Err(e);
         }
@@ -134,7 +126,7 @@ pub fn switch(
         &mut journal,
         &mut progress,
         "stopping",
-        "forward",
+        FORWARD,
         &plan.stops,
         false,
     )?;
@@ -144,7 +136,7 @@ pub fn switch(
         &mut journal,
         &mut progress,
         "starting",
-        "forward",
+        FORWARD,
         &plan.starts,
         true,
     )?;
@@ -162,17 +154,8 @@ pub fn switch(
             &starts.launched,
             &stops.launched,
         )?;
-        let _ = users::prune(
-            &old_profile,
-            &accounts(settings),
-            settings.force_disable_user_change,
-        );
-        let clean = outcome.iter().all(Outcome::ok);
-        journal.finish(if clean {
-            "rolled-back"
-        } else {
-            "rollback-incomplete"
-        })?;
+        let _ = settings.prune_accounts(&old_profile);
+        let clean = finish_rollback(journal, &outcome)?;
         let mut msg = format!("{reason}\nrolled back: the previous deployment is running again and the profile is unchanged");
         if !clean {
             msg.push_str("\nwarning: some rollback steps failed:");
@@ -185,20 +168,46 @@ pub fn switch(
 
     apply_commit(&settings.profile, &commit)?;
     journal.append(&Record::ProfileMoved)?;
-    summary.removed = users::prune(
-        &new_profile,
-        &accounts(settings),
-        settings.force_disable_user_change,
-    )?;
+    summary.removed = settings.prune_accounts(&new_profile)?;
     journal.finish("committed")?;
     Ok(summary)
 }
 
-fn accounts(settings: &Settings) -> users::AccountStore {
-    users::AccountStore {
-        dir: settings.accounts_dir.clone(),
-        owner: settings.profile.to_string_lossy().into_owned(),
+impl Settings {
+    /// The account registry, with this profile link as the owner.
+    fn accounts(&self) -> users::AccountStore {
+        users::AccountStore {
+            dir: self.accounts_dir.clone(),
+            owner: self.profile.to_string_lossy().into_owned(),
+        }
     }
+
+    /// Creates the accounts `profile` needs (see [`users::ensure`]).
+    fn ensure_accounts(&self, profile: &Profile) -> Result<users::Accounts> {
+        users::ensure(profile, &self.accounts(), self.force_disable_user_change)
+    }
+
+    /// Releases the accounts `keep` no longer mentions (see [`users::prune`]).
+    fn prune_accounts(&self, keep: &Profile) -> Result<users::Accounts> {
+        users::prune(keep, &self.accounts(), self.force_disable_user_change)
+    }
+}
+
+/// The journal phase of the steps a switch was asked for.
+const FORWARD: &str = "forward";
+/// The journal phase of the steps undoing them.
+const ROLLBACK: &str = "rollback";
+
+/// Ends the journal of a rollback whose phases had `outcome`; returns whether every
+/// step of it succeeded.
+fn finish_rollback(journal: Journal, outcome: &[Outcome]) -> Result<bool> {
+    let clean = outcome.iter().all(Outcome::ok);
+    journal.finish(if clean {
+        "rolled-back"
+    } else {
+        "rollback-incomplete"
+    })?;
+    Ok(clean)
 }
 
 fn apply_commit(profile: &Path, commit: &Commit) -> Result<()> {
@@ -309,7 +318,7 @@ fn rollback(
         journal,
         progress,
         "rollback: stopping",
-        "rollback",
+        ROLLBACK,
         &undo_starts,
         false,
     )?;
@@ -318,7 +327,7 @@ fn rollback(
         journal,
         progress,
         "rollback: restarting",
-        "rollback",
+        ROLLBACK,
         &undo_stops,
         false,
     )?;
@@ -357,15 +366,14 @@ pub fn recover(settings: &Settings) -> Result<Option<String>> {
                 pid,
                 start_time,
             } => {
-                if phase == "forward" {
+                if phase == FORWARD {
                     match action {
                         Action::Start => launched_starts.push(name.clone()),
                         Action::Stop => launched_stops.push(name.clone()),
                     }
                 }
                 if let Some(pid) = pid {
-                    let label = format!("{name} {} ({phase})", action.as_str());
-                    in_flight.push((label, *pid, *start_time));
+                    in_flight.push((step_label(name, *action, phase), *pid, *start_time));
                 }
             }
             Record::Finished {
@@ -374,7 +382,7 @@ pub fn recover(settings: &Settings) -> Result<Option<String>> {
                 phase,
                 ..
             } => {
-                let label = format!("{name} {} ({phase})", action.as_str());
+                let label = step_label(name, *action, phase);
                 in_flight.retain(|(l, _, _)| *l != label);
             }
             Record::ProfileMoved => moved = true,
@@ -400,10 +408,9 @@ pub fn recover(settings: &Settings) -> Result<Option<String>> {
     }
     let mut journal = Journal::reopen(&settings.state_dir)?;
     let mut progress = Progress::new(settings.json, settings.quiet);
-    let force = settings.force_disable_user_change;
     if moved {
         let new_profile = read_profile(new.as_deref(), runlevel)?;
-        users::prune(&new_profile, &accounts(settings), force)?;
+        settings.prune_accounts(&new_profile)?;
         journal.finish("committed")?;
         return Ok(Some(format!(
             "an interrupted switch (pid {pid}) had already moved the profile; finished it"
@@ -428,13 +435,8 @@ pub fn recover(settings: &Settings) -> Result<Option<String>> {
         &launched_stops,
     )?;
     let old_profile = read_profile(old.as_deref(), runlevel)?;
-    users::prune(&old_profile, &accounts(settings), force)?;
-    let clean = outcome.iter().all(Outcome::ok);
-    journal.finish(if clean {
-        "rolled-back"
-    } else {
-        "rollback-incomplete"
-    })?;
+    settings.prune_accounts(&old_profile)?;
+    finish_rollback(journal, &outcome)?;
     let mut msg = format!(
         "rolled back an interrupted switch (pid {pid}): {} start(s) undone, {} stop(s) undone",
         launched_starts.len(),
@@ -444,6 +446,11 @@ pub fn recover(settings: &Settings) -> Result<Option<String>> {
         msg.push_str(&format!("\n  warning: {n}: {d}"));
     }
     Ok(Some(msg))
+}
+
+/// How recovery names a journalled step: `NAME ACTION (PHASE)`.
+fn step_label(name: &str, action: Action, phase: &str) -> String {
+    format!("{name} {} ({phase})", action.as_str())
 }
 
 /// Takes the lock and recovers an interrupted switch without switching.

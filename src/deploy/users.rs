@@ -227,10 +227,63 @@ pub struct AccountStore {
     pub owner: String,
 }
 
+/// The kind of an account, and the tools that look it up, create and delete it.
+#[derive(Debug, Clone, Copy)]
+enum Kind {
+    Group,
+    User,
+}
+
+impl Kind {
+    /// The `getent` database holding this kind of account.
+    fn database(self) -> &'static str {
+        match self {
+            Kind::Group => "group",
+            Kind::User => "passwd",
+        }
+    }
+
+    /// The tool deleting an account of this kind.
+    fn delete_tool(self) -> &'static str {
+        match self {
+            Kind::Group => "groupdel",
+            Kind::User => "userdel",
+        }
+    }
+
+    /// The credential files of this kind in `profile`, by account name.
+    fn files(self, profile: &Profile) -> &BTreeMap<String, PathBuf> {
+        match self {
+            Kind::Group => &profile.groups,
+            Kind::User => &profile.users,
+        }
+    }
+}
+
+impl Accounts {
+    fn of(&mut self, kind: Kind) -> &mut BTreeSet<String> {
+        match kind {
+            Kind::Group => &mut self.groups,
+            Kind::User => &mut self.users,
+        }
+    }
+}
+
+/// The registry file's content: for each account this tool created, the owners (profile
+/// links) whose deployment uses it.
 #[derive(Debug, Default, Serialize, Deserialize)]
 struct Registry {
     groups: BTreeMap<String, BTreeSet<String>>,
     users: BTreeMap<String, BTreeSet<String>>,
+}
+
+impl Registry {
+    fn of(&mut self, kind: Kind) -> &mut BTreeMap<String, BTreeSet<String>> {
+        match kind {
+            Kind::Group => &mut self.groups,
+            Kind::User => &mut self.users,
+        }
+    }
 }
 
 impl AccountStore {
@@ -258,9 +311,8 @@ impl AccountStore {
     fn load(&self) -> Result<Registry> {
         let path = self.dir.join(ACCOUNTS_FILE);
         match fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text).map_err(|e| DeployError::Journal {
-                path,
-                message: e.to_string(),
+            Ok(text) => serde_json::from_str(&text).map_err(|e| {
+                DeployError::Other(format!("account registry {}: {e}", path.display()))
             }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Registry::default()),
             Err(e) => Err(DeployError::io("reading", path, e)),
@@ -271,8 +323,8 @@ impl AccountStore {
     fn save(&self, reg: &Registry) -> Result<()> {
         let path = self.dir.join(ACCOUNTS_FILE);
         let tmp = self.dir.join(format!("{ACCOUNTS_FILE}.tmp"));
-        let text =
-            serde_json::to_string_pretty(reg).map_err(|e| DeployError::Other(e.to_string()))?;
+        let text = serde_json::to_string_pretty(reg)
+            .map_err(|e| DeployError::Other(format!("account registry {}: {e}", path.display())))?;
         (|| -> std::io::Result<()> {
             use std::io::Write;
             let mut f = fs::File::create(&tmp)?;
@@ -314,17 +366,14 @@ pub fn ensure(
     store: &AccountStore,
     force_disable_user_change: bool,
 ) -> Result<Accounts> {
-    let mut created = Accounts::default();
-    let users: Vec<(String, BTreeMap<String, String>)> = profile
-        .users
-        .iter()
-        .map(|(n, p)| read_credentials(p).map(|f| (n.clone(), f)))
-        .collect::<Result<_>>()?;
-    let groups: Vec<(String, BTreeMap<String, String>)> = profile
-        .groups
-        .iter()
-        .map(|(n, p)| read_credentials(p).map(|f| (n.clone(), f)))
-        .collect::<Result<_>>()?;
+    let read_all = |kind: Kind| -> Result<Vec<(String, BTreeMap<String, String>)>> {
+        kind.files(profile)
+            .iter()
+            .map(|(n, p)| read_credentials(p).map(|f| (n.clone(), f)))
+            .collect()
+    };
+    let users = read_all(Kind::User)?;
+    let groups = read_all(Kind::Group)?;
     if force_disable_user_change {
         for (_, fields) in &users {
             if let Some(home) = fields.get("homeDir") {
@@ -333,80 +382,77 @@ pub fn ensure(
                 }
             }
         }
-        return Ok(created);
+        return Ok(Accounts::default());
     }
     let _lock = store.lock()?;
     let mut reg = store.load()?;
-    for (name, fields) in &groups {
-        if let Some(owners) = reg.groups.get_mut(name) {
+    let mut created = Accounts::default();
+    let mut ensure_one = |kind: Kind, name: &str, mut add: Command| -> Result<()> {
+        if let Some(owners) = reg.of(kind).get_mut(name) {
             if owners.insert(store.owner.clone()) {
                 store.save(&reg)?;
             }
-            continue;
+            return Ok(());
         }
-        if exists("group", name) {
-            continue;
+        if exists(kind.database(), name) {
+            return Ok(());
         }
-        let mut cmd = Command::new("groupadd");
-        cmd.arg("--system");
-        if let Some(gid) = fields.get("gid") {
-            cmd.args(["--gid", gid]);
-        }
-        cmd.arg("--").arg(name);
-        run_account_tool(&mut cmd)?;
-        reg.groups
-            .insert(name.clone(), BTreeSet::from([store.owner.clone()]));
-        created.groups.insert(name.clone());
-        store.save(&reg)?;
+        run_account_tool(&mut add)?;
+        reg.of(kind)
+            .insert(name.to_string(), BTreeSet::from([store.owner.clone()]));
+        created.of(kind).insert(name.to_string());
+        store.save(&reg)
+    };
+    for (name, fields) in &groups {
+        ensure_one(Kind::Group, name, groupadd(name, fields))?;
     }
     for (name, fields) in &users {
-        if let Some(owners) = reg.users.get_mut(name) {
-            if owners.insert(store.owner.clone()) {
-                store.save(&reg)?;
-            }
-            continue;
-        }
-        if exists("passwd", name) {
-            continue;
-        }
-        let mut cmd = Command::new("useradd");
-        cmd.arg("--system");
-        match fields.get("group") {
-            Some(g) => {
-                cmd.args(["--gid", g]);
-            }
-            None => {
-                cmd.arg("--user-group");
-            }
-        }
-        if let Some(uid) = fields.get("uid") {
-            cmd.args(["--uid", uid]);
-        }
-        if let Some(groups) = fields.get("extraGroups").filter(|g| !g.trim().is_empty()) {
-            cmd.args(["--groups", groups]);
-        }
-        if let Some(d) = fields.get("description") {
-            cmd.args(["--comment", d]);
-        }
-        if let Some(h) = fields.get("homeDir") {
-            cmd.args(["--home-dir", h]);
-        }
-        if truthy(fields.get("createHomeDir")) {
-            cmd.arg("--create-home");
-        } else {
-            cmd.arg("--no-create-home");
-        }
-        if let Some(s) = fields.get("shell") {
-            cmd.args(["--shell", s]);
-        }
-        cmd.arg("--").arg(name);
-        run_account_tool(&mut cmd)?;
-        reg.users
-            .insert(name.clone(), BTreeSet::from([store.owner.clone()]));
-        created.users.insert(name.clone());
-        store.save(&reg)?;
+        ensure_one(Kind::User, name, useradd(name, fields))?;
     }
     Ok(created)
+}
+
+/// The `groupadd` command creating group `name` as its credential file asks.
+fn groupadd(name: &str, fields: &BTreeMap<String, String>) -> Command {
+    let mut cmd = Command::new("groupadd");
+    cmd.arg("--system");
+    if let Some(gid) = fields.get("gid") {
+        cmd.args(["--gid", gid]);
+    }
+    cmd.arg("--").arg(name);
+    cmd
+}
+
+/// The `useradd` command creating user `name` as its credential file asks.
+fn useradd(name: &str, fields: &BTreeMap<String, String>) -> Command {
+    let mut cmd = Command::new("useradd");
+    cmd.arg("--system");
+    match fields.get("group") {
+        Some(g) => cmd.args(["--gid", g]),
+        None => cmd.arg("--user-group"),
+    };
+    if let Some(uid) = fields.get("uid") {
+        cmd.args(["--uid", uid]);
+    }
+    if let Some(groups) = fields.get("extraGroups").filter(|g| !g.trim().is_empty()) {
+        cmd.args(["--groups", groups]);
+    }
+    if let Some(d) = fields.get("description") {
+        cmd.args(["--comment", d]);
+    }
+    if let Some(h) = fields.get("homeDir") {
+        cmd.args(["--home-dir", h]);
+    }
+    if truthy(fields.get("createHomeDir")) {
+        cmd.arg("--create-home");
+    } else {
+        cmd.arg("--no-create-home");
+    }
+    if let Some(s) = fields.get("shell") {
+        cmd.args(["--shell", s]);
+    }
+    cmd.arg("--").arg(name);
+    cmd
 }
 
 /// Releases the accounts `store.owner` used that `keep` (its deployed profile) no longer
@@ -423,41 +469,25 @@ pub fn prune(
     }
     let _lock = store.lock()?;
     let mut reg = store.load()?;
-    let users: Vec<String> = reg.users.keys().cloned().collect();
-    for name in users {
-        if keep.users.contains_key(&name) {
-            continue;
-        }
-        let owners = reg.users.entry(name.clone()).or_default();
-        if !owners.remove(&store.owner) {
-            continue;
-        }
-        if owners.is_empty() {
-            if exists("passwd", &name) {
-                run_account_tool(Command::new("userdel").arg("--").arg(&name))?;
-                removed.users.insert(name.clone());
+    for kind in [Kind::User, Kind::Group] {
+        let names: Vec<String> = reg.of(kind).keys().cloned().collect();
+        for name in names {
+            if kind.files(keep).contains_key(&name) {
+                continue;
             }
-            reg.users.remove(&name);
-        }
-        store.save(&reg)?;
-    }
-    let groups: Vec<String> = reg.groups.keys().cloned().collect();
-    for name in groups {
-        if keep.groups.contains_key(&name) {
-            continue;
-        }
-        let owners = reg.groups.entry(name.clone()).or_default();
-        if !owners.remove(&store.owner) {
-            continue;
-        }
-        if owners.is_empty() {
-            if exists("group", &name) {
-                run_account_tool(Command::new("groupdel").arg("--").arg(&name))?;
-                removed.groups.insert(name.clone());
+            let owners = reg.of(kind).entry(name.clone()).or_default();
+            if !owners.remove(&store.owner) {
+                continue;
             }
-            reg.groups.remove(&name);
+            if owners.is_empty() {
+                if exists(kind.database(), &name) {
+                    run_account_tool(Command::new(kind.delete_tool()).arg("--").arg(&name))?;
+                    removed.of(kind).insert(name.clone());
+                }
+                reg.of(kind).remove(&name);
+            }
+            store.save(&reg)?;
         }
-        store.save(&reg)?;
     }
     Ok(removed)
 }
@@ -492,7 +522,7 @@ mod tests {
     }
 
     #[test]
-    fn user_group_when_no_group() {
+    fn truthy_values() {
         assert!(truthy(Some(&"true".to_string())));
         assert!(!truthy(Some(&"false".to_string())));
         assert!(!truthy(None));
