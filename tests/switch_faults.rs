@@ -162,21 +162,9 @@ fn kill_9_during_a_slow_start_converges_to_the_requested_profile() {
     let (p1, v1, p2, v2) = versions(&sb);
     ok(&sb.switch(&[p1.to_str().unwrap()]));
     std::fs::write(sb.run().join("slow-n0x2"), "1.5").unwrap();
-    let mut child = sb
-        .switch_cmd()
-        .arg(&p2)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = sb.spawn_switch(&p2);
     // Wait until the slow start runs, then kill the switch.
-    let log = sb.tool_state().join("logs/n0x2.start.log");
-    for _ in 0..200 {
-        if log.exists() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    assert!(log.exists(), "slow start never began");
+    assert!(sb.wait_for_step("n0x2", "start"), "slow start never began");
     child.kill().unwrap();
     child.wait().unwrap();
     std::fs::remove_file(sb.run().join("slow-n0x2")).unwrap();
@@ -198,19 +186,8 @@ fn a_second_switch_fails_at_once() {
         &[Proc::new("slow", &[]), Proc::new("after", &["slow"])],
     );
     std::fs::write(sb.run().join("slow-slow"), "2").unwrap();
-    let mut first = sb
-        .switch_cmd()
-        .arg(&p)
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let log = sb.tool_state().join("logs/slow.start.log");
-    for _ in 0..200 {
-        if log.exists() {
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
+    let mut first = sb.spawn_switch(&p);
+    sb.wait_for_step("slow", "start");
     let second = sb.switch(&[p.to_str().unwrap()]);
     // The second one returned while the first is still busy with its slow start.
     assert!(

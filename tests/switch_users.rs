@@ -7,14 +7,7 @@ use std::process::Command;
 
 use switch_support::*;
 
-fn exists(db: &str, name: &str) -> bool {
-    Command::new("getent")
-        .args([db, name])
-        .output()
-        .unwrap()
-        .status
-        .success()
-}
+use switch_support::common::account_exists as exists;
 
 /// Removes the test accounts whatever happens.
 struct Accounts(Vec<(&'static str, String)>);

@@ -4,14 +4,12 @@
 
 mod common;
 
+use common::account_exists;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
 
 /// A base port with `n` consecutive free ports.
 fn free_ports(n: u16) -> u16 {
@@ -38,15 +36,6 @@ fn http_get(port: u16) -> Option<String> {
     Some(out)
 }
 
-fn exists(db: &str, name: &str) -> bool {
-    Command::new("getent")
-        .args([db, name])
-        .output()
-        .unwrap()
-        .status
-        .success()
-}
-
 struct Deployment {
     dir: tempfile::TempDir,
     extra: String,
@@ -64,7 +53,7 @@ impl Deployment {
             .args(args)
             .env("NIXPROC_SYSVINIT_BIN", bin.parent().unwrap())
             .env("NIXPROC_SYSVINIT_WEBAPP", common::webapp_binary())
-            .env("NIXPROC_NIX_DIR", repo().join("nix"))
+            .env("NIXPROC_NIX_DIR", common::repo_root().join("nix"))
             .env("NIX_CONFIG", "substituters =")
             .env_remove("NIXPROC_PROCESSES")
             .output()
@@ -108,7 +97,7 @@ fn webapps_deploy_upgrade_rollback_undeploy() {
     let nginx_port = common::free_port();
     let base = free_ports(4);
     let users_before: Vec<bool> = (1..=4)
-        .map(|i| exists("passwd", &format!("webapp{i}")))
+        .map(|i| account_exists("passwd", &format!("webapp{i}")))
         .collect();
     let d = Deployment {
         dir: tempfile::Builder::new()
@@ -117,8 +106,8 @@ fn webapps_deploy_upgrade_rollback_undeploy() {
             .unwrap(),
         extra: format!(r#"{{"nginxPort":{nginx_port},"webappBasePort":{base}}}"#),
     };
-    let model = repo().join("examples/webapps/processes.nix");
-    let upgrade = repo().join("examples/webapps/processes-upgrade.nix");
+    let model = common::repo_root().join("examples/webapps/processes.nix");
+    let upgrade = common::repo_root().join("examples/webapps/processes-upgrade.nix");
 
     // Deploy: nginx answers with a webapp instance's page.
     ok(&d.switch(&[model.to_str().unwrap()]));
@@ -128,7 +117,7 @@ fn webapps_deploy_upgrade_rollback_undeploy() {
     }
     let page = http_get(nginx_port).expect("nginx answers");
     assert!(page.contains("instance=webapp"), "{page}");
-    assert!(exists("passwd", "webapp1") && exists("group", "webapp2"));
+    assert!(account_exists("passwd", "webapp1") && account_exists("group", "webapp2"));
     let w1 = d.pid("webapp1").expect("webapp1 PID");
 
     // Upgrade: two more instances, nginx restarted, the first two untouched.
@@ -157,7 +146,7 @@ fn webapps_deploy_upgrade_rollback_undeploy() {
         .contains("instance=webapp"));
     if !users_before[2] {
         assert!(
-            !exists("passwd", "webapp3"),
+            !account_exists("passwd", "webapp3"),
             "webapp3's user outlived its process"
         );
     }
@@ -175,7 +164,7 @@ fn webapps_deploy_upgrade_rollback_undeploy() {
     for (i, before) in users_before.iter().enumerate() {
         if !before {
             assert!(
-                !exists("passwd", &format!("webapp{}", i + 1)),
+                !account_exists("passwd", &format!("webapp{}", i + 1)),
                 "webapp{} kept",
                 i + 1
             );

@@ -285,6 +285,16 @@ impl Drop for UserGuard {
     }
 }
 
+/// Whether `name` exists in the `getent` database `db` (`passwd`, `group`).
+pub fn account_exists(db: &str, name: &str) -> bool {
+    Command::new("getent")
+        .args([db, name])
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
 /// Polls `f` every 10 ms until it returns true or `timeout` passes.
 pub fn wait_until(timeout: Duration, mut f: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + timeout;

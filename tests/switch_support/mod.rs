@@ -4,6 +4,9 @@
 
 #![allow(dead_code)]
 
+#[path = "../common/mod.rs"]
+pub mod common;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
@@ -236,6 +239,22 @@ esac
             .env_remove("NIXPROC_PROCESSES")
             .env_remove("NIXPROC_TEST_KILL_AT_RECORD");
         c
+    }
+
+    /// Starts the switch tool on `profile` in the background, its errors discarded.
+    pub fn spawn_switch(&self, profile: &Path) -> std::process::Child {
+        self.switch_cmd()
+            .arg(profile)
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap()
+    }
+
+    /// Waits (up to 5 s) until the switch has begun running `NAME ACTION`, i.e. created
+    /// its log; returns whether it did.
+    pub fn wait_for_step(&self, name: &str, action: &str) -> bool {
+        let log = self.tool_state().join(format!("logs/{name}.{action}.log"));
+        common::wait_until(std::time::Duration::from_secs(5), || log.exists())
     }
 
     /// Runs the switch tool with `args`.
