@@ -40,8 +40,8 @@
 # set with `pkg`; instances whose value is null are skipped. The result holds
 # etc/rc.d/init.d, etc/rc.d/rcN.d, dysnomia-support and share/nixproc-sysvinit/processes
 # (the layout of one process tree) for every process. Two instances defining a process
-# of the same name are an evaluation error naming both; any other file provided twice
-# fails the build (with the plugin, processes may share identical credential files).
+# of the same name are an evaluation error naming both; processes may share a credential
+# file when it is the same; any other file provided twice fails the build.
 #
 # How the profile is made depends on where the scripts were rendered:
 # - with the plugin, when every process was made by createSystemVInitScript (and so
@@ -212,10 +212,28 @@ let
         for p in $paths; do
           # Directories become real directories, files become symlinks into $p;
           # cp refuses (and the build fails) when two processes provide one file.
-          cp -rs --no-preserve=mode "$p"/* "$out"/ || {
+          set --
+          for d in "$p"/*; do
+            [ "''${d##*/}" = dysnomia-support ] || set -- "$@" "$d"
+          done
+          cp -rs --no-preserve=mode "$@" "$out"/ || {
             echo "profile: $p provides a file that another process already provides" >&2
             exit 1
           }
+          # Processes may share a credential file (a common group) when it is the same.
+          for f in "$p"/dysnomia-support/*/*; do
+            [ -e "$f" ] || continue
+            rel=''${f#"$p"/}
+            if [ -e "$out/$rel" ]; then
+              [ "$(cat "$f")" = "$(cat "$out/$rel")" ] || {
+                echo "profile: $p and another process provide different $rel" >&2
+                exit 1
+              }
+            else
+              [ -d "$out/''${rel%/*}" ] || mkdir -p "$out/''${rel%/*}"
+              ln -s "$f" "$out/$rel"
+            fi
+          done
         done
       ''
     ];

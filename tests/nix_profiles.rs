@@ -770,3 +770,35 @@ fn plugin_profile_in_several_chunks_is_the_same_profile() {
     let without = build_profile(Via::RenderTool, &model, &[]).unwrap();
     assert_same_trees(&chunked, &without);
 }
+
+/// Processes may share a credential file (a group they all belong to) when it is the
+/// same for all of them, on both paths; different contents under one name fail the
+/// build on both.
+#[test]
+fn processes_share_identical_credential_files_only() {
+    let dir = TestDir::new("nixproc-nix-shared");
+    let shared = write_model(
+        &dir,
+        "shared.nix",
+        "{\n  a = create { name = \"a\"; process = \"/bin/true\"; credentials.groups.web = { }; };\n  \
+         b = { pkg = create { name = \"b\"; process = \"/bin/true\"; credentials.groups.web = { }; }; };\n}",
+    );
+    let with = build_profile(Via::Plugin, &shared, &[]).unwrap();
+    let without = build_profile(Via::RenderTool, &shared, &[]).unwrap();
+    assert_same_trees(&with, &without);
+    assert!(with.join("dysnomia-support/groups/web").is_file());
+
+    let conflicting = write_model(
+        &dir,
+        "conflicting.nix",
+        "{\n  a = create { name = \"a\"; process = \"/bin/true\"; credentials.users.web = { description = \"one\"; }; };\n  \
+         b = create { name = \"b\"; process = \"/bin/true\"; credentials.users.web = { description = \"two\"; }; };\n}",
+    );
+    for path in [Via::Plugin, Via::RenderTool] {
+        let err = build_profile(path, &conflicting, &[]).expect_err("different files");
+        assert!(
+            err.contains("dysnomia-support/users/web"),
+            "{path:?}: {err}"
+        );
+    }
+}
