@@ -216,7 +216,7 @@ let
           for d in "$p"/*; do
             [ "''${d##*/}" = dysnomia-support ] || set -- "$@" "$d"
           done
-          cp -rs --no-preserve=mode "$@" "$out"/ || {
+          [ $# -eq 0 ] || cp -rs --no-preserve=mode "$@" "$out"/ || {
             echo "profile: $p provides a file that another process already provides" >&2
             exit 1
           }
@@ -243,5 +243,7 @@ let
 in
 if !(builtins.isAttrs processes) then
   throw "processes model${where}: must evaluate to an attribute set of instances, got ${lib.kindOf processes}"
+else if !(builtins.isInt chunkSize && chunkSize > 0) then
+  throw "build-profile: chunkSize must be a positive integer, got ${builtins.toJSON chunkSize}"
 else
   builtins.seq namesUnique (derivation (if allRendered then fromRenderings else union))

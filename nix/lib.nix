@@ -130,7 +130,7 @@ rec {
   # `given` (already checked by dependencyOf): a list of process names.
   chainOf = name: given:
     let
-      processOf = d: if d ? sequence then d else d.pkg;
+      processOf = d: if d ? sequence then d else processOf d.pkg;
       longest = foldl'
         (acc: d:
           let p = processOf d; in
