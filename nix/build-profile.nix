@@ -19,7 +19,7 @@
 #                                           #   set with --arg) of extra arguments for the
 #                                           #   model; only those it declares are passed
 #     --arg pkgs 'import <nixpkgs> {}'      # optional, default the host-packages shim
-#     --arg chunkSize 500                   # optional: with the plugin, processes per
+#     --arg chunkSize 100                   # optional: with the plugin, processes per
 #                                           #   JSON text of renderings (memory tuning)
 #
 # Rendering happens at evaluation time when Nix loads this project's plugin (give
@@ -69,7 +69,7 @@
 , extraParams ? { }
 , name ? "nixproc-sysvinit-profile"
   # With the plugin: how many processes' renderings travel in one JSON text (see below).
-, chunkSize ? 250
+, chunkSize ? 100
 }:
 
 let
