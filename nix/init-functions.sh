@@ -9,8 +9,9 @@
 #   start_daemon [-f] [-n NICE] [-p PIDFILE] [-u USER] PROGRAM [ARGS...]   (alias loadproc)
 #       Start a self-daemonizing PROGRAM unless it already runs (-f: start anyway), with
 #       nice level NICE and as USER (setpriv, else runuser). Returns once the PID file
-#       names a live process running PROGRAM (without -p: the default PID file
-#       RUNTIMEDIR/BASENAME.pid, else any process running PROGRAM).
+#       names a live process running PROGRAM, with -f one that did not run before
+#       (without -p: the default PID file RUNTIMEDIR/BASENAME.pid, else any process
+#       running PROGRAM).
 #   start_foreground [-D DAEMON] -p DIR/NAME.pid [-n NICE] [-u USER] [-o LOGFILE]
 #                    [-C DIR] [-m UMASK] -- PROGRAM [ARGS...]
 #       Run a foreground PROGRAM under libslack daemon (DAEMON, default the packaged
@@ -631,6 +632,9 @@ start_daemon() {
     if [ "$rc" -eq 0 ] && [ "$force" -eq 0 ]; then
         return 0
     fi
+    # With -f over a running copy, only a process that was not there before counts.
+    local -a before=()
+    [ "$rc" -eq 0 ] && before=("${_initfn_found[@]}")
     if [ "$rc" -eq 4 ]; then
         _initfn_err "start_daemon: not starting ${program##*/}: untrusted PID file $_initfn_pidfile_used"
         return 1
@@ -664,12 +668,16 @@ start_daemon() {
         return 1
     fi
 
-    local _initfn_deadline _initfn_ms _initfn_step=0
+    local _initfn_deadline _initfn_ms _initfn_step=0 pid
     _initfn_start_deadline
     while :; do
         _initfn_lookup "$pidfile" "$program"
         rc=$?
-        [ "$rc" -eq 0 ] && return 0
+        if [ "$rc" -eq 0 ]; then
+            for pid in "${_initfn_found[@]}"; do
+                [[ " ${before[*]} " == *" $pid "* ]] || return 0
+            done
+        fi
         if [ "$rc" -eq 4 ]; then
             _initfn_err "start_daemon: ${program##*/} wrote an untrusted PID file $_initfn_pidfile_used"
             return 1
