@@ -164,6 +164,8 @@ case "$1" in
     if [ -e "$RUN/delay" ]; then sleep "$(cat "$RUN/delay")"; fi
     (exec -a '{tag}' sleep 100000) </dev/null >/dev/null 2>&1 &
     echo $! > "$PIDFILE"
+    # Up = the child has become the tagged sleep (what Sandbox::pid checks), not only forked.
+    for _ in $(seq 400); do grep -qa -- '{tag}' /proc/$!/cmdline 2>/dev/null && break; sleep 0.005; done
     echo "start $NAME {version}" >> "$RUN/events"
     echo "started $NAME"
     ;;
