@@ -113,58 +113,28 @@ pub fn parse_credentials(text: &str, path: &Path) -> Result<BTreeMap<String, Str
                 }
                 Some('\'') => {
                     chars.next();
-                    loop {
-                        match chars.next() {
-                            None => {
-                                return Err(err(
-                                    key_line,
-                                    format!("value of `{key}` has an unterminated single quote"),
-                                ))
-                            }
-                            Some('\'') => break,
-                            Some(c) => {
-                                if c == '\n' {
-                                    line += 1;
-                                }
-                                value.push(c);
-                            }
-                        }
+                    if !single_quoted(&mut chars, &mut value, &mut line) {
+                        return Err(err(
+                            key_line,
+                            format!("value of `{key}` has an unterminated single quote"),
+                        ));
                     }
                 }
                 Some('"') => {
                     chars.next();
-                    loop {
-                        match chars.next() {
-                            None => {
-                                return Err(err(
-                                    key_line,
-                                    format!("value of `{key}` has an unterminated double quote"),
-                                ))
-                            }
-                            Some('"') => break,
-                            Some('\\') => match chars.next() {
-                                Some(c @ ('$' | '`' | '"' | '\\')) => value.push(c),
-                                Some('\n') => line += 1,
-                                Some(c) => {
-                                    value.push('\\');
-                                    value.push(c);
-                                }
-                                None => {}
-                            },
-                            Some(c @ ('$' | '`')) => {
-                                return Err(err(
-                                    line,
-                                    format!(
-                                        "value of `{key}` uses {c:?}, which would need evaluation"
-                                    ),
-                                ))
-                            }
-                            Some(c) => {
-                                if c == '\n' {
-                                    line += 1;
-                                }
-                                value.push(c);
-                            }
+                    match double_quoted(&mut chars, &mut value, &mut line) {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            return Err(err(
+                                key_line,
+                                format!("value of `{key}` has an unterminated double quote"),
+                            ))
+                        }
+                        Err(c) => {
+                            return Err(err(
+                                line,
+                                format!("value of `{key}` uses {c:?}, which would need evaluation"),
+                            ))
                         }
                     }
                 }
@@ -190,12 +160,63 @@ pub fn parse_credentials(text: &str, path: &Path) -> Result<BTreeMap<String, Str
     Ok(out)
 }
 
+/// The characters of a credential file being parsed.
+type Chars<'a> = std::iter::Peekable<std::str::Chars<'a>>;
+
+/// Appends a quoted character to `value`, counting the lines it spans.
+fn push_quoted(value: &mut String, line: &mut usize, c: char) {
+    if c == '\n' {
+        *line += 1;
+    }
+    value.push(c);
+}
+
+/// Reads the rest of a single-quoted string (after the opening quote) into `value`;
+/// false when the text ends before the closing quote.
+fn single_quoted(chars: &mut Chars, value: &mut String, line: &mut usize) -> bool {
+    loop {
+        match chars.next() {
+            None => return false,
+            Some('\'') => return true,
+            Some(c) => push_quoted(value, line, c),
+        }
+    }
+}
+
+/// Reads the rest of a double-quoted string (after the opening quote) into `value`,
+/// with the shell's backslash escapes; `Ok(false)` when the text ends before the
+/// closing quote, `Err(c)` for a `$` or backquote, which would need evaluation.
+fn double_quoted(
+    chars: &mut Chars,
+    value: &mut String,
+    line: &mut usize,
+) -> std::result::Result<bool, char> {
+    loop {
+        match chars.next() {
+            None => return Ok(false),
+            Some('"') => return Ok(true),
+            Some('\\') => match chars.next() {
+                Some(c @ ('$' | '`' | '"' | '\\')) => value.push(c),
+                Some('\n') => *line += 1,
+                Some(c) => {
+                    value.push('\\');
+                    value.push(c);
+                }
+                None => {}
+            },
+            Some(c @ ('$' | '`')) => return Err(c),
+            Some(c) => push_quoted(value, line, c),
+        }
+    }
+}
+
 /// Reads and parses a credential file.
 pub fn read_credentials(path: &Path) -> Result<BTreeMap<String, String>> {
     let text = fs::read_to_string(path).map_err(|e| DeployError::io("reading", path, e))?;
     parse_credentials(&text, path)
 }
 
+/// Whether a credential field says yes (`1`, `true`, `yes`, any case).
 fn truthy(v: Option<&String>) -> bool {
     matches!(
         v.map(|s| s.trim().to_ascii_lowercase()).as_deref(),
@@ -261,6 +282,7 @@ impl Kind {
 }
 
 impl Accounts {
+    /// The names of one kind.
     fn of(&mut self, kind: Kind) -> &mut BTreeSet<String> {
         match kind {
             Kind::Group => &mut self.groups,
@@ -278,6 +300,7 @@ struct Registry {
 }
 
 impl Registry {
+    /// The accounts of one kind, with their owners.
     fn of(&mut self, kind: Kind) -> &mut BTreeMap<String, BTreeSet<String>> {
         match kind {
             Kind::Group => &mut self.groups,
@@ -287,6 +310,7 @@ impl Registry {
 }
 
 impl AccountStore {
+    /// Takes the registry's exclusive lock (waiting for it), held until the file closes.
     fn lock(&self) -> Result<fs::File> {
         use std::os::unix::io::AsRawFd;
         fs::create_dir_all(&self.dir).map_err(|e| DeployError::io("creating", &self.dir, e))?;
@@ -308,6 +332,7 @@ impl AccountStore {
         Ok(file)
     }
 
+    /// Reads the registry; a missing file is an empty registry.
     fn load(&self) -> Result<Registry> {
         let path = self.dir.join(ACCOUNTS_FILE);
         match fs::read_to_string(&path) {
@@ -519,6 +544,16 @@ mod tests {
         assert!(parse("x='open\n").is_err());
         assert!(parse("x=a b\n").is_err());
         assert!(parse("not a line\n").is_err());
+    }
+
+    #[test]
+    fn quote_errors_name_the_right_line() {
+        let e = parse("a=\"x\ny $z\"\n").unwrap_err().to_string();
+        assert!(e.contains("line 2") && e.contains("need evaluation"), "{e}");
+        let e = parse("\nb='open\n\n").unwrap_err().to_string();
+        assert!(e.contains("line 2") && e.contains("single quote"), "{e}");
+        let e = parse("c=\"open\n").unwrap_err().to_string();
+        assert!(e.contains("line 1") && e.contains("double quote"), "{e}");
     }
 
     #[test]
