@@ -216,86 +216,10 @@ fn run(cli: &Cli) -> Result<()> {
     }
 
     if !cli.dry_run {
-        // A temp directory we create is world-writable and sticky like /tmp: processes
-        // running as their own users keep PID and log files there.
-        if !dirs.tmp.exists() {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::create_dir_all(&dirs.tmp)
-                .with_context(|| format!("creating {}", dirs.tmp.display()))?;
-            std::fs::set_permissions(&dirs.tmp, std::fs::Permissions::from_mode(0o1777))
-                .with_context(|| format!("setting the mode of {}", dirs.tmp.display()))?;
-        }
-        for d in [
-            &dirs.state,
-            &dirs.runtime,
-            &dirs.log,
-            &dirs.cache,
-            &dirs.spool,
-            &dirs.lock,
-            &dirs.lib,
-        ] {
-            std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
-        }
-        std::fs::create_dir_all(&tool_state)
-            .with_context(|| format!("creating {}", tool_state.display()))?;
+        create_dirs(&dirs, &tool_state)?;
     }
 
-    let (new, commit) = if cli.rollback || cli.switch_generation.is_some() {
-        let gens = generations::list(&profile)?;
-        let current = gens
-            .iter()
-            .find(|g| g.current)
-            .ok_or_else(|| anyhow!("profile {} has no current generation", profile.display()))?;
-        let target = match cli.switch_generation {
-            Some(n) => gens
-                .iter()
-                .find(|g| g.number == n)
-                .ok_or_else(|| anyhow!("profile {} has no generation {n}", profile.display()))?,
-            None => gens
-                .iter()
-                .rev()
-                .find(|g| g.number < current.number)
-                .ok_or_else(|| {
-                    anyhow!(
-                        "profile {} has no generation before {}",
-                        profile.display(),
-                        current.number
-                    )
-                })?,
-        };
-        (
-            target.path.clone(),
-            Commit::SwitchGeneration {
-                generation: target.number,
-            },
-        )
-    } else if cli.undeploy || cli.delete_all_generations {
-        let scratch = std::env::temp_dir().join(format!("nixproc-sysvinit-{}", std::process::id()));
-        let empty = generations::empty_profile(&scratch);
-        let _ = std::fs::remove_dir_all(&scratch);
-        let empty = empty?;
-        (empty.clone(), Commit::Set { path: empty })
-    } else {
-        let Some(path) = &cli.path else {
-            bail!("no processes model or profile given (pass PATH or set NIXPROC_PROCESSES)");
-        };
-        if model::is_profile_dir(path) {
-            if cli.dry_run {
-                (path.clone(), Commit::Set { path: path.clone() })
-            } else {
-                let stored = generations::add_to_store(path)?;
-                (stored.clone(), Commit::Set { path: stored })
-            }
-        } else if path.is_file() {
-            let built = model::build(path, &cli.build_params(), &tool_state.join("result"))?;
-            (built.clone(), Commit::Set { path: built })
-        } else {
-            bail!(
-                "{} is neither a processes model file nor a profile directory (no etc/rc.d)",
-                path.display()
-            );
-        }
-    };
+    let (new, commit) = target(cli, &profile, &tool_state)?;
 
     if cli.dry_run {
         if deploy::journal::Journal::unfinished(&tool_state)?.is_some() {
@@ -314,6 +238,103 @@ fn run(cli: &Cli) -> Result<()> {
     if cli.delete_all_generations {
         generations::delete_all(&profile)?;
     }
+    report(cli, &profile, &new, &summary);
+    Ok(())
+}
+
+/// Creates the state directories (the temp directory world-writable and sticky) and the
+/// tool's own state directory.
+fn create_dirs(dirs: &Dirs, tool_state: &Path) -> Result<()> {
+    // A temp directory we create is world-writable and sticky like /tmp: processes
+    // running as their own users keep PID and log files there.
+    if !dirs.tmp.exists() {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::create_dir_all(&dirs.tmp)
+            .with_context(|| format!("creating {}", dirs.tmp.display()))?;
+        std::fs::set_permissions(&dirs.tmp, std::fs::Permissions::from_mode(0o1777))
+            .with_context(|| format!("setting the mode of {}", dirs.tmp.display()))?;
+    }
+    for d in [
+        &dirs.state,
+        &dirs.runtime,
+        &dirs.log,
+        &dirs.cache,
+        &dirs.spool,
+        &dirs.lock,
+        &dirs.lib,
+    ] {
+        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+    }
+    std::fs::create_dir_all(tool_state)
+        .with_context(|| format!("creating {}", tool_state.display()))?;
+    Ok(())
+}
+
+/// What to deploy and how the profile moves: a generation (`--rollback`,
+/// `--switch-generation`), the empty profile (`--undeploy`, `--delete-all-generations`),
+/// or PATH, a prebuilt profile (added to the store unless `--dry-run`) or a model to
+/// build.
+fn target(cli: &Cli, profile: &Path, tool_state: &Path) -> Result<(PathBuf, Commit)> {
+    if cli.rollback || cli.switch_generation.is_some() {
+        let gens = generations::list(profile)?;
+        let current = gens
+            .iter()
+            .find(|g| g.current)
+            .ok_or_else(|| anyhow!("profile {} has no current generation", profile.display()))?;
+        let wanted = match cli.switch_generation {
+            Some(n) => gens
+                .iter()
+                .find(|g| g.number == n)
+                .ok_or_else(|| anyhow!("profile {} has no generation {n}", profile.display()))?,
+            None => gens
+                .iter()
+                .rev()
+                .find(|g| g.number < current.number)
+                .ok_or_else(|| {
+                    anyhow!(
+                        "profile {} has no generation before {}",
+                        profile.display(),
+                        current.number
+                    )
+                })?,
+        };
+        Ok((
+            wanted.path.clone(),
+            Commit::SwitchGeneration {
+                generation: wanted.number,
+            },
+        ))
+    } else if cli.undeploy || cli.delete_all_generations {
+        let scratch = std::env::temp_dir().join(format!("nixproc-sysvinit-{}", std::process::id()));
+        let empty = generations::empty_profile(&scratch);
+        let _ = std::fs::remove_dir_all(&scratch);
+        let empty = empty?;
+        Ok((empty.clone(), Commit::Set { path: empty }))
+    } else {
+        let Some(path) = &cli.path else {
+            bail!("no processes model or profile given (pass PATH or set NIXPROC_PROCESSES)");
+        };
+        if model::is_profile_dir(path) {
+            let stored = if cli.dry_run {
+                path.clone()
+            } else {
+                generations::add_to_store(path)?
+            };
+            Ok((stored.clone(), Commit::Set { path: stored }))
+        } else if path.is_file() {
+            let built = model::build(path, &cli.build_params(), &tool_state.join("result"))?;
+            Ok((built.clone(), Commit::Set { path: built }))
+        } else {
+            bail!(
+                "{} is neither a processes model file nor a profile directory (no etc/rc.d)",
+                path.display()
+            );
+        }
+    }
+}
+
+/// Prints what a switch did: a JSON result, or a summary on stderr unless `--quiet`.
+fn report(cli: &Cli, profile: &Path, new: &Path, summary: &switch::Summary) {
     let plan = &summary.plan;
     let restarted = plan
         .starts
@@ -349,5 +370,4 @@ fn run(cli: &Cli) -> Result<()> {
             plan.unchanged.len()
         );
     }
-    Ok(())
 }

@@ -3,13 +3,13 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Serialize;
 
 use super::execute::describe_status;
 use super::profile::Profile;
-use super::Result;
+use super::{DeployError, Result};
 
 /// The result of running the activity on one script.
 #[derive(Debug, Clone, Serialize)]
@@ -67,14 +67,10 @@ pub fn run_activity(
         cmd.arg(activity).stdin(Stdio::null());
         let out_file = scratch.join(format!("activity-{}-{name}.out", std::process::id()));
         if capture {
-            match std::fs::File::create(&out_file).and_then(|f| Ok((f.try_clone()?, f))) {
-                Ok((a, b)) => {
-                    cmd.stdout(a).stderr(b);
-                }
-                Err(e) => {
-                    return Err(super::DeployError::io("creating", &out_file, e));
-                }
-            }
+            let (out, err) = std::fs::File::create(&out_file)
+                .and_then(|f| Ok((f.try_clone()?, f)))
+                .map_err(|e| DeployError::io("creating", &out_file, e))?;
+            cmd.stdout(out).stderr(err);
         }
         let (code, ok, status) = match cmd.status() {
             Ok(s) => (s.code(), s.success(), describe_status(s)),
@@ -94,7 +90,7 @@ pub fn run_activity(
             state: (activity == "status").then(|| status_state(code)),
             status,
             output,
-            seconds: Duration::as_secs_f64(&started.elapsed()),
+            seconds: started.elapsed().as_secs_f64(),
         };
         on_result(&r);
         results.push(r);

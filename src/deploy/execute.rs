@@ -187,6 +187,7 @@ pub fn run(steps: &[Step], opts: &Options, on_event: &mut dyn FnMut(&Event)) -> 
     outcome
 }
 
+/// The output file of a step: `DIR/NAME.ACTION.log`.
 fn log_path(dir: &Path, step: &Step) -> PathBuf {
     dir.join(format!("{}.{}.log", step.name, step.action.as_str()))
 }
@@ -289,6 +290,7 @@ pub fn describe_status(s: std::process::ExitStatus) -> String {
     }
 }
 
+/// The last `max` bytes of a file (empty when it cannot be read).
 fn tail_of(path: &Path, max: u64) -> String {
     let Ok(mut f) = File::open(path) else {
         return String::new();
@@ -401,6 +403,7 @@ impl Progress {
         }
     }
 
+    /// Redraws the status line: what runs and for how long.
     fn draw_status(&mut self) {
         self.clear_status();
         if self.running.is_empty() {
@@ -421,6 +424,7 @@ impl Progress {
         self.status_shown = true;
     }
 
+    /// Erases the status line, if one is shown.
     fn clear_status(&mut self) {
         if self.status_shown {
             let mut err = std::io::stderr();

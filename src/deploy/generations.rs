@@ -101,12 +101,14 @@ pub fn list(profile: &Path) -> Result<Vec<Generation>> {
     Ok(out)
 }
 
+/// `nix-env -p PROFILE`, for the caller to add the operation.
 fn nix_env(profile: &Path) -> Command {
     let mut cmd = Command::new("nix-env");
     cmd.arg("-p").arg(profile);
     cmd
 }
 
+/// Creates the directory the profile link lives in.
 fn ensure_parent(profile: &Path) -> Result<()> {
     if let Some(dir) = profile.parent() {
         fs::create_dir_all(dir).map_err(|e| DeployError::io("creating", dir, e))?;

@@ -274,6 +274,7 @@ impl Journal {
     }
 }
 
+/// Makes the creation or removal of entries of `dir` durable (best effort).
 fn sync_dir(dir: &Path) {
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();

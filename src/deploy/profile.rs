@@ -91,41 +91,9 @@ impl Profile {
         let mut found: Vec<(String, u32)> = Vec::new();
         if level_dir.is_dir() {
             for entry in read_dir_sorted(&level_dir)? {
-                let file_name = entry.to_string_lossy().into_owned();
-                let Some(rest) = file_name.strip_prefix('S') else {
-                    continue;
-                };
-                let link = level_dir.join(&entry);
-                // Prefer the link target's name: it tells where the digits end even
-                // when the process name starts with a digit.
-                let name = match fs::read_link(&link) {
-                    Ok(target) => target
-                        .file_name()
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .filter(|n| rest.ends_with(n.as_str()) && rest.len() > n.len()),
-                    Err(_) => None,
-                };
-                let (digits, name) = match name {
-                    Some(n) => (rest[..rest.len() - n.len()].to_string(), n),
-                    None => {
-                        let d: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
-                        (d.clone(), rest[d.len()..].to_string())
-                    }
-                };
-                if digits.is_empty()
-                    || name.is_empty()
-                    || !digits.chars().all(|c| c.is_ascii_digit())
-                {
-                    return Err(DeployError::Profile {
-                        path: link,
-                        message: "start link name is not S<number><name>".into(),
-                    });
+                if let Some(start) = parse_start_link(&level_dir.join(&entry))? {
+                    found.push(start);
                 }
-                let sequence: u32 = digits.parse().map_err(|_| DeployError::Profile {
-                    path: link.clone(),
-                    message: format!("sequence number `{digits}` is out of range"),
-                })?;
-                found.push((name, sequence));
             }
         }
         for (name, sequence) in &found {
@@ -272,6 +240,46 @@ impl Profile {
     }
 }
 
+/// The process name and start sequence of `link`, a file in an `rcN.d` directory;
+/// `None` when it is not a start (`S`) link.
+fn parse_start_link(link: &Path) -> Result<Option<(String, u32)>> {
+    let file_name = link
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let Some(rest) = file_name.strip_prefix('S') else {
+        return Ok(None);
+    };
+    // Prefer the link target's name: it tells where the digits end even when the
+    // process name starts with a digit.
+    let name = match fs::read_link(link) {
+        Ok(target) => target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .filter(|n| rest.ends_with(n.as_str()) && rest.len() > n.len()),
+        Err(_) => None,
+    };
+    let (digits, name) = match name {
+        Some(n) => (rest[..rest.len() - n.len()].to_string(), n),
+        None => {
+            let d: String = rest.chars().take_while(|c| c.is_ascii_digit()).collect();
+            (d.clone(), rest[d.len()..].to_string())
+        }
+    };
+    if digits.is_empty() || name.is_empty() || !digits.chars().all(|c| c.is_ascii_digit()) {
+        return Err(DeployError::Profile {
+            path: link.to_path_buf(),
+            message: "start link name is not S<number><name>".into(),
+        });
+    }
+    let sequence: u32 = digits.parse().map_err(|_| DeployError::Profile {
+        path: link.to_path_buf(),
+        message: format!("sequence number `{digits}` is out of range"),
+    })?;
+    Ok(Some((name, sequence)))
+}
+
+/// The names of the entries of `dir`, sorted.
 fn read_dir_sorted(dir: &Path) -> Result<Vec<std::ffi::OsString>> {
     let mut names = Vec::new();
     for entry in fs::read_dir(dir).map_err(|e| DeployError::io("reading", dir, e))? {
@@ -282,6 +290,8 @@ fn read_dir_sorted(dir: &Path) -> Result<Vec<std::ffi::OsString>> {
     Ok(names)
 }
 
+/// The `dependencies` of the manifest of process `name` at `path`: names, or objects
+/// with a `name`.
 fn read_manifest_dependencies(path: &Path, name: &str) -> Result<Vec<String>> {
     let text = fs::read_to_string(path).map_err(|e| DeployError::io("reading", path, e))?;
     let value: serde_json::Value =

@@ -210,6 +210,7 @@ fn finish_rollback(journal: Journal, outcome: &[Outcome]) -> Result<bool> {
     Ok(clean)
 }
 
+/// Moves the Nix profile as `commit` says.
 fn apply_commit(profile: &Path, commit: &Commit) -> Result<()> {
     match commit {
         Commit::Set { path } => generations::set(profile, path),
@@ -219,6 +220,8 @@ fn apply_commit(profile: &Path, commit: &Commit) -> Result<()> {
     }
 }
 
+/// The store path `commit` moves the profile to (`None` for a generation whose link is
+/// gone).
 fn commit_target(profile: &Path, commit: &Commit) -> Result<Option<PathBuf>> {
     match commit {
         Commit::Set { path } => Ok(Some(path.clone())),
@@ -228,6 +231,8 @@ fn commit_target(profile: &Path, commit: &Commit) -> Result<Option<PathBuf>> {
     }
 }
 
+/// Runs one phase of steps, journalling every launch and finish under `phase`
+/// (`forward` or `rollback`) and showing progress under `label`.
 fn run_phase(
     settings: &Settings,
     journal: &mut Journal,
@@ -301,6 +306,8 @@ fn inverse(steps: &[Step], names: &BTreeSet<String>) -> Vec<Step> {
         .collect()
 }
 
+/// Undoes the launched steps of `plan`: stops what was started (new scripts), then
+/// starts what was stopped (old scripts).
 fn rollback(
     settings: &Settings,
     journal: &mut Journal,
