@@ -43,36 +43,33 @@ fn pids(sb: &Sandbox, procs: &[Proc]) -> BTreeMap<String, Option<u32>> {
         .collect()
 }
 
-fn assert_v1_running(sb: &Sandbox, v1: &[Proc], v2: &[Proc]) {
-    let all = names(v1);
+/// Asserts that every process of `wanted` runs and none of `others` that is not in
+/// `wanted`; `label` names `wanted` and `stray` the others in the messages.
+fn assert_only_running(sb: &Sandbox, wanted: &[Proc], others: &[Proc], label: &str, stray: &str) {
+    let all = names(wanted);
     assert_eq!(
         sb.running(&all),
         all,
-        "v1 not fully running; events {:?}",
+        "{label} not fully running; events {:?}",
         sb.events()
     );
-    let only_new: Vec<String> = names(v2).into_iter().filter(|n| !all.contains(n)).collect();
+    let rest: Vec<String> = names(others)
+        .into_iter()
+        .filter(|n| !all.contains(n))
+        .collect();
     assert!(
-        sb.running(&only_new).is_empty(),
-        "new processes left running: {:?}",
-        sb.running(&only_new)
+        sb.running(&rest).is_empty(),
+        "{stray} processes running: {:?}",
+        sb.running(&rest)
     );
 }
 
+fn assert_v1_running(sb: &Sandbox, v1: &[Proc], v2: &[Proc]) {
+    assert_only_running(sb, v1, v2, "v1", "new");
+}
+
 fn assert_v2_running(sb: &Sandbox, v1: &[Proc], v2: &[Proc]) {
-    let all = names(v2);
-    assert_eq!(
-        sb.running(&all),
-        all,
-        "v2 not fully running; events {:?}",
-        sb.events()
-    );
-    let obsolete: Vec<String> = names(v1).into_iter().filter(|n| !all.contains(n)).collect();
-    assert!(
-        sb.running(&obsolete).is_empty(),
-        "obsolete processes running: {:?}",
-        sb.running(&obsolete)
-    );
+    assert_only_running(sb, v2, v1, "v2", "obsolete");
 }
 
 #[test]
