@@ -170,7 +170,7 @@ modes=("render tool|")
 [ -n "$plugin" ] && modes=("plugin|--option plugin-files $plugin" "${modes[@]}")
 
 echo "nix-eval.sh: $(nix-instantiate --version), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)," \
-    "options: ${nixopts[*]:-none}"
+    "options: $([ ${#nixopts[@]} -eq 0 ] && echo none || echo "${nixopts[*]@Q}")"
 row "measurement" "seconds" "peak MB" "CPU s"
 row "-----------" "-------" "-------" "-----"
 # Builds first: the large instantiations below grow Nix's database journal, and the
