@@ -695,9 +695,13 @@ enum NameKind {
     Variable,
 }
 
+/// A rule for one kind of name: its longest length, and which characters may come first
+/// and after.
+type NameRule = (usize, fn(char) -> bool, fn(char) -> bool);
+
 impl NameKind {
     fn allows(self, name: &str) -> bool {
-        let (max_len, first, rest): (usize, fn(char) -> bool, fn(char) -> bool) = match self {
+        let (max_len, first, rest): NameRule = match self {
             NameKind::Process => (
                 200,
                 |c| c.is_ascii_alphanumeric() || "_@+:".contains(c),
