@@ -145,30 +145,71 @@ fn kill(pid: i32, sig: i32) {
     }
 }
 
+/// The variable that marks every process this test binary starts (inherited through
+/// scripts, `start_daemon` and `daemon --inherit`; Nix builders get a clean environment).
+const TAG_VARIABLE: &str = "NIXPROC_TEST_TAG";
+
+/// This test binary's tag, put into its environment on first use.
+fn test_tag() -> &'static str {
+    static TAG: OnceLock<String> = OnceLock::new();
+    TAG.get_or_init(|| {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let tag = format!("{}-{nanos}", std::process::id());
+        std::env::set_var(TAG_VARIABLE, &tag);
+        tag
+    })
+}
+
+/// Start time of `pid` in clock ticks since boot (field 22 of /proc/PID/stat).
+fn start_time_of(pid: i32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let rest = &stat[stat.rfind(')')? + 1..];
+    rest.split_whitespace().nth(19)?.parse().ok()
+}
+
 /// Kills everything a test started when dropped: listed PIDs, the PIDs in listed PID
-/// files (and their `.clientpid` companions), every live process whose session is led
-/// by one of those, and every live process whose command line contains a listed marker
-/// (for example the test's temporary directory).
-#[derive(Default)]
+/// files (and their `.clientpid` companions), every live process in a session led by one
+/// of those, and every live process whose command line contains a listed marker (for
+/// example the test's temporary directory).
+///
+/// A PID read from a file at drop time may have been reused by an unrelated process, so
+/// it is only killed when the process carries this test binary's tag in its environment
+/// or a marker in its command line; an explicit PID only while it has the start time it
+/// had when it was listed. Nothing else is ever signalled.
 pub struct ProcessGuard {
-    pids: Vec<i32>,
+    pids: Vec<(i32, Option<u64>)>,
     pid_files: Vec<PathBuf>,
     markers: Vec<String>,
 }
 
+impl Default for ProcessGuard {
+    fn default() -> Self {
+        test_tag();
+        ProcessGuard {
+            pids: Vec::new(),
+            pid_files: Vec::new(),
+            markers: Vec::new(),
+        }
+    }
+}
+
 impl ProcessGuard {
-    /// An empty guard.
+    /// An empty guard; from now on processes this test binary starts carry its tag.
     pub fn new() -> ProcessGuard {
         ProcessGuard::default()
     }
 
-    /// Kills `pid` (and its session, if it leads one) on drop.
+    /// Kills `pid` (and its session, if it leads one) on drop, if it is still the same
+    /// process then.
     pub fn pid(&mut self, pid: i32) -> &mut Self {
-        self.pids.push(pid);
+        self.pids.push((pid, start_time_of(pid)));
         self
     }
 
-    /// Kills whatever `path` names at drop time.
+    /// Kills whatever `path` names at drop time (if it is one of this test's processes).
     pub fn pid_file(&mut self, path: impl Into<PathBuf>) -> &mut Self {
         self.pid_files.push(path.into());
         self
@@ -180,26 +221,51 @@ impl ProcessGuard {
         self
     }
 
+    /// Whether `pid` is one of this test binary's processes: tagged or marked.
+    fn belongs(&self, pid: i32) -> bool {
+        let tagged = fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
+            let wanted = format!("{TAG_VARIABLE}={}", test_tag());
+            env.split(|b| *b == 0).any(|var| var == wanted.as_bytes())
+        });
+        tagged
+            || fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|raw| {
+                let cmd = String::from_utf8_lossy(&raw);
+                self.markers.iter().any(|m| cmd.contains(m.as_str()))
+            })
+    }
+
     /// Kills everything now (also done on drop).
     pub fn cleanup(&mut self) {
-        let mut targets: Vec<i32> = self.pids.clone();
+        let mut targets: Vec<i32> = self
+            .pids
+            .iter()
+            .filter(|(pid, started)| started.is_some() && start_time_of(*pid) == *started)
+            .map(|(pid, _)| *pid)
+            .collect();
         for f in &self.pid_files {
-            targets.extend(read_pid(f));
-            targets.extend(read_pid(&f.with_extension("clientpid")));
+            let listed = [read_pid(f), read_pid(&f.with_extension("clientpid"))];
+            targets.extend(listed.into_iter().flatten().filter(|p| self.belongs(*p)));
         }
         for m in &self.markers {
             targets.extend(pids_with_cmdline(m));
         }
-        let sessions: Vec<i32> = targets
+        // Sessions led by one of ours: every member that started after its leader.
+        let leaders: Vec<(i32, Option<u64>)> = targets
             .iter()
             .filter(|p| session_of(**p) == Some(**p))
-            .copied()
+            .map(|p| (*p, start_time_of(*p)))
             .collect();
-        if !sessions.is_empty() {
+        if !leaders.is_empty() {
             if let Ok(entries) = fs::read_dir("/proc") {
                 for e in entries.flatten() {
-                    if let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) {
-                        if session_of(pid).is_some_and(|s| sessions.contains(&s)) {
+                    let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok())
+                    else {
+                        continue;
+                    };
+                    let member_of = session_of(pid)
+                        .and_then(|s| leaders.iter().find(|(leader, _)| *leader == s));
+                    if let Some((_, Some(leader_start))) = member_of {
+                        if start_time_of(pid).is_some_and(|t| t >= *leader_start) {
                             targets.push(pid);
                         }
                     }
