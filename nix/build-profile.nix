@@ -162,9 +162,11 @@ let
       builtins.toJSON (builtins.genList (i: builtins.elemAt rendered (first + i)) size))
     ((count + chunkSize - 1) / chunkSize);
 
-  renderPackage =
-    pkgs.nixproc-sysvinit or pkgs.stdenv.nixprocSysvinit or
-      (import ./host-packages.nix { inherit system; }).nixproc-sysvinit;
+  renderPackage = lib.renderPackageFor {
+    nixprocSysvinit = pkgs.nixproc-sysvinit or null;
+    stdenv = pkgs.stdenv or null;
+    inherit system;
+  };
 
   builderEnv = lib.builderFor {
     stdenv = pkgs.stdenv or null;

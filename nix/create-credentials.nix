@@ -31,19 +31,14 @@
 let
   lib = import ./lib.nix;
 
-  buildSystem =
-    if system != null then system
-    else if stdenv != null && stdenv ? hostPlatform && stdenv.hostPlatform ? system
-    then stdenv.hostPlatform.system
-    else if stdenv != null && stdenv ? system then stdenv.system
-    else builtins.currentSystem;
+  buildSystem = lib.systemFor { inherit system stdenv; };
 
   builderEnv = lib.builderFor { inherit stdenv coreutils; };
 
-  renderPackage =
-    if nixprocSysvinit != null then nixprocSysvinit
-    else if stdenv != null && stdenv ? nixprocSysvinit then stdenv.nixprocSysvinit
-    else (import ./host-packages.nix { system = buildSystem; }).nixproc-sysvinit;
+  renderPackage = lib.renderPackageFor {
+    inherit nixprocSysvinit stdenv;
+    system = buildSystem;
+  };
 in
 
 { groups ? { }, users ? { }, name ? "credentials" }:

@@ -38,12 +38,7 @@
 let
   lib = import ./lib.nix;
 
-  buildSystem =
-    if system != null then system
-    else if stdenv != null && stdenv ? hostPlatform && stdenv.hostPlatform ? system
-    then stdenv.hostPlatform.system
-    else if stdenv != null && stdenv ? system then stdenv.system
-    else builtins.currentSystem;
+  buildSystem = lib.systemFor { inherit system stdenv; };
 
   builderEnv = lib.builderFor { inherit stdenv coreutils; };
 

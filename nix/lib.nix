@@ -76,6 +76,22 @@ rec {
       then "${coreutils}/bin" else "/usr/bin:/bin";
   };
 
+  # The Nix system type to build for: `system` when given, else the stdenv's, else the
+  # evaluating machine's.
+  systemFor = { system ? null, stdenv ? null }:
+    if system != null then system
+    else if stdenv != null && stdenv ? hostPlatform && stdenv.hostPlatform ? system
+    then stdenv.hostPlatform.system
+    else if stdenv != null && stdenv ? system then stdenv.system
+    else builtins.currentSystem;
+
+  # The package whose bin/ holds nixproc-sysvinit-render: `nixprocSysvinit` when given,
+  # else the stdenv's, else the host-packages shim's.
+  renderPackageFor = { nixprocSysvinit ? null, stdenv ? null, system }:
+    if nixprocSysvinit != null then nixprocSysvinit
+    else if stdenv != null && stdenv ? nixprocSysvinit then stdenv.nixprocSysvinit
+    else (import ./host-packages.nix { inherit system; }).nixproc-sysvinit;
+
   # Drops attributes whose value is null.
   dropNulls = attrs:
     builtins.removeAttrs attrs (filter (n: attrs.${n} == null) (attrNames attrs));
