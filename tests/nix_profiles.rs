@@ -382,73 +382,71 @@ fn errors_of(model: &Path) -> Vec<String> {
         .collect()
 }
 
+/// Writes `body` as a processes model in a fresh directory and checks that building it
+/// fails, on both render paths, with every text `expected` gives for the model's path.
+fn assert_model_error(prefix: &str, body: &str, expected: impl Fn(&str) -> Vec<String>) {
+    let dir = TestDir::new(prefix);
+    let model = write_model(&dir, "processes.nix", body);
+    let wanted = expected(model.to_str().unwrap());
+    for err in errors_of(&model) {
+        for want in &wanted {
+            assert!(err.contains(want.as_str()), "want: {want}\ngot: {err}");
+        }
+    }
+}
+
 #[test]
 fn a_misspelt_attribute_is_reported_at_its_line_with_a_suggestion() {
-    let dir = TestDir::new("nixproc-nix-typo");
-    let model = write_model(
-        &dir,
-        "processes.nix",
+    assert_model_error(
+        "nixproc-nix-typo",
         "{\n  web = { pkg = create {\n    name = \"web\";\n    proces = \"/bin/true\";\n  }; };\n}",
+        |model| {
+            vec![format!(
+                "process 'web' (at {model}:12): unknown attribute 'proces' (did you mean 'process'?)"
+            )]
+        },
     );
-    for err in errors_of(&model) {
-        let want = format!(
-            "process 'web' (at {}:12): unknown attribute 'proces' (did you mean 'process'?)",
-            model.display()
-        );
-        assert!(err.contains(&want), "got: {err}");
-    }
 }
 
 #[test]
 fn a_process_without_a_name_is_reported_at_the_users_file() {
-    let dir = TestDir::new("nixproc-nix-noname");
-    let model = write_model(
-        &dir,
-        "processes.nix",
+    assert_model_error(
+        "nixproc-nix-noname",
         "{\n  web = create {\n    process = \"/bin/true\";\n  };\n}",
+        |model| {
+            vec![format!(
+                "process description (at {model}:11) has no name: set 'name' or 'instanceName'"
+            )]
+        },
     );
-    for err in errors_of(&model) {
-        let want = format!(
-            "process description (at {}:11) has no name: set 'name' or 'instanceName'",
-            model.display()
-        );
-        assert!(err.contains(&want), "got: {err}");
-    }
 }
 
 #[test]
 fn a_too_deep_dependency_chain_names_the_chain_and_the_file() {
-    let dir = TestDir::new("nixproc-nix-deep");
-    let model = write_model(
-        &dir,
-        "processes.nix",
+    assert_model_error(
+        "nixproc-nix-deep",
         "let\n  chain = builtins.foldl' (prev: i: [ (create {\n    name = \"p${toString i}\";\n    process = \"/bin/true\";\n    dependencies = prev;\n  }) ]) [ ] (builtins.genList (i: i) 8);\nin { last = builtins.head chain; }",
+        |model| {
+            vec![format!(
+                "process 'p6' (at {model}:11): start sequence 6 exceeds maxSequence 5; the \
+                 dependency chain is too deep: p0 -> p1 -> p2 -> p3 -> p4 -> p5 -> p6"
+            )]
+        },
     );
-    for err in errors_of(&model) {
-        let want = format!(
-            "process 'p6' (at {}:11): start sequence 6 exceeds maxSequence 5; the dependency \
-             chain is too deep: p0 -> p1 -> p2 -> p3 -> p4 -> p5 -> p6",
-            model.display()
-        );
-        assert!(err.contains(&want), "got: {err}");
-    }
 }
 
 #[test]
 fn two_instances_with_one_process_name_are_refused() {
-    let dir = TestDir::new("nixproc-nix-dup");
-    let model = write_model(
-        &dir,
-        "processes.nix",
+    assert_model_error(
+        "nixproc-nix-dup",
         "{\n  a = create { name = \"web\"; process = \"/bin/true\"; };\n  b = { pkg = create { name = \"web\"; process = \"/bin/false\"; }; };\n}",
+        |model| {
+            vec![
+                "instances 'a' and 'b' both define a process named 'web'".to_string(),
+                model.to_string(),
+            ]
+        },
     );
-    for err in errors_of(&model) {
-        assert!(
-            err.contains("instances 'a' and 'b' both define a process named 'web'"),
-            "got: {err}"
-        );
-        assert!(err.contains(model.to_str().unwrap()), "got: {err}");
-    }
 }
 
 #[test]
