@@ -40,7 +40,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 packages=(
-    nix-bin daemon nginx time passwd procps util-linux diffutils
+    nix-bin daemon nginx insserv time passwd procps util-linux diffutils
     g++ pkg-config libgc-dev nlohmann-json3-dev libboost-dev
     dpkg-dev xz-utils ca-certificates debian-archive-keyring
 )

@@ -229,3 +229,57 @@ fn many_renderings_unpack_into_one_profile_tree() {
     assert!(!escaped.status.success());
     assert!(String::from_utf8_lossy(&escaped.stderr).contains("names a path outside its tree"));
 }
+
+/// One `insserv -s` line: `S:NN:LEVELS:NAME` or `K:NN:LEVELS:NAME`.
+fn insserv_entry<'a>(out: &'a str, kind: &str, name: &str) -> (u32, &'a str) {
+    let line = out
+        .lines()
+        .find(|l| l.starts_with(kind) && l.ends_with(&format!(":{name}")))
+        .unwrap_or_else(|| panic!("no {kind} entry for {name} in:\n{out}"));
+    let mut fields = line.split(':');
+    let number = fields.nth(1).unwrap().parse().unwrap();
+    (number, fields.next().unwrap())
+}
+
+#[test]
+fn insserv_reads_the_headers_and_orders_the_scripts_like_our_links() {
+    let dir = tempfile::tempdir().unwrap();
+    let etc = dir.path().join("etc");
+    for level in 0..=6 {
+        fs::create_dir_all(etc.join(format!("rc{level}.d"))).unwrap();
+    }
+    let init_d = etc.join("init.d");
+    fs::create_dir_all(&init_d).unwrap();
+    let webapp = render_file(&golden_dir().join("webapp-foreground.json"));
+    let nginx = render_file(&golden_dir().join("nginx-depends-on-webapp.json"));
+    for r in [&webapp, &nginx] {
+        let script = init_d.join(&r.name);
+        fs::write(&script, &r.script).unwrap();
+        // insserv only looks at executable scripts.
+        use std::os::unix::fs::PermissionsExt;
+        fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let out = Command::new("insserv")
+        .arg("-s")
+        .arg("-p")
+        .arg(&init_d)
+        .arg("-i")
+        .arg(dir.path().join("insserv"))
+        .output()
+        .expect("insserv runs (scripts/setup.sh installs it)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (webapp_start, webapp_levels) = insserv_entry(&stdout, "S", "webapp");
+    let (nginx_start, nginx_levels) = insserv_entry(&stdout, "S", "nginx");
+    assert_eq!(webapp_levels, "3 4 5");
+    assert_eq!(nginx_levels, "3 4 5");
+    assert!(webapp_start < nginx_start, "{stdout}");
+    let (webapp_stop, stop_levels) = insserv_entry(&stdout, "K", "webapp");
+    let (nginx_stop, _) = insserv_entry(&stdout, "K", "nginx");
+    assert_eq!(stop_levels, "0 1 2 6");
+    assert!(nginx_stop < webapp_stop, "{stdout}");
+}
