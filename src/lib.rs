@@ -5,6 +5,22 @@
 //! needs (the init.d script, rc.d links, credential files and a manifest); [`deploy`]
 //! reads a profile made of such trees, plans a switch between two profiles as a
 //! dependency graph and carries it out as a transaction.
+//!
+//! ```
+//! use nixproc_sysvinit::render::render_value;
+//!
+//! let rendered = render_value(&serde_json::json!({
+//!     "name": "web",
+//!     "process": "/bin/web",
+//!     "environment": { "GREETING": "it's $(not run)" },
+//!     "runlevels": [3],
+//! }))
+//! .unwrap();
+//! assert!(rendered.script.contains("start_daemon -p /var/run/web.pid /bin/web"));
+//! assert!(rendered.script.contains(r"export GREETING='it'\''s $(not run)'"));
+//! assert_eq!(rendered.links[3].path, "rc3.d/S00web");
+//! assert_eq!(rendered.links[0].path, "rc0.d/K99web");
+//! ```
 
 pub mod deploy;
 pub mod error;
