@@ -24,7 +24,6 @@ use super::{DeployError, Result};
 #[derive(Debug)]
 pub struct Lock {
     _file: File,
-    path: PathBuf,
 }
 
 impl Lock {
@@ -66,12 +65,7 @@ impl Lock {
             file.sync_all()
         };
         write_pid(&mut file).map_err(|e| DeployError::io("writing", &path, e))?;
-        Ok(Lock { _file: file, path })
-    }
-
-    /// The lock file.
-    pub fn path(&self) -> &Path {
-        &self.path
+        Ok(Lock { _file: file })
     }
 }
 

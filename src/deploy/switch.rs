@@ -459,9 +459,3 @@ pub fn recover(settings: &Settings) -> Result<Option<String>> {
 fn step_label(name: &str, action: Action, phase: &str) -> String {
     format!("{name} {} ({phase})", action.as_str())
 }
-
-/// Takes the lock and recovers an interrupted switch without switching.
-pub fn recover_only(settings: &Settings) -> Result<Option<String>> {
-    let _lock = Lock::acquire(&settings.state_dir)?;
-    recover(settings)
-}

@@ -359,15 +359,6 @@ impl AccountStore {
         })()
         .map_err(|e| DeployError::io("writing", &path, e))
     }
-
-    /// The accounts this tool created that some profile still uses.
-    pub fn created(&self) -> Result<Accounts> {
-        let reg = self.load()?;
-        Ok(Accounts {
-            groups: reg.groups.keys().cloned().collect(),
-            users: reg.users.keys().cloned().collect(),
-        })
-    }
 }
 
 /// Whether a group or user exists (`getent group|passwd NAME`).
