@@ -601,20 +601,19 @@ fn wrong_kinds_of_values_are_reported_at_the_users_file() {
 /// composition must accept every global setting the renderer knows.
 #[test]
 fn nix_attribute_lists_match_the_renderer() {
+    let names_of = |expr: String| -> Vec<String> {
+        let out = nix(
+            "nix-instantiate",
+            Via::RenderTool,
+            &["--eval", "--json", "-E", &expr],
+        )
+        .unwrap();
+        let mut names: Vec<String> = serde_json::from_str(&out).unwrap();
+        names.sort();
+        names
+    };
     let lib = repo().join("nix/lib.nix");
-    let out = nix(
-        "nix-instantiate",
-        Via::RenderTool,
-        &[
-            "--eval",
-            "--json",
-            "-E",
-            &format!("(import {}).knownAttributes", lib.display()),
-        ],
-    )
-    .unwrap();
-    let mut nix_side: Vec<String> = serde_json::from_str(&out).unwrap();
-    nix_side.sort();
+    let nix_side = names_of(format!("(import {}).knownAttributes", lib.display()));
     let mut renderer: Vec<String> = nixproc_sysvinit::spec::PROCESS_ATTRIBUTES
         .iter()
         .filter(|a| **a != "config")
@@ -624,21 +623,10 @@ fn nix_attribute_lists_match_the_renderer() {
     assert_eq!(nix_side, renderer);
 
     let composer = repo().join("nix/create-sysvinit-script.nix");
-    let out = nix(
-        "nix-instantiate",
-        Via::RenderTool,
-        &[
-            "--eval",
-            "--json",
-            "-E",
-            &format!(
-                "builtins.attrNames (builtins.functionArgs (import {}))",
-                composer.display()
-            ),
-        ],
-    )
-    .unwrap();
-    let composer_args: Vec<String> = serde_json::from_str(&out).unwrap();
+    let composer_args = names_of(format!(
+        "builtins.attrNames (builtins.functionArgs (import {}))",
+        composer.display()
+    ));
     for setting in nixproc_sysvinit::spec::CONFIG_ATTRIBUTES {
         assert!(
             composer_args.iter().any(|a| a == setting),

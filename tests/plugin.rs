@@ -94,13 +94,17 @@ fn eval(expr: &str) -> Output {
 
 /// Evaluates `expr` and parses its JSON value; panics with Nix's message on failure.
 fn eval_json(expr: &str) -> Value {
-    let out = eval(expr);
+    json_of(&eval(expr), &format!("evaluation of {expr}"))
+}
+
+/// The JSON a successful command printed; panics with its error output otherwise.
+fn json_of(out: &std::process::Output, what: &str) -> Value {
     assert!(
         out.status.success(),
-        "evaluation failed: {}\n{expr}",
+        "{what} failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    serde_json::from_slice(&out.stdout).expect("nix prints JSON")
+    serde_json::from_slice(&out.stdout).expect("JSON output")
 }
 
 /// The reference rendering: `nixproc-sysvinit-render --json` of a JSON spec text.
@@ -118,13 +122,10 @@ fn render_reference(spec_json: &str) -> Value {
         .expect("stdin")
         .write_all(spec_json.as_bytes())
         .expect("write spec");
-    let out = child.wait_with_output().expect("render finishes");
-    assert!(
-        out.status.success(),
-        "render failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("render prints JSON")
+    json_of(
+        &child.wait_with_output().expect("render finishes"),
+        "nixproc-sysvinit-render",
+    )
 }
 
 /// Nix string literal for `s`.
