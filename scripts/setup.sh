@@ -9,7 +9,9 @@
 #   1. apt-get update once, then installs Nix (nix-bin), libslack daemon, nginx, the
 #      libraries and tools the evaluator plugin needs, and GNU time for the benchmarks.
 #   2. Makes sure /etc/nix/nix.conf contains `sandbox = false` (appended when missing; other
-#      lines are kept).
+#      lines are kept), and that the build users Nix's `build-users-group` names exist: the
+#      `nixbld` group and nixbld1..32, as Nix's multi-user installer makes them (ids 30000+
+#      when free). Debian's nix-bin without its recommends creates none. Existing ones are kept.
 #   3. Prepares Nix's C++ headers for the installed `nix --version`: from `pkg-config
 #      nix-expr` when that points at real headers, otherwise from Debian's source package of
 #      exactly that version (see scripts/lib/nix-headers.sh), with a generated config.h.
@@ -58,6 +60,32 @@ if ! grep -Eq '^[[:space:]]*sandbox[[:space:]]*=[[:space:]]*false[[:space:]]*$' 
     fi
     printf '\nsandbox = false\n' >>/etc/nix/nix.conf
 fi
+
+# The group Nix builds under as root (nix.conf's build-users-group, `nixbld` by default) and
+# its members. Nix refuses to build when the group is missing and waits when no member is free.
+build_group=$(awk -F= '/^[[:space:]]*build-users-group[[:space:]]*=/ { gsub(/[[:space:]]/, "", $2); g = $2 } END { print g }' /etc/nix/nix.conf)
+build_group=${build_group:-nixbld}
+step "checking Nix build users (group $build_group)"
+if ! getent group "$build_group" >/dev/null; then
+    if getent group 30000 >/dev/null; then groupadd -r "$build_group"; else groupadd -g 30000 "$build_group"; fi
+    echo "created group $build_group"
+fi
+build_gid=$(getent group "$build_group" | cut -d: -f3)
+created=0
+for i in $(seq 1 "${NIXPROC_BUILD_USERS:-32}"); do
+    user="$build_group$i"
+    if getent passwd "$user" >/dev/null; then
+        # Kept as it is, but it must be a member for Nix to pick it.
+        id -nG "$user" | tr ' ' '\n' | grep -qx "$build_group" || usermod -a -G "$build_group" "$user"
+        continue
+    fi
+    uid_opt=(-r)
+    if ! getent passwd $((30000 + i)) >/dev/null; then uid_opt=(-u $((30000 + i))); fi
+    useradd "${uid_opt[@]}" -g "$build_gid" -G "$build_group" -M -d /var/empty \
+        -s /usr/sbin/nologin -c "Nix build user $i" "$user"
+    created=$((created + 1))
+done
+[ "$created" -eq 0 ] || echo "created $created build users"
 
 nix_version=$(nix --version | awk '{print $NF}')
 step "preparing headers for Nix $nix_version"

@@ -27,6 +27,39 @@ nixproc_apt() {
         "$@"
 }
 
+# Prints the Debian archive the system's apt already uses (the first URI of its main archive),
+# read from deb822 `.sources` files and the one-line `sources.list` format; a machine using
+# a local mirror is served by that mirror. Fails with a message when none is configured.
+nixproc_debian_mirror() {
+    local f uri
+    for f in /etc/apt/sources.list.d/*.sources /etc/apt/sources.list; do
+        [ -f "$f" ] || continue
+        case $f in
+        *.sources)
+            # deb822: a stanza whose Types include deb or deb-src and whose Suites name a
+            # Debian release (not the security archive, which carries no source of nix).
+            uri=$(awk '
+                /^[[:space:]]*$/ { if (ok && u != "") { print u; exit } ok = 0; u = ""; next }
+                /^URIs:/ { u = $2 }
+                /^Suites:/ { for (i = 2; i <= NF; i++) if ($i !~ /-security$/) ok = 1 }
+                END { if (ok && u != "") print u }' "$f" | head -n 1)
+            ;;
+        *)
+            uri=$(awk '$1 ~ /^deb(-src)?$/ {
+                    for (i = 2; i <= NF; i++) if ($i ~ /^[a-z+]+:\/\//) {
+                        if ($(i + 1) !~ /-security$/) { print $i; exit } else break } }' "$f")
+            ;;
+        esac
+        if [ -n "$uri" ]; then
+            printf '%s\n' "${uri%/}"
+            return 0
+        fi
+    done
+    echo "nixproc: no Debian archive is configured in /etc/apt/sources.list or /etc/apt/sources.list.d/*.sources;" \
+        "add one (a 'deb URI SUITE main' line) so the Nix source package can be fetched" >&2
+    return 1
+}
+
 # Downloads (once) and unpacks the Debian source package nix=VERSION from SUITE.
 #   nixproc_fetch_nix_source STATE_DIR SUITE DEBIAN_VERSION
 # Prints the directory of the unpacked source on stdout.
@@ -40,7 +73,9 @@ nixproc_fetch_nix_source() {
     mkdir -p "$aptdir/lists/partial" "$dl" "$state/src"
     local dsc="$dl/nix_${debver#*:}.dsc"
     if [ ! -f "$dsc" ]; then
-        echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian $suite main" \
+        local mirror
+        mirror=$(nixproc_debian_mirror) || return 1
+        echo "deb-src [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $mirror $suite main" \
             >"$aptdir/sources.list"
         nixproc_apt "$suite" "$aptdir" -qq update >&2 || return 1
         (cd "$dl" && nixproc_apt "$suite" "$aptdir" -q source --download-only "nix=$debver" >&2) || return 1
