@@ -12,6 +12,7 @@ let
     "directory" "path" "paths" "initialize" "removeActivities" "runlevels"
     "defaultStart" "defaultStop" "pidFile" "reloadSignal" "globalInstructions"
     "enableDaemonOutputLogging" "readiness"
+    "allowPrivilegedCredentials"
   ];
 
   min3 = a: b: c:
@@ -66,8 +67,12 @@ rec {
   inherit knownAttributes editDistance kindOf;
 
   # How builders run: nixpkgs' shell and coreutils when given (so builds work in a
-  # sandbox), else the host's /bin/sh and /usr/bin (the host-packages shim).
+  # sandbox), else the host's /bin/sh and /usr/bin (the host-packages shim). Every
+  # derivation of this project is a few file writes: like nixpkgs' trivial builders, it is
+  # built locally and never looked up in a binary cache (no waiting on an offline machine).
   builderFor = { stdenv ? null, coreutils ? null }: {
+    preferLocalBuild = true;
+    allowSubstitutes = false;
     builder =
       if stdenv != null && stdenv ? shell && !(stdenv.isShim or false)
       then stdenv.shell else "/bin/sh";
