@@ -6,7 +6,7 @@
 # .nixproc/ directory.
 #
 # What it does:
-#   1. apt-get update once, then installs Nix (nix-bin), libslack daemon, nginx, the
+#   1. apt-get update once, then installs Nix (nix-bin), libslack daemon, nginx, curl, the
 #      libraries and tools the evaluator plugin needs, and GNU time for the benchmarks.
 #   2. Makes sure /etc/nix/nix.conf contains `sandbox = false` (appended when missing; other
 #      lines are kept), and that the build users Nix's `build-users-group` names exist: the
@@ -44,7 +44,7 @@ fi
 packages=(
     nix-bin daemon nginx insserv time passwd procps util-linux diffutils
     g++ pkg-config libgc-dev nlohmann-json3-dev libboost-dev
-    dpkg-dev xz-utils ca-certificates debian-archive-keyring
+    dpkg-dev xz-utils ca-certificates debian-archive-keyring curl
 )
 step "installing packages: ${packages[*]}"
 export DEBIAN_FRONTEND=noninteractive
