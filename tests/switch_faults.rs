@@ -176,16 +176,17 @@ fn kill_9_during_a_slow_start_converges_to_the_requested_profile() {
 }
 
 #[test]
-fn a_second_switch_fails_at_once() {
+fn a_second_switch_fails_at_once_with_no_wait_and_waits_without() {
     let sb = Sandbox::new();
     let p = sb.profile(
         "v1",
         &[Proc::new("slow", &[]), Proc::new("after", &["slow"])],
     );
+    let p2 = sb.profile("v2", &[Proc::new("slow", &[])]);
     std::fs::write(sb.run().join("slow-slow"), "2").unwrap();
     let mut first = sb.spawn_switch(&p);
-    sb.wait_for_step("slow", "start");
-    let second = sb.switch(&[p.to_str().unwrap()]);
+    assert!(sb.wait_for_step("slow", "start"));
+    let second = sb.switch(&["--no-wait", p.to_str().unwrap()]);
     // The second one returned while the first is still busy with its slow start.
     assert!(
         first.try_wait().unwrap().is_none(),
@@ -199,8 +200,28 @@ fn a_second_switch_fails_at_once() {
         )),
         "{err}"
     );
+    // Without --no-wait, a switch says whom it waits for, then runs after the first.
+    std::fs::write(sb.run().join("slow-slow"), "1").unwrap();
+    let _ = std::fs::remove_file(sb.tool_state().join("logs/slow.start.log"));
+    let mut first = {
+        assert!(first.wait().unwrap().success());
+        ok(&sb.switch(&["--undeploy"]));
+        sb.spawn_switch(&p)
+    };
+    assert!(sb.wait_for_step("slow", "start"));
+    let out = sb.switch(&[p2.to_str().unwrap()]);
+    let text = ok(&out);
+    assert!(
+        text.contains(&format!(
+            "waiting for nixproc-sysvinit-switch (pid {}) to finish",
+            first.id()
+        )),
+        "{text}"
+    );
     assert!(first.wait().unwrap().success());
-    assert!(sb.pid("slow").is_some() && sb.pid("after").is_some());
+    // The waiting switch planned from what the first one deployed: `after` stopped.
+    assert!(text.contains("1 stopped"), "{text}");
+    assert!(sb.pid("slow").is_some() && sb.pid("after").is_none());
     ok(&sb.switch(&["--undeploy"]));
     assert!(sb.leftovers().is_empty());
 }

@@ -1,5 +1,9 @@
 //! `nixproc-sysvinit-runactivity`: runs one activity on every script of the deployed
 //! profile (or of a given profile or model), in start order or in reverse.
+//!
+//! Every activity but `status` changes processes, so it takes the profile's lock, the
+//! one the switch takes: it waits for a running switch (or fails at once with
+//! `--no-wait`) and then works on what that switch deployed.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -8,7 +12,8 @@ use anyhow::{anyhow, Context, Result};
 use clap::Parser;
 
 use nixproc_sysvinit::deploy::activity::{run_activity, status_state, ActivityResult};
-use nixproc_sysvinit::deploy::cli::DeploymentArgs;
+use nixproc_sysvinit::deploy::cli::{DeploymentArgs, RunArgs};
+use nixproc_sysvinit::deploy::journal::{Journal, Lock};
 use nixproc_sysvinit::deploy::model::{self, BuildParams};
 use nixproc_sysvinit::deploy::profile::Profile;
 use nixproc_sysvinit::deploy::{self as deploy, generations};
@@ -27,9 +32,16 @@ struct Cli {
     path: Option<PathBuf>,
     #[command(flatten)]
     deployment: DeploymentArgs,
-    /// State directory used when building a model [default: /var for root, $HOME/var].
+    #[command(flatten)]
+    run: RunArgs,
+    /// State directory used when building a model and, through the library directory,
+    /// for the lock [default: /var for root, $HOME/var].
     #[arg(long, env = "NIXPROC_STATE_DIR")]
     state_dir: Option<PathBuf>,
+    /// Library directory holding the switch's lock in LIB/nixproc-sysvinit/PROFILE
+    /// [default: STATE/lib].
+    #[arg(long, env = "NIXPROC_LIB_DIR")]
+    lib_dir: Option<PathBuf>,
     /// Build a model with forceDisableUserChange.
     #[arg(long, env = "NIXPROC_FORCE_DISABLE_USER_CHANGE")]
     force_disable_user_change: bool,
@@ -63,7 +75,35 @@ fn run(cli: &Cli) -> Result<bool> {
     result
 }
 
+/// Takes the switch's lock for an activity that changes processes (all but `status`),
+/// refusing to act on a deployment whose interrupted switch is not recovered yet.
+fn lock(cli: &Cli) -> Result<Option<Lock>> {
+    if cli.activity == "status" {
+        return Ok(None);
+    }
+    let state = cli
+        .state_dir
+        .clone()
+        .unwrap_or_else(deploy::default_state_dir);
+    let lib = cli.lib_dir.clone().unwrap_or_else(|| state.join("lib"));
+    let tool_state = deploy::tool_state_dir(&lib, &cli.deployment.profile_link());
+    let lock = Lock::acquire(&tool_state, cli.run.wait(), &mut |holder| {
+        eprintln!(
+            "waiting for {holder} to finish (lock {}; --no-wait fails instead)",
+            tool_state.join("lock").display()
+        );
+    })?;
+    if Journal::unfinished(&tool_state)?.is_some() {
+        return Err(anyhow!(
+            "a switch of this profile was interrupted; run nixproc-sysvinit-switch to recover it before `{}`",
+            cli.activity
+        ));
+    }
+    Ok(Some(lock))
+}
+
 fn run_in(cli: &Cli, runlevel: u8, scratch: &Path) -> Result<bool> {
+    let _lock = lock(cli)?;
     let root = match &cli.path {
         Some(p) if model::is_profile_dir(p) => p.clone(),
         Some(p) if p.is_file() => {
@@ -78,6 +118,7 @@ fn run_in(cli: &Cli, runlevel: u8, scratch: &Path) -> Result<bool> {
                 force_disable_user_change: cli.force_disable_user_change,
                 extra_params: cli.extra_params.clone(),
                 plugin: model::resolve_plugin(None),
+                nix_options: cli.run.nix_options(),
                 ..BuildParams::default()
             };
             model::build(p, &params, &scratch.join("result"))?

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{ArgGroup, Parser};
 
-use nixproc_sysvinit::deploy::cli::DeploymentArgs;
+use nixproc_sysvinit::deploy::cli::{DeploymentArgs, RunArgs};
 use nixproc_sysvinit::deploy::journal::Commit;
 use nixproc_sysvinit::deploy::model::{self, BuildParams};
 use nixproc_sysvinit::deploy::switch::{self, Settings};
@@ -28,6 +28,8 @@ struct Cli {
 
     #[command(flatten)]
     deployment: DeploymentArgs,
+    #[command(flatten)]
+    run: RunArgs,
     /// Compare against this profile directory instead of the deployed one.
     #[arg(short = 'o', long)]
     old_profile: Option<PathBuf>,
@@ -86,7 +88,8 @@ struct Cli {
     /// Delete generations (nix-env syntax: old, +N, Nd, or numbers).
     #[arg(long, value_name = "SPEC")]
     delete_generations: Option<String>,
-    /// Undeploy, then delete every generation and the profile link.
+    /// Undeploy, then delete every generation, the profile link and the tool's
+    /// garbage-collector root of the last build (LIB/nixproc-sysvinit/PROFILE/result).
     #[arg(long)]
     delete_all_generations: bool,
 
@@ -103,7 +106,7 @@ struct Cli {
     /// Machine-readable output: JSON lines of progress and a JSON summary on stdout.
     #[arg(long)]
     json: bool,
-    /// Print no progress.
+    /// Print no progress, and Nix's build output only when the build fails.
     #[arg(short = 'q', long)]
     quiet: bool,
 }
@@ -160,6 +163,8 @@ impl Cli {
             extra_params: self.extra_params.clone(),
             show_trace: self.show_trace,
             plugin: model::resolve_plugin(self.plugin.as_deref()),
+            nix_options: self.run.nix_options(),
+            quiet: self.quiet,
         }
     }
 }
@@ -204,14 +209,19 @@ fn run(cli: &Cli) -> Result<()> {
             .timeout
             .filter(|t| *t > 0.0 && t.is_finite())
             .map(std::time::Duration::from_secs_f64),
+        wait: cli.run.wait(),
+        nix_options: cli.run.nix_options(),
     };
 
     if cli.list_generations {
-        print!("{}", generations::list_text(&profile)?);
+        print!(
+            "{}",
+            generations::list_text(&profile, &settings.nix_options)?
+        );
         return Ok(());
     }
     if let Some(spec) = &cli.delete_generations {
-        generations::delete(&profile, spec)?;
+        generations::delete(&profile, spec, &settings.nix_options)?;
         return Ok(());
     }
 
@@ -237,6 +247,13 @@ fn run(cli: &Cli) -> Result<()> {
     let summary = switch::switch(&settings, cli.old_profile.as_deref(), &new, commit)?;
     if cli.delete_all_generations {
         generations::delete_all(&profile)?;
+        let root = tool_state.join("result");
+        match std::fs::remove_file(&root) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(e).with_context(|| format!("removing {}", root.display()));
+            }
+            _ => {}
+        }
     }
     report(cli, &profile, &new, &summary);
     Ok(())
@@ -306,7 +323,7 @@ fn target(cli: &Cli, profile: &Path, tool_state: &Path) -> Result<(PathBuf, Comm
         ))
     } else if cli.undeploy || cli.delete_all_generations {
         let scratch = std::env::temp_dir().join(format!("nixproc-sysvinit-{}", std::process::id()));
-        let empty = generations::empty_profile(&scratch);
+        let empty = generations::empty_profile(&scratch, &cli.run.nix_options());
         let _ = std::fs::remove_dir_all(&scratch);
         let empty = empty?;
         Ok((empty.clone(), Commit::Set { path: empty }))
@@ -318,7 +335,7 @@ fn target(cli: &Cli, profile: &Path, tool_state: &Path) -> Result<(PathBuf, Comm
             let stored = if cli.dry_run {
                 path.clone()
             } else {
-                generations::add_to_store(path)?
+                generations::add_to_store(path, &cli.run.nix_options())?
             };
             Ok((stored.clone(), Commit::Set { path: stored }))
         } else if path.is_file() {

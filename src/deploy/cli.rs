@@ -45,3 +45,39 @@ impl DeploymentArgs {
         self.runlevel.unwrap_or_else(super::detect_runlevel)
     }
 }
+
+/// How a tool runs alongside others and Nix: `--option NAME VALUE` for every Nix command
+/// and `--no-wait` for the state directory's lock. Meant to be flattened.
+#[derive(Args, Debug, Clone, Default)]
+pub struct RunArgs {
+    /// Pass `--option NAME VALUE` to every Nix command run (nix-build, nix-env,
+    /// nix-store), e.g. `--option substituters ''` for one offline run. Repeatable.
+    #[arg(
+        long = "option",
+        num_args = 2,
+        value_names = ["NAME", "VALUE"],
+        action = clap::ArgAction::Append,
+        allow_hyphen_values = true
+    )]
+    pub option: Vec<String>,
+    /// Fail at once when another switch or runactivity holds the profile's lock,
+    /// instead of waiting for it.
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+impl RunArgs {
+    /// The `--option` pairs.
+    pub fn nix_options(&self) -> Vec<(String, String)> {
+        super::nix::pairs(&self.option)
+    }
+
+    /// Whether to wait for the lock.
+    pub fn wait(&self) -> super::journal::Wait {
+        if self.no_wait {
+            super::journal::Wait::No
+        } else {
+            super::journal::Wait::Yes
+        }
+    }
+}

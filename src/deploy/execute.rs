@@ -4,6 +4,11 @@
 //! A start is "up" when the script's `start` exited 0: scripts wait for their process's
 //! readiness themselves. Script output goes to a log file per step (a pipe would be held
 //! open by the daemons the script leaves behind); on failure its tail is reported.
+//!
+//! A script runs only once its launch is recorded: it is spawned behind a gate (a
+//! `/bin/sh` waiting on a pipe), its pid is reported with [`Event::Launched`], and only
+//! then is the gate opened. When the tool dies before that, the pipe closes and the
+//! script never runs, so a journal can never miss a script that ran.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -66,8 +71,9 @@ impl Outcome {
 pub struct Options {
     /// Most scripts running at once (at least 1).
     pub jobs: usize,
-    /// Where the per-step output files go.
-    pub log_dir: PathBuf,
+    /// Where the per-step output files go; `None` discards the output (when the disk
+    /// that holds the logs is full).
+    pub log_dir: Option<PathBuf>,
     /// Stop launching new steps after the first failure (starts); otherwise go on,
     /// treating a failed step as finished (stops, rollbacks).
     pub stop_on_failure: bool,
@@ -76,8 +82,11 @@ pub struct Options {
     pub timeout: Option<Duration>,
 }
 
-/// Runs `steps` (one phase) and reports every launch and finish to `on_event`.
-pub fn run(steps: &[Step], opts: &Options, on_event: &mut dyn FnMut(&Event)) -> Outcome {
+/// Runs `steps` (one phase) and reports every launch and finish to `on_event`. When
+/// `on_event` returns false, nothing more is launched; for a [`Event::Launched`], the
+/// step it reports is cancelled before its script runs (it then counts as neither
+/// launched nor failed).
+pub fn run(steps: &[Step], opts: &Options, on_event: &mut dyn FnMut(&Event) -> bool) -> Outcome {
     let jobs = opts.jobs.max(1);
     let names: BTreeSet<&str> = steps.iter().map(|s| s.name.as_str()).collect();
     // Remaining prerequisites per step (only those in this phase count).
@@ -104,25 +113,38 @@ pub fn run(steps: &[Step], opts: &Options, on_event: &mut dyn FnMut(&Event)) -> 
     let mut outcome = Outcome::default();
     let mut running = 0usize;
     let mut failed = false;
+    let mut aborted = false;
     let (tx, rx) = mpsc::channel::<(usize, bool, String, Duration)>();
-    let _ = std::fs::create_dir_all(&opts.log_dir);
+    if let Some(dir) = &opts.log_dir {
+        let _ = std::fs::create_dir_all(dir);
+    }
 
     loop {
-        while running < jobs && !(failed && opts.stop_on_failure) {
+        while running < jobs && !aborted && !(failed && opts.stop_on_failure) {
             let Some(i) = ready.pop() else { break };
             let step = &steps[i];
-            let log = log_path(&opts.log_dir, step);
+            let log = log_path(opts.log_dir.as_deref(), step);
             let started = Instant::now();
             let spawned = spawn_script(&step.script, step.action.as_str(), &log);
-            on_event(&Event::Launched {
+            let go = on_event(&Event::Launched {
                 step,
-                pid: spawned.as_ref().ok().map(|c| c.id()),
+                pid: spawned.as_ref().ok().map(|(c, _)| c.id()),
             });
+            if !go {
+                aborted = true;
+                if let Ok((mut child, gate)) = spawned {
+                    // Closing the gate unopened: the script exits without running.
+                    drop(gate);
+                    let _ = child.wait();
+                }
+                continue;
+            }
             outcome.launched.push(step.name.clone());
             running += 1;
             let tx = tx.clone();
             match spawned {
-                Ok(mut child) => {
+                Ok((mut child, gate)) => {
+                    gate.open();
                     let timeout = opts.timeout;
                     std::thread::spawn(move || {
                         let (ok, status) = wait_script(&mut child, timeout);
@@ -140,21 +162,25 @@ pub fn run(steps: &[Step], opts: &Options, on_event: &mut dyn FnMut(&Event)) -> 
         let (i, ok, status, elapsed) = match rx.recv_timeout(Duration::from_millis(250)) {
             Ok(m) => m,
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                on_event(&Event::Tick);
+                if !on_event(&Event::Tick) {
+                    aborted = true;
+                }
                 continue;
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         };
         running -= 1;
         let step = &steps[i];
-        let log = log_path(&opts.log_dir, step);
-        on_event(&Event::Finished {
+        let log = log_path(opts.log_dir.as_deref(), step);
+        if !on_event(&Event::Finished {
             step,
             ok,
             status: status.clone(),
             elapsed,
             log: log.clone(),
-        });
+        }) {
+            aborted = true;
+        }
         if ok {
             outcome.succeeded.push(step.name.clone());
         } else {
@@ -187,27 +213,90 @@ pub fn run(steps: &[Step], opts: &Options, on_event: &mut dyn FnMut(&Event)) -> 
     outcome
 }
 
-/// The output file of a step: `DIR/NAME.ACTION.log`.
-fn log_path(dir: &Path, step: &Step) -> PathBuf {
-    dir.join(format!("{}.{}.log", step.name, step.action.as_str()))
+/// The output file of a step: `DIR/NAME.ACTION.log`, or `/dev/null` without a log
+/// directory.
+fn log_path(dir: Option<&Path>, step: &Step) -> PathBuf {
+    match dir {
+        Some(dir) => dir.join(format!("{}.{}.log", step.name, step.action.as_str())),
+        None => PathBuf::from("/dev/null"),
+    }
 }
 
-/// Starts `SCRIPT ACTION` with its output going to `log`.
-pub fn spawn_script(script: &Path, action: &str, log: &Path) -> Result<Child, String> {
-    let out = File::create(log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+/// The write end of a spawned script's gate: [`Gate::open`] lets the script run;
+/// dropping it unopened makes the script exit (status 125) without running.
+#[derive(Debug)]
+pub struct Gate {
+    pipe: File,
+}
+
+impl Gate {
+    /// Lets the script run.
+    pub fn open(mut self) {
+        let _ = self.pipe.write_all(b"go\n");
+    }
+}
+
+/// What the gate's shell runs: wait for `go` on descriptor 3, close it, run the script.
+const GATE_SCRIPT: &str =
+    r#"read -r go <&3 && [ "$go" = go ] || exit 125; exec 3<&-; exec "$0" "$@""#;
+
+/// Starts `SCRIPT ACTION` behind a gate (see [`Gate`]), with its output going to `log`
+/// (a file created for it, or `/dev/null`).
+pub fn spawn_script(script: &Path, action: &str, log: &Path) -> Result<(Child, Gate), String> {
+    let out = if log == Path::new("/dev/null") {
+        File::options().write(true).open(log)
+    } else {
+        File::create(log)
+    }
+    .map_err(|e| format!("cannot create {}: {e}", log.display()))?;
     let err = out
         .try_clone()
         .map_err(|e| format!("cannot reopen {}: {e}", log.display()))?;
-    // Its own process group: a Ctrl-C at the terminal does not reach the script or the
-    // daemons it starts, and a timed-out script can be killed with what it started.
-    Command::new(script)
+    let mut fds = [0 as libc::c_int; 2];
+    // SAFETY: pipe2 writes two descriptors into the array we pass.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(format!(
+            "cannot create a pipe: {}",
+            std::io::Error::last_os_error()
+        ));
+    }
+    // SAFETY: both descriptors were just created and are owned by nobody else.
+    let (read_end, write_end) = unsafe {
+        use std::os::fd::FromRawFd;
+        (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1]))
+    };
+    let gate_fd = fds[0];
+    let mut cmd = Command::new("/bin/sh");
+    cmd.arg("-c")
+        .arg(GATE_SCRIPT)
+        .arg(script)
         .arg(action)
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err)
-        .process_group(0)
+        // Its own process group: a Ctrl-C at the terminal does not reach the script or
+        // the daemons it starts, and a timed-out script can be killed with what it
+        // started.
+        .process_group(0);
+    // SAFETY: dup2 and fcntl are async-signal-safe and only touch descriptors.
+    unsafe {
+        cmd.pre_exec(move || {
+            if gate_fd == 3 {
+                let flags = libc::fcntl(3, libc::F_GETFD);
+                if flags < 0 || libc::fcntl(3, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            } else if libc::dup2(gate_fd, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd
         .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", script.display()))
+        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
+    drop(read_end);
+    Ok((child, Gate { pipe: write_end }))
 }
 
 /// Waits for a script, killing it when it outlives `timeout`.

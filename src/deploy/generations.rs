@@ -1,14 +1,21 @@
-//! Nix profile generations, through `nix-env -p PROFILE`.
+//! Nix profile generations, in `nix-env`'s layout.
 //!
 //! A deployment is a generation of a Nix profile whose content is the profile tree. The
-//! generation links sit next to the profile link (`PROFILE-N-link`), so the previous
-//! deployment stays in the store for rollbacks until its generation is deleted.
+//! layout is Nix's own: `NAME -> NAME-N-link -> /nix/store/...`, the generation links
+//! next to the profile link, so the previous deployment stays in the store for rollbacks
+//! until its generation is deleted, and `nix-env -p` lists, switches and deletes them.
+//!
+//! The tool moves the profile link itself, in two steps a switch journals between:
+//! [`prepare_set`] makes the generation link (a garbage-collector root, registered by
+//! `nix-store --add-root` as `nix-env` does), then [`point_to`] replaces the profile link
+//! with one atomic `rename`. A kill at any instant leaves the link at the old or at the
+//! new generation, never in between, and no child process that could still move it.
 
+use super::journal::test_hook_point;
+use super::nix::{nix_command, NixOptions};
+use super::{run_capture, DeployError, Result};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
-
-use super::{run_capture, DeployError, Result};
 
 /// The default directory for profile links: `/nix/var/nix/profiles/nixproc-sysvinit` for
 /// root, `/nix/var/nix/profiles/per-user/USER/nixproc-sysvinit` for anybody else.
@@ -101,9 +108,9 @@ pub fn list(profile: &Path) -> Result<Vec<Generation>> {
     Ok(out)
 }
 
-/// `nix-env -p PROFILE`, for the caller to add the operation.
-fn nix_env(profile: &Path) -> Command {
-    let mut cmd = Command::new("nix-env");
+/// `nix-env -p PROFILE` with the `--option`s, for the caller to add the operation.
+fn nix_env(profile: &Path, options: &NixOptions) -> std::process::Command {
+    let mut cmd = nix_command("nix-env", options);
     cmd.arg("-p").arg(profile);
     cmd
 }
@@ -116,43 +123,133 @@ fn ensure_parent(profile: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Makes `path` (a store path) the profile's new generation.
-pub fn set(profile: &Path, path: &Path) -> Result<()> {
+/// The numbers of every `PROFILE-N-link` next to the profile link, dangling ones
+/// included, in ascending order.
+fn generation_numbers(profile: &Path) -> Result<Vec<u64>> {
+    let (Some(dir), Some(base)) = (profile.parent(), profile.file_name()) else {
+        return Ok(Vec::new());
+    };
+    let prefix = format!("{}-", base.to_string_lossy());
+    let entries = match fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(DeployError::io("reading", dir, e)),
+    };
+    let mut out = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| DeployError::io("reading", dir, e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if let Some(n) = name
+            .strip_prefix(&prefix)
+            .and_then(|r| r.strip_suffix("-link"))
+            .and_then(|n| n.parse::<u64>().ok())
+        {
+            out.push(n);
+        }
+    }
+    out.sort_unstable();
+    Ok(out)
+}
+
+/// Makes the generation holding `path` (a store path) for the profile to move to and
+/// returns its number: the last generation when it already holds `path` (as `nix-env
+/// --set` does), else a new one whose link is registered as a garbage-collector root.
+/// The profile link itself is not touched (see [`point_to`]).
+pub fn prepare_set(profile: &Path, path: &Path, options: &NixOptions) -> Result<u64> {
     ensure_parent(profile)?;
-    run_capture(nix_env(profile).arg("--set").arg(path)).map(|_| ())
+    let last = generation_numbers(profile)?.last().copied();
+    if let Some(n) = last {
+        if fs::read_link(generation_link(profile, n)).ok().as_deref() == Some(path) {
+            return Ok(n);
+        }
+    }
+    let n = last.map_or(1, |n| n + 1);
+    let link = generation_link(profile, n);
+    // `--add-root` makes LINK -> PATH and, for a link outside Nix's own directories,
+    // the indirect root that keeps PATH alive while LINK exists.
+    run_capture(
+        nix_command("nix-store", options)
+            .arg("--realise")
+            .arg(path)
+            .arg("--add-root")
+            .arg(&link)
+            .arg("--indirect"),
+    )?;
+    test_hook_point("generation-linked");
+    Ok(n)
+}
+
+/// Points the profile link to generation `n` (`NAME -> NAME-N-link`) with one atomic
+/// rename, and makes the change durable.
+pub fn point_to(profile: &Path, n: u64) -> Result<()> {
+    let link = generation_link(profile, n);
+    // A generation whose store path is gone is no place to move to.
+    fs::canonicalize(&link).map_err(|e| DeployError::io("resolving", &link, e))?;
+    let (Some(dir), Some(name)) = (profile.parent(), link.file_name()) else {
+        return Err(DeployError::Profile {
+            path: profile.to_path_buf(),
+            message: "a profile link needs a parent directory and a name".into(),
+        });
+    };
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        profile
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        std::process::id()
+    ));
+    let _ = fs::remove_file(&tmp);
+    std::os::unix::fs::symlink(name, &tmp).map_err(|e| DeployError::io("creating", &tmp, e))?;
+    if let Err(e) = fs::rename(&tmp, profile) {
+        let _ = fs::remove_file(&tmp);
+        return Err(DeployError::io("replacing", profile, e));
+    }
+    test_hook_point("profile-renamed");
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Makes `path` (a store path) the profile's current generation (see [`prepare_set`]
+/// and [`point_to`]).
+pub fn set(profile: &Path, path: &Path, options: &NixOptions) -> Result<()> {
+    let n = prepare_set(profile, path, options)?;
+    point_to(profile, n)
 }
 
 /// Points the profile to generation `n`.
 pub fn switch_generation(profile: &Path, n: u64) -> Result<()> {
-    run_capture(
-        nix_env(profile)
-            .arg("--switch-generation")
-            .arg(n.to_string()),
-    )
-    .map(|_| ())
+    point_to(profile, n)
 }
 
 /// `nix-env --list-generations` output, as nix-env prints it.
-pub fn list_text(profile: &Path) -> Result<String> {
+pub fn list_text(profile: &Path, options: &NixOptions) -> Result<String> {
     if fs::symlink_metadata(profile).is_err() {
         return Ok(String::new());
     }
-    run_capture(nix_env(profile).arg("--list-generations"))
+    run_capture(nix_env(profile, options).arg("--list-generations"))
 }
 
 /// `nix-env --delete-generations SPEC` (`old`, `+N`, `Nd`, or generation numbers).
-pub fn delete(profile: &Path, spec: &str) -> Result<()> {
-    let mut cmd = nix_env(profile);
+pub fn delete(profile: &Path, spec: &str, options: &NixOptions) -> Result<()> {
+    let mut cmd = nix_env(profile, options);
     cmd.arg("--delete-generations");
     cmd.args(spec.split_whitespace());
     run_capture(&mut cmd).map(|_| ())
 }
 
-/// Removes every generation link and the profile link itself.
+/// Removes every generation link (dangling ones too) and the profile link itself.
 pub fn delete_all(profile: &Path) -> Result<()> {
-    for g in list(profile)? {
-        let link = generation_link(profile, g.number);
-        fs::remove_file(&link).map_err(|e| DeployError::io("removing", &link, e))?;
+    for n in generation_numbers(profile)? {
+        let link = generation_link(profile, n);
+        match fs::remove_file(&link) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(DeployError::io("removing", &link, e))
+            }
+            _ => {}
+        }
     }
     match fs::remove_file(profile) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
@@ -171,14 +268,14 @@ pub fn generation_link(profile: &Path, n: u64) -> PathBuf {
 
 /// Copies a directory into the Nix store (`nix-store --add`) and returns its store path;
 /// a path already in the store is returned as it is.
-pub fn add_to_store(dir: &Path) -> Result<PathBuf> {
+pub fn add_to_store(dir: &Path, options: &NixOptions) -> Result<PathBuf> {
     let dir = fs::canonicalize(dir).map_err(|e| DeployError::io("resolving", dir, e))?;
     if dir.starts_with(store_dir())
         && dir.components().count() == store_dir().components().count() + 1
     {
         return Ok(dir);
     }
-    let out = run_capture(Command::new("nix-store").arg("--add").arg(&dir))?;
+    let out = run_capture(nix_command("nix-store", options).arg("--add").arg(&dir))?;
     Ok(PathBuf::from(out.trim()))
 }
 
@@ -190,8 +287,8 @@ pub fn store_dir() -> PathBuf {
 }
 
 /// A store path holding an empty profile (no processes), for undeploying.
-pub fn empty_profile(scratch: &Path) -> Result<PathBuf> {
+pub fn empty_profile(scratch: &Path, options: &NixOptions) -> Result<PathBuf> {
     let dir = scratch.join("nixproc-sysvinit-empty-profile");
     fs::create_dir_all(dir.join("etc/rc.d")).map_err(|e| DeployError::io("creating", &dir, e))?;
-    add_to_store(&dir)
+    add_to_store(&dir, options)
 }

@@ -1,14 +1,17 @@
 //! The lock and the journal that make a switch a transaction.
 //!
-//! The lock is an exclusive `flock` on `STATE/lock`, taken without waiting: a second
-//! switch fails at once with the pid of the holder (written into the file). The kernel
-//! releases it when the holder dies, even by `kill -9`; the descriptor is close-on-exec
-//! so the daemons a switch starts never inherit it.
+//! The lock is an exclusive `flock` on `STATE/lock`, taken by the switch and by
+//! `runactivity` for activities that change processes. A second comer waits for it with
+//! a message naming the holder (written into the file), or with `--no-wait` fails at
+//! once. The kernel releases it when the holder dies, even by `kill -9`; the descriptor
+//! is close-on-exec so the daemons a switch starts never inherit it.
 //!
 //! The journal `STATE/journal.jsonl` holds one JSON record per line, each written and
 //! fsynced before the tool goes on: the plan first, then every launched and finished
 //! step. A journal without an `end` record means a switch was interrupted; the next run
-//! reads it back and converges (see [`super::switch`]).
+//! reads it back and converges (see [`super::switch`]). A write that fails (a full disk)
+//! breaks the journal: the switch rolls back from what it holds in memory, and removes
+//! the journal once that is done.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
@@ -26,10 +29,20 @@ pub struct Lock {
     _file: File,
 }
 
+/// What to do when another tool holds the lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wait {
+    /// Fail at once with [`DeployError::Locked`].
+    No,
+    /// Wait for the holder to finish (after calling the `on_wait` callback once).
+    Yes,
+}
+
 impl Lock {
-    /// Takes the lock in `state_dir` (created if needed) or fails at once with
-    /// [`DeployError::Locked`] naming the holder's pid.
-    pub fn acquire(state_dir: &Path) -> Result<Lock> {
+    /// Takes the lock in `state_dir` (created if needed). When another process holds it,
+    /// fails at once with [`DeployError::Locked`] naming the holder (`Wait::No`), or
+    /// calls `on_wait` with the holder's description and waits (`Wait::Yes`).
+    pub fn acquire(state_dir: &Path, wait: Wait, on_wait: &mut dyn FnMut(&str)) -> Result<Lock> {
         fs::create_dir_all(state_dir).map_err(|e| DeployError::io("creating", state_dir, e))?;
         let path = state_dir.join("lock");
         let mut file = OpenOptions::new()
@@ -39,32 +52,46 @@ impl Lock {
             .truncate(false)
             .open(&path)
             .map_err(|e| DeployError::io("opening", &path, e))?;
+        let fd = file.as_raw_fd();
         // SAFETY: flock on a descriptor we own; no memory is involved.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+        let rc = unsafe { libc::flock(fd, libc::LOCK_EX | libc::LOCK_NB) };
         if rc != 0 {
             let err = std::io::Error::last_os_error();
-            if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
-                let mut pid = String::new();
-                let _ = file.read_to_string(&mut pid);
-                let pid = pid.trim();
-                return Err(DeployError::Locked {
-                    pid: if pid.is_empty() {
-                        "unknown".into()
-                    } else {
-                        pid.to_string()
-                    },
-                    path,
-                });
+            if err.raw_os_error() != Some(libc::EWOULDBLOCK) {
+                return Err(DeployError::io("locking", &path, err));
             }
-            return Err(DeployError::io("locking", &path, err));
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            let mut words = holder.split_whitespace();
+            let pid = words.next().unwrap_or("unknown").to_string();
+            if wait == Wait::No {
+                return Err(DeployError::Locked { pid, path });
+            }
+            let program = words.next().unwrap_or("nixproc-sysvinit-switch");
+            on_wait(&format!("{program} (pid {pid})"));
+            loop {
+                // SAFETY: as above; this call blocks until the holder releases the lock.
+                if unsafe { libc::flock(fd, libc::LOCK_EX) } == 0 {
+                    break;
+                }
+                let err = std::io::Error::last_os_error();
+                if err.kind() != std::io::ErrorKind::Interrupted {
+                    return Err(DeployError::io("locking", &path, err));
+                }
+            }
         }
-        let write_pid = |file: &mut File| -> std::io::Result<()> {
+        // Who holds it, for the message of the next comer. Best effort: on a full disk
+        // the lock itself still works.
+        let program = std::env::current_exe()
+            .ok()
+            .and_then(|e| e.file_name().map(|n| n.to_string_lossy().into_owned()))
+            .unwrap_or_default();
+        let write_holder = |file: &mut File| -> std::io::Result<()> {
             file.set_len(0)?;
             file.seek(SeekFrom::Start(0))?;
-            writeln!(file, "{}", std::process::id())?;
-            file.sync_all()
+            writeln!(file, "{} {program}", std::process::id())
         };
-        write_pid(&mut file).map_err(|e| DeployError::io("writing", &path, e))?;
+        let _ = write_holder(&mut file);
         Ok(Lock { _file: file })
     }
 }
@@ -137,6 +164,14 @@ pub enum Record {
         /// Why.
         reason: String,
     },
+    /// Every start succeeded and the Nix profile link is about to be pointed to
+    /// generation `generation`, whose link points to `target`.
+    ProfileMoving {
+        /// The generation number.
+        generation: u64,
+        /// The store path of that generation.
+        target: PathBuf,
+    },
     /// The Nix profile was moved.
     ProfileMoved,
     /// The switch is over.
@@ -152,6 +187,9 @@ pub struct Journal {
     file: File,
     path: PathBuf,
     records: usize,
+    /// The first write that failed; nothing is written after it (a half-written line
+    /// followed by good ones would make the journal unreadable).
+    broken: Option<String>,
 }
 
 /// File name of the journal inside the state directory.
@@ -172,8 +210,13 @@ impl Journal {
             file,
             path,
             records: 0,
+            broken: None,
         };
-        j.append(begin)?;
+        if let Err(e) = j.append(begin) {
+            // Nothing ran yet: leave no half-written journal for the next run to read.
+            let _ = fs::remove_file(&j.path);
+            return Err(e);
+        }
         sync_dir(state_dir);
         Ok(j)
     }
@@ -189,23 +232,41 @@ impl Journal {
             file,
             path,
             records: 0,
+            broken: None,
         })
     }
 
-    /// Appends a record and fsyncs it.
+    /// Appends a record and fsyncs it. After a failed write the journal is broken: later
+    /// appends write nothing and fail (see [`Journal::broken`]).
     pub fn append(&mut self, record: &Record) -> Result<()> {
+        if let Some(first) = &self.broken {
+            return Err(DeployError::Journal {
+                path: self.path.clone(),
+                message: format!("not written after an earlier failure ({first})"),
+            });
+        }
         let mut line = serde_json::to_string(record).map_err(|e| DeployError::Journal {
             path: self.path.clone(),
             message: e.to_string(),
         })?;
         line.push('\n');
-        self.file
+        if let Err(e) = self
+            .file
             .write_all(line.as_bytes())
             .and_then(|_| self.file.sync_data())
-            .map_err(|e| DeployError::io("writing", &self.path, e))?;
+        {
+            let err = DeployError::io("writing", &self.path, e);
+            self.broken = Some(err.to_string());
+            return Err(err);
+        }
         self.records += 1;
-        test_hook_kill(self.records);
+        test_hook_record(self.records);
         Ok(())
+    }
+
+    /// Why the journal stopped being written, if it did.
+    pub fn broken(&self) -> Option<&str> {
+        self.broken.as_deref()
     }
 
     /// Reads the journal in `state_dir` if one exists and lacks an `end` record. A
@@ -254,11 +315,14 @@ impl Journal {
         }
     }
 
-    /// Ends the journal with `outcome` and removes it.
+    /// Ends the journal with `outcome` and removes it. A broken journal (the switch went
+    /// on from memory) is only removed: what it holds is over.
     pub fn finish(mut self, outcome: &str) -> Result<()> {
-        self.append(&Record::End {
-            outcome: outcome.to_string(),
-        })?;
+        if self.broken.is_none() {
+            self.append(&Record::End {
+                outcome: outcome.to_string(),
+            })?;
+        }
         let dir = self.path.parent().map(Path::to_path_buf);
         fs::remove_file(&self.path).map_err(|e| DeployError::io("removing", &self.path, e))?;
         if let Some(d) = dir {
@@ -275,16 +339,40 @@ fn sync_dir(dir: &Path) {
     }
 }
 
-/// Testing hook: with `NIXPROC_TEST_KILL_AT_RECORD=K`, the tool kills itself with
-/// SIGKILL right after writing journal record number K of one journal (1-based), to
-/// test recovery from an interrupted switch.
-fn test_hook_kill(records: usize) {
-    if let Ok(v) = std::env::var("NIXPROC_TEST_KILL_AT_RECORD") {
-        if v.trim().parse::<usize>().ok() == Some(records) {
-            // SAFETY: sending a signal to ourselves.
-            unsafe {
-                libc::kill(libc::getpid(), libc::SIGKILL);
-            }
+/// Testing hooks, after journal record number `records` (1-based) of one journal:
+/// with `NIXPROC_TEST_KILL_AT_RECORD=K`, the tool kills itself with SIGKILL right after
+/// record K (to test recovery from an interrupted switch); with
+/// `NIXPROC_TEST_STOP_AT_RECORD=K`, it stops itself (SIGSTOP) until a test continues it
+/// (to change the world mid-switch, e.g. fill the disk).
+fn test_hook_record(records: usize) {
+    let at = |var: &str| {
+        std::env::var(var)
+            .ok()
+            .and_then(|v| v.trim().parse::<usize>().ok())
+            == Some(records)
+    };
+    if at("NIXPROC_TEST_KILL_AT_RECORD") {
+        // SAFETY: sending a signal to ourselves.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+    }
+    if at("NIXPROC_TEST_STOP_AT_RECORD") {
+        // SAFETY: sending a signal to ourselves.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGSTOP);
+        }
+    }
+}
+
+/// Testing hook: with `NIXPROC_TEST_KILL_AT=POINT`, the tool kills itself with SIGKILL
+/// when it reaches the named point (e.g. `profile-renamed`, between the profile move
+/// and its journal record).
+pub(crate) fn test_hook_point(point: &str) {
+    if std::env::var("NIXPROC_TEST_KILL_AT").ok().as_deref() == Some(point) {
+        // SAFETY: sending a signal to ourselves.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
         }
     }
 }

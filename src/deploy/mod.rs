@@ -12,8 +12,10 @@
 //! - [`journal`]: the lock of a state directory and the journal that records a switch;
 //! - [`users`]: parsing credential files, creating the groups and users a profile needs
 //!   and removing those no deployment uses any more (the shared account registry);
-//! - [`generations`]: the Nix profile link and its generations (`nix-env -p`), and
-//!   adding profile directories to the store;
+//! - [`generations`]: the Nix profile link and its generations (in `nix-env`'s layout,
+//!   moved by an atomic rename), and adding profile directories to the store;
+//! - [`nix`]: the one constructor of the Nix commands the tools run (`--option`s,
+//!   no child outliving the tool);
 //! - [`switch`]: a switch as a transaction, tying the above together, with the rollback
 //!   of a failed switch and the recovery of an interrupted one;
 //! - [`activity`]: running one activity (status, stop...) on every script of a profile;
@@ -45,6 +47,7 @@ pub mod execute;
 pub mod generations;
 pub mod journal;
 pub mod model;
+pub mod nix;
 pub mod plan;
 pub mod profile;
 pub mod switch;
@@ -57,15 +60,16 @@ use std::process::{Command, Output, Stdio};
 #[derive(Debug, thiserror::Error)]
 pub enum DeployError {
     /// A file or directory could not be read or written.
-    #[error("{action} {path}: {source}")]
+    /// The OS error is part of the message and deliberately not a `source`: an error
+    /// chain printed with `{:#}` would show it twice.
+    #[error("{action} {}: {}", path.display(), describe_io(error, path))]
     Io {
         /// What was being done, e.g. "reading".
         action: &'static str,
         /// The path involved.
         path: PathBuf,
         /// The underlying error.
-        #[source]
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// A profile is malformed (bad manifest, bad link name...).
     #[error("profile {path}: {message}")]
@@ -86,9 +90,10 @@ pub enum DeployError {
         /// The missing dependency.
         dependency: String,
     },
-    /// Another switch holds the lock.
+    /// Another switch (or runactivity) holds the lock and the caller would not wait.
     #[error(
-        "another nixproc-sysvinit-switch (pid {pid}) is running on this profile; lock file {path}"
+        "another nixproc-sysvinit-switch (pid {pid}) is running on this profile; lock file {}",
+        path.display()
     )]
     Locked {
         /// The pid written by the holder, or "unknown".
@@ -129,12 +134,39 @@ pub enum DeployError {
 
 impl DeployError {
     /// Wraps an I/O error with the action and the path it concerned.
-    pub fn io(action: &'static str, path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub fn io(action: &'static str, path: impl Into<PathBuf>, error: std::io::Error) -> Self {
         DeployError::Io {
             action,
             path: path.into(),
-            source,
+            error,
         }
+    }
+
+    /// Whether this is a write that failed because the disk is full (or over quota).
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, DeployError::Io { error, .. } if is_disk_full(error))
+    }
+}
+
+/// Whether an I/O error means the filesystem has no space left (ENOSPC, EDQUOT).
+fn is_disk_full(error: &std::io::Error) -> bool {
+    matches!(
+        error.raw_os_error(),
+        Some(libc::ENOSPC) | Some(libc::EDQUOT)
+    )
+}
+
+/// An I/O error as the messages show it: the OS's text, and for a full disk, which
+/// filesystem (the directory holding `path`).
+fn describe_io(error: &std::io::Error, path: &Path) -> String {
+    if is_disk_full(error) {
+        let dir = path.parent().unwrap_or(path);
+        format!(
+            "{error}: the disk holding {} is full; free some space there and run again",
+            dir.display()
+        )
+    } else {
+        error.to_string()
     }
 }
 

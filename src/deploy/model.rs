@@ -2,8 +2,9 @@
 //! profile builder `build-profile.nix`.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
+use super::nix::{nix_command, PLUGIN_FILES};
 use super::{output_of, DeployError, Result};
 
 /// The settings passed to the profile builder.
@@ -34,6 +35,10 @@ pub struct BuildParams {
     /// The evaluator plugin to load (`--option plugin-files`), so scripts are rendered
     /// during evaluation; `None` renders at build time with `nixproc-sysvinit-render`.
     pub plugin: Option<PathBuf>,
+    /// `--option NAME VALUE` pairs for `nix-build`.
+    pub nix_options: Vec<(String, String)>,
+    /// Keep Nix's build output (its stderr) to show only when the build fails.
+    pub quiet: bool,
 }
 
 /// File name of the evaluator plugin, as cargo builds it.
@@ -99,9 +104,9 @@ pub fn build(expr: &Path, params: &BuildParams, out_link: &Path) -> Result<PathB
     if let Some(dir) = out_link.parent() {
         std::fs::create_dir_all(dir).map_err(|e| DeployError::io("creating", dir, e))?;
     }
-    let mut cmd = Command::new("nix-build");
-    // Options that load plugins must come before everything else, or Nix has already
-    // loaded its plugins when it reads them.
+    let mut options = Vec::new();
+    // nix_command puts the option loading plugins before the others, or Nix would have
+    // loaded its plugins when it reads it.
     if let Some(plugin) = &params.plugin {
         if !plugin.is_file() {
             return Err(DeployError::Other(format!(
@@ -109,8 +114,13 @@ pub fn build(expr: &Path, params: &BuildParams, out_link: &Path) -> Result<PathB
                 plugin.display()
             )));
         }
-        cmd.arg("--option").arg("plugin-files").arg(plugin);
+        options.push((
+            PLUGIN_FILES.to_string(),
+            plugin.to_string_lossy().into_owned(),
+        ));
     }
+    options.extend(params.nix_options.iter().cloned());
+    let mut cmd = nix_command("nix-build", &options);
     cmd.arg(&builder).arg("-o").arg(out_link);
     // The host-packages shim takes this project's programs from NIXPROC_SYSVINIT_BIN;
     // by default, from where this tool itself runs.
@@ -156,11 +166,25 @@ pub fn build(expr: &Path, params: &BuildParams, out_link: &Path) -> Result<PathB
         builder.display(),
         expr.display()
     );
-    let out = output_of(cmd.stderr(Stdio::inherit()), &shown)?;
+    let stderr = if params.quiet {
+        Stdio::piped()
+    } else {
+        Stdio::inherit()
+    };
+    let out = output_of(cmd.stderr(stderr), &shown)?;
     if !out.status.success() {
+        let message = if params.quiet {
+            format!(
+                "{}:\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr).trim_end()
+            )
+        } else {
+            format!("{} (see the messages above)", out.status)
+        };
         return Err(DeployError::Command {
             command: shown,
-            message: format!("{} (see the messages above)", out.status),
+            message,
         });
     }
     let text = String::from_utf8_lossy(&out.stdout);

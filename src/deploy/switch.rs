@@ -8,13 +8,24 @@
 //! succeed, the same rollback can be replayed after a crash: the next switch finds the
 //! unfinished journal and rolls it back (or, when the profile had already moved, only
 //! finishes the bookkeeping) before doing what it was asked.
+//!
+//! The profile move is part of the transaction: once every start succeeded, the switch
+//! makes the new generation link, journals `profile-moving`, then renames the profile
+//! link into place (see [`generations::point_to`]). Recovery reads where the link really
+//! points: at the new generation, the switch is finished; with `profile-moving` but the
+//! link still at the old one, the move is completed; otherwise the switch is undone.
+//!
+//! A journal that cannot be written (a full disk) stops the switch: nothing more is
+//! launched, the launched steps are undone from what the switch holds in memory, and
+//! the error names the full disk.
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use super::execute::{self, Event, Outcome, Progress};
 use super::generations;
-use super::journal::{Commit, Journal, Lock, Record};
+use super::journal::{Commit, Journal, Lock, Record, Wait};
+use super::nix::NixOptions;
 use super::plan::{Action, Plan, Step};
 use super::profile::Profile;
 use super::users;
@@ -41,6 +52,10 @@ pub struct Settings {
     pub accounts_dir: PathBuf,
     /// Longest a script may run before it is killed and counts as failed.
     pub timeout: Option<std::time::Duration>,
+    /// Whether to wait for another switch (or runactivity) holding the lock.
+    pub wait: Wait,
+    /// `--option NAME VALUE` pairs for every Nix command.
+    pub nix_options: Vec<(String, String)>,
 }
 
 /// What a successful switch did.
@@ -58,6 +73,45 @@ pub struct Summary {
     pub recovered: Option<String>,
 }
 
+/// Refuses a profile that has init.d scripts but no start links for the runlevel:
+/// deploying it would silently stop every process.
+pub fn check_runlevel(path: &Path, profile: &Profile) -> Result<()> {
+    if !profile.processes.is_empty() {
+        return Ok(());
+    }
+    let scripts = std::fs::read_dir(path.join("etc/rc.d/init.d"))
+        .map(|d| d.flatten().count())
+        .unwrap_or(0);
+    if scripts == 0 {
+        return Ok(());
+    }
+    let with_links: Vec<String> = (0..=6)
+        .filter(|r| {
+            std::fs::read_dir(path.join(format!("etc/rc.d/rc{r}.d")))
+                .map(|d| {
+                    d.flatten()
+                        .any(|e| e.file_name().to_string_lossy().starts_with('S'))
+                })
+                .unwrap_or(false)
+        })
+        .map(|r| r.to_string())
+        .collect();
+    let found = if with_links.is_empty() {
+        "no runlevel has any".to_string()
+    } else {
+        format!("runlevel(s) {} have some", with_links.join(", "))
+    };
+    Err(DeployError::Profile {
+        path: path.to_path_buf(),
+        message: format!(
+            "{scripts} init.d script(s) but no start links for runlevel {} ({found}); \
+             deploying it would stop every process. Give --runlevel N for the runlevel its \
+             links are for, or --undeploy to stop everything on purpose",
+            profile.runlevel
+        ),
+    })
+}
+
 /// Reads a profile directory, or the empty profile for `None`.
 pub fn read_profile(path: Option<&Path>, runlevel: u8) -> Result<Profile> {
     match path {
@@ -71,8 +125,9 @@ pub fn plan(settings: &Settings, old: Option<&Path>, new: &Path) -> Result<Plan>
     let current = generations::current(&settings.profile)?;
     let old = old.map(Path::to_path_buf).or(current);
     let old = read_profile(old.as_deref(), settings.runlevel)?;
-    let new = Profile::read(new, settings.runlevel)?;
-    Plan::diff(&old, &new)
+    let new_profile = Profile::read(new, settings.runlevel)?;
+    check_runlevel(new, &new_profile)?;
+    Plan::diff(&old, &new_profile)
 }
 
 /// Switches from the deployed profile (or `old`) to the profile directory `new` and
@@ -83,12 +138,13 @@ pub fn switch(
     new: &Path,
     commit: Commit,
 ) -> Result<Summary> {
-    let _lock = Lock::acquire(&settings.state_dir)?;
+    let _lock = settings.lock()?;
     let recovered = recover(settings)?;
     let current = generations::current(&settings.profile)?;
     let old_path = old.map(Path::to_path_buf).or(current);
     let old_profile = read_profile(old_path.as_deref(), settings.runlevel)?;
     let new_profile = Profile::read(new, settings.runlevel)?;
+    check_runlevel(new, &new_profile)?;
     let plan = Plan::diff(&old_profile, &new_profile)?;
     let mut journal = Journal::create(
         &settings.state_dir,
@@ -112,9 +168,9 @@ pub fn switch(
     summary.created = match settings.ensure_accounts(&new_profile) {
         Ok(c) => c,
         Err(e) => {
-            journal.append(&Record::RollbackBegin {
+            let _ = journal.append(&Record::RollbackBegin {
                 reason: e.to_string(),
-            })?;
+            });
             let _ = settings.prune_accounts(&old_profile);
             journal.finish("rolled-back")?;
             return Err(e);
@@ -129,31 +185,60 @@ pub fn switch(
         FORWARD,
         &plan.stops,
         false,
-    )?;
+    );
     summary.failed_stops = stops.failed.clone();
-    let starts = run_phase(
-        settings,
-        &mut journal,
-        &mut progress,
-        "starting",
-        FORWARD,
-        &plan.starts,
-        true,
-    )?;
-    if !starts.ok() {
-        let (name, detail) = starts.failed[0].clone();
-        let reason = format!("start of `{name}` failed: {detail}");
-        journal.append(&Record::RollbackBegin {
-            reason: reason.clone(),
-        })?;
-        let outcome = rollback(
+    let starts = if journal.broken().is_none() {
+        run_phase(
+            settings,
+            &mut journal,
+            &mut progress,
+            "starting",
+            FORWARD,
+            &plan.starts,
+            true,
+        )
+    } else {
+        Outcome::default()
+    };
+    let mut failure = match journal.broken() {
+        Some(why) => Some(journal_failure(why)),
+        None if !starts.ok() => {
+            let (name, detail) = &starts.failed[0];
+            Some(format!("start of `{name}` failed: {detail}"))
+        }
+        None => None,
+    };
+    // Every start succeeded: make the new generation, record the move, then move.
+    let mut generation = None;
+    if failure.is_none() {
+        match prepare_commit(settings, &commit) {
+            Ok((n, target)) => {
+                match journal.append(&Record::ProfileMoving {
+                    generation: n,
+                    target,
+                }) {
+                    Ok(()) => generation = Some(n),
+                    Err(e) => failure = Some(journal_failure(&e.to_string())),
+                }
+            }
+            Err(e) => failure = Some(format!("the profile could not be moved: {e}")),
+        }
+    }
+    if let Some(n) = generation {
+        if let Err(e) = generations::point_to(&settings.profile, n) {
+            failure = Some(format!("the profile could not be moved: {e}"));
+        }
+    }
+    if let Some(reason) = failure {
+        let outcome = roll_back(
             settings,
             &mut journal,
             &mut progress,
             &plan,
             &starts.launched,
             &stops.launched,
-        )?;
+            &reason,
+        );
         let _ = settings.prune_accounts(&old_profile);
         let clean = finish_rollback(journal, &outcome)?;
         let mut msg = format!("{reason}\nrolled back: the previous deployment is running again and the profile is unchanged");
@@ -166,14 +251,35 @@ pub fn switch(
         return Err(DeployError::Other(msg));
     }
 
-    apply_commit(&settings.profile, &commit)?;
-    journal.append(&Record::ProfileMoved)?;
+    // The profile has moved: the switch is committed even if the journal cannot say so
+    // (recovery sees where the link points).
+    let _ = journal.append(&Record::ProfileMoved);
     summary.removed = settings.prune_accounts(&new_profile)?;
     journal.finish("committed")?;
     Ok(summary)
 }
 
+/// The reason of a rollback caused by a journal write that failed with `why`.
+fn journal_failure(why: &str) -> String {
+    format!("the switch journal could not be written ({why}); nothing more was started")
+}
+
 impl Settings {
+    /// Takes the state directory's lock, waiting for its holder with a message unless
+    /// told not to wait.
+    pub fn lock(&self) -> Result<Lock> {
+        let quiet = self.quiet;
+        let state = self.state_dir.clone();
+        Lock::acquire(&self.state_dir, self.wait, &mut |holder| {
+            if !quiet {
+                eprintln!(
+                    "waiting for {holder} to finish (lock {}; --no-wait fails instead)",
+                    state.join("lock").display()
+                );
+            }
+        })
+    }
+
     /// The account registry, with this profile link as the owner.
     fn accounts(&self) -> users::AccountStore {
         users::AccountStore {
@@ -210,12 +316,19 @@ fn finish_rollback(journal: Journal, outcome: &[Outcome]) -> Result<bool> {
     Ok(clean)
 }
 
-/// Moves the Nix profile as `commit` says.
-fn apply_commit(profile: &Path, commit: &Commit) -> Result<()> {
+/// Makes the generation `commit` moves the profile to; returns its number and store path.
+fn prepare_commit(settings: &Settings, commit: &Commit) -> Result<(u64, PathBuf)> {
+    let options: &NixOptions = &settings.nix_options;
     match commit {
-        Commit::Set { path } => generations::set(profile, path),
+        Commit::Set { path } => Ok((
+            generations::prepare_set(&settings.profile, path, options)?,
+            path.clone(),
+        )),
         Commit::SwitchGeneration { generation } => {
-            generations::switch_generation(profile, *generation)
+            let link = generations::generation_link(&settings.profile, *generation);
+            let target =
+                std::fs::canonicalize(&link).map_err(|e| DeployError::io("resolving", &link, e))?;
+            Ok((*generation, target))
         }
     }
 }
@@ -232,7 +345,10 @@ fn commit_target(profile: &Path, commit: &Commit) -> Result<Option<PathBuf>> {
 }
 
 /// Runs one phase of steps, journalling every launch and finish under `phase`
-/// (`forward` or `rollback`) and showing progress under `label`.
+/// (`forward` or `rollback`) and showing progress under `label`. In the forward phase a
+/// journal write that fails launches nothing more (the step whose launch could not be
+/// recorded never runs); a rollback goes on regardless. Once the journal is broken the
+/// steps' output is discarded: the disk that holds the logs is likely full too.
 fn run_phase(
     settings: &Settings,
     journal: &mut Journal,
@@ -241,12 +357,14 @@ fn run_phase(
     phase: &str,
     steps: &[Step],
     stop_on_failure: bool,
-) -> Result<Outcome> {
+) -> Outcome {
     progress.phase(label, steps.len());
-    let mut journal_error: Option<DeployError> = None;
     let opts = execute::Options {
         jobs: settings.jobs,
-        log_dir: settings.state_dir.join("logs"),
+        log_dir: journal
+            .broken()
+            .is_none()
+            .then(|| settings.state_dir.join("logs")),
         stop_on_failure,
         timeout: settings.timeout,
     };
@@ -254,7 +372,7 @@ fn run_phase(
         let record = match ev {
             Event::Tick => {
                 progress.event(ev);
-                return;
+                return true;
             }
             Event::Launched { step, pid } => Record::Launched {
                 phase: phase.to_string(),
@@ -270,16 +388,14 @@ fn run_phase(
                 ok: *ok,
             },
         };
-        if let Err(e) = journal.append(&record) {
-            journal_error.get_or_insert(e);
+        let written = journal.append(&record).is_ok();
+        if written || phase != FORWARD {
+            progress.event(ev);
         }
-        progress.event(ev);
+        written || phase != FORWARD
     });
     progress.finish();
-    match journal_error {
-        Some(e) => Err(e),
-        None => Ok(outcome),
-    }
+    outcome
 }
 
 /// Steps undoing `steps` restricted to `names`: the opposite action, the same scripts,
@@ -306,16 +422,22 @@ fn inverse(steps: &[Step], names: &BTreeSet<String>) -> Vec<Step> {
         .collect()
 }
 
-/// Undoes the launched steps of `plan`: stops what was started (new scripts), then
-/// starts what was stopped (old scripts).
-fn rollback(
+/// Undoes the launched steps of `plan` after journalling `reason`: stops what was
+/// started (new scripts), then starts what was stopped (old scripts). Shared by a
+/// failed switch and the recovery of an interrupted one; it goes on past failures
+/// (journal writes included) and returns the outcome of both phases.
+fn roll_back(
     settings: &Settings,
     journal: &mut Journal,
     progress: &mut Progress,
     plan: &Plan,
     launched_starts: &[String],
     launched_stops: &[String],
-) -> Result<Vec<Outcome>> {
+    reason: &str,
+) -> Vec<Outcome> {
+    let _ = journal.append(&Record::RollbackBegin {
+        reason: reason.to_string(),
+    });
     let starts: BTreeSet<String> = launched_starts.iter().cloned().collect();
     let stops: BTreeSet<String> = launched_stops.iter().cloned().collect();
     let undo_starts = inverse(&plan.starts, &starts);
@@ -328,7 +450,7 @@ fn rollback(
         ROLLBACK,
         &undo_starts,
         false,
-    )?;
+    );
     let b = run_phase(
         settings,
         journal,
@@ -337,8 +459,8 @@ fn rollback(
         ROLLBACK,
         &undo_stops,
         false,
-    )?;
-    Ok(vec![a, b])
+    );
+    vec![a, b]
 }
 
 /// Finishes an interrupted switch found in the state directory. The caller holds the
@@ -362,6 +484,7 @@ pub fn recover(settings: &Settings) -> Result<Option<String>> {
     let mut launched_starts = Vec::new();
     let mut launched_stops = Vec::new();
     let mut moved = false;
+    let mut moving: Option<(u64, PathBuf)> = None;
     // Scripts of the dead switch may still run: wait for them before undoing anything.
     let mut in_flight: Vec<(String, u32, Option<u64>)> = Vec::new();
     for r in &records {
@@ -392,6 +515,9 @@ pub fn recover(settings: &Settings) -> Result<Option<String>> {
                 let label = step_label(name, *action, phase);
                 in_flight.retain(|(l, _, _)| *l != label);
             }
+            Record::ProfileMoving { generation, target } => {
+                moving = Some((*generation, target.clone()));
+            }
             Record::ProfileMoved => moved = true,
             _ => {}
         }
@@ -413,15 +539,27 @@ pub fn recover(settings: &Settings) -> Result<Option<String>> {
     if !moved && current.is_some() && current == target && current != old {
         moved = true;
     }
+    // Every start had succeeded and the move was recorded but not made: make it.
+    let mut completed_move = false;
+    if let (false, Some((n, moving_target))) = (moved, &moving) {
+        let link = generations::generation_link(&profile, *n);
+        if std::fs::canonicalize(&link).ok().as_ref() == Some(moving_target) {
+            generations::point_to(&profile, *n)?;
+            moved = true;
+            completed_move = true;
+        }
+    }
     let mut journal = Journal::reopen(&settings.state_dir)?;
     let mut progress = Progress::new(settings.json, settings.quiet);
     if moved {
         let new_profile = read_profile(new.as_deref(), runlevel)?;
         settings.prune_accounts(&new_profile)?;
         journal.finish("committed")?;
-        return Ok(Some(format!(
-            "an interrupted switch (pid {pid}) had already moved the profile; finished it"
-        )));
+        return Ok(Some(if completed_move {
+            format!("an interrupted switch (pid {pid}) had started everything; moved the profile and finished it")
+        } else {
+            format!("an interrupted switch (pid {pid}) had already moved the profile; finished it")
+        }));
     }
     if !settings.quiet && !settings.json {
         eprintln!("recovering: a switch (pid {pid}) was interrupted; rolling it back");
@@ -430,17 +568,15 @@ pub fn recover(settings: &Settings) -> Result<Option<String>> {
         runlevel,
         ..settings.clone()
     };
-    journal.append(&Record::RollbackBegin {
-        reason: format!("recovery of interrupted switch (pid {pid})"),
-    })?;
-    let outcome = rollback(
+    let outcome = roll_back(
         &rs,
         &mut journal,
         &mut progress,
         &plan,
         &launched_starts,
         &launched_stops,
-    )?;
+        &format!("recovery of interrupted switch (pid {pid})"),
+    );
     let old_profile = read_profile(old.as_deref(), runlevel)?;
     settings.prune_accounts(&old_profile)?;
     finish_rollback(journal, &outcome)?;
