@@ -16,6 +16,11 @@
 # Group properties: gid. User properties: group, extraGroups, description, homeDir,
 # createHomeDir, shell, uid.
 #
+# Accounts that would be privileged (uid or gid 0, membership of a group such as root,
+# sudo, wheel, adm, shadow, disk or docker: the list is PRIVILEGED_GROUPS in
+# src/spec.rs) are refused unless `allowPrivilegedCredentials = true` is passed too,
+# like the process attribute of the same name.
+#
 # A process made by createSystemVInitScript does not need this function: its
 # `credentials` attribute is rendered together with its script, into its own tree. This
 # function is for accounts that belong to no single process. The files are rendered by
@@ -41,13 +46,13 @@ let
   };
 in
 
-{ groups ? { }, users ? { }, name ? "credentials" }:
+{ groups ? { }, users ? { }, name ? "credentials", allowPrivilegedCredentials ? false }:
 
 let
   # A process description that has nothing but the accounts (and the one no-op
   # activity the renderer insists on); only its dysnomia-support part is kept.
   spec = {
-    inherit name;
+    inherit name allowPrivilegedCredentials;
     activities.status = ":";
     credentials = { inherit groups users; };
   };

@@ -49,6 +49,18 @@ pub enum SpecError {
         /// What is wrong and what would be right.
         message: String,
     },
+    /// A credential that would give an account root-equivalent rights (uid or gid 0, a
+    /// group of [`PRIVILEGED_GROUPS`](crate::spec::PRIVILEGED_GROUPS)) without the
+    /// process's opt-in.
+    #[error("process '{process}': attribute '{attribute}' {what}; if that is intended, set 'allowPrivilegedCredentials = true' on the process")]
+    PrivilegedCredentials {
+        /// The process being described.
+        process: String,
+        /// The full path of the attribute (`credentials.users.NAME.extraGroups`).
+        attribute: String,
+        /// What the credential would do ("puts user 'x' in the privileged group 'sudo'").
+        what: String,
+    },
     /// The input is not JSON (only from the text entry points).
     #[error("the process description is not valid JSON: {0}")]
     Json(String),

@@ -40,8 +40,104 @@ pub const PROCESS_ATTRIBUTES: &[&str] = &[
     "globalInstructions",
     "enableDaemonOutputLogging",
     "readiness",
+    "allowPrivilegedCredentials",
     "config",
 ];
+
+/// Groups that give their members administrator rights or root-equivalent access: a
+/// credential may put a user in one of them (or create one) only with
+/// `allowPrivilegedCredentials = true` on the process.
+///
+/// - `root`: gid 0, the group of root's files;
+/// - `wheel`, `sudo`, `admin`: administrators (`sudo`, `su`, polkit);
+/// - `adm`, `systemd-journal`: every system log;
+/// - `shadow`: the password hashes of `/etc/shadow`;
+/// - `disk`, `kmem`: raw disks and kernel memory, hence every file;
+/// - `docker`, `lxd`, `incus-admin`, `libvirt`: container and VM managers that start
+///   root processes on request;
+/// - `kvm`: direct access to the hypervisor device;
+/// - `staff`: writes `/usr/local`, which comes first in root's `PATH` on Debian.
+pub const PRIVILEGED_GROUPS: &[&str] = &[
+    "root",
+    "wheel",
+    "sudo",
+    "admin",
+    "adm",
+    "systemd-journal",
+    "shadow",
+    "disk",
+    "kmem",
+    "docker",
+    "lxd",
+    "incus-admin",
+    "libvirt",
+    "kvm",
+    "staff",
+];
+
+/// The kernel's limit on one argument or environment string, terminating NUL included
+/// (`MAX_ARG_STRLEN`, 32 pages of 4 KiB). A longer `NAME=value` makes `execve` fail
+/// with "Argument list too long".
+pub const MAX_ARG_STRLEN: usize = 32 * 4096;
+
+/// Why a credential entry would give its account root-equivalent rights, if it would:
+/// the key at fault (`None` for the entry itself, a group named like a privileged
+/// one) and what it does. `kind` is `groups` or `users`; `group_name` resolves a numeric
+/// group id to its name where that is known (at deploy time), else returns `None`.
+pub fn privileged_credential(
+    kind: &str,
+    name: &str,
+    fields: &BTreeMap<String, String>,
+    group_name: &dyn Fn(&str) -> Option<String>,
+) -> Option<(Option<&'static str>, String)> {
+    let is_zero = |v: &str| v.trim().parse::<u64>() == Ok(0);
+    let privileged_group = |g: &str| -> Option<String> {
+        let g = g.trim();
+        if is_zero(g) {
+            return Some("root".into());
+        }
+        let resolved = if g.chars().all(|c| c.is_ascii_digit()) {
+            group_name(g)?
+        } else {
+            g.to_string()
+        };
+        PRIVILEGED_GROUPS
+            .contains(&resolved.as_str())
+            .then_some(resolved)
+    };
+    if kind == "groups" {
+        if fields.get("gid").is_some_and(|g| is_zero(g)) {
+            return Some((
+                Some("gid"),
+                format!("gives group '{name}' gid 0 (root's group)"),
+            ));
+        }
+        if PRIVILEGED_GROUPS.contains(&name) {
+            return Some((None, format!("creates the privileged group '{name}'")));
+        }
+        return None;
+    }
+    if fields.get("uid").is_some_and(|u| is_zero(u)) {
+        return Some((Some("uid"), format!("gives user '{name}' uid 0 (root)")));
+    }
+    if let Some(g) = fields.get("group").and_then(|g| privileged_group(g)) {
+        return Some((
+            Some("group"),
+            format!("makes the privileged group '{g}' the primary group of user '{name}'"),
+        ));
+    }
+    let extra = fields.get("extraGroups").map(String::as_str).unwrap_or("");
+    extra
+        .split(',')
+        .filter(|g| !g.trim().is_empty())
+        .find_map(privileged_group)
+        .map(|g| {
+            (
+                Some("extraGroups"),
+                format!("puts user '{name}' in the privileged group '{g}'"),
+            )
+        })
+}
 
 /// Global settings of a `createSystemVInitScript` composition.
 pub const CONFIG_ATTRIBUTES: &[&str] = &[
@@ -187,6 +283,9 @@ pub struct Credentials {
     pub groups: BTreeMap<String, BTreeMap<String, String>>,
     /// User name → attributes (`group`, `description`, `homeDir`, ...).
     pub users: BTreeMap<String, BTreeMap<String, String>>,
+    /// The process set `allowPrivilegedCredentials = true`: its accounts may be
+    /// privileged (see [`PRIVILEGED_GROUPS`]), and the credential files that are say so.
+    pub allow_privileged: bool,
 }
 
 impl Credentials {
@@ -294,7 +393,12 @@ pub fn parse(value: &Value) -> Result<ProcessSpec> {
         }
         None => None,
     };
-    let credentials = parse_credentials(&attrs)?;
+    let allow_privileged = attrs
+        .opt_bool("allowPrivilegedCredentials")?
+        .unwrap_or(false);
+    // Without user changes no account is made, so none can be privileged.
+    let credentials =
+        parse_credentials(&attrs, allow_privileged || config.force_disable_user_change)?;
     let credentials = if config.force_disable_user_change {
         Credentials::default()
     } else {
@@ -386,7 +490,7 @@ pub fn parse(value: &Value) -> Result<ProcessSpec> {
         description,
         activities,
         instructions,
-        args: attrs.string_list("args")?,
+        args: parse_args(&attrs)?,
         process_is_daemon: attrs.opt_bool("processIsDaemon")?.unwrap_or(true),
         environment,
         dependencies,
@@ -803,9 +907,40 @@ fn parse_environment(attrs: &Attrs) -> Result<BTreeMap<String, String>> {
     let mut out = BTreeMap::new();
     for (key, value) in env.map {
         check_name(&env, key, key, NameKind::Variable)?;
-        out.insert(key.clone(), env.scalar_value(key, value)?);
+        let value = env.scalar_value(key, value)?;
+        // `NAME=value` and its NUL are one string of the process's environment.
+        let size = key.len() + 1 + value.len() + 1;
+        if size > MAX_ARG_STRLEN {
+            return Err(env.invalid(
+                key,
+                format!(
+                    "the value is {} bytes; as the environment string '{key}=...' it is {size} bytes, beyond the kernel's limit of {MAX_ARG_STRLEN} bytes for one string (MAX_ARG_STRLEN), so the process could not be started; pass large data in a file instead",
+                    value.len()
+                ),
+            ));
+        }
+        out.insert(key.clone(), value);
     }
     Ok(out)
+}
+
+/// The command-line arguments, each within the kernel's limit for one string.
+fn parse_args(attrs: &Attrs) -> Result<Vec<String>> {
+    let args = attrs.string_list("args")?;
+    if let Some((i, arg)) = args
+        .iter()
+        .enumerate()
+        .find(|(_, a)| a.len() + 1 > MAX_ARG_STRLEN)
+    {
+        return Err(attrs.invalid(
+            &format!("args[{i}]"),
+            format!(
+                "the argument is {} bytes, beyond the kernel's limit of {MAX_ARG_STRLEN} bytes for one string (MAX_ARG_STRLEN), so the process could not be started; pass large data in a file instead",
+                arg.len()
+            ),
+        ));
+    }
+    Ok(args)
 }
 
 fn parse_activities(attrs: &Attrs) -> Result<BTreeMap<String, String>> {
@@ -926,12 +1061,18 @@ fn parse_dependencies(attrs: &Attrs) -> Result<Vec<Dependency>> {
         .collect()
 }
 
-fn parse_credentials(attrs: &Attrs) -> Result<Credentials> {
+fn parse_credentials(attrs: &Attrs, allow_privileged: bool) -> Result<Credentials> {
     let Some(creds) = attrs.opt_nested("credentials")? else {
-        return Ok(Credentials::default());
+        return Ok(Credentials {
+            allow_privileged,
+            ..Credentials::default()
+        });
     };
     creds.check_known(CREDENTIAL_KINDS)?;
-    let mut out = Credentials::default();
+    let mut out = Credentials {
+        allow_privileged,
+        ..Credentials::default()
+    };
     for (kind, keys, slot) in [
         ("groups", GROUP_KEYS, &mut out.groups),
         ("users", USER_KEYS, &mut out.users),
@@ -961,6 +1102,19 @@ fn parse_credentials(attrs: &Attrs) -> Result<Credentials> {
                     check_name(&entry, key, &text, NameKind::Account)?;
                 }
                 fields.insert(key.clone(), text);
+            }
+            if !allow_privileged {
+                if let Some((key, what)) = privileged_credential(kind, account, &fields, &|_| None)
+                {
+                    return Err(SpecError::PrivilegedCredentials {
+                        process: shown_name(attrs.process),
+                        attribute: match key {
+                            Some(key) => entry.path(key),
+                            None => entries.path(account),
+                        },
+                        what,
+                    });
+                }
             }
             slot.insert(account.clone(), fields);
         }

@@ -195,3 +195,85 @@ fn not_json_is_an_error_not_a_crash() {
         .unwrap_err()
         .starts_with("the process description is not valid JSON:"));
 }
+
+#[test]
+fn privileged_credentials_need_the_opt_in() {
+    let user = |fields: Value| web(json!({"credentials": {"users": {"webapp": fields}}}));
+    assert_eq!(
+        error_of(user(json!({"extraGroups": ["users", "sudo"]}))),
+        "process 'webapp': attribute 'credentials.users.webapp.extraGroups' puts user 'webapp' in the privileged group 'sudo'; if that is intended, set 'allowPrivilegedCredentials = true' on the process"
+    );
+    assert_eq!(
+        error_of(user(json!({"group": "wheel"}))),
+        "process 'webapp': attribute 'credentials.users.webapp.group' makes the privileged group 'wheel' the primary group of user 'webapp'; if that is intended, set 'allowPrivilegedCredentials = true' on the process"
+    );
+    assert_eq!(
+        error_of(user(json!({"extraGroups": ["root"]}))),
+        "process 'webapp': attribute 'credentials.users.webapp.extraGroups' puts user 'webapp' in the privileged group 'root'; if that is intended, set 'allowPrivilegedCredentials = true' on the process"
+    );
+    assert_eq!(
+        error_of(user(json!({"uid": 0}))),
+        "process 'webapp': attribute 'credentials.users.webapp.uid' gives user 'webapp' uid 0 (root); if that is intended, set 'allowPrivilegedCredentials = true' on the process"
+    );
+    assert_eq!(
+        error_of(web(json!({"credentials": {"groups": {"webapp": {"gid": 0}}}}))),
+        "process 'webapp': attribute 'credentials.groups.webapp.gid' gives group 'webapp' gid 0 (root's group); if that is intended, set 'allowPrivilegedCredentials = true' on the process"
+    );
+    assert_eq!(
+        error_of(web(json!({"credentials": {"groups": {"docker": {}}}}))),
+        "process 'webapp': attribute 'credentials.groups.docker' creates the privileged group 'docker'; if that is intended, set 'allowPrivilegedCredentials = true' on the process"
+    );
+    assert_eq!(
+        error_of(web(json!({"allowPrivilegedCredential": true}))),
+        "process 'webapp': unknown attribute 'allowPrivilegedCredential' (did you mean 'allowPrivilegedCredentials'?)"
+    );
+    assert_eq!(
+        error_of(web(json!({"allowPrivilegedCredentials": "yes"}))),
+        "process 'webapp': attribute 'allowPrivilegedCredentials' must be a boolean, got a string"
+    );
+}
+
+#[test]
+fn privileged_credentials_with_the_opt_in_are_marked_for_the_switch() {
+    let rendered = |spec: Value| -> Value {
+        serde_json::from_str(&render_json(&spec.to_string()).unwrap()).unwrap()
+    };
+    let out = rendered(web(json!({
+        "allowPrivilegedCredentials": true,
+        "credentials": {
+            "groups": {"webapp": {}},
+            "users": {"webapp": {"group": "webapp", "extraGroups": ["sudo"]}}
+        }
+    })));
+    assert_eq!(
+        out["credentials"]["users"]["webapp"],
+        "allowPrivilegedCredentials='1'\nextraGroups='sudo'\ngroup='webapp'\n"
+    );
+    // Only the privileged file says so.
+    assert_eq!(out["credentials"]["groups"]["webapp"], "");
+    // Without user changes no account is made, so nothing is privileged.
+    let out = rendered(web(json!({
+        "credentials": {"users": {"webapp": {"uid": 0}}},
+        "config": {"forceDisableUserChange": true}
+    })));
+    assert_eq!(out["credentials"]["users"], json!({}));
+}
+
+#[test]
+fn strings_beyond_the_kernel_limit_are_errors() {
+    let big = "x".repeat(200 * 1024);
+    assert_eq!(
+        error_of(web(json!({"environment": {"PORT": 80, "BIG": big}}))),
+        "process 'webapp': attribute 'environment.BIG': the value is 204800 bytes; as the environment string 'BIG=...' it is 204805 bytes, beyond the kernel's limit of 131072 bytes for one string (MAX_ARG_STRLEN), so the process could not be started; pass large data in a file instead"
+    );
+    // The limit counts `NAME=` and the NUL: the largest value that fits passes.
+    let fits = "x".repeat(131072 - "BIG=".len() - 1);
+    assert!(render_json(&web(json!({"environment": {"BIG": fits.clone()}})).to_string()).is_ok());
+    assert!(
+        render_json(&web(json!({"environment": {"BIG": format!("{fits}x")}})).to_string()).is_err()
+    );
+    assert_eq!(
+        error_of(web(json!({"args": ["-v", big]}))),
+        "process 'webapp': attribute 'args[1]': the argument is 204800 bytes, beyond the kernel's limit of 131072 bytes for one string (MAX_ARG_STRLEN), so the process could not be started; pass large data in a file instead"
+    );
+}
