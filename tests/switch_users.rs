@@ -3,7 +3,8 @@
 
 mod switch_support;
 
-use std::process::Command;
+use std::path::Path;
+use std::process::{Command, Output};
 
 use switch_support::*;
 
@@ -140,12 +141,52 @@ fn malformed_credentials_are_reported_with_file_and_line() {
     assert!(!exists("passwd", "nxbad"));
 }
 
+/// The switch tool for profile link `profiles/LINK` of the sandbox, with its own state
+/// directory `STATE` and the account registry in `registry` (shared by every state
+/// directory, like the machine's).
+fn switch_in(sb: &Sandbox, link: &str, state: &str, registry: &Path) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_nixproc-sysvinit-switch"));
+    c.arg("-p")
+        .arg(sb.path().join("profiles").join(link))
+        .arg("--state-dir")
+        .arg(sb.path().join(state))
+        .args(["--runlevel", "3"])
+        .env_remove("NIXPROC_PROCESSES")
+        .env_remove("NIXPROC_TEST_KILL_AT_RECORD")
+        .env("NIXPROC_SYSVINIT_ACCOUNTS_DIR", registry);
+    c
+}
+
+/// Runs [`switch_in`] with `args`.
+fn run_in(sb: &Sandbox, link: &str, state: &str, registry: &Path, args: &[&str]) -> Output {
+    switch_in(sb, link, state, registry)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// The uid and primary gid of user `name`.
+fn ids_of(name: &str) -> (u32, u32) {
+    let id = |flag: &str| -> u32 {
+        let out = Command::new("id").args([flag, name]).output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+    };
+    (id("-u"), id("-g"))
+}
+
+/// The registry's text (empty when there is none).
+fn registry_text(registry: &Path) -> String {
+    std::fs::read_to_string(registry.join("accounts.json")).unwrap_or_default()
+}
+
 #[test]
-fn two_profiles_share_an_account_until_both_drop_it() {
+fn an_account_shared_by_two_state_directories_lives_until_both_drop_it() {
     let id = unique();
     let user = format!("nxs{id}");
     let _guard = Accounts(vec![("passwd", user.clone()), ("group", user.clone())]);
     let sb = Sandbox::new();
+    let registry = sb.path().join("registry");
     let file = "description=shared\n";
     let pa = sb.profile(
         "a",
@@ -155,30 +196,213 @@ fn two_profiles_share_an_account_until_both_drop_it() {
         "b",
         &[Proc::new("svcb", &[]).credential("users", &user, file)],
     );
-    let switch = |link: &str, args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_nixproc-sysvinit-switch"))
-            .arg("-p")
-            .arg(sb.path().join("profiles").join(link))
-            .arg("--state-dir")
-            .arg(sb.state())
-            .args(["--runlevel", "3"])
-            .args(args)
-            .output()
-            .unwrap()
-    };
-    ok(&switch("a", &[pa.to_str().unwrap()]));
+    // Profile a (state directory x) creates the user, profile b (state directory y) uses it.
+    ok(&run_in(&sb, "a", "x", &registry, &[pa.to_str().unwrap()]));
     assert!(exists("passwd", &user));
-    ok(&switch("b", &[pb.to_str().unwrap()]));
-    ok(&switch("a", &["--undeploy"]));
+    ok(&run_in(&sb, "b", "y", &registry, &[pb.to_str().unwrap()]));
+    let text = registry_text(&registry);
+    for link in ["profiles/a", "profiles/b"] {
+        assert!(
+            text.contains(&sb.path().join(link).display().to_string()),
+            "{text}"
+        );
+    }
+    {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(&registry).unwrap();
+        assert_eq!(meta.uid(), 0);
+        assert_eq!(
+            meta.mode() & 0o022,
+            0,
+            "registry directory writable by others"
+        );
+    }
+    // No per-state-directory registry any more.
+    assert!(!sb
+        .path()
+        .join("x/lib/nixproc-sysvinit/accounts.json")
+        .exists());
+
+    let out = ok(&run_in(&sb, "a", "x", &registry, &["--undeploy"]));
     assert!(
         exists("passwd", &user),
-        "removed while profile b still uses it"
+        "removed while profile b still uses it: {out}"
     );
     assert!(sb.pid("svcb").is_some());
-    ok(&switch("b", &["--undeploy"]));
+    ok(&run_in(&sb, "b", "y", &registry, &["--undeploy"]));
     assert!(
         !exists("passwd", &user),
         "not removed when the last profile dropped it"
     );
+    assert!(!registry_text(&registry).contains(&user));
+    assert!(sb.leftovers().is_empty());
+}
+
+#[test]
+fn a_process_running_as_the_user_puts_its_deletion_off_to_the_next_switch() {
+    let id = unique();
+    let user = format!("nxr{id}");
+    let _guard = Accounts(vec![("passwd", user.clone()), ("group", user.clone())]);
+    let mut processes = switch_support::common::ProcessGuard::new();
+    let sb = Sandbox::new();
+    let registry = sb.path().join("registry");
+    let pa = sb.profile(
+        "a",
+        &[Proc::new("svca", &[]).credential("users", &user, "description=busy\n")],
+    );
+    let other = sb.profile("other", &[Proc::new("svco", &[])]);
+    ok(&run_in(&sb, "a", "x", &registry, &[pa.to_str().unwrap()]));
+    let (uid, gid) = ids_of(&user);
+    let mut sleeper = {
+        use std::os::unix::process::CommandExt;
+        Command::new("sleep")
+            .arg("600")
+            .uid(uid)
+            .gid(gid)
+            .spawn()
+            .unwrap()
+    };
+    processes.pid(sleeper.id() as i32);
+
+    let out = ok(&run_in(&sb, "a", "x", &registry, &["--undeploy"]));
+    assert!(
+        exists("passwd", &user),
+        "deleted while a process runs as it"
+    );
+    assert!(
+        out.contains(&format!(
+            "warning: user `{user}` is used by no profile any more but was not deleted: still in use by process {} (sleep); the next switch tries again",
+            sleeper.id()
+        )),
+        "{out}"
+    );
+    assert!(registry_text(&registry).contains("still in use"));
+
+    // Still running: the next switch (of another profile, in another state directory)
+    // keeps it and says so again.
+    let out = ok(&run_in(
+        &sb,
+        "other",
+        "y",
+        &registry,
+        &[other.to_str().unwrap()],
+    ));
+    assert!(
+        exists("passwd", &user) && out.contains("still in use"),
+        "{out}"
+    );
+
+    sleeper.kill().unwrap();
+    sleeper.wait().unwrap();
+    let out = ok(&run_in(&sb, "other", "y", &registry, &["--undeploy"]));
+    assert!(!exists("passwd", &user), "not deleted once unused: {out}");
+    assert!(!out.contains("warning"), "{out}");
+    assert!(!registry_text(&registry).contains(&user));
+    assert!(sb.leftovers().is_empty());
+}
+
+#[test]
+fn a_failing_userdel_warns_and_is_retried_without_wedging_the_profile() {
+    use std::os::unix::fs::PermissionsExt;
+    let id = unique();
+    let user = format!("nxd{id}");
+    let _guard = Accounts(vec![("passwd", user.clone()), ("group", user.clone())]);
+    let sb = Sandbox::new();
+    let registry = sb.path().join("registry");
+    let bin = sb.path().join("failing-bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let userdel = bin.join("userdel");
+    std::fs::write(
+        &userdel,
+        "#!/bin/sh\necho 'userdel: injected failure' >&2\nexit 8\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&userdel, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let pa = sb.profile(
+        "a",
+        &[Proc::new("svca", &[]).credential("users", &user, "description=stuck\n")],
+    );
+    ok(&run_in(&sb, "a", "x", &registry, &[pa.to_str().unwrap()]));
+
+    let out = ok(&switch_in(&sb, "a", "x", &registry)
+        .env("PATH", &path)
+        .arg("--undeploy")
+        .output()
+        .unwrap());
+    assert!(
+        out.contains(&format!("warning: user `{user}` is used by no profile any more but was not deleted: command `userdel -- {user}` failed")) && out.contains("injected failure"),
+        "{out}"
+    );
+    assert!(exists("passwd", &user));
+    assert!(sb.pid("svca").is_none());
+    assert!(registry_text(&registry).contains("injected failure"));
+
+    // The profile is not wedged: it deploys and undeploys again, and the deletion is
+    // retried (and succeeds) at the next switch.
+    ok(&run_in(&sb, "a", "x", &registry, &[pa.to_str().unwrap()]));
+    assert!(sb.pid("svca").is_some());
+    assert!(!registry_text(&registry).contains("injected failure"));
+    let out = ok(&run_in(&sb, "a", "x", &registry, &["--undeploy"]));
+    assert!(!exists("passwd", &user), "{out}");
+    assert!(sb.leftovers().is_empty());
+}
+
+#[test]
+fn a_handmade_profile_cannot_create_privileged_accounts_without_opting_in() {
+    let id = unique();
+    let user = format!("nxa{id}");
+    let _guard = Accounts(vec![("passwd", user.clone()), ("group", user.clone())]);
+    let sb = Sandbox::new();
+    let registry = sb.path().join("registry");
+    let bad = sb.profile(
+        "bad",
+        &[Proc::new("svc", &[]).credential("users", &user, "extraGroups=adm\n")],
+    );
+    let err = failed(&run_in(&sb, "a", "x", &registry, &[bad.to_str().unwrap()]));
+    assert!(
+        err.contains(&format!("users/{user}: `extraGroups` puts user '{user}' in the privileged group 'adm'; if that is intended, add the line allowPrivilegedCredentials=1 to the file")),
+        "{err}"
+    );
+    assert!(!exists("passwd", &user));
+    assert!(sb.pid("svc").is_none());
+    for file in ["uid=0\n", "group=0\n"] {
+        let bad = sb.profile(
+            "bad",
+            &[Proc::new("svc", &[]).credential("users", &user, file)],
+        );
+        let err = failed(&run_in(&sb, "a", "x", &registry, &[bad.to_str().unwrap()]));
+        assert!(err.contains("allowPrivilegedCredentials=1"), "{err}");
+        assert!(!exists("passwd", &user));
+    }
+
+    let allowed = sb.profile(
+        "allowed",
+        &[Proc::new("svc", &[]).credential(
+            "users",
+            &user,
+            "allowPrivilegedCredentials='1'\nextraGroups=adm\n",
+        )],
+    );
+    ok(&run_in(
+        &sb,
+        "a",
+        "x",
+        &registry,
+        &[allowed.to_str().unwrap()],
+    ));
+    let groups = Command::new("id").args(["-Gn", &user]).output().unwrap();
+    assert!(
+        String::from_utf8_lossy(&groups.stdout)
+            .split_whitespace()
+            .any(|g| g == "adm"),
+        "{groups:?}"
+    );
+    ok(&run_in(&sb, "a", "x", &registry, &["--undeploy"]));
+    assert!(!exists("passwd", &user));
     assert!(sb.leftovers().is_empty());
 }

@@ -3,22 +3,37 @@
 //! A credential file holds `key=value` lines whose values follow POSIX shell quoting
 //! (single quotes, backslash escapes, double quotes); the file is parsed, never
 //! evaluated. Groups and users missing on the system are created with `groupadd` and
-//! `useradd` before processes start, and every account this tool created is recorded in
-//! a registry ([`AccountStore`]) with the profiles that use it. After a switch, the
-//! accounts the deployed profile no longer mentions are released, and removed with
-//! `userdel`/`groupdel` once no profile uses them; an account that existed before is
-//! never recorded, hence never removed. With `forceDisableUserChange` no account is
-//! touched: only home directories are created.
+//! `useradd` before processes start. A file that would make its account privileged
+//! (uid or gid 0, a group of [`PRIVILEGED_GROUPS`]) is refused unless it carries
+//! `allowPrivilegedCredentials=1`, which the renderer writes only for a process that
+//! opted in; so a hand-made profile cannot slip a user into `sudo` either.
+//!
+//! Every account this tool created is recorded in one registry per machine
+//! ([`AccountStore`]; for root `/var/lib/nixproc-sysvinit/accounts.json` whatever the
+//! state directory) with the profile links whose deployment uses it (its claims). After
+//! a switch, the profile releases the accounts its deployment no longer mentions; an
+//! account is deleted with `userdel`/`groupdel` only when no claim is left and no
+//! running process uses it. A deletion that is put off (a process still runs as the
+//! user) or fails is recorded as pending, reported as a warning, and retried by the
+//! next switch of any profile; it never fails the switch. An account that existed
+//! before is never recorded, hence never removed. With `forceDisableUserChange` no
+//! account is touched: only home directories are created.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::CString;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
 use std::process::Command;
 
 use serde::{Deserialize, Serialize};
 
 use super::profile::Profile;
 use super::{run_capture, DeployError, Result};
+use crate::render::credentials::ALLOW_PRIVILEGED_KEY;
+use crate::spec::{privileged_credential, PRIVILEGED_GROUPS};
 
 /// Runs an account tool, retrying while another tool holds the account database lock.
 fn run_account_tool(cmd: &mut Command) -> Result<String> {
@@ -236,13 +251,32 @@ pub struct Accounts {
 /// File name of the account registry.
 pub const ACCOUNTS_FILE: &str = "accounts.json";
 
-/// The registry of the accounts this tool created, shared by every profile that uses the
-/// same directory: for each account, the profiles whose deployment mentions it. An
-/// account is removed when the last of them stops mentioning it, so two profiles can
-/// share a user safely. Changes happen under an exclusive lock on `accounts.lock`.
+/// File name of the registry's lock, next to it.
+const LOCK_FILE: &str = "accounts.lock";
+
+/// The registry directory of root, whatever the state directory of a switch.
+pub const MACHINE_ACCOUNTS_DIR: &str = "/var/lib/nixproc-sysvinit";
+
+/// Environment variable naming another registry directory (for tests, or a machine
+/// that keeps `/var/lib` elsewhere). Every switch sharing accounts must see the same.
+pub const ACCOUNTS_DIR_ENV: &str = "NIXPROC_SYSVINIT_ACCOUNTS_DIR";
+
+/// The registry of the accounts this tool created, one per machine: for each account,
+/// the profiles whose deployment uses it. An account is removed when the last of them
+/// stops using it and no process runs as it, so profiles in different state directories
+/// can share a user safely.
+///
+/// The registry lives in [`registry_dir`](Self::registry_dir), a directory that must
+/// belong to the caller and be writable by nobody else, reached without following a
+/// symlink that anyone but root or the caller could have made. Changes happen under an
+/// exclusive `flock` on `accounts.lock` and are written to a temporary file, synced and
+/// renamed over `accounts.json`, so concurrent switches of different profiles and a
+/// crash leave a whole registry.
 #[derive(Debug, Clone)]
 pub struct AccountStore {
-    /// Directory holding `accounts.json` and `accounts.lock`.
+    /// The directory `LIBDIR/nixproc-sysvinit` of the state directory in use. Callers
+    /// other than root keep their registry there; root uses [`MACHINE_ACCOUNTS_DIR`]
+    /// and merges a registry an earlier version left here into it.
     pub dir: PathBuf,
     /// Who is asking: the profile link, as a string.
     pub owner: String,
@@ -279,6 +313,22 @@ impl Kind {
             Kind::User => &profile.users,
         }
     }
+
+    /// The directory name of the credential files of this kind (`groups`, `users`).
+    fn directory(self) -> &'static str {
+        match self {
+            Kind::Group => "groups",
+            Kind::User => "users",
+        }
+    }
+
+    /// The word for an account of this kind in messages.
+    fn word(self) -> &'static str {
+        match self {
+            Kind::Group => "group",
+            Kind::User => "user",
+        }
+    }
 }
 
 impl Accounts {
@@ -291,73 +341,541 @@ impl Accounts {
     }
 }
 
-/// The registry file's content: for each account this tool created, the owners (profile
-/// links) whose deployment uses it.
-#[derive(Debug, Default, Serialize, Deserialize)]
+/// One account of the registry.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(from = "EntryFormat")]
+struct Entry {
+    /// The profile links whose deployment (or switch in progress) uses the account.
+    claims: BTreeSet<String>,
+    /// Why the last attempt to delete the account, once unclaimed, did not succeed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pending: Option<String>,
+}
+
+/// The forms of a registry entry on disk.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum EntryFormat {
+    /// Earlier versions recorded the claims alone.
+    Claims(BTreeSet<String>),
+    /// Claims and the pending deletion.
+    Full {
+        claims: BTreeSet<String>,
+        #[serde(default)]
+        pending: Option<String>,
+    },
+}
+
+impl From<EntryFormat> for Entry {
+    fn from(format: EntryFormat) -> Entry {
+        match format {
+            EntryFormat::Claims(claims) => Entry {
+                claims,
+                pending: None,
+            },
+            EntryFormat::Full { claims, pending } => Entry { claims, pending },
+        }
+    }
+}
+
+/// The registry file's content: the accounts this tool created, by name.
+#[derive(Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 struct Registry {
-    groups: BTreeMap<String, BTreeSet<String>>,
-    users: BTreeMap<String, BTreeSet<String>>,
+    #[serde(default)]
+    groups: BTreeMap<String, Entry>,
+    #[serde(default)]
+    users: BTreeMap<String, Entry>,
 }
 
 impl Registry {
-    /// The accounts of one kind, with their owners.
-    fn of(&mut self, kind: Kind) -> &mut BTreeMap<String, BTreeSet<String>> {
+    /// The accounts of one kind.
+    fn of(&mut self, kind: Kind) -> &mut BTreeMap<String, Entry> {
         match kind {
             Kind::Group => &mut self.groups,
             Kind::User => &mut self.users,
         }
     }
+
+    /// Adds the accounts and claims of `other` (an older registry being merged).
+    fn merge(&mut self, other: Registry) {
+        for (kind, accounts) in [(Kind::Group, other.groups), (Kind::User, other.users)] {
+            for (name, entry) in accounts {
+                let mine = self.of(kind).entry(name).or_default();
+                mine.claims.extend(entry.claims);
+                if mine.pending.is_none() {
+                    mine.pending = entry.pending;
+                }
+            }
+        }
+    }
+}
+
+/// The effective user id of this process.
+fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() }
+}
+
+/// A path component or file name as a C string.
+fn c_name(name: &std::ffi::OsStr) -> std::io::Result<CString> {
+    CString::new(name.as_bytes()).map_err(|_| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "name contains a NUL byte")
+    })
+}
+
+/// The result of a libc call returning -1 on failure, as an `io::Result`.
+fn check_os(ret: libc::c_int) -> std::io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// `fstat` of an open descriptor.
+fn fstat(fd: &impl AsRawFd) -> std::io::Result<libc::stat> {
+    // SAFETY: a zeroed stat is a valid out-buffer; the descriptor is open.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    check_os(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
+    Ok(st)
+}
+
+/// A directory opened by descriptor: files in it are reached relative to it, so
+/// nothing can redirect them once it was checked.
+#[derive(Debug)]
+struct SafeDir {
+    fd: OwnedFd,
+    path: PathBuf,
+}
+
+impl SafeDir {
+    /// Opens `path` (creating missing directories with mode 0755 when `create`),
+    /// component by component from `/`. A symbolic link is followed only when root or
+    /// the caller owns it; every directory on the way must belong to root or the caller
+    /// and be writable by nobody else (or sticky, like `/tmp`); the directory itself
+    /// must belong to the caller and be writable by nobody else. `Ok(None)` when a
+    /// component is missing and `create` is false.
+    fn open(path: &Path, create: bool) -> Result<Option<SafeDir>> {
+        let absolute = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            std::env::current_dir()
+                .map_err(|e| DeployError::io("resolving", path, e))?
+                .join(path)
+        };
+        let refuse = |what: String| {
+            DeployError::Other(format!(
+                "account registry directory {}: {what}",
+                absolute.display()
+            ))
+        };
+        let io = |e: std::io::Error| DeployError::io("opening", &absolute, e);
+        let me = euid();
+        let trusted = |uid: u32| uid == 0 || uid == me;
+        // SAFETY: opening "/" with a NUL-terminated literal.
+        let root = check_os(unsafe {
+            libc::open(
+                b"/\0".as_ptr().cast(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        })
+        .map_err(io)?;
+        // SAFETY: `root` is a descriptor we just opened and now own.
+        let mut fd = unsafe { OwnedFd::from_raw_fd(root) };
+        let mut at = PathBuf::from("/");
+        let names: Vec<&std::ffi::OsStr> = absolute
+            .components()
+            .filter_map(|c| match c {
+                Component::Normal(n) => Some(Ok(n)),
+                Component::RootDir | Component::CurDir => None,
+                Component::ParentDir | Component::Prefix(_) => Some(Err(())),
+            })
+            .collect::<std::result::Result<_, _>>()
+            .map_err(|()| refuse("must not contain `..`".into()))?;
+        for (i, name) in names.iter().enumerate() {
+            let last = i + 1 == names.len();
+            let st = fstat(&fd).map_err(io)?;
+            let sticky = st.st_mode & libc::S_ISVTX != 0;
+            if !trusted(st.st_uid) || (st.st_mode & 0o022 != 0 && !sticky) {
+                return Err(refuse(format!(
+                    "{} belongs to uid {} or is writable by others",
+                    at.display(),
+                    st.st_uid
+                )));
+            }
+            let cname = c_name(name).map_err(io)?;
+            let mut created = false;
+            loop {
+                // SAFETY: a zeroed stat is a valid out-buffer; fd and cname are valid.
+                let mut lst: libc::stat = unsafe { std::mem::zeroed() };
+                let found = check_os(unsafe {
+                    libc::fstatat(
+                        fd.as_raw_fd(),
+                        cname.as_ptr(),
+                        &mut lst,
+                        libc::AT_SYMLINK_NOFOLLOW,
+                    )
+                });
+                match found {
+                    Ok(_) => {
+                        if lst.st_mode & libc::S_IFMT == libc::S_IFLNK && !trusted(lst.st_uid) {
+                            return Err(refuse(format!(
+                                "{} is a symbolic link made by uid {}",
+                                at.join(name).display(),
+                                lst.st_uid
+                            )));
+                        }
+                        break;
+                    }
+                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) && create => {
+                        // SAFETY: fd and cname are valid.
+                        match check_os(unsafe {
+                            libc::mkdirat(fd.as_raw_fd(), cname.as_ptr(), 0o755)
+                        }) {
+                            Ok(_) => created = true,
+                            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+                            Err(e) => return Err(DeployError::io("creating", at.join(name), e)),
+                        }
+                    }
+                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
+                    Err(e) => return Err(DeployError::io("opening", at.join(name), e)),
+                }
+            }
+            // SAFETY: fd and cname are valid; a link here was checked just above, and
+            // its parent is writable by nobody else, or sticky, so it stays the same.
+            let next = check_os(unsafe {
+                libc::openat(
+                    fd.as_raw_fd(),
+                    cname.as_ptr(),
+                    libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+                )
+            })
+            .map_err(|e| DeployError::io("opening", at.join(name), e))?;
+            // SAFETY: `next` is a descriptor we just opened and now own.
+            fd = unsafe { OwnedFd::from_raw_fd(next) };
+            at.push(name);
+            if created {
+                // The umask may have left it group-writable.
+                // SAFETY: fd is an open directory we created.
+                check_os(unsafe { libc::fchmod(fd.as_raw_fd(), 0o755) })
+                    .map_err(|e| DeployError::io("setting the mode of", &at, e))?;
+            }
+            if last {
+                let st = fstat(&fd).map_err(io)?;
+                if st.st_uid != me || st.st_mode & 0o022 != 0 {
+                    return Err(refuse(format!(
+                        "it must belong to uid {me} and be writable by nobody else (it belongs to uid {}, mode {:o})",
+                        st.st_uid,
+                        st.st_mode & 0o7777
+                    )));
+                }
+            }
+        }
+        Ok(Some(SafeDir { fd, path: absolute }))
+    }
+
+    /// Opens `name` in this directory with `flags` (never through a symlink).
+    fn open_file(&self, name: &str, flags: libc::c_int) -> std::io::Result<fs::File> {
+        let cname = c_name(name.as_ref())?;
+        // SAFETY: the directory descriptor and cname are valid.
+        let fd = check_os(unsafe {
+            libc::openat(
+                self.fd.as_raw_fd(),
+                cname.as_ptr(),
+                flags | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                0o600 as libc::c_uint,
+            )
+        })?;
+        // SAFETY: `fd` is a descriptor we just opened and now own.
+        Ok(unsafe { fs::File::from_raw_fd(fd) })
+    }
+
+    /// Reads file `name`; `Ok(None)` when it does not exist. It must be a regular file
+    /// of the caller's.
+    fn read(&self, name: &str) -> Result<Option<String>> {
+        let path = self.path.join(name);
+        let mut file = match self.open_file(name, libc::O_RDONLY) {
+            Ok(f) => f,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
+            Err(e) => return Err(DeployError::io("opening", path, e)),
+        };
+        let st = fstat(&file).map_err(|e| DeployError::io("reading", &path, e))?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG || st.st_uid != euid() {
+            return Err(DeployError::Other(format!(
+                "account registry {}: not a regular file of uid {}",
+                path.display(),
+                euid()
+            )));
+        }
+        let mut text = String::new();
+        file.read_to_string(&mut text)
+            .map_err(|e| DeployError::io("reading", &path, e))?;
+        Ok(Some(text))
+    }
+
+    /// Replaces file `name` with `text`: a temporary file, synced, renamed over it.
+    fn replace(&self, name: &str, text: &str) -> Result<()> {
+        let path = self.path.join(name);
+        let tmp = format!("{name}.tmp");
+        (|| -> std::io::Result<()> {
+            let mut f = self.open_file(&tmp, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC)?;
+            f.write_all(text.as_bytes())?;
+            f.sync_all()?;
+            let (from, to) = (c_name(tmp.as_ref())?, c_name(name.as_ref())?);
+            // SAFETY: both names are relative to the same open directory.
+            check_os(unsafe {
+                libc::renameat(
+                    self.fd.as_raw_fd(),
+                    from.as_ptr(),
+                    self.fd.as_raw_fd(),
+                    to.as_ptr(),
+                )
+            })?;
+            // SAFETY: fsync of the directory descriptor, so the rename is durable.
+            check_os(unsafe { libc::fsync(self.fd.as_raw_fd()) })?;
+            Ok(())
+        })()
+        .map_err(|e| DeployError::io("writing", path, e))
+    }
+}
+
+/// The registry opened and locked: dropped, it releases the lock.
+#[derive(Debug)]
+struct Session {
+    dir: SafeDir,
+    _lock: fs::File,
+}
+
+impl Session {
+    /// Reads the registry; a missing file is an empty registry.
+    fn load(&self) -> Result<Registry> {
+        let path = self.dir.path.join(ACCOUNTS_FILE);
+        match self.dir.read(ACCOUNTS_FILE)? {
+            Some(text) => serde_json::from_str(&text).map_err(|e| {
+                DeployError::Other(format!("account registry {}: {e}", path.display()))
+            }),
+            None => Ok(Registry::default()),
+        }
+    }
+
+    /// Writes the registry atomically.
+    fn save(&self, reg: &Registry) -> Result<()> {
+        let text = serde_json::to_string_pretty(reg).map_err(|e| {
+            DeployError::Other(format!(
+                "account registry {}: {e}",
+                self.dir.path.join(ACCOUNTS_FILE).display()
+            ))
+        })?;
+        self.dir.replace(ACCOUNTS_FILE, &text)
+    }
 }
 
 impl AccountStore {
-    /// Takes the registry's exclusive lock (waiting for it), held until the file closes.
-    fn lock(&self) -> Result<fs::File> {
-        use std::os::unix::io::AsRawFd;
-        fs::create_dir_all(&self.dir).map_err(|e| DeployError::io("creating", &self.dir, e))?;
-        let path = self.dir.join("accounts.lock");
-        let file = fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&path)
-            .map_err(|e| DeployError::io("opening", &path, e))?;
-        // SAFETY: flock on a descriptor we own; held briefly, released on close.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) } != 0 {
+    /// The directory of the registry: `$NIXPROC_SYSVINIT_ACCOUNTS_DIR` when set, else
+    /// [`MACHINE_ACCOUNTS_DIR`] for root and [`dir`](Self::dir) for anybody else.
+    pub fn registry_dir(&self) -> PathBuf {
+        match std::env::var_os(ACCOUNTS_DIR_ENV).filter(|d| !d.is_empty()) {
+            Some(dir) => PathBuf::from(dir),
+            None if euid() == 0 => PathBuf::from(MACHINE_ACCOUNTS_DIR),
+            None => self.dir.clone(),
+        }
+    }
+
+    /// An older registry in [`dir`](Self::dir) to merge into the machine's, if any.
+    fn legacy(&self) -> Option<PathBuf> {
+        let registry = self.registry_dir();
+        let same = registry == self.dir
+            || matches!(
+                (fs::canonicalize(&registry), fs::canonicalize(&self.dir)),
+                (Ok(a), Ok(b)) if a == b
+            );
+        let file = self.dir.join(ACCOUNTS_FILE);
+        (!same && file.symlink_metadata().is_ok()).then_some(file)
+    }
+
+    /// Opens and locks the registry (waiting for the lock). Without `create`, returns
+    /// `None` when there is no registry yet, which means nothing to release.
+    fn session(&self, create: bool) -> Result<Option<Session>> {
+        let legacy = self.legacy();
+        let create = create || legacy.is_some();
+        let Some(dir) = SafeDir::open(&self.registry_dir(), create)? else {
+            return Ok(None);
+        };
+        if !create && dir.read(ACCOUNTS_FILE)?.is_none() {
+            return Ok(None);
+        }
+        let lock_path = dir.path.join(LOCK_FILE);
+        let lock = dir
+            .open_file(LOCK_FILE, libc::O_RDWR | libc::O_CREAT)
+            .map_err(|e| DeployError::io("opening", &lock_path, e))?;
+        // SAFETY: flock on a descriptor we own; released when the file closes.
+        if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
             return Err(DeployError::io(
                 "locking",
-                &path,
+                &lock_path,
                 std::io::Error::last_os_error(),
             ));
         }
-        Ok(file)
+        let session = Session { dir, _lock: lock };
+        if legacy.is_some() {
+            self.merge_legacy(&session)?;
+        }
+        Ok(Some(session))
     }
 
-    /// Reads the registry; a missing file is an empty registry.
-    fn load(&self) -> Result<Registry> {
-        let path = self.dir.join(ACCOUNTS_FILE);
-        match fs::read_to_string(&path) {
-            Ok(text) => serde_json::from_str(&text).map_err(|e| {
-                DeployError::Other(format!("account registry {}: {e}", path.display()))
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Registry::default()),
-            Err(e) => Err(DeployError::io("reading", path, e)),
+    /// Merges the registry an earlier version kept in [`dir`](Self::dir) into the
+    /// locked registry, then renames it `accounts.json.merged`. A registry in a
+    /// directory others could write is not trusted: it is left alone, with a warning.
+    fn merge_legacy(&self, session: &Session) -> Result<()> {
+        let old_dir = match SafeDir::open(&self.dir, false) {
+            Ok(Some(d)) => d,
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                eprintln!("warning: not merging an older account registry: {e}");
+                return Ok(());
+            }
+        };
+        let Some(text) = old_dir.read(ACCOUNTS_FILE)? else {
+            return Ok(());
+        };
+        let old_path = old_dir.path.join(ACCOUNTS_FILE);
+        let old: Registry = serde_json::from_str(&text).map_err(|e| {
+            DeployError::Other(format!("account registry {}: {e}", old_path.display()))
+        })?;
+        let mut reg = session.load()?;
+        reg.merge(old);
+        session.save(&reg)?;
+        let (from, to) = (
+            c_name(ACCOUNTS_FILE.as_ref()),
+            c_name(format!("{ACCOUNTS_FILE}.merged").as_ref()),
+        );
+        let (Ok(from), Ok(to)) = (from, to) else {
+            return Ok(());
+        };
+        // SAFETY: both names are relative to the same open directory.
+        check_os(unsafe {
+            libc::renameat(
+                old_dir.fd.as_raw_fd(),
+                from.as_ptr(),
+                old_dir.fd.as_raw_fd(),
+                to.as_ptr(),
+            )
+        })
+        .map_err(|e| DeployError::io("renaming", &old_path, e))?;
+        Ok(())
+    }
+}
+
+/// The numeric id of a group or user (`getent group|passwd NAME`, third field).
+fn account_id(kind: Kind, name: &str) -> Option<u32> {
+    let out = Command::new("getent")
+        .args([kind.database(), name])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .next()?
+        .split(':')
+        .nth(2)?
+        .parse()
+        .ok()
+}
+
+/// The name of the group with numeric id `gid` on this system, if there is one.
+fn group_name(gid: &str) -> Option<String> {
+    let out = Command::new("getent")
+        .args(["group", gid])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let name = text.lines().next()?.split(':').next()?;
+    (!name.is_empty()).then(|| name.to_string())
+}
+
+/// Running processes that use account `id` of `kind`: as their real, effective, saved
+/// or filesystem uid (users), or gid or supplementary group (groups). Each as
+/// `PID (COMMAND)`.
+fn processes_using(kind: Kind, id: u32) -> Vec<String> {
+    let fields: &[&str] = match kind {
+        Kind::User => &["Uid:"],
+        Kind::Group => &["Gid:", "Groups:"],
+    };
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut found = Vec::new();
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let Some(pid) = name
+            .to_str()
+            .filter(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        else {
+            continue;
+        };
+        let Ok(status) = fs::read_to_string(e.path().join("status")) else {
+            continue;
+        };
+        let uses = status.lines().any(|line| {
+            fields.iter().any(|f| {
+                line.strip_prefix(f).is_some_and(|ids| {
+                    ids.split_whitespace()
+                        .any(|v| v.parse::<u32>().ok() == Some(id))
+                })
+            })
+        });
+        if uses {
+            let command = status
+                .lines()
+                .find_map(|l| l.strip_prefix("Name:"))
+                .map(str::trim)
+                .unwrap_or("?");
+            found.push(format!("{pid} ({command})"));
         }
     }
+    found.sort();
+    found
+}
 
-    /// Writes the registry atomically (temporary file, fsync, rename).
-    fn save(&self, reg: &Registry) -> Result<()> {
-        let path = self.dir.join(ACCOUNTS_FILE);
-        let tmp = self.dir.join(format!("{ACCOUNTS_FILE}.tmp"));
-        let text = serde_json::to_string_pretty(reg)
-            .map_err(|e| DeployError::Other(format!("account registry {}: {e}", path.display())))?;
-        (|| -> std::io::Result<()> {
-            use std::io::Write;
-            let mut f = fs::File::create(&tmp)?;
-            f.write_all(text.as_bytes())?;
-            f.sync_all()?;
-            fs::rename(&tmp, &path)
-        })()
-        .map_err(|e| DeployError::io("writing", &path, e))
+/// What an attempt to delete an unclaimed account came to.
+#[derive(Debug)]
+enum Deletion {
+    /// Deleted now.
+    Deleted,
+    /// It no longer exists (deleted by someone else, or by an interrupted switch).
+    Gone,
+    /// Not deleted, and why; retried later.
+    Kept(String),
+}
+
+/// Deletes an account nothing claims any more, unless a process still uses it.
+fn delete(kind: Kind, name: &str) -> Deletion {
+    let Some(id) = account_id(kind, name) else {
+        return Deletion::Gone;
+    };
+    if id == 0 {
+        return Deletion::Kept(format!("it has {} id 0", kind.word()));
+    }
+    let users = processes_using(kind, id);
+    if !users.is_empty() {
+        let shown: Vec<&str> = users.iter().take(3).map(String::as_str).collect();
+        let more = if users.len() > 3 {
+            format!(" and {} more", users.len() - 3)
+        } else {
+            String::new()
+        };
+        return Deletion::Kept(format!(
+            "still in use by process{} {}{more}",
+            if users.len() == 1 { "" } else { "es" },
+            shown.join(", ")
+        ));
+    }
+    match run_account_tool(Command::new(kind.delete_tool()).arg("--").arg(name)) {
+        Ok(_) => Deletion::Deleted,
+        Err(e) => Deletion::Kept(e.to_string()),
     }
 }
 
@@ -372,11 +890,36 @@ pub fn exists(database: &str, name: &str) -> bool {
         .unwrap_or(false)
 }
 
+/// Refuses a credential file that would make its account privileged (see
+/// [`privileged_credential`]) unless it carries `allowPrivilegedCredentials=1`.
+fn check_privileged(
+    kind: Kind,
+    name: &str,
+    fields: &BTreeMap<String, String>,
+    path: &Path,
+) -> Result<()> {
+    if truthy(fields.get(ALLOW_PRIVILEGED_KEY)) {
+        return Ok(());
+    }
+    match privileged_credential(kind.directory(), name, fields, &group_name) {
+        None => Ok(()),
+        Some((key, what)) => Err(DeployError::Profile {
+            path: path.to_path_buf(),
+            message: format!(
+                "{}{what}; if that is intended, add the line {ALLOW_PRIVILEGED_KEY}=1 to the file (the renderer writes it for a process with `{ALLOW_PRIVILEGED_KEY} = true`); privileged groups: {}",
+                key.map(|k| format!("`{k}` ")).unwrap_or_default(),
+                PRIVILEGED_GROUPS.join(" ")
+            ),
+        }),
+    }
+}
+
 /// Creates the groups and users of `profile` that do not exist yet (or, with
 /// `force_disable_user_change`, only their home directories), recording each account
-/// as soon as it exists. Accounts this tool created earlier are marked as used by
-/// `store.owner` too; accounts that existed otherwise are left alone. Returns what was
-/// created.
+/// as soon as it exists. Accounts this tool created earlier are claimed for
+/// `store.owner` too (and made again if someone deleted them); accounts that existed
+/// otherwise are left alone. Fails before touching anything when a credential file is
+/// malformed or privileged without opting in. Returns what was created.
 pub fn ensure(
     profile: &Profile,
     store: &AccountStore,
@@ -400,13 +943,30 @@ pub fn ensure(
         }
         return Ok(Accounts::default());
     }
-    let _lock = store.lock()?;
-    let mut reg = store.load()?;
+    for (kind, accounts) in [(Kind::Group, &groups), (Kind::User, &users)] {
+        for (name, fields) in accounts {
+            check_privileged(kind, name, fields, &kind.files(profile)[name])?;
+        }
+    }
     let mut created = Accounts::default();
+    if users.is_empty() && groups.is_empty() {
+        return Ok(created);
+    }
+    let session = store
+        .session(true)?
+        .ok_or_else(|| DeployError::Other("account registry: not created".into()))?;
+    let mut reg = session.load()?;
     let mut ensure_one = |kind: Kind, name: &str, mut add: Command| -> Result<()> {
-        if let Some(owners) = reg.of(kind).get_mut(name) {
-            if owners.insert(store.owner.clone()) {
-                store.save(&reg)?;
+        if let Some(entry) = reg.of(kind).get_mut(name) {
+            let claimed = entry.claims.insert(store.owner.clone());
+            let was_pending = entry.pending.take().is_some();
+            let missing = !exists(kind.database(), name);
+            if missing {
+                run_account_tool(&mut add)?;
+                created.of(kind).insert(name.to_string());
+            }
+            if claimed || was_pending || missing {
+                session.save(&reg)?;
             }
             return Ok(());
         }
@@ -414,10 +974,15 @@ pub fn ensure(
             return Ok(());
         }
         run_account_tool(&mut add)?;
-        reg.of(kind)
-            .insert(name.to_string(), BTreeSet::from([store.owner.clone()]));
+        reg.of(kind).insert(
+            name.to_string(),
+            Entry {
+                claims: BTreeSet::from([store.owner.clone()]),
+                pending: None,
+            },
+        );
         created.of(kind).insert(name.to_string());
-        store.save(&reg)
+        session.save(&reg)
     };
     for (name, fields) in &groups {
         ensure_one(Kind::Group, name, groupadd(name, fields))?;
@@ -472,8 +1037,11 @@ fn useradd(name: &str, fields: &BTreeMap<String, String>) -> Command {
 }
 
 /// Releases the accounts `store.owner` used that `keep` (its deployed profile) no longer
-/// mentions, and removes those no profile uses any more; users first, then groups.
-/// Returns what was removed.
+/// mentions, then deletes every account of the registry that no profile claims any
+/// more, users first, then groups. A deletion put off (a process still uses the
+/// account) or failed is recorded as pending, reported on stderr as a warning and
+/// retried by the next call, whichever profile makes it; it is not an error. Returns
+/// what was deleted.
 pub fn prune(
     keep: &Profile,
     store: &AccountStore,
@@ -483,26 +1051,48 @@ pub fn prune(
     if force_disable_user_change {
         return Ok(removed);
     }
-    let _lock = store.lock()?;
-    let mut reg = store.load()?;
+    let Some(session) = store.session(false)? else {
+        return Ok(removed);
+    };
+    let mut reg = session.load()?;
+    let mut released = false;
     for kind in [Kind::User, Kind::Group] {
-        let names: Vec<String> = reg.of(kind).keys().cloned().collect();
-        for name in names {
-            if kind.files(keep).contains_key(&name) {
-                continue;
+        for (name, entry) in reg.of(kind).iter_mut() {
+            if !kind.files(keep).contains_key(name) && entry.claims.remove(&store.owner) {
+                released = true;
             }
-            let owners = reg.of(kind).entry(name.clone()).or_default();
-            if !owners.remove(&store.owner) {
-                continue;
-            }
-            if owners.is_empty() {
-                if exists(kind.database(), &name) {
-                    run_account_tool(Command::new(kind.delete_tool()).arg("--").arg(&name))?;
+        }
+    }
+    if released {
+        session.save(&reg)?;
+    }
+    for kind in [Kind::User, Kind::Group] {
+        let unclaimed: Vec<String> = reg
+            .of(kind)
+            .iter()
+            .filter(|(_, e)| e.claims.is_empty())
+            .map(|(n, _)| n.clone())
+            .collect();
+        for name in unclaimed {
+            match delete(kind, &name) {
+                Deletion::Deleted => {
                     removed.of(kind).insert(name.clone());
+                    reg.of(kind).remove(&name);
                 }
-                reg.of(kind).remove(&name);
+                Deletion::Gone => {
+                    reg.of(kind).remove(&name);
+                }
+                Deletion::Kept(reason) => {
+                    eprintln!(
+                        "warning: {} `{name}` is used by no profile any more but was not deleted: {reason}; the next switch tries again",
+                        kind.word()
+                    );
+                    if let Some(entry) = reg.of(kind).get_mut(&name) {
+                        entry.pending = Some(reason);
+                    }
+                }
             }
-            store.save(&reg)?;
+            session.save(&reg)?;
         }
     }
     Ok(removed)
@@ -545,6 +1135,125 @@ mod tests {
         assert!(e.contains("line 2") && e.contains("single quote"), "{e}");
         let e = parse("c=\"open\n").unwrap_err().to_string();
         assert!(e.contains("line 1") && e.contains("double quote"), "{e}");
+    }
+
+    #[test]
+    fn registry_reads_the_older_format_and_merges() {
+        let old: Registry =
+            serde_json::from_str(r#"{"groups":{"g":["/p/a"]},"users":{"u":["/p/a","/p/b"]}}"#)
+                .unwrap();
+        assert_eq!(old.users["u"].claims.len(), 2);
+        assert_eq!(old.groups["g"].pending, None);
+        let mut reg: Registry = serde_json::from_str(
+            r#"{"users":{"u":{"claims":["/p/c"]},"v":{"claims":[],"pending":"busy"}}}"#,
+        )
+        .unwrap();
+        assert_eq!(reg.users["v"].pending.as_deref(), Some("busy"));
+        reg.merge(old);
+        assert_eq!(
+            reg.users["u"].claims,
+            BTreeSet::from(["/p/a".into(), "/p/b".into(), "/p/c".into()])
+        );
+        assert!(reg.groups.contains_key("g"));
+        let text = serde_json::to_string(&reg).unwrap();
+        assert_eq!(serde_json::from_str::<Registry>(&text).unwrap(), reg);
+    }
+
+    #[test]
+    fn registry_round_trip_in_a_safe_directory() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = SafeDir::open(&tmp.path().join("a/b"), true)
+            .unwrap()
+            .unwrap();
+        let lock = dir
+            .open_file(LOCK_FILE, libc::O_RDWR | libc::O_CREAT)
+            .unwrap();
+        let session = Session { dir, _lock: lock };
+        assert_eq!(session.load().unwrap(), Registry::default());
+        let mut reg = Registry::default();
+        reg.users.insert("u".into(), Entry::default());
+        session.save(&reg).unwrap();
+        assert_eq!(session.load().unwrap(), reg);
+        assert!(SafeDir::open(&tmp.path().join("missing"), false)
+            .unwrap()
+            .is_none());
+    }
+
+    #[test]
+    fn unsafe_registry_directories_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let open = fs::create_dir(tmp.path().join("open"));
+        open.unwrap();
+        fs::set_permissions(tmp.path().join("open"), fs::Permissions::from_mode(0o777)).unwrap();
+        let e = SafeDir::open(&tmp.path().join("open"), false).unwrap_err();
+        assert!(e.to_string().contains("writable by nobody else"), "{e}");
+        let e = SafeDir::open(&tmp.path().join("open/inner"), true).unwrap_err();
+        assert!(e.to_string().contains("writable by others"), "{e}");
+        assert!(!tmp.path().join("open/inner").exists());
+        let e = SafeDir::open(&tmp.path().join("x/../y"), true).unwrap_err();
+        assert!(e.to_string().contains(".."), "{e}");
+        if euid() == 0 {
+            // A link someone else made is not followed.
+            fs::create_dir(tmp.path().join("real")).unwrap();
+            let link = tmp.path().join("link");
+            std::os::unix::fs::symlink(tmp.path().join("real"), &link).unwrap();
+            let c = CString::new(link.as_os_str().as_bytes()).unwrap();
+            // SAFETY: lchown of a link this test made.
+            assert_eq!(unsafe { libc::lchown(c.as_ptr(), 65534, 65534) }, 0);
+            let e = SafeDir::open(&link.join("registry"), true).unwrap_err();
+            assert!(
+                e.to_string().contains("symbolic link made by uid 65534"),
+                "{e}"
+            );
+            assert!(!tmp.path().join("real/registry").exists());
+        }
+    }
+
+    #[test]
+    fn privileged_credential_files_need_the_opt_in() {
+        let file = Path::new("users/svc");
+        let fields = |text: &str| parse(text).unwrap();
+        let e = check_privileged(Kind::User, "svc", &fields("extraGroups=users,sudo\n"), file)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("profile users/svc: `extraGroups` puts user 'svc' in the privileged group 'sudo'; if that is intended, add the line allowPrivilegedCredentials=1 to the file"),
+            "{e}"
+        );
+        let e = check_privileged(Kind::User, "svc", &fields("group=0\n"), file)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("privileged group 'root'"), "{e}");
+        let e = check_privileged(Kind::User, "svc", &fields("uid=0\n"), file)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`uid` gives user 'svc' uid 0"), "{e}");
+        let e = check_privileged(Kind::Group, "wheel", &fields(""), file)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains(": creates the privileged group 'wheel'"), "{e}");
+        assert!(check_privileged(
+            Kind::User,
+            "svc",
+            &fields("extraGroups=sudo\nallowPrivilegedCredentials='1'\n"),
+            file
+        )
+        .is_ok());
+        assert!(check_privileged(Kind::User, "svc", &fields("extraGroups=users\n"), file).is_ok());
+    }
+
+    #[test]
+    fn processes_using_finds_this_process() {
+        let me = std::process::id().to_string();
+        assert!(processes_using(Kind::User, euid())
+            .iter()
+            .any(|p| p.starts_with(&format!("{me} ("))));
+        // SAFETY: getegid has no preconditions.
+        let gid = unsafe { libc::getegid() };
+        assert!(processes_using(Kind::Group, gid)
+            .iter()
+            .any(|p| p.starts_with(&format!("{me} ("))));
     }
 
     #[test]
