@@ -35,8 +35,11 @@
 //!   `lock`, `journal.jsonl` (only while a switch runs or after one was interrupted),
 //!   `logs/NAME.ACTION.log` (the output of the last run of each script) and `result`
 //!   (the garbage-collector root of the last profile built from a model);
-//! - the registry of the groups and users this tool created, shared by all profiles:
-//!   `LIBDIR/nixproc-sysvinit/accounts.json`.
+//! - the registry of the groups and users this tool created, one per machine and shared
+//!   by every profile of every state directory: `/var/lib/nixproc-sysvinit/accounts.json`
+//!   for root whatever `--state-dir` says (the environment variable
+//!   `NIXPROC_SYSVINIT_ACCOUNTS_DIR` names another directory),
+//!   `LIBDIR/nixproc-sysvinit/accounts.json` for others.
 //!
 //! `LIBDIR` is `--lib-dir`, by default `STATEDIR/lib`, and `STATEDIR` is `--state-dir`,
 //! by default `/var` for root and `$HOME/var` for others.
