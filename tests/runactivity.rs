@@ -1,4 +1,5 @@
-//! nixproc-sysvinit-runactivity on a deployed profile and on a profile directory.
+//! nixproc-sysvinit-runactivity on a deployed profile and on a profile directory, and
+//! alongside a switch (it takes the switch's lock for everything but `status`).
 
 mod switch_support;
 
@@ -6,15 +7,21 @@ use std::process::Command;
 
 use switch_support::*;
 
-fn runactivity(sb: &Sandbox, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_nixproc-sysvinit-runactivity"))
-        .arg("-p")
+/// runactivity on the sandbox's profile link and state directory (hence its lock).
+fn runactivity_cmd(sb: &Sandbox, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_nixproc-sysvinit-runactivity"));
+    c.arg("-p")
         .arg(sb.profile_link())
+        .arg("--state-dir")
+        .arg(sb.state())
         .args(["--runlevel", "3"])
         .args(args)
-        .env_remove("NIXPROC_PROCESSES")
-        .output()
-        .unwrap()
+        .env_remove("NIXPROC_PROCESSES");
+    c
+}
+
+fn runactivity(sb: &Sandbox, args: &[&str]) -> std::process::Output {
+    runactivity_cmd(sb, args).output().unwrap()
 }
 
 #[test]
@@ -91,6 +98,59 @@ fn status_json_order_reverse_and_failures() {
     ok(&runactivity(&sb, &["start", other.to_str().unwrap()]));
     assert!(sb.pid("solo").is_some());
     ok(&runactivity(&sb, &["stop", other.to_str().unwrap()]));
+    ok(&sb.switch(&["--undeploy"]));
+    assert!(sb.leftovers().is_empty());
+}
+
+/// A switch removes `b` and slowly starts `c`; `runactivity start` issued meanwhile
+/// waits for the switch and then starts what it deployed, never the removed `b`;
+/// `--no-wait` fails at once; `status` does not wait.
+#[test]
+fn runactivity_waits_for_a_running_switch() {
+    let sb = Sandbox::new();
+    let v1 = sb.profile("v1", &[Proc::new("a", &[]), Proc::new("b", &["a"])]);
+    let v2 = sb.profile("v2", &[Proc::new("a", &[]), Proc::new("c", &["a"])]);
+    ok(&sb.switch(&[v1.to_str().unwrap()]));
+    std::fs::write(sb.run().join("slow-c"), "2").unwrap();
+    let mut switch = sb.spawn_switch(&v2);
+    assert!(sb.wait_for_step("c", "start"), "the switch never started c");
+    // b is stopped by now; c's start is still running.
+    assert!(sb.pid("b").is_none());
+
+    let out = runactivity(&sb, &["--no-wait", "start"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("(pid {}) is running", switch.id())),
+        "{err}"
+    );
+    assert!(switch.try_wait().unwrap().is_none(), "switch already over");
+
+    // status needs no lock: it answers while the switch runs.
+    let out = runactivity(&sb, &["status"]);
+    assert!(
+        switch.try_wait().unwrap().is_none(),
+        "status waited for the switch"
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("a is running"));
+
+    let waiting = runactivity_cmd(&sb, &["start"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let out = waiting.wait_with_output().unwrap();
+    assert!(switch.wait().unwrap().success());
+    let text = ok(&out);
+    assert!(
+        text.contains(&format!(
+            "waiting for nixproc-sysvinit-switch (pid {}) to finish",
+            switch.id()
+        )),
+        "{text}"
+    );
+    assert!(sb.pid("a").is_some() && sb.pid("c").is_some());
+    assert!(sb.pid("b").is_none(), "runactivity restarted the removed b");
     ok(&sb.switch(&["--undeploy"]));
     assert!(sb.leftovers().is_empty());
 }
