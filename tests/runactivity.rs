@@ -154,3 +154,23 @@ fn runactivity_waits_for_a_running_switch() {
     ok(&sb.switch(&["--undeploy"]));
     assert!(sb.leftovers().is_empty());
 }
+
+/// `--option` reaches the nix-build of a model: restrict-eval makes it fail visibly.
+#[test]
+fn nix_options_reach_the_model_build() {
+    let sb = Sandbox::new();
+    let model = common::repo_root().join("examples/webapps/processes.nix");
+    let out = runactivity(
+        &sb,
+        &[
+            "--option",
+            "restrict-eval",
+            "true",
+            "status",
+            model.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("forbidden in restricted mode"), "{err}");
+}

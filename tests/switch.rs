@@ -259,3 +259,98 @@ fn old_profile_option_and_environment_variables() {
     ok(&sb.switch(&["--undeploy"]));
     assert!(sb.leftovers().is_empty());
 }
+
+#[test]
+fn a_profile_without_start_links_for_the_runlevel_is_refused_with_a_hint() {
+    let sb = Sandbox::new();
+    let v1 = sb.profile("v1", &[Proc::new("a", &[])]);
+    ok(&sb.switch(&[v1.to_str().unwrap()]));
+    // Its links are for runlevel 5 only: deploying it for runlevel 3 would stop `a`.
+    let v2 = sb.profile("v2", &[Proc::new("a", &[]), Proc::new("b", &["a"])]);
+    std::fs::rename(v2.join("etc/rc.d/rc3.d"), v2.join("etc/rc.d/rc5.d")).unwrap();
+    for args in [vec!["--dry-run"], vec![]] {
+        let mut args = args.clone();
+        args.push(v2.to_str().unwrap());
+        let err = failed(&sb.switch(&args));
+        assert!(
+            err.contains("2 init.d script(s) but no start links for runlevel 3")
+                && err.contains("runlevel(s) 5 have some")
+                && err.contains("--runlevel")
+                && err.contains("--undeploy"),
+            "{err}"
+        );
+    }
+    assert!(sb.pid("a").is_some(), "a was stopped");
+    // The runlevel its links are for deploys it.
+    let at_5 = |arg: &std::path::Path| sb.switch_cmd_in(&sb.state(), 5).arg(arg).output().unwrap();
+    ok(&at_5(&v2));
+    assert!(sb.pid("b").is_some());
+    ok(&at_5(std::path::Path::new("--undeploy")));
+    assert!(sb.leftovers().is_empty());
+}
+
+/// `-q` keeps Nix's build output for a failure; `--option` reaches nix-build and
+/// nix-store (an option with a visible effect each); `--delete-all-generations` removes
+/// the garbage-collector root of the last build too.
+#[test]
+fn quiet_builds_nix_options_and_delete_all_removes_the_build_root() {
+    let sb = Sandbox::new();
+    let model = common::repo_root().join("examples/webapps/processes.nix");
+    let model = model.to_str().unwrap();
+    let offline = ["--option", "substituters", ""];
+    let build = |extra: &[&str]| {
+        let mut args = vec!["--dry-run", "--force-disable-user-change"];
+        args.extend_from_slice(&offline);
+        args.extend_from_slice(extra);
+        args.push(model);
+        sb.switch(&args)
+    };
+    // This sandbox's state directory makes new derivations: they are built, silently.
+    let out = build(&["-q"]);
+    let text = ok(&out);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("building"), "{text}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains("start nginx (new)"));
+    let root = sb.tool_state().join("result");
+    assert!(std::fs::read_link(&root).is_ok(), "no build root");
+    // Without -q the same kind of build shows Nix's output.
+    let out = sb
+        .switch_cmd_in(&sb.path().join("other-state"), 3)
+        .args(["--dry-run", "--force-disable-user-change"])
+        .args(offline)
+        .args(["--extra-params", r#"{"nginxPort": 8123}"#])
+        .arg(model)
+        .output()
+        .unwrap();
+    ok(&out);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("building"));
+
+    // restrict-eval makes the evaluation fail; with -q Nix's error is still shown.
+    let err = failed(&build(&["-q", "--option", "restrict-eval", "true"]));
+    assert!(err.contains("forbidden in restricted mode"), "{err}");
+    // A store that cannot take paths makes nix-store --add fail.
+    let v1 = sb.profile("v1", &[Proc::new("a", &[])]);
+    let err = failed(&sb.switch(&["--option", "store", "dummy://", v1.to_str().unwrap()]));
+    assert!(err.contains("not supported by store 'dummy'"), "{err}");
+    assert!(sb.pid("a").is_none());
+
+    ok(&sb.switch(
+        &offline
+            .iter()
+            .copied()
+            .chain([v1.to_str().unwrap()])
+            .collect::<Vec<_>>(),
+    ));
+    assert!(sb.pid("a").is_some());
+    ok(&sb.switch(&["--delete-all-generations"]));
+    assert!(sb.pid("a").is_none());
+    assert!(std::fs::symlink_metadata(sb.profile_link()).is_err());
+    assert!(std::fs::symlink_metadata(&root).is_err(), "build root left");
+    let generations: Vec<_> = std::fs::read_dir(sb.profile_link().parent().unwrap())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(generations.is_empty(), "{generations:?}");
+    assert!(sb.leftovers().is_empty());
+}

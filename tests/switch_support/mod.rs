@@ -231,13 +231,19 @@ esac
 
     /// A command for the switch tool in this sandbox.
     pub fn switch_cmd(&self) -> Command {
+        self.switch_cmd_in(&self.state(), 3)
+    }
+
+    /// A command for the switch tool on this sandbox's profile link, with another state
+    /// directory or runlevel.
+    pub fn switch_cmd_in(&self, state: &Path, runlevel: u8) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_nixproc-sysvinit-switch"));
         c.arg("-p")
             .arg(self.profile_link())
             .arg("--state-dir")
-            .arg(self.state())
+            .arg(state)
             .arg("--runlevel")
-            .arg("3")
+            .arg(runlevel.to_string())
             .env_remove("NIXPROC_PROCESSES")
             .env_remove("NIXPROC_TEST_KILL_AT_RECORD");
         c
