@@ -35,6 +35,33 @@ fn unique() -> String {
     format!("{:x}{:x}", std::process::id() % 0xfff, nanos % 0xfffff)
 }
 
+/// A uid (and gid) that no account and no running process has. Other tests may delete
+/// a user while its processes still run; an account given that uid again would be
+/// (rightly) kept as in use, so the users made here never take a recycled id.
+fn free_id() -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let seed = std::process::id().wrapping_mul(7919)
+        ^ std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+    loop {
+        let id = 30_000 + seed.wrapping_add(NEXT.fetch_add(1, Ordering::SeqCst) * 7) % 29_000;
+        let text = id.to_string();
+        let used_by_process = std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
+            std::fs::read_to_string(e.path().join("status")).is_ok_and(|st| {
+                st.lines()
+                    .filter(|l| l.starts_with("Uid:") || l.starts_with("Gid:"))
+                    .any(|l| l.split_whitespace().skip(1).any(|v| v == text))
+            })
+        });
+        if !used_by_process && !exists("passwd", &text) && !exists("group", &text) {
+            return id;
+        }
+    }
+}
+
 #[test]
 fn accounts_are_created_and_only_ours_removed() {
     let id = unique();
@@ -54,8 +81,9 @@ fn accounts_are_created_and_only_ours_removed() {
     let sb = Sandbox::new();
     let home = sb.path().join("home dir");
     let user_file = format!(
-        "createHomeDir=true\ndescription='Test user, it'\\''s $(not run)'\ngroup={group}\nhomeDir='{}'\n",
-        home.display()
+        "createHomeDir=true\ndescription='Test user, it'\\''s $(not run)'\ngroup={group}\nhomeDir='{}'\nuid={}\n",
+        home.display(),
+        free_id()
     );
     let p = sb.profile(
         "with-users",
@@ -187,7 +215,7 @@ fn an_account_shared_by_two_state_directories_lives_until_both_drop_it() {
     let _guard = Accounts(vec![("passwd", user.clone()), ("group", user.clone())]);
     let sb = Sandbox::new();
     let registry = sb.path().join("registry");
-    let file = "description=shared\n";
+    let file = &format!("description=shared\nuid={}\n", free_id());
     let pa = sb.profile(
         "a",
         &[Proc::new("svca", &[]).credential("users", &user, file)],
@@ -248,7 +276,7 @@ fn a_process_running_as_the_user_puts_its_deletion_off_to_the_next_switch() {
     let registry = sb.path().join("registry");
     let pa = sb.profile(
         "a",
-        &[Proc::new("svca", &[]).credential("users", &user, "description=busy\n")],
+        &[Proc::new("svca", &[]).credential("users", &user, &format!("uid={}\n", free_id()))],
     );
     let other = sb.profile("other", &[Proc::new("svco", &[])]);
     ok(&run_in(&sb, "a", "x", &registry, &[pa.to_str().unwrap()]));
@@ -325,7 +353,7 @@ fn a_failing_userdel_warns_and_is_retried_without_wedging_the_profile() {
     );
     let pa = sb.profile(
         "a",
-        &[Proc::new("svca", &[]).credential("users", &user, "description=stuck\n")],
+        &[Proc::new("svca", &[]).credential("users", &user, &format!("uid={}\n", free_id()))],
     );
     ok(&run_in(&sb, "a", "x", &registry, &[pa.to_str().unwrap()]));
 
@@ -385,7 +413,10 @@ fn a_handmade_profile_cannot_create_privileged_accounts_without_opting_in() {
         &[Proc::new("svc", &[]).credential(
             "users",
             &user,
-            "allowPrivilegedCredentials='1'\nextraGroups=adm\n",
+            &format!(
+                "allowPrivilegedCredentials='1'\nextraGroups=adm\nuid={}\n",
+                free_id()
+            ),
         )],
     );
     ok(&run_in(
@@ -404,5 +435,112 @@ fn a_handmade_profile_cannot_create_privileged_accounts_without_opting_in() {
     );
     ok(&run_in(&sb, "a", "x", &registry, &["--undeploy"]));
     assert!(!exists("passwd", &user));
+    assert!(sb.leftovers().is_empty());
+}
+
+#[test]
+fn a_registry_of_a_state_directory_is_merged_into_the_machine_registry() {
+    use std::os::unix::fs::PermissionsExt;
+    let id = unique();
+    let user = format!("nxm{id}");
+    let _guard = Accounts(vec![("passwd", user.clone()), ("group", user.clone())]);
+    let sb = Sandbox::new();
+    let registry = sb.path().join("registry");
+    // An earlier version created the user for profile a and recorded it in the
+    // registry of a's state directory.
+    let out = Command::new("useradd")
+        .args([
+            "--system",
+            "--user-group",
+            "--uid",
+            &free_id().to_string(),
+            &user,
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let old_dir = sb.path().join("x/lib/nixproc-sysvinit");
+    std::fs::create_dir_all(&old_dir).unwrap();
+    for d in [
+        sb.path().join("x"),
+        sb.path().join("x/lib"),
+        old_dir.clone(),
+    ] {
+        std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let link = sb.path().join("profiles/a");
+    std::fs::write(
+        old_dir.join("accounts.json"),
+        serde_json::json!({"groups": {}, "users": {&user: [link]}}).to_string(),
+    )
+    .unwrap();
+
+    // Profile a no longer mentions the user: it is released and deleted.
+    let pa = sb.profile("a", &[Proc::new("svca", &[])]);
+    let out = ok(&run_in(&sb, "a", "x", &registry, &[pa.to_str().unwrap()]));
+    assert!(!exists("passwd", &user), "{out}");
+    assert!(!old_dir.join("accounts.json").exists());
+    assert!(old_dir.join("accounts.json.merged").exists());
+    ok(&run_in(&sb, "a", "x", &registry, &["--undeploy"]));
+    assert!(sb.leftovers().is_empty());
+}
+
+#[test]
+fn concurrent_switches_of_different_profiles_keep_the_registry_whole() {
+    let id = unique();
+    let shared = format!("nxc{id}");
+    let own: Vec<String> = (0..4).map(|i| format!("nxc{i}{id}")).collect();
+    let mut names = vec![("passwd", shared.clone()), ("group", shared.clone())];
+    for u in &own {
+        names.push(("passwd", u.clone()));
+        names.push(("group", u.clone()));
+    }
+    let _guard = Accounts(names);
+    let sb = Sandbox::new();
+    let registry = sb.path().join("registry");
+    let shared_file = format!("description=shared\nuid={}\n", free_id());
+    let profiles: Vec<_> = own
+        .iter()
+        .enumerate()
+        .map(|(i, u)| {
+            sb.profile(
+                &format!("p{i}"),
+                &[Proc::new(&format!("svc{i}"), &[])
+                    .credential("users", &shared, &shared_file)
+                    .credential("users", u, &format!("uid={}\n", free_id()))],
+            )
+        })
+        .collect();
+    let all = |args: &dyn Fn(usize) -> Vec<String>| {
+        let children: Vec<_> = (0..profiles.len())
+            .map(|i| {
+                switch_in(&sb, &format!("p{i}"), &format!("s{i}"), &registry)
+                    .args(args(i))
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        for child in children {
+            ok(&child.wait_with_output().unwrap());
+        }
+    };
+    all(&|i| vec![profiles[i].display().to_string()]);
+    let reg: serde_json::Value = serde_json::from_str(&registry_text(&registry)).unwrap();
+    assert_eq!(
+        reg["users"][&shared]["claims"].as_array().unwrap().len(),
+        4,
+        "{reg}"
+    );
+    for u in own.iter().chain([&shared]) {
+        assert!(exists("passwd", u), "{u} missing");
+    }
+    all(&|_| vec!["--undeploy".to_string()]);
+    for u in own.iter().chain([&shared]) {
+        assert!(!exists("passwd", u), "{u} left behind");
+    }
+    let reg: serde_json::Value = serde_json::from_str(&registry_text(&registry)).unwrap();
+    assert_eq!(reg, serde_json::json!({"groups": {}, "users": {}}));
     assert!(sb.leftovers().is_empty());
 }
