@@ -354,3 +354,52 @@ fn quiet_builds_nix_options_and_delete_all_removes_the_build_root() {
     assert!(generations.is_empty(), "{generations:?}");
     assert!(sb.leftovers().is_empty());
 }
+
+/// The profile link keeps nix-env's layout (`NAME -> NAME-N-link -> /nix/store/...`),
+/// each generation link is a garbage-collector root, and nix-env reads and edits them.
+#[test]
+fn generations_keep_nix_envs_layout_and_are_gc_roots() {
+    let sb = Sandbox::new();
+    let v1 = sb.profile("v1", &[Proc::new("a", &[])]);
+    let v2 = sb.profile("v2", &[Proc::new("a", &[]).version(2)]);
+    ok(&sb.switch(&[v1.to_str().unwrap()]));
+    let gen1 = sb.deployed().unwrap();
+    ok(&sb.switch(&[v2.to_str().unwrap()]));
+    let link = sb.profile_link();
+    let gen_link = |n: u32| link.with_file_name(format!("processes-{n}-link"));
+    assert_eq!(
+        std::fs::read_link(&link).unwrap(),
+        std::path::PathBuf::from("processes-2-link")
+    );
+    assert_eq!(std::fs::read_link(gen_link(1)).unwrap(), gen1);
+    let roots = std::process::Command::new("nix-store")
+        .args(["--query", "--roots"])
+        .arg(&gen1)
+        .output()
+        .unwrap();
+    let roots = ok(&roots);
+    assert!(
+        roots.contains(&gen_link(1).display().to_string()),
+        "{roots}"
+    );
+    // The same profile again reuses its generation, as nix-env --set does.
+    ok(&sb.switch(&[v2.to_str().unwrap()]));
+    assert!(std::fs::symlink_metadata(gen_link(3)).is_err());
+    let nix_env = |args: &[&str]| {
+        std::process::Command::new("nix-env")
+            .arg("-p")
+            .arg(&link)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let list = ok(&nix_env(&["--list-generations"]));
+    assert!(
+        list.contains("   2   ") && list.contains("(current)"),
+        "{list}"
+    );
+    ok(&nix_env(&["--delete-generations", "1"]));
+    assert!(std::fs::symlink_metadata(gen_link(1)).is_err());
+    ok(&sb.switch(&["--undeploy"]));
+    assert!(sb.leftovers().is_empty());
+}
