@@ -1,18 +1,41 @@
-//! Builds the C++ half of the plugin against the headers of the installed Nix.
+//! Builds the C++ half of the plugin against the headers of a Nix installation.
 //!
-//! Header discovery, first match wins:
-//! 1. `NIXPROC_NIX_INCLUDE`: a directory containing `eval.hh` and `config.h`;
-//! 2. `pkg-config nix-expr`, when its include directory really holds `eval.hh` (Nix from
-//!    nixpkgs; Debian ships the .pc files but no headers);
+//! Nix discovery, first match wins:
+//! 1. `NIXPROC_NIX_INCLUDE`: a flat header directory containing `eval.hh` and a `config.h`
+//!    that defines `PACKAGE_VERSION` (the layout `scripts/setup.sh` prepares for Nix 2.8);
+//! 2. `pkg-config nix-expr`, when its include directories really hold the headers: flat
+//!    `eval.hh` (Nix 2.26) or `nix/expr/eval.hh` (Nix ≥ 2.28). Debian ships the `.pc` files
+//!    but no headers, so on Debian this finds nothing. The version is
+//!    `pkg-config --modversion nix-expr`, and every compiler flag of `--cflags` is used;
 //! 3. `.nixproc/nix-headers/VERSION/include/nix` in the workspace, prepared by
-//!    `scripts/setup.sh` for VERSION = the running `nix --version`.
+//!    `scripts/setup.sh` for VERSION = the running `nix --version` from Debian's source
+//!    package; the version is the `PACKAGE_VERSION` of its `config.h`.
 //!
-//! The Nix version recorded in the plugin is the `PACKAGE_VERSION` of that `config.h`.
-//! The libraries are linked from `pkg-config --libs nix-expr` or `/usr/lib/nix`.
+//! The version picks the API adapter of `src/nix_bridge.cc` through `NIXPROC_NIX_MINOR`:
+//! `compat_2_8.hh` for 2.8, `compat_2_26.hh` for 2.26 and later (which itself tells the
+//! 2.28 header layout, 2.31 list views and 2.34 `PrimOp::impl` apart). The version is also
+//! recorded in the plugin, which registers nothing inside any other Nix version. Libraries
+//! are linked from `pkg-config --libs-only-L nix-expr`, or `/usr/lib/nix` (Debian).
 
 use std::env;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// The oldest minor version of Nix 2 that each adapter of `src/nix_bridge.cc` supports
+/// (2.8's adapter supports exactly 2.8).
+const ADAPTERS: &[(u32, &str)] = &[(26, "compat_2_26.hh"), (8, "compat_2_8.hh")];
+
+/// How the Nix headers were found.
+struct Nix {
+    /// The Nix version the headers belong to, e.g. `2.26.3`.
+    version: String,
+    /// Include directories.
+    include: Vec<PathBuf>,
+    /// Further compiler flags (pkg-config's `-D`, `-include`, `-std`, ...).
+    flags: Vec<String>,
+    /// Files whose change must rebuild the plugin.
+    watch: Vec<PathBuf>,
+}
 
 fn main() {
     for var in ["NIXPROC_NIX_INCLUDE", "PKG_CONFIG_PATH"] {
@@ -22,8 +45,9 @@ fn main() {
         "src/lib.rs",
         "src/bridge.hh",
         "src/plugin.cc",
-        "src/nix_api_2_8.cc",
-        "src/nix_api_2_26.cc",
+        "src/nix_bridge.cc",
+        "src/compat_2_8.hh",
+        "src/compat_2_26.hh",
     ] {
         println!("cargo:rerun-if-changed={file}");
     }
@@ -50,13 +74,12 @@ fn main() {
     };
 
     let running = running_nix_version();
-    let include = find_headers(workspace, &running, &pkg_config);
-    println!(
-        "cargo:rerun-if-changed={}",
-        include.join("config.h").display()
-    );
-    let compiled = config_version(&include.join("config.h"));
-    if running.as_deref() != Some(compiled.as_str()) {
+    let nix = find_nix(workspace, &running, &pkg_config);
+    for file in &nix.watch {
+        println!("cargo:rerun-if-changed={}", file.display());
+    }
+    let compiled = nix.version.as_str();
+    if running.as_deref() != Some(compiled) {
         println!(
             "cargo:warning=building the plugin for Nix {compiled}, but `nix --version` says {}; \
              the plugin will refuse to load into another version",
@@ -64,26 +87,48 @@ fn main() {
         );
     }
 
-    let (shim, std) = match compiled.split('.').take(2).collect::<Vec<_>>()[..] {
-        ["2", "8"] => ("src/nix_api_2_8.cc", "c++17"),
-        _ => panic!(
-            "no Nix API shim for Nix {compiled}: supported is 2.8 \
-             (add src/nix_api_X_Y.cc; see src/nix_api_2_26.cc for a newer API)"
-        ),
-    };
+    // nix_bridge.cc includes the adapter for this minor version; refuse the gaps here,
+    // with a message, rather than with a wall of C++ errors.
+    let minor = nix_minor(compiled);
+    if !ADAPTERS
+        .iter()
+        .any(|&(oldest, _)| minor >= oldest && (oldest != 8 || minor == 8))
+    {
+        panic!(
+            "no Nix API adapter for Nix {compiled}: supported are Nix 2.8 and 2.26 or later \
+             (install one of those with its headers, or extend src/compat_*.hh)"
+        );
+    }
+    // The C++ standard Nix's own pkg-config file asks for, else the one of its generation.
+    let std_flag = nix
+        .flags
+        .iter()
+        .rfind(|f| f.starts_with("-std="))
+        .cloned()
+        .unwrap_or_else(|| {
+            match minor {
+                8 => "-std=c++17",
+                26..=30 => "-std=c++20",
+                _ => "-std=c++23",
+            }
+            .to_owned()
+        });
 
     let mut build = cxx_build::bridge("src/lib.rs");
     build
         .file("src/plugin.cc")
-        .file(shim)
+        .file("src/nix_bridge.cc")
         .include("src")
-        .include(&include)
-        .std(std)
-        .flag("-include")
-        .flag("config.h")
+        .includes(&nix.include)
+        .flag(&std_flag);
+    for flag in nix.flags.iter().filter(|f| !f.starts_with("-std=")) {
+        build.flag(flag);
+    }
+    build
         .flag_if_supported("-Wno-missing-field-initializers")
         .flag_if_supported("-Wno-unused-parameter")
         .flag_if_supported("-Wno-deprecated-declarations")
+        .define("NIXPROC_NIX_MINOR", Some(minor.to_string().as_str()))
         .define(
             "NIXPROC_NIX_VERSION",
             Some(format!("\"{compiled}\"").as_str()),
@@ -124,47 +169,93 @@ fn running_nix_version() -> Option<String> {
     text.split_whitespace().last().map(str::to_owned)
 }
 
-/// The directory holding `eval.hh` and `config.h`.
-fn find_headers(
+/// The minor version of a Nix 2 version string (`2.26.3` → 26).
+fn nix_minor(version: &str) -> u32 {
+    let mut parts = version.split(['.', 'p', '-', '+']);
+    match (parts.next(), parts.next().and_then(|m| m.parse().ok())) {
+        (Some("2"), Some(minor)) => minor,
+        _ => panic!("cannot read Nix version {version:?}: expected 2.MINOR[.PATCH]"),
+    }
+}
+
+/// Finds the headers, their version and the flags to compile against them.
+fn find_nix(
     workspace: &Path,
     running: &Option<String>,
     pkg_config: &dyn Fn(&[&str]) -> Option<String>,
-) -> PathBuf {
-    let usable = |dir: &Path| dir.join("eval.hh").is_file() && dir.join("config.h").is_file();
+) -> Nix {
+    let flat = |dir: &Path| dir.join("eval.hh").is_file() && dir.join("config.h").is_file();
+    let from_config_h = |dir: PathBuf| Nix {
+        version: config_version(&dir.join("config.h")),
+        flags: vec!["-include".into(), "config.h".into()],
+        watch: vec![dir.join("config.h")],
+        include: vec![dir],
+    };
     if let Ok(dir) = env::var("NIXPROC_NIX_INCLUDE") {
         let dir = PathBuf::from(dir);
-        if usable(&dir) {
-            return dir;
+        if flat(&dir) {
+            return from_config_h(dir);
         }
         panic!(
             "NIXPROC_NIX_INCLUDE={} holds no eval.hh and config.h",
             dir.display()
         );
     }
-    if let Some(flags) = pkg_config(&["--cflags-only-I", "nix-expr"]) {
-        for flag in flags.split_whitespace() {
-            if let Some(dir) = flag.strip_prefix("-I") {
-                if usable(Path::new(dir)) {
-                    return PathBuf::from(dir);
-                }
-            }
-        }
+    if let Some(nix) = from_pkg_config(pkg_config) {
+        return nix;
     }
     let Some(version) = running else {
-        panic!("`nix` was not found on PATH: install Nix (scripts/setup.sh) to build the plugin");
+        panic!(
+            "no Nix headers found: `pkg-config nix-expr` has none and `nix` is not on PATH; \
+             install Nix with its headers (a nix-expr.pc whose include directory holds them, \
+             e.g. set PKG_CONFIG_PATH), or run scripts/setup.sh (as root) on Debian"
+        );
     };
     let dir = workspace
         .join(".nixproc/nix-headers")
         .join(version)
         .join("include/nix");
-    if usable(&dir) {
-        return dir;
+    if flat(&dir) {
+        return from_config_h(dir);
     }
     panic!(
-        "no headers for Nix {version}: neither pkg-config nix-expr nor {} has them; \
-         run scripts/setup.sh (as root) to prepare them",
+        "no headers for Nix {version}: neither `pkg-config nix-expr` (PKG_CONFIG_PATH) nor {} \
+         has them; run scripts/setup.sh (as root) to prepare them from Debian's source \
+         package, or point PKG_CONFIG_PATH at a Nix installed with its headers",
         dir.display()
     );
+}
+
+/// Nix as described by its installed `nix-expr.pc`, if that names real headers.
+fn from_pkg_config(pkg_config: &dyn Fn(&[&str]) -> Option<String>) -> Option<Nix> {
+    let version = pkg_config(&["--modversion", "nix-expr"])?;
+    let cflags = pkg_config(&["--cflags", "nix-expr"])?;
+    let mut include = Vec::new();
+    let mut flags = Vec::new();
+    let mut words = cflags.split_whitespace();
+    while let Some(word) = words.next() {
+        if let Some(dir) = word.strip_prefix("-I") {
+            include.push(PathBuf::from(dir));
+        } else if word == "-include" || word == "-isystem" {
+            // Keep the pair together.
+            flags.push(word.to_owned());
+            flags.extend(words.next().map(str::to_owned));
+        } else {
+            flags.push(word.to_owned());
+        }
+    }
+    // 2.26 installs flat headers under include/nix; from 2.28 they are nix/expr/*.hh.
+    let eval_hh = include.iter().find_map(|dir| {
+        [dir.join("eval.hh"), dir.join("nix/expr/eval.hh")]
+            .into_iter()
+            .find(|f| f.is_file())
+    })?;
+    Some(Nix {
+        version,
+        include,
+        flags,
+        watch: vec![eval_hh],
+    })
 }
 
 /// The `PACKAGE_VERSION` defined in Nix's `config.h`.

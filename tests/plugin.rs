@@ -538,12 +538,13 @@ fn a_plugin_built_for_another_nix_registers_nothing() {
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "true");
 }
 
-/// The Nix 2.26 variant of the API shim must compile against Nix 2.26.3's headers (a syntax
-/// check), and the 2.8 shim must not: this keeps the second shim honest. Runs when
-/// scripts/setup.sh could prepare the 2.26.3 sources.
+/// The Nix bridge compiled with the 2.26 adapter must compile against Nix 2.26.3's headers (a
+/// syntax check), and with the 2.8 adapter it must not: this keeps the adapter layer honest.
+/// Runs when scripts/setup.sh could prepare the 2.26.3 sources.
 #[test]
-fn the_nix_2_26_shim_compiles_against_nix_2_26_headers() {
+fn the_nix_2_26_adapter_compiles_against_nix_2_26_headers() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let bridge = root.join("cpp-bridge/src");
     let src = root.join(".nixproc/src/nix-2.26.3+dfsg-1/src");
     if !src.join("libexpr/eval.hh").is_file() {
         eprintln!(
@@ -552,17 +553,19 @@ fn the_nix_2_26_shim_compiles_against_nix_2_26_headers() {
         );
         return;
     }
-    let check = |file: &str| -> Output {
+    // `g++ -fsyntax-only` of the bridge for one adapter generation (NIXPROC_NIX_MINOR).
+    let syntax_check = |minor: u32| -> Command {
         let mut cmd = Command::new("g++");
+        cmd.args(["-std=c++2a", "-fsyntax-only", "-w"])
+            .arg(format!("-DNIXPROC_NIX_MINOR={minor}"))
+            .arg("-I")
+            .arg(&bridge);
+        cmd
+    };
+    let check = |minor: u32| -> Output {
+        let mut cmd = syntax_check(minor);
         // globals.hh wants the SYSTEM a generated config would define.
-        cmd.args([
-            "-std=c++2a",
-            "-fsyntax-only",
-            "-w",
-            "-DSYSTEM=\"x86_64-linux\"",
-        ])
-        .arg("-I")
-        .arg(root.join("cpp-bridge/src"));
+        cmd.arg("-DSYSTEM=\"x86_64-linux\"");
         for lib in ["libutil", "libstore", "libexpr", "libfetchers", "libmain"] {
             for sub in ["", "linux", "unix"] {
                 let dir = src.join(lib).join(sub);
@@ -571,19 +574,19 @@ fn the_nix_2_26_shim_compiles_against_nix_2_26_headers() {
                 }
             }
         }
-        cmd.arg(root.join("cpp-bridge/src").join(file));
+        cmd.arg(bridge.join("nix_bridge.cc"));
         cmd.output().expect("g++ runs")
     };
-    let ok = check("nix_api_2_26.cc");
+    let ok = check(26);
     assert!(
         ok.status.success(),
-        "nix_api_2_26.cc does not compile against 2.26.3:\n{}",
+        "nix_bridge.cc with compat_2_26.hh does not compile against 2.26.3:\n{}",
         String::from_utf8_lossy(&ok.stderr)
     );
-    let old = check("nix_api_2_8.cc");
+    let old = check(8);
     assert!(
         !old.status.success(),
-        "the 2.8 shim unexpectedly compiles against 2.26.3: the check would prove nothing"
+        "the 2.8 adapter unexpectedly compiles against 2.26.3: the check would prove nothing"
     );
     // And the other way round, against the 2.8 headers the plugin is built with.
     let installed = String::from_utf8(
@@ -600,18 +603,16 @@ fn the_nix_2_26_shim_compiles_against_nix_2_26_headers() {
         .join(installed)
         .join("include/nix");
     if headers.join("eval.hh").is_file() {
-        let newer = Command::new("g++")
-            .args(["-std=c++2a", "-fsyntax-only", "-w", "-include", "config.h"])
-            .arg("-I")
-            .arg(root.join("cpp-bridge/src"))
+        let newer = syntax_check(26)
+            .args(["-include", "config.h"])
             .arg("-I")
             .arg(&headers)
-            .arg(root.join("cpp-bridge/src/nix_api_2_26.cc"))
+            .arg(bridge.join("nix_bridge.cc"))
             .output()
             .expect("g++ runs");
         assert!(
             !newer.status.success(),
-            "the 2.26 shim unexpectedly compiles against 2.8 headers"
+            "the 2.26 adapter unexpectedly compiles against 2.8 headers"
         );
     }
 }

@@ -1,5 +1,6 @@
-// The version-independent interface between the Nix API shim (nix_api_*.cc) and the
-// Rust renderer. Nothing here includes a Nix header, so every shim compiles against it.
+// The version-independent interface between the Nix bridge (nix_bridge.cc) and the
+// Rust renderer. Nothing here includes a Nix header, so the bridge compiles against it for
+// every Nix version.
 #pragma once
 
 #include <stdexcept>

@@ -1,6 +1,6 @@
 //! Nix evaluator plugin that adds `builtins.sysvinitScript`.
 //!
-//! The C++ side (`src/plugin.cc`, `src/nix_api_2_8.cc`) registers the primop with the
+//! The C++ side (`src/plugin.cc`, `src/nix_bridge.cc`) registers the primop with the
 //! evaluator, turns its argument into JSON while collecting string context, and calls
 //! [`render_spec`] through the cxx bridge below. Rendering takes the same two steps as
 //! [`nixproc_sysvinit::render::render_json`] and the `nixproc-sysvinit-render` binary
@@ -8,7 +8,8 @@
 //! all three produce the same bytes. The result crosses the bridge as a struct rather than
 //! as JSON text, which spares the evaluator a JSON parse per call.
 //!
-//! Only `src/nix_api_*.cc` knows Nix's C++ API; everything else is version-independent.
+//! Only `src/nix_bridge.cc` and its per-version adapters `src/compat_*.hh` know Nix's C++
+//! API; everything else is version-independent.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
