@@ -18,19 +18,21 @@
 #       one): `daemon --unsafe --inherit --name=NAME --pidfiles=DIR [--output=LOGFILE]
 #       [--user=USER] [--chdir=DIR] [--umask=UMASK] -- PROGRAM ARGS`. The PID file is the
 #       wrapper's; daemon also writes DIR/NAME.clientpid. Unless it already runs,
-#       returns once the wrapper and its client live. daemon accepts only -._a-zA-Z0-9
-#       in NAME and also / in DIR.
+#       returns once the wrapper and its client live (the client for 20 ms); fails at
+#       once, with the log's last lines, when the wrapper or client exits first or the
+#       directory DIR of -C does not exist. daemon accepts only -._a-zA-Z0-9 in NAME
+#       and also / in DIR.
 #   wait_ready -p PIDFILE [-t TIMEOUT] (-P PORT [-H HOST] | -c COMMAND)
 #       Wait until HOST:PORT (default 127.0.0.1) accepts a connection, or COMMAND
 #       succeeds (both, when both are given); fail at once when the process of PIDFILE
 #       is gone, or after TIMEOUT seconds.
-#   killproc [-p PIDFILE] [-d DELAY] PROGRAM [SIGNAL]
+#   killproc [-p PIDFILE] [-u USER] [-d DELAY] PROGRAM [SIGNAL]
 #       With SIGNAL (-HUP, HUP, SIGHUP or a number): send it. Without: send TERM, wait
 #       until the process (and a daemon wrapper's client) is gone, send KILL after DELAY
 #       seconds, and remove the PID file. Stopping a stopped program succeeds.
-#   statusproc [-p PIDFILE] PROGRAM
+#   statusproc [-p PIDFILE] [-u USER] PROGRAM
 #       Print the state and return its LSB status code.
-#   pidofproc [-p PIDFILE] PROGRAM
+#   pidofproc [-p PIDFILE] [-u USER] PROGRAM
 #       Print the verified PIDs and return the LSB status code.
 #
 # Exit codes follow the LSB. statusproc/pidofproc: 0 running, 1 dead but the PID file
@@ -43,10 +45,15 @@
 # A PID read from a PID file is trusted only when the process still runs the expected
 # program: /proc/PID/exe is the same file, or (for interpreted programs) argv[0] or
 # argv[1] names it, or the process is a libslack daemon wrapper whose command runs it
-# (so for foreground processes PROGRAM may be the daemon program or the wrapped one). A
-# zombie counts as gone: stops do not wait for the reaper. When running as root, a PID
-# file that is writable by group or others, or owned by someone other than root or the
-# process owner, is refused.
+# (so for foreground processes PROGRAM may be the daemon program or the wrapped one);
+# and only when it runs as the expected user (real or effective uid): USER of -u, else
+# the caller (as start-stop-daemon's --exec and --user). A zombie counts as gone: stops
+# do not wait for the reaper. A PID file is refused (status 4, with the reason) when it
+# is a symbolic link or not a regular file, is owned by someone other than root and the
+# expected user, is writable by group or others, or lies in a directory that is (a
+# sticky world-writable directory like /tmp included). Directories the start functions
+# create for USER's PID and log files (mode 0755, owned by USER) must have a parent only
+# root can write; an existing one must not be a symbolic link nor belong to another user.
 #
 # The functions work the same under `set -e` and `set -u` in the calling script (they
 # run with their own shell options) and do not depend on the caller's IFS.
@@ -254,25 +261,91 @@ _initfn_runs() {
     return 1
 }
 
-# As root, refuses a PID file that others could have written. Arguments: FILE [PID].
-_initfn_pidfile_safe() {
-    local file=$1 pid=${2:-} owner mode puid
-    [ "$EUID" -eq 0 ] || return 0
-    read -r owner mode < <(stat -L -c '%u %a' -- "$file" 2>/dev/null) || return 1
-    [ -n "$mode" ] || return 1
+# Sets _initfn_uid to the uid a process must run as: USER's, or without USER the
+# caller's. Fails (with a message) for an unknown USER.
+_initfn_expect_uid() {
+    _initfn_uid=$EUID
+    [ -n "${1:-}" ] || return 0
+    _initfn_uid=$(id -u -- "$1" 2>/dev/null)
+    if ! [[ $_initfn_uid =~ ^[0-9]+$ ]]; then
+        _initfn_err "unknown user '$1'"
+        return 1
+    fi
+}
+
+# True when PID runs with real or effective uid UID (as start-stop-daemon --user).
+_initfn_runs_as() {
+    local line tag ruid euid rest
+    while IFS= read -r line; do
+        case $line in
+        Uid:*)
+            read -r tag ruid euid rest <<<"$line"
+            [ "$ruid" = "$2" ] || [ "$euid" = "$2" ]
+            return
+            ;;
+        esac
+    done 2>/dev/null <"/proc/$1/status"
+    return 1
+}
+
+# True when DIR may hold the files of a process of uid UID: a directory owned by root
+# or UID that nobody else can write (a sticky world-writable directory like /tmp does
+# not qualify), reached through a symbolic link only when root owns the link.
+# Otherwise prints why and fails.
+_initfn_dir_trusted() {
+    local dir=$1 uid=$2 owner mode
+    if [ -L "$dir" ]; then
+        owner=$(stat -c '%u' -- "$dir" 2>/dev/null)
+        if [ "$owner" != 0 ]; then
+            _initfn_err "refusing directory $dir: a symbolic link owned by uid $owner"
+            return 1
+        fi
+    fi
+    read -r owner mode < <(stat -L -c '%u %a' -- "$dir" 2>/dev/null)
+    if [ -z "$mode" ] || ! [ -d "$dir" ]; then
+        _initfn_err "refusing directory $dir: not a directory"
+        return 1
+    fi
+    if [ "$owner" != 0 ] && [ "$owner" != "$uid" ]; then
+        _initfn_err "refusing directory $dir: owned by uid $owner, neither root nor uid $uid"
+        return 1
+    fi
+    if (((8#$mode & 8#022) != 0)); then
+        _initfn_err "refusing directory $dir: writable by group or others (mode $mode)"
+        return 1
+    fi
+}
+
+# True when FILE is a PID file only root and uid UID can have written: a regular file
+# (never a symbolic link), owned by one of them, writable by nobody else, in a directory
+# that passes _initfn_dir_trusted. Otherwise prints why and fails; returns 2 (silently)
+# when FILE no longer exists.
+_initfn_pidfile_trusted() {
+    local file=$1 uid=$2 owner mode dir
+    if [ -L "$file" ]; then
+        _initfn_err "refusing PID file $file: it is a symbolic link"
+        return 1
+    fi
+    read -r owner mode < <(stat -c '%u %a' -- "$file" 2>/dev/null)
+    # Gone meanwhile (a process removing its PID file as it exits).
+    [ -n "$mode" ] || return 2
+    if ! [ -f "$file" ]; then
+        [ -e "$file" ] || return 2
+        _initfn_err "refusing PID file $file: not a regular file"
+        return 1
+    fi
+    if [ "$owner" != 0 ] && [ "$owner" != "$uid" ]; then
+        _initfn_err "refusing PID file $file: owned by uid $owner, neither root nor uid $uid"
+        return 1
+    fi
     if (((8#$mode & 8#022) != 0)); then
         _initfn_err "refusing PID file $file: writable by group or others (mode $mode)"
         return 1
     fi
-    if [ "$owner" -ne 0 ]; then
-        puid=
-        [ -n "$pid" ] && puid=$(stat -c '%u' "/proc/$pid" 2>/dev/null)
-        if [ "$owner" != "$puid" ]; then
-            _initfn_err "refusing PID file $file: owned by uid $owner, neither root nor the process owner"
-            return 1
-        fi
-    fi
-    return 0
+    dir=${file%/*}
+    [ "$dir" != "$file" ] || dir=.
+    [ -n "$dir" ] || dir=/
+    _initfn_dir_trusted "$dir" "$uid"
 }
 
 # Reads the PIDs on the first line of FILE into the array _initfn_pids.
@@ -302,70 +375,70 @@ _initfn_pidfile_alive() {
     return 1
 }
 
-# Scans /proc for live processes running PROGRAM (used when there is no PID file).
+# Scans /proc for live processes running PROGRAM as uid UID (used when there is no PID
+# file). Arguments: PROGRAM LOCATED UID.
 _initfn_scan() {
-    local given=$1 located=$2 d pid
+    local given=$1 located=$2 uid=$3 d pid
     _initfn_pids=()
     for d in /proc/[0-9]*; do
         pid=${d#/proc/}
         [ "$pid" = "$$" ] && continue
         [ "$pid" = "${BASHPID:-}" ] && continue
         _initfn_alive "$pid" || continue
-        _initfn_runs "$pid" "$given" "$located" && _initfn_pids+=("$pid")
+        _initfn_runs "$pid" "$given" "$located" || continue
+        _initfn_runs_as "$pid" "$uid" && _initfn_pids+=("$pid")
     done
 }
 
 # Core lookup. Sets _initfn_found (verified live PIDs) and _initfn_pidfile_used; returns
-# 0 running, 1 dead with PID file, 3 not running, 4 PID file refused.
-# Arguments: PIDFILE-or-empty PROGRAM
+# 0 running, 1 dead with PID file, 3 not running, 4 PID file refused (with a message).
+# A PID counts only when its process runs PROGRAM as uid UID, from a PID file that
+# passes _initfn_pidfile_trusted. Arguments: PIDFILE-or-empty PROGRAM UID
 _initfn_lookup() {
-    local pidfile=$1 program=$2 _initfn_path pid any_alive=0 refused=0
+    local pidfile=$1 program=$2 uid=$3 _initfn_path pid any_alive=0
     local -a _initfn_pids=()
     _initfn_found=()
     _initfn_locate "$program"
     if [ -z "$pidfile" ]; then
         local def="$_initfn_runtime_dir/${program##*/}.pid"
-        if [ -e "$def" ]; then
+        if [ -e "$def" ] || [ -L "$def" ]; then
             pidfile=$def
         else
             _initfn_pidfile_used=
-            _initfn_scan "$program" "$_initfn_path"
+            _initfn_scan "$program" "$_initfn_path" "$uid"
             _initfn_found=("${_initfn_pids[@]}")
             [ "${#_initfn_found[@]}" -gt 0 ] && return 0
             return 3
         fi
     fi
     _initfn_pidfile_used=$pidfile
-    [ -e "$pidfile" ] || return 3
+    [ -e "$pidfile" ] || [ -L "$pidfile" ] || return 3
+    _initfn_pidfile_trusted "$pidfile" "$uid"
+    case $? in 0) ;; 2) return 3 ;; *) return 4 ;; esac
     _initfn_read_pids "$pidfile"
     [ "${#_initfn_pids[@]}" -gt 0 ] || return 1
     for pid in "${_initfn_pids[@]}"; do
         _initfn_alive "$pid" || continue
         any_alive=1
-        if _initfn_runs "$pid" "$program" "$_initfn_path" check-replaced; then
-            if _initfn_pidfile_safe "$pidfile" "$pid"; then
-                _initfn_found+=("$pid")
-            else
-                refused=1
-            fi
-        fi
+        _initfn_runs "$pid" "$program" "$_initfn_path" check-replaced || continue
+        _initfn_runs_as "$pid" "$uid" && _initfn_found+=("$pid")
     done
     [ "${#_initfn_found[@]}" -gt 0 ] && return 0
-    [ "$refused" -eq 1 ] && return 4
     # A live but unrelated process holds the PID: the program is not running.
     [ "$any_alive" -eq 1 ] && return 3
     return 1
 }
 
-# Parses "-p PIDFILE" for pidofproc/statusproc into _initfn_opt_pidfile; sets
-# _initfn_shift to the number of arguments consumed.
+# Parses "-p PIDFILE -u USER" for pidofproc/statusproc into _initfn_opt_pidfile and
+# _initfn_uid; sets _initfn_shift to the number of arguments consumed.
 _initfn_parse_p() {
     _initfn_opt_pidfile=
     _initfn_shift=0
-    local OPTIND=1 opt
-    while getopts ':p:' opt; do
+    local OPTIND=1 opt user=''
+    while getopts ':p:u:' opt; do
         case $opt in
         p) _initfn_opt_pidfile=$OPTARG ;;
+        u) user=$OPTARG ;;
         *)
             _initfn_opt_error "${FUNCNAME[1]}" "$opt" "$OPTARG"
             return 2
@@ -373,20 +446,21 @@ _initfn_parse_p() {
         esac
     done
     _initfn_shift=$((OPTIND - 1))
+    _initfn_expect_uid "$user" || return 2
 }
 
 pidofproc() {
     local - IFS=$' \t\n'
     set +e +u
     local -a _initfn_found=()
-    local _initfn_pidfile_used='' _initfn_opt_pidfile='' _initfn_shift=0 rc
+    local _initfn_pidfile_used='' _initfn_opt_pidfile='' _initfn_shift=0 _initfn_uid='' rc
     _initfn_parse_p "$@" || return 4
     shift "$_initfn_shift"
     if [ $# -lt 1 ]; then
-        _initfn_err "usage: pidofproc [-p PIDFILE] PROGRAM"
+        _initfn_err "usage: pidofproc [-p PIDFILE] [-u USER] PROGRAM"
         return 4
     fi
-    _initfn_lookup "$_initfn_opt_pidfile" "$1"
+    _initfn_lookup "$_initfn_opt_pidfile" "$1" "$_initfn_uid"
     rc=$?
     [ "$rc" -eq 0 ] && printf '%s\n' "${_initfn_found[*]}"
     return "$rc"
@@ -396,11 +470,11 @@ statusproc() {
     local - IFS=$' \t\n'
     set +e +u
     local -a _initfn_found=()
-    local _initfn_pidfile_used='' _initfn_opt_pidfile='' _initfn_shift=0 rc name
+    local _initfn_pidfile_used='' _initfn_opt_pidfile='' _initfn_shift=0 _initfn_uid='' rc name
     _initfn_parse_p "$@" || return 4
     shift "$_initfn_shift"
     if [ $# -lt 1 ]; then
-        _initfn_err "usage: statusproc [-p PIDFILE] PROGRAM"
+        _initfn_err "usage: statusproc [-p PIDFILE] [-u USER] PROGRAM"
         return 4
     fi
     if [ -n "$_initfn_opt_pidfile" ]; then
@@ -409,7 +483,7 @@ statusproc() {
     else
         name=${1##*/}
     fi
-    _initfn_lookup "$_initfn_opt_pidfile" "$1"
+    _initfn_lookup "$_initfn_opt_pidfile" "$1" "$_initfn_uid"
     rc=$?
     case $rc in
     0) printf '%s is running with PID %s\n' "$name" "${_initfn_found[*]}" ;;
@@ -459,11 +533,12 @@ killproc() {
     local - IFS=$' \t\n'
     set +e +u
     local -a _initfn_found=()
-    local _initfn_pidfile_used='' pidfile='' delay=${KILLDELAY:-10} OPTIND=1 opt rc
-    while getopts ':p:d:' opt; do
+    local _initfn_pidfile_used='' pidfile='' user='' delay=${KILLDELAY:-10} OPTIND=1 opt rc
+    while getopts ':p:d:u:' opt; do
         case $opt in
         p) pidfile=$OPTARG ;;
         d) delay=$OPTARG ;;
+        u) user=$OPTARG ;;
         *)
             _initfn_opt_error killproc "$opt" "$OPTARG"
             return 2
@@ -472,9 +547,11 @@ killproc() {
     done
     shift $((OPTIND - 1))
     if [ $# -lt 1 ] || [ $# -gt 2 ]; then
-        _initfn_err "usage: killproc [-p PIDFILE] [-d DELAY] PROGRAM [SIGNAL]"
+        _initfn_err "usage: killproc [-p PIDFILE] [-u USER] [-d DELAY] PROGRAM [SIGNAL]"
         return 2
     fi
+    local _initfn_uid
+    _initfn_expect_uid "$user" || return 2
     local program=$1 signal=''
     if [ $# -eq 2 ]; then
         signal=$(_initfn_signal "$2") || {
@@ -488,7 +565,7 @@ killproc() {
         return 2
     }
 
-    _initfn_lookup "$pidfile" "$program"
+    _initfn_lookup "$pidfile" "$program" "$_initfn_uid"
     rc=$?
     if [ "$rc" -eq 4 ]; then
         _initfn_err "killproc: not signalling ${program##*/}: untrusted PID file $_initfn_pidfile_used"
@@ -590,13 +667,29 @@ _initfn_executable() {
     [ -x "$_initfn_path" ] && ! [ -d "$_initfn_path" ]
 }
 
-# Makes DIR exist; when it had to be created for USER, hands it over to USER.
+# Makes DIR exist for the files of a process of USER (or of the caller), refusing with
+# a message a DIR that others could write or redirect (see _initfn_dir_trusted; for
+# USER, DIR must not be a symbolic link at all). A missing DIR is created: its parent
+# (created as needed) must be the caller's or root's and writable by nobody else; DIR
+# gets mode 0755 and, for USER, is handed over to USER and USER's group. An existing
+# directory is never handed over.
 _initfn_prepare_dir() {
-    local dir=$1 user=${2:-}
-    [ -d "$dir" ] && return 0
-    mkdir -p -- "$dir" || return 1
+    local dir=$1 user=${2:-} parent _initfn_uid
+    _initfn_expect_uid "$user" || return 1
+    if [ -n "$user" ] && [ -L "$dir" ]; then
+        _initfn_err "refusing directory $dir: it is a symbolic link"
+        return 1
+    fi
+    if [ -e "$dir" ] || [ -L "$dir" ]; then
+        _initfn_dir_trusted "$dir" "$_initfn_uid"
+        return
+    fi
+    parent=$(dirname -- "$dir")
+    mkdir -p -- "$parent" || return 1
+    _initfn_dir_trusted "$parent" "$EUID" || return 1
+    mkdir -m 0755 -- "$dir" || return 1
     if [ -n "$user" ] && [ "$EUID" -eq 0 ]; then
-        chown -- "$user" "$dir" || return 1
+        chown -- "$user:$(id -g -- "$user")" "$dir" || return 1
     fi
 }
 
@@ -626,8 +719,9 @@ start_daemon() {
     shift
     _initfn_check_nice_user start_daemon "$nice" "$user" "$program" || return 2
     local -a _initfn_found=()
-    local _initfn_pidfile_used=''
-    _initfn_lookup "$pidfile" "$program"
+    local _initfn_pidfile_used='' _initfn_uid
+    _initfn_expect_uid "$user" || return 2
+    _initfn_lookup "$pidfile" "$program" "$_initfn_uid"
     rc=$?
     if [ "$rc" -eq 0 ] && [ "$force" -eq 0 ]; then
         return 0
@@ -646,6 +740,13 @@ start_daemon() {
     if ! _initfn_executable "$program"; then
         _initfn_err "start_daemon: ${program} is not an executable program"
         return 5
+    fi
+    # The program writes its PID file as USER: the directory must be USER's.
+    if [ -n "$user" ] && [ -n "$pidfile" ] && [[ $pidfile == */* ]]; then
+        _initfn_prepare_dir "${pidfile%/*}" "$user" || {
+            _initfn_err "start_daemon: cannot prepare the PID directory of ${program##*/}"
+            return 1
+        }
     fi
 
     local -a cmd=()
@@ -671,7 +772,7 @@ start_daemon() {
     local _initfn_deadline _initfn_ms _initfn_step=0 pid
     _initfn_start_deadline
     while :; do
-        _initfn_lookup "$pidfile" "$program"
+        _initfn_lookup "$pidfile" "$program" "$_initfn_uid"
         rc=$?
         if [ "$rc" -eq 0 ]; then
             for pid in "${_initfn_found[@]}"; do
@@ -747,26 +848,31 @@ start_foreground() {
     fi
 
     local -a _initfn_found=()
-    local _initfn_pidfile_used=''
-    _initfn_lookup "$pidfile" "$daemon_path"
+    local _initfn_pidfile_used='' _initfn_uid
+    _initfn_expect_uid "$user" || return 2
+    _initfn_lookup "$pidfile" "$daemon_path" "$_initfn_uid"
     rc=$?
     [ "$rc" -eq 0 ] && return 0
     if [ "$rc" -eq 4 ]; then
         _initfn_err "start_foreground: not starting ${program##*/}: untrusted PID file $pidfile"
         return 1
     fi
-    rm -f -- "$pidfile" "$piddir/$name.clientpid"
+    if [ -n "$dir" ] && ! [ -d "$dir" ]; then
+        _initfn_err "start_foreground: the working directory $dir of ${program##*/} does not exist"
+        return 1
+    fi
 
     _initfn_prepare_dir "$piddir" "$user" || {
-        _initfn_err "start_foreground: cannot create the PID directory $piddir"
+        _initfn_err "start_foreground: cannot prepare the PID directory $piddir"
         return 1
     }
     if [ -n "$logfile" ]; then
         _initfn_prepare_dir "$(dirname -- "$logfile")" "$user" || {
-            _initfn_err "start_foreground: cannot create the log directory of $logfile"
+            _initfn_err "start_foreground: cannot prepare the log directory of $logfile"
             return 1
         }
     fi
+    rm -f -- "$pidfile" "$piddir/$name.clientpid"
 
     local -a cmd=()
     [ -n "$nice" ] && cmd+=(nice -n "$nice")
@@ -783,34 +889,99 @@ start_foreground() {
         return 1
     fi
 
-    # Up = the wrapper runs (verified through its PID file) and its client lives.
-    local seen=0 wpid cpid _initfn_deadline _initfn_ms _initfn_step=0
+    # Up = the wrapper runs (verified through its PID file) and its client still lives
+    # 20 ms after it was first seen (a program that fails at once
+    # is caught here, not after the timeout). Until the PID file appears, a wrapper that
+    # is no longer among the live processes has exited: fail soon.
+    local seen=0 wpid cpid client='' since=0 missing=0 _initfn_deadline _initfn_ms _initfn_step=0
     _initfn_start_deadline
     while :; do
-        _initfn_lookup "$pidfile" "$daemon_path"
+        _initfn_lookup "$pidfile" "$daemon_path" "$_initfn_uid" 2>/dev/null
         rc=$?
         if [ "$rc" -eq 0 ]; then
             seen=1
             wpid=${_initfn_found[0]}
             local -a _initfn_pids=()
             _initfn_read_pids "$piddir/$name.clientpid" 2>/dev/null
+            local now=''
             for cpid in "${_initfn_pids[@]}"; do
                 if _initfn_child_of "$cpid" "$wpid"; then
-                    return 0
+                    _initfn_starttime "$cpid" && now="$cpid:$_initfn_start"
                 fi
             done
+            if [ -n "$now" ] && [ "$now" = "$client" ]; then
+                _initfn_clock
+                [ $((_initfn_ms - since)) -ge 20 ] && return 0
+            elif [ -n "$now" ]; then
+                client=$now
+                _initfn_clock
+                since=$_initfn_ms
+            elif [ -n "$client" ]; then
+                _initfn_foreground_failed "$program" "$logfile" exited
+                return 1
+            fi
         elif [ "$seen" -eq 1 ]; then
-            _initfn_err "start_foreground: ${program##*/} exited during start${logfile:+ (see $logfile)}"
+            _initfn_foreground_failed "$program" "$logfile" exited
             return 1
-        elif [ "$rc" -eq 4 ]; then
+        elif _initfn_wrapper_alive "$name" "$piddir" "$daemon_path"; then
+            missing=0
+        else
+            # A scan can miss a process that forks and exits while /proc is read, so
+            # only 100 ms of misses (with no PID file) count as gone.
+            _initfn_clock
+            if [ "$missing" -eq 0 ]; then
+                missing=$_initfn_ms
+            elif [ $((_initfn_ms - missing)) -ge 100 ]; then
+                _initfn_foreground_failed "$program" "$logfile" exited
+                return 1
+            fi
+        fi
+        if [ "$rc" -eq 4 ]; then
+            _initfn_lookup "$pidfile" "$daemon_path" "$_initfn_uid"
+            _initfn_err "start_foreground: ${program##*/} has an untrusted PID file $pidfile"
             return 1
         fi
         if _initfn_past "$_initfn_deadline"; then
-            _initfn_err "start_foreground: ${program##*/} is not running after ${STARTTIMEOUT:-30} s${logfile:+ (see $logfile)}"
+            _initfn_foreground_failed "$program" "$logfile" "is not running after ${STARTTIMEOUT:-30} s"
             return 1
         fi
         _initfn_nap
     done
+}
+
+# True while a libslack daemon wrapper (DAEMON_PATH) for NAME with PID directory DIR is
+# alive (as the wrapper or the client it forked that has not run its program yet).
+_initfn_wrapper_alive() {
+    local name=$1 dir=$2 d i
+    local -a argv
+    for d in /proc/[0-9]*; do
+        [[ $d/exe -ef $3 ]] || continue
+        _initfn_alive "${d#/proc/}" || continue
+        argv=()
+        { mapfile -d '' -t argv <"$d/cmdline"; } 2>/dev/null || continue
+        local has_name=0 has_dir=0
+        for ((i = 1; i < ${#argv[@]}; i++)); do
+            case ${argv[$i]} in
+            --) break ;;
+            "--name=$name") has_name=1 ;;
+            "--pidfiles=$dir") has_dir=1 ;;
+            esac
+        done
+        [ "$has_name$has_dir" = 11 ] && return 0
+    done
+    return 1
+}
+
+# Reports a failed foreground start: PROGRAM WHAT (e.g. "exited during start"), with
+# the last lines of LOGFILE when it has any.
+_initfn_foreground_failed() {
+    local program=$1 logfile=$2 what=$3 tail=''
+    [ "$what" = exited ] && what='exited during start'
+    if [ -n "$logfile" ] && [ -s "$logfile" ] && ! [ -L "$logfile" ]; then
+        tail=$(tail -n 5 -- "$logfile" 2>/dev/null)
+    fi
+    _initfn_err "start_foreground: ${program##*/} $what${logfile:+ (see $logfile)}${tail:+; its last output:}"
+    [ -z "$tail" ] || _initfn_err "$tail"
 }
 
 # ---------------------------------------------------------------------------------------

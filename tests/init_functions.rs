@@ -10,6 +10,7 @@ mod common;
 
 use common::*;
 use std::fs;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -280,8 +281,8 @@ fn webapp_script(
                     sq(format!("Starting {name}..."))
                 ),
             ),
-            ("stop", format!("killproc -p {pf} daemon\nevaluate_retval")),
-            ("status", format!("statusproc -p {pf} daemon")),
+            ("stop", format!("killproc -p {pf}{user_opt} daemon\nevaluate_retval")),
+            ("status", format!("statusproc -p {pf}{user_opt} daemon")),
         ],
     )
 }
@@ -321,7 +322,10 @@ fn webapp_instances_under_daemon_stop_independently() {
     let client1 = read_pid(&client_file(pid1)).unwrap();
     assert_ok(&f.run(script1, "start"), "second start");
     assert_eq!(read_pid(pid1), Some(wrapper1));
-    assert_eq!(pids_with_cmdline(&format!("--name={}", "webapp1")).len(), 1);
+    // This test's webapp1 wrappers (other tests may run a webapp1 of their own).
+    let ours = pids_with_cmdline(&format!("--pidfiles={}", f.run.display()));
+    let named = pids_with_cmdline("--name=webapp1");
+    assert_eq!(ours.iter().filter(|p| named.contains(p)).count(), 1);
 
     // Stop the first: the second keeps serving.
     let r = f.run(script1, "stop");
@@ -356,14 +360,13 @@ fn user_switch_and_forced_caller() {
     let mut f = fixture("initfn-user-");
     let user = UserGuard::create("nxpinit");
     let webapp = install_program(&webapp_binary(), f.dir.path(), "webapp");
-    // Like /tmp: processes of a user keep their PID and log files here.
-    let tmp = f.dir.mkdir("tmp", 0o1777);
 
-    // Foreground process with `user`.
+    // Foreground process with `user`: its PID and log files go to directories of its
+    // own, which start_foreground creates for the user.
     let port = free_port();
-    let pid_file = tmp.join("webapp-user.pid");
+    let pid_file = f.run.join("webapp-user/webapp-user.pid");
     f.guard.pid_file(&pid_file);
-    let log = tmp.join("webapp-user.log");
+    let log = f.dir.path().join("log/webapp-user/webapp-user.log");
     let script = webapp_script(
         &f,
         "webapp-user",
@@ -382,12 +385,21 @@ fn user_switch_and_forced_caller() {
         "the program must run as the user"
     );
     assert_eq!(uid_of(wrapper), Some(user.uid));
+    for dir in [pid_file.parent().unwrap(), log.parent().unwrap()] {
+        let meta = fs::symlink_metadata(dir).unwrap();
+        assert!(meta.is_dir(), "{}", dir.display());
+        assert_eq!(meta.uid(), user.uid, "{} is the user's", dir.display());
+        assert_eq!(meta.mode() & 0o7777, 0o755, "{}", dir.display());
+    }
     assert_eq!(f.run(&script, "status").code, 0);
     assert_ok(&f.run(&script, "stop"), "stop user process");
     assert!(!pid_alive(client) && !pid_alive(wrapper));
     assert_eq!(f.run(&script, "status").code, 3);
 
     // forceDisableUserChange: the renderer leaves out -u; the process runs as the caller.
+    let pid_file = f.run.join("webapp-caller.pid");
+    f.guard.pid_file(&pid_file);
+    let log = f.dir.path().join("log/webapp-caller.log");
     let script = webapp_script(&f, "webapp-caller", &webapp, port, &pid_file, &log, None);
     assert_ok(&f.run(&script, "start"), "start as caller");
     let client = read_pid(&client_file(&pid_file)).expect("client PID");
@@ -399,7 +411,7 @@ fn user_switch_and_forced_caller() {
 
     // A daemonizing program started with start_daemon -u.
     let daemonize = f.daemonize_program();
-    let dpid = tmp.join("daemonize.pid");
+    let dpid = f.run.join("daemonize/daemonize.pid");
     f.guard.pid_file(&dpid);
     let (dp, dz, un) = (p(&dpid), p(&daemonize), sq(&user.name));
     let script = f.script(
@@ -410,8 +422,11 @@ fn user_switch_and_forced_caller() {
                 "start",
                 format!("start_daemon -p {dp} -u {un} -n 5 {dz} {dp}\nevaluate_retval"),
             ),
-            ("stop", format!("killproc -p {dp} {dz}\nevaluate_retval")),
-            ("status", format!("statusproc -p {dp} {dz}")),
+            (
+                "stop",
+                format!("killproc -p {dp} -u {un} {dz}\nevaluate_retval"),
+            ),
+            ("status", format!("statusproc -p {dp} -u {un} {dz}")),
         ],
     );
     assert_ok(&f.run(&script, "start"), "start_daemon -u");
@@ -836,8 +851,8 @@ fn rendered_webapp_instances_and_users() {
     assert_eq!(pid1, f.run.join("webapp1.pid"));
     assert_eq!(
         pid2,
-        f.dir.path().join("tmp/webapp2.pid"),
-        "user processes keep PID files in tmpDir"
+        f.run.join("webapp2/webapp2.pid"),
+        "user processes keep PID files in a directory of their own"
     );
     f.guard.pid_file(&pid1).pid_file(&pid2);
 
@@ -955,8 +970,8 @@ fn nix_package_substitutes_runtime_dir_path_and_daemon() {
              case \"$1\" in\n\
              path) printf '%s\\n' \"$PATH\" ;;\n\
              start) start_foreground -- {wa} && wait_ready -p {pf} -P {port} ;;\n\
-             status) statusproc daemon ;;\n\
-             stop) killproc daemon ;;\n\
+             status) statusproc -p {pf} daemon ;;\n\
+             stop) killproc -p {pf} daemon ;;\n\
              esac\n",
             lib = p(&lib),
             wa = p(&webapp),
@@ -992,4 +1007,59 @@ fn nix_string(s: &str) -> String {
         .replace('"', "\\\"")
         .replace("${", "\\${");
     format!("\"{escaped}\"")
+}
+
+// ---------------------------------------------------------------------------------------
+// Foreground processes that cannot start fail at once, with the reason.
+
+#[test]
+fn a_foreground_program_that_exits_or_lacks_its_directory_fails_at_once() {
+    let mut f = fixture("initfn-fgfail-");
+    let env = [("STARTTIMEOUT", "30")];
+    let failing = f.dir.write(
+        "bin/failing",
+        "#!/bin/bash\necho 'cannot open the configuration' >&2\nexit 1\n",
+        0o755,
+    );
+    let falsy = install_program(Path::new("/bin/false"), f.dir.path(), "falsy");
+    let sleeper = install_program(Path::new("/bin/sleep"), f.dir.path(), "sleeper");
+    let log = f.dir.path().join("log/fg.log");
+    let cases = [
+        (falsy, String::new(), "exited during start"),
+        (failing, String::new(), "cannot open the configuration"),
+        (
+            sleeper,
+            format!("-C {} ", p(&f.dir.path().join("no/such/dir"))),
+            "no/such/dir of sleeper does not exist",
+        ),
+    ];
+    for (i, (program, extra, reason)) in cases.iter().enumerate() {
+        let pid_file = f.run.join(format!("fg{i}.pid"));
+        f.guard.pid_file(&pid_file);
+        let script = f.script(
+            &format!("fg{i}"),
+            "",
+            &[(
+                "start",
+                format!(
+                    "start_foreground -D daemon -p {} -o {} {extra}-- {} 600\nevaluate_retval",
+                    p(&pid_file),
+                    p(&log),
+                    p(program)
+                ),
+            )],
+        );
+        let started = std::time::Instant::now();
+        let r = f.run_env(&script, "start", &env);
+        let took = started.elapsed();
+        assert_eq!(r.code, 1, "{}: {r:?}", program.display());
+        assert!(r.stdout.contains("FAIL"), "{r:?}");
+        assert!(r.stderr.contains(reason), "want {reason:?}: {r:?}");
+        assert!(
+            took < Duration::from_secs(10),
+            "{} failed only after {took:?} (STARTTIMEOUT=30)",
+            program.display()
+        );
+        assert!(!pid_file.exists(), "no PID file is left: {r:?}");
+    }
 }

@@ -2,6 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::script::RuntimePaths;
 use crate::spec::{ProcessSpec, ReadinessCheck};
 
 /// Where the manifest of process NAME lives inside its tree.
@@ -42,6 +43,9 @@ pub struct Manifest {
     pub runlevels: Vec<u8>,
     /// PID file, if the process has one.
     pub pid_file: Option<String>,
+    /// File that receives a foreground process's output, if any.
+    #[serde(default)]
+    pub log_file: Option<String>,
     /// User the process runs as.
     pub user: Option<String>,
     /// Activities the script implements, in script order.
@@ -60,7 +64,7 @@ impl Manifest {
         spec: &ProcessSpec,
         sequence: u32,
         stop_sequence: u32,
-        pid_file: Option<String>,
+        paths: RuntimePaths,
         activities: Vec<String>,
     ) -> Self {
         let readiness = spec.readiness.as_ref().map(|r| match &r.check {
@@ -83,7 +87,8 @@ impl Manifest {
             stop_sequence,
             dependencies: spec.dependencies.iter().map(|d| d.name.clone()).collect(),
             runlevels: spec.default_start.clone(),
-            pid_file,
+            pid_file: paths.pid_file,
+            log_file: paths.log_file,
             user: spec.user.clone(),
             activities,
             readiness,

@@ -49,7 +49,7 @@ pub fn render(spec: &ProcessSpec) -> Result<Rendered> {
     let seq = layout::sequences(spec)?;
     let paths = script::runtime_paths(spec);
     let (script, activities) = script::render(spec, &paths);
-    let manifest = Manifest::new(spec, seq.start, seq.stop, paths.pid_file, activities);
+    let manifest = Manifest::new(spec, seq.start, seq.stop, paths, activities);
     let mut manifest = serde_json::to_string_pretty(&manifest)
         .expect("a manifest of strings and numbers always serialises");
     manifest.push('\n');
@@ -152,9 +152,84 @@ pub fn write_tree(rendered: &Rendered, out: &Path) -> io::Result<()> {
             write_shared(&dir.join(name), text)?;
         }
     }
+    claim_runtime_files(rendered, out)?;
     let manifest = out.join(manifest::manifest_path(&rendered.name));
     if let Some(dir) = manifest.parent() {
         fs::create_dir_all(dir)?;
     }
     fs::write(manifest, &rendered.manifest)
+}
+
+/// Where the claims on run-time files live inside a tree (see [`claim_runtime_files`]).
+pub const CLAIMS_DIR: &str = "share/nixproc-sysvinit/runtime-files";
+
+/// The file name of the claim on `path`: the path with every byte outside
+/// `[A-Za-z0-9._-]` (and a leading `.`) written as `%XX`; a long result is cut and
+/// completed with a hash of the whole path.
+pub fn claim_name(path: &str) -> String {
+    let mut name = String::with_capacity(path.len() + 16);
+    for (i, b) in path.bytes().enumerate() {
+        if b.is_ascii_alphanumeric() || b == b'_' || b == b'-' || (b == b'.' && i > 0) {
+            name.push(char::from(b));
+        } else {
+            name.push_str(&format!("%{b:02X}"));
+        }
+    }
+    if name.len() > 200 {
+        // FNV-1a, 64 bits: stable across builds and platforms.
+        let hash = path.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+            (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+        });
+        name.truncate(180);
+        name.push_str(&format!("~{hash:016x}"));
+    }
+    name
+}
+
+/// Records in the tree which process uses each of its run-time files (the PID file and
+/// the log file named by its manifest): one file `CLAIMS_DIR/NAME` per path, holding
+/// the process name, what the file is to it, and the path, one per line. A path that
+/// another process of the same tree (profile) already claims is an error naming both
+/// processes: they would overwrite each other's PID file, and stopping one would stop
+/// the other.
+fn claim_runtime_files(rendered: &Rendered, out: &Path) -> io::Result<()> {
+    let Ok(manifest) = serde_json::from_str::<serde_json::Value>(&rendered.manifest) else {
+        return Ok(());
+    };
+    let dir = out.join(CLAIMS_DIR);
+    for (key, kind) in [("pidFile", "PID file"), ("logFile", "log file")] {
+        let Some(path) = manifest.get(key).and_then(serde_json::Value::as_str) else {
+            continue;
+        };
+        fs::create_dir_all(&dir)?;
+        let claim = dir.join(claim_name(path));
+        let text = format!("{}\n{kind}\n{path}\n", rendered.name);
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&claim)
+        {
+            Ok(mut file) => io::Write::write_all(&mut file, text.as_bytes())?,
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                let existing = fs::read_to_string(&claim)?;
+                let mut lines = existing.lines();
+                let other = lines.next().unwrap_or_default();
+                let other_kind = lines.next().unwrap_or("run-time file");
+                if other == rendered.name {
+                    continue;
+                }
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!(
+                        "processes '{other}' and '{}' both use {path} ('{other}' as its \
+                         {other_kind}, '{}' as its {kind}); give them distinct \
+                         instanceName (or pidFile) values",
+                        rendered.name, rendered.name
+                    ),
+                ));
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }

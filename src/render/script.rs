@@ -15,8 +15,11 @@ pub struct RuntimePaths {
 }
 
 /// Works out the PID and log files with one rule: explicit `pidFile`, else
-/// `DIR/STEM.pid` where STEM is `instanceName` or the program's file name and DIR is
-/// `runtimeDir` (`tmpDir` when the process runs as a user); logs likewise under `logDir`.
+/// `runtimeDir/STEM.pid` where STEM is `instanceName` or the program's file name; logs
+/// likewise `logDir/STEM.log`. A process with `user` gets directories of its own,
+/// `runtimeDir/STEM/STEM.pid` and `logDir/STEM/STEM.log`, which the script creates for
+/// that user (never a world-writable directory such as `tmpDir`: another local user
+/// could plant files there).
 pub fn runtime_paths(spec: &ProcessSpec) -> RuntimePaths {
     let stem = spec.instance_name.clone().or_else(|| {
         spec.process
@@ -27,22 +30,19 @@ pub fn runtime_paths(spec: &ProcessSpec) -> RuntimePaths {
     });
     let as_user = spec.user.is_some();
     let config = &spec.config;
-    let pid_dir = if as_user {
-        &config.tmp_dir
-    } else {
-        &config.runtime_dir
-    };
-    let log_dir = if as_user {
-        &config.tmp_dir
-    } else {
-        &config.log_dir
+    let file = |dir: &str, stem: &str, ext: &str| {
+        if as_user {
+            format!("{dir}/{stem}/{stem}.{ext}")
+        } else {
+            format!("{dir}/{stem}.{ext}")
+        }
     };
     let pid_file = spec
         .pid_file
         .clone()
-        .or_else(|| stem.as_ref().map(|s| format!("{pid_dir}/{s}.pid")));
+        .or_else(|| stem.as_ref().map(|s| file(&config.runtime_dir, s, "pid")));
     let log_file = (!spec.process_is_daemon && spec.enable_daemon_output_logging)
-        .then(|| stem.as_ref().map(|s| format!("{log_dir}/{s}.log")))
+        .then(|| stem.as_ref().map(|s| file(&config.log_dir, s, "log")))
         .flatten();
     RuntimePaths { pid_file, log_file }
 }
@@ -182,9 +182,13 @@ fn generated_activities(
         );
     }
 
+    // Only a process running as the expected user counts (the caller without `user`).
     let control = |command: &str, signal: Option<&str>| {
         let mut words = Vec::new();
         pid_option(&mut words);
+        if let Some(user) = &spec.user {
+            words.extend(["-u".into(), user.clone()]);
+        }
         words.push(controlled.clone());
         words.extend(signal.map(str::to_string));
         format!(
