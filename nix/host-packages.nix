@@ -118,6 +118,9 @@ let
             ${if executable then ''/bin/chmod 755 "$target"'' else ""}
           ''
         ];
+        # As nixpkgs' trivial builders: a file write is cheaper than a cache look-up.
+        preferLocalBuild = true;
+        allowSubstitutes = false;
       };
 
     nginx = hostPackage "nginx" { nginx = paths.nginx; };
