@@ -544,3 +544,35 @@ fn concurrent_switches_of_different_profiles_keep_the_registry_whole() {
     assert_eq!(reg, serde_json::json!({"groups": {}, "users": {}}));
     assert!(sb.leftovers().is_empty());
 }
+
+#[test]
+fn an_unreadable_registry_never_leaves_a_switch_unfinished() {
+    let id = unique();
+    let user = format!("nxj{id}");
+    let _guard = Accounts(vec![("passwd", user.clone()), ("group", user.clone())]);
+    let sb = Sandbox::new();
+    let registry = sb.path().join("registry");
+    let pa = sb.profile(
+        "a",
+        &[Proc::new("svca", &[]).credential("users", &user, &format!("uid={}\n", free_id()))],
+    );
+    ok(&run_in(&sb, "a", "x", &registry, &[pa.to_str().unwrap()]));
+    std::fs::write(registry.join("accounts.json"), "{ not json").unwrap();
+
+    // After the profile moved, the registry's trouble is a warning: the undeploy is done.
+    let out = ok(&run_in(&sb, "a", "x", &registry, &["--undeploy"]));
+    assert!(
+        out.contains(
+            "warning: accounts no profile uses any more were not all deleted: account registry"
+        ),
+        "{out}"
+    );
+    assert!(sb.pid("svca").is_none());
+    // Before anything ran, it is an error saying what to do; nothing starts.
+    let err = failed(&run_in(&sb, "a", "x", &registry, &[pa.to_str().unwrap()]));
+    assert!(err.contains("repair the file or remove it"), "{err}");
+    assert!(sb.pid("svca").is_none());
+    std::fs::remove_file(registry.join("accounts.json")).unwrap();
+    ok(&run_in(&sb, "a", "x", &registry, &["--undeploy"]));
+    assert!(sb.leftovers().is_empty());
+}

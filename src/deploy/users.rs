@@ -652,7 +652,10 @@ impl Session {
         let path = self.dir.path.join(ACCOUNTS_FILE);
         match self.dir.read(ACCOUNTS_FILE)? {
             Some(text) => serde_json::from_str(&text).map_err(|e| {
-                DeployError::Other(format!("account registry {}: {e}", path.display()))
+                DeployError::Other(format!(
+                    "account registry {}: {e}; repair the file or remove it (the accounts it lists would then never be deleted by this tool)",
+                    path.display()
+                ))
             }),
             None => Ok(Registry::default()),
         }
@@ -1040,8 +1043,12 @@ fn useradd(name: &str, fields: &BTreeMap<String, String>) -> Command {
 /// mentions, then deletes every account of the registry that no profile claims any
 /// more, users first, then groups. A deletion put off (a process still uses the
 /// account) or failed is recorded as pending, reported on stderr as a warning and
-/// retried by the next call, whichever profile makes it; it is not an error. Returns
-/// what was deleted.
+/// retried by the next call, whichever profile makes it. Returns what was deleted.
+///
+/// It never fails: a switch calls it once its profile has moved, and an error then would
+/// leave the switch unfinished for every later one. A registry that cannot be read or
+/// written is reported as a warning too; at worst an account stays, and a later call
+/// deletes it.
 pub fn prune(
     keep: &Profile,
     store: &AccountStore,
@@ -1051,8 +1058,16 @@ pub fn prune(
     if force_disable_user_change {
         return Ok(removed);
     }
+    if let Err(e) = release_and_delete(keep, store, &mut removed) {
+        eprintln!("warning: accounts no profile uses any more were not all deleted: {e}");
+    }
+    Ok(removed)
+}
+
+/// The work of [`prune`], adding what it deleted to `removed`.
+fn release_and_delete(keep: &Profile, store: &AccountStore, removed: &mut Accounts) -> Result<()> {
     let Some(session) = store.session(false)? else {
-        return Ok(removed);
+        return Ok(());
     };
     let mut reg = session.load()?;
     let mut released = false;
@@ -1095,7 +1110,7 @@ pub fn prune(
             session.save(&reg)?;
         }
     }
-    Ok(removed)
+    Ok(())
 }
 
 #[cfg(test)]
