@@ -229,7 +229,20 @@ fn find_nix(
 /// Nix as described by its installed `nix-expr.pc`, if that names real headers.
 fn from_pkg_config(pkg_config: &dyn Fn(&[&str]) -> Option<String>) -> Option<Nix> {
     let version = pkg_config(&["--modversion", "nix-expr"])?;
-    let cflags = pkg_config(&["--cflags", "nix-expr"])?;
+    let Some(cflags) = pkg_config(&["--cflags", "nix-expr"]) else {
+        // Only an error when the headers are there: Debian's .pc files come without them.
+        let includedir = PathBuf::from(pkg_config(&["--variable=includedir", "nix-expr"])?);
+        if includedir.join("nix/eval.hh").is_file() || includedir.join("nix/expr/eval.hh").is_file()
+        {
+            panic!(
+                "Nix {version} with headers in {} was found, but `pkg-config --cflags nix-expr` \
+                 fails: install the development files of the packages its .pc file requires \
+                 (boost, bdw-gc, nlohmann_json)",
+                includedir.display()
+            );
+        }
+        return None;
+    };
     let mut include = Vec::new();
     let mut flags = Vec::new();
     let mut words = cflags.split_whitespace();
