@@ -41,7 +41,9 @@
 # etc/rc.d/init.d, etc/rc.d/rcN.d, dysnomia-support and share/nixproc-sysvinit/processes
 # (the layout of one process tree) for every process. Two instances defining a process
 # of the same name are an evaluation error naming both; processes may share a credential
-# file when it is the same; any other file provided twice fails the build.
+# file when it is the same; two processes using the same PID or log file fail the build
+# with a message naming both (each tree records its run-time files under
+# share/nixproc-sysvinit/runtime-files); any other file provided twice fails the build.
 #
 # How the profile is made depends on where the scripts were rendered:
 # - with the plugin, when every process was made by createSystemVInitScript (and so
@@ -211,7 +213,17 @@ let
       ''
         set -e
         mkdir -p "$out"
+        claims=share/nixproc-sysvinit/runtime-files
         for p in $paths; do
+          # Two processes using one PID or log file: name both (see render::write_tree).
+          for f in "$p/$claims"/*; do
+            [ -e "$f" ] && [ -e "$out/$claims/''${f##*/}" ] || continue
+            { read -r a; read -r ak; read -r path; } <"$out/$claims/''${f##*/}"
+            { read -r b; read -r bk; } <"$f"
+            [ "$a" != "$b" ] || continue
+            echo "profile: processes '$a' and '$b' both use $path ('$a' as its $ak, '$b' as its $bk); give them distinct instanceName (or pidFile) values" >&2
+            exit 1
+          done
           # Directories become real directories, files become symlinks into $p;
           # cp refuses (and the build fails) when two processes provide one file.
           set --

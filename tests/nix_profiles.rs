@@ -767,7 +767,7 @@ fn processes_share_identical_credential_files_only() {
         &dir,
         "shared.nix",
         "{\n  a = create { name = \"a\"; process = \"/bin/true\"; credentials.groups.web = { }; };\n  \
-         b = { pkg = create { name = \"b\"; process = \"/bin/true\"; credentials.groups.web = { }; }; };\n}",
+         b = { pkg = create { name = \"b\"; process = \"/bin/false\"; credentials.groups.web = { }; }; };\n}",
     );
     let with = build_profile(Via::Plugin, &shared, &[]).unwrap();
     let without = build_profile(Via::RenderTool, &shared, &[]).unwrap();
@@ -778,7 +778,7 @@ fn processes_share_identical_credential_files_only() {
         &dir,
         "conflicting.nix",
         "{\n  a = create { name = \"a\"; process = \"/bin/true\"; credentials.users.web = { description = \"one\"; }; };\n  \
-         b = create { name = \"b\"; process = \"/bin/true\"; credentials.users.web = { description = \"two\"; }; };\n}",
+         b = create { name = \"b\"; process = \"/bin/false\"; credentials.users.web = { description = \"two\"; }; };\n}",
     );
     for path in [Via::Plugin, Via::RenderTool] {
         let err = build_profile(path, &conflicting, &[]).expect_err("different files");
@@ -786,5 +786,47 @@ fn processes_share_identical_credential_files_only() {
             err.contains("dysnomia-support/users/web"),
             "{path:?}: {err}"
         );
+    }
+}
+
+/// Processes whose PID or log files would be the same file (here three processes of one
+/// program with a `name` but no `instanceName`, and two with one explicit log-less PID
+/// file) cannot be built into one profile, with or without the plugin; the error names
+/// both processes and the file.
+#[test]
+fn processes_sharing_a_pid_or_log_file_are_refused_on_both_paths() {
+    let dir = TestDir::new("nixproc-nix-collide");
+    let same_program = write_model(
+        &dir,
+        "same-program.nix",
+        "{\n  a = create { name = \"web-a\"; process = \"/bin/sleep\"; args = [ \"600\" ]; };\n  \
+         b = create { name = \"web-b\"; process = \"/bin/sleep\"; args = [ \"601\" ]; };\n  \
+         c = create { name = \"web-c\"; process = \"/bin/sleep\"; args = [ \"602\" ]; };\n}",
+    );
+    let foreground_user = write_model(
+        &dir,
+        "foreground-user.nix",
+        "{\n  a = create { name = \"fg-a\"; instanceName = \"fg\"; process = \"/bin/sleep\"; processIsDaemon = false; user = \"nobody\"; };\n  \
+         b = create { name = \"fg-b\"; pidFile = \"/var/run/fg/fg.pid\"; process = \"/bin/true\"; };\n}",
+    );
+    let distinct = write_model(
+        &dir,
+        "distinct.nix",
+        "{\n  a = create { name = \"web-a\"; instanceName = \"web-a\"; process = \"/bin/sleep\"; };\n  \
+         b = create { name = \"web-b\"; instanceName = \"web-b\"; process = \"/bin/sleep\"; };\n}",
+    );
+    for path in [Via::Plugin, Via::RenderTool] {
+        let err = build_profile(path, &same_program, &[]).expect_err("colliding PID files");
+        assert!(
+            err.contains("processes 'web-a' and 'web-b' both use /var/run/sleep.pid"),
+            "{path:?}: {err}"
+        );
+        let err = build_profile(path, &foreground_user, &[]).expect_err("colliding PID files");
+        assert!(
+            err.contains("processes 'fg-a' and 'fg-b' both use /var/run/fg/fg.pid"),
+            "{path:?}: {err}"
+        );
+        let profile = build_profile(path, &distinct, &[]).expect("distinct PID files");
+        assert!(profile.join("etc/rc.d/init.d/web-b").is_file());
     }
 }
