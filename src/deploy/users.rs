@@ -564,7 +564,7 @@ impl SafeDir {
                 let st = fstat(&fd).map_err(io)?;
                 if st.st_uid != me || st.st_mode & 0o022 != 0 {
                     return Err(refuse(format!(
-                        "it must belong to uid {me} and be writable by nobody else (it belongs to uid {}, mode {:o})",
+                        "it must belong to uid {me} and be writable by nobody else (it belongs to uid {}, mode {:o}; chown it or chmod go-w it)",
                         st.st_uid,
                         st.st_mode & 0o7777
                     )));
