@@ -510,3 +510,23 @@ pub fn install_program(src: &Path, dir: &Path, name: &str) -> PathBuf {
     fs::set_permissions(&dest, fs::Permissions::from_mode(0o755)).expect("chmod a program");
     dest
 }
+
+/// The evaluator plugin built by `scripts/setup.sh`: `NIXPROC_PLUGIN`, the path recorded in
+/// `.nixproc/plugin-path`, or cargo's release directory.
+pub fn plugin_path() -> PathBuf {
+    let mut candidates = Vec::new();
+    if let Some(p) = std::env::var_os("NIXPROC_PLUGIN") {
+        candidates.push(PathBuf::from(p));
+    }
+    if let Ok(text) = fs::read_to_string(repo_root().join(".nixproc/plugin-path")) {
+        candidates.push(PathBuf::from(text.trim()));
+    }
+    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
+        candidates.push(PathBuf::from(dir).join("release/libnixproc_sysvinit_plugin.so"));
+    }
+    candidates.push(repo_root().join("target/release/libnixproc_sysvinit_plugin.so"));
+    candidates
+        .into_iter()
+        .find(|p| p.is_file())
+        .expect("the Nix plugin is not built: run scripts/setup.sh (or set NIXPROC_PLUGIN)")
+}
