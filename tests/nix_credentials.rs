@@ -1,18 +1,44 @@
 //! Privileged credentials through Nix: `createSystemVInitScript` and
 //! `createCredentials` refuse them without `allowPrivilegedCredentials = true`, and
-//! with it write the line the switch tool requires. (Build-time render path; the plugin
-//! runs the same `spec::parse`, see the plugin tests.)
+//! with it write the line the switch tool requires; on both render paths (the evaluator
+//! plugin at evaluation time, `nixproc-sysvinit-render` at build time).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// `nix-build -E EXPR` with this build's render tool; stdout or stderr.
-fn build(expr: &str) -> Result<PathBuf, String> {
+/// The evaluator plugin `scripts/setup.sh` built (the path it recorded).
+fn plugin() -> PathBuf {
+    let recorded = Path::new(env!("CARGO_MANIFEST_DIR")).join(".nixproc/plugin-path");
+    let path = std::fs::read_to_string(&recorded)
+        .map(|p| PathBuf::from(p.trim()))
+        .unwrap_or_else(|_| {
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("target/release/libnixproc_sysvinit_plugin.so")
+        });
+    assert!(
+        path.is_file(),
+        "the Nix plugin is not built: run scripts/setup.sh"
+    );
+    path
+}
+
+/// `nix-build -E EXPR` with this build's render tool, and the plugin when `use_plugin`;
+/// the output path, or stderr.
+fn build(use_plugin: bool, expr: &str) -> Result<PathBuf, String> {
     let bin = Path::new(env!("CARGO_BIN_EXE_nixproc-sysvinit-render"))
         .parent()
         .expect("the binary has a directory");
-    let out = Command::new("nix-build")
+    let mut cmd = Command::new("nix-build");
+    if use_plugin {
+        cmd.arg("--option").arg("plugin-files").arg(plugin());
+    }
+    let out = cmd
         .args(["--option", "substituters", "", "--no-out-link", "-E", expr])
+        .args([
+            "--arg",
+            "usePlugin",
+            if use_plugin { "true" } else { "false" },
+        ])
         .env("NIXPROC_SYSVINIT_BIN", bin)
         .output()
         .expect("run nix-build");
@@ -23,13 +49,13 @@ fn build(expr: &str) -> Result<PathBuf, String> {
     }
 }
 
-/// An expression calling `createSystemVInitScript` (`script`) or `createCredentials`
-/// (`credentials`) on `args`, without the plugin.
+/// A function of `usePlugin` calling `createSystemVInitScript` (`script`) or
+/// `createCredentials` (`credentials`) on `args`.
 fn expr(function: &str, args: &str) -> String {
     format!(
-        "let pkgs = import {root}/nix/host-packages.nix {{ }}; \
-         script = import {root}/nix/create-sysvinit-script.nix {{ inherit (pkgs) stdenv writeTextFile daemon; usePlugin = false; }}; \
-         credentials = import {root}/nix/create-credentials.nix {{ inherit (pkgs) stdenv; usePlugin = false; }}; \
+        "{{ usePlugin }}: let pkgs = import {root}/nix/host-packages.nix {{ }}; \
+         script = import {root}/nix/create-sysvinit-script.nix {{ inherit (pkgs) stdenv writeTextFile daemon; inherit usePlugin; }}; \
+         credentials = import {root}/nix/create-credentials.nix {{ inherit (pkgs) stdenv; inherit usePlugin; }}; \
          in {function} {args}",
         root = env!("CARGO_MANIFEST_DIR")
     )
@@ -37,6 +63,13 @@ fn expr(function: &str, args: &str) -> String {
 
 #[test]
 fn privileged_credentials_are_refused_without_the_opt_in_and_marked_with_it() {
+    for use_plugin in [true, false] {
+        check_both_functions(use_plugin);
+    }
+}
+
+/// The checks of the test above on one render path.
+fn check_both_functions(use_plugin: bool) {
     let process = |opt_in: &str| {
         expr(
             "script",
@@ -46,12 +79,12 @@ fn privileged_credentials_are_refused_without_the_opt_in_and_marked_with_it() {
             ),
         )
     };
-    let err = build(&process("")).expect_err("privileged credentials were accepted");
+    let err = build(use_plugin, &process("")).expect_err("privileged credentials were accepted");
     assert!(
         err.contains("process 'nxpriv': attribute 'credentials.users.nxpriv.extraGroups' puts user 'nxpriv' in the privileged group 'sudo'; if that is intended, set 'allowPrivilegedCredentials = true' on the process"),
         "{err}"
     );
-    let out = build(&process("allowPrivilegedCredentials = true;")).unwrap();
+    let out = build(use_plugin, &process("allowPrivilegedCredentials = true;")).unwrap();
     assert_eq!(
         std::fs::read_to_string(out.join("dysnomia-support/users/nxpriv")).unwrap(),
         "allowPrivilegedCredentials='1'\nextraGroups='sudo'\n"
@@ -63,12 +96,12 @@ fn privileged_credentials_are_refused_without_the_opt_in_and_marked_with_it() {
             &format!("{{ {opt_in} groups.nxpriv = {{ gid = 0; }}; }}"),
         )
     };
-    let err = build(&accounts("")).expect_err("gid 0 was accepted");
+    let err = build(use_plugin, &accounts("")).expect_err("gid 0 was accepted");
     assert!(
         err.contains("attribute 'credentials.groups.nxpriv.gid' gives group 'nxpriv' gid 0 (root's group); if that is intended, set 'allowPrivilegedCredentials = true'"),
         "{err}"
     );
-    let out = build(&accounts("allowPrivilegedCredentials = true;")).unwrap();
+    let out = build(use_plugin, &accounts("allowPrivilegedCredentials = true;")).unwrap();
     assert_eq!(
         std::fs::read_to_string(out.join("dysnomia-support/groups/nxpriv")).unwrap(),
         "allowPrivilegedCredentials='1'\ngid='0'\n"
