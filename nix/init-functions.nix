@@ -12,7 +12,7 @@
 # Arguments (all optional):
 #   basePackages  packages whose bin/ directories are put in front of PATH when the
 #                 library is sourced. The library uses coreutils (sleep, readlink, stat,
-#                 mkdir, chown, rm, id, dirname, nice) and util-linux's setpriv (or
+#                 mkdir, chown, rm, id, dirname, nice, tail) and util-linux's setpriv (or
 #                 runuser) for user switches.
 #   stdenv        used only for its shell as the builder (the host's /bin/sh otherwise).
 #   runtimeDir    where PID files live when a call names no PID file (default /var/run).
