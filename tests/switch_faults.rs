@@ -283,3 +283,43 @@ fn a_start_that_hangs_times_out_and_rolls_back() {
     ok(&sb.switch(&["--undeploy"]));
     assert!(sb.leftovers().is_empty());
 }
+
+/// Killed while the profile moves (its journal record written, the generation link
+/// made, or the link renamed): every start had succeeded, so the next run finishes the
+/// move, leaving no stray generation.
+#[test]
+fn a_kill_during_the_profile_move_is_finished_by_the_next_run() {
+    let steps = 9 + 17;
+    let moving = (1 + 2 * steps + 1).to_string();
+    for (var, value) in [
+        ("NIXPROC_TEST_KILL_AT_RECORD", moving.as_str()),
+        ("NIXPROC_TEST_KILL_AT", "generation-linked"),
+        ("NIXPROC_TEST_KILL_AT", "profile-renamed"),
+    ] {
+        let sb = Sandbox::new();
+        let (p1, v1, p2, v2) = versions(&sb);
+        ok(&sb.switch(&["--jobs", "3", p1.to_str().unwrap()]));
+        let out = sb
+            .switch_cmd()
+            .env(var, value)
+            .args(["--jobs", "3", p2.to_str().unwrap()])
+            .output()
+            .unwrap();
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(out.status.signal(), Some(9), "{var}={value}: {out:?}");
+        let out = ok(&sb.switch(&["--jobs", "3", p2.to_str().unwrap()]));
+        assert!(out.contains("interrupted switch"), "{var}={value}: {out}");
+        assert!(out.contains("0 stopped, 0 started"), "{var}={value}: {out}");
+        assert_v2_running(&sb, &v1, &v2);
+        let link = sb.profile_link();
+        assert_eq!(
+            std::fs::read_link(&link).unwrap(),
+            PathBuf::from("processes-2-link"),
+            "{var}={value}"
+        );
+        assert!(sb.deployed().unwrap().to_string_lossy().ends_with("-v2"));
+        assert!(std::fs::symlink_metadata(link.with_file_name("processes-3-link")).is_err());
+        ok(&sb.switch(&["--undeploy"]));
+        assert!(sb.leftovers().is_empty(), "{var}={value}");
+    }
+}

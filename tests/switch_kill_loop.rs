@@ -1,8 +1,9 @@
 //! A randomized `kill -9` loop: switches among three 20-process profiles (dependencies,
-//! removals, changes) are killed at random instants, journal records and named points
-//! (the generation link made, the profile link renamed), and each time the next switch
-//! must leave exactly the requested set running, the profile link pointing at it, and
-//! no orphan: no process outside the set, no script or Nix child of a killed switch.
+//! removals, changes) are killed at random instants, at journal records, at named points
+//! (the generation link made, the profile link renamed) and while the switch runs a Nix
+//! command (the one moving the profile). Each time, the next switch must leave exactly
+//! the requested set running, the profile link pointing at it, and no orphan: no process
+//! outside the set, no script or Nix child of a killed switch.
 
 mod switch_support;
 
@@ -100,6 +101,28 @@ fn strays(needles: &[String]) -> Vec<String> {
     out
 }
 
+/// Children of `pid` running a Nix command.
+fn nix_children(pid: u32) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{child}/stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let comm = &stat[open + 1..close];
+        let ppid = stat[close + 1..].split_whitespace().nth(1);
+        if comm.starts_with("nix-") && ppid == Some(pid.to_string().as_str()) {
+            out.push(child);
+        }
+    }
+    out
+}
+
 /// What diverges from "exactly `wanted` runs from `path`", empty when nothing does.
 fn divergence(sb: &Sandbox, all: &[String], wanted: &[Proc], path: &Path) -> Vec<String> {
     let mut found = Vec::new();
@@ -179,19 +202,20 @@ fn kill_9_at_random_instants_always_converges() {
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());
         let how = match rng.below(10) {
-            0..=3 => {
+            0..=2 => {
                 let k = 1 + rng.below(45);
                 cmd.env("NIXPROC_TEST_KILL_AT_RECORD", k.to_string());
                 format!("at record {k}")
             }
-            4 => {
+            3 => {
                 cmd.env("NIXPROC_TEST_KILL_AT", "profile-renamed");
                 "after the profile rename".to_string()
             }
-            5 => {
+            4 => {
                 cmd.env("NIXPROC_TEST_KILL_AT", "generation-linked");
                 "after the generation link".to_string()
             }
+            5 | 6 => "while a Nix command runs".to_string(),
             _ => {
                 let ms = rng.below(typical.as_millis() as u64 * 12 / 10 + 1);
                 format!("after {ms} ms")
@@ -204,6 +228,15 @@ fn kill_9_at_random_instants_always_converges() {
         {
             std::thread::sleep(Duration::from_millis(ms.parse().unwrap()));
             let _ = child.kill();
+        } else if how.starts_with("while") {
+            // The Nix command of a switch to a store path is the one moving the profile.
+            let deadline = Instant::now() + typical * 3;
+            while Instant::now() < deadline && child.try_wait().unwrap().is_none() {
+                if !nix_children(child.id()).is_empty() {
+                    let _ = child.kill();
+                    break;
+                }
+            }
         }
         let status = child.wait().unwrap();
         if status.signal() == Some(9) {

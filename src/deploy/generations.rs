@@ -5,10 +5,10 @@
 //! next to the profile link, so the previous deployment stays in the store for rollbacks
 //! until its generation is deleted, and `nix-env -p` lists, switches and deletes them.
 //!
-//! The tool moves the profile link itself, in two steps a switch journals between:
-//! [`prepare_set`] makes the generation link (a garbage-collector root, registered by
-//! `nix-store --add-root` as `nix-env` does), then [`point_to`] replaces the profile link
-//! with one atomic `rename`. A kill at any instant leaves the link at the old or at the
+//! The tool moves the profile link itself, in steps a switch journals before taking:
+//! [`generation_for`] picks the generation, [`make_generation`] makes its link (a
+//! garbage-collector root, registered by `nix-store --add-root` as `nix-env` does), then
+//! [`point_to`] replaces the profile link with one atomic `rename`. A kill at any instant leaves the link at the old or at the
 //! new generation, never in between, and no child process that could still move it.
 
 use super::journal::test_hook_point;
@@ -151,20 +151,27 @@ fn generation_numbers(profile: &Path) -> Result<Vec<u64>> {
     Ok(out)
 }
 
-/// Makes the generation holding `path` (a store path) for the profile to move to and
-/// returns its number: the last generation when it already holds `path` (as `nix-env
-/// --set` does), else a new one whose link is registered as a garbage-collector root.
-/// The profile link itself is not touched (see [`point_to`]).
-pub fn prepare_set(profile: &Path, path: &Path, options: &NixOptions) -> Result<u64> {
-    ensure_parent(profile)?;
+/// The generation the profile moves to for `path` (a store path): the last one when it
+/// already holds `path` (as `nix-env --set` does), else a new number. Changes nothing.
+pub fn generation_for(profile: &Path, path: &Path) -> Result<u64> {
     let last = generation_numbers(profile)?.last().copied();
     if let Some(n) = last {
         if fs::read_link(generation_link(profile, n)).ok().as_deref() == Some(path) {
             return Ok(n);
         }
     }
-    let n = last.map_or(1, |n| n + 1);
+    Ok(last.map_or(1, |n| n + 1))
+}
+
+/// Makes the link of generation `n` point to `path` (a store path), registered as a
+/// garbage-collector root; nothing to do when it already does. The profile link itself
+/// is not touched (see [`point_to`]).
+pub fn make_generation(profile: &Path, n: u64, path: &Path, options: &NixOptions) -> Result<()> {
+    ensure_parent(profile)?;
     let link = generation_link(profile, n);
+    if fs::read_link(&link).ok().as_deref() == Some(path) {
+        return Ok(());
+    }
     // `--add-root` makes LINK -> PATH and, for a link outside Nix's own directories,
     // the indirect root that keeps PATH alive while LINK exists.
     run_capture(
@@ -176,7 +183,7 @@ pub fn prepare_set(profile: &Path, path: &Path, options: &NixOptions) -> Result<
             .arg("--indirect"),
     )?;
     test_hook_point("generation-linked");
-    Ok(n)
+    Ok(())
 }
 
 /// Points the profile link to generation `n` (`NAME -> NAME-N-link`) with one atomic
@@ -212,10 +219,11 @@ pub fn point_to(profile: &Path, n: u64) -> Result<()> {
     Ok(())
 }
 
-/// Makes `path` (a store path) the profile's current generation (see [`prepare_set`]
-/// and [`point_to`]).
+/// Makes `path` (a store path) the profile's current generation (see
+/// [`generation_for`], [`make_generation`] and [`point_to`]).
 pub fn set(profile: &Path, path: &Path, options: &NixOptions) -> Result<()> {
-    let n = prepare_set(profile, path, options)?;
+    let n = generation_for(profile, path)?;
+    make_generation(profile, n, path, options)?;
     point_to(profile, n)
 }
 

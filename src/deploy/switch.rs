@@ -208,26 +208,20 @@ pub fn switch(
         }
         None => None,
     };
-    // Every start succeeded: make the new generation, record the move, then move.
-    let mut generation = None;
+    // Every start succeeded: record the move, make the generation, then move.
     if failure.is_none() {
-        match prepare_commit(settings, &commit) {
-            Ok((n, target)) => {
-                match journal.append(&Record::ProfileMoving {
-                    generation: n,
-                    target,
-                }) {
-                    Ok(()) => generation = Some(n),
-                    Err(e) => failure = Some(journal_failure(&e.to_string())),
-                }
-            }
-            Err(e) => failure = Some(format!("the profile could not be moved: {e}")),
-        }
-    }
-    if let Some(n) = generation {
-        if let Err(e) = generations::point_to(&settings.profile, n) {
-            failure = Some(format!("the profile could not be moved: {e}"));
-        }
+        failure = match commit_generation(settings, &commit) {
+            Ok((generation, target)) => match journal.append(&Record::ProfileMoving {
+                generation,
+                target: target.clone(),
+            }) {
+                Ok(()) => move_profile(settings, generation, &target)
+                    .err()
+                    .map(|e| format!("the profile could not be moved: {e}")),
+                Err(e) => Some(journal_failure(&e.to_string())),
+            },
+            Err(e) => Some(format!("the profile could not be moved: {e}")),
+        };
     }
     if let Some(reason) = failure {
         let outcome = roll_back(
@@ -316,12 +310,11 @@ fn finish_rollback(journal: Journal, outcome: &[Outcome]) -> Result<bool> {
     Ok(clean)
 }
 
-/// Makes the generation `commit` moves the profile to; returns its number and store path.
-fn prepare_commit(settings: &Settings, commit: &Commit) -> Result<(u64, PathBuf)> {
-    let options: &NixOptions = &settings.nix_options;
+/// The generation `commit` moves the profile to, and its store path; changes nothing.
+fn commit_generation(settings: &Settings, commit: &Commit) -> Result<(u64, PathBuf)> {
     match commit {
         Commit::Set { path } => Ok((
-            generations::prepare_set(&settings.profile, path, options)?,
+            generations::generation_for(&settings.profile, path)?,
             path.clone(),
         )),
         Commit::SwitchGeneration { generation } => {
@@ -331,6 +324,13 @@ fn prepare_commit(settings: &Settings, commit: &Commit) -> Result<(u64, PathBuf)
             Ok((*generation, target))
         }
     }
+}
+
+/// Makes generation `n` hold `target` (if it does not yet) and points the profile to it.
+fn move_profile(settings: &Settings, n: u64, target: &Path) -> Result<()> {
+    let options: &NixOptions = &settings.nix_options;
+    generations::make_generation(&settings.profile, n, target, options)?;
+    generations::point_to(&settings.profile, n)
 }
 
 /// The store path `commit` moves the profile to (`None` for a generation whose link is
@@ -518,6 +518,8 @@ pub fn recover(settings: &Settings) -> Result<Option<String>> {
             Record::ProfileMoving { generation, target } => {
                 moving = Some((*generation, target.clone()));
             }
+            // A move that failed was followed by a rollback: it is not to be finished.
+            Record::RollbackBegin { .. } => moving = None,
             Record::ProfileMoved => moved = true,
             _ => {}
         }
@@ -542,11 +544,20 @@ pub fn recover(settings: &Settings) -> Result<Option<String>> {
     // Every start had succeeded and the move was recorded but not made: make it.
     let mut completed_move = false;
     if let (false, Some((n, moving_target))) = (moved, &moving) {
-        let link = generations::generation_link(&profile, *n);
-        if std::fs::canonicalize(&link).ok().as_ref() == Some(moving_target) {
-            generations::point_to(&profile, *n)?;
-            moved = true;
-            completed_move = true;
+        let ms = Settings {
+            profile: profile.clone(),
+            ..settings.clone()
+        };
+        match move_profile(&ms, *n, moving_target) {
+            Ok(()) => {
+                moved = true;
+                completed_move = true;
+            }
+            // Then the switch is undone below, which converges as well.
+            Err(e) if !settings.quiet && !settings.json => {
+                eprintln!("recovering: cannot finish the profile move ({e}); rolling back");
+            }
+            Err(_) => {}
         }
     }
     let mut journal = Journal::reopen(&settings.state_dir)?;
