@@ -53,7 +53,8 @@
 # expected user, is writable by group or others, or lies in a directory that is (a
 # sticky world-writable directory like /tmp included). Directories the start functions
 # create for USER's PID and log files (mode 0755, owned by USER) must have a parent only
-# root can write; an existing one must not be a symbolic link nor belong to another user.
+# root can write; an existing one must not be a symbolic link nor belong to another user
+# (one left by a deleted account is handed over).
 #
 # The functions work the same under `set -e` and `set -u` in the calling script (they
 # run with their own shell options) and do not depend on the caller's IFS.
@@ -681,6 +682,7 @@ _initfn_prepare_dir() {
         return 1
     fi
     if [ -e "$dir" ] || [ -L "$dir" ]; then
+        _initfn_adopt_orphan "$dir" "$user"
         _initfn_dir_trusted "$dir" "$_initfn_uid"
         return
     fi
@@ -691,6 +693,19 @@ _initfn_prepare_dir() {
     if [ -n "$user" ] && [ "$EUID" -eq 0 ]; then
         chown -- "$user:$(id -g -- "$user")" "$dir" || return 1
     fi
+}
+
+# As root, hands DIR over to USER when DIR belongs to an account that no longer exists
+# (an earlier deployment's user, deleted since; the new account may have another uid)
+# and only root can write its parent, so that root made it.
+_initfn_adopt_orphan() {
+    local dir=$1 user=$2 owner
+    [ -n "$user" ] && [ "$EUID" -eq 0 ] && ! [ -L "$dir" ] && [ -d "$dir" ] || return 0
+    owner=$(stat -c '%u' -- "$dir" 2>/dev/null) || return 0
+    [ "$owner" != 0 ] && [ "$owner" != "$_initfn_uid" ] || return 0
+    id -- "$owner" >/dev/null 2>&1 && return 0
+    _initfn_dir_trusted "$(dirname -- "$dir")" 0 2>/dev/null || return 0
+    chown -R -P -- "$user:$(id -g -- "$user")" "$dir"
 }
 
 start_daemon() {

@@ -396,6 +396,30 @@ fn user_switch_and_forced_caller() {
     assert!(!pid_alive(client) && !pid_alive(wrapper));
     assert_eq!(f.run(&script, "status").code, 3);
 
+    // Directories left by a deleted account (the user re-created with another uid) are
+    // handed over; another existing account's are refused.
+    let piddir = pid_file.parent().unwrap();
+    let chown = |uid: u32| {
+        let ok = Command::new("chown")
+            .args(["-R", &uid.to_string()])
+            .arg(piddir)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "chown");
+    };
+    chown(3_999_999);
+    assert_ok(&f.run(&script, "start"), "start after the account changed");
+    assert_eq!(fs::metadata(piddir).unwrap().uid(), user.uid);
+    assert_ok(&f.run(&script, "stop"), "stop again");
+    let other = UserGuard::create("nxpoth");
+    chown(other.uid);
+    let r = f.run(&script, "start");
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("neither root nor"), "{r:?}");
+    chown(user.uid);
+    drop(other);
+
     // forceDisableUserChange: the renderer leaves out -u; the process runs as the caller.
     let pid_file = f.run.join("webapp-caller.pid");
     f.guard.pid_file(&pid_file);
