@@ -684,6 +684,18 @@ impl AccountStore {
         }
     }
 
+    /// How the registry names [`owner`](Self::owner): as an absolute path, so that one
+    /// profile link named from two working directories is one claimant.
+    fn claimant(&self) -> String {
+        let owner = Path::new(&self.owner);
+        if owner.is_absolute() {
+            return self.owner.clone();
+        }
+        std::env::current_dir()
+            .map(|d| d.join(owner).to_string_lossy().into_owned())
+            .unwrap_or_else(|_| self.owner.clone())
+    }
+
     /// An older registry in [`dir`](Self::dir) to merge into the machine's, if any.
     fn legacy(&self) -> Option<PathBuf> {
         let registry = self.registry_dir();
@@ -961,7 +973,7 @@ pub fn ensure(
     let mut reg = session.load()?;
     let mut ensure_one = |kind: Kind, name: &str, mut add: Command| -> Result<()> {
         if let Some(entry) = reg.of(kind).get_mut(name) {
-            let claimed = entry.claims.insert(store.owner.clone());
+            let claimed = entry.claims.insert(store.claimant());
             let was_pending = entry.pending.take().is_some();
             let missing = !exists(kind.database(), name);
             if missing {
@@ -980,7 +992,7 @@ pub fn ensure(
         reg.of(kind).insert(
             name.to_string(),
             Entry {
-                claims: BTreeSet::from([store.owner.clone()]),
+                claims: BTreeSet::from([store.claimant()]),
                 pending: None,
             },
         );
@@ -1070,10 +1082,11 @@ fn release_and_delete(keep: &Profile, store: &AccountStore, removed: &mut Accoun
         return Ok(());
     };
     let mut reg = session.load()?;
+    let claimant = store.claimant();
     let mut released = false;
     for kind in [Kind::User, Kind::Group] {
         for (name, entry) in reg.of(kind).iter_mut() {
-            if !kind.files(keep).contains_key(name) && entry.claims.remove(&store.owner) {
+            if !kind.files(keep).contains_key(name) && entry.claims.remove(&claimant) {
                 released = true;
             }
         }
