@@ -120,6 +120,13 @@ pub fn privileged_credential(
     if fields.get("uid").is_some_and(|u| is_zero(u)) {
         return Some((Some("uid"), format!("gives user '{name}' uid 0 (root)")));
     }
+    if !fields.contains_key("group") && PRIVILEGED_GROUPS.contains(&name) {
+        // `useradd --user-group` would create a group of the user's name.
+        return Some((
+            None,
+            format!("creates the privileged group '{name}' as the own group of user '{name}'"),
+        ));
+    }
     if let Some(g) = fields.get("group").and_then(|g| privileged_group(g)) {
         return Some((
             Some("group"),
@@ -284,7 +291,8 @@ pub struct Credentials {
     /// User name → attributes (`group`, `description`, `homeDir`, ...).
     pub users: BTreeMap<String, BTreeMap<String, String>>,
     /// The process set `allowPrivilegedCredentials = true`: its accounts may be
-    /// privileged (see [`PRIVILEGED_GROUPS`]), and the credential files that are say so.
+    /// privileged (see [`PRIVILEGED_GROUPS`]), and the credential files of privileged
+    /// accounts say so.
     pub allow_privileged: bool,
 }
 

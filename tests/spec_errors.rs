@@ -224,6 +224,14 @@ fn privileged_credentials_need_the_opt_in() {
         "process 'webapp': attribute 'credentials.groups.docker' creates the privileged group 'docker'; if that is intended, set 'allowPrivilegedCredentials = true' on the process"
     );
     assert_eq!(
+        error_of(web(json!({"credentials": {"users": {"sudo": {"description": "x"}}}}))),
+        "process 'webapp': attribute 'credentials.users.sudo' creates the privileged group 'sudo' as the own group of user 'sudo'; if that is intended, set 'allowPrivilegedCredentials = true' on the process"
+    );
+    assert!(render_json(
+        &web(json!({"credentials": {"users": {"sudo": {"group": "nogroup"}}}})).to_string()
+    )
+    .is_ok());
+    assert_eq!(
         error_of(web(json!({"allowPrivilegedCredential": true}))),
         "process 'webapp': unknown attribute 'allowPrivilegedCredential' (did you mean 'allowPrivilegedCredentials'?)"
     );
