@@ -92,7 +92,7 @@ proptest! {
         prop_assert_eq!(&start[1], &format!("Starting {description}..."));
         prop_assert_eq!(&start[2], "WORDS");
         // -p PIDFILE -u USER PROGRAM ARGS...
-        prop_assert_eq!(&start[3..7], &["-p", "/tmp/probe.pid", "-u", "probe"]);
+        prop_assert_eq!(&start[3..7], &["-p", "/var/run/probe/probe.pid", "-u", "probe"]);
         prop_assert_eq!(&start[7], "/bin/probe");
         prop_assert_eq!(&start[8..8 + args.len()], &args[..]);
 
