@@ -37,8 +37,30 @@ fi
 std=c++20
 [ "$minor" -ge 31 ] && std=c++23
 
+# compile MINOR INCLUDE_FLAGS...: g++ -fsyntax-only of the bridge with the adapter generation for MINOR.
+compile() {
+    generation=$1
+    shift
+    # shellcheck disable=SC2046 # pkg-config prints several words on purpose
+    g++ "-std=$std" -fsyntax-only -w "-DNIXPROC_NIX_MINOR=$generation" -I "$here/src" "$@" \
+        $(pkg-config --cflags bdw-gc 2>/dev/null || true) \
+        "$here/src/nix_bridge.cc"
+}
+
 echo "compile-check: Nix $version (NIXPROC_NIX_MINOR=$minor, -std=$std)"
-g++ "-std=$std" -fsyntax-only -w "-DNIXPROC_NIX_MINOR=$minor" -I "$here/src" "$@" \
-    $(pkg-config --cflags bdw-gc 2>/dev/null || true) \
-    "$here/src/nix_bridge.cc"
+compile "$minor" "$@"
 echo "compile-check: nix_bridge.cc compiles against Nix $version"
+
+# The adapter generation just before this version's must not compile, or the check would
+# not tell the generations apart.
+if [ "$minor" -ge 34 ]; then older=33
+elif [ "$minor" -ge 31 ]; then older=30
+elif [ "$minor" -ge 28 ]; then older=27
+else older=8
+fi
+if compile "$older" "$@" >/dev/null 2>&1; then
+    echo "compile-check: the bridge also compiles as NIXPROC_NIX_MINOR=$older against Nix $version:" \
+        "the adapter's version switch would prove nothing" >&2
+    exit 1
+fi
+echo "compile-check: and, as it must, not with the adapter for NIXPROC_NIX_MINOR=$older"

@@ -1,0 +1,268 @@
+#!/usr/bin/env bash
+# Runs the plugin's tests against one Nix version built with shared libraries inside a
+# Debian root filesystem (a "lane").
+#
+#   scripts/lanes/nix-lane.sh [options] VERSION
+#
+#   VERSION            a Nix release, e.g. 2.26.3 or 2.35.2
+#   --suite SUITE      Debian suite of the root filesystem (default: trixie for 2.26.x, whose
+#                      Debian source package is used; sid for every other version)
+#   --tarball FILE     release source tarball (nix-VERSION.tar.xz) for versions Debian has no
+#                      downloadable source package of; default: $NIXPROC_NIX_SOURCES/nix-VERSION.tar.xz
+#   --nix-only         build (or reuse) the Nix of the lane and stop
+#   --compile-check    only configure Nix with its own build system (meson setup, no build)
+#                      and compile the plugin's C++ against the configured headers
+#
+# Why a root filesystem: Debian 13 and sid ship a statically linked `nix`, into which no C++
+# plugin can load, and the plugin must be compiled with the same boost/nlohmann/gc headers as
+# the Nix it runs in. So each lane builds Nix itself (meson, -Ddefault_library=shared, no
+# docs, tests or bindings), installs it under /opt/nix-VERSION inside the root filesystem, then builds
+# the plugin there from a clean copy of the committed tree (`git archive HEAD`) and runs
+# `cargo test --release --test plugin` with that Nix first on PATH.
+#
+# Cache: NIXPROC_LANE_CACHE (default /var/cache/nixproc-sysvinit/lanes) holds one directory
+# per SUITE: its root filesystem (with cargo's caches) and markers `nix-VERSION.done`. Inside
+# it, each VERSION has its source and build in /build/nix-VERSION, its installation in
+# /opt/nix-VERSION and the plugin's build in /work/nix-VERSION. A later run reuses all of it
+# and only rebuilds the plugin. Delete a suite's directory to start over.
+#
+# Needs root, mmdebstrap and network access to the Debian archive configured for apt on this
+# machine (read from /etc/apt) and to crates.io. Heavy steps run under `nice -n 19`.
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+# shellcheck source=../lib/nix-headers.sh
+. "$repo/scripts/lib/nix-headers.sh"
+
+usage() {
+    sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'
+    exit "${1:-2}"
+}
+
+version= suite= tarball= mode=test
+while [ $# -gt 0 ]; do
+    case $1 in
+    --suite) suite=$2; shift 2 ;;
+    --tarball) tarball=$2; shift 2 ;;
+    --nix-only) mode=nix; shift ;;
+    --compile-check) mode=compile; shift ;;
+    -h | --help) usage 0 ;;
+    -*) echo "nix-lane: unknown option $1" >&2; usage ;;
+    *) [ -z "$version" ] || usage; version=$1; shift ;;
+    esac
+done
+[ -n "$version" ] || usage
+[ "$(id -u)" = 0 ] || { echo "nix-lane: run as root (mmdebstrap and chroot)" >&2; exit 1; }
+command -v mmdebstrap >/dev/null || { echo "nix-lane: install mmdebstrap (apt-get install mmdebstrap)" >&2; exit 1; }
+
+# Debian's own source package where it is downloadable; a release tarball otherwise.
+debian_source=
+case $version in
+2.26.3) debian_source=2.26.3+dfsg-1; : "${suite:=trixie}" ;;
+*) : "${suite:=sid}" ;;
+esac
+if [ -z "$debian_source" ]; then
+    : "${tarball:=${NIXPROC_NIX_SOURCES:-}/nix-$version.tar.xz}"
+    [ -f "$tarball" ] || {
+        echo "nix-lane: no source for Nix $version: pass --tarball FILE or set NIXPROC_NIX_SOURCES" \
+            "to a directory holding nix-$version.tar.xz" >&2
+        exit 1
+    }
+fi
+
+cache=${NIXPROC_LANE_CACHE:-/var/cache/nixproc-sysvinit/lanes}
+lane="$cache/$suite"
+root="$lane/rootfs"
+# Inside the root filesystem: Nix's source, its build, its installation, this project.
+src=/build/nix-$version
+prefix=/opt/nix-$version
+work=/work/nix-$version
+mirror=$(nixproc_debian_mirror)
+started=$(date +%s)
+
+say() { printf 'nix-lane %s (%s) [%4ss]: %s\n' "$version" "$suite" "$(($(date +%s) - started))" "$*" >&2; }
+
+# Runs a bash script inside the root filesystem, with /proc, /sys and /dev mounted in a
+# private mount namespace (the mounts vanish with it, even if this script is killed).
+in_root() {
+    unshare --mount --propagation private -- bash -euc '
+        r=$1
+        mount -t proc proc "$r/proc"
+        mount -t sysfs sysfs "$r/sys"
+        mount --rbind /dev "$r/dev"
+        cp -L /etc/resolv.conf "$r/etc/resolv.conf"
+        exec chroot "$r" /usr/bin/env -i HOME=/root LANG=C.UTF-8 TERM=dumb \
+            PATH=$3/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin \
+            PKG_CONFIG_PATH=$3/lib/pkgconfig LD_LIBRARY_PATH=$3/lib CARGO_HOME=/root/.cargo \
+            bash -euo pipefail -c "$2"
+    ' in_root "$root" "$1" "$prefix"
+}
+
+# 1. The root filesystem with Nix's build dependencies, a Rust toolchain new enough for cxx.
+make_rootfs() {
+    [ -f "$lane/rootfs.done" ] && return
+    [ -f "$lane/base.done" ] || make_base
+    setup_rootfs
+    touch "$lane/rootfs.done"
+}
+
+# 1a. A minimal root filesystem of the suite, with the archive's sources configured.
+make_base() {
+    say "creating the $suite root filesystem"
+    rm -rf "$root"
+    mkdir -p "$lane"
+    local sources=("deb $mirror $suite main" "deb-src $mirror $suite main")
+    local aptopts=()
+    case $suite in
+    trixie) sources+=("deb $mirror trixie-backports main") ;;
+    sid | unstable) aptopts+=(--aptopt='Acquire::Check-Valid-Until "false"') ;;
+    esac
+    nice -n 19 mmdebstrap --variant=apt --mode=root "${aptopts[@]}" \
+        --include=passwd,build-essential,dpkg-dev,pkg-config,meson,ninja-build,git,ca-certificates,xz-utils,curl \
+        "$suite" "$root" "${sources[@]}"
+    touch "$lane/base.done"
+}
+
+# 1b. Nix's build dependencies, Rust, Nix's build users and configuration (idempotent).
+setup_rootfs() {
+    say "installing Nix's build dependencies and Rust"
+    local rust_target=
+    [ "$suite" = trixie ] && rust_target="-t trixie-backports"
+    in_root "
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        if ! nice -n 19 apt-get -y -q build-dep nix; then
+            echo 'nix-lane: apt-get build-dep nix failed; installing a fixed list instead' >&2
+            nice -n 19 apt-get -y -q install --no-install-recommends \
+                bison flex cmake jq libacl1-dev libarchive-dev libboost-dev libboost-context-dev \
+                libboost-coroutine-dev libboost-container-dev libboost-iostreams-dev \
+                libboost-url-dev libbrotli-dev libbz2-dev libcpuid-dev libcurl4-openssl-dev \
+                libeditline-dev libreadline-dev libgc-dev libgit2-dev liblowdown-dev \
+                libseccomp-dev libsodium-dev libsqlite3-dev libssl-dev nlohmann-json3-dev \
+                libtoml11-dev libblake3-dev libarchive-dev libxml2-utils
+        fi
+        nice -n 19 apt-get -y -q install --no-install-recommends passwd
+        nice -n 19 apt-get -y -q install --no-install-recommends $rust_target rustc cargo
+        rustc --version
+        getent group nixbld >/dev/null || groupadd -r nixbld
+        for i in 1 2 3 4 5 6 7 8; do
+            id nixbld\$i >/dev/null 2>&1 ||
+                useradd -r -g nixbld -G nixbld -M -N -d /var/empty -s /usr/sbin/nologin nixbld\$i
+        done
+        mkdir -p /etc/nix
+        printf '%s\n' 'sandbox = false' 'build-users-group = nixbld' 'substituters =' >/etc/nix/nix.conf
+    "
+}
+
+# 2. Nix's source inside the root filesystem.
+fetch_nix_source() {
+    [ -d "$root$src/src/libexpr" ] && return
+    rm -rf "$root$src" "$root$src.dl"
+    mkdir -p "$root$src.dl"
+    if [ -n "$debian_source" ]; then
+        say "fetching Debian's source package nix=$debian_source"
+        in_root "cd $src.dl && apt-get -q source nix=$debian_source >/dev/null && mv nix-${version}*/ $src"
+    else
+        say "unpacking $(basename "$tarball")"
+        tar -xJf "$tarball" -C "$root$src.dl"
+        mv "$root$src.dl/nix-$version" "$root$src"
+    fi
+    rm -rf "$root$src.dl"
+}
+
+# Writes the meson configuration command for Nix's source to stdout: shared
+# libraries, Boehm GC, and everything not needed by the plugin switched off.
+meson_setup_cmd() {
+    local opts=(-Ddefault_library=shared -Doptimization=1 -Ddebug=false
+        "--prefix=$prefix" --libdir=lib --sysconfdir=/etc --localstatedir=/nix/var
+        -Dlibexpr:gc=enabled -Dlibcmd:readline-flavor=readline)
+    local o
+    for o in doc-gen unit-tests functional-tests bindings benchmarks json-schema-checks html-manual; do
+        grep -q "'$o'" "$root$src/meson.options" && opts+=("-D$o=false")
+    done
+    printf 'meson setup %q %q' "$1" "$src"
+    printf ' %q' "${opts[@]}"
+    printf '\n'
+}
+
+build_nix() {
+    [ -f "$lane/nix-$version.done" ] && return
+    if [ ! -x "$root$prefix/bin/nix" ]; then
+        fetch_nix_source
+        say "configuring Nix $version (meson, shared libraries)"
+        local setup
+        setup=$(meson_setup_cmd "$src/build")
+        in_root "rm -rf $src/build && cd $src && $setup"
+        say "building Nix $version (ninja, nice -n 19)"
+        in_root "nice -n 19 ninja -C $src/build && nice -n 19 meson install -C $src/build --quiet"
+    fi
+    in_root "nix --version && nix-instantiate --eval -E '1 + 1'"
+    touch "$lane/nix-$version.done"
+    say "Nix $version installed in the lane"
+}
+
+# The configured header tree for --compile-check (meson setup only, in $src/check, apart
+# from a build of the same version).
+configure_only() {
+    fetch_nix_source
+    say "configuring Nix $version (meson setup only)"
+    local setup
+    setup=$(meson_setup_cmd "$src/check")
+    in_root "rm -rf $src/check && cd $src && $setup >$src.meson.log 2>&1 || { tail -n 30 $src.meson.log; exit 1; }"
+}
+
+# 3. A clean copy of the committed tree.
+copy_tree() {
+    say "copying the committed tree ($(git -C "$repo" rev-parse --short HEAD))"
+    rm -rf "$root$work/src"
+    mkdir -p "$root$work/src"
+    git -C "$repo" archive HEAD | tar -x -C "$root$work/src"
+}
+
+# Certificate authorities this machine trusts locally (e.g. for a proxy in front of
+# crates.io) are trusted inside the root filesystem too.
+trust_local_cas() {
+    local crt any=
+    for crt in /usr/local/share/ca-certificates/*.crt; do
+        [ -f "$crt" ] || continue
+        mkdir -p "$root/usr/local/share/ca-certificates"
+        cmp -s "$crt" "$root/usr/local/share/ca-certificates/${crt##*/}" && continue
+        cp "$crt" "$root/usr/local/share/ca-certificates/"
+        any=1
+    done
+    [ -z "$any" ] || in_root "update-ca-certificates >/dev/null"
+}
+
+run_tests() {
+    trust_local_cas
+    copy_tree
+    say "building the plugin and running tests/plugin.rs against Nix $version"
+    in_root "
+        cd $work/src
+        export CARGO_TARGET_DIR=$work/target
+        nix --version
+        nice -n 19 cargo build --release -p nixproc-sysvinit-plugin
+        nice -n 19 cargo test --release --test plugin -- --test-threads=2
+    "
+}
+
+compile_check() {
+    copy_tree
+    say "compiling the plugin's C++ against the configured Nix $version headers"
+    in_root "cd $work/src && sh cpp-bridge/compile-check.sh $src $src/check"
+}
+
+make_rootfs
+case $mode in
+nix) build_nix ;;
+compile)
+    configure_only
+    compile_check
+    ;;
+test)
+    build_nix
+    run_tests
+    ;;
+esac
+say "done"
