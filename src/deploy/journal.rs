@@ -112,6 +112,38 @@ pub enum Commit {
     },
 }
 
+/// Which steps a journalled step belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Phase {
+    /// The steps the switch was asked for.
+    Forward,
+    /// The steps undoing them.
+    Rollback,
+}
+
+impl Phase {
+    /// The name the journal uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Forward => "forward",
+            Phase::Rollback => "rollback",
+        }
+    }
+}
+
+/// How a switch ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Outcome {
+    /// The profile moved: the new deployment runs.
+    Committed,
+    /// Undone: the previous deployment runs again.
+    RolledBack,
+    /// Undone, but some rollback steps failed.
+    RollbackIncomplete,
+}
+
 /// One line of the journal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case")]
@@ -135,8 +167,8 @@ pub enum Record {
     },
     /// A step's script was started.
     Launched {
-        /// `forward` or `rollback`.
-        phase: String,
+        /// The steps it belongs to.
+        phase: Phase,
         /// Start or stop.
         action: Action,
         /// Process name.
@@ -150,8 +182,8 @@ pub enum Record {
     },
     /// A step's script finished.
     Finished {
-        /// `forward` or `rollback`.
-        phase: String,
+        /// The steps it belongs to.
+        phase: Phase,
         /// Start or stop.
         action: Action,
         /// Process name.
@@ -176,8 +208,8 @@ pub enum Record {
     ProfileMoved,
     /// The switch is over.
     End {
-        /// `committed`, `rolled-back` or `rollback-incomplete`.
-        outcome: String,
+        /// How the switch ended.
+        outcome: Outcome,
     },
 }
 
@@ -317,11 +349,9 @@ impl Journal {
 
     /// Ends the journal with `outcome` and removes it. A broken journal (the switch went
     /// on from memory) is only removed: what it holds is over.
-    pub fn finish(mut self, outcome: &str) -> Result<()> {
+    pub fn finish(mut self, outcome: Outcome) -> Result<()> {
         if self.broken.is_none() {
-            self.append(&Record::End {
-                outcome: outcome.to_string(),
-            })?;
+            self.append(&Record::End { outcome })?;
         }
         let dir = self.path.parent().map(Path::to_path_buf);
         fs::remove_file(&self.path).map_err(|e| DeployError::io("removing", &self.path, e))?;

@@ -130,9 +130,31 @@ pub enum DeployError {
         /// What is wrong.
         message: String,
     },
+    /// A switch failed and was undone.
+    #[error("{}", rolled_back_message(reason, failed))]
+    RolledBack {
+        /// Why it was undone.
+        reason: String,
+        /// Rollback steps that failed (process name, status and output).
+        failed: Vec<(String, String)>,
+    },
     /// Any other failure with a message.
     #[error("{0}")]
     Other(String),
+}
+
+/// The message of [`DeployError::RolledBack`].
+fn rolled_back_message(reason: &str, failed: &[(String, String)]) -> String {
+    let mut msg = format!(
+        "{reason}\nrolled back: the previous deployment is running again and the profile is unchanged"
+    );
+    if !failed.is_empty() {
+        msg.push_str("\nwarning: some rollback steps failed:");
+        for (name, detail) in failed {
+            msg.push_str(&format!("\n  {name}: {detail}"));
+        }
+    }
+    msg
 }
 
 impl DeployError {

@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 
 use super::execute::{self, Event, Outcome, Progress};
 use super::generations;
-use super::journal::{Commit, Journal, Lock, Record, Wait};
+use super::journal::{self, Commit, Journal, Lock, Phase, Record, Wait};
 use super::nix::NixOptions;
 use super::plan::{Action, Plan, Step};
 use super::profile::Profile;
@@ -172,7 +172,7 @@ pub fn switch(
                 reason: e.to_string(),
             });
             let _ = settings.prune_accounts(&old_profile);
-            journal.finish("rolled-back")?;
+            journal.finish(journal::Outcome::RolledBack)?;
             return Err(e);
         }
     };
@@ -182,7 +182,7 @@ pub fn switch(
         &mut journal,
         &mut progress,
         "stopping",
-        FORWARD,
+        Phase::Forward,
         &plan.stops,
         false,
     );
@@ -193,7 +193,7 @@ pub fn switch(
             &mut journal,
             &mut progress,
             "starting",
-            FORWARD,
+            Phase::Forward,
             &plan.starts,
             true,
         )
@@ -234,22 +234,15 @@ pub fn switch(
             &reason,
         );
         let _ = settings.prune_accounts(&old_profile);
-        let clean = finish_rollback(journal, &outcome)?;
-        let mut msg = format!("{reason}\nrolled back: the previous deployment is running again and the profile is unchanged");
-        if !clean {
-            msg.push_str("\nwarning: some rollback steps failed:");
-            for (n, d) in outcome.iter().flat_map(|o| o.failed.iter()) {
-                msg.push_str(&format!("\n  {n}: {d}"));
-            }
-        }
-        return Err(DeployError::Other(msg));
+        let failed = finish_rollback(journal, &outcome)?;
+        return Err(DeployError::RolledBack { reason, failed });
     }
 
     // The profile has moved: the switch is committed even if the journal cannot say so
     // (recovery sees where the link points).
     let _ = journal.append(&Record::ProfileMoved);
     summary.removed = settings.prune_accounts(&new_profile)?;
-    journal.finish("committed")?;
+    journal.finish(journal::Outcome::Committed)?;
     Ok(summary)
 }
 
@@ -293,21 +286,19 @@ impl Settings {
     }
 }
 
-/// The journal phase of the steps a switch was asked for.
-const FORWARD: &str = "forward";
-/// The journal phase of the steps undoing them.
-const ROLLBACK: &str = "rollback";
-
-/// Ends the journal of a rollback whose phases had `outcome`; returns whether every
-/// step of it succeeded.
-fn finish_rollback(journal: Journal, outcome: &[Outcome]) -> Result<bool> {
-    let clean = outcome.iter().all(Outcome::ok);
-    journal.finish(if clean {
-        "rolled-back"
+/// Ends the journal of a rollback whose phases had `outcome`; returns the steps of it
+/// that failed.
+fn finish_rollback(journal: Journal, outcome: &[Outcome]) -> Result<Vec<(String, String)>> {
+    let failed: Vec<(String, String)> = outcome
+        .iter()
+        .flat_map(|o| o.failed.iter().cloned())
+        .collect();
+    journal.finish(if failed.is_empty() {
+        journal::Outcome::RolledBack
     } else {
-        "rollback-incomplete"
+        journal::Outcome::RollbackIncomplete
     })?;
-    Ok(clean)
+    Ok(failed)
 }
 
 /// The generation `commit` moves the profile to, and its store path; changes nothing.
@@ -354,7 +345,7 @@ fn run_phase(
     journal: &mut Journal,
     progress: &mut Progress,
     label: &str,
-    phase: &str,
+    phase: Phase,
     steps: &[Step],
     stop_on_failure: bool,
 ) -> Outcome {
@@ -375,24 +366,25 @@ fn run_phase(
                 return true;
             }
             Event::Launched { step, pid } => Record::Launched {
-                phase: phase.to_string(),
+                phase,
                 action: step.action,
                 name: step.name.clone(),
                 pid: *pid,
                 start_time: pid.and_then(execute::process_start_time),
             },
             Event::Finished { step, ok, .. } => Record::Finished {
-                phase: phase.to_string(),
+                phase,
                 action: step.action,
                 name: step.name.clone(),
                 ok: *ok,
             },
         };
         let written = journal.append(&record).is_ok();
-        if written || phase != FORWARD {
+        let go_on = written || phase == Phase::Rollback;
+        if go_on {
             progress.event(ev);
         }
-        written || phase != FORWARD
+        go_on
     });
     progress.finish();
     outcome
@@ -447,7 +439,7 @@ fn roll_back(
         journal,
         progress,
         "rollback: stopping",
-        ROLLBACK,
+        Phase::Rollback,
         &undo_starts,
         false,
     );
@@ -456,7 +448,7 @@ fn roll_back(
         journal,
         progress,
         "rollback: restarting",
-        ROLLBACK,
+        Phase::Rollback,
         &undo_stops,
         false,
     );
@@ -496,14 +488,14 @@ pub fn recover(settings: &Settings) -> Result<Option<String>> {
                 pid,
                 start_time,
             } => {
-                if phase == FORWARD {
+                if *phase == Phase::Forward {
                     match action {
                         Action::Start => launched_starts.push(name.clone()),
                         Action::Stop => launched_stops.push(name.clone()),
                     }
                 }
                 if let Some(pid) = pid {
-                    in_flight.push((step_label(name, *action, phase), *pid, *start_time));
+                    in_flight.push((step_label(name, *action, *phase), *pid, *start_time));
                 }
             }
             Record::Finished {
@@ -512,7 +504,7 @@ pub fn recover(settings: &Settings) -> Result<Option<String>> {
                 phase,
                 ..
             } => {
-                let label = step_label(name, *action, phase);
+                let label = step_label(name, *action, *phase);
                 in_flight.retain(|(l, _, _)| *l != label);
             }
             Record::ProfileMoving { generation, target } => {
@@ -565,7 +557,7 @@ pub fn recover(settings: &Settings) -> Result<Option<String>> {
     if moved {
         let new_profile = read_profile(new.as_deref(), runlevel)?;
         settings.prune_accounts(&new_profile)?;
-        journal.finish("committed")?;
+        journal.finish(journal::Outcome::Committed)?;
         return Ok(Some(if completed_move {
             format!("an interrupted switch (pid {pid}) had started everything; moved the profile and finished it")
         } else {
@@ -590,19 +582,19 @@ pub fn recover(settings: &Settings) -> Result<Option<String>> {
     );
     let old_profile = read_profile(old.as_deref(), runlevel)?;
     settings.prune_accounts(&old_profile)?;
-    finish_rollback(journal, &outcome)?;
+    let failed = finish_rollback(journal, &outcome)?;
     let mut msg = format!(
         "rolled back an interrupted switch (pid {pid}): {} start(s) undone, {} stop(s) undone",
         launched_starts.len(),
         launched_stops.len()
     );
-    for (n, d) in outcome.iter().flat_map(|o| o.failed.iter()) {
+    for (n, d) in failed {
         msg.push_str(&format!("\n  warning: {n}: {d}"));
     }
     Ok(Some(msg))
 }
 
 /// How recovery names a journalled step: `NAME ACTION (PHASE)`.
-fn step_label(name: &str, action: Action, phase: &str) -> String {
-    format!("{name} {} ({phase})", action.as_str())
+fn step_label(name: &str, action: Action, phase: Phase) -> String {
+    format!("{name} {} ({})", action.as_str(), phase.as_str())
 }
