@@ -69,7 +69,7 @@ impl Deployment {
             .unwrap()
     }
     fn pid(&self, name: &str) -> Option<u32> {
-        let f = self.dir.path().join(format!("state/tmp/{name}.pid"));
+        let f = self.dir.path().join(format!("state/run/{name}/{name}.pid"));
         let pid: u32 = std::fs::read_to_string(f).ok()?.trim().parse().ok()?;
         Path::new(&format!("/proc/{pid}")).exists().then_some(pid)
     }
