@@ -36,7 +36,8 @@
 #       Print the verified PIDs and return the LSB status code.
 #
 # Exit codes follow the LSB. statusproc/pidofproc: 0 running, 1 dead but the PID file
-# exists, 3 not running, 4 unknown (the PID file is not trustworthy). killproc: 0 done,
+# exists, 3 not running (also when USER of -u does not exist), 4 unknown (the PID file is
+# not trustworthy). killproc: 0 done,
 # 1 failed, 2 bad usage, 4 untrusted PID file, 7 a signal was asked for but the program
 # is not running. start_daemon/start_foreground: 0 running, 1 failed, 2 bad usage, 5 the
 # program is not installed. A PID file naming a live but unrelated process counts as
@@ -431,7 +432,8 @@ _initfn_lookup() {
 }
 
 # Parses "-p PIDFILE -u USER" for pidofproc/statusproc into _initfn_opt_pidfile and
-# _initfn_uid; sets _initfn_shift to the number of arguments consumed.
+# _initfn_uid; sets _initfn_shift to the number of arguments consumed. Returns 2 for bad
+# options, 3 when USER does not exist (then nothing can run as USER).
 _initfn_parse_p() {
     _initfn_opt_pidfile=
     _initfn_shift=0
@@ -447,7 +449,7 @@ _initfn_parse_p() {
         esac
     done
     _initfn_shift=$((OPTIND - 1))
-    _initfn_expect_uid "$user" || return 2
+    _initfn_expect_uid "$user" 2>/dev/null || return 3
 }
 
 pidofproc() {
@@ -455,7 +457,9 @@ pidofproc() {
     set +e +u
     local -a _initfn_found=()
     local _initfn_pidfile_used='' _initfn_opt_pidfile='' _initfn_shift=0 _initfn_uid='' rc
-    _initfn_parse_p "$@" || return 4
+    _initfn_parse_p "$@"
+    rc=$?
+    [ "$rc" -eq 0 ] || { [ "$rc" -eq 3 ] && return 3; return 4; }
     shift "$_initfn_shift"
     if [ $# -lt 1 ]; then
         _initfn_err "usage: pidofproc [-p PIDFILE] [-u USER] PROGRAM"
@@ -472,7 +476,10 @@ statusproc() {
     set +e +u
     local -a _initfn_found=()
     local _initfn_pidfile_used='' _initfn_opt_pidfile='' _initfn_shift=0 _initfn_uid='' rc name
-    _initfn_parse_p "$@" || return 4
+    _initfn_parse_p "$@"
+    rc=$?
+    [ "$rc" -eq 0 ] || [ "$rc" -eq 3 ] || return 4
+    local no_user=$rc
     shift "$_initfn_shift"
     if [ $# -lt 1 ]; then
         _initfn_err "usage: statusproc [-p PIDFILE] [-u USER] PROGRAM"
@@ -483,6 +490,10 @@ statusproc() {
         name=${name%.pid}
     else
         name=${1##*/}
+    fi
+    if [ "$no_user" -eq 3 ]; then
+        printf '%s is not running (its user does not exist)\n' "$name"
+        return 3
     fi
     _initfn_lookup "$_initfn_opt_pidfile" "$1" "$_initfn_uid"
     rc=$?
@@ -551,9 +562,13 @@ killproc() {
         _initfn_err "usage: killproc [-p PIDFILE] [-u USER] [-d DELAY] PROGRAM [SIGNAL]"
         return 2
     fi
-    local _initfn_uid
-    _initfn_expect_uid "$user" || return 2
-    local program=$1 signal=''
+    local _initfn_uid program=$1 signal=''
+    if ! _initfn_expect_uid "$user" 2>/dev/null; then
+        # Nothing runs as an account that does not exist (any more).
+        _initfn_err "killproc: ${program##*/} is not running: its user '$user' does not exist"
+        [ $# -eq 2 ] && return 7
+        return 0
+    fi
     if [ $# -eq 2 ]; then
         signal=$(_initfn_signal "$2") || {
             _initfn_err "killproc: unknown signal $2"

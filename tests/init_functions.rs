@@ -668,6 +668,12 @@ fn lsb_exit_codes_messages_and_failures() {
     assert_eq!(f.shell("killproc -x foo").code, 2);
     assert_eq!(f.shell("killproc -d soon foo").code, 2);
     assert_eq!(f.shell("killproc foo -NOSUCHSIGNAL").code, 2);
+    // Nothing runs as a user that does not exist (any more): stopping succeeds.
+    let gone = "-p /nonexistent/x.pid -u no-such-user-here foo";
+    assert_eq!(f.shell(&format!("killproc {gone}")).code, 0);
+    assert_eq!(f.shell(&format!("killproc {gone} HUP")).code, 7);
+    assert_eq!(f.shell(&format!("statusproc {gone}")).code, 3);
+    assert_eq!(f.shell(&format!("pidofproc {gone}")).code, 3);
 
     // Without -p: the default PID file in the runtime directory, then a scan by
     // executable (stopping the program that has no PID file).
