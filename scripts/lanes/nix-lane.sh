@@ -190,10 +190,13 @@ build_nix() {
     [ -f "$lane/nix-$version.done" ] && return
     if [ ! -x "$root$prefix/bin/nix" ]; then
         fetch_nix_source
-        say "configuring Nix $version (meson, shared libraries)"
-        local setup
-        setup=$(meson_setup_cmd "$src/build")
-        in_root "rm -rf $src/build && cd $src && $setup"
+        # An interrupted build is resumed: ninja only builds what is missing.
+        if [ ! -f "$root$src/build/build.ninja" ]; then
+            say "configuring Nix $version (meson, shared libraries)"
+            local setup
+            setup=$(meson_setup_cmd "$src/build")
+            in_root "rm -rf $src/build && cd $src && $setup"
+        fi
         say "building Nix $version (ninja, nice -n 19)"
         in_root "nice -n 19 ninja -C $src/build && nice -n 19 meson install -C $src/build --quiet"
     fi
