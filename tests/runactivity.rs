@@ -151,6 +151,31 @@ fn runactivity_waits_for_a_running_switch() {
     );
     assert!(sb.pid("a").is_some() && sb.pid("c").is_some());
     assert!(sb.pid("b").is_none(), "runactivity restarted the removed b");
+
+    // The other way round: a switch meets runactivity's lock and names it.
+    ok(&runactivity(&sb, &["stop"]));
+    let mut activity = runactivity_cmd(&sb, &["start"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lock = sb.tool_state().join("lock");
+    assert!(common::wait_until(
+        std::time::Duration::from_secs(5),
+        || std::fs::read_to_string(&lock)
+            .unwrap_or_default()
+            .starts_with(&format!("{} nixproc-sysvinit-runactivity", activity.id()))
+    ));
+    let err = failed(&sb.switch(&["--no-wait", v1.to_str().unwrap()]));
+    assert!(
+        err.contains(&format!(
+            "another nixproc-sysvinit-runactivity (pid {}) is running",
+            activity.id()
+        )),
+        "{err}"
+    );
+    assert!(activity.wait().unwrap().success());
+    assert!(sb.pid("c").is_some());
     ok(&sb.switch(&["--undeploy"]));
     assert!(sb.leftovers().is_empty());
 }

@@ -64,10 +64,10 @@ impl Lock {
             let _ = file.read_to_string(&mut holder);
             let mut words = holder.split_whitespace();
             let pid = words.next().unwrap_or("unknown").to_string();
+            let program = words.next().unwrap_or("nixproc-sysvinit-switch").to_string();
             if wait == Wait::No {
-                return Err(DeployError::Locked { pid, path });
+                return Err(DeployError::Locked { pid, program, path });
             }
-            let program = words.next().unwrap_or("nixproc-sysvinit-switch");
             on_wait(&format!("{program} (pid {pid})"));
             loop {
                 // SAFETY: as above; this call blocks until the holder releases the lock.

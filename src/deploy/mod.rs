@@ -95,12 +95,14 @@ pub enum DeployError {
     },
     /// Another switch (or runactivity) holds the lock and the caller would not wait.
     #[error(
-        "another nixproc-sysvinit-switch (pid {pid}) is running on this profile; lock file {}",
+        "another {program} (pid {pid}) is running on this profile; lock file {}",
         path.display()
     )]
     Locked {
         /// The pid written by the holder, or "unknown".
         pid: String,
+        /// The holder's program, as it wrote it.
+        program: String,
         /// The lock file.
         path: PathBuf,
     },
