@@ -812,8 +812,8 @@ fn group_name(gid: &str) -> Option<String> {
 }
 
 /// Running processes that use account `id` of `kind`: as their real, effective, saved
-/// or filesystem uid (users), or gid or supplementary group (groups). Each as
-/// `PID (COMMAND)`.
+/// or filesystem uid (users), or gid or supplementary group (groups); zombies do not
+/// count. Each as `PID (COMMAND)`.
 fn processes_using(kind: Kind, id: u32) -> Vec<String> {
     let fields: &[&str] = match kind {
         Kind::User => &["Uid:"],
@@ -834,6 +834,14 @@ fn processes_using(kind: Kind, id: u32) -> Vec<String> {
         let Ok(status) = fs::read_to_string(e.path().join("status")) else {
             continue;
         };
+        // A zombie runs nothing any more (and userdel ignores it too).
+        let dead = status.lines().any(|l| {
+            l.strip_prefix("State:")
+                .is_some_and(|st| matches!(st.trim_start().chars().next(), Some('Z' | 'X')))
+        });
+        if dead {
+            continue;
+        }
         let uses = status.lines().any(|line| {
             fields.iter().any(|f| {
                 line.strip_prefix(f).is_some_and(|ids| {
@@ -1282,6 +1290,29 @@ mod tests {
         assert!(processes_using(Kind::Group, gid)
             .iter()
             .any(|p| p.starts_with(&format!("{me} ("))));
+    }
+
+    #[test]
+    fn zombies_use_no_account() {
+        let mut child = Command::new("true").spawn().unwrap();
+        let pid = child.id();
+        let zombie = || {
+            fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|st| {
+                st.lines()
+                    .any(|l| l.starts_with("State:") && l.contains('Z'))
+            })
+        };
+        for _ in 0..500 {
+            if zombie() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(zombie(), "the child never became a zombie");
+        assert!(!processes_using(Kind::User, euid())
+            .iter()
+            .any(|p| p.starts_with(&format!("{pid} ("))));
+        child.wait().unwrap();
     }
 
     #[test]
