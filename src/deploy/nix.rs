@@ -30,7 +30,9 @@ pub fn nix_command(program: &str, options: &NixOptions) -> Command {
 }
 
 /// Makes `cmd`'s process receive SIGKILL when the tool dies (by any signal, `kill -9`
-/// included), so that no child of the tool outlives it.
+/// included), so that no child of the tool outlives it. The signal follows the thread
+/// that spawned the child: spawn from the main thread (as the tools do), not from a
+/// short-lived worker.
 pub fn die_with_parent(cmd: &mut Command) {
     // SAFETY: getpid has no preconditions.
     let parent = unsafe { libc::getpid() };
