@@ -64,7 +64,10 @@ impl Lock {
             let _ = file.read_to_string(&mut holder);
             let mut words = holder.split_whitespace();
             let pid = words.next().unwrap_or("unknown").to_string();
-            let program = words.next().unwrap_or("nixproc-sysvinit-switch").to_string();
+            let program = words
+                .next()
+                .unwrap_or("nixproc-sysvinit-switch")
+                .to_string();
             if wait == Wait::No {
                 return Err(DeployError::Locked { pid, program, path });
             }
