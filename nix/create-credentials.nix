@@ -51,11 +51,12 @@ in
 let
   # A process description that has nothing but the accounts (and the one no-op
   # activity the renderer insists on); only its dysnomia-support part is kept.
+  # The opt-in only when given, so that other specs (and store paths) stay as they were.
   spec = {
-    inherit name allowPrivilegedCredentials;
+    inherit name;
     activities.status = ":";
     credentials = { inherit groups users; };
-  };
+  } // (if allowPrivilegedCredentials then { inherit allowPrivilegedCredentials; } else { });
 in
 if usePlugin then
   let
