@@ -53,9 +53,9 @@
 # is a symbolic link or not a regular file, is owned by someone other than root and the
 # expected user, is writable by group or others, or lies in a directory that is (a
 # sticky world-writable directory like /tmp included). Directories the start functions
-# create for USER's PID and log files (mode 0755, owned by USER) must have a parent only
-# root can write; an existing one must not be a symbolic link nor belong to another user
-# (one left by a deleted account is handed over).
+# create for USER's PID and log files (mode 0755, owned by USER) must have a parent that
+# is root's and not world-writable; an existing one must not be a symbolic link nor
+# belong to another user (one left by a deleted account is handed over).
 #
 # The functions work the same under `set -e` and `set -u` in the calling script (they
 # run with their own shell options) and do not depend on the caller's IFS.
@@ -683,16 +683,21 @@ _initfn_executable() {
     [ -x "$_initfn_path" ] && ! [ -d "$_initfn_path" ]
 }
 
-# Makes DIR exist for the files of a process of USER (or of the caller), refusing with
-# a message a DIR that others could write or redirect (see _initfn_dir_trusted; for
-# USER, DIR must not be a symbolic link at all). A missing DIR is created: its parent
-# (created as needed) must be the caller's or root's and writable by nobody else; DIR
-# gets mode 0755 and, for USER, is handed over to USER and USER's group. An existing
-# directory is never handed over.
+# Makes DIR exist for the files of a process, run as USER when given. Without USER, a
+# missing DIR is created (mode 0755). With USER, a DIR that others could write or
+# redirect is refused with a message (a symbolic link, another account's, writable by
+# group or others; see _initfn_dir_trusted), and a missing DIR is created under a parent
+# (created as needed) that is root's and not world-writable, with mode 0755, and
+# handed over to USER and USER's group. An existing directory is never handed over,
+# except one of a deleted account (_initfn_adopt_orphan).
 _initfn_prepare_dir() {
     local dir=$1 user=${2:-} parent _initfn_uid
+    if [ -z "$user" ]; then
+        [ -d "$dir" ] || mkdir -p -m 0755 -- "$dir"
+        return
+    fi
     _initfn_expect_uid "$user" || return 1
-    if [ -n "$user" ] && [ -L "$dir" ]; then
+    if [ -L "$dir" ]; then
         _initfn_err "refusing directory $dir: it is a symbolic link"
         return 1
     fi
@@ -703,9 +708,21 @@ _initfn_prepare_dir() {
     fi
     parent=$(dirname -- "$dir")
     mkdir -p -- "$parent" || return 1
-    _initfn_dir_trusted "$parent" "$EUID" || return 1
+    # Others must not be able to swap DIR for their own: the parent is root's and not
+    # world-writable (a group-writable one, such as some systems' /var/log, gives only
+    # its privileged group that power).
+    local owner mode
+    read -r owner mode < <(stat -L -c '%u %a' -- "$parent" 2>/dev/null)
+    if [ "$owner" != 0 ] && [ "$owner" != "$EUID" ]; then
+        _initfn_err "refusing to create $dir: $parent is owned by uid $owner, not root"
+        return 1
+    fi
+    if [ -z "$mode" ] || (((8#$mode & 8#002) != 0)); then
+        _initfn_err "refusing to create $dir: $parent is writable by others (mode $mode)"
+        return 1
+    fi
     mkdir -m 0755 -- "$dir" || return 1
-    if [ -n "$user" ] && [ "$EUID" -eq 0 ]; then
+    if [ "$EUID" -eq 0 ]; then
         chown -- "$user:$(id -g -- "$user")" "$dir" || return 1
     fi
 }
@@ -715,7 +732,7 @@ _initfn_prepare_dir() {
 # and only root can write its parent, so that root made it.
 _initfn_adopt_orphan() {
     local dir=$1 user=$2 owner
-    [ -n "$user" ] && [ "$EUID" -eq 0 ] && ! [ -L "$dir" ] && [ -d "$dir" ] || return 0
+    [ "$EUID" -eq 0 ] && ! [ -L "$dir" ] && [ -d "$dir" ] || return 0
     owner=$(stat -c '%u' -- "$dir" 2>/dev/null) || return 0
     [ "$owner" != 0 ] && [ "$owner" != "$_initfn_uid" ] || return 0
     id -- "$owner" >/dev/null 2>&1 && return 0

@@ -249,6 +249,17 @@ fn local_users_cannot_steer_stop_or_fake_a_start() {
     assert_eq!(r.code, 4, "{r:?}");
     assert!(r.stderr.contains("writable by group or others"), "{r:?}");
 
+    // A user process's directories are never made in a world-writable directory.
+    let r = check(&format!(
+        "start_foreground -D daemon -p {t}/svc/svc.pid -u {u} -- {w}",
+        t = p(&tmp),
+        u = sq(&svc.name),
+        w = p(&webapp)
+    ));
+    assert_eq!(r.code, 1, "{r:?}");
+    assert!(r.stderr.contains("writable by others"), "{r:?}");
+    assert!(!tmp.join("svc").exists());
+
     victim.kill().unwrap();
     victim.wait().unwrap();
     guard.cleanup();
