@@ -18,9 +18,20 @@
 #                                           # optional: a JSON object (or a Nix attribute
 #                                           #   set with --arg) of extra arguments for the
 #                                           #   model; only those it declares are passed
-#     --arg pkgs 'import <nixpkgs> {}'      # optional, default the host-packages shim
+#     --arg cliArgs '{ port = 6000; }'      # optional: more arguments for the model (the
+#                                           #   tools' --arg/--argstr), passed likewise
+#     --arg pkgs 'import <nixpkgs> {}'      # optional; see "The package set" below
 #     --arg chunkSize 100                   # optional: with the plugin, processes per
 #                                           #   JSON text of renderings (memory tuning)
+#
+# The package set. `pkgs` given to this file is passed to the model as it is. Otherwise,
+# when `<nixpkgs>` resolves on the search path (NIX_PATH, -I), a model that declares
+# `pkgs` with a default of its own (typically `pkgs ? import <nixpkgs> { inherit system; }`)
+# is left to that default and a model that declares it without one gets
+# `import <nixpkgs> { inherit system; }`; when `<nixpkgs>` does not resolve, the model gets
+# the host-packages shim (./host-packages.nix). Which one was used is the profile's
+# attribute `packageSet` and the one line of its file share/nixproc-sysvinit/package-set:
+# "given", "model default", "nixpkgs" or "host-packages shim".
 #
 # Rendering happens at evaluation time when Nix loads this project's plugin (give
 # `--option plugin-files LIB.so` to nix-build BEFORE its other arguments), otherwise at
@@ -58,7 +69,7 @@
 # store path the scripts mention either way.
 { exprFile
 , system ? builtins.currentSystem
-, pkgs ? import ./host-packages.nix { inherit system; }
+, pkgs ? null
 , stateDir ? "/var"
 , runtimeDir ? "${stateDir}/run"
 , logDir ? "${stateDir}/log"
@@ -69,6 +80,9 @@
 , libDir ? "${stateDir}/lib"
 , forceDisableUserChange ? false
 , extraParams ? { }
+  # Arguments for the model given with the tools' --arg/--argstr, an attribute set; like
+  # extraParams, only those the model declares are passed.
+, cliArgs ? { }
 , name ? "nixproc-sysvinit-profile"
   # With the plugin: how many processes' renderings travel in one JSON text (see below).
 , chunkSize ? 100
@@ -84,11 +98,26 @@ let
 
   model = import exprFile;
 
-  available = {
-    inherit pkgs system stateDir runtimeDir logDir tmpDir cacheDir spoolDir lockDir libDir
+  # The package set and what to call it (see "The package set" above).
+  nixpkgsFound = builtins.tryEval (builtins.findFile builtins.nixPath "nixpkgs");
+  modelArgs = if builtins.isFunction model then builtins.functionArgs model else { };
+  packageSet =
+    if pkgs != null then "given"
+    else if !nixpkgsFound.success then "host-packages shim"
+    else if modelArgs.pkgs or false then "model default"
+    else "nixpkgs";
+  chosenPkgs =
+    if pkgs != null then pkgs
+    else if packageSet == "host-packages shim" then import ./host-packages.nix { inherit system; }
+    else import nixpkgsFound.value { inherit system; };
+  # Left out when the model's own default is to be used.
+  pkgsArg = if packageSet == "model default" then { } else { pkgs = chosenPkgs; };
+
+  available = pkgsArg // {
+    inherit system stateDir runtimeDir logDir tmpDir cacheDir spoolDir lockDir libDir
       forceDisableUserChange;
     processManager = "sysvinit";
-  } // extra;
+  } // extra // cliArgs;
 
   processes =
     if builtins.isFunction model then
@@ -165,14 +194,14 @@ let
     ((count + chunkSize - 1) / chunkSize);
 
   renderPackage = lib.renderPackageFor {
-    nixprocSysvinit = pkgs.nixproc-sysvinit or null;
-    stdenv = pkgs.stdenv or null;
+    nixprocSysvinit = chosenPkgs.nixproc-sysvinit or null;
+    stdenv = chosenPkgs.stdenv or null;
     inherit system;
   };
 
   builderEnv = lib.builderFor {
-    stdenv = pkgs.stdenv or null;
-    coreutils = pkgs.coreutils or null;
+    stdenv = chosenPkgs.stdenv or null;
+    coreutils = chosenPkgs.coreutils or null;
   };
 
   renderingsFile = json: derivation (builderEnv // {
@@ -185,16 +214,22 @@ let
     allowSubstitutes = false;
   });
 
+  # Builder commands writing which package set the model got (see the top of this file).
+  recordPackageSet = ''
+    mkdir -p "$out/share/nixproc-sysvinit"
+    printf '%s\n' "$packageSet" > "$out/share/nixproc-sysvinit/package-set"
+  '';
+
   fromRenderings = builderEnv // {
-    inherit name system;
+    inherit name system packageSet;
     args = [
       "-c"
-      ''
+      (''
         set -e
         for f in ''${renderingsPath:-$renderingsFiles}; do
           ${renderPackage}/bin/nixproc-sysvinit-render --rendered "$f" --out "$out"
         done
-      ''
+      '' + recordPackageSet)
     ];
     preferLocalBuild = true;
     allowSubstitutes = false;
@@ -206,11 +241,11 @@ let
   });
 
   union = builderEnv // {
-    inherit name system;
+    inherit name system packageSet;
     paths = map toString paths;
     args = [
       "-c"
-      ''
+      (''
         set -e
         mkdir -p "$out"
         claims=share/nixproc-sysvinit/runtime-files
@@ -249,7 +284,7 @@ let
             fi
           done
         done
-      ''
+      '' + recordPackageSet)
     ];
     preferLocalBuild = true;
     allowSubstitutes = false;

@@ -17,82 +17,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use common::nixbuild::{build_profile, nix, repo, Via};
 use common::{free_port, http_get, wait_http, ProcessGuard, TestDir};
-
-/// Directory with this build's `nixproc-sysvinit-render` (and the other tools).
-fn bin_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_nixproc-sysvinit-render"))
-        .parent()
-        .expect("the binary has a directory")
-        .to_path_buf()
-}
-
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The evaluator plugin built by `scripts/setup.sh`.
-fn plugin() -> PathBuf {
-    let mut candidates = Vec::new();
-    if let Some(p) = std::env::var_os("NIXPROC_PLUGIN") {
-        candidates.push(PathBuf::from(p));
-    }
-    if let Ok(text) = fs::read_to_string(repo().join(".nixproc/plugin-path")) {
-        candidates.push(PathBuf::from(text.trim()));
-    }
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        candidates.push(PathBuf::from(dir).join("release/libnixproc_sysvinit_plugin.so"));
-    }
-    candidates.push(repo().join("target/release/libnixproc_sysvinit_plugin.so"));
-    candidates
-        .into_iter()
-        .find(|p| p.is_file())
-        .expect("the Nix plugin is not built: run scripts/setup.sh (or set NIXPROC_PLUGIN)")
-}
-
-/// How a model is evaluated.
-#[derive(Clone, Copy, Debug, PartialEq)]
-enum Via {
-    /// `builtins.sysvinitScript` at evaluation time.
-    Plugin,
-    /// `nixproc-sysvinit-render` inside the derivation.
-    RenderTool,
-}
-
-/// Runs `nix-build` (or `nix-instantiate`) and returns stdout or stderr.
-fn nix(tool: &str, path: Via, args: &[&str]) -> Result<String, String> {
-    let mut cmd = Command::new(tool);
-    if path == Via::Plugin {
-        cmd.arg("--option").arg("plugin-files").arg(plugin());
-    }
-    cmd.args(["--option", "substituters", ""]);
-    if tool == "nix-build" {
-        cmd.arg("--no-out-link");
-    }
-    cmd.args(args)
-        .env("NIXPROC_SYSVINIT_BIN", bin_dir())
-        .env("NIXPROC_SYSVINIT_WEBAPP", common::webapp_binary());
-    let out = cmd.output().unwrap_or_else(|e| panic!("run {tool}: {e}"));
-    if out.status.success() {
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
-    } else {
-        Err(String::from_utf8_lossy(&out.stderr).to_string())
-    }
-}
-
-/// Builds the profile of a processes model.
-fn build_profile(path: Via, model: &Path, extra: &[&str]) -> Result<PathBuf, String> {
-    let builder = repo().join("nix/build-profile.nix");
-    let mut args = vec![
-        builder.to_str().unwrap().to_string(),
-        "--arg".into(),
-        "exprFile".into(),
-        model.to_str().unwrap().to_string(),
-    ];
-    args.extend(extra.iter().map(|s| s.to_string()));
-    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
-    nix("nix-build", path, &refs).map(PathBuf::from)
-}
 
 fn example(file: &str) -> PathBuf {
     repo().join("examples/webapps").join(file)
@@ -829,4 +755,105 @@ fn processes_sharing_a_pid_or_log_file_are_refused_on_both_paths() {
         let profile = build_profile(path, &distinct, &[]).expect("distinct PID files");
         assert!(profile.join("etc/rc.d/init.d/web-b").is_file());
     }
+}
+
+/// A model that tells which package set it got: its process's description says whether
+/// `pkgs` is the stand-in nixpkgs. `header` is the model's argument list.
+fn package_set_model(dir: &TestDir, name: &str, header: &str) -> PathBuf {
+    let text = format!(
+        "{header}:\n\
+         let\n\
+         \x20 create = import {root}/nix/create-sysvinit-script.nix {{\n\
+         \x20   inherit (pkgs) stdenv writeTextFile daemon;\n\
+         \x20   runtimeDir = \"${{stateDir}}/run\";\n\
+         \x20 }};\n\
+         in\n\
+         {{\n\
+         \x20 probe = create {{\n\
+         \x20   name = \"probe\";\n\
+         \x20   process = \"/bin/sleep\";\n\
+         \x20   args = [ \"1000\" ];\n\
+         \x20   description = if pkgs.standInNixpkgs or false then \"got the stand-in nixpkgs\" else \"got other packages\";\n\
+         \x20 }};\n\
+         }}\n",
+        root = repo().display()
+    );
+    dir.write(name, &text, 0o644)
+}
+
+/// What the profile says about its package set, and what the model got.
+fn package_set_of(via: Via, model: &Path, extra: &[&str], nix_path: &str) -> (String, String) {
+    let profile =
+        common::nixbuild::build_profile_with_env(via, model, extra, &[("NIX_PATH", nix_path)])
+            .unwrap();
+    let said = fs::read_to_string(profile.join("share/nixproc-sysvinit/package-set")).unwrap();
+    let script = fs::read_to_string(profile.join("etc/rc.d/init.d/probe")).unwrap();
+    let got = if script.contains("got the stand-in nixpkgs") {
+        "stand-in"
+    } else if script.contains("got other packages") {
+        "other"
+    } else {
+        panic!("no description in {script}")
+    };
+    (said.trim().to_string(), got.to_string())
+}
+
+/// A model's `pkgs ? import <nixpkgs> { ... }` gets `<nixpkgs>` when it resolves, a model
+/// requiring `pkgs` gets `import <nixpkgs> { }`, both fall back to the host-packages shim
+/// without it, and `--arg pkgs` wins; the profile says which one in one line.
+#[test]
+fn models_get_nixpkgs_when_it_resolves_and_the_shim_otherwise() {
+    let dir = TestDir::new("nixproc-nix-pkgs");
+    let with_default = package_set_model(
+        &dir,
+        "with-default.nix",
+        "{ pkgs ? import <nixpkgs> { inherit system; }, system ? builtins.currentSystem, stateDir, ... }",
+    );
+    let required = package_set_model(&dir, "required.nix", "{ pkgs, stateDir, ... }");
+    let nixpkgs = format!("nixpkgs={}", common::nixbuild::stand_in_nixpkgs().display());
+    let given = format!(
+        "import {} {{ }}",
+        common::nixbuild::stand_in_nixpkgs().display()
+    );
+    for via in common::nixbuild::BOTH {
+        assert_eq!(
+            package_set_of(via, &with_default, &[], &nixpkgs),
+            ("model default".into(), "stand-in".into()),
+            "{via:?}"
+        );
+    }
+    assert_eq!(
+        package_set_of(Via::RenderTool, &required, &[], &nixpkgs),
+        ("nixpkgs".into(), "stand-in".into())
+    );
+    for model in [&with_default, &required] {
+        assert_eq!(
+            package_set_of(Via::RenderTool, model, &[], ""),
+            ("host-packages shim".into(), "other".into()),
+            "{}",
+            model.display()
+        );
+    }
+    assert_eq!(
+        package_set_of(Via::RenderTool, &required, &["--arg", "pkgs", &given], ""),
+        ("given".into(), "stand-in".into())
+    );
+    // The choice is also an attribute of the profile derivation.
+    let builder = repo().join("nix/build-profile.nix");
+    let attr = common::nixbuild::nix_with_env(
+        "nix-instantiate",
+        Via::RenderTool,
+        &[
+            "--eval",
+            builder.to_str().unwrap(),
+            "--arg",
+            "exprFile",
+            required.to_str().unwrap(),
+            "-A",
+            "packageSet",
+        ],
+        &[("NIX_PATH", &nixpkgs)],
+    )
+    .unwrap();
+    assert_eq!(attr, "\"nixpkgs\"");
 }

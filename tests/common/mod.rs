@@ -13,6 +13,8 @@
 //!   placeholders substituted, and the example web server built for the tests.
 #![allow(dead_code)]
 
+pub mod nixbuild;
+
 use std::fs;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
