@@ -73,6 +73,7 @@ let
   paths = {
     nginx = "/usr/sbin/nginx";
     daemon = "/usr/bin/daemon";
+    nix-daemon = "/usr/bin/nix-daemon";
     bash = "/bin/bash";
     sh = "/bin/sh";
   } // hostPaths;
@@ -125,6 +126,7 @@ let
 
     nginx = hostPackage "nginx" { nginx = paths.nginx; };
     daemon = hostPackage "daemon" { daemon = paths.daemon; };
+    nix = hostPackage "nix" { nix-daemon = paths.nix-daemon; };
     bash = hostPackage "bash" { bash = paths.bash; sh = paths.sh; };
     coreutils = hostPackage "coreutils" (fromUsrBin coreutilsPrograms);
     gnused = hostPackage "gnused" { sed = "/bin/sed"; };

@@ -142,3 +142,27 @@ if [ ! -f "$plugin" ]; then
 fi
 printf '%s\n' "$plugin" >"$state/plugin-path"
 step "plugin: $plugin (path recorded in .nixproc/plugin-path)"
+
+# The Nix daemon, so that users other than root can build and deploy (they cannot write
+# the store themselves). It is deployed with this project's own switch as the profile
+# `nix-daemon`, started if it is not running, and linked into /etc/init.d with rc.d links
+# (update-rc.d), so the system's init starts it at boot. A daemon that systemd already
+# manages (Debian's nix-setup-systemd) is left alone.
+step "Nix daemon for users other than root"
+if [ -d /run/systemd/system ] && systemctl is-enabled --quiet nix-daemon.socket 2>/dev/null; then
+    echo "systemd manages nix-daemon.socket; not deploying another daemon"
+else
+    "$target_dir/release/nixproc-sysvinit-switch" --profile nix-daemon --quiet \
+        "$root/scripts/nix-daemon/processes.nix"
+    "$target_dir/release/nixproc-sysvinit-runactivity" --profile nix-daemon start
+    boot_script=/nix/var/nix/profiles/nixproc-sysvinit/nix-daemon/etc/rc.d/init.d/nix-daemon
+    if [ -e /etc/init.d/nix-daemon ] && [ "$(readlink /etc/init.d/nix-daemon)" != "$boot_script" ]; then
+        echo "warning: /etc/init.d/nix-daemon exists and is not this project's; not starting the daemon at boot" >&2
+    else
+        ln -sfn "$boot_script" /etc/init.d/nix-daemon
+        if command -v update-rc.d >/dev/null; then
+            update-rc.d nix-daemon defaults >/dev/null
+        fi
+        echo "nix-daemon runs; /etc/init.d/nix-daemon starts it at boot"
+    fi
+fi

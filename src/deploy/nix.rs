@@ -7,7 +7,9 @@
 //! the tool dies (a parent-death signal), so a `kill -9` of a switch never leaves a Nix
 //! child behind that goes on changing things.
 
+use std::os::unix::fs::FileTypeExt;
 use std::os::unix::process::CommandExt;
+use std::path::PathBuf;
 use std::process::Command;
 
 /// `NAME VALUE` pairs given with `--option`, passed to every Nix command.
@@ -25,8 +27,31 @@ pub fn nix_command(program: &str, options: &NixOptions) -> Command {
     for (name, value) in plugins.into_iter().chain(others) {
         cmd.arg("--option").arg(name).arg(value);
     }
+    if daemon_store_for_this_user() {
+        cmd.env("NIX_REMOTE", "daemon");
+    }
     die_with_parent(&mut cmd);
     cmd
+}
+
+/// Whether Nix commands must go through the Nix daemon without being told so: the
+/// caller is not root (only root can write the store), set no `NIX_REMOTE` of its own,
+/// and a daemon socket exists (`NIX_DAEMON_SOCKET_PATH`, else
+/// `NIX_STATE_DIR/daemon-socket/socket`, by default under `/nix/var/nix`).
+fn daemon_store_for_this_user() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 || std::env::var_os("NIX_REMOTE").is_some() {
+        return false;
+    }
+    let socket = std::env::var_os("NIX_DAEMON_SOCKET_PATH")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(
+                std::env::var_os("NIX_STATE_DIR").unwrap_or_else(|| "/nix/var/nix".into()),
+            )
+            .join("daemon-socket/socket")
+        });
+    std::fs::metadata(socket).is_ok_and(|m| m.file_type().is_socket())
 }
 
 /// Makes `cmd`'s process receive SIGKILL when the tool dies (by any signal, `kill -9`
