@@ -307,9 +307,15 @@ pub struct UserGuard {
 impl UserGuard {
     /// Creates a system user with a unique name starting with `prefix` (at most 8 chars).
     pub fn create(prefix: &str) -> UserGuard {
+        UserGuard::create_with_home(prefix, Path::new("/nonexistent"))
+    }
+
+    /// As [`UserGuard::create`], with `home` as the home directory (made by the caller).
+    pub fn create_with_home(prefix: &str, home: &Path) -> UserGuard {
         let name = format!("{prefix}{}", std::process::id() % 100_000);
         let status = Command::new("useradd")
-            .args(["-r", "-M", "-d", "/nonexistent", "-s", "/usr/sbin/nologin"])
+            .args(["-r", "-M", "-s", "/usr/sbin/nologin", "-d"])
+            .arg(home)
             .arg(&name)
             .status()
             .expect("run useradd");
