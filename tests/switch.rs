@@ -251,7 +251,7 @@ fn old_profile_option_and_environment_variables() {
     // A path that is neither a model nor a profile.
     let err = failed(&sb.switch(&[sb.path().join("nowhere").to_str().unwrap()]));
     assert!(
-        err.contains("neither a processes model file nor a profile directory"),
+        err.contains("neither a processes model file, a flake nor a profile directory"),
         "{err}"
     );
     let err = failed(&sb.switch(&[]));

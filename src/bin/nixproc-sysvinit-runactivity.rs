@@ -12,9 +12,9 @@ use anyhow::{anyhow, Context, Result};
 use clap::Parser;
 
 use nixproc_sysvinit::deploy::activity::{run_activity, status_state, ActivityResult};
-use nixproc_sysvinit::deploy::cli::{DeploymentArgs, RunArgs};
+use nixproc_sysvinit::deploy::cli::{DeploymentArgs, ModelArgs, RunArgs};
 use nixproc_sysvinit::deploy::journal::{Journal, Lock};
-use nixproc_sysvinit::deploy::model::{self, BuildParams};
+use nixproc_sysvinit::deploy::model::{self, BuildParams, ModelSource};
 use nixproc_sysvinit::deploy::profile::Profile;
 use nixproc_sysvinit::deploy::{self as deploy, generations};
 
@@ -42,12 +42,8 @@ struct Cli {
     /// [default: STATE/lib].
     #[arg(long, env = "NIXPROC_LIB_DIR")]
     lib_dir: Option<PathBuf>,
-    /// Build a model with forceDisableUserChange.
-    #[arg(long, env = "NIXPROC_FORCE_DISABLE_USER_CHANGE")]
-    force_disable_user_change: bool,
-    /// Extra parameters for a model, as a JSON object.
-    #[arg(long, env = "NIXPROC_EXTRA_PARAMS")]
-    extra_params: Option<String>,
+    #[command(flatten)]
+    model: ModelArgs,
     /// Print a JSON array of results (with LSB states for `status`) instead of the
     /// scripts' output.
     #[arg(long)]
@@ -104,9 +100,19 @@ fn lock(cli: &Cli) -> Result<Option<Lock>> {
 
 fn run_in(cli: &Cli, runlevel: u8, scratch: &Path) -> Result<bool> {
     let _lock = lock(cli)?;
-    let root = match &cli.path {
-        Some(p) if model::is_profile_dir(p) => p.clone(),
-        Some(p) if p.is_file() => {
+    let source = match (&cli.path, cli.model.flake_source()) {
+        (Some(_), Some(_)) => return Err(anyhow!("give either --flake or a PATH, not both")),
+        (None, source) => source,
+        (Some(p), None) if model::is_profile_dir(p) => None,
+        (Some(p), None) if p.is_file() => Some(ModelSource::File(p.clone())),
+        (Some(p), None) if p.join("flake.nix").is_file() => Some(ModelSource::Flake {
+            reference: p.to_string_lossy().into_owned(),
+            name: "default".into(),
+        }),
+        (Some(_), None) => None,
+    };
+    let root = match (&cli.path, source) {
+        (_, Some(source)) => {
             let params = BuildParams {
                 state_dir: Some(
                     cli.state_dir
@@ -115,21 +121,23 @@ fn run_in(cli: &Cli, runlevel: u8, scratch: &Path) -> Result<bool> {
                         .to_string_lossy()
                         .into_owned(),
                 ),
-                force_disable_user_change: cli.force_disable_user_change,
-                extra_params: cli.extra_params.clone(),
+                force_disable_user_change: cli.model.force_disable_user_change()?,
+                extra_params: cli.model.extra_params.clone(),
+                model_args: cli.model.model_args(),
                 plugin: model::resolve_plugin(None),
                 nix_options: cli.run.nix_options(),
                 ..BuildParams::default()
             };
-            model::build(p, &params, &scratch.join("result"))?
+            model::build(&source, &params, &scratch.join("result"))?
         }
-        Some(p) => {
+        (Some(p), None) if model::is_profile_dir(p) => p.clone(),
+        (Some(p), None) => {
             return Err(anyhow!(
-                "{} is neither a processes model nor a profile directory",
+                "{} is neither a processes model, a flake nor a profile directory",
                 p.display()
             ))
         }
-        None => {
+        (None, None) => {
             let link = cli.deployment.profile_link();
             generations::current(&link)?
                 .ok_or_else(|| anyhow!("nothing is deployed in profile {}", link.display()))?

@@ -7,9 +7,9 @@ use std::process::ExitCode;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{ArgGroup, Parser};
 
-use nixproc_sysvinit::deploy::cli::{DeploymentArgs, RunArgs};
+use nixproc_sysvinit::deploy::cli::{DeploymentArgs, ModelArgs, RunArgs};
 use nixproc_sysvinit::deploy::journal::Commit;
-use nixproc_sysvinit::deploy::model::{self, BuildParams};
+use nixproc_sysvinit::deploy::model::{self, BuildParams, ModelSource};
 use nixproc_sysvinit::deploy::switch::{self, Settings};
 use nixproc_sysvinit::deploy::{self as deploy, generations};
 
@@ -30,6 +30,18 @@ struct Cli {
     deployment: DeploymentArgs,
     #[command(flatten)]
     run: RunArgs,
+    #[command(flatten)]
+    model: ModelArgs,
+    /// With `--flake`: use REF for the flake's input INPUT (as `nix build` does; the
+    /// flake's lock file records it). Repeatable.
+    #[arg(
+        long = "override-input",
+        num_args = 2,
+        value_names = ["INPUT", "REF"],
+        action = clap::ArgAction::Append,
+        requires = "flake"
+    )]
+    override_input: Vec<String>,
     /// Compare against this profile directory instead of the deployed one.
     #[arg(short = 'o', long)]
     old_profile: Option<PathBuf>,
@@ -59,12 +71,6 @@ struct Cli {
     /// LIB/nixproc-sysvinit/PROFILE [default: STATE/lib].
     #[arg(long, env = "NIXPROC_LIB_DIR")]
     lib_dir: Option<PathBuf>,
-    /// Never switch users: create no accounts, only home directories.
-    #[arg(long, env = "NIXPROC_FORCE_DISABLE_USER_CHANGE")]
-    force_disable_user_change: bool,
-    /// Extra parameters for the model, as a JSON object.
-    #[arg(long, env = "NIXPROC_EXTRA_PARAMS")]
-    extra_params: Option<String>,
     /// Pass --show-trace to nix-build.
     #[arg(long)]
     show_trace: bool,
@@ -96,6 +102,10 @@ struct Cli {
     /// Print the plan and change nothing.
     #[arg(long)]
     dry_run: bool,
+    /// With `--dry-run`: print the plan as a Graphviz DOT graph of the processes and
+    /// their dependencies, each marked start, stop, restart or unchanged.
+    #[arg(long, requires = "dry_run")]
+    graph: bool,
     /// Most scripts running at once [default: 8 per CPU, at least 16].
     #[arg(short = 'j', long, env = "NIXPROC_JOBS")]
     jobs: Option<usize>,
@@ -148,9 +158,9 @@ impl Cli {
         }
     }
 
-    fn build_params(&self) -> BuildParams {
+    fn build_params(&self) -> Result<BuildParams> {
         let s = |p: &Option<PathBuf>| p.as_ref().map(|p| p.to_string_lossy().into_owned());
-        BuildParams {
+        Ok(BuildParams {
             state_dir: Some(self.dirs().state.to_string_lossy().into_owned()),
             runtime_dir: s(&self.runtime_dir),
             log_dir: s(&self.log_dir),
@@ -159,13 +169,15 @@ impl Cli {
             spool_dir: s(&self.spool_dir),
             lock_dir: s(&self.lock_dir),
             lib_dir: s(&self.lib_dir),
-            force_disable_user_change: self.force_disable_user_change,
-            extra_params: self.extra_params.clone(),
+            force_disable_user_change: self.model.force_disable_user_change()?,
+            extra_params: self.model.extra_params.clone(),
+            model_args: self.model.model_args(),
+            override_inputs: deploy::nix::pairs(&self.override_input),
             show_trace: self.show_trace,
             plugin: model::resolve_plugin(self.plugin.as_deref()),
             nix_options: self.run.nix_options(),
             quiet: self.quiet,
-        }
+        })
     }
 }
 
@@ -202,7 +214,7 @@ fn run(cli: &Cli) -> Result<()> {
                 .unwrap_or(16)
                 .max(16)
         }),
-        force_disable_user_change: cli.force_disable_user_change,
+        force_disable_user_change: cli.model.force_disable_user_change()?,
         json: cli.json,
         quiet: cli.quiet,
         timeout: cli
@@ -234,6 +246,13 @@ fn run(cli: &Cli) -> Result<()> {
     if cli.dry_run {
         if deploy::journal::Journal::unfinished(&tool_state)?.is_some() {
             eprintln!("note: an interrupted switch will be rolled back before this plan runs");
+        }
+        if cli.graph {
+            print!(
+                "{}",
+                switch::plan_graph(&settings, cli.old_profile.as_deref(), &new)?
+            );
+            return Ok(());
         }
         let plan = switch::plan(&settings, cli.old_profile.as_deref(), &new)?;
         if cli.json {
@@ -327,9 +346,14 @@ fn target(cli: &Cli, profile: &Path, tool_state: &Path) -> Result<(PathBuf, Comm
         let _ = std::fs::remove_dir_all(&scratch);
         let empty = empty?;
         Ok((empty.clone(), Commit::Set { path: empty }))
+    } else if let Some(source) = cli.model.flake_source() {
+        if cli.path.is_some() {
+            bail!("give either --flake or a PATH, not both");
+        }
+        build(cli, &source, tool_state)
     } else {
         let Some(path) = &cli.path else {
-            bail!("no processes model or profile given (pass PATH or set NIXPROC_PROCESSES)");
+            bail!("no processes model or profile given (pass PATH, --flake REF#NAME or set NIXPROC_PROCESSES)");
         };
         if model::is_profile_dir(path) {
             let stored = if cli.dry_run {
@@ -339,15 +363,32 @@ fn target(cli: &Cli, profile: &Path, tool_state: &Path) -> Result<(PathBuf, Comm
             };
             Ok((stored.clone(), Commit::Set { path: stored }))
         } else if path.is_file() {
-            let built = model::build(path, &cli.build_params(), &tool_state.join("result"))?;
-            Ok((built.clone(), Commit::Set { path: built }))
+            build(cli, &ModelSource::File(path.clone()), tool_state)
+        } else if path.join("flake.nix").is_file() {
+            let source = ModelSource::Flake {
+                reference: path.to_string_lossy().into_owned(),
+                name: "default".into(),
+            };
+            build(cli, &source, tool_state)
         } else {
             bail!(
-                "{} is neither a processes model file nor a profile directory (no etc/rc.d)",
+                "{} is neither a processes model file, a flake nor a profile directory (no etc/rc.d)",
                 path.display()
             );
         }
     }
+}
+
+/// Builds a model into a profile (kept by the root `TOOL_STATE/result`) and says, unless
+/// quiet or JSON, which package set the model got.
+fn build(cli: &Cli, source: &ModelSource, tool_state: &Path) -> Result<(PathBuf, Commit)> {
+    let built = model::build(source, &cli.build_params()?, &tool_state.join("result"))?;
+    if !cli.quiet && !cli.json {
+        if let Some(set) = model::package_set(&built) {
+            eprintln!("package set: {set}");
+        }
+    }
+    Ok((built.clone(), Commit::Set { path: built }))
 }
 
 /// Prints what a switch did: a JSON result, or a summary on stderr unless `--quiet`.

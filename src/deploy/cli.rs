@@ -5,7 +5,8 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::generations;
+use super::model::{ModelArg, ModelSource};
+use super::{generations, DeployError, Result};
 
 /// Which deployment a tool works on: the profile link and the runlevel to read it for.
 /// Meant to be flattened into a tool's options with `#[command(flatten)]`.
@@ -19,8 +20,11 @@ pub struct DeploymentArgs {
         default_value = "processes"
     )]
     pub profile: String,
-    /// Directory of profile links [default: /nix/var/nix/profiles/nixproc-sysvinit for
-    /// root, /nix/var/nix/profiles/per-user/USER/nixproc-sysvinit otherwise].
+    /// Directory of profile links [default: PROFILES/nixproc-sysvinit, PROFILES being
+    /// $NIX_USER_PROFILE_DIR if set, else $NIX_STATE_DIR/profiles for root and
+    /// $NIX_STATE_DIR/profiles/per-user/USER otherwise (NIX_STATE_DIR: /nix/var/nix);
+    /// a deployment of nix-processmgmt's tools, PROFILES/NAME, is used when this
+    /// directory has no link NAME].
     #[arg(long, env = "NIXPROC_PROFILES_DIR")]
     pub profiles_dir: Option<PathBuf>,
     /// Runlevel whose start links count [default: the system's, else 3].
@@ -29,14 +33,13 @@ pub struct DeploymentArgs {
 }
 
 impl DeploymentArgs {
-    /// The profile link: `--profile` as a path, or as a name under `--profiles-dir` (or
-    /// its default, see [`generations::default_profiles_dir`]).
+    /// The profile link: `--profile` as a path, or as a name under `--profiles-dir`, or
+    /// by default as [`generations::default_profile_link`] finds it.
     pub fn profile_link(&self) -> PathBuf {
-        let dir = self
-            .profiles_dir
-            .clone()
-            .unwrap_or_else(generations::default_profiles_dir);
-        generations::profile_path(&self.profile, &dir)
+        match &self.profiles_dir {
+            Some(dir) => generations::profile_path(&self.profile, dir),
+            None => generations::default_profile_link(&self.profile),
+        }
     }
 
     /// The runlevel: `--runlevel`, else the system's current one (see
@@ -78,6 +81,119 @@ impl RunArgs {
             super::journal::Wait::No
         } else {
             super::journal::Wait::Yes
+        }
+    }
+}
+
+/// How a processes model is found and evaluated: the flake, the arguments it receives,
+/// the user-change setting. Shared by the switch and runactivity (which builds a model
+/// given to it); meant to be flattened.
+#[derive(Args, Debug, Clone, Default)]
+pub struct ModelArgs {
+    /// Deploy the processes model `processes.NAME` of a flake (REF#NAME; NAME defaults
+    /// to `default`), evaluated like a processes.nix file.
+    #[arg(long, value_name = "REF#NAME")]
+    pub flake: Option<String>,
+    /// Pass the Nix expression EXPR as the model's argument NAME (as nix-build does).
+    /// `pkgs` and `system` choose the package set and system of the whole build.
+    /// Repeatable.
+    #[arg(
+        long = "arg",
+        num_args = 2,
+        value_names = ["NAME", "EXPR"],
+        action = clap::ArgAction::Append,
+        allow_hyphen_values = true
+    )]
+    pub arg: Vec<String>,
+    /// Pass the string VALUE as the model's argument NAME (as nix-build does).
+    /// Repeatable.
+    #[arg(
+        long = "argstr",
+        num_args = 2,
+        value_names = ["NAME", "VALUE"],
+        action = clap::ArgAction::Append,
+        allow_hyphen_values = true
+    )]
+    pub argstr: Vec<String>,
+    /// Extra arguments for the model: a Nix attribute set (`{ port = 6000; }`) or a
+    /// JSON object (`{"port": 6000}`).
+    #[arg(long, env = "NIXPROC_EXTRA_PARAMS")]
+    pub extra_params: Option<String>,
+    /// Never switch users: build with forceDisableUserChange and create no accounts
+    /// (the environment variable NIXPROC_FORCE_DISABLE_USER_CHANGE=1 too; it takes
+    /// 1/0, true/false, yes/no).
+    #[arg(long)]
+    pub force_disable_user_change: bool,
+}
+
+impl ModelArgs {
+    /// `--force-disable-user-change`, or the environment variable
+    /// `NIXPROC_FORCE_DISABLE_USER_CHANGE` (see [`env_flag`]).
+    pub fn force_disable_user_change(&self) -> Result<bool> {
+        Ok(self.force_disable_user_change || env_flag(FORCE_DISABLE_USER_CHANGE_VAR)?)
+    }
+
+    /// The `--arg` and `--argstr` values, in the order given per kind.
+    pub fn model_args(&self) -> Vec<(String, ModelArg)> {
+        let exprs = super::nix::pairs(&self.arg)
+            .into_iter()
+            .map(|(n, v)| (n, ModelArg::Expr(v)));
+        let strings = super::nix::pairs(&self.argstr)
+            .into_iter()
+            .map(|(n, v)| (n, ModelArg::Str(v)));
+        exprs.chain(strings).collect()
+    }
+
+    /// The flake model named by `--flake`, if any.
+    pub fn flake_source(&self) -> Option<ModelSource> {
+        self.flake.as_deref().map(ModelSource::flake)
+    }
+}
+
+/// The environment variable standing for `--force-disable-user-change`.
+pub const FORCE_DISABLE_USER_CHANGE_VAR: &str = "NIXPROC_FORCE_DISABLE_USER_CHANGE";
+
+/// A boolean as the tools read it from the environment: `1`, `true`, `yes`, `on` or `0`,
+/// `false`, `no`, `off` (any case, surrounding blanks ignored); `None` for anything else.
+pub fn parse_bool(text: &str) -> Option<bool> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// The boolean environment variable `var`: false when unset or empty, else
+/// [`parse_bool`] of its value; an error naming the variable for any other value.
+pub fn env_flag(var: &str) -> Result<bool> {
+    let Some(value) = std::env::var_os(var) else {
+        return Ok(false);
+    };
+    let text = value.to_string_lossy();
+    if text.trim().is_empty() {
+        return Ok(false);
+    }
+    parse_bool(&text).ok_or_else(|| {
+        DeployError::Other(format!(
+            "environment variable {var}={text:?} is not a boolean: use 1, 0, true, false, yes or no"
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn booleans_in_every_spelling() {
+        for t in ["1", "true", "TRUE", "Yes", " on "] {
+            assert_eq!(parse_bool(t), Some(true), "{t}");
+        }
+        for t in ["0", "false", "False", "NO", "off"] {
+            assert_eq!(parse_bool(t), Some(false), "{t}");
+        }
+        for t in ["", "2", "y", "maybe"] {
+            assert_eq!(parse_bool(t), None, "{t}");
         }
     }
 }

@@ -17,21 +17,62 @@ use super::{run_capture, DeployError, Result};
 use std::fs;
 use std::path::{Path, PathBuf};
 
-/// The default directory for profile links: `/nix/var/nix/profiles/nixproc-sysvinit` for
-/// root, `/nix/var/nix/profiles/per-user/USER/nixproc-sysvinit` for anybody else.
+/// Where Nix keeps profiles, as nix-processmgmt's tools find it: `$NIX_USER_PROFILE_DIR`
+/// when set, else `$NIX_STATE_DIR/profiles` (`NIX_STATE_DIR` is `/nix/var/nix` unless
+/// set); for a user other than root without `NIX_USER_PROFILE_DIR`, Nix's per-user
+/// directory `$NIX_STATE_DIR/profiles/per-user/USER`.
+pub fn nix_profiles_dir() -> PathBuf {
+    if let Some(dir) = non_empty_env("NIX_USER_PROFILE_DIR") {
+        return PathBuf::from(dir);
+    }
+    let state = non_empty_env("NIX_STATE_DIR").unwrap_or_else(|| "/nix/var/nix".into());
+    let profiles = PathBuf::from(state).join("profiles");
+    match user_name() {
+        None => profiles,
+        Some(user) => profiles.join("per-user").join(user),
+    }
+}
+
+/// The default directory for this tool's profile links: `nixproc-sysvinit` in
+/// [`nix_profiles_dir`], so `/nix/var/nix/profiles/nixproc-sysvinit` for root and
+/// `/nix/var/nix/profiles/per-user/USER/nixproc-sysvinit` for anybody else by default.
 pub fn default_profiles_dir() -> PathBuf {
+    nix_profiles_dir().join("nixproc-sysvinit")
+}
+
+/// The profile link of `profile` (a name or a path) when no profiles directory is given:
+/// under [`default_profiles_dir`], unless no link of that name is there and
+/// nix-processmgmt's link of that name (`profile` right in [`nix_profiles_dir`], e.g.
+/// `/nix/var/nix/profiles/processes`) holds a deployment (a profile with `etc/rc.d`):
+/// then that one, so a deployment made with nix-processmgmt's tools is found, and
+/// carried on where it is (its generations stay visible to those tools).
+pub fn default_profile_link(profile: &str) -> PathBuf {
+    let link = profile_path(profile, &default_profiles_dir());
+    if profile.contains('/') || fs::symlink_metadata(&link).is_ok() {
+        return link;
+    }
+    let upstream = profile_path(profile, &nix_profiles_dir());
+    if upstream.join("etc/rc.d").is_dir() {
+        upstream
+    } else {
+        link
+    }
+}
+
+/// `None` for root, else the user's name (`$USER`, `$LOGNAME` or the uid).
+fn user_name() -> Option<String> {
     // SAFETY: geteuid has no preconditions.
     let uid = unsafe { libc::geteuid() };
-    if uid == 0 {
-        PathBuf::from("/nix/var/nix/profiles/nixproc-sysvinit")
-    } else {
-        let user = std::env::var("USER")
+    (uid != 0).then(|| {
+        std::env::var("USER")
             .or_else(|_| std::env::var("LOGNAME"))
-            .unwrap_or_else(|_| uid.to_string());
-        PathBuf::from(format!(
-            "/nix/var/nix/profiles/per-user/{user}/nixproc-sysvinit"
-        ))
-    }
+            .unwrap_or_else(|_| uid.to_string())
+    })
+}
+
+/// An environment variable's value, `None` when unset or empty.
+fn non_empty_env(var: &str) -> Option<std::ffi::OsString> {
+    std::env::var_os(var).filter(|v| !v.is_empty())
 }
 
 /// Resolves a `--profile` value: a name becomes `DIR/NAME` under `profiles_dir`, anything

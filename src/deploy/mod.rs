@@ -19,7 +19,8 @@
 //! - [`switch`]: a switch as a transaction, tying the above together, with the rollback
 //!   of a failed switch and the recovery of an interrupted one;
 //! - [`activity`]: running one activity (status, stop...) on every script of a profile;
-//! - [`cli`]: command-line options the tools share.
+//! - [`cli`]: command-line options the tools share (the deployment, Nix options, the
+//!   model's source and arguments, boolean environment variables).
 //!
 //! A switch goes through them in this order: [`profile`] reads the old and the new
 //! profile, [`plan`] diffs them, [`journal`] takes the lock and records the plan,
@@ -30,7 +31,11 @@
 //! Where things live (all configurable from the command line):
 //! - the Nix profile link: `--profile NAME` under `/nix/var/nix/profiles/nixproc-sysvinit`
 //!   (root) or `/nix/var/nix/profiles/per-user/USER/nixproc-sysvinit` (others), or
-//!   `--profile PATH` for any path; its generations are the deployments;
+//!   `--profile PATH` for any path; its generations are the deployments. As for Nix and
+//!   nix-processmgmt, `NIX_STATE_DIR` moves `/nix/var/nix` and `NIX_USER_PROFILE_DIR`
+//!   names the profiles directory; a nix-processmgmt deployment (`NAME` right in that
+//!   directory, e.g. `/nix/var/nix/profiles/processes`) is used when this tool has no
+//!   link `NAME` (see [`generations::default_profile_link`]);
 //! - the tool's own state, per profile link name: `LIBDIR/nixproc-sysvinit/NAME/` with
 //!   `lock`, `journal.jsonl` (only while a switch runs or after one was interrupted),
 //!   `logs/NAME.ACTION.log` (the output of the last run of each script) and `result`

@@ -28,8 +28,15 @@ pub struct BuildParams {
     pub lib_dir: Option<String>,
     /// `forceDisableUserChange`.
     pub force_disable_user_change: bool,
-    /// `extraParams`, a JSON object text.
+    /// `extraParams`: a JSON object or a Nix expression (an attribute set), told apart
+    /// by [`extra_params_kind`].
     pub extra_params: Option<String>,
+    /// Arguments for the model from `--arg` / `--argstr`: `pkgs` and `system` go to the
+    /// profile builder itself (and so to the model), the others to the model through
+    /// the builder's `cliArgs`.
+    pub model_args: Vec<(String, ModelArg)>,
+    /// `--override-input INPUT REF` pairs for a flake model (see [`ModelSource::Flake`]).
+    pub override_inputs: Vec<(String, String)>,
     /// Pass `--show-trace`.
     pub show_trace: bool,
     /// The evaluator plugin to load (`--option plugin-files`), so scripts are rendered
@@ -40,6 +47,105 @@ pub struct BuildParams {
     /// Keep Nix's build output (its stderr) to show only when the build fails.
     pub quiet: bool,
 }
+
+/// A model argument given on the command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelArg {
+    /// `--arg NAME EXPR`: a Nix expression.
+    Expr(String),
+    /// `--argstr NAME VALUE`: a string.
+    Str(String),
+}
+
+impl ModelArg {
+    /// The argument as Nix source text.
+    pub fn to_nix(&self) -> String {
+        match self {
+            ModelArg::Expr(e) => format!("({e}\n)"),
+            ModelArg::Str(s) => nix_string(s),
+        }
+    }
+}
+
+/// Where a processes model comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ModelSource {
+    /// A file evaluating to a model (processes.nix).
+    File(PathBuf),
+    /// The output `processes.NAME` of a flake (or `processes.SYSTEM.NAME`).
+    Flake {
+        /// The flake reference: a directory, or any reference Nix understands.
+        reference: String,
+        /// The model's name in `processes`.
+        name: String,
+    },
+}
+
+impl ModelSource {
+    /// Parses `REF#NAME` (`NAME` defaults to `default`, `REF` to `.`).
+    pub fn flake(spec: &str) -> ModelSource {
+        let (reference, name) = match spec.rsplit_once('#') {
+            Some((r, n)) => (r, n),
+            None => (spec, ""),
+        };
+        ModelSource::Flake {
+            reference: if reference.is_empty() { "." } else { reference }.to_string(),
+            name: if name.is_empty() { "default" } else { name }.to_string(),
+        }
+    }
+}
+
+/// How `--extra-params` text is passed to the builder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExtraParamsKind {
+    /// A JSON object: passed as a string the builder decodes with `builtins.fromJSON`.
+    Json,
+    /// Anything else: a Nix expression, passed with `--arg`.
+    Nix,
+}
+
+/// Tells a JSON object from a Nix expression: text that parses as a JSON object is
+/// JSON (no JSON object is also a valid Nix attribute set, except `{}`, the same either
+/// way).
+pub fn extra_params_kind(text: &str) -> ExtraParamsKind {
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(serde_json::Value::Object(_)) => ExtraParamsKind::Json,
+        _ => ExtraParamsKind::Nix,
+    }
+}
+
+/// `text` as a Nix string literal.
+pub fn nix_string(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    out.push('"');
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '$' if chars.peek() == Some(&'{') => out.push_str("\\$"),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The Nix attribute set `{ "NAME" = VALUE; ... }` of `args`.
+pub fn nix_attrs(args: &[(String, ModelArg)]) -> String {
+    let mut out = String::from("{ ");
+    for (name, value) in args {
+        out.push_str(&format!("{} = {}; ", nix_string(name), value.to_nix()));
+    }
+    out.push('}');
+    out
+}
+
+/// Model arguments the profile builder takes itself rather than in `modelArgs`.
+const BUILDER_ARGS: [&str; 2] = ["pkgs", "system"];
 
 /// File name of the evaluator plugin, as cargo builds it.
 pub const PLUGIN_FILE_NAME: &str = "libnixproc_sysvinit_plugin.so";
@@ -63,6 +169,15 @@ pub fn resolve_plugin(setting: Option<&str>) -> Option<PathBuf> {
             .find(|p| p.is_file())
         }
     }
+}
+
+/// Which package set the model of a built profile got, as the profile builder records
+/// it in `share/nixproc-sysvinit/package-set` ("nixpkgs", "host-packages shim"...);
+/// `None` for a profile without that file.
+pub fn package_set(profile: &Path) -> Option<String> {
+    let text = std::fs::read_to_string(profile.join("share/nixproc-sysvinit/package-set")).ok()?;
+    let line = text.lines().next()?.trim();
+    (!line.is_empty()).then(|| line.to_string())
 }
 
 /// Whether `path` names a prebuilt profile (a directory with `etc/rc.d`) rather than a
@@ -96,14 +211,73 @@ pub fn find_builder() -> Result<PathBuf> {
         })
 }
 
-/// Builds the model `expr` with `nix-build`, keeping the result alive through the
+/// The Nix option enabling flakes for the commands evaluating a flake model.
+const FLAKE_FEATURES: (&str, &str) = ("extra-experimental-features", "nix-command flakes");
+
+/// The file `nix-build` imports as the model: the model file itself, or for a flake a
+/// small expression written next to `out_link` that selects `processes.NAME` from
+/// `builtins.getFlake`. A flake in a local directory is locked first (`nix flake lock`,
+/// which writes its `flake.lock` as `nix build` would), since `builtins.getFlake` only
+/// reads a complete lock file.
+fn model_file(
+    source: &ModelSource,
+    params: &BuildParams,
+    out_link: &Path,
+    options: &mut Vec<(String, String)>,
+) -> Result<PathBuf> {
+    let (reference, name) = match source {
+        ModelSource::File(path) => {
+            return std::fs::canonicalize(path).map_err(|e| DeployError::io("resolving", path, e))
+        }
+        ModelSource::Flake { reference, name } => (reference, name),
+    };
+    options.push((FLAKE_FEATURES.0.into(), FLAKE_FEATURES.1.into()));
+    let local = Path::new(reference);
+    let reference = if !reference.contains(':') || reference.starts_with("path:") {
+        let dir = reference.strip_prefix("path:").unwrap_or(reference);
+        let dir = std::fs::canonicalize(dir)
+            .map_err(|e| DeployError::io("resolving the flake", local, e))?;
+        let mut lock = nix_command("nix", options);
+        lock.args(["flake", "lock"]).arg(&dir);
+        for (input, to) in &params.override_inputs {
+            lock.arg("--override-input").arg(input).arg(to);
+        }
+        super::run_capture(&mut lock)?;
+        dir.to_string_lossy().into_owned()
+    } else {
+        reference.clone()
+    };
+    let file = out_link.with_file_name("flake-model.nix");
+    let shown = format!("{reference}#{name}");
+    let text = format!(
+        r#"# The processes model {shown} (written by nixproc-sysvinit for --flake).
+let
+  flake = builtins.getFlake {reference};
+  system = builtins.currentSystem;
+  models = flake.processes or (throw "flake {shown_nix}: it has no output `processes`");
+  name = {name};
+in
+if models ? ${{name}} then models.${{name}}
+else if models ? ${{system}} && models.${{system}} ? ${{name}} then models.${{system}}.${{name}}
+else throw "flake {shown_nix}: no processes model `${{name}}`; processes has: ${{toString (builtins.attrNames models)}}"
+"#,
+        reference = nix_string(&reference),
+        name = nix_string(name),
+        shown_nix = nix_string(&shown).trim_matches('"'),
+    );
+    std::fs::write(&file, text).map_err(|e| DeployError::io("writing", &file, e))?;
+    Ok(file)
+}
+
+/// Builds the model `source` with `nix-build`, keeping the result alive through the
 /// garbage-collector root `out_link`; returns the profile's store path.
-pub fn build(expr: &Path, params: &BuildParams, out_link: &Path) -> Result<PathBuf> {
+pub fn build(source: &ModelSource, params: &BuildParams, out_link: &Path) -> Result<PathBuf> {
     let builder = find_builder()?;
-    let expr = std::fs::canonicalize(expr).map_err(|e| DeployError::io("resolving", expr, e))?;
     if let Some(dir) = out_link.parent() {
         std::fs::create_dir_all(dir).map_err(|e| DeployError::io("creating", dir, e))?;
     }
+    let mut flake_options = params.nix_options.clone();
+    let expr = model_file(source, params, out_link, &mut flake_options)?;
     let mut options = Vec::new();
     // nix_command puts the option loading plugins before the others, or Nix would have
     // loaded its plugins when it reads it.
@@ -119,7 +293,7 @@ pub fn build(expr: &Path, params: &BuildParams, out_link: &Path) -> Result<PathB
             plugin.to_string_lossy().into_owned(),
         ));
     }
-    options.extend(params.nix_options.iter().cloned());
+    options.extend(flake_options);
     let mut cmd = nix_command("nix-build", &options);
     cmd.arg(&builder).arg("-o").arg(out_link);
     // The host-packages shim takes this project's programs from NIXPROC_SYSVINIT_BIN;
@@ -144,12 +318,36 @@ pub fn build(expr: &Path, params: &BuildParams, out_link: &Path) -> Result<PathB
         ("spoolDir", &params.spool_dir),
         ("lockDir", &params.lock_dir),
         ("libDir", &params.lib_dir),
-        ("extraParams", &params.extra_params),
     ];
     for (name, value) in strings {
         if let Some(v) = value {
             cmd.arg("--argstr").arg(name).arg(v);
         }
+    }
+    if let Some(extra) = params
+        .extra_params
+        .as_deref()
+        .filter(|e| !e.trim().is_empty())
+    {
+        let kind = match extra_params_kind(extra) {
+            ExtraParamsKind::Json => "--argstr",
+            ExtraParamsKind::Nix => "--arg",
+        };
+        cmd.arg(kind).arg("extraParams").arg(extra);
+    }
+    let (own, for_model): (Vec<_>, Vec<_>) = params
+        .model_args
+        .iter()
+        .cloned()
+        .partition(|(name, _)| BUILDER_ARGS.contains(&name.as_str()));
+    for (name, value) in own {
+        match value {
+            ModelArg::Expr(e) => cmd.arg("--arg").arg(name).arg(e),
+            ModelArg::Str(v) => cmd.arg("--argstr").arg(name).arg(v),
+        };
+    }
+    if !for_model.is_empty() {
+        cmd.arg("--arg").arg("cliArgs").arg(nix_attrs(&for_model));
     }
     cmd.arg("--arg")
         .arg("forceDisableUserChange")

@@ -185,6 +185,117 @@ fn nearest_planned(
     found.into_iter().collect()
 }
 
+/// What a plan does with one process, as the graph shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fate {
+    /// Started (new).
+    Start,
+    /// Stopped (obsolete).
+    Stop,
+    /// Stopped by its old script and started by its new one (changed).
+    Restart,
+    /// Left running (unchanged).
+    Unchanged,
+}
+
+impl Fate {
+    /// The word shown for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Fate::Start => "start",
+            Fate::Stop => "stop",
+            Fate::Restart => "restart",
+            Fate::Unchanged => "unchanged",
+        }
+    }
+
+    /// Graphviz node attributes (besides the label).
+    fn style(self) -> &'static str {
+        match self {
+            Fate::Start => r##"style=filled, fillcolor="#c8f0c8""##,
+            Fate::Stop => r##"style="filled,dashed", fillcolor="#f4c4c4""##,
+            Fate::Restart => r##"style=filled, fillcolor="#fbe3b0""##,
+            Fate::Unchanged => r##"style=filled, fillcolor="#e8e8e8""##,
+        }
+    }
+}
+
+/// `text` as a Graphviz quoted string.
+fn dot_quote(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' => out.push_str("\\n"),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+impl Plan {
+    /// What the plan does with each process of `old` and `new`, by name.
+    pub fn fates(&self, old: &Profile, new: &Profile) -> BTreeMap<String, Fate> {
+        let mut fates = BTreeMap::new();
+        for name in old.processes.keys().chain(new.processes.keys()) {
+            fates.insert(name.clone(), Fate::Unchanged);
+        }
+        for step in self.stops.iter().chain(&self.starts) {
+            let fate = match step.reason {
+                Reason::New => Fate::Start,
+                Reason::Obsolete => Fate::Stop,
+                Reason::Changed => Fate::Restart,
+            };
+            fates.insert(step.name.clone(), fate);
+        }
+        fates
+    }
+
+    /// The plan as a Graphviz DOT digraph: one node per process of `old` or `new`,
+    /// labelled with its name and what the plan does with it (start, stop, restart,
+    /// unchanged), and an edge from each process to each of its dependencies (those of
+    /// the new profile; a stopped process's from the old one, dashed).
+    pub fn to_dot(&self, old: &Profile, new: &Profile) -> String {
+        let fates = self.fates(old, new);
+        let mut out = String::from(
+            "// nixproc-sysvinit switch plan; an edge A -> B: A depends on B\n\
+             digraph plan {\n  rankdir=BT;\n  node [shape=box, fontname=\"sans-serif\"];\n",
+        );
+        for (name, fate) in &fates {
+            out.push_str(&format!(
+                "  {} [label={}, fate={}, {}];\n",
+                dot_quote(name),
+                dot_quote(&format!("{name}\n{}", fate.as_str())),
+                fate.as_str(),
+                fate.style()
+            ));
+        }
+        for (name, fate) in &fates {
+            let (profile, style) = match fate {
+                Fate::Stop => (old, " [style=dashed]"),
+                _ => (new, ""),
+            };
+            let Some(process) = profile.processes.get(name) else {
+                continue;
+            };
+            for dep in &process.dependencies {
+                out.push_str(&format!(
+                    "  {} -> {}{style};\n",
+                    dot_quote(name),
+                    dot_quote(dep)
+                ));
+            }
+        }
+        out.push_str("}\n");
+        out
+    }
+}
+
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.is_empty() {

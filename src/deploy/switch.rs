@@ -122,12 +122,28 @@ pub fn read_profile(path: Option<&Path>, runlevel: u8) -> Result<Profile> {
 
 /// The plan a switch from the deployed profile (or `old`) to `new` would carry out.
 pub fn plan(settings: &Settings, old: Option<&Path>, new: &Path) -> Result<Plan> {
+    Ok(planned(settings, old, new)?.2)
+}
+
+/// The plan of [`plan`] as a Graphviz DOT graph (see [`Plan::to_dot`]).
+pub fn plan_graph(settings: &Settings, old: Option<&Path>, new: &Path) -> Result<String> {
+    let (old, new, plan) = planned(settings, old, new)?;
+    Ok(plan.to_dot(&old, &new))
+}
+
+/// The old profile (`old`, else the deployed one), the new one and the plan between.
+fn planned(
+    settings: &Settings,
+    old: Option<&Path>,
+    new: &Path,
+) -> Result<(Profile, Profile, Plan)> {
     let current = generations::current(&settings.profile)?;
     let old = old.map(Path::to_path_buf).or(current);
     let old = read_profile(old.as_deref(), settings.runlevel)?;
     let new_profile = Profile::read(new, settings.runlevel)?;
     check_runlevel(new, &new_profile)?;
-    Plan::diff(&old, &new_profile)
+    let plan = Plan::diff(&old, &new_profile)?;
+    Ok((old, new_profile, plan))
 }
 
 /// Switches from the deployed profile (or `old`) to the profile directory `new` and
