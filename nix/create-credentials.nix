@@ -13,6 +13,12 @@
 #     users = { webapp = { group = "webapp"; description = "Webapp"; }; };
 #   }
 #
+# nix-processmgmt's arguments are accepted with its meaning (./upstream-compat.nix):
+# `lib` (not needed), `ids` ({ uids.NAME = N; gids.NAME = N; }: an account without its
+# own uid or gid gets it from there; a createSystemVInitScript composed with this
+# function applies them to its processes' credentials too) and
+# `forceDisableUserChange` (true: no accounts).
+#
 # Group properties: gid. User properties: group, extraGroups, description, homeDir,
 # createHomeDir, shell, uid.
 #
@@ -31,10 +37,14 @@
 , usePlugin ? builtins ? sysvinitScript
 , system ? null
 , coreutils ? null
+, lib ? null
+, ids ? { }
+, forceDisableUserChange ? false
 }:
 
 let
   lib = import ./lib.nix;
+  compat = import ./upstream-compat.nix;
 
   buildSystem = lib.systemFor { inherit system stdenv; };
 
@@ -44,46 +54,53 @@ let
     inherit nixprocSysvinit stdenv;
     system = buildSystem;
   };
-in
 
-{ groups ? { }, users ? { }, name ? "credentials", allowPrivilegedCredentials ? false }:
-
-let
-  # A process description that has nothing but the accounts (and the one no-op
-  # activity the renderer insists on); only its dysnomia-support part is kept.
-  # The opt-in only when given, so that other specs (and store paths) stay as they were.
-  spec = {
-    inherit name;
-    activities.status = ":";
-    credentials = { inherit groups users; };
-  } // (if allowPrivilegedCredentials then { inherit allowPrivilegedCredentials; } else { });
+  # A function (callable like one) that also carries the ids, for createSystemVInitScript.
+  make = { groups ? { }, users ? { }, name ? "credentials", allowPrivilegedCredentials ? false }:
+    let
+      # A process description that has nothing but the accounts (and the one no-op
+      # activity the renderer insists on); only its dysnomia-support part is kept.
+      # The opt-in only when given, so that other specs (and store paths) stay as they were.
+      spec = {
+        inherit name;
+        activities.status = ":";
+        credentials =
+          if forceDisableUserChange then { }
+          else compat.applyIds ids { inherit groups users; };
+      } // (if allowPrivilegedCredentials then { inherit allowPrivilegedCredentials; } else { });
+    in
+    if usePlugin then
+      let
+        attrs = lib.treeAttrs { } name (builtins.sysvinitScript spec);
+      in
+      derivation (builtins.removeAttrs attrs [ "script" "manifest" "linkPaths" "linkTargets" "processName" ]
+        // builderEnv // {
+        system = buildSystem;
+        args = [ "-c" ("set -e\nmkdir -p \"$out\"\n" + lib.credentialsBuilder) ];
+      } // (if attrs ? passAsFile then {
+        passAsFile = builtins.filter (n: n != "script" && n != "manifest") attrs.passAsFile;
+      } else { }))
+    else
+      derivation (builderEnv // {
+        inherit name;
+        system = buildSystem;
+        spec = builtins.toJSON spec;
+        passAsFile = [ "spec" ];
+        args = [
+          "-c"
+          ''
+            set -e
+            ${renderPackage}/bin/nixproc-sysvinit-render "$specPath" --out "$TMPDIR/tree"
+            mkdir -p "$out"
+            if [ -d "$TMPDIR/tree/dysnomia-support" ]; then
+              cp -R "$TMPDIR/tree/dysnomia-support" "$out/"
+            fi
+          ''
+        ];
+      })
+  ;
 in
-if usePlugin then
-  let
-    attrs = lib.treeAttrs { } name (builtins.sysvinitScript spec);
-  in
-  derivation (builtins.removeAttrs attrs [ "script" "manifest" "linkPaths" "linkTargets" "processName" ]
-    // builderEnv // {
-    system = buildSystem;
-    args = [ "-c" ("set -e\nmkdir -p \"$out\"\n" + lib.credentialsBuilder) ];
-  } // (if attrs ? passAsFile then {
-    passAsFile = builtins.filter (n: n != "script" && n != "manifest") attrs.passAsFile;
-  } else { }))
-else
-  derivation (builderEnv // {
-    inherit name;
-    system = buildSystem;
-    spec = builtins.toJSON spec;
-    passAsFile = [ "spec" ];
-    args = [
-      "-c"
-      ''
-        set -e
-        ${renderPackage}/bin/nixproc-sysvinit-render "$specPath" --out "$TMPDIR/tree"
-        mkdir -p "$out"
-        if [ -d "$TMPDIR/tree/dysnomia-support" ]; then
-          cp -R "$TMPDIR/tree/dysnomia-support" "$out/"
-        fi
-      ''
-    ];
-  })
+{
+  inherit ids;
+  __functor = _: make;
+}

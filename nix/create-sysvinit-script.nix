@@ -18,6 +18,10 @@
 #
 # Every argument has a default. Those left `null` mean "the renderer's default".
 #
+# nix-processmgmt's arguments and spellings are accepted with its meaning: `lib`,
+# `supportedRunlevels`, the `ids` of its createCredentials, and per process
+# `postInstall` and numeric strings for `nice` (./upstream-compat.nix lists them all).
+#
 # Rendering. When Nix runs with this project's evaluator plugin (`builtins ?
 # sysvinitScript`), the script is rendered during evaluation and the derivation only
 # writes files. Otherwise the derivation runs `nixproc-sysvinit-render` at build time.
@@ -54,7 +58,9 @@
 , evaluateCommand ? null
 , statusCommand ? null
 , restartActivity ? null
-, supportedRunLevels ? [ 0 1 2 3 4 5 6 ]
+, supportedRunLevels ? null
+  # nix-processmgmt's spelling of supportedRunLevels (see ./upstream-compat.nix).
+, supportedRunlevels ? null
 , minSequence ? 0
 , maxSequence ? 99
 , shell ? null
@@ -65,10 +71,16 @@
 , system ? null
   # coreutils for the builders; the host's /usr/bin when null or the shim's.
 , coreutils ? null
+  # nixpkgs' library, as nix-processmgmt passes it; not needed here.
+, lib ? null
 }:
 
 let
   lib = import ./lib.nix;
+  compat = import ./upstream-compat.nix;
+
+  # nix-processmgmt's ids (uids, gids) carried by a createCredentials function.
+  ids = compat.idsOf createCredentials;
 
   buildSystem = lib.systemFor { inherit system stdenv; };
 
@@ -81,9 +93,10 @@ let
 
   # Global settings as the renderer takes them; unset (null) ones are left out.
   config = lib.dropNulls {
-    inherit runtimeDir tmpDir logDir forceDisableUserChange supportedRunLevels
+    inherit runtimeDir tmpDir logDir forceDisableUserChange
       minSequence maxSequence startDaemon stopDaemon reloadDaemon evaluateCommand
       statusCommand restartActivity;
+    supportedRunLevels = compat.supportedRunLevels { inherit supportedRunLevels supportedRunlevels; };
     startProcessAsDaemon =
       if startProcessAsDaemon != null then startProcessAsDaemon
       else if daemon != null then "${daemon}/bin/daemon"
@@ -108,12 +121,13 @@ let
   # Tiny local builds: never worth asking a binary cache for.
   local = { preferLocalBuild = true; allowSubstitutes = false; };
   pluginBase = builderEnv // local // { system = buildSystem; args = [ "-c" lib.treeBuilder ]; };
+  renderCommand = ''${renderPackage}/bin/nixproc-sysvinit-render "$specPath" --out "$out"'';
   renderBase = builderEnv // local // {
     system = buildSystem;
     passAsFile = [ "spec" ];
     args = [
       "-c"
-      ''exec ${renderPackage}/bin/nixproc-sysvinit-render "$specPath" --out "$out"''
+      "exec ${renderCommand}"
     ];
   };
   pluginMissing = throw ("createSystemVInitScript: usePlugin is true but the nixproc-sysvinit "
@@ -125,9 +139,17 @@ in
 # renderer's input (the description plus `config`), the rendering, and one attribute set
 # describing the derivation, whose .drv is only written when something asks for it (the
 # profile builder does not).
-spec:
+description:
 
 let
+  # nix-processmgmt's spellings translated (./upstream-compat.nix); `postInstall` is not
+  # the renderer's business but this derivation's.
+  translated = compat.process description;
+  inherit (translated) postInstall;
+  spec =
+    if ids == { } || !(translated.spec ? credentials) then translated.spec
+    else translated.spec // { credentials = compat.applyIds ids translated.spec.credentials; };
+
   name =
     let given = spec.name or spec.instanceName or null; in
     if builtins.isString given then given else lib.processName spec;
@@ -166,11 +188,24 @@ let
 
   storeName = lib.storeName name;
 
-  drvAttrs =
+  treeAttrs =
     if usePlugin then lib.treeAttrs pluginBase storeName r
     else renderBase // {
       name = storeName;
       spec = builtins.toJSON rendererSpec;
+    };
+
+  # With postInstall, its commands run after the tree is written (in $TMPDIR, as
+  # nix-processmgmt runs them), and the profile builds on this derivation rather than on
+  # the rendering alone (no `rendered` attribute below).
+  drvAttrs =
+    if postInstall == "" then treeAttrs
+    else treeAttrs // {
+      args = [
+        "-c"
+        ((if usePlugin then lib.treeBuilder else "set -e\n" + renderCommand)
+          + "\ncd \"$TMPDIR\"\n" + postInstall)
+      ];
     };
 
   # What `derivation` returns (one output, "out"), without the generic wrapper's copies
@@ -190,7 +225,7 @@ let
     inherit sequence chain;
     stopSequence = if usePlugin then r.stopSequence else maxSequence - sequence + minSequence;
     # The plugin's rendering, for the profile builder (absent without the plugin).
-    ${renderedAttr} = r;
+    ${if postInstall == "" then renderedAttr else null} = r;
   };
 in
 # Checked in this order: the name, the attribute names, the dependencies and sequence.

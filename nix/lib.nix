@@ -44,10 +44,13 @@ let
     in
     builtins.elemAt final (length bs);
 
-  suggestion = word:
+  suggestion = suggestAmong knownAttributes;
+
+  # " (did you mean 'NAME'?)" for the name of `names` closest to `word`, or "".
+  suggestAmong = names: word:
     let
       scored = map (k: { inherit k; d = editDistance word k; })
-        knownAttributes;
+        names;
       best = foldl' (acc: x: if acc == null || x.d < acc.d then x else acc) null scored;
       limit = if stringLength word <= 4 then 1 else 3;
     in
@@ -64,7 +67,7 @@ let
     if pos == null then "" else " (at ${pos.file}:${toString pos.line})";
 in
 rec {
-  inherit knownAttributes editDistance kindOf;
+  inherit knownAttributes editDistance kindOf suggestAmong;
 
   # How builders run: nixpkgs' shell and coreutils when given (so builds work in a
   # sandbox), else the host's /bin/sh and /usr/bin (the host-packages shim). Every
