@@ -2,28 +2,13 @@
 //! tool, HTTP through nginx to the webapp instances, upgrade, rollback, generations,
 //! accounts and undeploy.
 
-mod common;
+mod switch_support;
 
-use common::account_exists;
+use switch_support::common::{self, account_exists};
+use switch_support::{free_ports, ok, ModelDeployment};
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
-
-/// A base port with `n` consecutive free ports.
-fn free_ports(n: u16) -> u16 {
-    for _ in 0..100 {
-        let base = common::free_port();
-        if base > 65000 {
-            continue;
-        }
-        if (0..n).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
-            return base;
-        }
-    }
-    panic!("no {n} consecutive free ports");
-}
+use std::net::TcpStream;
 
 fn http_get(port: u16) -> Option<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
@@ -36,62 +21,6 @@ fn http_get(port: u16) -> Option<String> {
     Some(out)
 }
 
-struct Deployment {
-    dir: tempfile::TempDir,
-    extra: String,
-}
-
-impl Deployment {
-    fn switch(&self, args: &[&str]) -> Output {
-        let bin = PathBuf::from(env!("CARGO_BIN_EXE_nixproc-sysvinit-switch"));
-        Command::new(&bin)
-            .arg("-p")
-            .arg(self.dir.path().join("profiles/webapps"))
-            .arg("--state-dir")
-            .arg(self.dir.path().join("state"))
-            .args(["--runlevel", "3", "--extra-params", &self.extra])
-            .args(args)
-            .env("NIXPROC_SYSVINIT_BIN", bin.parent().unwrap())
-            .env("NIXPROC_SYSVINIT_WEBAPP", common::webapp_binary())
-            .env("NIXPROC_NIX_DIR", common::repo_root().join("nix"))
-            .env("NIX_CONFIG", "substituters =")
-            .env_remove("NIXPROC_PROCESSES")
-            .output()
-            .unwrap()
-    }
-    fn runactivity(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_nixproc-sysvinit-runactivity"))
-            .arg("-p")
-            .arg(self.dir.path().join("profiles/webapps"))
-            .args(["--runlevel", "3"])
-            .args(args)
-            .output()
-            .unwrap()
-    }
-    fn pid(&self, name: &str) -> Option<u32> {
-        let f = self.dir.path().join(format!("state/run/{name}/{name}.pid"));
-        let pid: u32 = std::fs::read_to_string(f).ok()?.trim().parse().ok()?;
-        Path::new(&format!("/proc/{pid}")).exists().then_some(pid)
-    }
-}
-
-impl Drop for Deployment {
-    fn drop(&mut self) {
-        // Stop whatever is still deployed, pass or fail.
-        let _ = self.switch(&["--undeploy"]);
-    }
-}
-
-fn ok(out: &Output) -> String {
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "failed ({}):\n{text}", out.status);
-    text
-}
-
 #[test]
 fn webapps_deploy_upgrade_rollback_undeploy() {
     let nginx_port = common::free_port();
@@ -99,13 +28,8 @@ fn webapps_deploy_upgrade_rollback_undeploy() {
     let users_before: Vec<bool> = (1..=4)
         .map(|i| account_exists("passwd", &format!("webapp{i}")))
         .collect();
-    let d = Deployment {
-        dir: tempfile::Builder::new()
-            .prefix("nixproc-webapps")
-            .tempdir()
-            .unwrap(),
-        extra: format!(r#"{{"nginxPort":{nginx_port},"webappBasePort":{base}}}"#),
-    };
+    let extra = format!(r#"{{"nginxPort":{nginx_port},"webappBasePort":{base}}}"#);
+    let d = ModelDeployment::new("webapps", &["--extra-params", &extra]);
     let model = common::repo_root().join("examples/webapps/processes.nix");
     let upgrade = common::repo_root().join("examples/webapps/processes-upgrade.nix");
 
@@ -150,7 +74,9 @@ fn webapps_deploy_upgrade_rollback_undeploy() {
             "webapp3's user outlived its process"
         );
     }
-    let gens = ok(&d.switch(&["--list-generations"]));
+    let out = d.switch(&["--list-generations"]);
+    ok(&out);
+    let gens = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         gens.lines().filter(|l| !l.trim().is_empty()).count(),
         2,

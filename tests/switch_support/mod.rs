@@ -237,9 +237,17 @@ esac
     /// A command for the switch tool on this sandbox's profile link, with another state
     /// directory or runlevel.
     pub fn switch_cmd_in(&self, state: &Path, runlevel: u8) -> Command {
+        let mut c = self.switch_cmd_default_profile(state, runlevel);
+        c.arg("-p").arg(self.profile_link());
+        c
+    }
+
+    /// A command for the switch tool with another state directory or runlevel, leaving
+    /// the profile link to the tool's defaults.
+    pub fn switch_cmd_default_profile(&self, state: &Path, runlevel: u8) -> Command {
         let mut c = Command::new(env!("CARGO_BIN_EXE_nixproc-sysvinit-switch"));
-        c.arg("-p")
-            .arg(self.profile_link())
+        c.env_remove("NIXPROC_PROFILE")
+            .env_remove("NIXPROC_PROFILES_DIR")
             .arg("--state-dir")
             .arg(state)
             .arg("--runlevel")
@@ -361,4 +369,102 @@ pub fn pos(events: &[String], line: &str) -> usize {
         .iter()
         .position(|e| e == line || e.starts_with(&format!("{line} ")))
         .unwrap_or_else(|| panic!("event `{line}` missing in {events:?}"))
+}
+
+/// A base port with `n` consecutive free ports.
+pub fn free_ports(n: u16) -> u16 {
+    for _ in 0..100 {
+        let base = common::free_port();
+        if base > 65000 {
+            continue;
+        }
+        if (0..n).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
+            return base;
+        }
+    }
+    panic!("no {n} consecutive free ports");
+}
+
+/// A deployment of a processes model through the tools, in a temp dir of its own (the
+/// profile link `profiles/NAME`, the state directory `state`), built offline with this
+/// build's programs; undeployed when dropped.
+pub struct ModelDeployment {
+    pub dir: tempfile::TempDir,
+    /// Profile link name under `profiles/`.
+    pub name: String,
+    /// Arguments every switch gets (`--extra-params ...`).
+    pub args: Vec<String>,
+    /// Environment variables every switch gets.
+    pub env: Vec<(String, String)>,
+}
+
+impl ModelDeployment {
+    pub fn new(name: &str, args: &[&str]) -> ModelDeployment {
+        ModelDeployment {
+            dir: tempfile::Builder::new()
+                .prefix("nixproc-model")
+                .tempdir()
+                .unwrap(),
+            name: name.into(),
+            args: args.iter().map(|a| a.to_string()).collect(),
+            env: Vec::new(),
+        }
+    }
+    pub fn profile_link(&self) -> PathBuf {
+        self.dir.path().join("profiles").join(&self.name)
+    }
+    /// A switch command on this deployment, without its arguments.
+    pub fn switch_cmd(&self) -> Command {
+        let bin = PathBuf::from(env!("CARGO_BIN_EXE_nixproc-sysvinit-switch"));
+        let mut c = Command::new(&bin);
+        c.arg("-p")
+            .arg(self.profile_link())
+            .arg("--state-dir")
+            .arg(self.dir.path().join("state"))
+            .args(["--runlevel", "3"])
+            .args(&self.args)
+            .env("NIXPROC_SYSVINIT_BIN", bin.parent().unwrap())
+            .env("NIXPROC_SYSVINIT_WEBAPP", common::webapp_binary())
+            .env("NIXPROC_NIX_DIR", common::repo_root().join("nix"))
+            .env("NIX_CONFIG", "substituters =")
+            .env_remove("NIX_PATH")
+            .env_remove("NIXPROC_PROCESSES")
+            .env_remove("NIXPROC_EXTRA_PARAMS")
+            .env_remove("NIXPROC_FORCE_DISABLE_USER_CHANGE");
+        for (k, v) in &self.env {
+            c.env(k, v);
+        }
+        c
+    }
+    pub fn switch(&self, args: &[&str]) -> Output {
+        self.switch_cmd().args(args).output().unwrap()
+    }
+    pub fn runactivity(&self, args: &[&str]) -> Output {
+        Command::new(env!("CARGO_BIN_EXE_nixproc-sysvinit-runactivity"))
+            .arg("-p")
+            .arg(self.profile_link())
+            .args(["--runlevel", "3"])
+            .args(args)
+            .output()
+            .unwrap()
+    }
+    /// The PID of a running process `name` (its PID file in `state/run/NAME/` for a
+    /// process with a user, else in `state/run/`).
+    pub fn pid(&self, name: &str) -> Option<u32> {
+        let run = self.dir.path().join("state/run");
+        [
+            run.join(format!("{name}/{name}.pid")),
+            run.join(format!("{name}.pid")),
+        ]
+        .iter()
+        .filter_map(|f| fs::read_to_string(f).ok()?.trim().parse::<u32>().ok())
+        .find(|pid| Path::new(&format!("/proc/{pid}")).exists())
+    }
+}
+
+impl Drop for ModelDeployment {
+    fn drop(&mut self) {
+        // Stop whatever is still deployed, pass or fail.
+        let _ = self.switch(&["--undeploy"]);
+    }
 }
