@@ -295,4 +295,5 @@ if !(builtins.isAttrs processes) then
 else if !(builtins.isInt chunkSize && chunkSize > 0) then
   throw "build-profile: chunkSize must be a positive integer, got ${builtins.toJSON chunkSize}"
 else
-  builtins.seq namesUnique (derivation (if allRendered then fromRenderings else union))
+  builtins.seq (namesUnique && lib.checkGroups (builtins.catAttrs "accounts" paths))
+    (derivation (if allRendered then fromRenderings else union))

@@ -68,8 +68,10 @@ let
           if forceDisableUserChange then { }
           else compat.applyIds ids { inherit groups users; };
       } // (if allowPrivilegedCredentials then { inherit allowPrivilegedCredentials; } else { });
+      # The accounts, for the profile's check of their groups (build-profile.nix).
+      accounts = spec.credentials // { process = name; };
     in
-    if usePlugin then
+    (if usePlugin then
       let
         attrs = lib.treeAttrs { } name (builtins.sysvinitScript spec);
       in
@@ -97,7 +99,7 @@ let
             fi
           ''
         ];
-      })
+      })) // { inherit accounts; }
   ;
 in
 {

@@ -36,11 +36,14 @@
 # credentials, manifest), from which build-profile.nix writes a whole profile in one
 # derivation; its .drv is only written when the process itself is built.
 #
-# Mistakes are reported at the user's file and line: unknown attributes (with a
-# suggestion), a missing or non-string name, `dependencies` that are not processes, and
-# a start sequence beyond maxSequence (naming the chain). Other invalid values are
-# reported by the renderer, naming the process and attribute: during evaluation with
-# the plugin (add --show-trace for the file), at build time without it.
+# Mistakes are reported at evaluation time at the user's file and line, with and without
+# the plugin: unknown attributes (with a suggestion), a missing or non-string name, an
+# attribute of the wrong kind or with a simple wrong value (lib.checkAttributes: e.g.
+# runlevels that are not supported, nice out of range, a bad umask), `dependencies`
+# that are not processes, and a start sequence beyond maxSequence (naming the chain).
+# The finer rules (account and activity names, signals, readiness, credentials'
+# properties) are the renderer's, reported naming the process and attribute: during
+# evaluation with the plugin (add --show-trace for the file), at build time without it.
 { stdenv ? null
 , writeTextFile ? null
 , daemon ? null
@@ -223,14 +226,20 @@ let
     all = [ self ];
     processName = name;
     inherit sequence chain;
+    # The accounts this process makes, for the profile's check of their groups.
+    accounts =
+      if forceDisableUserChange || !(spec ? credentials) || !(builtins.isAttrs spec.credentials)
+      then null else spec.credentials // { process = name; };
     stopSequence = if usePlugin then r.stopSequence else maxSequence - sequence + minSequence;
     # The plugin's rendering, for the profile builder (absent without the plugin).
     ${if postInstall == "" then renderedAttr else null} = r;
   };
 in
-# Checked in this order: the name, the attribute names, the dependencies and sequence.
+# Checked in this order: the name, the attribute names, the kinds and simple values of
+# the attributes, the dependencies and sequence.
 if builtins.isString name
   && (builtins.removeAttrs spec lib.knownAttributes == { } || lib.unknownAttribute name spec)
+  && lib.checkAttributes name config.supportedRunLevels description spec
   && builtins.isInt sequence
 then self
 else throw "createSystemVInitScript: unreachable"

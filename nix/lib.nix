@@ -63,6 +63,80 @@ let
     float = "a float";
   }.${builtins.typeOf v} or (builtins.typeOf v);
 
+  # The checks of `checkAttributes`: each takes the supported runlevels and the value and
+  # returns null or { text; at ? "[i]"; }.
+  wrong = expected: v: { text = "expected ${expected}, got ${kindOf v}"; };
+  isText = v: builtins.isString v || builtins.isPath v || (builtins.isAttrs v && v ? outPath);
+  isScalar = v: isText v || builtins.isInt v || builtins.isBool v || builtins.isFloat v;
+  text = _: v: if isText v then null else wrong "a string" v;
+  bool = _: v: if builtins.isBool v then null else wrong "a Boolean" v;
+  set = _: v: if builtins.isAttrs v && !(v ? outPath) then null else wrong "an attribute set" v;
+  # The first element of list `v` for which `f` gives a problem, that problem with its index.
+  firstInList = expected: f: v:
+    if !(builtins.isList v) then wrong expected v
+    else if builtins.all (x: f x == null) v then null
+    else foldl'
+      (found: i:
+        if found != null then found
+        else
+          let p = f (builtins.elemAt v i); in
+          if p == null then null else p // { at = "[${toString i}]"; })
+      null
+      (genList (i: i) (length v));
+  scalars = _: firstInList "a list of strings"
+    (x: if isScalar x then null else wrong "a string" x);
+  levels = supported: firstInList "a list of integers"
+    (x:
+      if !(builtins.isInt x) then wrong "an integer" x
+      else if builtins.elem x supported then null
+      else {
+        text = "${toString x} is not a supported runlevel (supportedRunLevels: "
+          + concatStringsSep " " (map toString supported) + ")";
+      });
+  noCheck = _: _: null;
+  attributeChecks = {
+    instanceName = _: v: if builtins.isString v then null else wrong "a string" v;
+    description = text;
+    process = _: v:
+      if !(isText v) then wrong "a string" v
+      else
+        let s = toString v; in
+        if s == "" || substring 0 1 s == "-"
+        then { text = "'${s}' is not a program path (it must not be empty or start with '-')"; }
+        else null;
+    user = _: v: if builtins.isString v then null else wrong "a string" v;
+    directory = text;
+    initialize = text;
+    pidFile = text;
+    globalInstructions = text;
+    reloadSignal = _: v: if builtins.isString v || builtins.isInt v then null else wrong "a string" v;
+    umask = _: v:
+      let s = if builtins.isInt v then toString v else v; in
+      if !(builtins.isString s) then wrong "a string of octal digits" v
+      else if builtins.match "[0-7]{1,4}" s == null
+      then { text = "'${s}' is not an octal umask such as \"022\""; }
+      else null;
+    nice = _: v:
+      if !(builtins.isInt v) then wrong "an integer (or a string of one)" v
+      else if v < -20 || v > 19 then { text = "${toString v} is outside the nice range -20..19"; }
+      else null;
+    processIsDaemon = bool;
+    enableDaemonOutputLogging = bool;
+    allowPrivilegedCredentials = bool;
+    args = scalars;
+    path = scalars;
+    paths = scalars;
+    removeActivities = scalars;
+    runlevels = levels;
+    defaultStart = levels;
+    defaultStop = levels;
+    activities = set;
+    instructions = set;
+    environment = set;
+    credentials = set;
+    readiness = set;
+  };
+
   positionText = pos:
     if pos == null then "" else " (at ${pos.file}:${toString pos.line})";
 in
@@ -130,6 +204,89 @@ rec {
     else if spec ? instanceName then checkString "instanceName"
     else throw ("process description${describePosition spec} has no name: "
       + "set 'name' or 'instanceName'");
+
+  # Checks the kind (and the simplest values) of every attribute of a process
+  # description at evaluation time, on both render paths, so that a mistake is reported
+  # at the attribute's file and line rather than by the renderer (which names no file,
+  # and without the plugin runs only at build time). True, or throws
+  #   process 'NAME' (at FILE:LINE): attribute 'ATTR': expected ..., got ...
+  # `name`, `dependencies` and unknown attributes are checked elsewhere; what is left to
+  # the renderer is the finer value rules (account and activity names, signals,
+  # readiness, credentials' properties), reported there with the process and attribute.
+  #
+  # `origin` is the description as the user wrote it (for positions), `spec` the same
+  # after ./upstream-compat.nix.
+  #
+  # Type: string -> [int] -> attrs -> attrs -> bool
+  checkAttributes = name: supportedRunLevels: origin: spec:
+    builtins.all
+      (attr:
+        spec.${attr} == null
+        || (attributeChecks.${attr} or noCheck) supportedRunLevels spec.${attr} == null
+        || reportAttribute name origin attr (attributeChecks.${attr} supportedRunLevels spec.${attr}))
+      (attrNames spec);
+
+  # Throws the problem `checkAttributes` found with attribute `attr`.
+  reportAttribute = name: spec: attr: problem:
+    throw ("process '${name}'" + positionText (unsafeGetAttrPos attr spec)
+      + ": attribute '${if problem.at or null == null then attr else "${attr}${problem.at}"}': "
+      + problem.text);
+
+  # Checks that every group the users of a profile's credentials name (`group`,
+  # `extraGroups` as a list or a comma-separated string) is made by the profile's own
+  # credentials or exists on the evaluating machine (its /etc/group; not consulted in
+  # pure evaluation, where only the profile's groups count). True, or throws naming the
+  # process, the user's file and line, and the closest known group. A `user` that has
+  # no credentials and no account is found by the switch, before anything stops.
+  #   accounts: [ { process; groups; users; } ] (the `accounts` of processes and of
+  #             createCredentials results)
+  #
+  # Type: [attrs] -> bool
+  checkGroups = given:
+    let
+      accounts = filter (a: builtins.isAttrs a) given;
+      made = listToAttrs (map (g: { name = g; value = null; })
+        (builtins.concatMap (a: attrNames (a.groups or { })) accounts));
+      impure = builtins ? currentSystem;
+      machineGroups =
+        if impure && builtins.pathExists /etc/group then
+          listToAttrs (map (l: { name = head l; value = null; })
+            (filter (m: m != null)
+              (map (line: if builtins.isString line then builtins.match "([^:#]+):.*" line else null)
+                (builtins.split "\n" (builtins.readFile /etc/group)))))
+        else { };
+      extraOf = props:
+        let e = props.extraGroups or [ ]; in
+        if builtins.isList e then filter builtins.isString e
+        else if builtins.isString e then
+          filter (g: g != "") (map (g: builtins.replaceStrings [ " " ] [ "" ] g)
+            (filter builtins.isString (builtins.split "," e)))
+        else [ ];
+      namedBy = props:
+        (if builtins.isString (props.group or null) then [ props.group ] else [ ])
+        ++ extraOf props;
+      missing = a: user: props:
+        filter (g: !(made ? ${g}) && !(machineGroups ? ${g})) (namedBy props);
+      report = a: user: props: g:
+        let
+          pos = unsafeGetAttrPos (if props.group or null == g then "group" else "extraGroups") props;
+          known = attrNames made;
+        in
+        throw ("process '${a.process}'${positionText pos}: credentials: user '${user}' is in "
+          + "group '${g}'${suggestAmong known g}, which no process of the profile makes"
+          + (if impure then " and this machine does not have" else "")
+          + "; define it in credentials.groups");
+      checkUsers = a:
+        let users = a.users or { }; in
+        builtins.all
+          (user:
+            let props = users.${user}; in
+            !(builtins.isAttrs props)
+            || (let gone = missing a user props; in
+                gone == [ ] || report a user props (head gone)))
+          (attrNames users);
+    in
+    builtins.all checkUsers (filter (a: (a.users or { }) != { }) accounts);
 
   # Throws for the first unknown attribute of a process description, naming its
   # position and suggesting a known one.

@@ -857,3 +857,95 @@ fn models_get_nixpkgs_when_it_resolves_and_the_shim_otherwise() {
     .unwrap();
     assert_eq!(attr, "\"nixpkgs\"");
 }
+
+/// Attributes of the wrong kind or with a wrong simple value are reported at their own
+/// line during evaluation, on both render paths (without the plugin the renderer would
+/// only see them at build time).
+#[test]
+fn wrong_attribute_values_are_reported_at_their_line_on_both_paths() {
+    let dir = TestDir::new("nixproc-nix-values");
+    let cases = [
+        (
+            "runlevels = \"3 4 5\";",
+            "attribute 'runlevels': expected a list of integers, got a string",
+        ),
+        (
+            "runlevels = [ 3 8 ];",
+            "attribute 'runlevels[1]': 8 is not a supported runlevel (supportedRunLevels: 0 1 2 3 4 5 6)",
+        ),
+        (
+            "nice = 40;",
+            "attribute 'nice': 40 is outside the nice range -20..19",
+        ),
+        (
+            "nice = \"very\";",
+            "attribute 'nice': expected an integer (or a string of one), got a string",
+        ),
+        (
+            "args = [ \"-v\" [ \"x\" ] ];",
+            "attribute 'args[1]': expected a string, got a list",
+        ),
+        (
+            "umask = \"999\";",
+            "attribute 'umask': '999' is not an octal umask such as \"022\"",
+        ),
+        (
+            "processIsDaemon = \"no\";",
+            "attribute 'processIsDaemon': expected a Boolean, got a string",
+        ),
+        (
+            "environment = [ \"PORT=5000\" ];",
+            "attribute 'environment': expected an attribute set, got a list",
+        ),
+    ];
+    for (i, (attr, want)) in cases.iter().enumerate() {
+        let body = format!(
+            "{{\n  web = create {{\n    name = \"web\";\n    process = \"/bin/true\";\n    {attr}\n  }};\n}}"
+        );
+        let model = write_model(&dir, &format!("model{i}.nix"), &body);
+        let want = format!("process 'web' (at {}:13): {want}", model.display());
+        for err in errors_of(&model) {
+            assert!(err.contains(&want), "want: {want}\ngot: {err}");
+        }
+    }
+}
+
+/// A user in a group that neither the profile's credentials nor the machine have is an
+/// evaluation error at the user's line, with the closest group the profile makes; a
+/// group made by another process, or one the machine has, is fine.
+#[test]
+fn a_group_no_one_makes_is_reported_at_the_users_line() {
+    assert_model_error(
+        "nixproc-nix-group",
+        "{\n  web = create {\n    name = \"web\";\n    process = \"/bin/true\";\n    user = \"web\";\n    credentials = {\n      groups.webapps = { };\n      users.web = {\n        group = \"webapp\";\n      };\n    };\n  };\n}",
+        |model| {
+            vec![format!(
+                "process 'web' (at {model}:17): credentials: user 'web' is in group 'webapp' \
+                 (did you mean 'webapps'?), which no process of the profile makes and this \
+                 machine does not have; define it in credentials.groups"
+            )]
+        },
+    );
+    let dir = TestDir::new("nixproc-nix-groups-ok");
+    let model = write_model(
+        &dir,
+        "processes.nix",
+        "{\n  a = create { name = \"a\"; process = \"/bin/true\"; credentials.groups.shared = { }; };\n  \
+         b = create { name = \"b\"; process = \"/bin/true\"; user = \"b\";\n    \
+         credentials.users.b = { group = \"shared\"; extraGroups = \"users, shared\"; }; };\n}",
+    );
+    let builder = repo().join("nix/build-profile.nix");
+    for via in common::nixbuild::BOTH {
+        let out = nix(
+            "nix-instantiate",
+            via,
+            &[
+                builder.to_str().unwrap(),
+                "--arg",
+                "exprFile",
+                model.to_str().unwrap(),
+            ],
+        );
+        assert!(out.is_ok(), "{via:?}: {out:?}");
+    }
+}
