@@ -93,6 +93,44 @@ let
         text = "${toString x} is not a supported runlevel (supportedRunLevels: "
           + concatStringsSep " " (map toString supported) + ")";
       });
+  # The renderer's key lists of nested attribute sets (src/spec.rs; a test checks that
+  # they agree).
+  credentialKinds = [ "groups" "users" ];
+  groupKeys = [ "gid" ];
+  userKeys = [ "group" "extraGroups" "description" "homeDir" "createHomeDir" "shell" "uid" ];
+  readinessKeys = [ "tcpPort" "tcpHost" "command" "timeout" ];
+  instructionKeys = [ "activity" "instruction" ];
+
+  plainSet = v: builtins.isAttrs v && !(v ? outPath);
+  # The first problem of a list of (lazily computed) problems, or null.
+  firstProblem = foldl' (found: p: if found != null then found else p) null;
+  # An unknown key of the nested set `v` (at `at` below the attribute), reported at the
+  # key's own position with the closest known key.
+  unknownKey = names: at: v:
+    let unknown = attrNames (builtins.removeAttrs v names); in
+    if unknown == [ ] then null
+    else
+      let k = head unknown; in
+      {
+        at = "${at}.${k}";
+        pos = unsafeGetAttrPos k v;
+        text = "unknown attribute '${k}'${suggestAmong names k}";
+      };
+  # Every entry of the nested set `v` (at `at`) is a set with only `names` as keys.
+  entriesWith = names: at: v:
+    if !(plainSet v) then { inherit at; text = "expected an attribute set, got ${kindOf v}"; }
+    else firstProblem (map
+      (n:
+        let e = v.${n}; in
+        if e == null then null
+        else if !(plainSet e) then {
+          at = "${at}.${n}";
+          pos = unsafeGetAttrPos n v;
+          text = "expected an attribute set, got ${kindOf e}";
+        }
+        else unknownKey names "${at}.${n}" e)
+      (attrNames v));
+
   noCheck = _: _: null;
   attributeChecks = {
     instanceName = _: v: if builtins.isString v then null else wrong "a string" v;
@@ -131,17 +169,26 @@ let
     defaultStart = levels;
     defaultStop = levels;
     activities = set;
-    instructions = set;
+    instructions = _: v:
+      if !(plainSet v) then wrong "an attribute set" v else entriesWith instructionKeys "" v;
     environment = set;
-    credentials = set;
-    readiness = set;
+    credentials = _: v:
+      if !(plainSet v) then wrong "an attribute set" v
+      else firstProblem [
+        (unknownKey credentialKinds "" v)
+        (if v.groups or null == null then null else entriesWith groupKeys ".groups" v.groups)
+        (if v.users or null == null then null else entriesWith userKeys ".users" v.users)
+      ];
+    readiness = _: v:
+      if !(plainSet v) then wrong "an attribute set" v else unknownKey readinessKeys "" v;
   };
 
   positionText = pos:
     if pos == null then "" else " (at ${pos.file}:${toString pos.line})";
 in
 rec {
-  inherit knownAttributes editDistance kindOf suggestAmong;
+  inherit knownAttributes editDistance kindOf suggestAmong credentialKinds groupKeys userKeys
+    readinessKeys instructionKeys;
 
   # How builders run: nixpkgs' shell and coreutils when given (so builds work in a
   # sandbox), else the host's /bin/sh and /usr/bin (the host-packages shim). Every
@@ -228,7 +275,8 @@ rec {
 
   # Throws the problem `checkAttributes` found with attribute `attr`.
   reportAttribute = name: spec: attr: problem:
-    throw ("process '${name}'" + positionText (unsafeGetAttrPos attr spec)
+    throw ("process '${name}'"
+      + positionText (if problem.pos or null != null then problem.pos else unsafeGetAttrPos attr spec)
       + ": attribute '${if problem.at or null == null then attr else "${attr}${problem.at}"}': "
       + problem.text);
 

@@ -166,9 +166,12 @@ pub const CONFIG_ATTRIBUTES: &[&str] = &[
     "shell",
 ];
 
-const READINESS_ATTRIBUTES: &[&str] = &["tcpPort", "tcpHost", "command", "timeout"];
-const INSTRUCTION_ATTRIBUTES: &[&str] = &["activity", "instruction"];
-const CREDENTIAL_KINDS: &[&str] = &["groups", "users"];
+/// Keys `readiness` may have.
+pub const READINESS_ATTRIBUTES: &[&str] = &["tcpPort", "tcpHost", "command", "timeout"];
+/// Keys an entry of `instructions` may have.
+pub const INSTRUCTION_ATTRIBUTES: &[&str] = &["activity", "instruction"];
+/// Keys `credentials` may have.
+pub const CREDENTIAL_KINDS: &[&str] = &["groups", "users"];
 /// Keys a group entry of `credentials.groups` may have.
 pub const GROUP_KEYS: &[&str] = &["gid"];
 /// Keys a user entry of `credentials.users` may have.

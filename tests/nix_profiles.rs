@@ -548,6 +548,26 @@ fn nix_attribute_lists_match_the_renderer() {
     renderer.sort();
     assert_eq!(nix_side, renderer);
 
+    // Likewise the keys of nested sets that lib.nix checks.
+    for (nix_name, renderer) in [
+        ("credentialKinds", nixproc_sysvinit::spec::CREDENTIAL_KINDS),
+        ("groupKeys", nixproc_sysvinit::spec::GROUP_KEYS),
+        ("userKeys", nixproc_sysvinit::spec::USER_KEYS),
+        (
+            "readinessKeys",
+            nixproc_sysvinit::spec::READINESS_ATTRIBUTES,
+        ),
+        (
+            "instructionKeys",
+            nixproc_sysvinit::spec::INSTRUCTION_ATTRIBUTES,
+        ),
+    ] {
+        let nix_side = names_of(format!("(import {}).{nix_name}", lib.display()));
+        let mut renderer: Vec<String> = renderer.iter().map(|a| a.to_string()).collect();
+        renderer.sort();
+        assert_eq!(nix_side, renderer, "{nix_name}");
+    }
+
     let composer = repo().join("nix/create-sysvinit-script.nix");
     let composer_args = names_of(format!(
         "builtins.attrNames (builtins.functionArgs (import {}))",
@@ -896,6 +916,22 @@ fn wrong_attribute_values_are_reported_at_their_line_on_both_paths() {
         (
             "environment = [ \"PORT=5000\" ];",
             "attribute 'environment': expected an attribute set, got a list",
+        ),
+        (
+            "credentials.users.web.gruop = \"web\";",
+            "attribute 'credentials.users.web.gruop': unknown attribute 'gruop' (did you mean 'group'?)",
+        ),
+        (
+            "credentials.user.web = { };",
+            "attribute 'credentials.user': unknown attribute 'user' (did you mean 'users'?)",
+        ),
+        (
+            "readiness.tcpport = 5000;",
+            "attribute 'readiness.tcpport': unknown attribute 'tcpport' (did you mean 'tcpPort'?)",
+        ),
+        (
+            "instructions.start = { activity = \"Starting\"; instructon = \"true\"; };",
+            "attribute 'instructions.start.instructon': unknown attribute 'instructon' (did you mean 'instruction'?)",
         ),
     ];
     for (i, (attr, want)) in cases.iter().enumerate() {
