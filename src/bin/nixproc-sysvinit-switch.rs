@@ -299,11 +299,35 @@ fn create_dirs(dirs: &Dirs, tool_state: &Path) -> Result<()> {
         &dirs.lock,
         &dirs.lib,
     ] {
-        std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+        ensure_dir(d)?;
     }
-    std::fs::create_dir_all(tool_state)
-        .with_context(|| format!("creating {}", tool_state.display()))?;
-    Ok(())
+    ensure_dir(tool_state)
+}
+
+/// Makes directory `dir` exist. A dangling symbolic link there that the caller or root
+/// owns (Debian's `/var/lock -> /run/lock` before anything made `/run/lock`) gets its
+/// target created; a link anyone else made is an error.
+fn ensure_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let made = std::fs::create_dir_all(dir);
+    let Err(err) = made else { return Ok(()) };
+    let meta = std::fs::symlink_metadata(dir);
+    let dangling_link = meta.as_ref().is_ok_and(|m| m.file_type().is_symlink()) && !dir.exists();
+    // SAFETY: geteuid has no preconditions.
+    let trusted_owner = meta.is_ok_and(|m| m.uid() == 0 || m.uid() == unsafe { libc::geteuid() });
+    if !(dangling_link && trusted_owner) {
+        return Err(err).with_context(|| format!("creating {}", dir.display()));
+    }
+    let target =
+        std::fs::read_link(dir).with_context(|| format!("reading the link {}", dir.display()))?;
+    let target = dir.parent().map_or(target.clone(), |p| p.join(&target));
+    std::fs::create_dir_all(&target).with_context(|| {
+        format!(
+            "creating {} (the target of the link {})",
+            target.display(),
+            dir.display()
+        )
+    })
 }
 
 /// What to deploy and how the profile moves: a generation (`--rollback`,
