@@ -18,6 +18,7 @@
           ./Cargo.toml
           ./Cargo.lock
           ./src
+          ./nix
           ./cpp-bridge
           ./benches
           ./examples
@@ -35,6 +36,12 @@
           # The tests start real processes and call nix-build; run them outside the
           # build sandbox (see README).
           doCheck = false;
+          # The Nix side (build-profile.nix and the functions it uses), where the
+          # installed switch and runactivity look for it.
+          postInstall = ''
+            mkdir -p "$out/share/nixproc-sysvinit"
+            cp -r nix "$out/share/nixproc-sysvinit/nix"
+          '';
           meta = {
             description = "Tools of nixproc-sysvinit: render, switch, runactivity";
             mainProgram = "nixproc-sysvinit-switch";
@@ -82,7 +89,17 @@
         default = nixproc-sysvinit-switch;
       });
 
+      # Processes models, as `nixproc-sysvinit-switch --flake REF#NAME` deploys them:
+      # `default` is the example of examples/webapps (the host-packages shim unless given
+      # `--arg pkgs ...`).
+      processes.default = import ./examples/webapps/processes.nix;
+
       lib = {
+        # The Nix functions (create-sysvinit-script.nix, create-credentials.nix,
+        # init-functions.nix, build-profile.nix...), for models that import them, e.g.
+        #   import "${nixproc-sysvinit.lib.nixDir}/create-sysvinit-script.nix" { ... }
+        nixDir = ./nix;
+
         # Composes createSystemVInitScript with a nixpkgs package set and the global
         # settings of nix/create-sysvinit-script.nix, e.g.
         #   createSystemVInitScript = nixproc-sysvinit.lib.createSystemVInitScript {

@@ -124,6 +124,7 @@ fn run_in(cli: &Cli, runlevel: u8, scratch: &Path) -> Result<bool> {
                 force_disable_user_change: cli.model.force_disable_user_change()?,
                 extra_params: cli.model.extra_params.clone(),
                 model_args: cli.model.model_args(),
+                override_inputs: cli.model.override_inputs(),
                 plugin: model::resolve_plugin(None),
                 nix_options: cli.run.nix_options(),
                 ..BuildParams::default()

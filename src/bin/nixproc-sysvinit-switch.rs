@@ -32,16 +32,6 @@ struct Cli {
     run: RunArgs,
     #[command(flatten)]
     model: ModelArgs,
-    /// With `--flake`: use REF for the flake's input INPUT (as `nix build` does; the
-    /// flake's lock file records it). Repeatable.
-    #[arg(
-        long = "override-input",
-        num_args = 2,
-        value_names = ["INPUT", "REF"],
-        action = clap::ArgAction::Append,
-        requires = "flake"
-    )]
-    override_input: Vec<String>,
     /// Compare against this profile directory instead of the deployed one.
     #[arg(short = 'o', long)]
     old_profile: Option<PathBuf>,
@@ -172,7 +162,7 @@ impl Cli {
             force_disable_user_change: self.model.force_disable_user_change()?,
             extra_params: self.model.extra_params.clone(),
             model_args: self.model.model_args(),
-            override_inputs: deploy::nix::pairs(&self.override_input),
+            override_inputs: self.model.override_inputs(),
             show_trace: self.show_trace,
             plugin: model::resolve_plugin(self.plugin.as_deref()),
             nix_options: self.run.nix_options(),

@@ -94,6 +94,16 @@ pub struct ModelArgs {
     /// to `default`), evaluated like a processes.nix file.
     #[arg(long, value_name = "REF#NAME")]
     pub flake: Option<String>,
+    /// With `--flake`: use REF for the flake's input INPUT (as `nix build` does; the
+    /// flake's lock file records it). Repeatable.
+    #[arg(
+        long = "override-input",
+        num_args = 2,
+        value_names = ["INPUT", "REF"],
+        action = clap::ArgAction::Append,
+        requires = "flake"
+    )]
+    pub override_input: Vec<String>,
     /// Pass the Nix expression EXPR as the model's argument NAME (as nix-build does).
     /// `pkgs` and `system` choose the package set and system of the whole build.
     /// Repeatable.
@@ -142,6 +152,11 @@ impl ModelArgs {
             .into_iter()
             .map(|(n, v)| (n, ModelArg::Str(v)));
         exprs.chain(strings).collect()
+    }
+
+    /// The `--override-input` pairs.
+    pub fn override_inputs(&self) -> Vec<(String, String)> {
+        super::nix::pairs(&self.override_input)
     }
 
     /// The flake model named by `--flake`, if any.

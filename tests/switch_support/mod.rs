@@ -443,8 +443,13 @@ impl ModelDeployment {
         Command::new(env!("CARGO_BIN_EXE_nixproc-sysvinit-runactivity"))
             .arg("-p")
             .arg(self.profile_link())
+            .arg("--state-dir")
+            .arg(self.dir.path().join("state"))
             .args(["--runlevel", "3"])
             .args(args)
+            .env("NIXPROC_SYSVINIT_WEBAPP", common::webapp_binary())
+            .env("NIX_CONFIG", "substituters =")
+            .env_remove("NIX_PATH")
             .output()
             .unwrap()
     }
