@@ -61,7 +61,9 @@
 #   carries `rendered`): ONE derivation writes every tree from the renderings with
 #   `nixproc-sysvinit-render --rendered`. Its files are its own; rc.d links are the
 #   relative links of the layout. The per-process derivations are not instantiated
-#   (each can still be built on its own).
+#   (each can still be built on its own); a process's `postInstall` commands
+#   (nix-processmgmt's) run in this derivation after the trees are written, with $out
+#   the profile.
 # - otherwise: the union of the per-process derivations, as real directories whose
 #   entries are symlinks to the same entries of the process store paths (an rc.d entry
 #   thus resolves through the process's own relative link).
@@ -214,6 +216,22 @@ let
     allowSubstitutes = false;
   });
 
+  # The postInstall commands of processes (nix-processmgmt's), which the fast path runs
+  # after writing the trees, each in a directory of its own, with $out the profile; the
+  # union path has them run by each process's own derivation.
+  postInstalls = builtins.catAttrs "postInstall" paths;
+  postInstallAttrs = builtins.listToAttrs (builtins.genList
+    (i: { name = "postInstall${toString i}"; value = builtins.elemAt postInstalls i; })
+    (builtins.length postInstalls));
+  runPostInstalls = ''
+    i=0
+    while [ "$i" -lt "''${postInstallCount:-0}" ]; do
+      mkdir "$TMPDIR/postInstall$i"
+      ( cd "$TMPDIR/postInstall$i" && eval "eval \"\$postInstall$i\"" )
+      i=$((i + 1))
+    done
+  '';
+
   # Builder commands writing which package set the model got (see the top of this file).
   recordPackageSet = ''
     mkdir -p "$out/share/nixproc-sysvinit"
@@ -229,11 +247,13 @@ let
         for f in ''${renderingsPath:-$renderingsFiles}; do
           ${renderPackage}/bin/nixproc-sysvinit-render --rendered "$f" --out "$out"
         done
-      '' + recordPackageSet)
+      '' + runPostInstalls + recordPackageSet)
     ];
     preferLocalBuild = true;
     allowSubstitutes = false;
-  } // (if builtins.length chunks == 1 then {
+  } // (if postInstalls == [ ] then { } else postInstallAttrs // {
+    postInstallCount = builtins.length postInstalls;
+  }) // (if builtins.length chunks == 1 then {
     renderings = builtins.head chunks;
     passAsFile = [ "renderings" ];
   } else {

@@ -199,8 +199,8 @@ let
     };
 
   # With postInstall, its commands run after the tree is written (in $TMPDIR, as
-  # nix-processmgmt runs them), and the profile builds on this derivation rather than on
-  # the rendering alone (no `rendered` attribute below).
+  # nix-processmgmt runs them). The profile builder (build-profile.nix), which writes
+  # trees from renderings, runs them too, with $out the profile.
   drvAttrs =
     if postInstall == "" then treeAttrs
     else treeAttrs // {
@@ -232,7 +232,8 @@ let
       then null else spec.credentials // { process = name; };
     stopSequence = if usePlugin then r.stopSequence else maxSequence - sequence + minSequence;
     # The plugin's rendering, for the profile builder (absent without the plugin).
-    ${if postInstall == "" then renderedAttr else null} = r;
+    ${renderedAttr} = r;
+    ${if postInstall == "" then null else "postInstall"} = postInstall;
   };
 in
 # Checked in this order: the name, the attribute names, the kinds and simple values of

@@ -20,8 +20,8 @@
 #
 #   process description (createSystemVInitScript { ... })
 #     postInstall  shell commands run after the process's tree is written, in $TMPDIR with
-#                  $out the tree (a process with postInstall is built as its own
-#                  derivation, also with the evaluator plugin)
+#                  $out the tree; a profile written from the plugin's renderings (see
+#                  build-profile.nix) runs them again with $out the profile
 #     nice = "5"   a string holding an integer is that integer
 #     null         an attribute that is null is unset (upstream's defaults), as before
 #

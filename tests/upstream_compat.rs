@@ -359,3 +359,31 @@ fn upstream_webapps_example_deploys_through_the_switch() {
         "the webapp outlived its undeploy"
     );
 }
+
+/// A process with `postInstall` keeps the plugin's one-derivation profile: the profile
+/// builder runs the commands (with $out the profile), and the run-time file claims that
+/// catch two processes sharing a PID file are still written; likewise without the plugin.
+#[test]
+fn post_install_runs_in_either_kind_of_profile() {
+    let dir = TestDir::new("nixproc-upstream-postinstall");
+    let model = dir.write(
+        "processes.nix",
+        &format!(
+            "{{ pkgs, ... }}:\nlet create = import {root}/nix/create-sysvinit-script.nix {{ \
+             inherit (pkgs) stdenv writeTextFile daemon; }};\nin {{\n  \
+             a = create {{ name = \"a\"; process = \"/bin/true\"; \
+             postInstall = \"mkdir -p $out/share/doc; echo done > $out/share/doc/a\"; }};\n  \
+             b = create {{ name = \"b\"; process = \"/bin/false\"; }};\n}}\n",
+            root = repo().display()
+        ),
+        0o644,
+    );
+    for via in BOTH {
+        let p = build(via, &model);
+        assert_eq!(read(&p, "share/doc/a"), "done\n", "{via:?}");
+        let claims = fs::read_dir(p.join("share/nixproc-sysvinit/runtime-files"))
+            .unwrap()
+            .count();
+        assert_eq!(claims, 2, "{via:?}: the PID file claims");
+    }
+}
