@@ -57,13 +57,13 @@
 # share/nixproc-sysvinit/runtime-files); any other file provided twice fails the build.
 #
 # How the profile is made depends on where the scripts were rendered:
-# - with the plugin, when every process was made by createSystemVInitScript (and so
-#   carries `rendered`): ONE derivation writes every tree from the renderings with
+# - with the plugin, when processes were made by createSystemVInitScript (and so carry
+#   `rendered`): ONE derivation writes their trees from the renderings with
 #   `nixproc-sysvinit-render --rendered`. Its files are its own; rc.d links are the
-#   relative links of the layout. The per-process derivations are not instantiated
-#   (each can still be built on its own); a process's `postInstall` commands
-#   (nix-processmgmt's) run in this derivation after the trees are written, with $out
-#   the profile.
+#   relative links of the layout. Their per-process derivations are not instantiated
+#   (each can still be built on its own). Store paths without a rendering (such as
+#   createCredentials results) are added as the union below adds them, and a process's
+#   `postInstall` commands (nix-processmgmt's) run last, with $out the profile.
 # - otherwise: the union of the per-process derivations, as real directories whose
 #   entries are symlinks to the same entries of the process store paths (an rc.d entry
 #   thus resolves through the process's own relative link).
@@ -184,7 +184,10 @@ let
   # while it hashes and writes the .drv, so one huge string would multiply peak memory.
   rendered = builtins.catAttrs "rendered" paths;
   count = builtins.length rendered;
-  allRendered = count > 0 && count == builtins.length paths;
+  anyRendered = count > 0;
+  # Processes without a rendering (not made by createSystemVInitScript, such as
+  # createCredentials results), which the fast path adds like the union path does.
+  others = if count == builtins.length paths then [ ] else builtins.filter (p: !(p ? rendered)) paths;
 
   chunks = builtins.genList
     (c:
@@ -247,8 +250,9 @@ let
         for f in ''${renderingsPath:-$renderingsFiles}; do
           ${renderPackage}/bin/nixproc-sysvinit-render --rendered "$f" --out "$out"
         done
-      '' + runPostInstalls + recordPackageSet)
+      '' + unionCommands + runPostInstalls + recordPackageSet)
     ];
+    paths = map toString others;
     preferLocalBuild = true;
     allowSubstitutes = false;
   } // (if postInstalls == [ ] then { } else postInstallAttrs // {
@@ -263,52 +267,50 @@ let
   union = builderEnv // {
     inherit name system packageSet;
     paths = map toString paths;
-    args = [
-      "-c"
-      (''
-        set -e
-        mkdir -p "$out"
-        claims=share/nixproc-sysvinit/runtime-files
-        for p in $paths; do
-          # Two processes using one PID or log file: name both (see render::write_tree).
-          for f in "$p/$claims"/*; do
-            [ -e "$f" ] && [ -e "$out/$claims/''${f##*/}" ] || continue
-            { read -r a; read -r ak; read -r path; } <"$out/$claims/''${f##*/}"
-            { read -r b; read -r bk; } <"$f"
-            [ "$a" != "$b" ] || continue
-            echo "profile: processes '$a' and '$b' both use $path ('$a' as its $ak, '$b' as its $bk); give them distinct instanceName (or pidFile) values" >&2
-            exit 1
-          done
-          # Directories become real directories, files become symlinks into $p;
-          # cp refuses (and the build fails) when two processes provide one file.
-          set --
-          for d in "$p"/*; do
-            [ "''${d##*/}" = dysnomia-support ] || set -- "$@" "$d"
-          done
-          [ $# -eq 0 ] || cp -rs --no-preserve=mode "$@" "$out"/ || {
-            echo "profile: $p provides a file that another process already provides" >&2
-            exit 1
-          }
-          # Processes may share a credential file (a common group) when it is the same.
-          for f in "$p"/dysnomia-support/*/*; do
-            [ -e "$f" ] || continue
-            rel=''${f#"$p"/}
-            if [ -e "$out/$rel" ]; then
-              [ "$(cat "$f")" = "$(cat "$out/$rel")" ] || {
-                echo "profile: $p and another process provide different $rel" >&2
-                exit 1
-              }
-            else
-              [ -d "$out/''${rel%/*}" ] || mkdir -p "$out/''${rel%/*}"
-              ln -s "$f" "$out/$rel"
-            fi
-          done
-        done
-      '' + recordPackageSet)
-    ];
+    args = [ "-c" ("set -e\nmkdir -p \"$out\"\n" + unionCommands + recordPackageSet) ];
     preferLocalBuild = true;
     allowSubstitutes = false;
   };
+
+  # Builder commands adding the trees of the store paths in $paths to $out.
+  unionCommands = ''
+    claims=share/nixproc-sysvinit/runtime-files
+    for p in $paths; do
+      # Two processes using one PID or log file: name both (see render::write_tree).
+      for f in "$p/$claims"/*; do
+        [ -e "$f" ] && [ -e "$out/$claims/''${f##*/}" ] || continue
+        { read -r a; read -r ak; read -r path; } <"$out/$claims/''${f##*/}"
+        { read -r b; read -r bk; } <"$f"
+        [ "$a" != "$b" ] || continue
+        echo "profile: processes '$a' and '$b' both use $path ('$a' as its $ak, '$b' as its $bk); give them distinct instanceName (or pidFile) values" >&2
+        exit 1
+      done
+      # Directories become real directories, files become symlinks into $p;
+      # cp refuses (and the build fails) when two processes provide one file.
+      set --
+      for d in "$p"/*; do
+        [ "''${d##*/}" = dysnomia-support ] || set -- "$@" "$d"
+      done
+      [ $# -eq 0 ] || cp -rs --no-preserve=mode "$@" "$out"/ || {
+        echo "profile: $p provides a file that another process already provides" >&2
+        exit 1
+      }
+      # Processes may share a credential file (a common group) when it is the same.
+      for f in "$p"/dysnomia-support/*/*; do
+        [ -e "$f" ] || continue
+        rel=''${f#"$p"/}
+        if [ -e "$out/$rel" ]; then
+          [ "$(cat "$f")" = "$(cat "$out/$rel")" ] || {
+            echo "profile: $p and another process provide different $rel" >&2
+            exit 1
+          }
+        else
+          [ -d "$out/''${rel%/*}" ] || mkdir -p "$out/''${rel%/*}"
+          ln -s "$f" "$out/$rel"
+        fi
+      done
+    done
+  '';
 in
 if !(builtins.isAttrs processes) then
   throw "processes model${where}: must evaluate to an attribute set of instances, got ${lib.kindOf processes}"
@@ -316,4 +318,4 @@ else if !(builtins.isInt chunkSize && chunkSize > 0) then
   throw "build-profile: chunkSize must be a positive integer, got ${builtins.toJSON chunkSize}"
 else
   builtins.seq (namesUnique && lib.checkGroups (builtins.catAttrs "accounts" paths))
-    (derivation (if allRendered then fromRenderings else union))
+    (derivation (if anyRendered then fromRenderings else union))

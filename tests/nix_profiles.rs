@@ -985,3 +985,39 @@ fn a_group_no_one_makes_is_reported_at_the_users_line() {
         assert!(out.is_ok(), "{via:?}: {out:?}");
     }
 }
+
+/// A profile mixing processes with store paths that have no rendering (here a
+/// createCredentials result) is still written from the renderings with the plugin, so
+/// two processes sharing a PID file are refused on both paths there too.
+#[test]
+fn a_mixed_profile_still_refuses_shared_pid_files() {
+    let dir = TestDir::new("nixproc-nix-mixed");
+    let body = format!(
+        "{{\n  a = create {{ name = \"web-a\"; process = \"/bin/sleep\"; }};\n  \
+         b = create {{ name = \"web-b\"; process = \"/bin/sleep\"; }};\n  \
+         accounts = (import {root}/nix/create-credentials.nix {{ inherit (pkgs) stdenv; }}) \
+         {{ groups.shared = {{ }}; }};\n}}",
+        root = repo().display()
+    );
+    let model = write_model(&dir, "mixed.nix", &body);
+    let fixed = write_model(
+        &dir,
+        "mixed-distinct.nix",
+        &body.replace(
+            "name = \"web-b\";",
+            "name = \"web-b\"; instanceName = \"web-b\";",
+        ),
+    );
+    for via in common::nixbuild::BOTH {
+        let err = build_profile(via, &model, &[]).expect_err("colliding PID files");
+        assert!(
+            err.contains("processes 'web-a' and 'web-b' both use /var/run/sleep.pid"),
+            "{via:?}: {err}"
+        );
+        let profile = build_profile(via, &fixed, &[]).expect("distinct PID files");
+        assert!(profile.join("dysnomia-support/groups/shared").exists());
+        assert!(profile
+            .join("share/nixproc-sysvinit/processes/web-b.json")
+            .exists());
+    }
+}
