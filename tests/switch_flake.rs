@@ -1,6 +1,7 @@
 //! `--flake REF#NAME`: a user flake's processes model deployed through the switch, with a
 //! local stand-in nixpkgs flake as its `nixpkgs` input (offline), swapped with
-//! `--override-input`; runactivity builds the same flake output.
+//! `--override-input`; runactivity builds the same flake output; and `nix run` of this
+//! project's flake (its nixpkgs input a stand-in too) installs tools that work.
 
 mod switch_support;
 
@@ -117,4 +118,159 @@ fn a_flake_output_deploys_with_a_stand_in_nixpkgs_offline() {
 
     ok(&d.switch(&["--undeploy"]));
     assert!(d.pid("webapp1").is_none() && d.pid("webapp2").is_none());
+}
+
+/// A stand-in nixpkgs flake in `dir` for this project's own flake: `lib` with the few
+/// functions flake.nix calls, and `import`able (default.nix) with a `rustPlatform`
+/// whose `buildRustPackage` installs this build's programs (copied into the flake)
+/// instead of compiling, then runs the package's `postInstall` in its source.
+fn stand_in_for_the_project(dir: &Path) {
+    let bin = dir.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    for (name, path) in [
+        (
+            "nixproc-sysvinit-switch",
+            env!("CARGO_BIN_EXE_nixproc-sysvinit-switch"),
+        ),
+        (
+            "nixproc-sysvinit-runactivity",
+            env!("CARGO_BIN_EXE_nixproc-sysvinit-runactivity"),
+        ),
+        (
+            "nixproc-sysvinit-render",
+            env!("CARGO_BIN_EXE_nixproc-sysvinit-render"),
+        ),
+    ] {
+        std::fs::copy(path, bin.join(name)).unwrap();
+    }
+    let files = [
+        (
+            "lib.nix",
+            r#"{
+  genAttrs = names: f: builtins.listToAttrs (map (name: { inherit name; value = f name; }) names);
+  fileset = { unions = paths: paths; toSource = { root, fileset }: root; };
+  platforms.linux = [ "x86_64-linux" "aarch64-linux" "i686-linux" "armv7l-linux" ];
+}
+"#,
+        ),
+        (
+            "default.nix",
+            r#"{ system ? builtins.currentSystem, overlays ? [ ], ... }:
+let
+  base = {
+    inherit system;
+    lib = import ./lib.nix;
+    rustPlatform.buildRustPackage = args: derivation {
+      name = "${args.pname}-${args.version}";
+      inherit system;
+      builder = "/bin/sh";
+      PATH = "/usr/bin:/bin";
+      inherit (args) src;
+      programs = ./bin;
+      postInstall = args.postInstall or "";
+      args = [ "-c" ''
+        set -e
+        mkdir -p "$out/bin"
+        cp "$programs"/* "$out/bin/"
+        cd "$src"
+        eval "$postInstall"
+      '' ];
+    } // { meta = args.meta or { }; };
+  };
+  pkgs = builtins.foldl' (acc: overlay: acc // overlay pkgs acc) base overlays;
+in
+pkgs
+"#,
+        ),
+        (
+            "flake.nix",
+            r#"{
+  description = "stand-in nixpkgs for nixproc-sysvinit's flake";
+  outputs = { self }: {
+    lib = import ./lib.nix;
+    legacyPackages.x86_64-linux = import ./. { system = "x86_64-linux"; };
+  };
+}
+"#,
+        ),
+    ];
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+}
+
+/// `nix run REPO#nixproc-sysvinit-switch -- ...` with the project's nixpkgs input
+/// replaced by a stand-in: the flake alone installs tools that find their Nix files.
+#[test]
+fn nix_run_of_the_project_flake_deploys_a_user_flake() {
+    let nginx_port = common::free_port();
+    let base = free_ports(1);
+    let extra = format!("{{ nginxPort = {nginx_port}; webappBasePort = {base}; }}");
+    let d = ModelDeployment::new("flake-app", &["--extra-params", &extra]);
+    let tools_nixpkgs = d.dir.path().join("tools-nixpkgs");
+    stand_in_for_the_project(&tools_nixpkgs);
+    let model_nixpkgs = d.dir.path().join("model-nixpkgs");
+    stand_in_flake(&model_nixpkgs, "first");
+    let flake = d.dir.path().join("my-flake");
+    user_flake(&flake, &model_nixpkgs);
+
+    let repo = common::repo_root();
+    let installable = format!("{}#nixproc-sysvinit-switch", repo.display());
+    let override_ref = format!("path:{}", tools_nixpkgs.display());
+    // The nix subcommand, then the stand-in, then its arguments.
+    let nix = |args: &[&str]| {
+        std::process::Command::new("nix")
+            .args(["--option", "substituters", ""])
+            .args(["--extra-experimental-features", "nix-command flakes"])
+            .arg(args[0])
+            .args(["--no-write-lock-file", "--override-input", "nixpkgs"])
+            .arg(&override_ref)
+            .args(&args[1..])
+            .env_remove("NIXPROC_NIX_DIR")
+            .env_remove("NIXPROC_SYSVINIT_BIN")
+            .env_remove("NIX_PATH")
+            .env("NIXPROC_SYSVINIT_WEBAPP", common::webapp_binary())
+            .output()
+            .unwrap()
+    };
+    let link = d.profile_link();
+    let state = d.dir.path().join("state");
+    let out = nix(&[
+        "run",
+        &installable,
+        "--",
+        "-p",
+        link.to_str().unwrap(),
+        "--state-dir",
+        state.to_str().unwrap(),
+        "--runlevel",
+        "3",
+        "--extra-params",
+        &extra,
+        "--flake",
+        &format!("{}#web", flake.display()),
+    ]);
+    let text = ok(&out);
+    assert!(d.pid("webapp1").is_some(), "{text}");
+    let page = common::wait_http(nginx_port, Duration::from_secs(10)).expect("nginx answers");
+    assert!(page.contains("instance=webapp1"), "{page}");
+
+    // The package holds the Nix files where the installed tools look for them.
+    let out = nix(&[
+        "eval",
+        "--raw",
+        &format!(
+            "{}#packages.x86_64-linux.nixproc-sysvinit.outPath",
+            repo.display()
+        ),
+    ]);
+    ok(&out);
+    let package = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        Path::new(&package)
+            .join("share/nixproc-sysvinit/nix/build-profile.nix")
+            .is_file(),
+        "{package}"
+    );
+    ok(&d.switch(&["--undeploy"]));
 }
