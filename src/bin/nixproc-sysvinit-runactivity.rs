@@ -27,7 +27,8 @@ struct Cli {
     reverse: bool,
     /// The activity to run, e.g. status, stop, start, reload, restart.
     activity: String,
-    /// A profile directory or processes model instead of the deployed profile.
+    /// A profile directory, processes model or flake directory instead of the deployed
+    /// profile (or `--flake REF#NAME`).
     #[arg(env = "NIXPROC_PROCESSES")]
     path: Option<PathBuf>,
     #[command(flatten)]

@@ -21,8 +21,8 @@ use nixproc_sysvinit::deploy::{self as deploy, generations};
     "undeploy", "rollback", "switch_generation", "list_generations",
     "delete_generations", "delete_all_generations"])))]
 struct Cli {
-    /// A processes model (processes.nix) to build, or a prebuilt profile directory
-    /// (anything containing etc/rc.d).
+    /// A processes model (processes.nix) to build, a prebuilt profile directory
+    /// (anything containing etc/rc.d), or a flake directory (its processes.default).
     #[arg(env = "NIXPROC_PROCESSES")]
     path: Option<PathBuf>,
 

@@ -396,3 +396,46 @@ pub fn build(source: &ModelSource, params: &BuildParams, out_link: &Path) -> Res
         })?;
     Ok(path)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_objects_are_told_from_nix_expressions() {
+        assert_eq!(extra_params_kind(r#"{"a": 1}"#), ExtraParamsKind::Json);
+        assert_eq!(extra_params_kind("{ a = 1; }"), ExtraParamsKind::Nix);
+        assert_eq!(extra_params_kind("import ./x.nix"), ExtraParamsKind::Nix);
+        // `{}` means the same either way.
+        assert_eq!(extra_params_kind("{}"), ExtraParamsKind::Json);
+    }
+
+    #[test]
+    fn strings_become_nix_literals_without_interpolation() {
+        assert_eq!(
+            nix_string(r#"a "b" ${c} $d \e"#),
+            r#""a \"b\" \${c} $d \\e""#
+        );
+        assert_eq!(nix_string("x\ny"), r#""x\ny""#);
+        let args = [
+            ("n".to_string(), ModelArg::Expr("1 # comment".into())),
+            ("s\"".to_string(), ModelArg::Str("v".into())),
+        ];
+        assert_eq!(
+            nix_attrs(&args),
+            "{ \"n\" = (1 # comment\n); \"s\\\"\" = \"v\"; }"
+        );
+    }
+
+    #[test]
+    fn flake_references_default_to_dot_and_default() {
+        let f = |r: &str, n: &str| ModelSource::Flake {
+            reference: r.into(),
+            name: n.into(),
+        };
+        assert_eq!(ModelSource::flake(".#web"), f(".", "web"));
+        assert_eq!(ModelSource::flake("/srv/flake"), f("/srv/flake", "default"));
+        assert_eq!(ModelSource::flake("#web"), f(".", "web"));
+        assert_eq!(ModelSource::flake("github:o/r#x"), f("github:o/r", "x"));
+    }
+}

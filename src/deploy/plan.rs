@@ -368,6 +368,26 @@ mod tests {
     }
 
     #[test]
+    fn the_graph_marks_every_process_and_quotes_names() {
+        let old = profile(&[("a", "1", &[]), ("b", "1", &["a"]), ("x\"y", "1", &["a"])]);
+        let new = profile(&[("a", "2", &[]), ("c", "1", &["a"]), ("x\"y", "1", &["a"])]);
+        let plan = Plan::diff(&old, &new).unwrap();
+        let dot = plan.to_dot(&old, &new);
+        for line in [
+            r#""a" [label="a\nrestart", fate=restart"#,
+            r#""b" [label="b\nstop", fate=stop"#,
+            r#""c" [label="c\nstart", fate=start"#,
+            r#""x\"y" [label="x\"y\nunchanged", fate=unchanged"#,
+            r#""b" -> "a" [style=dashed];"#,
+            r#""c" -> "a";"#,
+            r#""x\"y" -> "a";"#,
+        ] {
+            assert!(dot.contains(line), "{line} missing in\n{dot}");
+        }
+        assert!(dot.starts_with("// ") && dot.ends_with("}\n"), "{dot}");
+    }
+
+    #[test]
     fn cycle_is_reported_as_a_path() {
         let p = profile(&[("a", "1", &["b"]), ("b", "1", &["c"]), ("c", "1", &["a"])]);
         let e = Plan::diff(&Profile::empty(3), &p).unwrap_err().to_string();
