@@ -41,8 +41,9 @@
 # attribute of the wrong kind or with a simple wrong value (lib.checkAttributes: e.g.
 # runlevels that are not supported, nice out of range, a bad umask), `dependencies`
 # that are not processes, and a start sequence beyond maxSequence (naming the chain).
-# The finer rules (account and activity names, signals, readiness, credentials'
-# properties) are the renderer's, reported naming the process and attribute: during
+# Names, nested keys (credentials, readiness, instructions) and readiness are checked
+# there too. What is left (the reload signal, credentials' property values, privileged
+# accounts, size limits) is the renderer's, reported naming the process and attribute: during
 # evaluation with the plugin (add --show-trace for the file), at build time without it.
 { stdenv ? null
 , writeTextFile ? null

@@ -131,9 +131,50 @@ let
         else unknownKey names "${at}.${n}" e)
       (attrNames v));
 
+  # The renderer's name rules (spec::NameKind): a pattern, a maximum length and the
+  # rule as its messages word it.
+  nameRules = {
+    process = {
+      pattern = "[A-Za-z0-9_@+:][A-Za-z0-9._@+:-]*";
+      max = 200;
+      rule = "process name (use letters, digits and . _ - @ + :, not starting with . or -)";
+    };
+    account = {
+      pattern = "[A-Za-z_][A-Za-z0-9_.-]*";
+      max = 32;
+      rule = "user or group name (a letter or _ first, then letters, digits, _ . -; at most 32)";
+    };
+    activity = {
+      pattern = "[A-Za-z0-9][A-Za-z0-9_.-]*";
+      max = 100;
+      rule = "activity name (letters, digits, _ . -)";
+    };
+    variable = {
+      pattern = "[A-Za-z_][A-Za-z0-9_]*";
+      max = 200;
+      rule = "environment variable name (a letter or _ first, then letters, digits, _)";
+    };
+  };
+  # null when `s` is a valid name of `kind`, else the problem.
+  badName = kind: s:
+    let r = nameRules.${kind}; in
+    if stringLength s <= r.max && builtins.match r.pattern s != null then null
+    else { text = "${builtins.toJSON s} is not a valid ${r.rule}"; };
+  nameCheck = kind: _: v: if builtins.isString v then badName kind v else wrong "a string" v;
+  # Every name of the nested set `v` (at `at`) is a valid name of `kind` and every value
+  # passes `value` (a function of the value giving null or a problem).
+  namedEntries = kind: value: at: v:
+    firstProblem (map
+      (n:
+        let p = if badName kind n == null then value v.${n} else badName kind n; in
+        if p == null then null
+        else p // { at = "${at}.${n}"; pos = unsafeGetAttrPos n v; })
+      (attrNames v));
+
   noCheck = _: _: null;
   attributeChecks = {
-    instanceName = _: v: if builtins.isString v then null else wrong "a string" v;
+    name = nameCheck "process";
+    instanceName = nameCheck "process";
     description = text;
     process = _: v:
       if !(isText v) then wrong "a string" v
@@ -142,7 +183,7 @@ let
         if s == "" || substring 0 1 s == "-"
         then { text = "'${s}' is not a program path (it must not be empty or start with '-')"; }
         else null;
-    user = _: v: if builtins.isString v then null else wrong "a string" v;
+    user = nameCheck "account";
     directory = text;
     initialize = text;
     pidFile = text;
@@ -168,19 +209,44 @@ let
     runlevels = levels;
     defaultStart = levels;
     defaultStop = levels;
-    activities = set;
+    activities = _: v:
+      if !(plainSet v) then wrong "an attribute set" v
+      else namedEntries "activity" (x: if isText x then null else wrong "a string" x) "" v;
     instructions = _: v:
       if !(plainSet v) then wrong "an attribute set" v else entriesWith instructionKeys "" v;
-    environment = set;
+    environment = _: v:
+      if !(plainSet v) then wrong "an attribute set" v
+      else namedEntries "variable" (x: if isScalar x then null else wrong "a string" x) "" v;
     credentials = _: v:
       if !(plainSet v) then wrong "an attribute set" v
       else firstProblem [
         (unknownKey credentialKinds "" v)
         (if v.groups or null == null then null else entriesWith groupKeys ".groups" v.groups)
         (if v.users or null == null then null else entriesWith userKeys ".users" v.users)
+        (if v.groups or null == null then null else namedEntries "account" (_: null) ".groups" v.groups)
+        (if v.users or null == null then null else namedEntries "account" (_: null) ".users" v.users)
       ];
     readiness = _: v:
-      if !(plainSet v) then wrong "an attribute set" v else unknownKey readinessKeys "" v;
+      if !(plainSet v) then wrong "an attribute set" v
+      else firstProblem [
+        (unknownKey readinessKeys "" v)
+        (if (v.tcpPort or null != null) == (v.command or null != null)
+         then { text = "give exactly one of 'tcpPort' or 'command'"; } else null)
+        (let p = v.tcpPort or null; in
+          if p == null then null
+          else if !(builtins.isInt p) then wrong "an integer" p // { at = ".tcpPort"; pos = unsafeGetAttrPos "tcpPort" v; }
+          else if p < 1 || p > 65535 then {
+            at = ".tcpPort"; pos = unsafeGetAttrPos "tcpPort" v;
+            text = "${toString p} is not a TCP port";
+          }
+          else null)
+        (let t = v.timeout or null; in
+          if t == null || (builtins.isInt t && t >= 0) then null
+          else {
+            at = ".timeout"; pos = unsafeGetAttrPos "timeout" v;
+            text = "expected a non-negative integer, got ${if builtins.isInt t then toString t else kindOf t}";
+          })
+      ];
   };
 
   positionText = pos:
@@ -257,9 +323,11 @@ rec {
   # at the attribute's file and line rather than by the renderer (which names no file,
   # and without the plugin runs only at build time). True, or throws
   #   process 'NAME' (at FILE:LINE): attribute 'ATTR': expected ..., got ...
-  # `name`, `dependencies` and unknown attributes are checked elsewhere; what is left to
-  # the renderer is the finer value rules (account and activity names, signals,
-  # readiness, credentials' properties), reported there with the process and attribute.
+  # Names (process, account, activity and environment variable names), nested keys
+  # (with a suggestion) and readiness are checked too. The kind of `name`,
+  # `dependencies` and unknown attributes are checked elsewhere; what is left to the
+  # renderer (reported there with the process and attribute) is the reload signal, the
+  # values of credentials' properties and privileged accounts, and size limits.
   #
   # `origin` is the description as the user wrote it (for positions), `spec` the same
   # after ./upstream-compat.nix.

@@ -926,6 +926,38 @@ fn wrong_attribute_values_are_reported_at_their_line_on_both_paths() {
             "attribute 'credentials.user': unknown attribute 'user' (did you mean 'users'?)",
         ),
         (
+            "user = \"Web User\";",
+            "attribute 'user': \"Web User\" is not a valid user or group name (a letter or _ first, then letters, digits, _ . -; at most 32)",
+        ),
+        (
+            "instanceName = \".web\";",
+            "attribute 'instanceName': \".web\" is not a valid process name (use letters, digits and . _ - @ + :, not starting with . or -)",
+        ),
+        (
+            "environment.\"1PORT\" = 5000;",
+            "attribute 'environment.1PORT': \"1PORT\" is not a valid environment variable name",
+        ),
+        (
+            "environment.PORTS = [ 5000 ];",
+            "attribute 'environment.PORTS': expected a string, got a list",
+        ),
+        (
+            "activities.\"re start\" = \"true\";",
+            "attribute 'activities.re start': \"re start\" is not a valid activity name",
+        ),
+        (
+            "credentials.users.\"web user\" = { };",
+            "attribute 'credentials.users.web user': \"web user\" is not a valid user or group name",
+        ),
+        (
+            "readiness = { tcpPort = 5000; command = \"true\"; };",
+            "attribute 'readiness': give exactly one of 'tcpPort' or 'command'",
+        ),
+        (
+            "readiness.tcpPort = 70000;",
+            "attribute 'readiness.tcpPort': 70000 is not a TCP port",
+        ),
+        (
             "readiness.tcpport = 5000;",
             "attribute 'readiness.tcpport': unknown attribute 'tcpport' (did you mean 'tcpPort'?)",
         ),
