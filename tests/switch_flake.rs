@@ -101,6 +101,7 @@ fn a_flake_output_deploys_with_a_stand_in_nixpkgs_offline() {
         text.contains("webapp1 is running") && text.contains("nginx is running"),
         "{text}"
     );
+    assert!(text.contains("package set: "), "{text}");
 
     // --override-input swaps the nixpkgs input: two instances now.
     let out = ok(&d.switch(&[

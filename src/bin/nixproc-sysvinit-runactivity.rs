@@ -130,7 +130,11 @@ fn run_in(cli: &Cli, runlevel: u8, scratch: &Path) -> Result<bool> {
                 nix_options: cli.run.nix_options(),
                 ..BuildParams::default()
             };
-            model::build(&source, &params, &scratch.join("result"))?
+            let built = model::build(&source, &params, &scratch.join("result"))?;
+            if let Some(set) = model::package_set(&built).filter(|_| !cli.json) {
+                eprintln!("package set: {set}");
+            }
+            built
         }
         (Some(p), None) if model::is_profile_dir(p) => p.clone(),
         (Some(p), None) => {
