@@ -41,10 +41,11 @@
 # attribute of the wrong kind or with a simple wrong value (lib.checkAttributes: e.g.
 # runlevels that are not supported, nice out of range, a bad umask), `dependencies`
 # that are not processes, and a start sequence beyond maxSequence (naming the chain).
-# Names, nested keys (credentials, readiness, instructions) and readiness are checked
-# there too. What is left (the reload signal, credentials' property values, privileged
-# accounts, size limits) is the renderer's, reported naming the process and attribute: during
-# evaluation with the plugin (add --show-trace for the file), at build time without it.
+# Names, nested keys (credentials, readiness, instructions), readiness, the reload
+# signal and credentials' properties are checked there too. What is left (privileged
+# accounts, size limits) is the renderer's, reported naming the process and attribute:
+# during evaluation with the plugin (add --show-trace for the file), at build time
+# without it.
 { stdenv ? null
 , writeTextFile ? null
 , daemon ? null

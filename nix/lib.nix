@@ -168,8 +168,37 @@ let
       (n:
         let p = if badName kind n == null then value v.${n} else badName kind n; in
         if p == null then null
-        else p // { at = "${at}.${n}"; pos = unsafeGetAttrPos n v; })
+        else p // {
+          at = "${at}.${n}${p.at or ""}";
+          pos = if p.pos or null != null then p.pos else unsafeGetAttrPos n v;
+        })
       (attrNames v));
+  # The properties of a credentials entry: scalars; `group` and the elements of
+  # `extraGroups` (a list, or a comma-separated string) account names.
+  accountProperties = props:
+    if !(plainSet props) then null
+    else firstProblem (map
+      (k:
+        let
+          x = props.${k};
+          p =
+            if x == null then null
+            else if k == "extraGroups" && builtins.isList x then
+              firstInList "a list of strings"
+                (g: if builtins.isString g then badName "account" g else wrong "a string" g) x
+            else if !(isScalar x) then wrong "a string" x
+            else if k == "group" && builtins.isString x then badName "account" x
+            else null;
+        in
+        if p == null then null
+        else p // { at = ".${k}${p.at or ""}"; pos = unsafeGetAttrPos k props; })
+      (attrNames props));
+  # The reload signal as the renderer takes it: "-HUP", "HUP", "SIGHUP", "1", ...
+  signalProblem = _: v:
+    let s = if builtins.isInt v then toString v else v; in
+    if !(builtins.isString s) then wrong "a string" v
+    else if builtins.match "-?(SIG)?[A-Z0-9+-]+" s != null && s != "SIG" && s != "-SIG" then null
+    else { text = "${builtins.toJSON s} is not a signal such as \"-HUP\" or \"USR1\""; };
 
   noCheck = _: _: null;
   attributeChecks = {
@@ -188,7 +217,7 @@ let
     initialize = text;
     pidFile = text;
     globalInstructions = text;
-    reloadSignal = _: v: if builtins.isString v || builtins.isInt v then null else wrong "a string" v;
+    reloadSignal = signalProblem;
     umask = _: v:
       let s = if builtins.isInt v then toString v else v; in
       if !(builtins.isString s) then wrong "a string of octal digits" v
@@ -223,8 +252,8 @@ let
         (unknownKey credentialKinds "" v)
         (if v.groups or null == null then null else entriesWith groupKeys ".groups" v.groups)
         (if v.users or null == null then null else entriesWith userKeys ".users" v.users)
-        (if v.groups or null == null then null else namedEntries "account" (_: null) ".groups" v.groups)
-        (if v.users or null == null then null else namedEntries "account" (_: null) ".users" v.users)
+        (if v.groups or null == null then null else namedEntries "account" accountProperties ".groups" v.groups)
+        (if v.users or null == null then null else namedEntries "account" accountProperties ".users" v.users)
       ];
     readiness = _: v:
       if !(plainSet v) then wrong "an attribute set" v
@@ -326,8 +355,8 @@ rec {
   # Names (process, account, activity and environment variable names), nested keys
   # (with a suggestion) and readiness are checked too. The kind of `name`,
   # `dependencies` and unknown attributes are checked elsewhere; what is left to the
-  # renderer (reported there with the process and attribute) is the reload signal, the
-  # values of credentials' properties and privileged accounts, and size limits.
+  # renderer (reported there with the process and attribute) is privileged accounts and
+  # size limits.
   #
   # `origin` is the description as the user wrote it (for positions), `spec` the same
   # after ./upstream-compat.nix.

@@ -958,6 +958,18 @@ fn wrong_attribute_values_are_reported_at_their_line_on_both_paths() {
             "attribute 'readiness.tcpPort': 70000 is not a TCP port",
         ),
         (
+            "reloadSignal = \"hup me\";",
+            "attribute 'reloadSignal': \"hup me\" is not a signal such as \"-HUP\" or \"USR1\"",
+        ),
+        (
+            "credentials.users.web = { group = \"web\"; extraGroups = [ \"ok\" \"not ok\" ]; };",
+            "attribute 'credentials.users.web.extraGroups[1]': \"not ok\" is not a valid user or group name",
+        ),
+        (
+            "credentials.groups.web.gid = [ 5 ];",
+            "attribute 'credentials.groups.web.gid': expected a string, got a list",
+        ),
+        (
             "readiness.tcpport = 5000;",
             "attribute 'readiness.tcpport': unknown attribute 'tcpport' (did you mean 'tcpPort'?)",
         ),
