@@ -60,21 +60,14 @@ fn install(dir: &TestDir) -> Install {
     );
     let webapp = common::install_program(&common::webapp_binary(), &bin, "webapp");
     let repo = dir.mkdir("repo", 0o755);
+    // nix/ and examples/webapps/ at the same relative places (the model imports ../../nix).
     let status = Command::new("cp")
-        .arg("-R")
-        .arg(common::repo_root().join("nix"))
-        .arg(repo.join("nix"))
+        .args(["-R", "--parents", "nix", "examples/webapps"])
+        .arg(&repo)
+        .current_dir(common::repo_root())
         .status()
         .expect("run cp");
-    assert!(status.success(), "copy nix/");
-    fs::create_dir_all(repo.join("examples")).expect("mkdir examples");
-    let status = Command::new("cp")
-        .arg("-R")
-        .arg(common::repo_root().join("examples/webapps"))
-        .arg(repo.join("examples/webapps"))
-        .status()
-        .expect("run cp");
-    assert!(status.success(), "copy examples/webapps");
+    assert!(status.success(), "copy nix/ and examples/webapps/");
     let status = Command::new("chmod")
         .args(["-R", "a+rX"])
         .arg(&repo)
