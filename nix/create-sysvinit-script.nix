@@ -42,8 +42,8 @@
 # runlevels that are not supported, nice out of range, a bad umask), `dependencies`
 # that are not processes, and a start sequence beyond maxSequence (naming the chain).
 # Names, nested keys (credentials, readiness, instructions), readiness, the reload
-# signal and credentials' properties are checked there too. What is left (privileged
-# accounts, size limits) is the renderer's, reported naming the process and attribute:
+# signal, credentials' properties and privileged accounts are checked there too. What
+# is left (size limits) is the renderer's, reported naming the process and attribute:
 # during evaluation with the plugin (add --show-trace for the file), at build time
 # without it.
 { stdenv ? null
@@ -243,6 +243,8 @@ in
 if builtins.isString name
   && (builtins.removeAttrs spec lib.knownAttributes == { } || lib.unknownAttribute name spec)
   && lib.checkAttributes name config.supportedRunLevels description spec
+  && (!(spec ? credentials) || forceDisableUserChange
+    || spec.allowPrivilegedCredentials or false == true || lib.checkPrivileged name spec.credentials)
   && builtins.isInt sequence
 then self
 else throw "createSystemVInitScript: unreachable"

@@ -200,6 +200,50 @@ let
     else if builtins.match "-?(SIG)?[A-Z0-9+-]+" s != null && s != "SIG" && s != "-SIG" then null
     else { text = "${builtins.toJSON s} is not a signal such as \"-HUP\" or \"USR1\""; };
 
+  # spec::PRIVILEGED_GROUPS (a test checks that they agree).
+  privilegedGroups = [
+    "root" "wheel" "sudo" "admin" "adm" "systemd-journal" "shadow" "disk" "kmem" "docker"
+    "lxd" "incus-admin" "libvirt" "kvm" "staff"
+  ];
+  isZero = v: builtins.match "[[:space:]]*[+]?0+[[:space:]]*" (toString v) != null;
+  # The privileged group `g` names (a gid of 0 is root's group), or null.
+  privilegedGroup = g:
+    let t = builtins.replaceStrings [ " " ] [ "" ] (toString g); in
+    if isZero t then "root" else if builtins.elem t privilegedGroups then t else null;
+  # spec::privileged_credential at evaluation time: null, or the problem with the
+  # credential entry `props` named `n` of `kind` ("groups" or "users") in `entries`.
+  privilegedProblem = kind: entries: n: props:
+    let
+      at = key: {
+        at = ".${kind}.${n}${if key == null then "" else ".${key}"}";
+        pos = if key == null then unsafeGetAttrPos n entries else unsafeGetAttrPos key props;
+      };
+      extra =
+        let e = props.extraGroups or null; in
+        if builtins.isList e then e
+        else if e == null then [ ]
+        else filter builtins.isString (builtins.split "," (toString e));
+      extraHit = foldl' (found: g: if found != null then found else privilegedGroup g) null
+        (filter (g: builtins.match "[[:space:]]*" (toString g) == null) extra);
+      primary = if props.group or null == null then null else privilegedGroup props.group;
+    in
+    if !(plainSet props) then null
+    else if kind == "groups" then
+      (if props.gid or null != null && isZero props.gid
+       then at "gid" // { what = "gives group '${n}' gid 0 (root's group)"; }
+       else if builtins.elem n privilegedGroups
+       then at null // { what = "creates the privileged group '${n}'"; }
+       else null)
+    else if props.uid or null != null && isZero props.uid
+    then at "uid" // { what = "gives user '${n}' uid 0 (root)"; }
+    else if props.group or null == null && builtins.elem n privilegedGroups
+    then at null // { what = "creates the privileged group '${n}' as the own group of user '${n}'"; }
+    else if primary != null
+    then at "group" // { what = "makes the privileged group '${primary}' the primary group of user '${n}'"; }
+    else if extraHit != null
+    then at "extraGroups" // { what = "puts user '${n}' in the privileged group '${extraHit}'"; }
+    else null;
+
   noCheck = _: _: null;
   attributeChecks = {
     name = nameCheck "process";
@@ -278,12 +322,15 @@ let
       ];
   };
 
+  # An expression given as text (nix-build -E) has no file; Nix 2.8 gives the text itself.
   positionText = pos:
-    if pos == null then "" else " (at ${pos.file}:${toString pos.line})";
+    if pos == null then ""
+    else if builtins.substring 0 1 pos.file == "/" then " (at ${pos.file}:${toString pos.line})"
+    else " (at «string»:${toString pos.line})";
 in
 rec {
   inherit knownAttributes editDistance kindOf suggestAmong credentialKinds groupKeys userKeys
-    readinessKeys instructionKeys;
+    readinessKeys instructionKeys privilegedGroups;
 
   # How builders run: nixpkgs' shell and coreutils when given (so builds work in a
   # sandbox), else the host's /bin/sh and /usr/bin (the host-packages shim). Every
@@ -355,8 +402,8 @@ rec {
   # Names (process, account, activity and environment variable names), nested keys
   # (with a suggestion) and readiness are checked too. The kind of `name`,
   # `dependencies` and unknown attributes are checked elsewhere; what is left to the
-  # renderer (reported there with the process and attribute) is privileged accounts and
-  # size limits.
+  # renderer (reported there with the process and attribute) is size limits;
+  # privileged accounts are `checkPrivileged`'s.
   #
   # `origin` is the description as the user wrote it (for positions), `spec` the same
   # after ./upstream-compat.nix.
@@ -432,6 +479,22 @@ rec {
           (attrNames users);
     in
     builtins.all checkUsers (filter (a: (a.users or { }) != { }) accounts);
+
+  # Refuses credentials that would give an account root-equivalent rights (the
+  # renderer's rule and wording, at the entry's file and line) unless the process sets
+  # allowPrivilegedCredentials = true. True, or throws.
+  #
+  # Type: string -> attrs -> bool
+  checkPrivileged = name: credentials:
+    let
+      entriesOf = kind:
+        let e = credentials.${kind} or null; in
+        if plainSet e then map (n: privilegedProblem kind e n e.${n}) (attrNames e) else [ ];
+      problem = firstProblem (entriesOf "groups" ++ entriesOf "users");
+    in
+    !(plainSet credentials) || problem == null
+    || throw ("process '${name}'${positionText problem.pos}: attribute 'credentials${problem.at}' "
+      + "${problem.what}; if that is intended, set 'allowPrivilegedCredentials = true' on the process");
 
   # Throws for the first unknown attribute of a process description, naming its
   # position and suggesting a known one.

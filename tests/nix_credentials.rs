@@ -81,7 +81,7 @@ fn check_both_functions(use_plugin: bool) {
     };
     let err = build(use_plugin, &process("")).expect_err("privileged credentials were accepted");
     assert!(
-        err.contains("process 'nxpriv': attribute 'credentials.users.nxpriv.extraGroups' puts user 'nxpriv' in the privileged group 'sudo'; if that is intended, set 'allowPrivilegedCredentials = true' on the process"),
+        err.contains("process 'nxpriv' (at «string»:1): attribute 'credentials.users.nxpriv.extraGroups' puts user 'nxpriv' in the privileged group 'sudo'; if that is intended, set 'allowPrivilegedCredentials = true' on the process"),
         "{err}"
     );
     let out = build(use_plugin, &process("allowPrivilegedCredentials = true;")).unwrap();

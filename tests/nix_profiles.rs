@@ -561,6 +561,10 @@ fn nix_attribute_lists_match_the_renderer() {
             "instructionKeys",
             nixproc_sysvinit::spec::INSTRUCTION_ATTRIBUTES,
         ),
+        (
+            "privilegedGroups",
+            nixproc_sysvinit::spec::PRIVILEGED_GROUPS,
+        ),
     ] {
         let nix_side = names_of(format!("(import {}).{nix_name}", lib.display()));
         let mut renderer: Vec<String> = renderer.iter().map(|a| a.to_string()).collect();
@@ -968,6 +972,14 @@ fn wrong_attribute_values_are_reported_at_their_line_on_both_paths() {
         (
             "credentials.groups.web.gid = [ 5 ];",
             "attribute 'credentials.groups.web.gid': expected a string, got a list",
+        ),
+        (
+            "credentials.users.web = { group = \"web\"; extraGroups = \"audio, sudo\"; };",
+            "attribute 'credentials.users.web.extraGroups' puts user 'web' in the privileged group 'sudo'; if that is intended, set 'allowPrivilegedCredentials = true' on the process",
+        ),
+        (
+            "credentials.groups.wheel = { };",
+            "attribute 'credentials.groups.wheel' creates the privileged group 'wheel'; if that",
         ),
         (
             "readiness.tcpport = 5000;",
