@@ -269,6 +269,34 @@ fn example_copy(dir: &TestDir, webapp_port: u16, nginx_port: u16) -> PathBuf {
     copy.join("processes.nix")
 }
 
+/// The advanced model's ids: six webapp ports and two nginx ports, all distinct.
+fn advanced_ids(copy: &Path) -> (Vec<u16>, [u16; 2]) {
+    let mut ports: Vec<u16> = Vec::new();
+    while ports.len() < 8 {
+        let p = common::free_port();
+        if !ports.contains(&p) {
+            ports.push(p);
+        }
+    }
+    let webapps: Vec<u16> = ports[..6].to_vec();
+    let nginx = [ports[6], ports[7]];
+    let entries: String = webapps
+        .iter()
+        .enumerate()
+        .map(|(i, p)| format!("webapp{} = {p}; ", i + 1))
+        .collect();
+    fs::write(
+        copy.join("ids-advanced.nix"),
+        format!(
+            "{{\n  ids = {{\n    webappPorts = {{ {entries}}};\n    \
+             nginxPorts = {{ nginx = {}; nginx2 = {}; }};\n  }};\n}}\n",
+            nginx[0], nginx[1]
+        ),
+    )
+    .unwrap();
+    (webapps, nginx)
+}
+
 /// GET / from nginx on 127.0.0.1:`port` with `host` as the virtual host.
 fn get(port: u16, host: &str) -> Option<String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
@@ -385,5 +413,40 @@ fn post_install_runs_in_either_kind_of_profile() {
             .unwrap()
             .count();
         assert_eq!(claims, 2, "{via:?}: the PID file claims");
+    }
+}
+
+/// processes-advanced.nix (six webapps behind two nginx instances) deploys with user
+/// changes disabled, as an unprivileged user would deploy it: upstream's
+/// forceDisableUserChange reaches createCredentials and the nginx configuration, no
+/// account is made, and each nginx proxies its own webapps by name.
+#[test]
+fn upstream_advanced_example_deploys_without_user_changes() {
+    let d = Deployment {
+        dir: TestDir::new("nixproc-upstream-advanced"),
+    };
+    let model = example_copy(&d.dir, 0, 0).with_file_name("processes-advanced.nix");
+    let (webapps, nginx) = advanced_ids(model.parent().unwrap());
+    ok(&d.switch(&["--force-disable-user-change", model.to_str().unwrap()]));
+    let profile = d.dir.path().join("profiles/upstream");
+    assert!(
+        !profile.join("dysnomia-support/users").exists(),
+        "accounts in a profile without user changes"
+    );
+    // nginx serves webapp1..4, nginx2 webapp5 and webapp6.
+    for (i, port) in webapps.iter().enumerate() {
+        let proxy = if i < 4 { nginx[0] } else { nginx[1] };
+        let host = format!("webapp{}.local", i + 1);
+        let mut page = None;
+        common::wait_until(Duration::from_secs(15), || {
+            page = get(proxy, &host).filter(|p| p.contains("path=/"));
+            page.is_some()
+        });
+        let page = page.unwrap_or_else(|| panic!("{host} through port {proxy}"));
+        assert!(page.contains(&format!("webapp-{port}")), "{host}: {page}");
+    }
+    ok(&d.switch(&["--undeploy"]));
+    for port in nginx.iter().chain(&webapps) {
+        assert!(common::port_closed(*port), "port {port} still answers");
     }
 }
