@@ -54,7 +54,9 @@
 # of the same name are an evaluation error naming both; processes may share a credential
 # file when it is the same; two processes using the same PID or log file fail the build
 # with a message naming both (each tree records its run-time files under
-# share/nixproc-sysvinit/runtime-files); any other file provided twice fails the build.
+# share/nixproc-sysvinit/runtime-files); any other file provided twice fails the build. A user whose group (or one of
+# whose extraGroups) no process of the profile makes and the evaluating machine does not
+# have is an evaluation error at the user's line (lib.checkGroups).
 #
 # How the profile is made depends on where the scripts were rendered:
 # - with the plugin, when processes were made by createSystemVInitScript (and so carry
