@@ -54,9 +54,10 @@
 # of the same name are an evaluation error naming both; processes may share a credential
 # file when it is the same; two processes using the same PID or log file fail the build
 # with a message naming both (each tree records its run-time files under
-# share/nixproc-sysvinit/runtime-files); any other file provided twice fails the build. A user whose group (or one of
-# whose extraGroups) no process of the profile makes and the evaluating machine does not
-# have is an evaluation error at the user's line (lib.checkGroups).
+# share/nixproc-sysvinit/runtime-files); any other file provided twice fails the build.
+# A user whose group (or one of whose extraGroups) no process of the profile makes and
+# the evaluating machine does not have is an evaluation error at the user's line
+# (lib.checkGroups).
 #
 # How the profile is made depends on where the scripts were rendered:
 # - with the plugin, when processes were made by createSystemVInitScript (and so carry
@@ -189,7 +190,9 @@ let
   anyRendered = count > 0;
   # Processes without a rendering (not made by createSystemVInitScript, such as
   # createCredentials results), which the fast path adds like the union path does.
-  others = if count == builtins.length paths then [ ] else builtins.filter (p: !(p ? rendered)) paths;
+  others =
+    if count == builtins.length paths then [ ]
+    else builtins.filter (p: !(p ? rendered)) paths;
 
   chunks = builtins.genList
     (c:

@@ -101,7 +101,8 @@ let
     inherit runtimeDir tmpDir logDir forceDisableUserChange
       minSequence maxSequence startDaemon stopDaemon reloadDaemon evaluateCommand
       statusCommand restartActivity;
-    supportedRunLevels = compat.supportedRunLevels { inherit supportedRunLevels supportedRunlevels; };
+    supportedRunLevels =
+      compat.supportedRunLevels { inherit supportedRunLevels supportedRunlevels; };
     startProcessAsDaemon =
       if startProcessAsDaemon != null then startProcessAsDaemon
       else if daemon != null then "${daemon}/bin/daemon"
@@ -244,7 +245,8 @@ if builtins.isString name
   && (builtins.removeAttrs spec lib.knownAttributes == { } || lib.unknownAttribute name spec)
   && lib.checkAttributes name config.supportedRunLevels description spec
   && (!(spec ? credentials) || forceDisableUserChange
-    || spec.allowPrivilegedCredentials or false == true || lib.checkPrivileged name spec.credentials)
+    || spec.allowPrivilegedCredentials or false == true
+    || lib.checkPrivileged name spec.credentials)
   && builtins.isInt sequence
 then self
 else throw "createSystemVInitScript: unreachable"
