@@ -149,6 +149,14 @@ step "plugin: $plugin (path recorded in .nixproc/plugin-path)"
 # (update-rc.d), so the system's init starts it at boot. A daemon that systemd already
 # manages (Debian's nix-setup-systemd) is left alone.
 step "Nix daemon for users other than root"
+# Root's services keep their PID files in /var/run (that is /run): init-functions trusts
+# none in a directory others can write. Debian makes /run 0755; a /run mounted without a
+# mode (a bare tmpfs is 1777) is set to that.
+run_dir=$(readlink -f /var/run)
+if [ "$(stat -c %u "$run_dir")" = 0 ] && [ $((0$(stat -c %a "$run_dir") & 022)) -ne 0 ]; then
+    echo "$run_dir is writable by others (mode $(stat -c %a "$run_dir")); setting it to 0755 as Debian has it"
+    chmod 0755 "$run_dir"
+fi
 if [ -d /run/systemd/system ] && systemctl is-enabled --quiet nix-daemon.socket 2>/dev/null; then
     echo "systemd manages nix-daemon.socket; not deploying another daemon"
 else
