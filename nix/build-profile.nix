@@ -31,7 +31,8 @@
 # `import <nixpkgs> { inherit system; }`; when `<nixpkgs>` does not resolve, the model gets
 # the host-packages shim (./host-packages.nix). Which one was used is the profile's
 # attribute `packageSet` and the one line of its file share/nixproc-sysvinit/package-set:
-# "given", "model default", "nixpkgs" or "host-packages shim".
+# "given", "model default", "nixpkgs", "host-packages shim", or "none (the model takes no
+# pkgs)" for a model that does not declare `pkgs` (a flake's, bringing its own).
 #
 # Rendering happens at evaluation time when Nix loads this project's plugin (give
 # `--option plugin-files LIB.so` to nix-build BEFORE its other arguments), otherwise at
@@ -107,7 +108,8 @@ let
   nixpkgsFound = builtins.tryEval (builtins.findFile builtins.nixPath "nixpkgs");
   modelArgs = if builtins.isFunction model then builtins.functionArgs model else { };
   packageSet =
-    if pkgs != null then "given"
+    if !(modelArgs ? pkgs) then "none (the model takes no pkgs)"
+    else if pkgs != null then "given"
     else if !nixpkgsFound.success then "host-packages shim"
     else if modelArgs.pkgs or false then "model default"
     else "nixpkgs";

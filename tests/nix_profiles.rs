@@ -862,6 +862,21 @@ fn models_get_nixpkgs_when_it_resolves_and_the_shim_otherwise() {
         package_set_of(Via::RenderTool, &required, &["--arg", "pkgs", &given], ""),
         ("given".into(), "stand-in".into())
     );
+    // A model that takes no `pkgs` (a flake's, say, bringing its own) is not told it got one.
+    let no_pkgs = dir.write("no-pkgs.nix", "{ stateDir, ... }: { }\n", 0o644);
+    let profile = common::nixbuild::build_profile_with_env(
+        Via::RenderTool,
+        &no_pkgs,
+        &[],
+        &[("NIX_PATH", &nixpkgs)],
+    )
+    .unwrap();
+    assert_eq!(
+        fs::read_to_string(profile.join("share/nixproc-sysvinit/package-set"))
+            .unwrap()
+            .trim(),
+        "none (the model takes no pkgs)"
+    );
     // The choice is also an attribute of the profile derivation.
     let builder = repo().join("nix/build-profile.nix");
     let attr = common::nixbuild::nix_with_env(
