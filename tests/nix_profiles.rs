@@ -17,11 +17,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::nixbuild::{build_profile, nix, repo, Via};
+use common::nixbuild::{build_profile, nix, Via};
+use common::repo_root;
 use common::{free_port, http_get, wait_http, ProcessGuard, TestDir};
 
 fn example(file: &str) -> PathBuf {
-    repo().join("examples/webapps").join(file)
+    repo_root().join("examples/webapps").join(file)
 }
 
 /// One entry of a tree, as a user of the tree sees it.
@@ -282,14 +283,14 @@ fn write_model(dir: &TestDir, name: &str, body: &str) -> PathBuf {
          \x20   maxSequence = 5;\n\
          \x20 }};\n\
          in\n{body}\n",
-        root = repo().display()
+        root = repo_root().display()
     );
     dir.write(name, &text, 0o644)
 }
 
 /// Evaluates a model with both render paths and returns the two error texts.
 fn errors_of(model: &Path) -> Vec<String> {
-    let builder = repo().join("nix/build-profile.nix");
+    let builder = repo_root().join("nix/build-profile.nix");
     [Via::Plugin, Via::RenderTool]
         .into_iter()
         .map(|path| {
@@ -381,7 +382,7 @@ fn create_credentials_renders_the_same_files_on_both_paths() {
         "{{ usePlugin }}: let pkgs = import {root}/nix/host-packages.nix {{ }}; in \
          (import {root}/nix/create-credentials.nix {{ inherit (pkgs) stdenv; inherit usePlugin; }}) \
          {{ groups.shop = {{ }}; users.shop = {{ group = \"shop\"; description = \"it's $(x)\"; }}; }}",
-        root = repo().display()
+        root = repo_root().display()
     );
     let with = nix(
         "nix-build",
@@ -538,7 +539,7 @@ fn nix_attribute_lists_match_the_renderer() {
         names.sort();
         names
     };
-    let lib = repo().join("nix/lib.nix");
+    let lib = repo_root().join("nix/lib.nix");
     let nix_side = names_of(format!("(import {}).knownAttributes", lib.display()));
     let mut renderer: Vec<String> = nixproc_sysvinit::spec::PROCESS_ATTRIBUTES
         .iter()
@@ -572,7 +573,7 @@ fn nix_attribute_lists_match_the_renderer() {
         assert_eq!(nix_side, renderer, "{nix_name}");
     }
 
-    let composer = repo().join("nix/create-sysvinit-script.nix");
+    let composer = repo_root().join("nix/create-sysvinit-script.nix");
     let composer_args = names_of(format!(
         "builtins.attrNames (builtins.functionArgs (import {}))",
         composer.display()
@@ -800,7 +801,7 @@ fn package_set_model(dir: &TestDir, name: &str, header: &str) -> PathBuf {
          \x20   description = if pkgs.standInNixpkgs or false then \"got the stand-in nixpkgs\" else \"got other packages\";\n\
          \x20 }};\n\
          }}\n",
-        root = repo().display()
+        root = repo_root().display()
     );
     dir.write(name, &text, 0o644)
 }
@@ -878,7 +879,7 @@ fn models_get_nixpkgs_when_it_resolves_and_the_shim_otherwise() {
         "none (the model takes no pkgs)"
     );
     // The choice is also an attribute of the profile derivation.
-    let builder = repo().join("nix/build-profile.nix");
+    let builder = repo_root().join("nix/build-profile.nix");
     let attr = common::nixbuild::nix_with_env(
         "nix-instantiate",
         Via::RenderTool,
@@ -1041,7 +1042,7 @@ fn a_group_no_one_makes_is_reported_at_the_users_line() {
          b = create { name = \"b\"; process = \"/bin/true\"; user = \"b\";\n    \
          credentials.users.b = { group = \"shared\"; extraGroups = \"users, shared\"; }; };\n}",
     );
-    let builder = repo().join("nix/build-profile.nix");
+    let builder = repo_root().join("nix/build-profile.nix");
     for via in common::nixbuild::BOTH {
         let out = nix(
             "nix-instantiate",
@@ -1068,7 +1069,7 @@ fn a_mixed_profile_still_refuses_shared_pid_files() {
          b = create {{ name = \"web-b\"; process = \"/bin/sleep\"; }};\n  \
          accounts = (import {root}/nix/create-credentials.nix {{ inherit (pkgs) stdenv; }}) \
          {{ groups.shared = {{ }}; }};\n}}",
-        root = repo().display()
+        root = repo_root().display()
     );
     let model = write_model(&dir, "mixed.nix", &body);
     let fixed = write_model(

@@ -16,11 +16,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::nixbuild::{build_profile_with_env, nix_with_env, repo, stand_in_nixpkgs, Via, BOTH};
+use common::nixbuild::{build_profile_with_env, nix_with_env, stand_in_nixpkgs, Via, BOTH};
+use common::repo_root;
 use common::TestDir;
 
 fn fixture(rel: &str) -> PathBuf {
-    repo().join("tests/fixtures").join(rel)
+    repo_root().join("tests/fixtures").join(rel)
 }
 
 fn nix_path() -> String {
@@ -170,10 +171,10 @@ fn errors_of(name: &str, body: &str) -> Vec<String> {
     let dir = TestDir::new(name);
     let text = format!(
         "{{ pkgs ? import <nixpkgs> {{ }}, ... }}:\nlet\n  root = {root};\nin\n{body}\n",
-        root = repo().display()
+        root = repo_root().display()
     );
     let model = dir.write("processes.nix", &text, 0o644);
-    let builder = repo().join("nix/build-profile.nix");
+    let builder = repo_root().join("nix/build-profile.nix");
     BOTH.iter()
         .map(|via| {
             nix_with_env(
@@ -233,7 +234,7 @@ fn create_credentials_without_user_changes_makes_no_accounts() {
              (import {root}/nix/create-credentials.nix {{ inherit (pkgs) stdenv; lib = {{ }}; \
              ids = {{ uids.shop = 4000; }}; forceDisableUserChange = true; usePlugin = {plugin}; }}) \
              {{ groups.shop = {{ }}; users.shop = {{ group = \"shop\"; }}; }}",
-            root = repo().display(),
+            root = repo_root().display(),
             plugin = via == Via::Plugin,
         );
         let out = nix_with_env("nix-build", via, &["-E", &expr], &[]).unwrap();
@@ -250,7 +251,7 @@ fn create_credentials_without_user_changes_makes_no_accounts() {
 fn example_copy(dir: &TestDir, webapp_port: u16, nginx_port: u16) -> PathBuf {
     let copy = dir.path().join("tests/fixtures/upstream-webapps");
     fs::create_dir_all(copy.parent().unwrap()).unwrap();
-    symlink(repo().join("nix"), dir.path().join("nix")).unwrap();
+    symlink(repo_root().join("nix"), dir.path().join("nix")).unwrap();
     let status = Command::new("cp")
         .arg("-R")
         .arg(fixture("upstream-webapps"))
@@ -324,7 +325,7 @@ impl Deployment {
             .env("NIX_PATH", nix_path())
             .env("NIXPROC_SYSVINIT_BIN", bin.parent().unwrap())
             .env("NIXPROC_SYSVINIT_WEBAPP", common::webapp_binary())
-            .env("NIXPROC_NIX_DIR", repo().join("nix"))
+            .env("NIXPROC_NIX_DIR", repo_root().join("nix"))
             .env("NIX_CONFIG", "substituters =")
             .env_remove("NIXPROC_PROCESSES")
             .output()
@@ -402,7 +403,7 @@ fn post_install_runs_in_either_kind_of_profile() {
              a = create {{ name = \"a\"; process = \"/bin/true\"; \
              postInstall = \"mkdir -p $out/share/doc; echo done > $out/share/doc/a\"; }};\n  \
              b = create {{ name = \"b\"; process = \"/bin/false\"; }};\n}}\n",
-            root = repo().display()
+            root = repo_root().display()
         ),
         0o644,
     );

@@ -1,7 +1,6 @@
 //! Real `nix-build` / `nix-instantiate` runs on either render path, for the tests of the
 //! Nix interface (`nix_profiles`, `upstream_compat`).
 
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -11,30 +10,6 @@ pub fn bin_dir() -> PathBuf {
         .parent()
         .expect("the binary has a directory")
         .to_path_buf()
-}
-
-/// The repository.
-pub fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The evaluator plugin built by `scripts/setup.sh`.
-pub fn plugin() -> PathBuf {
-    let mut candidates = Vec::new();
-    if let Some(p) = std::env::var_os("NIXPROC_PLUGIN") {
-        candidates.push(PathBuf::from(p));
-    }
-    if let Ok(text) = fs::read_to_string(repo().join(".nixproc/plugin-path")) {
-        candidates.push(PathBuf::from(text.trim()));
-    }
-    if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {
-        candidates.push(PathBuf::from(dir).join("release/libnixproc_sysvinit_plugin.so"));
-    }
-    candidates.push(repo().join("target/release/libnixproc_sysvinit_plugin.so"));
-    candidates
-        .into_iter()
-        .find(|p| p.is_file())
-        .expect("the Nix plugin is not built: run scripts/setup.sh (or set NIXPROC_PLUGIN)")
 }
 
 /// How a model is evaluated.
@@ -63,7 +38,9 @@ pub fn nix_with_env(
 ) -> Result<String, String> {
     let mut cmd = Command::new(tool);
     if path == Via::Plugin {
-        cmd.arg("--option").arg("plugin-files").arg(plugin());
+        cmd.arg("--option")
+            .arg("plugin-files")
+            .arg(super::plugin_path());
     }
     cmd.args(["--option", "substituters", ""]);
     if tool == "nix-build" {
@@ -95,7 +72,7 @@ pub fn build_profile_with_env(
     extra: &[&str],
     env: &[(&str, &str)],
 ) -> Result<PathBuf, String> {
-    let builder = repo().join("nix/build-profile.nix");
+    let builder = super::repo_root().join("nix/build-profile.nix");
     let mut args = vec![
         builder.to_str().unwrap().to_string(),
         "--arg".into(),
@@ -109,5 +86,5 @@ pub fn build_profile_with_env(
 
 /// The stand-in nixpkgs of the tests (a directory for `NIX_PATH=nixpkgs=...`).
 pub fn stand_in_nixpkgs() -> PathBuf {
-    repo().join("tests/fixtures/nixpkgs")
+    super::repo_root().join("tests/fixtures/nixpkgs")
 }
