@@ -115,8 +115,8 @@ let
     else "nixpkgs";
   chosenPkgs =
     if pkgs != null then pkgs
-    else if packageSet == "host-packages shim" then import ./host-packages.nix { inherit system; }
-    else import nixpkgsFound.value { inherit system; };
+    else if nixpkgsFound.success then import nixpkgsFound.value { inherit system; }
+    else import ./host-packages.nix { inherit system; };
   # Left out when the model's own default is to be used.
   pkgsArg = if packageSet == "model default" then { } else { pkgs = chosenPkgs; };
 
