@@ -215,8 +215,26 @@ fn nix_run_of_the_project_flake_deploys_a_user_flake() {
     let flake = d.dir.path().join("my-flake");
     user_flake(&flake, &model_nixpkgs);
 
-    let repo = common::repo_root();
-    let installable = format!("{}#nixproc-sysvinit-switch", repo.display());
+    // The project's tracked files as a `path:` flake (no git fetcher: a checkout's git
+    // tree need not be readable where Nix runs git, and target/ stays out).
+    let repo = d.dir.path().join("project");
+    let listed = std::process::Command::new("git")
+        .args(["ls-files", "-z"])
+        .current_dir(common::repo_root())
+        .output()
+        .unwrap();
+    assert!(listed.status.success(), "git ls-files");
+    for file in listed.stdout.split(|b| *b == 0).filter(|f| !f.is_empty()) {
+        let rel = Path::new(std::str::from_utf8(file).unwrap());
+        let from = common::repo_root().join(rel);
+        if !from.is_file() {
+            continue; // deleted in the work tree
+        }
+        std::fs::create_dir_all(repo.join(rel).parent().unwrap()).unwrap();
+        std::fs::copy(&from, repo.join(rel)).unwrap();
+    }
+    let repo = format!("path:{}", repo.display());
+    let installable = format!("{repo}#nixproc-sysvinit-switch");
     let override_ref = format!("path:{}", tools_nixpkgs.display());
     // The nix subcommand, then the stand-in, then its arguments.
     let nix = |args: &[&str]| {
@@ -260,10 +278,7 @@ fn nix_run_of_the_project_flake_deploys_a_user_flake() {
     let out = nix(&[
         "eval",
         "--raw",
-        &format!(
-            "{}#packages.x86_64-linux.nixproc-sysvinit.outPath",
-            repo.display()
-        ),
+        &format!("{repo}#packages.x86_64-linux.nixproc-sysvinit.outPath"),
     ]);
     ok(&out);
     let package = String::from_utf8_lossy(&out.stdout).to_string();
