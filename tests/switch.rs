@@ -403,3 +403,44 @@ fn generations_keep_nix_envs_layout_and_are_gc_roots() {
     ok(&sb.switch(&["--undeploy"]));
     assert!(sb.leftovers().is_empty());
 }
+
+/// A process whose `user` neither exists nor is created by the profile's credentials is
+/// refused before anything stops (and by `--dry-run`), naming the process and the user,
+/// with a suggestion when a credential's name is close.
+#[test]
+fn a_process_running_as_an_account_nothing_creates_is_refused_before_any_stop() {
+    let sb = Sandbox::new();
+    let v1 = sb.profile("v1", &[Proc::new("a", &[]), Proc::new("b", &[])]);
+    ok(&sb.switch(&[v1.to_str().unwrap()]));
+    let (a, b) = (sb.pid("a"), sb.pid("b"));
+    // v2 changes `a` (a restart: its stop would come first) and runs it as `nxpsvc2`,
+    // while the credentials create `nxpsvc1`.
+    let user_credentials = "createHomeDir='0'\n";
+    let v2 = sb.profile(
+        "v2",
+        &[
+            Proc::new("a", &[])
+                .version(2)
+                .credential("users", "nxpsvc1", user_credentials),
+            Proc::new("b", &[]),
+        ],
+    );
+    let manifest = v2.join("share/nixproc-sysvinit/processes/a.json");
+    let mut json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
+    json["user"] = serde_json::json!("nxpsvc2");
+    std::fs::write(&manifest, json.to_string()).unwrap();
+    for args in [vec!["--dry-run"], vec![]] {
+        let mut args = args.clone();
+        args.push(v2.to_str().unwrap());
+        let err = failed(&sb.switch(&args));
+        assert!(
+            err.contains("process `a` runs as user `nxpsvc2`, which does not exist")
+                && err.contains("did you mean 'nxpsvc1'?"),
+            "{err}"
+        );
+    }
+    assert_eq!((sb.pid("a"), sb.pid("b")), (a, b), "something was stopped");
+    ok(&sb.switch(&["--undeploy"]));
+    assert!(sb.leftovers().is_empty());
+}

@@ -334,6 +334,7 @@ mod tests {
                     sequence: i as u32 + 1,
                     dependencies: deps.iter().map(|d| d.to_string()).collect(),
                     has_manifest: true,
+                    user: None,
                 },
             );
         }

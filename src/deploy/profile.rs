@@ -32,6 +32,8 @@ pub struct Process {
     pub dependencies: Vec<String>,
     /// Whether the dependencies came from a manifest (otherwise from S-numbers).
     pub has_manifest: bool,
+    /// The account the process runs as (the manifest's `user`), if any.
+    pub user: Option<String>,
 }
 
 impl Process {
@@ -103,10 +105,11 @@ impl Profile {
                 message: format!("start link for `{name}` has no script: {e}"),
             })?;
             let manifest_path = root.join(MANIFEST_DIR).join(format!("{name}.json"));
-            let (dependencies, has_manifest) = if manifest_path.exists() {
-                (read_manifest_dependencies(&manifest_path, name)?, true)
+            let (dependencies, user, has_manifest) = if manifest_path.exists() {
+                let (dependencies, user) = read_manifest(&manifest_path, name)?;
+                (dependencies, user, true)
             } else {
-                (Vec::new(), false)
+                (Vec::new(), None, false)
             };
             if let Some(prev) = profile.processes.get(name) {
                 return Err(DeployError::Profile {
@@ -126,6 +129,7 @@ impl Profile {
                     sequence: *sequence,
                     dependencies,
                     has_manifest,
+                    user,
                 },
             );
         }
@@ -157,6 +161,30 @@ impl Profile {
             }
         }
         Ok(profile)
+    }
+
+    /// Checks that every process's `user` exists on this machine or is created by the
+    /// profile's credentials, so that a start cannot fail for a missing account after
+    /// other processes were already stopped. `account_exists` asks the account database.
+    pub fn check_users(&self, account_exists: impl Fn(&str) -> bool) -> Result<()> {
+        for p in self.processes.values() {
+            let Some(user) = &p.user else { continue };
+            if self.users.contains_key(user) || account_exists(user) {
+                continue;
+            }
+            let mut known: Vec<&str> = self.users.keys().map(String::as_str).collect();
+            known.extend(self.processes.keys().map(String::as_str));
+            return Err(DeployError::Profile {
+                path: p.script.clone(),
+                message: format!(
+                    "process `{}` runs as user `{user}`, which does not exist and which no \
+                     credentials of the profile create{}",
+                    p.name,
+                    crate::error::suggestion_suffix(user, &known)
+                ),
+            });
+        }
+        Ok(())
     }
 
     /// The processes in start order: dependencies first, ties broken by sequence and name.
@@ -290,9 +318,9 @@ fn read_dir_sorted(dir: &Path) -> Result<Vec<std::ffi::OsString>> {
     Ok(names)
 }
 
-/// The `dependencies` of the manifest of process `name` at `path`: names, or objects
-/// with a `name`.
-fn read_manifest_dependencies(path: &Path, name: &str) -> Result<Vec<String>> {
+/// The `dependencies` (names, or objects with a `name`) and the `user` of the manifest
+/// of process `name` at `path`.
+fn read_manifest(path: &Path, name: &str) -> Result<(Vec<String>, Option<String>)> {
     let text = fs::read_to_string(path).map_err(|e| DeployError::io("reading", path, e))?;
     let value: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| DeployError::Profile {
@@ -303,8 +331,8 @@ fn read_manifest_dependencies(path: &Path, name: &str) -> Result<Vec<String>> {
         path: path.to_path_buf(),
         message: format!("manifest of `{name}`: {what}"),
     };
-    match value.get("dependencies") {
-        None | Some(serde_json::Value::Null) => Ok(Vec::new()),
+    let dependencies = match value.get("dependencies") {
+        None | Some(serde_json::Value::Null) => Vec::new(),
         Some(serde_json::Value::Array(items)) => items
             .iter()
             .map(|item| match item {
@@ -316,7 +344,13 @@ fn read_manifest_dependencies(path: &Path, name: &str) -> Result<Vec<String>> {
                     .ok_or_else(|| bad("attribute `dependencies` holds an object without `name`")),
                 _ => Err(bad("attribute `dependencies` must be a list of names")),
             })
-            .collect(),
-        Some(_) => Err(bad("attribute `dependencies` must be a list of names")),
-    }
+            .collect::<Result<_>>()?,
+        Some(_) => return Err(bad("attribute `dependencies` must be a list of names")),
+    };
+    let user = match value.get("user") {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(u)) => Some(u.clone()),
+        Some(_) => return Err(bad("attribute `user` must be a name")),
+    };
+    Ok((dependencies, user))
 }

@@ -142,6 +142,7 @@ fn planned(
     let old = read_profile(old.as_deref(), settings.runlevel)?;
     let new_profile = Profile::read(new, settings.runlevel)?;
     check_runlevel(new, &new_profile)?;
+    new_profile.check_users(|user| users::exists("passwd", user))?;
     let plan = Plan::diff(&old, &new_profile)?;
     Ok((old, new_profile, plan))
 }
@@ -161,6 +162,7 @@ pub fn switch(
     let old_profile = read_profile(old_path.as_deref(), settings.runlevel)?;
     let new_profile = Profile::read(new, settings.runlevel)?;
     check_runlevel(new, &new_profile)?;
+    new_profile.check_users(|user| users::exists("passwd", user))?;
     let plan = Plan::diff(&old_profile, &new_profile)?;
     let mut journal = Journal::create(
         &settings.state_dir,
