@@ -200,8 +200,9 @@ pkgs
     }
 }
 
-/// `nix run REPO#nixproc-sysvinit-switch -- ...` with the project's nixpkgs input
-/// replaced by a stand-in: the flake alone installs tools that find their Nix files.
+/// The flake's `nixproc-sysvinit-switch` app, with the project's nixpkgs input replaced by
+/// a stand-in, deploys a user flake: the flake alone installs tools that find their Nix
+/// files.
 #[test]
 fn nix_run_of_the_project_flake_deploys_a_user_flake() {
     let nginx_port = common::free_port();
@@ -234,7 +235,6 @@ fn nix_run_of_the_project_flake_deploys_a_user_flake() {
         std::fs::copy(&from, repo.join(rel)).unwrap();
     }
     let repo = format!("path:{}", repo.display());
-    let installable = format!("{repo}#nixproc-sysvinit-switch");
     let override_ref = format!("path:{}", tools_nixpkgs.display());
     // The nix subcommand, then the stand-in, then its arguments.
     let nix = |args: &[&str]| {
@@ -254,21 +254,35 @@ fn nix_run_of_the_project_flake_deploys_a_user_flake() {
     };
     let link = d.profile_link();
     let state = d.dir.path().join("state");
+    // What `nix run` does, in its two steps: build the app's package, then run the app's
+    // program. (Nix 2.8's `nix run` re-enters the mount namespace it started in right
+    // before it executes the program, which leaves any chroot, such as a fresh test root
+    // filesystem's, and then finds no such program.)
+    ok(&nix(&[
+        "build",
+        "--no-link",
+        &format!("{repo}#packages.x86_64-linux.nixproc-sysvinit"),
+    ]));
     let out = nix(&[
-        "run",
-        &installable,
-        "--",
-        "-p",
-        link.to_str().unwrap(),
-        "--state-dir",
-        state.to_str().unwrap(),
-        "--runlevel",
-        "3",
-        "--extra-params",
-        &extra,
-        "--flake",
-        &format!("{}#web", flake.display()),
+        "eval",
+        "--raw",
+        &format!("{repo}#apps.x86_64-linux.nixproc-sysvinit-switch.program"),
     ]);
+    ok(&out);
+    let program = String::from_utf8_lossy(&out.stdout).to_string();
+    let out = std::process::Command::new(&program)
+        .arg("-p")
+        .arg(&link)
+        .arg("--state-dir")
+        .arg(&state)
+        .args(["--runlevel", "3", "--extra-params", &extra, "--flake"])
+        .arg(format!("{}#web", flake.display()))
+        .env_remove("NIXPROC_NIX_DIR")
+        .env_remove("NIXPROC_SYSVINIT_BIN")
+        .env_remove("NIX_PATH")
+        .env("NIXPROC_SYSVINIT_WEBAPP", common::webapp_binary())
+        .output()
+        .unwrap_or_else(|e| panic!("run {program}: {e}"));
     let text = ok(&out);
     assert!(d.pid("webapp1").is_some(), "{text}");
     let page = common::wait_http(nginx_port, Duration::from_secs(10)).expect("nginx answers");
