@@ -221,7 +221,10 @@ let
     inherit system;
     renderings = json;
     passAsFile = [ "renderings" ];
-    args = [ "-c" ''exec cp "$renderingsPath" "$out"'' ];
+    # Not `exec cp`: coreutils close stdout and stderr before exiting, and Nix, seeing the
+    # log pipe close, kills a builder it finds still running (then "signal 9"); the shell
+    # holds the pipe until cp has exited.
+    args = [ "-c" ''cp "$renderingsPath" "$out"'' ];
     preferLocalBuild = true;
     allowSubstitutes = false;
   });
