@@ -5,6 +5,8 @@
 //! profile as the tests), unless `NIXPROC_PLUGIN` names an already built one. Nix must be
 //! installed (`scripts/setup.sh`); without it the tests fail rather than skip.
 
+mod common;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -494,15 +496,8 @@ fn huge_valid_strings_render() {
 /// another Nix, and checks that it refuses to register with one clear line.
 #[test]
 fn a_plugin_built_for_another_nix_registers_nothing() {
-    const MARKER: &[u8] = b"nixproc-sysvinit-plugin:nix-version=";
-    let mut bytes = std::fs::read(plugin()).expect("read plugin");
-    let at = bytes
-        .windows(MARKER.len())
-        .position(|w| w == MARKER)
-        .expect("the plugin records its Nix version")
-        + MARKER.len();
-    let end = at + bytes[at..].iter().position(|&b| b == 0).expect("NUL");
-    let recorded = String::from_utf8_lossy(&bytes[at..end]).into_owned();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (copy, fake) = common::plugin_for_another_nix(plugin(), dir.path());
     let running = String::from_utf8(
         Command::new("nix")
             .arg("--version")
@@ -511,17 +506,7 @@ fn a_plugin_built_for_another_nix_registers_nothing() {
             .stdout,
     )
     .expect("utf-8");
-    assert!(
-        running.trim().ends_with(&recorded),
-        "plugin records {recorded}, nix is {running}"
-    );
-    let fake = b"0.0.1-other";
-    bytes[at..at + fake.len()].copy_from_slice(fake);
-    bytes[at + fake.len()] = 0;
-    let dir = tempfile::tempdir().expect("temp dir");
-    let copy = dir.path().join("libother.so");
-    std::fs::write(&copy, &bytes).expect("write copy");
-
+    let this_nix = running.split_whitespace().last().unwrap_or_default();
     let out = eval_with(&copy, "builtins ? sysvinitScript");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
@@ -529,8 +514,8 @@ fn a_plugin_built_for_another_nix_registers_nothing() {
     let lines: Vec<&str> = stderr.lines().filter(|l| !l.is_empty()).collect();
     assert_eq!(lines.len(), 1, "{stderr}");
     assert!(
-        lines[0].contains("built for Nix 0.0.1-other")
-            && lines[0].contains(&format!("this is Nix {recorded}")),
+        lines[0].contains(&format!("built for Nix {fake}"))
+            && lines[0].contains(&format!("this is Nix {this_nix}")),
         "{stderr}"
     );
     // The real plugin registers the primop.

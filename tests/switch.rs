@@ -3,6 +3,8 @@
 
 mod switch_support;
 
+use std::path::Path;
+
 use switch_support::*;
 
 fn web_v1() -> Vec<Proc> {
@@ -443,4 +445,74 @@ fn a_process_running_as_an_account_nothing_creates_is_refused_before_any_stop() 
     assert_eq!((sb.pid("a"), sb.pid("b")), (a, b), "something was stopped");
     ok(&sb.switch(&["--undeploy"]));
     assert!(sb.leftovers().is_empty());
+}
+
+/// A plugin that loads but cannot register `builtins.sysvinitScript` (here: one built for
+/// another Nix) is noticed before the build: when it is the plugin installed next to the
+/// switch, one line says so and the model is rendered at build time; when the user named
+/// it with `--plugin`, the switch fails before building or stopping anything.
+#[test]
+fn a_plugin_that_cannot_register_is_noticed() {
+    let sb = Sandbox::new();
+    let model = common::repo_root().join("examples/webapps/processes.nix");
+    let model = model.to_str().unwrap();
+    let bin = sb.path().join("installed/bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let (other, fake) = common::plugin_for_another_nix(&common::plugin_path(), &bin);
+    let dry_run = |cmd: &mut std::process::Command| {
+        cmd.args(["--dry-run", "--force-disable-user-change"])
+            .args(["--option", "substituters", ""])
+            .arg(model)
+            .output()
+            .unwrap()
+    };
+
+    // Named: an error naming the plugin and what it said, and nothing deployed.
+    let out = dry_run(sb.switch_cmd().arg("--plugin").arg(&other));
+    let err = failed(&out);
+    assert!(
+        err.contains(&other.display().to_string())
+            && err.contains(&format!("built for Nix {fake}"))
+            && err.contains("--plugin none"),
+        "{err}"
+    );
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("start nginx"));
+
+    // Found next to the tool: one notice, then the same plan as without a plugin.
+    let switch = common::install_program(
+        Path::new(env!("CARGO_BIN_EXE_nixproc-sysvinit-switch")),
+        &bin,
+        "nixproc-sysvinit-switch",
+    );
+    let mut cmd = std::process::Command::new(&switch);
+    cmd.arg("-p")
+        .arg(sb.profile_link())
+        .arg("--state-dir")
+        .arg(sb.state())
+        .args(["--runlevel", "3"])
+        .env_remove("NIXPROC_PLUGIN")
+        .env(
+            "NIXPROC_SYSVINIT_BIN",
+            Path::new(env!("CARGO_BIN_EXE_nixproc-sysvinit-switch"))
+                .parent()
+                .unwrap(),
+        );
+    let out = dry_run(&mut cmd);
+    let text = ok(&out);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let notices: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("cannot be used"))
+        .collect();
+    assert_eq!(notices.len(), 1, "{text}");
+    assert!(
+        notices[0].contains(&format!("built for Nix {fake}"))
+            && notices[0].contains("rendering at build time"),
+        "{text}"
+    );
+    let plan = String::from_utf8_lossy(&out.stdout).into_owned();
+    let plain = dry_run(sb.switch_cmd().args(["--plugin", "none"]));
+    ok(&plain);
+    assert_eq!(plan, String::from_utf8_lossy(&plain.stdout));
+    assert!(plan.contains("start nginx (new)"), "{plan}");
 }

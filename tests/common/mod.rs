@@ -538,3 +538,23 @@ pub fn plugin_path() -> PathBuf {
         .find(|p| p.is_file())
         .expect("the Nix plugin is not built: run scripts/setup.sh (or set NIXPROC_PLUGIN)")
 }
+
+/// A copy of `plugin` in `dir` whose recorded Nix version is another one of the same
+/// length (`0.999`... for `2.8.0`), as if it were built for another Nix: it loads, refuses
+/// to register, and says so in one line. Returns the copy and the version it records.
+pub fn plugin_for_another_nix(plugin: &Path, dir: &Path) -> (PathBuf, String) {
+    const MARKER: &[u8] = b"nixproc-sysvinit-plugin:nix-version=";
+    let mut bytes = fs::read(plugin).expect("read the plugin");
+    let at = bytes
+        .windows(MARKER.len())
+        .position(|w| w == MARKER)
+        .expect("the plugin records its Nix version")
+        + MARKER.len();
+    let len = bytes[at..].iter().position(|&b| b == 0).expect("NUL");
+    assert!(len >= 3, "recorded version too short to replace");
+    let fake = format!("0.{}", "9".repeat(len - 2));
+    bytes[at..at + len].copy_from_slice(fake.as_bytes());
+    let copy = dir.join("libnixproc_sysvinit_plugin.so");
+    fs::write(&copy, &bytes).expect("write the plugin copy");
+    (copy, fake)
+}
