@@ -240,13 +240,13 @@ trust_local_cas() {
 run_tests() {
     trust_local_cas
     copy_tree
-    say "building the plugin and running tests/plugin.rs against Nix $version"
+    say "building the plugin; running tests/plugin.rs and tests/nix_profiles.rs against Nix $version"
     in_root "
         cd $work/src
-        export CARGO_TARGET_DIR=$work/target
+        export CARGO_TARGET_DIR=$work/target NIXPROC_PLUGIN=$work/target/release/libnixproc_sysvinit_plugin.so
         nix --version
         nice -n 19 cargo build --release -p nixproc-sysvinit-plugin
-        nice -n 19 cargo test --release --test plugin -- --test-threads=2
+        nice -n 19 cargo test --release --test plugin --test nix_profiles -- --test-threads=2
     "
 }
 
