@@ -155,6 +155,20 @@ setup_rootfs() {
     "
 }
 
+# 1c. What the tests' processes run: libslack's daemon and nginx (the host-packages shim
+# links them from /usr). Services are never started by the package scripts here.
+ensure_test_programs() {
+    [ -x "$root/usr/bin/daemon" ] && [ -x "$root/usr/sbin/nginx" ] && return
+    say "installing daemon and nginx for the tests"
+    printf '#!/bin/sh\nexit 101\n' >"$root/usr/sbin/policy-rc.d"
+    chmod 755 "$root/usr/sbin/policy-rc.d"
+    in_root "
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        nice -n 19 apt-get -y -q install --no-install-recommends daemon nginx
+    "
+}
+
 # 2. Nix's source inside the root filesystem.
 fetch_nix_source() {
     [ -d "$root$src/src/libexpr" ] && return
@@ -238,6 +252,7 @@ trust_local_cas() {
 }
 
 run_tests() {
+    ensure_test_programs
     trust_local_cas
     copy_tree
     say "building the plugin; running tests/plugin.rs and tests/nix_profiles.rs against Nix $version"
