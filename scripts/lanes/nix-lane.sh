@@ -8,7 +8,9 @@
 #   --suite SUITE      Debian suite of the root filesystem (default: trixie for 2.26.x, whose
 #                      Debian source package is used; sid for every other version)
 #   --tarball FILE     release source tarball (nix-VERSION.tar.xz) for versions Debian has no
-#                      downloadable source package of; default: $NIXPROC_NIX_SOURCES/nix-VERSION.tar.xz
+#                      downloadable source package of; default: $NIXPROC_NIX_SOURCES/nix-VERSION.tar.xz,
+#                      then the verified copy an earlier run kept in the cache. A version
+#                      listed in release_sha256 below must match its checksum.
 #   --nix-only         build (or reuse) the Nix of the lane and stop
 #   --compile-check    only configure Nix with its own build system (meson setup, no build)
 #                      and compile the plugin's C++ against the configured headers
@@ -18,15 +20,17 @@
 # the Nix it runs in. So each lane builds Nix itself (meson, -Ddefault_library=shared, no
 # docs, tests or bindings), installs it under /opt/nix-VERSION inside the root filesystem, then builds
 # the plugin there from a clean copy of the committed tree (`git archive HEAD`) and runs
-# `cargo test --release --test plugin` with that Nix first on PATH.
+# tests/plugin.rs and tests/nix_profiles.rs (the Nix interface, including the
+# with/without-plugin tree equality) with that Nix first on PATH.
 #
 # Cache: NIXPROC_LANE_CACHE (default /var/cache/nixproc-sysvinit/lanes) holds one directory
 # per SUITE: its root filesystem (with cargo's caches) and markers `nix-VERSION.done`. Inside
 # it, each VERSION has its source and build in /build/nix-VERSION, its installation in
 # /opt/nix-VERSION and the plugin's build in /work/nix-VERSION. A later run reuses all of it
-# and only rebuilds the plugin. Delete a suite's directory to start over.
+# and only rebuilds the plugin. `sources/` keeps verified release tarballs. Delete a suite's
+# directory to start over.
 #
-# Needs root, mmdebstrap and network access to the Debian archive configured for apt on this
+# Needs root, mmdebstrap (installed with apt when missing) and network access to the Debian archive configured for apt on this
 # machine (read from /etc/apt) and to crates.io. Heavy steps run under `nice -n 19`.
 set -euo pipefail
 
@@ -54,7 +58,23 @@ while [ $# -gt 0 ]; do
 done
 [ -n "$version" ] || usage
 [ "$(id -u)" = 0 ] || { echo "nix-lane: run as root (mmdebstrap and chroot)" >&2; exit 1; }
-command -v mmdebstrap >/dev/null || { echo "nix-lane: install mmdebstrap (apt-get install mmdebstrap)" >&2; exit 1; }
+command -v mmdebstrap >/dev/null || {
+    echo "nix-lane: installing mmdebstrap" >&2
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends mmdebstrap >/dev/null ||
+        { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends mmdebstrap >/dev/null; }
+}
+
+# The SHA-256 of the `git archive` tarballs of the NixOS/nix release tags the lanes use.
+release_sha256() {
+    case $1 in
+    2.28.7) echo aed76ceeac32418b0f6a3227b2cdd3d5b58bc315364aa0a0d88dbb231a84e6ac ;;
+    2.31.5) echo b83fffb64743faecdeed970acbcc5cd27d2be0b2ee9252b0350634ab8cabf3a6 ;;
+    2.34.8) echo 5144a9feadbf7ddac8913b02f9edb12b9bc243338ffc1acdfa30580f637a241d ;;
+    2.35.2) echo cc6addef91dc6e800d52dc52bd0080c322d40471ef9b0d0c5ddb6426d7d8a7b0 ;;
+    esac
+}
+
+cache=${NIXPROC_LANE_CACHE:-/var/cache/nixproc-sysvinit/lanes}
 
 # Debian's own source package where it is downloadable; a release tarball otherwise.
 debian_source=
@@ -63,15 +83,31 @@ case $version in
 *) : "${suite:=sid}" ;;
 esac
 if [ -z "$debian_source" ]; then
-    : "${tarball:=${NIXPROC_NIX_SOURCES:-}/nix-$version.tar.xz}"
+    kept="$cache/sources/nix-$version.tar.xz"
+    if [ -z "$tarball" ]; then
+        tarball=$kept
+        [ -n "${NIXPROC_NIX_SOURCES:-}" ] && [ -f "$NIXPROC_NIX_SOURCES/nix-$version.tar.xz" ] &&
+            tarball=$NIXPROC_NIX_SOURCES/nix-$version.tar.xz
+    fi
     [ -f "$tarball" ] || {
         echo "nix-lane: no source for Nix $version: pass --tarball FILE or set NIXPROC_NIX_SOURCES" \
             "to a directory holding nix-$version.tar.xz" >&2
         exit 1
     }
+    want=$(release_sha256 "$version")
+    if [ -n "$want" ]; then
+        have=$(sha256sum "$tarball" | cut -d' ' -f1)
+        [ "$have" = "$want" ] || {
+            echo "nix-lane: $tarball has SHA-256 $have, expected $want for Nix $version" >&2
+            exit 1
+        }
+        if [ "$tarball" != "$kept" ]; then
+            mkdir -p "$cache/sources"
+            cp "$tarball" "$kept.tmp" && mv "$kept.tmp" "$kept"
+        fi
+    fi
 fi
 
-cache=${NIXPROC_LANE_CACHE:-/var/cache/nixproc-sysvinit/lanes}
 lane="$cache/$suite"
 root="$lane/rootfs"
 # Inside the root filesystem: Nix's source, its build, its installation, this project.
