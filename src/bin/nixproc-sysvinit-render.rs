@@ -2,9 +2,11 @@
 //! tree, or prints the rendering as JSON. This is the build-time path used when the Nix
 //! plugin is not loaded; its output is the reference the plugin must match.
 //!
-//! With `--rendered`, the input is instead a JSON list of renderings (what
-//! `builtins.sysvinitScript` returns, e.g. through `builtins.toJSON`), and all their trees
-//! are written below `--out` in one run: the profile builder's fast path.
+//! The profile builder writes whole profiles in one run, below `--out`:
+//! - with `--specs`, from a JSON list of process descriptions (what
+//!   `createSystemVInitScript` validated at evaluation time, without the plugin);
+//! - with `--rendered`, from a JSON list of renderings (what `builtins.sysvinitScript`
+//!   returned at evaluation time, through `builtins.toJSON`).
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -26,8 +28,12 @@ struct Args {
     #[arg(long)]
     json: bool,
     /// The input is a JSON list of renderings; write each one's tree below `--out`.
-    #[arg(long, requires = "out")]
+    #[arg(long, requires = "out", conflicts_with = "specs")]
     rendered: bool,
+    /// The input is a JSON list of process descriptions; render each one and write its
+    /// tree below `--out`.
+    #[arg(long, requires = "out")]
+    specs: bool,
 }
 
 fn main() -> Result<()> {
@@ -38,27 +44,66 @@ fn main() -> Result<()> {
         Some(path) => std::fs::read_to_string(path)
             .with_context(|| format!("cannot read {}", path.display()))?,
     };
-    if args.rendered {
-        let out = args.out.as_deref().context("--rendered needs --out")?;
-        return write_renderings(&text, out);
+    if args.rendered || args.specs {
+        let out = args
+            .out
+            .as_deref()
+            .context("--rendered and --specs need --out")?;
+        let renderings = if args.specs {
+            render_specs(&text)?
+        } else {
+            serde_json::from_str(&text).context("--rendered expects a JSON list of renderings")?
+        };
+        return write_renderings(&renderings, out);
     }
     let spec = nixproc_sysvinit::spec::parse_json(&text)?;
     let rendered = nixproc_sysvinit::render::render(&spec)?;
     match args.out {
         Some(out) => write_tree(&rendered, &out)
             .with_context(|| format!("cannot write the process tree to {}", out.display()))?,
-        None => println!("{}", serde_json::to_string(&rendered)?),
+        None => println!("{}", serde_json::to_string(&JsonOutput::new(&rendered))?),
     }
     Ok(())
 }
 
-/// Writes the trees of a JSON list of renderings into one directory; two renderings
-/// that write the same file are an error naming it.
-fn write_renderings(text: &str, out: &std::path::Path) -> Result<()> {
-    let renderings: Vec<Rendered> =
-        serde_json::from_str(text).context("--rendered expects a JSON list of renderings")?;
+/// What `--json` prints: the rendering and, as `runtimeFiles`, its claims on run-time
+/// files (claim file name: text), exactly as `builtins.sysvinitScript` returns them.
+#[derive(serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+struct JsonOutput<'a> {
+    #[serde(flatten)]
+    rendered: &'a Rendered,
+    runtime_files: std::collections::BTreeMap<String, String>,
+}
+
+impl<'a> JsonOutput<'a> {
+    fn new(rendered: &'a Rendered) -> Self {
+        let runtime_files = nixproc_sysvinit::render::runtime_claims(rendered)
+            .into_iter()
+            .map(|c| (c.name, c.text))
+            .collect();
+        JsonOutput {
+            rendered,
+            runtime_files,
+        }
+    }
+}
+
+/// Renders every process description of a JSON list; the first error names its process.
+fn render_specs(text: &str) -> Result<Vec<Rendered>> {
+    let specs: Vec<serde_json::Value> = serde_json::from_str(text)
+        .context("--specs expects a JSON list of process descriptions")?;
+    specs
+        .iter()
+        .map(|spec| Ok(nixproc_sysvinit::render::render_value(spec)?))
+        .collect()
+}
+
+/// Writes the trees of several renderings into one directory; two renderings with one
+/// name, or that write the same file differently, are an error naming it.
+fn write_renderings(renderings: &[Rendered], out: &std::path::Path) -> Result<()> {
     let mut names = std::collections::BTreeSet::new();
-    for rendered in &renderings {
+    for rendered in renderings {
         if !names.insert(rendered.name.as_str()) {
             anyhow::bail!("two renderings are named '{}'", rendered.name);
         }

@@ -64,6 +64,13 @@ pub fn render(spec: &ProcessSpec) -> Result<Rendered> {
     })
 }
 
+/// Checks a validated spec for what only rendering could still refuse (its sequence
+/// numbers), without rendering it: together with [`spec::parse`], every error [`render`]
+/// can report, at a fraction of its cost.
+pub fn check(spec: &ProcessSpec) -> Result<()> {
+    layout::sequences(spec).map(|_| ())
+}
+
 /// Parses and renders a JSON value.
 pub fn render_value(value: &serde_json::Value) -> Result<Rendered> {
     render(&spec::parse(value)?)
@@ -193,25 +200,18 @@ pub fn claim_name(path: &str) -> String {
 /// processes: they would overwrite each other's PID file, and stopping one would stop
 /// the other.
 fn claim_runtime_files(rendered: &Rendered, out: &Path) -> io::Result<()> {
-    let Ok(manifest) = serde_json::from_str::<serde_json::Value>(&rendered.manifest) else {
-        return Ok(());
-    };
     let dir = out.join(CLAIMS_DIR);
-    for (key, kind) in [("pidFile", "PID file"), ("logFile", "log file")] {
-        let Some(path) = manifest.get(key).and_then(serde_json::Value::as_str) else {
-            continue;
-        };
+    for claim in runtime_claims(rendered) {
         fs::create_dir_all(&dir)?;
-        let claim = dir.join(claim_name(path));
-        let text = format!("{}\n{kind}\n{path}\n", rendered.name);
+        let file = dir.join(&claim.name);
         match fs::OpenOptions::new()
             .write(true)
             .create_new(true)
-            .open(&claim)
+            .open(&file)
         {
-            Ok(mut file) => io::Write::write_all(&mut file, text.as_bytes())?,
+            Ok(mut f) => io::Write::write_all(&mut f, claim.text.as_bytes())?,
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-                let existing = fs::read_to_string(&claim)?;
+                let existing = fs::read_to_string(&file)?;
                 let mut lines = existing.lines();
                 let other = lines.next().unwrap_or_default();
                 let other_kind = lines.next().unwrap_or("run-time file");
@@ -221,10 +221,10 @@ fn claim_runtime_files(rendered: &Rendered, out: &Path) -> io::Result<()> {
                 return Err(io::Error::new(
                     io::ErrorKind::AlreadyExists,
                     format!(
-                        "processes '{other}' and '{}' both use {path} ('{other}' as its \
-                         {other_kind}, '{}' as its {kind}); give them distinct \
+                        "processes '{other}' and '{}' both use {} ('{other}' as its \
+                         {other_kind}, '{}' as its {}); give them distinct \
                          instanceName (or pidFile) values",
-                        rendered.name, rendered.name
+                        rendered.name, claim.path, rendered.name, claim.kind
                     ),
                 ));
             }
@@ -232,4 +232,37 @@ fn claim_runtime_files(rendered: &Rendered, out: &Path) -> io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A process's claim on one of its run-time files (see [`claim_runtime_files`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeClaim {
+    /// The claim's file name below [`CLAIMS_DIR`] ([`claim_name`] of `path`).
+    pub name: String,
+    /// The claim file's text: process name, `kind` and `path`, one per line.
+    pub text: String,
+    /// The run-time file.
+    pub path: String,
+    /// What the file is to the process: "PID file" or "log file".
+    pub kind: &'static str,
+}
+
+/// The claims of `rendered` on the run-time files its manifest names (none for a
+/// manifest that is not JSON, as in hand-made renderings).
+pub fn runtime_claims(rendered: &Rendered) -> Vec<RuntimeClaim> {
+    let Ok(manifest) = serde_json::from_str::<serde_json::Value>(&rendered.manifest) else {
+        return Vec::new();
+    };
+    [("pidFile", "PID file"), ("logFile", "log file")]
+        .into_iter()
+        .filter_map(|(key, kind)| {
+            let path = manifest.get(key)?.as_str()?;
+            Some(RuntimeClaim {
+                name: claim_name(path),
+                text: format!("{}\n{kind}\n{path}\n", rendered.name),
+                path: path.to_string(),
+                kind,
+            })
+        })
+        .collect()
 }
