@@ -173,6 +173,7 @@ fn assert_same_rendering(got: &Value, want: &Value, what: &str) {
             "links",
             "manifest",
             "name",
+            "runtimeFiles",
             "script",
             "sequence",
             "stopSequence"
@@ -598,6 +599,37 @@ fn the_nix_2_26_adapter_compiles_against_nix_2_26_headers() {
         assert!(
             !newer.status.success(),
             "the 2.26 adapter unexpectedly compiles against 2.8 headers"
+        );
+    }
+}
+
+/// `builtins.sysvinitCheck` accepts what `builtins.sysvinitScript` renders (null) and
+/// returns, without throwing, the message `builtins.sysvinitScript` throws for what it
+/// refuses: renderer errors and values without a JSON form alike.
+#[test]
+fn the_check_primop_agrees_with_the_render_primop() {
+    for spec in golden_specs() {
+        let expr = format!(
+            "builtins.sysvinitCheck (builtins.fromJSON (builtins.readFile {}))",
+            nix_str(&spec.display().to_string())
+        );
+        assert_eq!(eval_json(&expr), Value::Null, "{}", spec.display());
+    }
+    let bad = [
+        r#"{ name = "c"; process = "/bin/c"; nice = 99; }"#,
+        r#"{ name = "d"; process = "/bin/d"; environment.X = x: x; }"#,
+        r#"{ name = "e"; process = "/bin/e"; dependencies = [ { name = "x"; sequence = 99; } ]; }"#,
+        r#"{ name = "f"; process = "/bin/f"; colour = "blue"; }"#,
+    ];
+    for spec in bad {
+        let message = eval_json(&format!("builtins.sysvinitCheck {spec}"));
+        let message = message.as_str().expect("a message");
+        let thrown = eval(&format!("builtins.sysvinitScript {spec}"));
+        assert!(!thrown.status.success(), "{spec} renders");
+        let stderr = String::from_utf8_lossy(&thrown.stderr);
+        assert!(
+            message.starts_with("process '") && stderr.contains(message),
+            "{spec}:\ncheck: {message}\nrender: {stderr}"
         );
     }
 }

@@ -37,11 +37,18 @@ struct Rendered {
     std::vector<RenderedFile> groups;
     std::vector<RenderedFile> users;
     std::string manifest;
+    /// Claims on run-time files: claim file name (below share/nixproc-sysvinit/
+    /// runtime-files) and text.
+    std::vector<RenderedFile> runtimeFiles;
 };
 
 /// Renders one process spec (JSON text).
 /// Throws RenderError with the renderer's message on bad input.
 Rendered render(std::string_view specJson);
+
+/// Checks one process spec (JSON text) as `render` would, without rendering it.
+/// Throws RenderError with the renderer's message on bad input.
+void check(std::string_view specJson);
 
 /// The Nix version this plugin was compiled against.
 const char * compiledNixVersion();

@@ -37,11 +37,16 @@ mod ffi {
         groups: Vec<NamedText>,
         users: Vec<NamedText>,
         manifest: String,
+        /// The claims on run-time files: claim file name and text.
+        runtime_files: Vec<NamedText>,
     }
 
     extern "Rust" {
         /// Renders one process spec given as JSON bytes; see [`render_spec`].
         fn render_spec(input: &[u8]) -> Result<Rendered>;
+
+        /// Checks one process spec given as JSON bytes; see [`check_spec`].
+        fn check_spec(input: &[u8]) -> Result<()>;
 
         /// Whether a plugin compiled against Nix `compiled` may be used inside Nix `running`.
         fn nix_version_matches(compiled: &str, running: &str) -> bool;
@@ -63,18 +68,21 @@ impl std::fmt::Display for PluginError {
 /// Never unwinds into C++: invalid UTF-8, renderer errors and panics all become a
 /// [`PluginError`], which cxx turns into a C++ exception.
 fn render_spec(input: &[u8]) -> Result<ffi::Rendered, PluginError> {
-    let text = std::str::from_utf8(input).map_err(|e| {
-        PluginError(format!(
-            "the spec contains a string that is not valid UTF-8 (at byte {})",
-            e.valid_up_to()
-        ))
-    })?;
+    let text = utf8(input)?;
     let r = guard(|| {
         nixproc_sysvinit::spec::parse_json(text)
             .and_then(|spec| nixproc_sysvinit::render::render(&spec))
             .map_err(|e| e.to_string())
     })?;
+    let runtime_files = nixproc_sysvinit::render::runtime_claims(&r)
+        .into_iter()
+        .map(|c| ffi::NamedText {
+            name: c.name,
+            text: c.text,
+        })
+        .collect();
     Ok(ffi::Rendered {
+        runtime_files,
         name: r.name,
         script: r.script,
         sequence: r.sequence,
@@ -90,6 +98,28 @@ fn render_spec(input: &[u8]) -> Result<ffi::Rendered, PluginError> {
         groups: named(r.credentials.groups),
         users: named(r.credentials.users),
         manifest: r.manifest,
+    })
+}
+
+/// Checks a process spec (JSON bytes) as [`render_spec`] would, without rendering it:
+/// every error `render_spec` reports, this reports too (see
+/// [`nixproc_sysvinit::render::check`]).
+fn check_spec(input: &[u8]) -> Result<(), PluginError> {
+    let text = utf8(input)?;
+    guard(|| {
+        nixproc_sysvinit::spec::parse_json(text)
+            .and_then(|spec| nixproc_sysvinit::render::check(&spec))
+            .map_err(|e| e.to_string())
+    })
+}
+
+/// The spec's JSON text; invalid UTF-8 (from a Nix string) is an error.
+fn utf8(input: &[u8]) -> Result<&str, PluginError> {
+    std::str::from_utf8(input).map_err(|e| {
+        PluginError(format!(
+            "the spec contains a string that is not valid UTF-8 (at byte {})",
+            e.valid_up_to()
+        ))
     })
 }
 

@@ -1,8 +1,12 @@
 // The plugin's use of Nix's C++ API, written once for every supported Nix version.
 //
-// It registers `__sysvinitScript` (visible as `builtins.sysvinitScript`), turns the argument
-// into JSON while collecting string context, calls the renderer through bridge.hh, builds
-// the result as a Nix attribute set and gives its `script` the collected context.
+// It registers two primops taking a process description:
+// - `__sysvinitScript` (visible as `builtins.sysvinitScript`) turns the argument into JSON
+//   while collecting string context, calls the renderer through bridge.hh, builds the
+//   result as a Nix attribute set and gives its `script` the collected context;
+// - `__sysvinitCheck` (`builtins.sysvinitCheck`) converts the argument the same way and
+//   checks it as the renderer would, returning null when it is valid and the renderer's
+//   message otherwise (so the caller can report it at the user's file and line).
 //
 // Every operation whose spelling differs between Nix versions goes through
 // `nixproc::compat`, an adapter header chosen here by NIXPROC_NIX_MINOR (defined by build.rs
@@ -52,9 +56,10 @@ struct ToJson
     Symbol sToString = state.symbols.create("__toString");
     std::string out;
 
+    /// A value that has no JSON form; the primops report it (see convert).
     [[noreturn]] void failAt(const std::string & path, const std::string & what)
     {
-        fail(state, callPos,
+        throw nixproc::RenderError(
             "process '" + process + "', attribute '" + shorten(path) + "': " + what);
     }
 
@@ -168,36 +173,62 @@ void mkFiles(EvalState & state, Value & target, const std::vector<nixproc::Rende
     target.mkAttrs(b);
 }
 
-void primSysvinitScript(EvalState & state, PosArg pos, Value ** args, Value & v)
+/// The name of the process `spec` (an attribute set) describes, for messages: its `name`
+/// when that is a string, after forcing it; "<unnamed>" otherwise.
+std::string processOf(EvalState & state, Value & spec)
 {
-    Value & spec = *args[0];
+    if (auto a = compat::attrsOf(spec).get(state.symbols.create("name"))) {
+        state.forceValue(*a->value, compat::attrPos(*a));
+        if (a->value->type() == nString) return std::string(compat::stringOf(*a->value));
+    }
+    return "<unnamed>";
+}
+
+/// The spec's JSON text; its strings' context is added to `context`. A value without a JSON
+/// form throws nixproc::RenderError naming the process; errors of Nix (a `throw` in the
+/// spec, a spec that is not an attribute set) propagate.
+std::string convert(EvalState & state, PosArg pos, Value & spec, Context & context)
+{
     state.forceValue(spec, pos);
     if (spec.type() != nAttrs)
         fail(state, pos,
             "expected an attribute set describing a process, but got " + showType(spec));
-
-    // The name, when it is a plain string, makes every error message say which process it is.
-    std::string process = "<unnamed>";
-    if (auto a = compat::attrsOf(spec).get(state.symbols.create("name"))) {
-        state.forceValue(*a->value, compat::attrPos(*a));
-        if (a->value->type() == nString) process = std::string(compat::stringOf(*a->value));
-    }
-
-    Context context;
+    std::string process = processOf(state, spec);
     ToJson conv{state, pos, process, context};
     conv.out.reserve(4096);
-    conv.value(spec, pos, "", 0, false);
+    try {
+        conv.value(spec, pos, "", 0, false);
+    } catch (const nixproc::RenderError & e) {
+        throw nixproc::RenderError(nixproc::withProcessName(e.what(), process));
+    }
+    return std::move(conv.out);
+}
 
+void primSysvinitCheck(EvalState & state, PosArg pos, Value ** args, Value & v)
+{
+    Context context;
+    try {
+        nixproc::check(convert(state, pos, *args[0], context));
+        v.mkNull();
+    } catch (const nixproc::RenderError & e) {
+        compat::mkString(state, v, nixproc::withProcessName(e.what(), processOf(state, *args[0])));
+    }
+}
+
+void primSysvinitScript(EvalState & state, PosArg pos, Value ** args, Value & v)
+{
+    Value & spec = *args[0];
+    Context context;
     nixproc::Rendered r;
     try {
-        r = nixproc::render(conv.out);
+        r = nixproc::render(convert(state, pos, spec, context));
     } catch (const nixproc::RenderError & e) {
-        fail(state, pos, nixproc::withProcessName(e.what(), process));
+        fail(state, pos, nixproc::withProcessName(e.what(), processOf(state, spec)));
     }
 
     // The result, field by field as in the renderer's output contract; only `script`
     // carries the collected context.
-    auto attrs = state.buildBindings(7);
+    auto attrs = state.buildBindings(8);
     compat::mkString(state, attrs.alloc("name"), r.name);
     compat::mkString(state, attrs.alloc("script"), r.script, context);
     compat::mkInt(attrs.alloc("sequence"), r.sequence);
@@ -217,10 +248,11 @@ void primSysvinitScript(EvalState & state, PosArg pos, Value ** args, Value & v)
         attrs.alloc("credentials").mkAttrs(b);
     }
     compat::mkString(state, attrs.alloc("manifest"), r.manifest);
+    mkFiles(state, attrs.alloc("runtimeFiles"), r.runtimeFiles);
     v.mkAttrs(attrs);
 }
 
-/// Registers the primop, unless this Nix is not the version the plugin was built for.
+/// Registers the primops, unless this Nix is not the version the plugin was built for.
 bool registerPrimOp()
 {
     if (!nixproc::nixVersionMatches(nixVersion)) {
@@ -236,6 +268,12 @@ bool registerPrimOp()
           string context of every value in *spec*.
         )",
         primSysvinitScript);
+    compat::addPrimOp("__sysvinitCheck", {"spec"}, R"(
+          Check the process described by the attribute set *spec* as
+          `builtins.sysvinitScript` would, without rendering it: null when it is valid,
+          otherwise the renderer's message (naming the process and the attribute).
+        )",
+        primSysvinitCheck);
     return true;
 }
 

@@ -35,13 +35,29 @@ std::vector<RenderedFile> files(const rust::Vec<ffi::NamedText> & in)
 
 } // namespace
 
+namespace {
+
+rust::Slice<const uint8_t> bytesOf(std::string_view text)
+{
+    return {reinterpret_cast<const uint8_t *>(text.data()), text.size()};
+}
+
+} // namespace
+
+void check(std::string_view specJson)
+{
+    try {
+        ffi::check_spec(bytesOf(specJson));
+    } catch (const rust::Error & e) {
+        throw RenderError(e.what());
+    }
+}
+
 Rendered render(std::string_view specJson)
 {
     ffi::Rendered r;
     try {
-        rust::Slice<const uint8_t> bytes(
-            reinterpret_cast<const uint8_t *>(specJson.data()), specJson.size());
-        r = ffi::render_spec(bytes);
+        r = ffi::render_spec(bytesOf(specJson));
     } catch (const rust::Error & e) {
         throw RenderError(e.what());
     }
@@ -56,6 +72,7 @@ Rendered render(std::string_view specJson)
     out.groups = files(r.groups);
     out.users = files(r.users);
     out.manifest = std::string(r.manifest);
+    out.runtimeFiles = files(r.runtime_files);
     return out;
 }
 
