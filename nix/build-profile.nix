@@ -60,17 +60,20 @@
 # the evaluating machine does not have is an evaluation error at the user's line
 # (lib.checkGroups).
 #
-# How the profile is made depends on where the scripts were rendered:
-# - with the plugin, when processes were made by createSystemVInitScript (and so carry
-#   `rendered`): ONE derivation writes their trees from the renderings with
-#   `nixproc-sysvinit-render --rendered`. Its files are its own; rc.d links are the
-#   relative links of the layout. Their per-process derivations are not instantiated
-#   (each can still be built on its own). Store paths without a rendering (such as
-#   createCredentials results) are added as the union below adds them, and a process's
-#   `postInstall` commands (nix-processmgmt's) run last, with $out the profile.
-# - otherwise: the union of the per-process derivations, as real directories whose
-#   entries are symlinks to the same entries of the process store paths (an rc.d entry
-#   thus resolves through the process's own relative link).
+# How the profile is made:
+# - for processes made by createSystemVInitScript, which carry their validated
+#   description (`renderSpec`), with the evaluator plugin or without it: ONE derivation
+#   writes all their trees with `nixproc-sysvinit-render --specs`, one run per chunk of
+#   descriptions. Its files are its own; rc.d links are the relative links of the layout.
+#   The per-process derivations are not instantiated (each can still be built on its own;
+#   with the plugin it is written from the rendering made at evaluation time). Results of
+#   createCredentials made with the plugin carry a rendering (`rendered`) instead and are
+#   written by `--rendered`; other store paths are added as the union below adds them,
+#   and a process's `postInstall` commands (nix-processmgmt's) run last, with $out the
+#   profile.
+# - when nothing carries a description or rendering: the union of the store paths, as
+#   real directories whose entries are symlinks to the same entries of the process store
+#   paths (an rc.d entry thus resolves through the process's own relative link).
 # Both give the same files after links are resolved; the profile references every
 # store path the scripts mention either way.
 { exprFile
@@ -175,35 +178,48 @@ let
       throw ("processes model${where}: instances '${byName.${clash.name}}' and "
         + "'${clash.value}' both define a process named '${clash.name}'");
 
-  # Fast path. With the evaluator plugin every process made by createSystemVInitScript
-  # carries its rendering (`rendered`), and the profile is ONE derivation that writes
-  # every tree itself with `nixproc-sysvinit-render --rendered`, instead of the union of
-  # one derivation per process: instantiating thousands of derivations costs Nix more
-  # than evaluating the whole model, and the per-process .drv files are never written.
+  # Fast path. Every process made by createSystemVInitScript carries either its
+  # rendering (`rendered`, with the evaluator plugin) or its validated description
+  # (`renderSpec`, without it), and the profile is ONE derivation that writes every tree
+  # itself with one `nixproc-sysvinit-render --rendered` or `--specs` run per chunk,
+  # instead of the union of one derivation per process: instantiating thousands of
+  # derivations costs Nix more than evaluating the whole model, and the per-process
+  # .drv files are never written.
   #
-  # The renderings reach the builder as JSON (builtins.toJSON keeps the scripts' string
-  # context, so the profile depends on, and references, every store path they mention).
-  # Up to `chunkSize` processes travel in the profile's own environment (passAsFile).
-  # Larger models are cut into chunks of `chunkSize`, each written to a file by a tiny
-  # derivation of its own: Nix copies a derivation's environment several times over
-  # while it hashes and writes the .drv, so one huge string would multiply peak memory.
-  rendered = builtins.catAttrs "rendered" paths;
-  count = builtins.length rendered;
+  # The renderings and descriptions reach the builder as JSON (builtins.toJSON keeps
+  # their string context, so the profile depends on, and references, every store path
+  # they mention). Up to `chunkSize` processes travel in the profile's own environment
+  # (passAsFile). Larger models are cut into chunks of `chunkSize`, each written to a
+  # file by a tiny derivation of its own: Nix copies a derivation's environment several
+  # times over while it hashes and writes the .drv, so one huge string would multiply
+  # peak memory.
+  specs = builtins.catAttrs "renderSpec" paths;
+  allSpecs = builtins.length specs == builtins.length paths;
+  # Renderings of store paths without a description (createCredentials results with the
+  # plugin).
+  rendered =
+    if allSpecs then [ ]
+    else builtins.catAttrs "rendered" (builtins.filter (p: !(p ? renderSpec)) paths);
+  count = builtins.length rendered + builtins.length specs;
   anyRendered = count > 0;
-  # Processes without a rendering (not made by createSystemVInitScript, such as
-  # createCredentials results), which the fast path adds like the union path does.
+  # Store paths with neither, which the fast path adds like the union path does.
   others =
     if count == builtins.length paths then [ ]
-    else builtins.filter (p: !(p ? rendered)) paths;
+    else builtins.filter (p: !(p ? rendered || p ? renderSpec)) paths;
 
-  chunks = builtins.genList
-    (c:
-      let
-        first = c * chunkSize;
-        size = if count - first < chunkSize then count - first else chunkSize;
-      in
-      builtins.toJSON (builtins.genList (i: builtins.elemAt rendered (first + i)) size))
-    ((count + chunkSize - 1) / chunkSize);
+  # The JSON texts of `list` in chunks of `chunkSize`.
+  chunksOf = list:
+    let total = builtins.length list; in
+    builtins.genList
+      (c:
+        let
+          first = c * chunkSize;
+          size = if total - first < chunkSize then total - first else chunkSize;
+        in
+        builtins.toJSON (builtins.genList (i: builtins.elemAt list (first + i)) size))
+      ((total + chunkSize - 1) / chunkSize);
+  renderingChunks = chunksOf rendered;
+  specChunks = chunksOf specs;
 
   renderPackage = lib.renderPackageFor {
     nixprocSysvinit = chosenPkgs.nixproc-sysvinit or null;
@@ -251,6 +267,18 @@ let
     printf '%s\n' "$packageSet" > "$out/share/nixproc-sysvinit/package-set"
   '';
 
+  # One chunk travels in the profile's environment, more as files (see above).
+  chunkAttrs = attr: chunks:
+    if chunks == [ ] then { }
+    else if builtins.length chunks == 1 then {
+      ${attr} = builtins.head chunks;
+      passAsFile = [ attr ];
+    } else {
+      "${attr}Files" = map renderingsFile chunks;
+    };
+  renderingChunkAttrs = chunkAttrs "renderings" renderingChunks;
+  specChunkAttrs = chunkAttrs "specs" specChunks;
+
   fromRenderings = builderEnv // {
     inherit name system packageSet;
     args = [
@@ -260,6 +288,9 @@ let
         for f in ''${renderingsPath:-$renderingsFiles}; do
           ${renderPackage}/bin/nixproc-sysvinit-render --rendered "$f" --out "$out"
         done
+        for f in ''${specsPath:-$specsFiles}; do
+          ${renderPackage}/bin/nixproc-sysvinit-render --specs "$f" --out "$out"
+        done
       '' + unionCommands + runPostInstalls + recordPackageSet)
     ];
     paths = map toString others;
@@ -267,12 +298,9 @@ let
     allowSubstitutes = false;
   } // (if postInstalls == [ ] then { } else postInstallAttrs // {
     postInstallCount = builtins.length postInstalls;
-  }) // (if builtins.length chunks == 1 then {
-    renderings = builtins.head chunks;
-    passAsFile = [ "renderings" ];
-  } else {
-    renderingsFiles = map renderingsFile chunks;
-  });
+  }) // renderingChunkAttrs // specChunkAttrs // {
+    passAsFile = (renderingChunkAttrs.passAsFile or [ ]) ++ (specChunkAttrs.passAsFile or [ ]);
+  };
 
   union = builderEnv // {
     inherit name system packageSet;

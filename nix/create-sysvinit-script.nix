@@ -33,8 +33,9 @@
 # `dependencies` (directly or as an instance `{ pkg = ...; }`), and `chain`, the longest
 # dependency chain ending in it (for error messages). With the plugin it also carries
 # `rendered`, the plugin's result (name, script, sequence, stopSequence, links,
-# credentials, manifest), from which build-profile.nix writes a whole profile in one
-# derivation; its .drv is only written when the process itself is built.
+# credentials, manifest); without it, `renderSpec`, the validated description as the
+# renderer takes it. From either, build-profile.nix writes a whole profile in one
+# derivation; a process's own .drv is only written when the process itself is built.
 #
 # Mistakes are reported at evaluation time at the user's file and line, with and without
 # the plugin: unknown attributes (with a suggestion), a missing or non-string name, an
@@ -124,6 +125,10 @@ let
   above = acc: d: if d.sequence + 1 > acc then d.sequence + 1 else acc;
   # A null attribute name is left out of an attribute set.
   renderedAttr = if usePlugin then "rendered" else null;
+  # With the plugin, descriptions are checked by the renderer itself
+  # (builtins.sysvinitCheck), which is much cheaper than the checks written in Nix; those
+  # then only run to report a problem at the user's file and line.
+  checkNatively = usePlugin && builtins ? sysvinitCheck;
   # Tiny local builds: never worth asking a binary cache for.
   local = { preferLocalBuild = true; allowSubstitutes = false; };
   pluginBase = builderEnv // local // { system = buildSystem; args = [ "-c" lib.treeBuilder ]; };
@@ -214,6 +219,14 @@ let
       ];
     };
 
+  checkInNix =
+    lib.checkAttributes name config.supportedRunLevels description spec
+    && (!(spec ? credentials) || forceDisableUserChange
+      || spec.allowPrivilegedCredentials or false == true
+      || lib.checkPrivileged name spec.credentials);
+  # With the plugin: null when the description is valid, else the renderer's message.
+  verdict = builtins.sysvinitCheck rendererSpec;
+
   # What `derivation` returns (one output, "out"), without the generic wrapper's copies
   # of the attribute set; derivationStrict runs when outPath or drvPath is used.
   strict = builtins.derivationStrict drvAttrs;
@@ -233,20 +246,26 @@ let
     accounts =
       if forceDisableUserChange || !(spec ? credentials) || !(builtins.isAttrs spec.credentials)
       then null else spec.credentials // { process = name; };
-    stopSequence = if usePlugin then r.stopSequence else maxSequence - sequence + minSequence;
-    # The plugin's rendering, for the profile builder (absent without the plugin).
+    # The renderer's rule: the mirror image of `sequence`.
+    stopSequence = maxSequence - sequence + minSequence;
+    # The plugin's rendering (absent without the plugin), for users of the process's
+    # script at evaluation time; nothing here forces it but the process's own .drv.
     ${renderedAttr} = r;
+    # The validated description, which the profile builder renders with every other
+    # process of the profile in one run.
+    renderSpec = rendererSpec;
     ${if postInstall == "" then null else "postInstall"} = postInstall;
   };
 in
-# Checked in this order: the name, the attribute names, the kinds and simple values of
-# the attributes, the dependencies and sequence.
+# Checked in this order: the name, the attribute names, the dependencies and sequence,
+# then the rest: by the renderer with the plugin (the Nix checks only run when it finds a
+# problem, to report it at its file and line), else by the Nix checks (the kinds and
+# simple values of the attributes, privileged accounts).
 if builtins.isString name
   && (builtins.removeAttrs spec lib.knownAttributes == { } || lib.unknownAttribute name spec)
-  && lib.checkAttributes name config.supportedRunLevels description spec
-  && (!(spec ? credentials) || forceDisableUserChange
-    || spec.allowPrivilegedCredentials or false == true
-    || lib.checkPrivileged name spec.credentials)
   && builtins.isInt sequence
+  && (if checkNatively
+      then verdict == null || checkInNix && throw (lib.rendererProblem name where verdict)
+      else checkInNix)
 then self
 else throw "createSystemVInitScript: unreachable"

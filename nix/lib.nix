@@ -417,6 +417,16 @@ rec {
         || reportAttribute name origin attr (attributeChecks.${attr} supportedRunLevels spec.${attr}))
       (attrNames spec);
 
+  # The message for a problem only the renderer found (`message`, which names the process
+  # as "process 'NAME': ..."), with the description's position added.
+  #
+  # Type: string -> string -> string -> string
+  rendererProblem = name: where: message:
+    let prefix = "process '${name}': "; n = stringLength prefix; in
+    "process '${name}'${where}: "
+    + (if substring 0 n message == prefix then substring n (stringLength message) message
+       else message);
+
   # Throws the problem `checkAttributes` found with attribute `attr`.
   reportAttribute = name: spec: attr: problem:
     throw ("process '${name}'"
@@ -556,6 +566,8 @@ rec {
         genList
           (i: { name = "${prefix}${toString i}"; value = table.${builtins.elemAt names i}; })
           (length names);
+      claims = r.runtimeFiles or { };
+      claimNames = attrNames claims;
       credentialTexts = indexed "group" groupNames groups ++ indexed "user" userNames users;
       # Linux limits one environment entry to 128 KiB.
       long = t: stringLength t > 65536;
@@ -571,9 +583,12 @@ rec {
         linkTargets = builtins.catAttrs "target" r.links;
         inherit (r) script manifest;
       };
+      withClaims =
+        if claimNames == [ ] then attrs
+        else attrs // { inherit claimNames; } // listToAttrs (indexed "claim" claimNames claims);
       withCredentials =
-        if credentialTexts == [ ] then attrs
-        else attrs // { inherit groupNames userNames; } // listToAttrs credentialTexts;
+        if credentialTexts == [ ] then withClaims
+        else withClaims // { inherit groupNames userNames; } // listToAttrs credentialTexts;
     in
     if asFile == [ ] then withCredentials
     else withCredentials // { passAsFile = asFile; };
@@ -620,6 +635,7 @@ rec {
     done
     if [ -n "''${groupNames:-}" ]; then dirs="$dirs $out/dysnomia-support/groups"; fi
     if [ -n "''${userNames:-}" ]; then dirs="$dirs $out/dysnomia-support/users"; fi
+    if [ -n "''${claimNames:-}" ]; then dirs="$dirs $out/share/nixproc-sysvinit/runtime-files"; fi
     mkdir -p $dirs
     put script "$d/init.d/$processName"
     chmod 755 "$d/init.d/$processName"
@@ -628,6 +644,11 @@ rec {
     for p in $linkPaths; do
       ln -s "$1" "$d/$p"
       shift
+    done
+    i=0
+    for c in ''${claimNames:-}; do
+      put "claim$i" "$out/share/nixproc-sysvinit/runtime-files/$c"
+      i=$((i + 1))
     done
   '' + credentialsWrite;
 }

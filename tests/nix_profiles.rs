@@ -119,12 +119,37 @@ fn assert_same_trees(a: &Path, b: &Path) {
     );
 }
 
+/// The profile (written from the validated descriptions in one build-time render run on
+/// both paths) and the trees the plugin renders at evaluation time (each process built on
+/// its own) hold the same files.
 #[test]
 fn examples_give_identical_trees_with_and_without_the_plugin() {
     for model in ["processes.nix", "processes-upgrade.nix"] {
         let with = build_profile(Via::Plugin, &example(model), &[]).unwrap();
         let without = build_profile(Via::RenderTool, &example(model), &[]).unwrap();
         assert_same_trees(&with, &without);
+        let profile = snapshot(&with);
+        let mut covered = std::collections::BTreeSet::new();
+        for tree in process_trees(&example(model), Via::Plugin) {
+            for (name, entry) in snapshot(&tree) {
+                assert!(
+                    profile.get(&name) == Some(&entry),
+                    "{model}: {name} of {} differs from the profile's",
+                    tree.display()
+                );
+                covered.insert(name);
+            }
+        }
+        let missing: Vec<&String> = profile
+            .iter()
+            .filter(|(name, entry)| **entry != Entry::Dir && !covered.contains(*name))
+            .map(|(name, _)| name)
+            .filter(|name| name.as_str() != "share/nixproc-sysvinit/package-set")
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{model}: only in the profile: {missing:?}"
+        );
         let snap = snapshot(&with);
         let expected = if model == "processes.nix" { 3 } else { 5 };
         let scripts = snap
@@ -133,6 +158,23 @@ fn examples_give_identical_trees_with_and_without_the_plugin() {
             .count();
         assert_eq!(scripts, expected, "{model}: init.d scripts");
     }
+}
+
+/// Every instance of `model` built on its own (with the host-packages shim): the trees
+/// the plugin renders at evaluation time with `via` = [`Via::Plugin`].
+fn process_trees(model: &Path, via: Via) -> Vec<PathBuf> {
+    let expr = format!(
+        "let pkgs = import {root}/nix/host-packages.nix {{ }}; \
+         m = import {model} {{ inherit pkgs; }}; \
+         in map (n: m.${{n}}.pkg or m.${{n}}) (builtins.attrNames m)",
+        root = repo_root().display(),
+        model = model.display()
+    );
+    nix("nix-build", via, &["-E", &expr])
+        .unwrap()
+        .lines()
+        .map(PathBuf::from)
+        .collect()
 }
 
 /// `(number, name)` of the `prefix` links in `profile/etc/rc.d/DIR`.
@@ -1092,4 +1134,34 @@ fn a_mixed_profile_still_refuses_shared_pid_files() {
             .join("share/nixproc-sysvinit/processes/web-b.json")
             .exists());
     }
+}
+
+/// What only the renderer checks (here: an environment string beyond the kernel's limit)
+/// is reported with the plugin at evaluation time, at the description's file and line
+/// (the plugin checks every description natively); without it, by the profile's build,
+/// naming the process and the attribute.
+#[test]
+fn a_problem_only_the_renderer_finds_is_reported_on_both_paths() {
+    let dir = TestDir::new("nixproc-nix-renderer-only");
+    let body = "{\n  web = create {\n    name = \"web\";\n    process = \"/bin/true\";\n    environment.BIG = builtins.concatStringsSep \"\" (builtins.genList (i: \"xxxxxxxxxxxxxxxx\") 9000);\n  };\n}";
+    let model = write_model(&dir, "processes.nix", body);
+    let builder = repo_root().join("nix/build-profile.nix");
+    let args = [
+        builder.to_str().unwrap(),
+        "--arg",
+        "exprFile",
+        model.to_str().unwrap(),
+    ];
+    let limit = "beyond the kernel's limit of 131072 bytes for one string";
+    let err = nix("nix-instantiate", Via::Plugin, &args).expect_err("the model is wrong");
+    let want = format!(
+        "process 'web' (at {}:11): attribute 'environment.BIG': the value is 144000 bytes",
+        model.display()
+    );
+    assert!(err.contains(&want) && err.contains(limit), "{err}");
+    let err = nix("nix-build", Via::RenderTool, &args).expect_err("the build fails");
+    assert!(
+        err.contains("process 'web': attribute 'environment.BIG'") && err.contains(limit),
+        "{err}"
+    );
 }
