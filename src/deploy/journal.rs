@@ -6,9 +6,13 @@
 //! once. The kernel releases it when the holder dies, even by `kill -9`; the descriptor
 //! is close-on-exec so the daemons a switch starts never inherit it.
 //!
-//! The journal `STATE/journal.jsonl` holds one JSON record per line, each written and
-//! fsynced before the tool goes on: the plan first, then every launched and finished
-//! step. A journal without an `end` record means a switch was interrupted; the next run
+//! The journal `STATE/journal.jsonl` holds one JSON record per line, each written before
+//! the tool goes on: the plan first, then every launched and finished step. Records that
+//! decide what the next run does with the profile (the plan, the rollback, the profile's
+//! move, the end) are fsynced one by one; step records are written (so they survive the
+//! tool being killed at any instant) and fsynced together at the end of each phase
+//! ([`Journal::sync`]): after a crash of the whole machine no process they describe
+//! survives, and one fsync per step would cost more than starting a trivial process. A journal without an `end` record means a switch was interrupted; the next run
 //! reads it back and converges (see [`super::switch`]). A write that fails (a full disk)
 //! breaks the journal: the switch rolls back from what it holds in memory, and removes
 //! the journal once that is done.
@@ -256,6 +260,19 @@ impl Journal {
         Ok(j)
     }
 
+    /// Fsyncs the records written so far (the step records of a phase). A failure
+    /// breaks the journal like a failed append.
+    pub fn sync(&mut self) -> Result<()> {
+        if self.broken.is_some() {
+            return Ok(());
+        }
+        self.file.sync_data().map_err(|e| {
+            let err = DeployError::io("writing", &self.path, e);
+            self.broken = Some(err.to_string());
+            err
+        })
+    }
+
     /// Reopens an unfinished journal to append to it.
     pub fn reopen(state_dir: &Path) -> Result<Journal> {
         let path = state_dir.join(JOURNAL_FILE);
@@ -271,8 +288,9 @@ impl Journal {
         })
     }
 
-    /// Appends a record and fsyncs it. After a failed write the journal is broken: later
-    /// appends write nothing and fail (see [`Journal::broken`]).
+    /// Appends a record, and fsyncs it unless it is a step record (see the module's
+    /// documentation). After a failed write the journal is broken: later appends write
+    /// nothing and fail (see [`Journal::broken`]).
     pub fn append(&mut self, record: &Record) -> Result<()> {
         if let Some(first) = &self.broken {
             return Err(DeployError::Journal {
@@ -285,11 +303,14 @@ impl Journal {
             message: e.to_string(),
         })?;
         line.push('\n');
-        if let Err(e) = self
-            .file
-            .write_all(line.as_bytes())
-            .and_then(|_| self.file.sync_data())
-        {
+        let step = matches!(record, Record::Launched { .. } | Record::Finished { .. });
+        if let Err(e) = self.file.write_all(line.as_bytes()).and_then(|_| {
+            if step {
+                Ok(())
+            } else {
+                self.file.sync_data()
+            }
+        }) {
             let err = DeployError::io("writing", &self.path, e);
             self.broken = Some(err.to_string());
             return Err(err);

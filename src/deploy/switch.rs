@@ -404,6 +404,8 @@ fn run_phase(
         }
         go_on
     });
+    // The phase's step records, in one fsync (see journal.rs).
+    let _ = journal.sync();
     progress.finish();
     outcome
 }
