@@ -5,17 +5,18 @@
 //! readiness themselves. Script output goes to a log file per step (a pipe would be held
 //! open by the daemons the script leaves behind); on failure its tail is reported.
 //!
-//! A script runs only once its launch is recorded: it is spawned behind a gate (a
-//! `/bin/sh` waiting on a pipe), its pid is reported with [`Event::Launched`], and only
-//! then is the gate opened. When the tool dies before that, the pipe closes and the
-//! script never runs, so a journal can never miss a script that ran.
+//! A script runs only once its launch is recorded: it is forked behind a gate (the child
+//! waits on a pipe before it execs the script), its pid is reported with
+//! [`Event::Launched`], and only then is the gate opened. When the tool dies before that,
+//! the pipe closes and the script never runs, so a journal can never miss a script that
+//! ran.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
 use std::io::{IsTerminal, Read, Seek, SeekFrom, Write};
-use std::os::unix::process::CommandExt;
+use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::ExitStatus;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -232,26 +233,81 @@ pub struct Gate {
 impl Gate {
     /// Lets the script run.
     pub fn open(mut self) {
-        let _ = self.pipe.write_all(b"go\n");
+        let _ = self.pipe.write_all(GATE_WORD);
     }
 }
 
-/// What the gate's shell runs: wait for `go` on descriptor 3, close it, run the script.
-const GATE_SCRIPT: &str =
-    r#"read -r go <&3 && [ "$go" = go ] || exit 125; exec 3<&-; exec "$0" "$@""#;
+/// What the gate's pipe carries to let a script run.
+const GATE_WORD: &[u8] = b"go\n";
 
-/// Starts `SCRIPT ACTION` behind a gate (see [`Gate`]), with its output going to `log`
-/// (a file created for it, or `/dev/null`).
-pub fn spawn_script(script: &Path, action: &str, log: &Path) -> Result<(Child, Gate), String> {
+/// A script started by [`spawn_script`]: its pid, until it is reaped.
+#[derive(Debug)]
+pub struct Script {
+    pid: libc::pid_t,
+}
+
+impl Script {
+    /// The script's pid (also its process group id).
+    pub fn id(&self) -> u32 {
+        self.pid as u32
+    }
+
+    /// Waits for the script to exit.
+    pub fn wait(&mut self) -> std::io::Result<ExitStatus> {
+        self.wait_flags(0)
+            .map(|s| s.expect("waitpid without WNOHANG returns a status"))
+    }
+
+    /// The script's status if it has exited, without waiting.
+    pub fn try_wait(&mut self) -> std::io::Result<Option<ExitStatus>> {
+        self.wait_flags(libc::WNOHANG)
+    }
+
+    fn wait_flags(&mut self, flags: libc::c_int) -> std::io::Result<Option<ExitStatus>> {
+        loop {
+            let mut status = 0;
+            // SAFETY: waitpid on our own, not yet reaped child.
+            match unsafe { libc::waitpid(self.pid, &mut status, flags) } {
+                0 => return Ok(None),
+                pid if pid == self.pid => return Ok(Some(ExitStatus::from_raw(status))),
+                _ => {
+                    let e = std::io::Error::last_os_error();
+                    if e.kind() != std::io::ErrorKind::Interrupted {
+                        return Err(e);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Starts `SCRIPT ACTION` behind a gate (see [`Gate`]), in a process group of its own
+/// (a Ctrl-C at the terminal does not reach the script or the daemons it starts, and a
+/// timed-out script can be killed with what it started), with standard input from
+/// `/dev/null` and its output going to `log` (a file created for it, or `/dev/null`).
+///
+/// The child waits for the gate between `fork` and `exec`, so no shell stands in
+/// between: one `exec` per script, as when a person runs it.
+pub fn spawn_script(script: &Path, action: &str, log: &Path) -> Result<(Script, Gate), String> {
+    use std::ffi::CString;
+    use std::os::fd::AsRawFd;
+    use std::os::unix::ffi::OsStrExt;
+
+    let cannot_run = |e: &dyn std::fmt::Display| format!("cannot run {}: {e}", script.display());
+    let program = CString::new(script.as_os_str().as_bytes()).map_err(|e| cannot_run(&e))?;
+    let action = CString::new(action).map_err(|e| cannot_run(&e))?;
+    // What exec would refuse, refused here with its reason (the child can only exit).
+    // SAFETY: access only reads the NUL-terminated path.
+    if unsafe { libc::access(program.as_ptr(), libc::X_OK) } != 0 {
+        return Err(cannot_run(&std::io::Error::last_os_error()));
+    }
     let out = if log == Path::new("/dev/null") {
         File::options().write(true).open(log)
     } else {
         File::create(log)
     }
     .map_err(|e| format!("cannot create {}: {e}", log.display()))?;
-    let err = out
-        .try_clone()
-        .map_err(|e| format!("cannot reopen {}: {e}", log.display()))?;
+    let null = File::open("/dev/null").map_err(|e| format!("cannot open /dev/null: {e}"))?;
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: pipe2 writes two descriptors into the array we pass.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -261,47 +317,85 @@ pub fn spawn_script(script: &Path, action: &str, log: &Path) -> Result<(Child, G
         ));
     }
     // SAFETY: both descriptors were just created and are owned by nobody else.
-    let (read_end, write_end) = unsafe {
+    let (gate_read, gate_write) = unsafe {
         use std::os::fd::FromRawFd;
         (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1]))
     };
-    let gate_fd = fds[0];
-    let mut cmd = Command::new("/bin/sh");
-    cmd.arg("-c")
-        .arg(GATE_SCRIPT)
-        .arg(script)
-        .arg(action)
-        .stdin(Stdio::null())
-        .stdout(out)
-        .stderr(err)
-        // Its own process group: a Ctrl-C at the terminal does not reach the script or
-        // the daemons it starts, and a timed-out script can be killed with what it
-        // started.
-        .process_group(0);
-    // SAFETY: dup2 and fcntl are async-signal-safe and only touch descriptors.
-    unsafe {
-        cmd.pre_exec(move || {
-            if gate_fd == 3 {
-                let flags = libc::fcntl(3, libc::F_GETFD);
-                if flags < 0 || libc::fcntl(3, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-            } else if libc::dup2(gate_fd, 3) < 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
+    let argv = [program.as_ptr(), action.as_ptr(), std::ptr::null()];
+    let fds = ChildFds {
+        null: null.as_raw_fd(),
+        out: out.as_raw_fd(),
+        gate: gate_read.as_raw_fd(),
+        gate_write: gate_write.as_raw_fd(),
+    };
+    // SAFETY: between fork and exec the child makes only async-signal-safe system calls
+    // on values prepared above (no allocation, no lock), then execs or _exits.
+    let pid = unsafe { libc::fork() };
+    if pid == 0 {
+        unsafe { gated_exec(fds, &argv) }
     }
-    let child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot run {}: {e}", script.display()))?;
-    drop(read_end);
-    Ok((child, Gate { pipe: write_end }))
+    if pid < 0 {
+        return Err(cannot_run(&std::io::Error::last_os_error()));
+    }
+    // The parent's copies of the child's descriptors close here.
+    drop((gate_read, out, null));
+    Ok((Script { pid }, Gate { pipe: gate_write }))
+}
+
+/// The descriptors a forked script child works with (see [`gated_exec`]).
+#[derive(Clone, Copy)]
+struct ChildFds {
+    /// `/dev/null`, for standard input.
+    null: libc::c_int,
+    /// The log, for standard output and error.
+    out: libc::c_int,
+    /// The gate's read end.
+    gate: libc::c_int,
+    /// The gate's write end, which the child must not keep: it would never see the
+    /// gate close if the tool died.
+    gate_write: libc::c_int,
+}
+
+/// The child's side of [`spawn_script`]: its own process group, standard descriptors,
+/// default signal handling, then wait for the gate and exec the script. (Every other
+/// descriptor the tool holds is close-on-exec.)
+///
+/// # Safety
+/// Only to be called in a child just forked; never returns.
+unsafe fn gated_exec(fds: ChildFds, argv: &[*const libc::c_char; 3]) -> ! {
+    libc::close(fds.gate_write);
+    libc::setpgid(0, 0);
+    if libc::dup2(fds.null, 0) < 0 || libc::dup2(fds.out, 1) < 0 || libc::dup2(fds.out, 2) < 0 {
+        libc::_exit(126);
+    }
+    // Rust ignores SIGPIPE in its own process; a script gets the default, as from a shell.
+    libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    let mut set: libc::sigset_t = std::mem::zeroed();
+    libc::sigemptyset(&mut set);
+    libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    let mut word = [0u8; 3];
+    let mut got = 0usize;
+    while got < word.len() {
+        let n = libc::read(fds.gate, word[got..].as_mut_ptr().cast(), word.len() - got);
+        if n > 0 {
+            got += n as usize;
+        } else if n == 0 || *libc::__errno_location() != libc::EINTR {
+            // The gate closed unopened: the tool died or cancelled this step.
+            libc::_exit(125);
+        }
+    }
+    if word != *GATE_WORD {
+        libc::_exit(125);
+    }
+    libc::execv(argv[0], argv.as_ptr());
+    const FAILED: &[u8] = b"nixproc-sysvinit: cannot execute the script\n";
+    libc::write(2, FAILED.as_ptr().cast(), FAILED.len());
+    libc::_exit(127)
 }
 
 /// Waits for a script, killing it when it outlives `timeout`.
-fn wait_script(child: &mut Child, timeout: Option<Duration>) -> (bool, String) {
-    let result = |r: std::io::Result<std::process::ExitStatus>| match r {
+fn wait_script(child: &mut Script, timeout: Option<Duration>) -> (bool, String) {
+    let result = |r: std::io::Result<ExitStatus>| match r {
         Ok(s) if s.success() => (true, "exit 0".to_string()),
         Ok(s) => (false, describe_status(s)),
         Err(e) => (false, format!("waiting for the script: {e}")),
@@ -370,8 +464,7 @@ pub fn process_alive(pid: u32, start_time: Option<u64>) -> bool {
 }
 
 /// "exit N" or "signal N".
-pub fn describe_status(s: std::process::ExitStatus) -> String {
-    use std::os::unix::process::ExitStatusExt;
+pub fn describe_status(s: ExitStatus) -> String {
     match (s.code(), s.signal()) {
         (Some(c), _) => format!("exit {c}"),
         (None, Some(sig)) => format!("killed by signal {sig}"),
