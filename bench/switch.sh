@@ -7,6 +7,10 @@
 #    Target: switch <= 2.5 s and >= 8x faster than the loop.
 # 2. Redeploy: 200 processes deployed, then a profile in which exactly one of them
 #    changed. Target: close to the time of one restart (stop + 0.2 s start).
+# 3. Scale: cold start of SIZES (default 1000 and 10000) trivial processes in chains of
+#    10 (no readiness wait), against the floor: a bare loop starting the same scripts,
+#    chain link by chain link, with the same parallelism (JOBS at once).
+#    Targets: 1,000 in <= 1.5 s, 10,000 in <= 12 s.
 #
 # The processes are real: each init.d script starts a `sleep` with a PID file and
 # waits 0.2 s before returning (standing in for a readiness check).
@@ -15,6 +19,8 @@
 #   SWITCH=/path/to/nixproc-sysvinit-switch  use that binary, skip the build
 #   JOBS=N                                   parallel jobs (default 16)
 #   READY=SECONDS                            readiness delay (default 0.2)
+#   SIZES="1000 10000"                       process counts of part 3
+#   PARTS="1 2 3"                            which parts to run
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -79,6 +85,65 @@ EOF
     done
 }
 
+parts=${PARTS:-1 2 3}
+sizes=${SIZES-1000 10000}
+part() { case " $parts " in *" $1 "*) return 0 ;; esac; return 1; }
+
+# make_chains DIR N: N trivial processes c<C>p<I> in chains of 10 (I = 0..9), each
+# depending on the one before it in its chain; start forks a sleep and returns.
+make_chains() {
+    local dir=$1 n=$2 c i name deps
+    mkdir -p "$dir/etc/rc.d/init.d" "$dir/etc/rc.d/rc3.d" "$dir/share/nixproc-sysvinit/processes"
+    for ((c = 0; c < n / 10; c++)); do
+        for ((i = 0; i < 10; i++)); do
+            name="c${c}p$i"
+            deps=""
+            ((i > 0)) && deps="\"c${c}p$((i - 1))\""
+            cat >"$dir/etc/rc.d/init.d/$name" <<EOF
+#!/bin/bash
+pidfile='$work/run/$name.pid'
+case "\$1" in
+  start)
+    if [ -f "\$pidfile" ] && kill -0 "\$(cat "\$pidfile")" 2>/dev/null; then exit 0; fi
+    (exec -a '$tag' sleep 100000) </dev/null >/dev/null 2>&1 &
+    echo \$! >"\$pidfile"
+    ;;
+  stop)
+    if [ -f "\$pidfile" ]; then kill "\$(cat "\$pidfile")" 2>/dev/null || true; rm -f "\$pidfile"; fi
+    ;;
+  status) [ -f "\$pidfile" ] && kill -0 "\$(cat "\$pidfile")" 2>/dev/null ;;
+esac
+EOF
+            chmod +x "$dir/etc/rc.d/init.d/$name"
+            ln -s "../init.d/$name" "$dir/etc/rc.d/rc3.d/S$(printf '%02d' $((i + 1)))$name"
+            printf '{"name":"%s","sequence":%d,"dependencies":[%s],"runlevels":[3]}\n' \
+                "$name" $((i + 1)) "$deps" >"$dir/share/nixproc-sysvinit/processes/$name.json"
+        done
+    done
+}
+
+# Runs `SCRIPT start` for every SCRIPT given, at most $jobs at once (the floor).
+start_all() {
+    local s running=0
+    for s in "$@"; do
+        "$s" start &
+        if ((++running >= jobs)); then
+            wait -n
+            running=$((running - 1))
+        fi
+    done
+    wait
+}
+
+# Kills every process started from PID files in $work/run (the benchmark's own).
+kill_all() {
+    local f
+    for f in "$work"/run/*.pid; do
+        [ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null || true
+    done
+    rm -f "$work"/run/*.pid
+}
+
 now() { date +%s.%N; }
 elapsed() { echo "$2 - $1" | bc -l | xargs printf '%.2f'; }
 
@@ -88,6 +153,7 @@ switch() {
         --jobs "$jobs" --quiet "$@"
 }
 
+if part 1; then
 echo "== cold start: 100 processes, 10 layers, ${ready}s readiness each, --jobs $jobs"
 make_profile "$work/p100" 10 10
 # Put the profile into the store first so both runs measure starting processes only.
@@ -115,7 +181,9 @@ t0=$(now)
 t1=$(now)
 echo "with the default --jobs:       $(elapsed "$t0" "$t1")s ($(nproc) CPUs)"
 switch --undeploy
+fi
 
+if part 2; then
 echo
 echo "== redeploy: 200 processes, 1 changed"
 make_profile "$work/p200a" 20 10
@@ -139,3 +207,36 @@ redeploy=$(elapsed "$t0" "$t1")
 echo "redeploy (1 of 200 changed):   ${redeploy}s (overhead $(echo "$redeploy - $restart" | bc -l | xargs printf '%.2f')s)"
 switch --dry-run "$storea" | tail -n 3
 switch --undeploy
+fi
+
+if part 3; then
+for n in $sizes; do
+    echo
+    echo "== scale: cold start of $n trivial processes in chains of 10, --jobs $jobs"
+    make_chains "$work/chains$n" "$n"
+    store=$(nix-store --add "$work/chains$n")
+    t0=$(now)
+    for ((i = 0; i < 10; i++)); do
+        start_all "$store"/etc/rc.d/init.d/c*p$i
+    done
+    t1=$(now)
+    floor=$(elapsed "$t0" "$t1")
+    kill_all
+    echo "floor: bare loop, $jobs at once:    ${floor}s"
+    t0=$(now)
+    switch --dry-run "$store" >/dev/null
+    t1=$(now)
+    planning=$(elapsed "$t0" "$t1")
+    t0=$(now)
+    switch "$store"
+    t1=$(now)
+    took=$(elapsed "$t0" "$t1")
+    echo "nixproc-sysvinit-switch:        ${took}s ($(echo "$took / $floor" | bc -l | xargs printf '%.2f')x the floor; $(ls "$work/run" | wc -l) running)"
+    echo "  reading and planning alone:   ${planning}s (--dry-run of the same profile)"
+    t0=$(now)
+    switch --undeploy
+    t1=$(now)
+    echo "undeploy:                       $(elapsed "$t0" "$t1")s"
+    kill_all
+done
+fi
