@@ -10,8 +10,9 @@
 #   instantiate   `nix-instantiate` of the profile: evaluation plus writing every .drv
 #                 to the store, as nix-build does (cold: every derivation is new)
 #   eval only     the same with --readonly-mode: evaluation and hashing, nothing written
-# and the cold `nix-build` of a profile of --build-size processes (best of --runs,
-# default 3, each from a cold store: this machine's timings vary with its load).
+# and the cold `nix-build` of a profile of --build-size processes; every figure is the
+# best of --runs (default 3), each from a cold store (this machine's timings vary with
+# its load), with the highest peak memory of the runs.
 # Both ways build-profile.nix evaluates are measured; on both, the profile is ONE
 # derivation writing every tree with one nixproc-sysvinit-render run per chunk of
 # descriptions (build-profile's chunkSize, each chunk written by a small derivation):
@@ -192,18 +193,18 @@ for n in $sizes; do
         label=${mode%%|*}
         # shellcheck disable=SC2206
         opts=(${mode#*|})
-        fresh
         # shellcheck disable=SC2046
-        read -r s m c <<<"$(measure nix-instantiate "${opts[@]}" ${nixopts[@]+"${nixopts[@]}"} $(profile_args "$n" "$state"))"
+        instantiate() { measure nix-instantiate "${opts[@]}" ${nixopts[@]+"${nixopts[@]}"} $(profile_args "$n" "$1"); }
+        read -r s m c <<<"$(best instantiate)"
         row "instantiate $n processes ($label)" "$s" "$m" "$c"
         cold["$n $label"]=$s
-        fresh
         # shellcheck disable=SC2046
-        read -r s m c <<<"$(measure nix-instantiate --readonly-mode "${opts[@]}" ${nixopts[@]+"${nixopts[@]}"} $(profile_args "$n" "$state"))"
+        eval_only() { measure nix-instantiate --readonly-mode "${opts[@]}" ${nixopts[@]+"${nixopts[@]}"} $(profile_args "$n" "$1"); }
+        read -r s m c <<<"$(best eval_only)"
         row "eval only $n processes ($label)" "$s" "$m" "$c"
     done
-    fresh
-    read -r s m c <<<"$(measure nix-instantiate ${nixopts[@]+"${nixopts[@]}"} "$work/trivial.nix" --arg n "$n" --argstr salt "$state")"
+    instantiate_trivial() { measure nix-instantiate ${nixopts[@]+"${nixopts[@]}"} "$work/trivial.nix" --arg n "$n" --argstr salt "$1"; }
+    read -r s m c <<<"$(best instantiate_trivial)"
     row "  reference: instantiate $n trivial drvs" "$s" "$m" "$c"
 done
 for n in $sizes; do

@@ -90,7 +90,8 @@ sizes=${SIZES-1000 10000}
 part() { case " $parts " in *" $1 "*) return 0 ;; esac; return 1; }
 
 # make_chains DIR N: N trivial processes c<C>p<I> in chains of 10 (I = 0..9), each
-# depending on the one before it in its chain; start forks a sleep and returns.
+# depending on the one before it in its chain; start (a /bin/sh script, the cheapest
+# init script there is) forks a sleep, writes its PID file and returns.
 make_chains() {
     local dir=$1 n=$2 c i name deps
     mkdir -p "$dir/etc/rc.d/init.d" "$dir/etc/rc.d/rc3.d" "$dir/share/nixproc-sysvinit/processes"
@@ -100,12 +101,12 @@ make_chains() {
             deps=""
             ((i > 0)) && deps="\"c${c}p$((i - 1))\""
             cat >"$dir/etc/rc.d/init.d/$name" <<EOF
-#!/bin/bash
+#!/bin/sh
 pidfile='$work/run/$name.pid'
 case "\$1" in
   start)
     if [ -f "\$pidfile" ] && kill -0 "\$(cat "\$pidfile")" 2>/dev/null; then exit 0; fi
-    (exec -a '$tag' sleep 100000) </dev/null >/dev/null 2>&1 &
+    sleep 100000 </dev/null >/dev/null 2>&1 &
     echo \$! >"\$pidfile"
     ;;
   stop)
