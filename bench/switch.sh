@@ -44,32 +44,21 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# make_profile DIR LAYERS WIDTH [CHANGED_NAME]
-make_profile() {
-    local dir=$1 layers=$2 width=$3 changed=${4:-}
+# add_process DIR NAME SEQUENCE DEPS INTERPRETER START [COMMENT]: a process of the
+# benchmark in the profile tree DIR: its init.d script (run by INTERPRETER; `start` runs
+# the shell commands START, which start a sleep and write its PID file), its rc3.d start
+# link and its manifest (DEPS: the JSON texts of its dependencies' names, comma-separated).
+add_process() {
+    local dir=$1 name=$2 seq=$3 deps=$4 interpreter=$5 start=$6 comment=${7:-}
     mkdir -p "$dir/etc/rc.d/init.d" "$dir/etc/rc.d/rc3.d" "$dir/share/nixproc-sysvinit/processes"
-    local l w name deps seq version
-    for ((l = 0; l < layers; l++)); do
-        deps=""
-        if ((l > 0)); then
-            for ((w = 0; w < width; w++)); do deps+="\"l$((l - 1))p$w\","; done
-            deps=${deps%,}
-        fi
-        seq=$(printf '%02d' $((l + 1)))
-        for ((w = 0; w < width; w++)); do
-            name="l${l}p$w"
-            version=1
-            [ "$name" = "$changed" ] && version=2
-            cat >"$dir/etc/rc.d/init.d/$name" <<EOF
-#!/bin/bash
-# $name version $version
+    cat >"$dir/etc/rc.d/init.d/$name" <<EOF
+#!$interpreter
+# $name $comment
 pidfile='$work/run/$name.pid'
 case "\$1" in
   start)
     if [ -f "\$pidfile" ] && kill -0 "\$(cat "\$pidfile")" 2>/dev/null; then exit 0; fi
-    (exec -a '$tag' sleep 100000) </dev/null >/dev/null 2>&1 &
-    echo \$! >"\$pidfile"
-    sleep $ready
+$start
     ;;
   stop)
     if [ -f "\$pidfile" ]; then kill "\$(cat "\$pidfile")" 2>/dev/null || true; rm -f "\$pidfile"; fi
@@ -77,10 +66,31 @@ case "\$1" in
   status) [ -f "\$pidfile" ] && kill -0 "\$(cat "\$pidfile")" 2>/dev/null ;;
 esac
 EOF
-            chmod +x "$dir/etc/rc.d/init.d/$name"
-            ln -s "../init.d/$name" "$dir/etc/rc.d/rc3.d/S$seq$name"
-            printf '{"name":"%s","sequence":%d,"dependencies":[%s],"runlevels":[3]}\n' \
-                "$name" $((l + 1)) "$deps" >"$dir/share/nixproc-sysvinit/processes/$name.json"
+    chmod +x "$dir/etc/rc.d/init.d/$name"
+    ln -s "../init.d/$name" "$dir/etc/rc.d/rc3.d/S$(printf '%02d' "$seq")$name"
+    printf '{"name":"%s","sequence":%d,"dependencies":[%s],"runlevels":[3]}\n' \
+        "$name" "$seq" "$deps" >"$dir/share/nixproc-sysvinit/processes/$name.json"
+}
+
+# make_profile DIR LAYERS WIDTH [CHANGED_NAME]: LAYERS layers of WIDTH processes, each
+# depending on every process of the layer below and taking $ready seconds to start.
+make_profile() {
+    local dir=$1 layers=$2 width=$3 changed=${4:-}
+    local l w name deps version
+    local start="    (exec -a '$tag' sleep 100000) </dev/null >/dev/null 2>&1 &
+    echo \$! >\"\$pidfile\"
+    sleep $ready"
+    for ((l = 0; l < layers; l++)); do
+        deps=""
+        if ((l > 0)); then
+            for ((w = 0; w < width; w++)); do deps+="\"l$((l - 1))p$w\","; done
+            deps=${deps%,}
+        fi
+        for ((w = 0; w < width; w++)); do
+            name="l${l}p$w"
+            version=1
+            [ "$name" = "$changed" ] && version=2
+            add_process "$dir" "$name" $((l + 1)) "$deps" /bin/bash "$start" "version $version"
         done
     done
 }
@@ -93,32 +103,14 @@ part() { case " $parts " in *" $1 "*) return 0 ;; esac; return 1; }
 # depending on the one before it in its chain; start (a /bin/sh script, the cheapest
 # init script there is) forks a sleep, writes its PID file and returns.
 make_chains() {
-    local dir=$1 n=$2 c i name deps
-    mkdir -p "$dir/etc/rc.d/init.d" "$dir/etc/rc.d/rc3.d" "$dir/share/nixproc-sysvinit/processes"
+    local dir=$1 n=$2 c i deps
+    local start="    sleep 100000 </dev/null >/dev/null 2>&1 &
+    echo \$! >\"\$pidfile\""
     for ((c = 0; c < n / 10; c++)); do
         for ((i = 0; i < 10; i++)); do
-            name="c${c}p$i"
             deps=""
             ((i > 0)) && deps="\"c${c}p$((i - 1))\""
-            cat >"$dir/etc/rc.d/init.d/$name" <<EOF
-#!/bin/sh
-pidfile='$work/run/$name.pid'
-case "\$1" in
-  start)
-    if [ -f "\$pidfile" ] && kill -0 "\$(cat "\$pidfile")" 2>/dev/null; then exit 0; fi
-    sleep 100000 </dev/null >/dev/null 2>&1 &
-    echo \$! >"\$pidfile"
-    ;;
-  stop)
-    if [ -f "\$pidfile" ]; then kill "\$(cat "\$pidfile")" 2>/dev/null || true; rm -f "\$pidfile"; fi
-    ;;
-  status) [ -f "\$pidfile" ] && kill -0 "\$(cat "\$pidfile")" 2>/dev/null ;;
-esac
-EOF
-            chmod +x "$dir/etc/rc.d/init.d/$name"
-            ln -s "../init.d/$name" "$dir/etc/rc.d/rc3.d/S$(printf '%02d' $((i + 1)))$name"
-            printf '{"name":"%s","sequence":%d,"dependencies":[%s],"runlevels":[3]}\n' \
-                "$name" $((i + 1)) "$deps" >"$dir/share/nixproc-sysvinit/processes/$name.json"
+            add_process "$dir" "c${c}p$i" $((i + 1)) "$deps" /bin/sh "$start"
         done
     done
 }
