@@ -58,6 +58,7 @@ pub mod model;
 pub mod nix;
 pub mod plan;
 pub mod profile;
+pub mod progress;
 pub mod switch;
 pub mod users;
 

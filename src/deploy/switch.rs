@@ -22,12 +22,13 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use super::execute::{self, Event, Outcome, Progress};
+use super::execute::{self, Event, Outcome};
 use super::generations;
 use super::journal::{self, Commit, Journal, Lock, Phase, Record, Wait};
 use super::nix::NixOptions;
 use super::plan::{Action, Plan, Step};
 use super::profile::Profile;
+use super::progress::Progress;
 use super::users;
 use super::{DeployError, Result};
 

@@ -1,0 +1,148 @@
+//! The progress display of a switch or an activity run: what the executor's events look
+//! like to a person (a terminal's redrawn status line, or plain lines) or to a program
+//! (`--json`: one object per event on stdout). The executor only reports events; this
+//! module decides how they are shown.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::time::Instant;
+
+use super::execute::Event;
+
+/// Shows progress: on a terminal, one finished line per process plus a redrawn status
+/// line of what is running; otherwise plain lines. With `json`, one JSON object per
+/// event on stdout instead.
+pub struct Progress {
+    tty: bool,
+    json: bool,
+    quiet: bool,
+    running: BTreeMap<String, Instant>,
+    status_shown: bool,
+    done: usize,
+    total: usize,
+}
+
+impl Progress {
+    /// A progress display writing to stderr (or JSON to stdout).
+    pub fn new(json: bool, quiet: bool) -> Progress {
+        Progress {
+            tty: std::io::stderr().is_terminal() && !json,
+            json,
+            quiet,
+            running: BTreeMap::new(),
+            status_shown: false,
+            done: 0,
+            total: 0,
+        }
+    }
+
+    /// Announces a phase of `total` steps.
+    pub fn phase(&mut self, label: &str, total: usize) {
+        self.done = 0;
+        self.total = total;
+        if total == 0 || self.quiet {
+            return;
+        }
+        if self.json {
+            println!(
+                "{}",
+                serde_json::json!({"event": "phase", "phase": label, "steps": total})
+            );
+        } else {
+            self.clear_status();
+            eprintln!("{label}: {total} step(s)");
+        }
+    }
+
+    /// Reports one executor event.
+    pub fn event(&mut self, ev: &Event) {
+        if self.quiet {
+            return;
+        }
+        match ev {
+            Event::Launched { step, .. } => {
+                self.running.insert(step.name.clone(), Instant::now());
+                if self.json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"event": "launched", "name": step.name,
+                            "action": step.action.as_str()})
+                    );
+                }
+            }
+            Event::Finished {
+                step,
+                ok,
+                status,
+                elapsed,
+                ..
+            } => {
+                self.running.remove(&step.name);
+                self.done += 1;
+                if self.json {
+                    println!(
+                        "{}",
+                        serde_json::json!({"event": "finished", "name": step.name,
+                            "action": step.action.as_str(), "ok": ok, "status": status,
+                            "seconds": elapsed.as_secs_f64()})
+                    );
+                    return;
+                }
+                self.clear_status();
+                let state = if *ok {
+                    "ok".to_string()
+                } else {
+                    format!("FAILED ({status})")
+                };
+                eprintln!(
+                    "[{}/{}] {:<5} {:<30} {state} {:.2}s",
+                    self.done,
+                    self.total,
+                    step.action.as_str(),
+                    step.name,
+                    elapsed.as_secs_f64()
+                );
+            }
+            Event::Tick => {}
+        }
+        if self.tty {
+            self.draw_status();
+        }
+    }
+
+    /// Redraws the status line: what runs and for how long.
+    fn draw_status(&mut self) {
+        self.clear_status();
+        if self.running.is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        let mut line = format!("  running ({}):", self.running.len());
+        for (name, since) in &self.running {
+            line.push_str(&format!(" {name} {:.1}s", (now - *since).as_secs_f64()));
+            if line.len() > 150 {
+                line.push_str(" …");
+                break;
+            }
+        }
+        let mut err = std::io::stderr();
+        let _ = write!(err, "{line}");
+        let _ = err.flush();
+        self.status_shown = true;
+    }
+
+    /// Erases the status line, if one is shown.
+    fn clear_status(&mut self) {
+        if self.status_shown {
+            let mut err = std::io::stderr();
+            let _ = write!(err, "\r\x1b[2K");
+            let _ = err.flush();
+            self.status_shown = false;
+        }
+    }
+
+    /// Removes the status line (end of a phase).
+    pub fn finish(&mut self) {
+        self.clear_status();
+    }
+}
