@@ -111,6 +111,34 @@ struct Cli {
     quiet: bool,
 }
 
+/// What the profile is to become.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    /// The model or profile given (PATH, `--flake`, `NIXPROC_PROCESSES`).
+    Given,
+    /// The generation before the current one (`--rollback`).
+    Previous,
+    /// Generation N (`--switch-generation N`).
+    Generation(u64),
+    /// An empty profile (`--undeploy`); with `delete_all` (`--delete-all-generations`),
+    /// every generation and the profile link go afterwards.
+    Empty { delete_all: bool },
+}
+
+/// What one invocation does, decided once from the flags (clap's `operation` group
+/// makes them exclusive).
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Operation {
+    /// `--list-generations`.
+    ListGenerations,
+    /// `--delete-generations SPEC`.
+    DeleteGenerations(String),
+    /// `--dry-run`: print the plan to the target (text, JSON or a DOT graph).
+    Plan(Target),
+    /// Stop, start and restart processes and move the profile to the target.
+    Switch(Target),
+}
+
 struct Dirs {
     state: PathBuf,
     runtime: PathBuf,
@@ -123,6 +151,31 @@ struct Dirs {
 }
 
 impl Cli {
+    fn operation(&self) -> Operation {
+        if self.list_generations {
+            return Operation::ListGenerations;
+        }
+        if let Some(spec) = &self.delete_generations {
+            return Operation::DeleteGenerations(spec.clone());
+        }
+        let target = if self.rollback {
+            Target::Previous
+        } else if let Some(n) = self.switch_generation {
+            Target::Generation(n)
+        } else if self.undeploy || self.delete_all_generations {
+            Target::Empty {
+                delete_all: self.delete_all_generations,
+            }
+        } else {
+            Target::Given
+        };
+        if self.dry_run {
+            Operation::Plan(target)
+        } else {
+            Operation::Switch(target)
+        }
+    }
+
     fn dirs(&self) -> Dirs {
         let state = self
             .state_dir
@@ -215,56 +268,52 @@ fn run(cli: &Cli) -> Result<()> {
         nix_options: cli.run.nix_options(),
     };
 
-    if cli.list_generations {
-        print!(
-            "{}",
-            generations::list_text(&profile, &settings.nix_options)?
-        );
-        return Ok(());
-    }
-    if let Some(spec) = &cli.delete_generations {
-        generations::delete(&profile, spec, &settings.nix_options)?;
-        return Ok(());
-    }
-
-    if !cli.dry_run {
-        create_dirs(&dirs, &tool_state)?;
-    }
-
-    let (new, commit) = target(cli, &profile, &tool_state)?;
-
-    if cli.dry_run {
-        if deploy::journal::Journal::unfinished(&tool_state)?.is_some() {
-            eprintln!("note: an interrupted switch will be rolled back before this plan runs");
-        }
-        if cli.graph {
+    match cli.operation() {
+        Operation::ListGenerations => {
             print!(
                 "{}",
-                switch::plan_graph(&settings, cli.old_profile.as_deref(), &new)?
+                generations::list_text(&profile, &settings.nix_options)?
             );
-            return Ok(());
         }
-        let plan = switch::plan(&settings, cli.old_profile.as_deref(), &new)?;
-        if cli.json {
-            println!("{}", serde_json::to_string_pretty(&plan)?);
-        } else {
-            print!("{plan}");
+        Operation::DeleteGenerations(spec) => {
+            generations::delete(&profile, &spec, &settings.nix_options)?;
         }
-        return Ok(());
-    }
-
-    let summary = switch::switch(&settings, cli.old_profile.as_deref(), &new, commit)?;
-    if cli.delete_all_generations {
-        generations::delete_all(&profile)?;
-        let root = tool_state.join("result");
-        match std::fs::remove_file(&root) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(e).with_context(|| format!("removing {}", root.display()));
+        Operation::Plan(target) => {
+            let (new, _) = resolve(cli, target, &profile, &tool_state, false)?;
+            if deploy::journal::Journal::unfinished(&tool_state)?.is_some() {
+                eprintln!("note: an interrupted switch will be rolled back before this plan runs");
             }
-            _ => {}
+            if cli.graph {
+                print!(
+                    "{}",
+                    switch::plan_graph(&settings, cli.old_profile.as_deref(), &new)?
+                );
+            } else {
+                let plan = switch::plan(&settings, cli.old_profile.as_deref(), &new)?;
+                if cli.json {
+                    println!("{}", serde_json::to_string_pretty(&plan)?);
+                } else {
+                    print!("{plan}");
+                }
+            }
+        }
+        Operation::Switch(target) => {
+            create_dirs(&dirs, &tool_state)?;
+            let (new, commit) = resolve(cli, target, &profile, &tool_state, true)?;
+            let summary = switch::switch(&settings, cli.old_profile.as_deref(), &new, commit)?;
+            if target == (Target::Empty { delete_all: true }) {
+                generations::delete_all(&profile)?;
+                let root = tool_state.join("result");
+                match std::fs::remove_file(&root) {
+                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                        return Err(e).with_context(|| format!("removing {}", root.display()));
+                    }
+                    _ => {}
+                }
+            }
+            report(cli, &profile, &new, &summary);
         }
     }
-    report(cli, &profile, &new, &summary);
     Ok(())
 }
 
@@ -320,23 +369,28 @@ fn ensure_dir(dir: &Path) -> Result<()> {
     })
 }
 
-/// What to deploy and how the profile moves: a generation (`--rollback`,
-/// `--switch-generation`), the empty profile (`--undeploy`, `--delete-all-generations`),
-/// or PATH, a prebuilt profile (added to the store unless `--dry-run`) or a model to
-/// build.
-fn target(cli: &Cli, profile: &Path, tool_state: &Path) -> Result<(PathBuf, Commit)> {
-    if cli.rollback || cli.switch_generation.is_some() {
+/// What `target` means: the store path to deploy and how the profile moves there. A
+/// generation, the empty profile, or what was given: a prebuilt profile (added to the
+/// store when `store_it`, i.e. not for a plan) or a model to build.
+fn resolve(
+    cli: &Cli,
+    target: Target,
+    profile: &Path,
+    tool_state: &Path,
+    store_it: bool,
+) -> Result<(PathBuf, Commit)> {
+    if let Target::Previous | Target::Generation(_) = target {
         let gens = generations::list(profile)?;
         let current = gens
             .iter()
             .find(|g| g.current)
             .ok_or_else(|| anyhow!("profile {} has no current generation", profile.display()))?;
-        let wanted = match cli.switch_generation {
-            Some(n) => gens
+        let wanted = match target {
+            Target::Generation(n) => gens
                 .iter()
                 .find(|g| g.number == n)
                 .ok_or_else(|| anyhow!("profile {} has no generation {n}", profile.display()))?,
-            None => gens
+            _ => gens
                 .iter()
                 .rev()
                 .find(|g| g.number < current.number)
@@ -354,7 +408,7 @@ fn target(cli: &Cli, profile: &Path, tool_state: &Path) -> Result<(PathBuf, Comm
                 generation: wanted.number,
             },
         ))
-    } else if cli.undeploy || cli.delete_all_generations {
+    } else if let Target::Empty { .. } = target {
         let scratch = std::env::temp_dir().join(format!("nixproc-sysvinit-{}", std::process::id()));
         let empty = generations::empty_profile(&scratch, &cli.run.nix_options());
         let _ = std::fs::remove_dir_all(&scratch);
@@ -370,10 +424,10 @@ fn target(cli: &Cli, profile: &Path, tool_state: &Path) -> Result<(PathBuf, Comm
             bail!("no processes model or profile given (pass PATH, --flake REF#NAME or set NIXPROC_PROCESSES)");
         };
         if model::is_profile_dir(path) {
-            let stored = if cli.dry_run {
-                path.clone()
-            } else {
+            let stored = if store_it {
                 generations::add_to_store(path, &cli.run.nix_options())?
+            } else {
+                path.clone()
             };
             Ok((stored.clone(), Commit::Set { path: stored }))
         } else if path.is_file() {
