@@ -1,0 +1,174 @@
+//! Attribute tables: which keys a process description, its `config`, `readiness`,
+//! `instructions` and `credentials` may have, and the privileged groups together with
+//! the rule that tells when a credential entry would make its account root-equivalent.
+
+use std::collections::BTreeMap;
+
+/// Per-process attributes the framework understands.
+pub const PROCESS_ATTRIBUTES: &[&str] = &[
+    "name",
+    "instanceName",
+    "description",
+    "activities",
+    "instructions",
+    "process",
+    "args",
+    "processIsDaemon",
+    "environment",
+    "dependencies",
+    "user",
+    "credentials",
+    "umask",
+    "nice",
+    "directory",
+    "path",
+    "paths",
+    "initialize",
+    "removeActivities",
+    "runlevels",
+    "defaultStart",
+    "defaultStop",
+    "pidFile",
+    "reloadSignal",
+    "globalInstructions",
+    "enableDaemonOutputLogging",
+    "readiness",
+    "allowPrivilegedCredentials",
+    "config",
+];
+
+/// Groups that give their members administrator rights or root-equivalent access: a
+/// credential may put a user in one of them (or create one) only with
+/// `allowPrivilegedCredentials = true` on the process.
+///
+/// - `root`: gid 0, the group of root's files;
+/// - `wheel`, `sudo`, `admin`: administrators (`sudo`, `su`, polkit);
+/// - `adm`, `systemd-journal`: every system log;
+/// - `shadow`: the password hashes of `/etc/shadow`;
+/// - `disk`, `kmem`: raw disks and kernel memory, hence every file;
+/// - `docker`, `lxd`, `incus-admin`, `libvirt`: container and VM managers that start
+///   root processes on request;
+/// - `kvm`: direct access to the hypervisor device;
+/// - `staff`: writes `/usr/local`, which comes first in root's `PATH` on Debian.
+pub const PRIVILEGED_GROUPS: &[&str] = &[
+    "root",
+    "wheel",
+    "sudo",
+    "admin",
+    "adm",
+    "systemd-journal",
+    "shadow",
+    "disk",
+    "kmem",
+    "docker",
+    "lxd",
+    "incus-admin",
+    "libvirt",
+    "kvm",
+    "staff",
+];
+
+/// Why a credential entry would give its account root-equivalent rights, if it would:
+/// the key at fault (`None` for the entry itself, a group named like a privileged
+/// one) and what it does. `kind` is `groups` or `users`; `group_name` resolves a numeric
+/// group id to its name where that is known (at deploy time), else returns `None`.
+pub fn privileged_credential(
+    kind: &str,
+    name: &str,
+    fields: &BTreeMap<String, String>,
+    group_name: &dyn Fn(&str) -> Option<String>,
+) -> Option<(Option<&'static str>, String)> {
+    let is_zero = |v: &str| v.trim().parse::<u64>() == Ok(0);
+    let privileged_group = |g: &str| -> Option<String> {
+        let g = g.trim();
+        if is_zero(g) {
+            return Some("root".into());
+        }
+        let resolved = if g.chars().all(|c| c.is_ascii_digit()) {
+            group_name(g)?
+        } else {
+            g.to_string()
+        };
+        PRIVILEGED_GROUPS
+            .contains(&resolved.as_str())
+            .then_some(resolved)
+    };
+    if kind == "groups" {
+        if fields.get("gid").is_some_and(|g| is_zero(g)) {
+            return Some((
+                Some("gid"),
+                format!("gives group '{name}' gid 0 (root's group)"),
+            ));
+        }
+        if PRIVILEGED_GROUPS.contains(&name) {
+            return Some((None, format!("creates the privileged group '{name}'")));
+        }
+        return None;
+    }
+    if fields.get("uid").is_some_and(|u| is_zero(u)) {
+        return Some((Some("uid"), format!("gives user '{name}' uid 0 (root)")));
+    }
+    if !fields.contains_key("group") && PRIVILEGED_GROUPS.contains(&name) {
+        // `useradd --user-group` would create a group of the user's name.
+        return Some((
+            None,
+            format!("creates the privileged group '{name}' as the own group of user '{name}'"),
+        ));
+    }
+    if let Some(g) = fields.get("group").and_then(|g| privileged_group(g)) {
+        return Some((
+            Some("group"),
+            format!("makes the privileged group '{g}' the primary group of user '{name}'"),
+        ));
+    }
+    let extra = fields.get("extraGroups").map(String::as_str).unwrap_or("");
+    extra
+        .split(',')
+        .filter(|g| !g.trim().is_empty())
+        .find_map(privileged_group)
+        .map(|g| {
+            (
+                Some("extraGroups"),
+                format!("puts user '{name}' in the privileged group '{g}'"),
+            )
+        })
+}
+
+/// Global settings of a `createSystemVInitScript` composition.
+pub const CONFIG_ATTRIBUTES: &[&str] = &[
+    "runtimeDir",
+    "tmpDir",
+    "logDir",
+    "forceDisableUserChange",
+    "initialInstructions",
+    "startDaemon",
+    "startProcessAsDaemon",
+    "stopDaemon",
+    "reloadDaemon",
+    "evaluateCommand",
+    "statusCommand",
+    "restartActivity",
+    "supportedRunLevels",
+    "minSequence",
+    "maxSequence",
+    "shell",
+];
+
+/// Keys `readiness` may have.
+pub const READINESS_ATTRIBUTES: &[&str] = &["tcpPort", "tcpHost", "command", "timeout"];
+/// Keys an entry of `instructions` may have.
+pub const INSTRUCTION_ATTRIBUTES: &[&str] = &["activity", "instruction"];
+/// Keys `credentials` may have.
+pub const CREDENTIAL_KINDS: &[&str] = &["groups", "users"];
+/// Keys a group entry of `credentials.groups` may have.
+pub const GROUP_KEYS: &[&str] = &["gid"];
+/// Keys a user entry of `credentials.users` may have.
+pub const USER_KEYS: &[&str] = &[
+    "group",
+    "extraGroups",
+    "description",
+    "homeDir",
+    "createHomeDir",
+    "shell",
+    "uid",
+];
