@@ -47,7 +47,7 @@ pub struct Rendered {
 /// Renders a validated spec.
 pub fn render(spec: &ProcessSpec) -> Result<Rendered> {
     let seq = layout::sequences(spec)?;
-    let paths = script::runtime_paths(spec);
+    let paths = layout::runtime_paths(spec);
     let (script, activities) = script::render(spec, &paths);
     let manifest = Manifest::new(spec, seq.start, seq.stop, paths, activities);
     let mut manifest = serde_json::to_string_pretty(&manifest)

@@ -2,50 +2,9 @@
 
 use std::fmt::Write as _;
 
+pub use super::layout::{runtime_paths, RuntimePaths};
 use super::shell::{comment_text, quote, quote_words};
 use crate::spec::{ProcessSpec, ReadinessCheck};
-
-/// Files a managed process uses at run time.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RuntimePaths {
-    /// The PID file (for foreground processes: the `daemon` wrapper's).
-    pub pid_file: Option<String>,
-    /// Where a foreground process's output goes.
-    pub log_file: Option<String>,
-}
-
-/// Works out the PID and log files with one rule: explicit `pidFile`, else
-/// `runtimeDir/STEM.pid` where STEM is `instanceName` or the program's file name; logs
-/// likewise `logDir/STEM.log`. A process with `user` gets directories of its own,
-/// `runtimeDir/STEM/STEM.pid` and `logDir/STEM/STEM.log`, which the script creates for
-/// that user (never a world-writable directory such as `tmpDir`: another local user
-/// could plant files there).
-pub fn runtime_paths(spec: &ProcessSpec) -> RuntimePaths {
-    let stem = spec.instance_name.clone().or_else(|| {
-        spec.process
-            .as_deref()
-            .and_then(|p| p.rsplit('/').next())
-            .filter(|base| !base.is_empty())
-            .map(str::to_string)
-    });
-    let as_user = spec.user.is_some();
-    let config = &spec.config;
-    let file = |dir: &str, stem: &str, ext: &str| {
-        if as_user {
-            format!("{dir}/{stem}/{stem}.{ext}")
-        } else {
-            format!("{dir}/{stem}.{ext}")
-        }
-    };
-    let pid_file = spec
-        .pid_file
-        .clone()
-        .or_else(|| stem.as_ref().map(|s| file(&config.runtime_dir, s, "pid")));
-    let log_file = (!spec.process_is_daemon && spec.enable_daemon_output_logging)
-        .then(|| stem.as_ref().map(|s| file(&config.log_dir, s, "log")))
-        .flatten();
-    RuntimePaths { pid_file, log_file }
-}
 
 /// How one activity is written.
 enum Activity {
