@@ -167,7 +167,7 @@ pub fn write_tree(rendered: &Rendered, out: &Path) -> io::Result<()> {
     fs::write(manifest, &rendered.manifest)
 }
 
-/// Where the claims on run-time files live inside a tree (see [`claim_runtime_files`]).
+/// Where the claims on run-time files live inside a tree (written by [`write_tree`]).
 pub const CLAIMS_DIR: &str = "share/nixproc-sysvinit/runtime-files";
 
 /// The file name of the claim on `path`: the path with every byte outside
@@ -234,7 +234,7 @@ fn claim_runtime_files(rendered: &Rendered, out: &Path) -> io::Result<()> {
     Ok(())
 }
 
-/// A process's claim on one of its run-time files (see [`claim_runtime_files`]).
+/// A process's claim on one of its run-time files (see [`runtime_claims`]; [`write_tree`] writes them).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuntimeClaim {
     /// The claim's file name below [`CLAIMS_DIR`] ([`claim_name`] of `path`).
