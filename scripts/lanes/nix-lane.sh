@@ -26,7 +26,7 @@
 # Cache: NIXPROC_LANE_CACHE (default /var/cache/nixproc-sysvinit/lanes) holds one directory
 # per SUITE: its root filesystem (with cargo's caches) and markers `nix-VERSION.done`. Inside
 # it, each VERSION has its source and build in /build/nix-VERSION, its installation in
-# /opt/nix-VERSION and the plugin's build in /work/nix-VERSION. A later run reuses all of it
+# /opt/nix-VERSION and the plugin's build in /project/nix-VERSION. A later run reuses all of it
 # and only rebuilds the plugin. `sources/` keeps verified release tarballs. Delete a suite's
 # directory to start over.
 #
@@ -113,7 +113,7 @@ root="$lane/rootfs"
 # Inside the root filesystem: Nix's source, its build, its installation, this project.
 src=/build/nix-$version
 prefix=/opt/nix-$version
-work=/work/nix-$version
+work=/project/nix-$version
 mirror=$(nixproc_debian_mirror)
 started=$(date +%s)
 
