@@ -17,15 +17,6 @@ use std::time::Duration;
 
 const NGINX: &str = "/usr/sbin/nginx";
 
-/// Single-quotes `s` for the shell.
-fn sq(s: impl AsRef<str>) -> String {
-    format!("'{}'", s.as_ref().replace('\'', "'\\''"))
-}
-
-fn p(path: &Path) -> String {
-    sq(path.to_str().expect("utf-8 path"))
-}
-
 /// A test's state: processes are killed (guard) before the directory goes.
 struct Fixture {
     guard: ProcessGuard,
@@ -63,7 +54,7 @@ impl Fixture {
     fn script(&self, name: &str, preamble: &str, cases: &[(&str, String)]) -> PathBuf {
         let mut text = format!(
             "#!/bin/bash\n. {}\n\n{preamble}\n\ncase \"$1\" in\n",
-            p(&self.lib)
+            shell_quote_path(&self.lib)
         );
         for (activity, code) in cases {
             text.push_str(&format!("{activity})\n{code}\n;;\n"));
@@ -84,7 +75,7 @@ impl Fixture {
     fn shell(&self, code: &str) -> Run {
         let path = self.dir.write(
             "snippet.sh",
-            &format!("#!/bin/bash\n. {}\n{code}\n", p(&self.lib)),
+            &format!("#!/bin/bash\n. {}\n{code}\n", shell_quote_path(&self.lib)),
             0o755,
         );
         run_script(self.dir.path(), &path, &[], &[])
@@ -179,7 +170,11 @@ fn nginx_start_status_reload_stop() {
         0o644,
     );
     f.guard.pid_file(&pid_file);
-    let (pf, cf, pre) = (p(&pid_file), p(&conf), p(&prefix));
+    let (pf, cf, pre) = (
+        shell_quote_path(&pid_file),
+        shell_quote_path(&conf),
+        shell_quote_path(&prefix),
+    );
     let script = f.script(
         "nginx",
         "",
@@ -268,17 +263,23 @@ fn webapp_script(
     log: &Path,
     user: Option<&str>,
 ) -> PathBuf {
-    let (pf, lf, wa) = (p(pid_file), p(log), p(webapp));
-    let user_opt = user.map(|u| format!(" -u {}", sq(u))).unwrap_or_default();
+    let (pf, lf, wa) = (
+        shell_quote_path(pid_file),
+        shell_quote_path(log),
+        shell_quote_path(webapp),
+    );
+    let user_opt = user
+        .map(|u| format!(" -u {}", shell_quote(u)))
+        .unwrap_or_default();
     f.script(
         name,
-        &format!("export PORT={port}\nexport INSTANCE={}", sq(name)),
+        &format!("export PORT={port}\nexport INSTANCE={}", shell_quote(name)),
         &[
             (
                 "start",
                 format!(
                     "log_info_msg {}\nstart_foreground -D daemon -p {pf}{user_opt} -o {lf} -- {wa} && wait_ready -p {pf} -t 20 -H 127.0.0.1 -P {port}\nevaluate_retval",
-                    sq(format!("Starting {name}..."))
+                    shell_quote(format!("Starting {name}..."))
                 ),
             ),
             ("stop", format!("killproc -p {pf}{user_opt} daemon\nevaluate_retval")),
@@ -437,7 +438,11 @@ fn user_switch_and_forced_caller() {
     let daemonize = f.daemonize_program();
     let dpid = f.run.join("daemonize/daemonize.pid");
     f.guard.pid_file(&dpid);
-    let (dp, dz, un) = (p(&dpid), p(&daemonize), sq(&user.name));
+    let (dp, dz, un) = (
+        shell_quote_path(&dpid),
+        shell_quote_path(&daemonize),
+        shell_quote(&user.name),
+    );
     let script = f.script(
         "daemonize",
         "",
@@ -491,7 +496,7 @@ fn reused_pid_is_not_running_and_never_signalled() {
     f.guard.pid(victim);
 
     let pid_file = f.run.join("webapp.pid");
-    let (pf, wa) = (p(&pid_file), p(&webapp));
+    let (pf, wa) = (shell_quote_path(&pid_file), shell_quote_path(&webapp));
     let script = f.script(
         "webapp",
         "",
@@ -525,7 +530,7 @@ fn reused_pid_is_not_running_and_never_signalled() {
 
     // As root, a PID file others could write is refused even for the right program.
     write_pid();
-    let sleep = sq("sleep");
+    let sleep = shell_quote("sleep");
     let r = f.shell(&format!("chmod 666 {pf}; statusproc -p {pf} {sleep}"));
     assert_eq!(r.code, 4, "{r:?}");
     assert!(r.stderr.contains("refusing"), "{r:?}");
@@ -556,7 +561,7 @@ fn term_ignoring_processes_are_killed_after_the_delay() {
     // A foreground process under daemon: the wrapper forwards TERM, the client ignores it.
     let pid_file = f.run.join("stubborn.pid");
     f.guard.pid_file(&pid_file);
-    let (pf, st) = (p(&pid_file), p(&stubborn));
+    let (pf, st) = (shell_quote_path(&pid_file), shell_quote_path(&stubborn));
     let script = f.script(
         "stubborn",
         "",
@@ -584,7 +589,7 @@ fn term_ignoring_processes_are_killed_after_the_delay() {
     let daemonize = f.daemonize_program();
     let dpid = f.run.join("daemonize.pid");
     f.guard.pid_file(&dpid);
-    let (dp, dz) = (p(&dpid), p(&daemonize));
+    let (dp, dz) = (shell_quote_path(&dpid), shell_quote_path(&daemonize));
     let script = f.script(
         "daemonize",
         "",
@@ -635,8 +640,8 @@ fn lsb_exit_codes_messages_and_failures() {
             "start",
             format!(
                 "start_daemon -p {} {}\nevaluate_retval",
-                p(&pid_file),
-                p(&failing)
+                shell_quote_path(&pid_file),
+                shell_quote_path(&failing)
             ),
         )],
     );
@@ -654,8 +659,8 @@ fn lsb_exit_codes_messages_and_failures() {
     let port = free_port();
     let r = f.shell(&format!(
         "start_foreground -D daemon -p {pf} -- {dy} && wait_ready -p {pf} -t 60 -P {port}",
-        pf = p(&dpid),
-        dy = p(&dying)
+        pf = shell_quote_path(&dpid),
+        dy = shell_quote_path(&dying)
     ));
     assert_ne!(r.code, 0, "{r:?}");
     assert!(
@@ -685,12 +690,12 @@ fn lsb_exit_codes_messages_and_failures() {
     f.guard.pid(sleeper.id() as i32);
     let r = f.shell(&format!(
         "cp /usr/bin/sleep {d}/mysleep; {d}/mysleep 600 & echo $! > {d}/mysleep.bgpid",
-        d = p(f.dir.path())
+        d = shell_quote_path(f.dir.path())
     ));
     assert_ok(&r, "spawn a private sleep");
     let own = read_pid(&f.dir.path().join("mysleep.bgpid")).unwrap();
     f.guard.pid(own);
-    let prog = p(&f.dir.path().join("mysleep"));
+    let prog = shell_quote_path(&f.dir.path().join("mysleep"));
     let r = f.shell(&format!("pidofproc {prog}"));
     assert_eq!(r.code, 0, "{r:?}");
     assert_eq!(r.stdout.trim(), own.to_string());
@@ -709,8 +714,8 @@ fn lsb_exit_codes_messages_and_failures() {
     f.guard.pid_file(&fpid);
     let start = format!(
         "start_daemon -p {fp} {dz} {fp}",
-        fp = p(&fpid),
-        dz = p(&daemonize)
+        fp = shell_quote_path(&fpid),
+        dz = shell_quote_path(&daemonize)
     );
     assert_ok(&f.shell(&start), "first start_daemon");
     let first = read_pid(&fpid).unwrap();
@@ -726,7 +731,7 @@ fn lsb_exit_codes_messages_and_failures() {
     // wait_ready with a command: passes when the command does, times out otherwise.
     let spid = f.run.join("sleeper.pid");
     fs::write(&spid, format!("{}\n", sleeper.id())).unwrap();
-    let sp = p(&spid);
+    let sp = shell_quote_path(&spid);
     assert_eq!(
         f.shell(&format!("wait_ready -p {sp} -t 5 -c 'test -e {sp}'"))
             .code,
@@ -740,7 +745,7 @@ fn lsb_exit_codes_messages_and_failures() {
     let r = f.shell(&format!(
         "set -eu\nIFS=:\nstatusproc -p {sp} sleep\nkillproc -p {pf} sleep\n\
          statusproc -p {pf} sleep || echo \"status=$?\"\necho done",
-        pf = p(&f.run.join("nothing.pid"))
+        pf = shell_quote_path(&f.run.join("nothing.pid"))
     ));
     assert_eq!(r.code, 0, "{r:?}");
     assert!(r.stdout.ends_with("status=3\ndone\n"), "{r:?}");
@@ -765,7 +770,7 @@ fn render_script(
         "runtimeDir": f.run.to_str().unwrap(),
         "tmpDir": tmp.to_str().unwrap(),
         "logDir": log.to_str().unwrap(),
-        "initialInstructions": format!(". {}", p(&f.lib)),
+        "initialInstructions": format!(". {}", shell_quote_path(&f.lib)),
         "startProcessAsDaemon": "daemon",
     });
     for (k, v) in config.as_object().expect("config object") {
@@ -807,7 +812,7 @@ fn rendered_nginx_script_lifecycle() {
         serde_json::json!({
             "name": "nginx",
             "description": "Nginx test server",
-            "initialize": format!("mkdir -p {}/logs", p(&prefix)),
+            "initialize": format!("mkdir -p {}/logs", shell_quote_path(&prefix)),
             "process": NGINX,
             "args": ["-c", conf.to_str().unwrap(), "-p", prefix.to_str().unwrap()],
             "runlevels": [3, 4, 5],
@@ -980,12 +985,15 @@ fn nix_package_substitutes_runtime_dir_path_and_daemon() {
     let lib = build(&odd);
     let r = f.shell(&format!(
         ". {}\nprintf '%s' \"$_initfn_runtime_dir\"",
-        p(&lib)
+        shell_quote_path(&lib)
     ));
     assert_eq!(r.stdout, odd.to_str().unwrap(), "{r:?}");
     // daemon cannot use such a directory; start_foreground says so instead of failing
     // inside daemon.
-    let r = f.shell(&format!(". {}\nstart_foreground -- /bin/true", p(&lib)));
+    let r = f.shell(&format!(
+        ". {}\nstart_foreground -- /bin/true",
+        shell_quote_path(&lib)
+    ));
     assert_eq!(r.code, 2, "{r:?}");
     assert!(r.stderr.contains("PID file paths"), "{r:?}");
 
@@ -1007,9 +1015,9 @@ fn nix_package_substitutes_runtime_dir_path_and_daemon() {
              status) statusproc -p {pf} daemon ;;\n\
              stop) killproc -p {pf} daemon ;;\n\
              esac\n",
-            lib = p(&lib),
-            wa = p(&webapp),
-            pf = p(&pid_file),
+            lib = shell_quote_path(&lib),
+            wa = shell_quote_path(&webapp),
+            pf = shell_quote_path(&pid_file),
         ),
         0o755,
     );
@@ -1063,7 +1071,10 @@ fn a_foreground_program_that_exits_or_lacks_its_directory_fails_at_once() {
         (failing, String::new(), "cannot open the configuration"),
         (
             sleeper,
-            format!("-C {} ", p(&f.dir.path().join("no/such/dir"))),
+            format!(
+                "-C {} ",
+                shell_quote_path(&f.dir.path().join("no/such/dir"))
+            ),
             "no/such/dir of sleeper does not exist",
         ),
     ];
@@ -1077,9 +1088,9 @@ fn a_foreground_program_that_exits_or_lacks_its_directory_fails_at_once() {
                 "start",
                 format!(
                     "start_foreground -D daemon -p {} -o {} {extra}-- {} 600\nevaluate_retval",
-                    p(&pid_file),
-                    p(&log),
-                    p(program)
+                    shell_quote_path(&pid_file),
+                    shell_quote_path(&log),
+                    shell_quote_path(program)
                 ),
             )],
         );

@@ -13,14 +13,6 @@ use std::time::Duration;
 
 use common::*;
 
-fn sq(s: impl AsRef<str>) -> String {
-    format!("'{}'", s.as_ref().replace('\'', "'\\''"))
-}
-
-fn p(path: &Path) -> String {
-    sq(path.to_str().expect("utf-8 path"))
-}
-
 /// Runs shell code as `user` (with its groups), from a directory everyone can enter.
 fn as_user(user: &str, code: &str) -> Output {
     Command::new("runuser")
@@ -43,7 +35,7 @@ fn render(dir: &TestDir, lib: &Path, mut spec: serde_json::Value) -> (PathBuf, P
         "runtimeDir": dir.path().join("run").to_str().unwrap(),
         "tmpDir": dir.path().join("tmp").to_str().unwrap(),
         "logDir": dir.path().join("log").to_str().unwrap(),
-        "initialInstructions": format!(". {}", p(lib)),
+        "initialInstructions": format!(". {}", shell_quote_path(lib)),
         "startProcessAsDaemon": "daemon",
     });
     let rendered = nixproc_sysvinit::render::render_value(&spec).expect("the spec renders");
@@ -101,8 +93,8 @@ fn local_users_cannot_steer_stop_or_fake_a_start() {
         &format!(
             "PORT={decoy_port} INSTANCE=decoy daemon --unsafe --inherit --name=decoy \
              --pidfiles={} -- {}",
-            p(&tmp),
-            p(&webapp)
+            shell_quote_path(&tmp),
+            shell_quote_path(&webapp)
         ),
     );
     assert!(decoy.status.success(), "decoy: {decoy:?}");
@@ -135,9 +127,9 @@ fn local_users_cannot_steer_stop_or_fake_a_start() {
         &attacker.name,
         &format!(
             "mkdir -p {d} 2>/dev/null; ln -s {} {}",
-            p(&victim_pid_file),
-            p(&pid_file),
-            d = p(pid_file.parent().unwrap())
+            shell_quote_path(&victim_pid_file),
+            shell_quote_path(&pid_file),
+            d = shell_quote_path(pid_file.parent().unwrap())
         ),
     );
     assert!(
@@ -146,7 +138,7 @@ fn local_users_cannot_steer_stop_or_fake_a_start() {
     );
     let plant_file = as_user(
         &attacker.name,
-        &format!("echo {decoy_pid} > {}", p(&pid_file)),
+        &format!("echo {decoy_pid} > {}", shell_quote_path(&pid_file)),
     );
     assert!(
         !plant_file.status.success(),
@@ -157,8 +149,8 @@ fn local_users_cannot_steer_stop_or_fake_a_start() {
         &attacker.name,
         &format!(
             "ln -s {} {}",
-            p(&victim_pid_file),
-            p(&tmp.join("webapp.pid"))
+            shell_quote_path(&victim_pid_file),
+            shell_quote_path(&tmp.join("webapp.pid"))
         ),
     );
     assert!(old.status.success(), "{old:?}");
@@ -186,8 +178,8 @@ fn local_users_cannot_steer_stop_or_fake_a_start() {
         &svc.name,
         &format!(
             "rm -f {pf} && ln -s {} {pf}",
-            p(&victim_pid_file),
-            pf = p(&pid_file)
+            shell_quote_path(&victim_pid_file),
+            pf = shell_quote_path(&pid_file)
         ),
     );
     assert!(relink.status.success(), "{relink:?}");
@@ -205,7 +197,10 @@ fn local_users_cannot_steer_stop_or_fake_a_start() {
     for foreign in [victim_pid, decoy_pid] {
         let rewrite = as_user(
             &svc.name,
-            &format!("rm -f {pf} && echo {foreign} > {pf}", pf = p(&pid_file)),
+            &format!(
+                "rm -f {pf} && echo {foreign} > {pf}",
+                pf = shell_quote_path(&pid_file)
+            ),
         );
         assert!(rewrite.status.success(), "{rewrite:?}");
         let r = run_script(dir.path(), &script, &["status"], &[]);
@@ -227,14 +222,17 @@ fn local_users_cannot_steer_stop_or_fake_a_start() {
     let check = |code: &str| {
         let snippet = dir.write(
             "snippet.sh",
-            &format!("#!/bin/bash\n. {}\n{code}\n", p(&lib)),
+            &format!("#!/bin/bash\n. {}\n{code}\n", shell_quote_path(&lib)),
             0o755,
         );
         run_script(dir.path(), &snippet, &[], &[])
     };
-    let r = check(&format!("statusproc -p {} daemon", p(&stale)));
+    let r = check(&format!(
+        "statusproc -p {} daemon",
+        shell_quote_path(&stale)
+    ));
     assert_eq!(r.code, 3, "{r:?}");
-    let r = check(&format!("killproc -p {} daemon", p(&stale)));
+    let r = check(&format!("killproc -p {} daemon", shell_quote_path(&stale)));
     assert_eq!(r.code, 0, "{r:?}");
     assert!(
         pid_alive(decoy_pid),
@@ -243,8 +241,8 @@ fn local_users_cannot_steer_stop_or_fake_a_start() {
     // ... and in a world-writable directory even a root-owned PID file is refused.
     let r = check(&format!(
         "cp {} {t}/victim.pid && statusproc -p {t}/victim.pid victim",
-        p(&victim_pid_file),
-        t = p(&tmp)
+        shell_quote_path(&victim_pid_file),
+        t = shell_quote_path(&tmp)
     ));
     assert_eq!(r.code, 4, "{r:?}");
     assert!(r.stderr.contains("writable by group or others"), "{r:?}");
@@ -252,9 +250,9 @@ fn local_users_cannot_steer_stop_or_fake_a_start() {
     // A user process's directories are never made in a world-writable directory.
     let r = check(&format!(
         "start_foreground -D daemon -p {t}/svc/svc.pid -u {u} -- {w}",
-        t = p(&tmp),
-        u = sq(&svc.name),
-        w = p(&webapp)
+        t = shell_quote_path(&tmp),
+        u = shell_quote(&svc.name),
+        w = shell_quote_path(&webapp)
     ));
     assert_eq!(r.code, 1, "{r:?}");
     assert!(r.stderr.contains("writable by others"), "{r:?}");

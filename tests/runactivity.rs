@@ -39,9 +39,9 @@ fn status_json_order_reverse_and_failures() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nothing is deployed"));
 
-    ok(&sb.switch(&[p.to_str().unwrap()]));
+    assert_succeeded(&sb.switch(&[p.to_str().unwrap()]));
     let out = runactivity(&sb, &["status"]);
-    let text = ok(&out);
+    let text = assert_succeeded(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let lines: Vec<&str> = stdout.lines().collect();
     assert_eq!(
@@ -52,10 +52,12 @@ fn status_json_order_reverse_and_failures() {
 
     // Stop one process by hand: status reports it and fails with a summary.
     let app_pid = sb.pid("app").unwrap();
-    ok(&Command::new(p.join("etc/rc.d/init.d/app"))
-        .arg("stop")
-        .output()
-        .unwrap());
+    assert_succeeded(
+        &Command::new(p.join("etc/rc.d/init.d/app"))
+            .arg("stop")
+            .output()
+            .unwrap(),
+    );
     assert!(sb.pid("app").is_none());
     let _ = app_pid;
     let out = runactivity(&sb, &["--json", "status"]);
@@ -88,17 +90,17 @@ fn status_json_order_reverse_and_failures() {
 
     // Reverse order stops everything dependants first.
     sb.clear_events();
-    ok(&runactivity(&sb, &["-r", "stop"]));
+    assert_succeeded(&runactivity(&sb, &["-r", "stop"]));
     assert_eq!(sb.events(), ["stop proxy", "stop app", "stop db"]);
     assert!(sb.leftovers().is_empty());
 
     // A profile directory given as PATH is used instead of the deployed one.
     let other = sb.profile("other", &[Proc::new("solo", &[])]);
     sb.clear_events();
-    ok(&runactivity(&sb, &["start", other.to_str().unwrap()]));
+    assert_succeeded(&runactivity(&sb, &["start", other.to_str().unwrap()]));
     assert!(sb.pid("solo").is_some());
-    ok(&runactivity(&sb, &["stop", other.to_str().unwrap()]));
-    ok(&sb.switch(&["--undeploy"]));
+    assert_succeeded(&runactivity(&sb, &["stop", other.to_str().unwrap()]));
+    assert_succeeded(&sb.switch(&["--undeploy"]));
     assert!(sb.leftovers().is_empty());
 }
 
@@ -110,7 +112,7 @@ fn runactivity_waits_for_a_running_switch() {
     let sb = Sandbox::new();
     let v1 = sb.profile("v1", &[Proc::new("a", &[]), Proc::new("b", &["a"])]);
     let v2 = sb.profile("v2", &[Proc::new("a", &[]), Proc::new("c", &["a"])]);
-    ok(&sb.switch(&[v1.to_str().unwrap()]));
+    assert_succeeded(&sb.switch(&[v1.to_str().unwrap()]));
     std::fs::write(sb.run().join("slow-c"), "2").unwrap();
     let mut switch = sb.spawn_switch(&v2);
     assert!(sb.wait_for_step("c", "start"), "the switch never started c");
@@ -141,7 +143,7 @@ fn runactivity_waits_for_a_running_switch() {
         .unwrap();
     let out = waiting.wait_with_output().unwrap();
     assert!(switch.wait().unwrap().success());
-    let text = ok(&out);
+    let text = assert_succeeded(&out);
     assert!(
         text.contains(&format!(
             "waiting for nixproc-sysvinit-switch (pid {}) to finish",
@@ -153,7 +155,7 @@ fn runactivity_waits_for_a_running_switch() {
     assert!(sb.pid("b").is_none(), "runactivity restarted the removed b");
 
     // The other way round: a switch meets runactivity's lock and names it.
-    ok(&runactivity(&sb, &["stop"]));
+    assert_succeeded(&runactivity(&sb, &["stop"]));
     let mut activity = runactivity_cmd(&sb, &["start"])
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -166,7 +168,7 @@ fn runactivity_waits_for_a_running_switch() {
             .unwrap_or_default()
             .starts_with(&format!("{} nixproc-sysvinit-runactivity", activity.id()))
     ));
-    let err = failed(&sb.switch(&["--no-wait", v1.to_str().unwrap()]));
+    let err = assert_failed(&sb.switch(&["--no-wait", v1.to_str().unwrap()]));
     assert!(
         err.contains(&format!(
             "another nixproc-sysvinit-runactivity (pid {}) is running",
@@ -176,7 +178,7 @@ fn runactivity_waits_for_a_running_switch() {
     );
     assert!(activity.wait().unwrap().success());
     assert!(sb.pid("c").is_some());
-    ok(&sb.switch(&["--undeploy"]));
+    assert_succeeded(&sb.switch(&["--undeploy"]));
     assert!(sb.leftovers().is_empty());
 }
 

@@ -22,14 +22,14 @@ fn fresh_deploy_starts_in_dependency_order() {
     let sb = Sandbox::new();
     let procs = web_v1();
     let v1 = sb.profile("v1", &procs);
-    ok(&sb.switch(&[v1.to_str().unwrap()]));
+    assert_succeeded(&sb.switch(&[v1.to_str().unwrap()]));
     assert_eq!(sb.running(&names(&procs)), names(&procs));
     let ev = sb.events();
     assert!(!ev.iter().any(|e| e.starts_with("start-without")), "{ev:?}");
-    assert!(pos(&ev, "start db") < pos(&ev, "start webapp1"));
-    assert!(pos(&ev, "start db") < pos(&ev, "start webapp2"));
-    assert!(pos(&ev, "start webapp1") < pos(&ev, "start nginx"));
-    assert!(pos(&ev, "start webapp2") < pos(&ev, "start nginx"));
+    assert!(event_index(&ev, "start db") < event_index(&ev, "start webapp1"));
+    assert!(event_index(&ev, "start db") < event_index(&ev, "start webapp2"));
+    assert!(event_index(&ev, "start webapp1") < event_index(&ev, "start nginx"));
+    assert!(event_index(&ev, "start webapp2") < event_index(&ev, "start nginx"));
     // The profile link points into the store at a copy of v1.
     let deployed = sb.deployed().expect("profile link");
     assert!(deployed.starts_with("/nix/store"), "{deployed:?}");
@@ -37,11 +37,11 @@ fn fresh_deploy_starts_in_dependency_order() {
     // Switching again to the same profile does nothing.
     sb.clear_events();
     let pids: Vec<_> = names(&procs).iter().map(|n| sb.pid(n)).collect();
-    ok(&sb.switch(&[v1.to_str().unwrap()]));
+    assert_succeeded(&sb.switch(&[v1.to_str().unwrap()]));
     assert!(sb.events().is_empty(), "{:?}", sb.events());
     let again: Vec<_> = names(&procs).iter().map(|n| sb.pid(n)).collect();
     assert_eq!(pids, again);
-    ok(&sb.switch(&["--undeploy"]));
+    assert_succeeded(&sb.switch(&["--undeploy"]));
     assert!(sb.leftovers().is_empty());
 }
 
@@ -49,7 +49,7 @@ fn fresh_deploy_starts_in_dependency_order() {
 fn upgrade_stops_obsolete_starts_new_restarts_changed_and_keeps_unchanged() {
     let sb = Sandbox::new();
     let v1 = sb.profile("v1", &web_v1());
-    ok(&sb.switch(&[v1.to_str().unwrap()]));
+    assert_succeeded(&sb.switch(&[v1.to_str().unwrap()]));
     let before: std::collections::BTreeMap<_, _> = ["db", "webapp1", "webapp2", "nginx", "cron"]
         .iter()
         .map(|n| (*n, sb.pid(n).unwrap()))
@@ -66,12 +66,12 @@ fn upgrade_stops_obsolete_starts_new_restarts_changed_and_keeps_unchanged() {
         ],
     );
     sb.clear_events();
-    let dry = ok(&sb.switch(&["--dry-run", v2.to_str().unwrap()]));
+    let dry = assert_succeeded(&sb.switch(&["--dry-run", v2.to_str().unwrap()]));
     assert!(dry.contains("stop  cron (obsolete)"), "{dry}");
     assert!(dry.contains("stop  webapp1 (changed)"), "{dry}");
     assert!(dry.contains("start webapp3 (new)"), "{dry}");
     assert!(sb.events().is_empty(), "dry run ran scripts");
-    let out = ok(&sb.switch(&[v2.to_str().unwrap()]));
+    let out = assert_succeeded(&sb.switch(&[v2.to_str().unwrap()]));
     let ev = sb.events();
     assert_eq!(sb.pid("cron"), None, "{out}");
     assert!(sb.pid("webapp3").is_some());
@@ -90,7 +90,7 @@ fn upgrade_stops_obsolete_starts_new_restarts_changed_and_keeps_unchanged() {
             .any(|e| e.contains("db") || e.contains("webapp2") || e.contains("nginx")),
         "{ev:?}"
     );
-    ok(&sb.switch(&["--undeploy"]));
+    assert_succeeded(&sb.switch(&["--undeploy"]));
 }
 
 #[test]
@@ -98,21 +98,21 @@ fn rollback_switch_generation_list_delete_and_undeploy() {
     let sb = Sandbox::new();
     let v1 = sb.profile("v1", &[Proc::new("a", &[]), Proc::new("b", &["a"])]);
     let v2 = sb.profile("v2", &[Proc::new("a", &[]), Proc::new("c", &["a"])]);
-    ok(&sb.switch(&[v1.to_str().unwrap()]));
+    assert_succeeded(&sb.switch(&[v1.to_str().unwrap()]));
     let gen1 = sb.deployed().unwrap();
-    ok(&sb.switch(&[v2.to_str().unwrap()]));
+    assert_succeeded(&sb.switch(&[v2.to_str().unwrap()]));
     let gen2 = sb.deployed().unwrap();
     assert_ne!(gen1, gen2);
     assert!(sb.pid("c").is_some() && sb.pid("b").is_none());
     let a_pid = sb.pid("a");
 
-    let list = ok(&sb.switch(&["--list-generations"]));
+    let list = assert_succeeded(&sb.switch(&["--list-generations"]));
     assert!(
         list.contains("   1   ") && list.contains("   2   ") && list.contains("(current)"),
         "{list}"
     );
 
-    ok(&sb.switch(&["--rollback"]));
+    assert_succeeded(&sb.switch(&["--rollback"]));
     assert_eq!(sb.deployed().unwrap(), gen1);
     assert!(sb.pid("b").is_some() && sb.pid("c").is_none());
     assert_eq!(
@@ -121,34 +121,34 @@ fn rollback_switch_generation_list_delete_and_undeploy() {
         "unchanged process restarted by rollback"
     );
 
-    ok(&sb.switch(&["--switch-generation", "2"]));
+    assert_succeeded(&sb.switch(&["--switch-generation", "2"]));
     assert_eq!(sb.deployed().unwrap(), gen2);
     assert!(sb.pid("c").is_some() && sb.pid("b").is_none());
 
-    let err = failed(&sb.switch(&["--switch-generation", "9"]));
+    let err = assert_failed(&sb.switch(&["--switch-generation", "9"]));
     assert!(err.contains("no generation 9"), "{err}");
 
-    ok(&sb.switch(&["--delete-generations", "1"]));
-    let list = ok(&sb.switch(&["--list-generations"]));
+    assert_succeeded(&sb.switch(&["--delete-generations", "1"]));
+    let list = assert_succeeded(&sb.switch(&["--list-generations"]));
     assert!(
         !list.contains("   1   ") && list.contains("   2   "),
         "{list}"
     );
 
-    ok(&sb.switch(&["--undeploy"]));
+    assert_succeeded(&sb.switch(&["--undeploy"]));
     assert!(sb.running(&["a".into(), "b".into(), "c".into()]).is_empty());
     assert!(sb.leftovers().is_empty());
     // Undeploy is a generation too: rolling back brings the processes back.
-    ok(&sb.switch(&["--rollback"]));
+    assert_succeeded(&sb.switch(&["--rollback"]));
     assert!(sb.pid("a").is_some() && sb.pid("c").is_some());
 
-    ok(&sb.switch(&["--delete-all-generations"]));
+    assert_succeeded(&sb.switch(&["--delete-all-generations"]));
     assert!(sb.leftovers().is_empty());
     assert!(
         std::fs::symlink_metadata(sb.profile_link()).is_err(),
         "profile link left"
     );
-    let list = ok(&sb.switch(&["--list-generations"]));
+    let list = assert_succeeded(&sb.switch(&["--list-generations"]));
     assert!(!list.contains("current"), "{list}");
 }
 
@@ -162,19 +162,19 @@ fn profiles_without_manifests_are_ordered_by_sequence() {
         Proc::new("side", &[]).no_manifest(),
     ];
     let p = sb.profile("old-style", &procs);
-    ok(&sb.switch(&["--jobs", "8", p.to_str().unwrap()]));
+    assert_succeeded(&sb.switch(&["--jobs", "8", p.to_str().unwrap()]));
     let ev = sb.events();
-    assert!(pos(&ev, "start base") < pos(&ev, "start mid"));
+    assert!(event_index(&ev, "start base") < event_index(&ev, "start mid"));
     assert!(
-        pos(&ev, "start side") < pos(&ev, "start mid"),
+        event_index(&ev, "start side") < event_index(&ev, "start mid"),
         "S01 layer before S02: {ev:?}"
     );
-    assert!(pos(&ev, "start mid") < pos(&ev, "start top"));
+    assert!(event_index(&ev, "start mid") < event_index(&ev, "start top"));
     sb.clear_events();
-    ok(&sb.switch(&["--undeploy"]));
+    assert_succeeded(&sb.switch(&["--undeploy"]));
     let ev = sb.events();
-    assert!(pos(&ev, "stop top") < pos(&ev, "stop mid"));
-    assert!(pos(&ev, "stop mid") < pos(&ev, "stop base"));
+    assert!(event_index(&ev, "stop top") < event_index(&ev, "stop mid"));
+    assert!(event_index(&ev, "stop mid") < event_index(&ev, "stop base"));
     assert!(sb.leftovers().is_empty());
 }
 
@@ -190,10 +190,10 @@ fn cycles_and_missing_dependencies_are_named() {
             Proc::new("d", &[]),
         ],
     );
-    let err = failed(&sb.switch(&[p.to_str().unwrap()]));
+    let err = assert_failed(&sb.switch(&[p.to_str().unwrap()]));
     assert!(err.contains("dependency cycle: a -> c -> b -> a"), "{err}");
     let p = sb.profile("missing", &[Proc::new("a", &["ghost"])]);
-    let err = failed(&sb.switch(&["--dry-run", p.to_str().unwrap()]));
+    let err = assert_failed(&sb.switch(&["--dry-run", p.to_str().unwrap()]));
     assert!(err.contains("`a` depends on `ghost`"), "{err}");
     assert!(sb.events().is_empty());
     assert!(sb.deployed().is_none());
@@ -204,7 +204,7 @@ fn json_output_and_plain_progress() {
     let sb = Sandbox::new();
     let p = sb.profile("v1", &[Proc::new("a", &[]), Proc::new("b", &["a"])]);
     let out = sb.switch(&["--json", p.to_str().unwrap()]);
-    let text = ok(&out);
+    let text = assert_succeeded(&out);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let last: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap()).unwrap();
     assert_eq!(last["ok"], true, "{text}");
@@ -232,10 +232,10 @@ fn old_profile_option_and_environment_variables() {
         .env("NIXPROC_JOBS", "1")
         .output()
         .unwrap();
-    ok(&out);
+    assert_succeeded(&out);
     assert!(sb.pid("a").is_some() && sb.pid("b").is_some());
     // --old-profile compares with the given directory instead of the deployed one.
-    let dry = ok(&sb.switch(&[
+    let dry = assert_succeeded(&sb.switch(&[
         "--dry-run",
         "-o",
         v2.to_str().unwrap(),
@@ -245,20 +245,20 @@ fn old_profile_option_and_environment_variables() {
         dry.contains("stop  c (obsolete)") && dry.contains("start b (new)"),
         "{dry}"
     );
-    let dry = ok(&sb.switch(&["--dry-run", v2.to_str().unwrap()]));
+    let dry = assert_succeeded(&sb.switch(&["--dry-run", v2.to_str().unwrap()]));
     assert!(
         dry.contains("stop  b (obsolete)") && dry.contains("start c (new)"),
         "{dry}"
     );
     // A path that is neither a model nor a profile.
-    let err = failed(&sb.switch(&[sb.path().join("nowhere").to_str().unwrap()]));
+    let err = assert_failed(&sb.switch(&[sb.path().join("nowhere").to_str().unwrap()]));
     assert!(
         err.contains("neither a processes model file, a flake nor a profile directory"),
         "{err}"
     );
-    let err = failed(&sb.switch(&[]));
+    let err = assert_failed(&sb.switch(&[]));
     assert!(err.contains("NIXPROC_PROCESSES"), "{err}");
-    ok(&sb.switch(&["--undeploy"]));
+    assert_succeeded(&sb.switch(&["--undeploy"]));
     assert!(sb.leftovers().is_empty());
 }
 
@@ -266,14 +266,14 @@ fn old_profile_option_and_environment_variables() {
 fn a_profile_without_start_links_for_the_runlevel_is_refused_with_a_hint() {
     let sb = Sandbox::new();
     let v1 = sb.profile("v1", &[Proc::new("a", &[])]);
-    ok(&sb.switch(&[v1.to_str().unwrap()]));
+    assert_succeeded(&sb.switch(&[v1.to_str().unwrap()]));
     // Its links are for runlevel 5 only: deploying it for runlevel 3 would stop `a`.
     let v2 = sb.profile("v2", &[Proc::new("a", &[]), Proc::new("b", &["a"])]);
     std::fs::rename(v2.join("etc/rc.d/rc3.d"), v2.join("etc/rc.d/rc5.d")).unwrap();
     for args in [vec!["--dry-run"], vec![]] {
         let mut args = args.clone();
         args.push(v2.to_str().unwrap());
-        let err = failed(&sb.switch(&args));
+        let err = assert_failed(&sb.switch(&args));
         assert!(
             err.contains("2 init.d script(s) but no start links for runlevel 3")
                 && err.contains("runlevel(s) 5 have some")
@@ -285,9 +285,9 @@ fn a_profile_without_start_links_for_the_runlevel_is_refused_with_a_hint() {
     assert!(sb.pid("a").is_some(), "a was stopped");
     // The runlevel its links are for deploys it.
     let at_5 = |arg: &std::path::Path| sb.switch_cmd_in(&sb.state(), 5).arg(arg).output().unwrap();
-    ok(&at_5(&v2));
+    assert_succeeded(&at_5(&v2));
     assert!(sb.pid("b").is_some());
-    ok(&at_5(std::path::Path::new("--undeploy")));
+    assert_succeeded(&at_5(std::path::Path::new("--undeploy")));
     assert!(sb.leftovers().is_empty());
 }
 
@@ -309,7 +309,7 @@ fn quiet_builds_nix_options_and_delete_all_removes_the_build_root() {
     };
     // This sandbox's state directory makes new derivations: they are built, silently.
     let out = build(&["-q"]);
-    let text = ok(&out);
+    let text = assert_succeeded(&out);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(!err.contains("building"), "{text}");
     assert!(String::from_utf8_lossy(&out.stdout).contains("start nginx (new)"));
@@ -324,27 +324,29 @@ fn quiet_builds_nix_options_and_delete_all_removes_the_build_root() {
         .arg(model)
         .output()
         .unwrap();
-    ok(&out);
+    assert_succeeded(&out);
     assert!(String::from_utf8_lossy(&out.stderr).contains("building"));
 
     // restrict-eval makes the evaluation fail; with -q Nix's error is still shown.
-    let err = failed(&build(&["-q", "--option", "restrict-eval", "true"]));
+    let err = assert_failed(&build(&["-q", "--option", "restrict-eval", "true"]));
     assert!(err.contains("forbidden in restricted mode"), "{err}");
     // A store that cannot take paths makes nix-store --add fail.
     let v1 = sb.profile("v1", &[Proc::new("a", &[])]);
-    let err = failed(&sb.switch(&["--option", "store", "dummy://", v1.to_str().unwrap()]));
+    let err = assert_failed(&sb.switch(&["--option", "store", "dummy://", v1.to_str().unwrap()]));
     assert!(err.contains("not supported by store 'dummy'"), "{err}");
     assert!(sb.pid("a").is_none());
 
-    ok(&sb.switch(
-        &offline
-            .iter()
-            .copied()
-            .chain([v1.to_str().unwrap()])
-            .collect::<Vec<_>>(),
-    ));
+    assert_succeeded(
+        &sb.switch(
+            &offline
+                .iter()
+                .copied()
+                .chain([v1.to_str().unwrap()])
+                .collect::<Vec<_>>(),
+        ),
+    );
     assert!(sb.pid("a").is_some());
-    ok(&sb.switch(&["--delete-all-generations"]));
+    assert_succeeded(&sb.switch(&["--delete-all-generations"]));
     assert!(sb.pid("a").is_none());
     assert!(std::fs::symlink_metadata(sb.profile_link()).is_err());
     assert!(std::fs::symlink_metadata(&root).is_err(), "build root left");
@@ -364,9 +366,9 @@ fn generations_keep_nix_envs_layout_and_are_gc_roots() {
     let sb = Sandbox::new();
     let v1 = sb.profile("v1", &[Proc::new("a", &[])]);
     let v2 = sb.profile("v2", &[Proc::new("a", &[]).version(2)]);
-    ok(&sb.switch(&[v1.to_str().unwrap()]));
+    assert_succeeded(&sb.switch(&[v1.to_str().unwrap()]));
     let gen1 = sb.deployed().unwrap();
-    ok(&sb.switch(&[v2.to_str().unwrap()]));
+    assert_succeeded(&sb.switch(&[v2.to_str().unwrap()]));
     let link = sb.profile_link();
     let gen_link = |n: u32| link.with_file_name(format!("processes-{n}-link"));
     assert_eq!(
@@ -379,13 +381,13 @@ fn generations_keep_nix_envs_layout_and_are_gc_roots() {
         .arg(&gen1)
         .output()
         .unwrap();
-    let roots = ok(&roots);
+    let roots = assert_succeeded(&roots);
     assert!(
         roots.contains(&gen_link(1).display().to_string()),
         "{roots}"
     );
     // The same profile again reuses its generation, as nix-env --set does.
-    ok(&sb.switch(&[v2.to_str().unwrap()]));
+    assert_succeeded(&sb.switch(&[v2.to_str().unwrap()]));
     assert!(std::fs::symlink_metadata(gen_link(3)).is_err());
     let nix_env = |args: &[&str]| {
         std::process::Command::new("nix-env")
@@ -395,14 +397,14 @@ fn generations_keep_nix_envs_layout_and_are_gc_roots() {
             .output()
             .unwrap()
     };
-    let list = ok(&nix_env(&["--list-generations"]));
+    let list = assert_succeeded(&nix_env(&["--list-generations"]));
     assert!(
         list.contains("   2   ") && list.contains("(current)"),
         "{list}"
     );
-    ok(&nix_env(&["--delete-generations", "1"]));
+    assert_succeeded(&nix_env(&["--delete-generations", "1"]));
     assert!(std::fs::symlink_metadata(gen_link(1)).is_err());
-    ok(&sb.switch(&["--undeploy"]));
+    assert_succeeded(&sb.switch(&["--undeploy"]));
     assert!(sb.leftovers().is_empty());
 }
 
@@ -413,7 +415,7 @@ fn generations_keep_nix_envs_layout_and_are_gc_roots() {
 fn a_process_running_as_an_account_nothing_creates_is_refused_before_any_stop() {
     let sb = Sandbox::new();
     let v1 = sb.profile("v1", &[Proc::new("a", &[]), Proc::new("b", &[])]);
-    ok(&sb.switch(&[v1.to_str().unwrap()]));
+    assert_succeeded(&sb.switch(&[v1.to_str().unwrap()]));
     let (a, b) = (sb.pid("a"), sb.pid("b"));
     // v2 changes `a` (a restart: its stop would come first) and runs it as `nxpsvc2`,
     // while the credentials create `nxpsvc1`.
@@ -435,7 +437,7 @@ fn a_process_running_as_an_account_nothing_creates_is_refused_before_any_stop() 
     for args in [vec!["--dry-run"], vec![]] {
         let mut args = args.clone();
         args.push(v2.to_str().unwrap());
-        let err = failed(&sb.switch(&args));
+        let err = assert_failed(&sb.switch(&args));
         assert!(
             err.contains("process `a` runs as user `nxpsvc2`, which does not exist")
                 && err.contains("did you mean 'nxpsvc1'?"),
@@ -443,7 +445,7 @@ fn a_process_running_as_an_account_nothing_creates_is_refused_before_any_stop() 
         );
     }
     assert_eq!((sb.pid("a"), sb.pid("b")), (a, b), "something was stopped");
-    ok(&sb.switch(&["--undeploy"]));
+    assert_succeeded(&sb.switch(&["--undeploy"]));
     assert!(sb.leftovers().is_empty());
 }
 
@@ -469,7 +471,7 @@ fn a_plugin_that_cannot_register_is_noticed() {
 
     // Named: an error naming the plugin and what it said, and nothing deployed.
     let out = dry_run(sb.switch_cmd().arg("--plugin").arg(&other));
-    let err = failed(&out);
+    let err = assert_failed(&out);
     assert!(
         err.contains(&other.display().to_string())
             && err.contains(&format!("built for Nix {fake}"))
@@ -498,7 +500,7 @@ fn a_plugin_that_cannot_register_is_noticed() {
                 .unwrap(),
         );
     let out = dry_run(&mut cmd);
-    let text = ok(&out);
+    let text = assert_succeeded(&out);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let notices: Vec<&str> = stderr
         .lines()
@@ -512,7 +514,7 @@ fn a_plugin_that_cannot_register_is_noticed() {
     );
     let plan = String::from_utf8_lossy(&out.stdout).into_owned();
     let plain = dry_run(sb.switch_cmd().args(["--plugin", "none"]));
-    ok(&plain);
+    assert_succeeded(&plain);
     assert_eq!(plan, String::from_utf8_lossy(&plain.stdout));
     assert!(plan.contains("start nginx (new)"), "{plan}");
 }

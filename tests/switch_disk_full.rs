@@ -25,7 +25,7 @@ impl Tmpfs {
             .arg(dir)
             .output()
             .unwrap();
-        ok(&out);
+        assert_succeeded(&out);
         Tmpfs {
             dir: dir.to_path_buf(),
         }
@@ -81,7 +81,7 @@ fn a_disk_filling_mid_switch_rolls_back_and_names_the_disk() {
     }
     let p1 = sb.profile("v1", &v1);
     let p2 = sb.profile("v2", &v2);
-    ok(&sb.switch(&["--jobs", "1", p1.to_str().unwrap()]));
+    assert_succeeded(&sb.switch(&["--jobs", "1", p1.to_str().unwrap()]));
     let gen1 = sb.deployed().unwrap();
 
     // One job at a time: pause after the first stop (begin, launched, finished), fill
@@ -105,7 +105,7 @@ fn a_disk_filling_mid_switch_rolls_back_and_names_the_disk() {
         libc::kill(child.id() as i32, libc::SIGCONT);
     }
     let out = child.wait_with_output().unwrap();
-    let err = failed(&out);
+    let err = assert_failed(&out);
     eprintln!("{err}");
     let journal = sb.tool_state().join("journal.jsonl");
     assert!(
@@ -142,7 +142,7 @@ fn a_disk_filling_mid_switch_rolls_back_and_names_the_disk() {
 
     // Space again: the same switch goes through.
     std::fs::remove_file(filler).unwrap();
-    let text = ok(&sb.switch(&[p2.to_str().unwrap()]));
+    let text = assert_succeeded(&sb.switch(&[p2.to_str().unwrap()]));
     assert!(!text.contains("interrupted"), "{text}");
     let mut want = names(&v2);
     want.sort();
@@ -150,7 +150,7 @@ fn a_disk_filling_mid_switch_rolls_back_and_names_the_disk() {
     running.sort();
     running.dedup();
     assert_eq!(running, want);
-    ok(&sb.switch(&["--undeploy"]));
+    assert_succeeded(&sb.switch(&["--undeploy"]));
     assert!(sb.leftovers().is_empty());
     drop(tmpfs);
 }

@@ -76,13 +76,13 @@ fn assert_v2_running(sb: &Sandbox, v1: &[Proc], v2: &[Proc]) {
 fn failed_start_in_the_middle_rolls_back() {
     let sb = Sandbox::new();
     let (p1, v1, p2, v2) = versions(&sb);
-    ok(&sb.switch(&["--jobs", "4", p1.to_str().unwrap()]));
+    assert_succeeded(&sb.switch(&["--jobs", "4", p1.to_str().unwrap()]));
     let gen1 = sb.deployed().unwrap();
     let before = pids(&sb, &v1);
     // n0x3 sits in the middle of v2's start order.
     std::fs::write(sb.run().join("fail-n0x3"), "").unwrap();
     sb.clear_events();
-    let err = failed(&sb.switch(&["--jobs", "4", p2.to_str().unwrap()]));
+    let err = assert_failed(&sb.switch(&["--jobs", "4", p2.to_str().unwrap()]));
     assert!(err.contains("start of `n0x3` failed"), "{err}");
     assert!(
         err.contains("injected failure of n0x3"),
@@ -105,10 +105,10 @@ fn failed_start_in_the_middle_rolls_back() {
     );
     // The journal is closed: the next switch has nothing to recover and succeeds.
     std::fs::remove_file(sb.run().join("fail-n0x3")).unwrap();
-    let out = ok(&sb.switch(&[p2.to_str().unwrap()]));
+    let out = assert_succeeded(&sb.switch(&[p2.to_str().unwrap()]));
     assert!(!out.contains("recover"), "{out}");
     assert_v2_running(&sb, &v1, &v2);
-    ok(&sb.switch(&["--undeploy"]));
+    assert_succeeded(&sb.switch(&["--undeploy"]));
     assert!(sb.leftovers().is_empty());
 }
 
@@ -120,7 +120,7 @@ fn killed_switch_is_recovered_by_the_next_run() {
     for kill_at in [1, 2, 10, 2 * 9 + 1, 2 * 9 + 8, moved - 1, moved] {
         let sb = Sandbox::new();
         let (p1, v1, p2, v2) = versions(&sb);
-        ok(&sb.switch(&["--jobs", "3", p1.to_str().unwrap()]));
+        assert_succeeded(&sb.switch(&["--jobs", "3", p1.to_str().unwrap()]));
         let gen1 = sb.deployed().unwrap();
         let out = sb
             .switch_cmd()
@@ -140,15 +140,15 @@ fn killed_switch_is_recovered_by_the_next_run() {
             );
         }
         // A dry run does not touch the journal.
-        ok(&sb.switch(&["--dry-run", p1.to_str().unwrap()]));
+        assert_succeeded(&sb.switch(&["--dry-run", p1.to_str().unwrap()]));
         assert!(journal.exists());
         // The next switch (back to v1: a plain "make it so") recovers, then switches.
-        let out = ok(&sb.switch(&["--jobs", "3", p1.to_str().unwrap()]));
+        let out = assert_succeeded(&sb.switch(&["--jobs", "3", p1.to_str().unwrap()]));
         assert!(out.contains("interrupted"), "kill at {kill_at}: {out}");
         assert!(!journal.exists());
         assert_eq!(sb.deployed().unwrap(), gen1);
         assert_v1_running(&sb, &v1, &v2);
-        ok(&sb.switch(&["--undeploy"]));
+        assert_succeeded(&sb.switch(&["--undeploy"]));
         assert!(sb.leftovers().is_empty(), "kill at {kill_at}");
     }
 }
@@ -157,7 +157,7 @@ fn killed_switch_is_recovered_by_the_next_run() {
 fn kill_9_during_a_slow_start_converges_to_the_requested_profile() {
     let sb = Sandbox::new();
     let (p1, v1, p2, v2) = versions(&sb);
-    ok(&sb.switch(&[p1.to_str().unwrap()]));
+    assert_succeeded(&sb.switch(&[p1.to_str().unwrap()]));
     std::fs::write(sb.run().join("slow-n0x2"), "1.5").unwrap();
     let mut child = sb.spawn_switch(&p2);
     // Wait until the slow start runs, then kill the switch.
@@ -167,11 +167,11 @@ fn kill_9_during_a_slow_start_converges_to_the_requested_profile() {
     std::fs::remove_file(sb.run().join("slow-n0x2")).unwrap();
     // The next run asks for v2 again: it waits for the orphaned script, rolls back,
     // then switches to v2.
-    let out = ok(&sb.switch(&[p2.to_str().unwrap()]));
+    let out = assert_succeeded(&sb.switch(&[p2.to_str().unwrap()]));
     assert!(out.contains("interrupted"), "{out}");
     assert_v2_running(&sb, &v1, &v2);
     assert!(sb.deployed().unwrap().to_string_lossy().ends_with("-v2"));
-    ok(&sb.switch(&["--undeploy"]));
+    assert_succeeded(&sb.switch(&["--undeploy"]));
     assert!(sb.leftovers().is_empty());
 }
 
@@ -192,7 +192,7 @@ fn a_second_switch_fails_at_once_with_no_wait_and_waits_without() {
         first.try_wait().unwrap().is_none(),
         "first switch already over"
     );
-    let err = failed(&second);
+    let err = assert_failed(&second);
     assert!(
         err.contains(&format!(
             "another nixproc-sysvinit-switch (pid {}) is running",
@@ -205,12 +205,12 @@ fn a_second_switch_fails_at_once_with_no_wait_and_waits_without() {
     let _ = std::fs::remove_file(sb.tool_state().join("logs/slow.start.log"));
     let mut first = {
         assert!(first.wait().unwrap().success());
-        ok(&sb.switch(&["--undeploy"]));
+        assert_succeeded(&sb.switch(&["--undeploy"]));
         sb.spawn_switch(&p)
     };
     assert!(sb.wait_for_step("slow", "start"));
     let out = sb.switch(&[p2.to_str().unwrap()]);
-    let text = ok(&out);
+    let text = assert_succeeded(&out);
     assert!(
         text.contains(&format!(
             "waiting for nixproc-sysvinit-switch (pid {}) to finish",
@@ -222,7 +222,7 @@ fn a_second_switch_fails_at_once_with_no_wait_and_waits_without() {
     // The waiting switch planned from what the first one deployed: `after` stopped.
     assert!(text.contains("1 stopped"), "{text}");
     assert!(sb.pid("slow").is_some() && sb.pid("after").is_none());
-    ok(&sb.switch(&["--undeploy"]));
+    assert_succeeded(&sb.switch(&["--undeploy"]));
     assert!(sb.leftovers().is_empty());
 }
 
@@ -230,7 +230,7 @@ fn a_second_switch_fails_at_once_with_no_wait_and_waits_without() {
 fn a_recovery_killed_in_turn_is_recovered_again() {
     let sb = Sandbox::new();
     let (p1, v1, p2, v2) = versions(&sb);
-    ok(&sb.switch(&[p1.to_str().unwrap()]));
+    assert_succeeded(&sb.switch(&[p1.to_str().unwrap()]));
     let gen1 = sb.deployed().unwrap();
     // Kill the switch in the middle of its starts...
     let out = sb
@@ -251,13 +251,13 @@ fn a_recovery_killed_in_turn_is_recovered_again() {
     assert_eq!(out.status.signal(), Some(9), "{out:?}");
     assert_eq!(sb.deployed().unwrap(), gen1);
     // A dry run mentions the pending recovery and changes nothing.
-    let dry = ok(&sb.switch(&["--dry-run", p2.to_str().unwrap()]));
+    let dry = assert_succeeded(&sb.switch(&["--dry-run", p2.to_str().unwrap()]));
     assert!(dry.contains("interrupted switch"), "{dry}");
     // The third run converges to what it is asked for.
-    let out = ok(&sb.switch(&[p2.to_str().unwrap()]));
+    let out = assert_succeeded(&sb.switch(&[p2.to_str().unwrap()]));
     assert!(out.contains("interrupted"), "{out}");
     assert_v2_running(&sb, &v1, &v2);
-    ok(&sb.switch(&["--undeploy"]));
+    assert_succeeded(&sb.switch(&["--undeploy"]));
     assert!(sb.leftovers().is_empty());
 }
 
@@ -266,11 +266,11 @@ fn a_start_that_hangs_times_out_and_rolls_back() {
     let sb = Sandbox::new();
     let p1 = sb.profile("v1", &[Proc::new("a", &[])]);
     let p2 = sb.profile("v2", &[Proc::new("a", &[]), Proc::new("hang", &["a"])]);
-    ok(&sb.switch(&[p1.to_str().unwrap()]));
+    assert_succeeded(&sb.switch(&[p1.to_str().unwrap()]));
     let gen1 = sb.deployed().unwrap();
     std::fs::write(sb.run().join("slow-hang"), "60").unwrap();
     let started = std::time::Instant::now();
-    let err = failed(&sb.switch(&["--timeout", "0.5", p2.to_str().unwrap()]));
+    let err = assert_failed(&sb.switch(&["--timeout", "0.5", p2.to_str().unwrap()]));
     assert!(
         err.contains("start of `hang` failed: timed out after 0.5s"),
         "{err}"
@@ -280,7 +280,7 @@ fn a_start_that_hangs_times_out_and_rolls_back() {
     assert!(started.elapsed() < Duration::from_secs(30));
     assert_eq!(sb.deployed().unwrap(), gen1);
     assert!(sb.pid("a").is_some() && sb.pid("hang").is_none());
-    ok(&sb.switch(&["--undeploy"]));
+    assert_succeeded(&sb.switch(&["--undeploy"]));
     assert!(sb.leftovers().is_empty());
 }
 
@@ -298,7 +298,7 @@ fn a_kill_during_the_profile_move_is_finished_by_the_next_run() {
     ] {
         let sb = Sandbox::new();
         let (p1, v1, p2, v2) = versions(&sb);
-        ok(&sb.switch(&["--jobs", "3", p1.to_str().unwrap()]));
+        assert_succeeded(&sb.switch(&["--jobs", "3", p1.to_str().unwrap()]));
         let out = sb
             .switch_cmd()
             .env(var, value)
@@ -307,7 +307,7 @@ fn a_kill_during_the_profile_move_is_finished_by_the_next_run() {
             .unwrap();
         use std::os::unix::process::ExitStatusExt;
         assert_eq!(out.status.signal(), Some(9), "{var}={value}: {out:?}");
-        let out = ok(&sb.switch(&["--jobs", "3", p2.to_str().unwrap()]));
+        let out = assert_succeeded(&sb.switch(&["--jobs", "3", p2.to_str().unwrap()]));
         assert!(out.contains("interrupted switch"), "{var}={value}: {out}");
         assert!(out.contains("0 stopped, 0 started"), "{var}={value}: {out}");
         assert_v2_running(&sb, &v1, &v2);
@@ -319,7 +319,7 @@ fn a_kill_during_the_profile_move_is_finished_by_the_next_run() {
         );
         assert!(sb.deployed().unwrap().to_string_lossy().ends_with("-v2"));
         assert!(std::fs::symlink_metadata(link.with_file_name("processes-3-link")).is_err());
-        ok(&sb.switch(&["--undeploy"]));
+        assert_succeeded(&sb.switch(&["--undeploy"]));
         assert!(sb.leftovers().is_empty(), "{var}={value}");
     }
 }

@@ -77,14 +77,15 @@ fn a_flake_output_deploys_with_a_stand_in_nixpkgs_offline() {
     let reference = format!("{}#web", flake.display());
 
     // A model name the flake does not have: the error lists those it has.
-    let err = failed(&d.switch(&["--dry-run", "--flake", &format!("{}#nope", flake.display())]));
+    let err =
+        assert_failed(&d.switch(&["--dry-run", "--flake", &format!("{}#nope", flake.display())]));
     assert!(
         err.contains("no processes model `nope`") && err.contains("web"),
         "{err}"
     );
 
     // Deploy processes.web: one instance (the first stand-in), nginx answers.
-    let out = ok(&d.switch(&["--flake", &reference]));
+    let out = assert_succeeded(&d.switch(&["--flake", &reference]));
     assert!(d.pid("webapp1").is_some(), "{out}");
     assert!(d.pid("webapp2").is_none(), "{out}");
     assert!(
@@ -96,7 +97,7 @@ fn a_flake_output_deploys_with_a_stand_in_nixpkgs_offline() {
 
     // runactivity builds the same flake output: every process of it is running.
     let out = d.runactivity(&["--flake", &reference, "--extra-params", &extra, "status"]);
-    let text = ok(&out);
+    let text = assert_succeeded(&out);
     assert!(
         text.contains("webapp1 is running") && text.contains("nginx is running"),
         "{text}"
@@ -104,7 +105,7 @@ fn a_flake_output_deploys_with_a_stand_in_nixpkgs_offline() {
     assert!(text.contains("package set: "), "{text}");
 
     // --override-input swaps the nixpkgs input: two instances now.
-    let out = ok(&d.switch(&[
+    let out = assert_succeeded(&d.switch(&[
         "--flake",
         &reference,
         "--override-input",
@@ -114,10 +115,10 @@ fn a_flake_output_deploys_with_a_stand_in_nixpkgs_offline() {
     assert!(d.pid("webapp2").is_some(), "{out}");
 
     // A flake directory given as PATH means its processes.default; this one has none.
-    let err = failed(&d.switch(&["--dry-run", flake.to_str().unwrap()]));
+    let err = assert_failed(&d.switch(&["--dry-run", flake.to_str().unwrap()]));
     assert!(err.contains("no processes model `default`"), "{err}");
 
-    ok(&d.switch(&["--undeploy"]));
+    assert_succeeded(&d.switch(&["--undeploy"]));
     assert!(d.pid("webapp1").is_none() && d.pid("webapp2").is_none());
 }
 
@@ -258,7 +259,7 @@ fn nix_run_of_the_project_flake_deploys_a_user_flake() {
     // program. (Nix 2.8's `nix run` re-enters the mount namespace it started in right
     // before it executes the program, which leaves any chroot, such as a fresh test root
     // filesystem's, and then finds no such program.)
-    ok(&nix(&[
+    assert_succeeded(&nix(&[
         "build",
         "--no-link",
         &format!("{repo}#packages.x86_64-linux.nixproc-sysvinit"),
@@ -268,7 +269,7 @@ fn nix_run_of_the_project_flake_deploys_a_user_flake() {
         "--raw",
         &format!("{repo}#apps.x86_64-linux.nixproc-sysvinit-switch.program"),
     ]);
-    ok(&out);
+    assert_succeeded(&out);
     let program = String::from_utf8_lossy(&out.stdout).to_string();
     let out = std::process::Command::new(&program)
         .arg("-p")
@@ -283,7 +284,7 @@ fn nix_run_of_the_project_flake_deploys_a_user_flake() {
         .env("NIXPROC_SYSVINIT_WEBAPP", common::webapp_binary())
         .output()
         .unwrap_or_else(|e| panic!("run {program}: {e}"));
-    let text = ok(&out);
+    let text = assert_succeeded(&out);
     assert!(d.pid("webapp1").is_some(), "{text}");
     let page = common::wait_http(nginx_port, Duration::from_secs(10)).expect("nginx answers");
     assert!(page.contains("instance=webapp1"), "{page}");
@@ -294,7 +295,7 @@ fn nix_run_of_the_project_flake_deploys_a_user_flake() {
         "--raw",
         &format!("{repo}#packages.x86_64-linux.nixproc-sysvinit.outPath"),
     ]);
-    ok(&out);
+    assert_succeeded(&out);
     let package = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
         Path::new(&package)
@@ -302,5 +303,5 @@ fn nix_run_of_the_project_flake_deploys_a_user_flake() {
             .is_file(),
         "{package}"
     );
-    ok(&d.switch(&["--undeploy"]));
+    assert_succeeded(&d.switch(&["--undeploy"]));
 }

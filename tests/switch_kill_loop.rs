@@ -82,7 +82,7 @@ fn store(dir: &Path) -> PathBuf {
         .arg(dir)
         .output()
         .unwrap();
-    ok(&out);
+    assert_succeeded(&out);
     PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
 }
 
@@ -185,9 +185,9 @@ fn kill_9_at_random_instants_always_converges() {
 
     let switch_to = |path: &Path| sb.switch(&["--jobs", "20", path.to_str().unwrap()]);
     // A first deployment, and the time an ordinary switch takes (to aim random kills).
-    ok(&switch_to(&paths[0]));
+    assert_succeeded(&switch_to(&paths[0]));
     let t = Instant::now();
-    ok(&switch_to(&paths[1]));
+    assert_succeeded(&switch_to(&paths[1]));
     let typical = t.elapsed();
     let mut current = 1;
 
@@ -270,7 +270,7 @@ fn kill_9_at_random_instants_always_converges() {
                     libc::kill(pid as i32, libc::SIGKILL);
                 }
             }
-            ok(&switch_to(&paths[requested]));
+            assert_succeeded(&switch_to(&paths[requested]));
         }
         current = requested;
     }
@@ -279,6 +279,6 @@ fn kill_9_at_random_instants_always_converges() {
         started.elapsed()
     );
     assert_eq!(divergences, 0, "see the iterations printed above");
-    ok(&sb.switch(&["--undeploy"]));
+    assert_succeeded(&sb.switch(&["--undeploy"]));
     assert!(sb.leftovers().is_empty());
 }

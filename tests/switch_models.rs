@@ -79,7 +79,7 @@ fn model_arguments_extra_params_boolean_variables_and_the_plan_graph() {
         "NIXPROC_FORCE_DISABLE_USER_CHANGE".into(),
         "sometimes".into(),
     )];
-    let err = failed(&d.switch(&["--dry-run", model]));
+    let err = assert_failed(&d.switch(&["--dry-run", model]));
     assert!(
         err.contains("NIXPROC_FORCE_DISABLE_USER_CHANGE") && err.contains("yes or no"),
         "{err}"
@@ -88,7 +88,7 @@ fn model_arguments_extra_params_boolean_variables_and_the_plan_graph() {
     // Deploy: Nix-syntax extra params, --arg and --argstr reach the model; `Yes` turns
     // user changes off, so no account is created.
     d.env = vec![("NIXPROC_FORCE_DISABLE_USER_CHANGE".into(), "Yes".into())];
-    let out = ok(&d.switch(&[
+    let out = assert_succeeded(&d.switch(&[
         "--json",
         "--extra-params",
         &nix_extra,
@@ -125,7 +125,7 @@ fn model_arguments_extra_params_boolean_variables_and_the_plan_graph() {
         .args(["--argstr", "label", LABEL, model])
         .output()
         .unwrap();
-    ok(&out);
+    assert_succeeded(&out);
     let dot = String::from_utf8_lossy(&out.stdout);
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("package set: host-packages shim"), "{err}");
@@ -153,7 +153,7 @@ fn model_arguments_extra_params_boolean_variables_and_the_plan_graph() {
     assert!(d.pid("webapp2").is_none());
 
     // A plain value for a model argument that wants an integer is Nix's error.
-    let err = failed(&d.switch(&[
+    let err = assert_failed(&d.switch(&[
         "--dry-run",
         "--extra-params",
         &nix_extra,
@@ -176,7 +176,7 @@ fn model_arguments_extra_params_boolean_variables_and_the_plan_graph() {
         .args(["--dry-run", "--graph", "--undeploy"])
         .output()
         .unwrap();
-    ok(&out);
+    assert_succeeded(&out);
     let dot = String::from_utf8_lossy(&out.stdout);
     let (nodes, edges) = parse_dot(&dot);
     assert_eq!(nodes.get("nginx").map(String::as_str), Some("nginx\\nstop"));
@@ -186,7 +186,7 @@ fn model_arguments_extra_params_boolean_variables_and_the_plan_graph() {
     );
     assert_eq!(edges.len(), 1, "{dot}");
 
-    ok(&d.switch(&["--undeploy"]));
+    assert_succeeded(&d.switch(&["--undeploy"]));
     assert!(d.pid("webapp1").is_none());
 }
 
@@ -198,25 +198,27 @@ fn nix_state_dir_and_nix_user_profile_dir_find_a_nix_processmgmt_deployment() {
     // A deployment where nix-processmgmt keeps it: NIX_STATE_DIR/profiles/processes.
     let nix_state = sb.path().join("nix");
     let upstream = nix_state.join("profiles/processes");
-    ok(&sb
-        .switch_cmd_default_profile(&sb.state(), 3)
-        .arg("-p")
-        .arg(&upstream)
-        .arg(&v1)
-        .output()
-        .unwrap());
+    assert_succeeded(
+        &sb.switch_cmd_default_profile(&sb.state(), 3)
+            .arg("-p")
+            .arg(&upstream)
+            .arg(&v1)
+            .output()
+            .unwrap(),
+    );
     let a = sb.pid("a").expect("a runs");
     assert!(sb.pid("b").is_some());
 
     // Without -p, NIX_STATE_DIR leads to it: the plan is an upgrade of it.
-    let dry = ok(&sb
-        .switch_cmd_default_profile(&sb.state(), 3)
-        .env_remove("NIX_USER_PROFILE_DIR")
-        .env("NIX_STATE_DIR", &nix_state)
-        .arg("--dry-run")
-        .arg(&v2)
-        .output()
-        .unwrap());
+    let dry = assert_succeeded(
+        &sb.switch_cmd_default_profile(&sb.state(), 3)
+            .env_remove("NIX_USER_PROFILE_DIR")
+            .env("NIX_STATE_DIR", &nix_state)
+            .arg("--dry-run")
+            .arg(&v2)
+            .output()
+            .unwrap(),
+    );
     assert!(
         dry.contains("stop  b (obsolete)") && dry.contains("start c (new)"),
         "{dry}"
@@ -230,7 +232,7 @@ fn nix_state_dir_and_nix_user_profile_dir_find_a_nix_processmgmt_deployment() {
         c.env("NIX_USER_PROFILE_DIR", nix_state.join("profiles"));
         c
     };
-    ok(&user_cmd().arg(&v2).output().unwrap());
+    assert_succeeded(&user_cmd().arg(&v2).output().unwrap());
     assert_eq!(sb.pid("a"), Some(a), "a was restarted");
     assert!(sb.pid("b").is_none() && sb.pid("c").is_some());
     assert_eq!(
@@ -241,6 +243,6 @@ fn nix_state_dir_and_nix_user_profile_dir_find_a_nix_processmgmt_deployment() {
         !nix_state.join("profiles/nixproc-sysvinit").exists(),
         "a second profile link was made"
     );
-    ok(&user_cmd().arg("--undeploy").output().unwrap());
+    assert_succeeded(&user_cmd().arg("--undeploy").output().unwrap());
     assert!(sb.leftovers().is_empty());
 }

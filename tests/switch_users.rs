@@ -92,7 +92,7 @@ fn accounts_are_created_and_only_ours_removed() {
             .credential("users", &user, &user_file)
             .credential("users", &pre, "description=existing\n")],
     );
-    let out = ok(&sb.switch(&[p.to_str().unwrap()]));
+    let out = assert_succeeded(&sb.switch(&[p.to_str().unwrap()]));
     assert!(exists("group", &group), "{out}");
     assert!(exists("passwd", &user), "{out}");
     let entry = String::from_utf8(
@@ -117,10 +117,10 @@ fn accounts_are_created_and_only_ours_removed() {
             .credential("users", &user, &user_file)
             .credential("users", &pre, "description=existing\n")],
     );
-    ok(&sb.switch(&[p2.to_str().unwrap()]));
+    assert_succeeded(&sb.switch(&[p2.to_str().unwrap()]));
     assert!(exists("passwd", &user) && exists("group", &group));
 
-    ok(&sb.switch(&["--undeploy"]));
+    assert_succeeded(&sb.switch(&["--undeploy"]));
     assert!(!exists("passwd", &user), "created user not removed");
     assert!(!exists("group", &group), "created group not removed");
     assert!(exists("passwd", &pre), "pre-existing user removed");
@@ -142,13 +142,13 @@ fn force_disable_user_change_only_makes_home_directories() {
             &format!("homeDir={}\ncreateHomeDir=1\n", home.display()),
         )],
     );
-    ok(&sb.switch(&["--force-disable-user-change", p.to_str().unwrap()]));
+    assert_succeeded(&sb.switch(&["--force-disable-user-change", p.to_str().unwrap()]));
     assert!(
         !exists("passwd", &user),
         "user created despite --force-disable-user-change"
     );
     assert!(home.is_dir());
-    ok(&sb.switch(&["--force-disable-user-change", "--undeploy"]));
+    assert_succeeded(&sb.switch(&["--force-disable-user-change", "--undeploy"]));
     assert!(sb.leftovers().is_empty());
 }
 
@@ -159,7 +159,7 @@ fn malformed_credentials_are_reported_with_file_and_line() {
         "bad-credentials",
         &[Proc::new("svc", &[]).credential("users", "nxbad", "group=x\ndescription=$(reboot)\n")],
     );
-    let err = failed(&sb.switch(&[p.to_str().unwrap()]));
+    let err = assert_failed(&sb.switch(&[p.to_str().unwrap()]));
     assert!(
         err.contains("users/nxbad, line 2") && err.contains("`description`"),
         "{err}"
@@ -225,9 +225,9 @@ fn an_account_shared_by_two_state_directories_lives_until_both_drop_it() {
         &[Proc::new("svcb", &[]).credential("users", &user, file)],
     );
     // Profile a (state directory x) creates the user, profile b (state directory y) uses it.
-    ok(&run_in(&sb, "a", "x", &registry, &[pa.to_str().unwrap()]));
+    assert_succeeded(&run_in(&sb, "a", "x", &registry, &[pa.to_str().unwrap()]));
     assert!(exists("passwd", &user));
-    ok(&run_in(&sb, "b", "y", &registry, &[pb.to_str().unwrap()]));
+    assert_succeeded(&run_in(&sb, "b", "y", &registry, &[pb.to_str().unwrap()]));
     let text = registry_text(&registry);
     for link in ["profiles/a", "profiles/b"] {
         assert!(
@@ -251,13 +251,13 @@ fn an_account_shared_by_two_state_directories_lives_until_both_drop_it() {
         .join("x/lib/nixproc-sysvinit/accounts.json")
         .exists());
 
-    let out = ok(&run_in(&sb, "a", "x", &registry, &["--undeploy"]));
+    let out = assert_succeeded(&run_in(&sb, "a", "x", &registry, &["--undeploy"]));
     assert!(
         exists("passwd", &user),
         "removed while profile b still uses it: {out}"
     );
     assert!(sb.pid("svcb").is_some());
-    ok(&run_in(&sb, "b", "y", &registry, &["--undeploy"]));
+    assert_succeeded(&run_in(&sb, "b", "y", &registry, &["--undeploy"]));
     assert!(
         !exists("passwd", &user),
         "not removed when the last profile dropped it"
@@ -279,7 +279,7 @@ fn a_process_running_as_the_user_puts_its_deletion_off_to_the_next_switch() {
         &[Proc::new("svca", &[]).credential("users", &user, &format!("uid={}\n", free_id()))],
     );
     let other = sb.profile("other", &[Proc::new("svco", &[])]);
-    ok(&run_in(&sb, "a", "x", &registry, &[pa.to_str().unwrap()]));
+    assert_succeeded(&run_in(&sb, "a", "x", &registry, &[pa.to_str().unwrap()]));
     let (uid, gid) = ids_of(&user);
     let mut sleeper = {
         use std::os::unix::process::CommandExt;
@@ -292,7 +292,7 @@ fn a_process_running_as_the_user_puts_its_deletion_off_to_the_next_switch() {
     };
     processes.pid(sleeper.id() as i32);
 
-    let out = ok(&run_in(&sb, "a", "x", &registry, &["--undeploy"]));
+    let out = assert_succeeded(&run_in(&sb, "a", "x", &registry, &["--undeploy"]));
     assert!(
         exists("passwd", &user),
         "deleted while a process runs as it"
@@ -308,7 +308,7 @@ fn a_process_running_as_the_user_puts_its_deletion_off_to_the_next_switch() {
 
     // Still running: the next switch (of another profile, in another state directory)
     // keeps it and says so again.
-    let out = ok(&run_in(
+    let out = assert_succeeded(&run_in(
         &sb,
         "other",
         "y",
@@ -322,7 +322,7 @@ fn a_process_running_as_the_user_puts_its_deletion_off_to_the_next_switch() {
 
     sleeper.kill().unwrap();
     sleeper.wait().unwrap();
-    let out = ok(&run_in(&sb, "other", "y", &registry, &["--undeploy"]));
+    let out = assert_succeeded(&run_in(&sb, "other", "y", &registry, &["--undeploy"]));
     assert!(!exists("passwd", &user), "not deleted once unused: {out}");
     assert!(!out.contains("warning"), "{out}");
     assert!(!registry_text(&registry).contains(&user));
@@ -355,13 +355,15 @@ fn a_failing_userdel_warns_and_is_retried_without_wedging_the_profile() {
         "a",
         &[Proc::new("svca", &[]).credential("users", &user, &format!("uid={}\n", free_id()))],
     );
-    ok(&run_in(&sb, "a", "x", &registry, &[pa.to_str().unwrap()]));
+    assert_succeeded(&run_in(&sb, "a", "x", &registry, &[pa.to_str().unwrap()]));
 
-    let out = ok(&switch_in(&sb, "a", "x", &registry)
-        .env("PATH", &path)
-        .arg("--undeploy")
-        .output()
-        .unwrap());
+    let out = assert_succeeded(
+        &switch_in(&sb, "a", "x", &registry)
+            .env("PATH", &path)
+            .arg("--undeploy")
+            .output()
+            .unwrap(),
+    );
     assert!(
         out.contains(&format!("warning: user `{user}` is used by no profile any more but was not deleted: command `userdel -- {user}` failed")) && out.contains("injected failure"),
         "{out}"
@@ -372,10 +374,10 @@ fn a_failing_userdel_warns_and_is_retried_without_wedging_the_profile() {
 
     // The profile is not wedged: it deploys and undeploys again, and the deletion is
     // retried (and succeeds) at the next switch.
-    ok(&run_in(&sb, "a", "x", &registry, &[pa.to_str().unwrap()]));
+    assert_succeeded(&run_in(&sb, "a", "x", &registry, &[pa.to_str().unwrap()]));
     assert!(sb.pid("svca").is_some());
     assert!(!registry_text(&registry).contains("injected failure"));
-    let out = ok(&run_in(&sb, "a", "x", &registry, &["--undeploy"]));
+    let out = assert_succeeded(&run_in(&sb, "a", "x", &registry, &["--undeploy"]));
     assert!(!exists("passwd", &user), "{out}");
     assert!(sb.leftovers().is_empty());
 }
@@ -391,7 +393,7 @@ fn a_handmade_profile_cannot_create_privileged_accounts_without_opting_in() {
         "bad",
         &[Proc::new("svc", &[]).credential("users", &user, "extraGroups=adm\n")],
     );
-    let err = failed(&run_in(&sb, "a", "x", &registry, &[bad.to_str().unwrap()]));
+    let err = assert_failed(&run_in(&sb, "a", "x", &registry, &[bad.to_str().unwrap()]));
     assert!(
         err.contains(&format!("users/{user}: `extraGroups` puts user '{user}' in the privileged group 'adm'; if that is intended, add the line allowPrivilegedCredentials=1 to the file")),
         "{err}"
@@ -403,7 +405,7 @@ fn a_handmade_profile_cannot_create_privileged_accounts_without_opting_in() {
             "bad",
             &[Proc::new("svc", &[]).credential("users", &user, file)],
         );
-        let err = failed(&run_in(&sb, "a", "x", &registry, &[bad.to_str().unwrap()]));
+        let err = assert_failed(&run_in(&sb, "a", "x", &registry, &[bad.to_str().unwrap()]));
         assert!(err.contains("allowPrivilegedCredentials=1"), "{err}");
         assert!(!exists("passwd", &user));
     }
@@ -419,7 +421,7 @@ fn a_handmade_profile_cannot_create_privileged_accounts_without_opting_in() {
             ),
         )],
     );
-    ok(&run_in(
+    assert_succeeded(&run_in(
         &sb,
         "a",
         "x",
@@ -433,7 +435,7 @@ fn a_handmade_profile_cannot_create_privileged_accounts_without_opting_in() {
             .any(|g| g == "adm"),
         "{groups:?}"
     );
-    ok(&run_in(&sb, "a", "x", &registry, &["--undeploy"]));
+    assert_succeeded(&run_in(&sb, "a", "x", &registry, &["--undeploy"]));
     assert!(!exists("passwd", &user));
     assert!(sb.leftovers().is_empty());
 }
@@ -477,11 +479,11 @@ fn a_registry_of_a_state_directory_is_merged_into_the_machine_registry() {
 
     // Profile a no longer mentions the user: it is released and deleted.
     let pa = sb.profile("a", &[Proc::new("svca", &[])]);
-    let out = ok(&run_in(&sb, "a", "x", &registry, &[pa.to_str().unwrap()]));
+    let out = assert_succeeded(&run_in(&sb, "a", "x", &registry, &[pa.to_str().unwrap()]));
     assert!(!exists("passwd", &user), "{out}");
     assert!(!old_dir.join("accounts.json").exists());
     assert!(old_dir.join("accounts.json.merged").exists());
-    ok(&run_in(&sb, "a", "x", &registry, &["--undeploy"]));
+    assert_succeeded(&run_in(&sb, "a", "x", &registry, &["--undeploy"]));
     assert!(sb.leftovers().is_empty());
 }
 
@@ -523,7 +525,7 @@ fn concurrent_switches_of_different_profiles_keep_the_registry_whole() {
             })
             .collect();
         for child in children {
-            ok(&child.wait_with_output().unwrap());
+            assert_succeeded(&child.wait_with_output().unwrap());
         }
     };
     all(&|i| vec![profiles[i].display().to_string()]);
@@ -556,11 +558,11 @@ fn an_unreadable_registry_never_leaves_a_switch_unfinished() {
         "a",
         &[Proc::new("svca", &[]).credential("users", &user, &format!("uid={}\n", free_id()))],
     );
-    ok(&run_in(&sb, "a", "x", &registry, &[pa.to_str().unwrap()]));
+    assert_succeeded(&run_in(&sb, "a", "x", &registry, &[pa.to_str().unwrap()]));
     std::fs::write(registry.join("accounts.json"), "{ not json").unwrap();
 
     // After the profile moved, the registry's trouble is a warning: the undeploy is done.
-    let out = ok(&run_in(&sb, "a", "x", &registry, &["--undeploy"]));
+    let out = assert_succeeded(&run_in(&sb, "a", "x", &registry, &["--undeploy"]));
     assert!(
         out.contains(
             "warning: accounts no profile uses any more were not all deleted: account registry"
@@ -569,10 +571,10 @@ fn an_unreadable_registry_never_leaves_a_switch_unfinished() {
     );
     assert!(sb.pid("svca").is_none());
     // Before anything ran, it is an error saying what to do; nothing starts.
-    let err = failed(&run_in(&sb, "a", "x", &registry, &[pa.to_str().unwrap()]));
+    let err = assert_failed(&run_in(&sb, "a", "x", &registry, &[pa.to_str().unwrap()]));
     assert!(err.contains("repair the file or remove it"), "{err}");
     assert!(sb.pid("svca").is_none());
     std::fs::remove_file(registry.join("accounts.json")).unwrap();
-    ok(&run_in(&sb, "a", "x", &registry, &["--undeploy"]));
+    assert_succeeded(&run_in(&sb, "a", "x", &registry, &["--undeploy"]));
     assert!(sb.leftovers().is_empty());
 }

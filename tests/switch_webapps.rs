@@ -5,7 +5,7 @@
 mod switch_support;
 
 use switch_support::common::{self, account_exists};
-use switch_support::{free_ports, ok, ModelDeployment};
+use switch_support::{assert_succeeded, free_ports, ModelDeployment};
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -34,8 +34,8 @@ fn webapps_deploy_upgrade_rollback_undeploy() {
     let upgrade = common::repo_root().join("examples/webapps/processes-upgrade.nix");
 
     // Deploy: nginx answers with a webapp instance's page.
-    ok(&d.switch(&[model.to_str().unwrap()]));
-    let status = ok(&d.runactivity(&["status"]));
+    assert_succeeded(&d.switch(&[model.to_str().unwrap()]));
+    let status = assert_succeeded(&d.runactivity(&["status"]));
     for n in ["webapp1", "webapp2", "nginx"] {
         assert!(status.contains(&format!("{n} is running")), "{status}");
     }
@@ -45,7 +45,7 @@ fn webapps_deploy_upgrade_rollback_undeploy() {
     let w1 = d.pid("webapp1").expect("webapp1 PID");
 
     // Upgrade: two more instances, nginx restarted, the first two untouched.
-    let out = ok(&d.switch(&[upgrade.to_str().unwrap()]));
+    let out = assert_succeeded(&d.switch(&[upgrade.to_str().unwrap()]));
     assert!(out.contains("2 started, 1 restarted, 2 unchanged"), "{out}");
     assert_eq!(
         d.pid("webapp1"),
@@ -62,7 +62,7 @@ fn webapps_deploy_upgrade_rollback_undeploy() {
     assert!(seen.contains("instance=webapp4"), "{seen:?}");
 
     // Rollback: back to two instances.
-    ok(&d.switch(&["--rollback"]));
+    assert_succeeded(&d.switch(&["--rollback"]));
     assert!(d.pid("webapp3").is_none() && d.pid("webapp4").is_none());
     assert_eq!(d.pid("webapp1"), Some(w1));
     assert!(http_get(nginx_port)
@@ -75,7 +75,7 @@ fn webapps_deploy_upgrade_rollback_undeploy() {
         );
     }
     let out = d.switch(&["--list-generations"]);
-    ok(&out);
+    assert_succeeded(&out);
     let gens = String::from_utf8_lossy(&out.stdout);
     assert_eq!(
         gens.lines().filter(|l| !l.trim().is_empty()).count(),
@@ -84,7 +84,7 @@ fn webapps_deploy_upgrade_rollback_undeploy() {
     );
 
     // Undeploy: nothing answers, our accounts are gone.
-    ok(&d.switch(&["--undeploy"]));
+    assert_succeeded(&d.switch(&["--undeploy"]));
     assert!(http_get(nginx_port).is_none(), "nginx still answers");
     assert!(d.pid("webapp1").is_none());
     for (i, before) in users_before.iter().enumerate() {
@@ -104,6 +104,6 @@ fn webapps_deploy_upgrade_rollback_undeploy() {
         "the empty profile has no processes"
     );
 
-    ok(&d.switch(&["--delete-all-generations"]));
+    assert_succeeded(&d.switch(&["--delete-all-generations"]));
     assert!(!d.dir.path().join("profiles/webapps").exists());
 }

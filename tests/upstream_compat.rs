@@ -340,7 +340,8 @@ impl Drop for Deployment {
     }
 }
 
-fn ok(out: &Output) -> String {
+/// Asserts a command succeeded; returns its output.
+fn assert_succeeded(out: &Output) -> String {
     let text = format!(
         "{}\n{}",
         String::from_utf8_lossy(&out.stdout),
@@ -366,7 +367,7 @@ fn upstream_webapps_example_deploys_through_the_switch() {
         dir: TestDir::new("nixproc-upstream-deploy"),
     };
     let model = example_copy(&d.dir, webapp_port, nginx_port);
-    ok(&d.switch(&[model.to_str().unwrap()]));
+    assert_succeeded(&d.switch(&[model.to_str().unwrap()]));
 
     let mut page = None;
     common::wait_until(Duration::from_secs(15), || {
@@ -381,7 +382,7 @@ fn upstream_webapps_example_deploys_through_the_switch() {
     let pid = common::read_pid(&pid_file).expect("the webapp's PID file");
     assert!(common::pid_alive(pid));
 
-    ok(&d.switch(&["--undeploy"]));
+    assert_succeeded(&d.switch(&["--undeploy"]));
     assert!(common::port_closed(nginx_port), "nginx still answers");
     assert!(
         common::wait_until(Duration::from_secs(5), || !common::pid_alive(pid)),
@@ -428,7 +429,7 @@ fn upstream_advanced_example_deploys_without_user_changes() {
     };
     let model = example_copy(&d.dir, 0, 0).with_file_name("processes-advanced.nix");
     let (webapps, nginx) = advanced_ids(model.parent().unwrap());
-    ok(&d.switch(&["--force-disable-user-change", model.to_str().unwrap()]));
+    assert_succeeded(&d.switch(&["--force-disable-user-change", model.to_str().unwrap()]));
     let profile = d.dir.path().join("profiles/upstream");
     assert!(
         !profile.join("dysnomia-support/users").exists(),
@@ -446,7 +447,7 @@ fn upstream_advanced_example_deploys_without_user_changes() {
         let page = page.unwrap_or_else(|| panic!("{host} through port {proxy}"));
         assert!(page.contains(&format!("webapp-{port}")), "{host}: {page}");
     }
-    ok(&d.switch(&["--undeploy"]));
+    assert_succeeded(&d.switch(&["--undeploy"]));
     for port in nginx.iter().chain(&webapps) {
         assert!(common::port_closed(*port), "port {port} still answers");
     }

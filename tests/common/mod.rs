@@ -558,3 +558,13 @@ pub fn plugin_for_another_nix(plugin: &Path, dir: &Path) -> (PathBuf, String) {
     fs::write(&copy, &bytes).expect("write the plugin copy");
     (copy, fake)
 }
+
+/// `s` single-quoted for the shell.
+pub fn shell_quote(s: impl AsRef<str>) -> String {
+    format!("'{}'", s.as_ref().replace('\'', "'\\''"))
+}
+
+/// `path` single-quoted for the shell.
+pub fn shell_quote_path(path: &Path) -> String {
+    shell_quote(path.to_str().expect("utf-8 path"))
+}

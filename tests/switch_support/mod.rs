@@ -317,7 +317,7 @@ impl Drop for Sandbox {
 }
 
 /// Asserts a command succeeded, showing its output otherwise.
-pub fn ok(out: &Output) -> String {
+pub fn assert_succeeded(out: &Output) -> String {
     let text = format!(
         "status {}\nstdout:\n{}\nstderr:\n{}",
         out.status,
@@ -329,7 +329,7 @@ pub fn ok(out: &Output) -> String {
 }
 
 /// Asserts a command failed; returns its stderr.
-pub fn failed(out: &Output) -> String {
+pub fn assert_failed(out: &Output) -> String {
     let err = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(
         !out.status.success(),
@@ -364,7 +364,7 @@ pub fn names(procs: &[Proc]) -> Vec<String> {
 }
 
 /// Position of an event line.
-pub fn pos(events: &[String], line: &str) -> usize {
+pub fn event_index(events: &[String], line: &str) -> usize {
     events
         .iter()
         .position(|e| e == line || e.starts_with(&format!("{line} ")))
