@@ -232,15 +232,16 @@ let
     coreutils = chosenPkgs.coreutils or null;
   };
 
-  renderingsFile = json: derivation (builderEnv // {
-    name = "nixproc-sysvinit-renderings.json";
+  # One chunk's JSON text (descriptions or renderings) as a file of its own.
+  chunkFile = json: derivation (builderEnv // {
+    name = "nixproc-sysvinit-chunk.json";
     inherit system;
-    renderings = json;
-    passAsFile = [ "renderings" ];
+    chunk = json;
+    passAsFile = [ "chunk" ];
     # Not `exec cp`: coreutils close stdout and stderr before exiting, and Nix, seeing the
     # log pipe close, kills a builder it finds still running (then "signal 9"); the shell
     # holds the pipe until cp has exited.
-    args = [ "-c" ''cp "$renderingsPath" "$out"'' ];
+    args = [ "-c" ''cp "$chunkPath" "$out"'' ];
     preferLocalBuild = true;
     allowSubstitutes = false;
   });
@@ -274,7 +275,7 @@ let
       ${attr} = builtins.head chunks;
       passAsFile = [ attr ];
     } else {
-      "${attr}Files" = map renderingsFile chunks;
+      "${attr}Files" = map chunkFile chunks;
     };
   renderingChunkAttrs = chunkAttrs "renderings" renderingChunks;
   specChunkAttrs = chunkAttrs "specs" specChunks;

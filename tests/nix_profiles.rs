@@ -732,7 +732,7 @@ fn plugin_profile_is_one_derivation_referencing_what_its_scripts_use() {
     }
 }
 
-/// Large models pass their renderings in chunks, each written by a small derivation;
+/// Large models pass their descriptions in chunks, each written by a small derivation;
 /// the profile is the same as with one chunk and as without the plugin.
 #[test]
 fn plugin_profile_in_several_chunks_is_the_same_profile() {
@@ -741,7 +741,7 @@ fn plugin_profile_in_several_chunks_is_the_same_profile() {
     let drv = store_query("--deriver", &chunked).remove(0);
     let chunks = store_query("--references", Path::new(&drv))
         .into_iter()
-        .filter(|p| p.ends_with("-nixproc-sysvinit-renderings.json.drv"))
+        .filter(|p| p.ends_with("-nixproc-sysvinit-chunk.json.drv"))
         .count();
     assert_eq!(chunks, 3, "5 processes in chunks of 2");
     let whole = build_profile(Via::Plugin, &model, &[]).unwrap();
