@@ -307,7 +307,7 @@ pub fn spawn_script(script: &Path, action: &str, log: &Path) -> Result<(Script, 
         File::create(log)
     }
     .map_err(|e| format!("cannot create {}: {e}", log.display()))?;
-    let null = File::open("/dev/null").map_err(|e| format!("cannot open /dev/null: {e}"))?;
+    let null = dev_null()?;
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: pipe2 writes two descriptors into the array we pass.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -338,8 +338,18 @@ pub fn spawn_script(script: &Path, action: &str, log: &Path) -> Result<(Script, 
         return Err(cannot_run(&std::io::Error::last_os_error()));
     }
     // The parent's copies of the child's descriptors close here.
-    drop((gate_read, out, null));
+    drop((gate_read, out));
     Ok((Script { pid }, Gate { pipe: gate_write }))
+}
+
+/// `/dev/null` for the scripts' standard input, opened once per run of the tool.
+fn dev_null() -> Result<&'static File, String> {
+    static NULL: std::sync::OnceLock<File> = std::sync::OnceLock::new();
+    if let Some(f) = NULL.get() {
+        return Ok(f);
+    }
+    let f = File::open("/dev/null").map_err(|e| format!("cannot open /dev/null: {e}"))?;
+    Ok(NULL.get_or_init(|| f))
 }
 
 /// The descriptors a forked script child works with (see [`gated_exec`]).
