@@ -431,8 +431,9 @@ fn user_switch_and_forced_caller() {
     // SAFETY: getuid has no preconditions.
     let me = unsafe { libc::getuid() };
     assert_eq!(uid_of(client), Some(me));
-    assert_ok(&f.run(&script, "stop"), "stop caller process");
-    assert!(!pid_alive(client));
+    let stop = f.run(&script, "stop");
+    assert_ok(&stop, "stop caller process");
+    assert_gone(client, &stop);
 
     // A daemonizing program started with start_daemon -u.
     let daemonize = f.daemonize_program();
@@ -474,8 +475,9 @@ fn user_switch_and_forced_caller() {
     let own = nice_of(std::process::id() as i32);
     assert_eq!(nice_of(pid), (own + 5).min(19), "start_daemon -n 5");
     assert_eq!(f.run(&script, "status").code, 0);
-    assert_ok(&f.run(&script, "stop"), "stop start_daemon -u");
-    assert!(!pid_alive(pid));
+    let stop = f.run(&script, "stop");
+    assert_ok(&stop, "stop start_daemon -u");
+    assert_gone(pid, &stop);
     drop(f);
 }
 

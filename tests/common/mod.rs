@@ -90,6 +90,19 @@ pub fn pid_alive(pid: i32) -> bool {
     }
 }
 
+/// Asserts that `pid` is gone after `after` (the run that should have ended it); on
+/// failure the message shows that run and what the kernel says of the process.
+pub fn assert_gone(pid: i32, after: &Run) {
+    if pid_alive(pid) {
+        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let cmdline = fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        panic!(
+            "process {pid} is still alive after {after:?}\nstat: {stat}cmdline: {:?}",
+            String::from_utf8_lossy(&cmdline)
+        );
+    }
+}
+
 /// The session id of `pid`, if it exists.
 pub fn session_of(pid: i32) -> Option<i32> {
     let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
@@ -313,6 +326,7 @@ impl UserGuard {
     /// As [`UserGuard::create`], with `home` as the home directory (made by the caller).
     pub fn create_with_home(prefix: &str, home: &Path) -> UserGuard {
         let name = format!("{prefix}{}", std::process::id() % 100_000);
+        let _serial = ACCOUNT_CHANGES.lock().unwrap_or_else(|e| e.into_inner());
         let status = Command::new("useradd")
             .args(["-r", "-M", "-s", "/usr/sbin/nologin", "-d"])
             .arg(home)
@@ -331,6 +345,10 @@ impl UserGuard {
         UserGuard { name, uid }
     }
 }
+
+/// useradd and userdel lock the account files and fail at once when another holds them:
+/// the tests of one binary change accounts one at a time.
+static ACCOUNT_CHANGES: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 impl Drop for UserGuard {
     fn drop(&mut self) {
@@ -351,6 +369,7 @@ impl Drop for UserGuard {
         wait_until(Duration::from_secs(5), || {
             !left.iter().any(|p| pid_alive(*p))
         });
+        let _serial = ACCOUNT_CHANGES.lock().unwrap_or_else(|e| e.into_inner());
         let _ = Command::new("userdel").arg(&self.name).status();
         let _ = Command::new("groupdel")
             .arg(&self.name)
