@@ -207,8 +207,8 @@ let
     if count == builtins.length paths then [ ]
     else builtins.filter (p: !(p ? rendered || p ? renderSpec)) paths;
 
-  # The JSON texts of `list` in chunks of `chunkSize`.
-  chunksOf = list:
+  # The JSON texts of `list` in chunks of `chunkSize`, each made by `toText`.
+  chunksOf = toText: list:
     let total = builtins.length list; in
     builtins.genList
       (c:
@@ -216,10 +216,21 @@ let
           first = c * chunkSize;
           size = if total - first < chunkSize then total - first else chunkSize;
         in
-        builtins.toJSON (builtins.genList (i: builtins.elemAt list (first + i)) size))
+        toText (builtins.genList (i: builtins.elemAt list (first + i)) size))
       ((total + chunkSize - 1) / chunkSize);
-  renderingChunks = chunksOf rendered;
-  specChunks = chunksOf specs;
+  # A chunk of descriptions made by one composition (the usual case) carries its
+  # settings once, as { config, processes }: writing the same `config` as JSON for every
+  # process costs more than comparing it (`==` on one shared set is cheap).
+  specsText = chunk:
+    let config = (builtins.head chunk).config or null; in
+    if config != null && builtins.all (s: s ? config && s.config == config) chunk
+    then builtins.toJSON {
+      inherit config;
+      processes = map (s: builtins.removeAttrs s [ "config" ]) chunk;
+    }
+    else builtins.toJSON chunk;
+  renderingChunks = chunksOf builtins.toJSON rendered;
+  specChunks = chunksOf specsText specs;
 
   renderPackage = lib.renderPackageFor {
     nixprocSysvinit = chosenPkgs.nixproc-sysvinit or null;

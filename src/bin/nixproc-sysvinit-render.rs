@@ -3,8 +3,9 @@
 //! plugin is not loaded; its output is the reference the plugin must match.
 //!
 //! The profile builder writes whole profiles in one run, below `--out`:
-//! - with `--specs`, from a JSON list of process descriptions (what
-//!   `createSystemVInitScript` validated at evaluation time, without the plugin);
+//! - with `--specs`, from the process descriptions `createSystemVInitScript` validated
+//!   at evaluation time: a JSON list, or `{ config, processes }` when they share one
+//!   composition's settings;
 //! - with `--rendered`, from a JSON list of renderings (what `builtins.sysvinitScript`
 //!   returned at evaluation time, through `builtins.toJSON`).
 
@@ -89,13 +90,36 @@ impl<'a> JsonOutput<'a> {
     }
 }
 
-/// Renders every process description of a JSON list; the first error names its process.
+/// What `--specs` reads: a list of process descriptions, or descriptions that share one
+/// composition's settings, which then travel once.
+#[derive(serde::Deserialize)]
+#[serde(untagged)]
+enum SpecChunk {
+    /// Each description carries its own `config` (or none).
+    List(Vec<serde_json::Value>),
+    /// `config` applies to every description of `processes`.
+    Shared {
+        config: serde_json::Value,
+        processes: Vec<serde_json::Value>,
+    },
+}
+
+/// Renders every process description of a chunk; the first error names its process.
 fn render_specs(text: &str) -> Result<Vec<Rendered>> {
-    let specs: Vec<serde_json::Value> = serde_json::from_str(text)
-        .context("--specs expects a JSON list of process descriptions")?;
+    let chunk: SpecChunk = serde_json::from_str(text)
+        .context("--specs expects a JSON list of process descriptions, or { config, processes }")?;
+    let (config, mut specs) = match chunk {
+        SpecChunk::List(specs) => (None, specs),
+        SpecChunk::Shared { config, processes } => (Some(config), processes),
+    };
     specs
-        .iter()
-        .map(|spec| Ok(nixproc_sysvinit::render::render_value(spec)?))
+        .iter_mut()
+        .map(|spec| {
+            if let (Some(config), Some(object)) = (&config, spec.as_object_mut()) {
+                object.insert("config".to_string(), config.clone());
+            }
+            Ok(nixproc_sysvinit::render::render_value(spec)?)
+        })
         .collect()
 }
 
