@@ -24,6 +24,7 @@
 
 pub mod deploy;
 pub mod error;
+pub mod remote;
 pub mod render;
 pub mod spec;
 

@@ -1,0 +1,376 @@
+//! Other machines: the target host a deployment goes to, the SSH commands that reach it,
+//! and the copy of store paths there with Nix's own transport (`nix-copy-closure --to`,
+//! which speaks `nix-store --serve` over SSH).
+//!
+//! SSH options come from the user's SSH configuration and from `NIX_SSHOPTS`, split on
+//! whitespace as Nix splits it, so `ssh`, `nix-copy-closure` and this module agree on
+//! how a host is reached. Every command runs with `BatchMode=yes`: a deployment never
+//! stops to ask for a password or to accept an unknown host key.
+//!
+//! Failures are sorted by what the user must do about them ([`RemoteError`]): a host
+//! that cannot be reached, a host key that does not match `known_hosts`, refused
+//! credentials, a host without Nix, a full disk; each names the host.
+
+use std::fmt;
+use std::process::{Command, Output};
+use std::str::FromStr;
+
+use crate::render::shell::quote;
+
+/// Where a deployment goes: `[USER@]HOST`, as `ssh` and `nix-copy-closure` take it.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TargetHost {
+    user: Option<String>,
+    host: String,
+}
+
+impl TargetHost {
+    /// The host part (a name or an address).
+    pub fn host(&self) -> &str {
+        &self.host
+    }
+
+    /// The user part, when one was given.
+    pub fn user(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+}
+
+impl fmt::Display for TargetHost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.user {
+            Some(user) => write!(f, "{user}@{}", self.host),
+            None => f.write_str(&self.host),
+        }
+    }
+}
+
+impl FromStr for TargetHost {
+    type Err = RemoteError;
+
+    /// Parses `[USER@]HOST`. Refused: an empty part, whitespace or control characters,
+    /// and a leading `-` (which `ssh` would read as an option).
+    fn from_str(given: &str) -> Result<Self, RemoteError> {
+        let bad = |why: &str| RemoteError::BadTarget {
+            given: given.to_string(),
+            why: why.to_string(),
+        };
+        if given.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(bad("it contains whitespace or a control character"));
+        }
+        let (user, host) = match given.rsplit_once('@') {
+            Some((user, host)) => (Some(user), host),
+            None => (None, given),
+        };
+        if host.is_empty() {
+            return Err(bad("the host name is empty"));
+        }
+        if host.starts_with('-') || user.is_some_and(|u| u.starts_with('-')) {
+            return Err(bad("it starts with '-', which ssh would read as an option"));
+        }
+        if user.is_some_and(|u| u.is_empty() || u.contains('@')) {
+            return Err(bad("write it as USER@HOST, with one '@' and a user name"));
+        }
+        Ok(TargetHost {
+            user: user.map(str::to_string),
+            host: host.to_string(),
+        })
+    }
+}
+
+/// Why something could not be done on a target host. Every message names the host.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    /// The `[USER@]HOST` text is not usable.
+    #[error("invalid target host '{given}': {why}")]
+    BadTarget {
+        /// What was given.
+        given: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// SSH could not connect (no route, refused, name not found, timed out).
+    #[error("host {host}: cannot be reached: {detail}")]
+    Unreachable {
+        /// The target.
+        host: String,
+        /// SSH's own words.
+        detail: String,
+    },
+    /// The host's key is not the one `known_hosts` has for it (or it is unknown and
+    /// `StrictHostKeyChecking` forbids adding it).
+    #[error(
+        "host {host}: its SSH host key could not be verified (it differs from known_hosts, \
+         or is unknown): {detail}; nothing was done there"
+    )]
+    HostKey {
+        /// The target.
+        host: String,
+        /// SSH's own words.
+        detail: String,
+    },
+    /// The host refused the credentials.
+    #[error("host {host}: SSH login refused: {detail}")]
+    LoginRefused {
+        /// The target.
+        host: String,
+        /// SSH's own words.
+        detail: String,
+    },
+    /// The host has no Nix on the PATH of a non-interactive SSH session.
+    #[error(
+        "host {host}: Nix is not installed there (no nix-store on the PATH of an SSH \
+         session): {detail}"
+    )]
+    NoNix {
+        /// The target.
+        host: String,
+        /// The remote shell's words.
+        detail: String,
+    },
+    /// The host's disk (its Nix store) is full.
+    #[error("host {host}: its disk is full: {detail}")]
+    DiskFull {
+        /// The target.
+        host: String,
+        /// The failing tool's words.
+        detail: String,
+    },
+    /// A command for the host could not be started here.
+    #[error("host {host}: cannot run {program}: {error}")]
+    Spawn {
+        /// The target.
+        host: String,
+        /// The local program (ssh, nix-copy-closure).
+        program: String,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// Any other failure of a step on the host.
+    #[error("host {host}: {step} failed: {detail}")]
+    Failed {
+        /// The target.
+        host: String,
+        /// What was being done.
+        step: String,
+        /// Exit status and the tool's words.
+        detail: String,
+    },
+}
+
+/// The SSH options of `NIX_SSHOPTS`, split on whitespace (as Nix does).
+pub fn nix_ssh_options() -> Vec<String> {
+    std::env::var("NIX_SSHOPTS")
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(str::to_string)
+        .collect()
+}
+
+/// An `ssh` command running `argv` on `target` as one remote shell command line, each
+/// word quoted so the remote shell reads it back unchanged.
+pub fn ssh_command(target: &TargetHost, argv: &[&str]) -> Command {
+    let mut cmd = Command::new("ssh");
+    cmd.args(nix_ssh_options())
+        .args(["-o", "BatchMode=yes", "-T", "--"])
+        .arg(target.to_string())
+        .arg(remote_command_line(argv));
+    cmd
+}
+
+/// `argv` as one shell command line for the remote login shell.
+pub fn remote_command_line(argv: &[&str]) -> String {
+    argv.iter()
+        .map(|word| quote(word).into_owned())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Checks that `target` can be reached and has Nix: runs `nix-store --version` there.
+/// Nothing on the host changes.
+pub fn probe(target: &TargetHost) -> Result<String, RemoteError> {
+    let output = run(
+        target,
+        "ssh",
+        &mut ssh_command(target, &["nix-store", "--version"]),
+    )?;
+    check(target, "checking for Nix", &output)?;
+    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+}
+
+/// Copies `paths` and their closures to `target` with `nix-copy-closure --to` (paths
+/// already there are skipped by Nix). `extra_args` go before the paths (for example
+/// `--use-substitutes`).
+pub fn copy_closure(
+    target: &TargetHost,
+    paths: &[&str],
+    extra_args: &[&str],
+) -> Result<(), RemoteError> {
+    let mut cmd = Command::new("nix-copy-closure");
+    cmd.arg("--to")
+        .arg(target.to_string())
+        .args(extra_args)
+        .args(paths);
+    let output = run(target, "nix-copy-closure", &mut cmd)?;
+    check(target, "copying the closure", &output)
+}
+
+/// Runs `cmd` to completion, its output captured.
+fn run(target: &TargetHost, program: &str, cmd: &mut Command) -> Result<Output, RemoteError> {
+    cmd.stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|error| RemoteError::Spawn {
+            host: target.to_string(),
+            program: program.to_string(),
+            error,
+        })
+}
+
+/// Ok when `output` is a success, else the error its standard error describes.
+fn check(target: &TargetHost, step: &str, output: &Output) -> Result<(), RemoteError> {
+    if output.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    Err(classify(
+        target,
+        step,
+        &output.status.to_string(),
+        stderr.trim(),
+    ))
+}
+
+/// Sorts a failed step by what its tool printed (SSH's and Nix's messages are stable
+/// across their releases; anything unrecognised is [`RemoteError::Failed`]).
+pub fn classify(target: &TargetHost, step: &str, status: &str, stderr: &str) -> RemoteError {
+    let host = target.to_string();
+    let detail = last_meaningful_line(stderr).to_string();
+    let has = |needle: &str| stderr.contains(needle);
+    if has("Host key verification failed") || has("REMOTE HOST IDENTIFICATION HAS CHANGED") {
+        RemoteError::HostKey { host, detail }
+    } else if has("Permission denied (") || has("Too many authentication failures") {
+        RemoteError::LoginRefused { host, detail }
+    } else if [
+        "Connection refused",
+        "No route to host",
+        "Connection timed out",
+        "Could not resolve hostname",
+        "Network is unreachable",
+        "Connection closed by",
+        "Connection reset by",
+        "port 22: Operation timed out",
+    ]
+    .iter()
+    .any(|needle| has(needle))
+    {
+        RemoteError::Unreachable { host, detail }
+    } else if has("No space left on device") || has("Disk quota exceeded") {
+        RemoteError::DiskFull { host, detail }
+    } else if (has("nix-store") || has("nix-daemon"))
+        && (has("not found") || has("No such file or directory"))
+    {
+        RemoteError::NoNix { host, detail }
+    } else {
+        RemoteError::Failed {
+            host,
+            step: step.to_string(),
+            detail: format!("{status}: {detail}"),
+        }
+    }
+}
+
+/// The last line of `text` that says something (SSH's banner warnings come first).
+fn last_meaningful_line(text: &str) -> &str {
+    text.lines()
+        .rev()
+        .map(str::trim)
+        .find(|line| !line.is_empty() && !line.chars().all(|c| c == '@'))
+        .unwrap_or("(no message)")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn target(text: &str) -> TargetHost {
+        text.parse().expect("a valid target")
+    }
+
+    #[test]
+    fn targets_parse_with_and_without_a_user() {
+        let t = target("deploy@web1.example");
+        assert_eq!((t.user(), t.host()), (Some("deploy"), "web1.example"));
+        assert_eq!(t.to_string(), "deploy@web1.example");
+        let t = target("10.0.0.2");
+        assert_eq!((t.user(), t.host()), (None, "10.0.0.2"));
+    }
+
+    #[test]
+    fn targets_that_ssh_would_misread_are_refused() {
+        for bad in [
+            "",
+            "@host",
+            "user@",
+            "-oProxyCommand=x",
+            "a@-b",
+            "a b",
+            "a@b@c",
+            "h\n",
+        ] {
+            let err = bad.parse::<TargetHost>().expect_err(bad);
+            assert!(
+                err.to_string().starts_with("invalid target host"),
+                "{bad:?}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn the_remote_command_line_keeps_every_word() {
+        let line = remote_command_line(&["/nix/store/x/bin/t", "--profile", "it's $(x)\nz"]);
+        assert_eq!(line, "/nix/store/x/bin/t --profile 'it'\\''s $(x)\nz'");
+    }
+
+    #[test]
+    fn failures_are_sorted_by_what_the_user_must_do() {
+        let t = target("root@h");
+        let kind = |stderr: &str| match classify(&t, "step", "exit status: 1", stderr) {
+            RemoteError::HostKey { .. } => "host key",
+            RemoteError::LoginRefused { .. } => "login",
+            RemoteError::Unreachable { .. } => "unreachable",
+            RemoteError::DiskFull { .. } => "disk",
+            RemoteError::NoNix { .. } => "no nix",
+            RemoteError::Failed { .. } => "other",
+            e => panic!("unexpected {e}"),
+        };
+        assert_eq!(
+            kind("@@@@\n@ WARNING: REMOTE HOST IDENTIFICATION HAS CHANGED! @\nHost key verification failed."),
+            "host key"
+        );
+        assert_eq!(kind("root@h: Permission denied (publickey)."), "login");
+        assert_eq!(
+            kind("ssh: connect to host h port 22: Connection refused"),
+            "unreachable"
+        );
+        assert_eq!(
+            kind("error: writing to file: No space left on device"),
+            "disk"
+        );
+        assert_eq!(kind("bash: line 1: nix-store: command not found"), "no nix");
+        assert_eq!(kind("error: something else"), "other");
+    }
+
+    #[test]
+    fn messages_name_the_host_and_ssh_s_last_words() {
+        let err = classify(
+            &target("root@h"),
+            "copying",
+            "exit status: 255",
+            "Warning: x\nssh: connect to host h port 22: No route to host\n",
+        );
+        assert_eq!(
+            err.to_string(),
+            "host root@h: cannot be reached: ssh: connect to host h port 22: No route to host"
+        );
+    }
+}
