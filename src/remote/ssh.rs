@@ -1,6 +1,6 @@
-//! Other machines: the target host a deployment goes to, the SSH commands that reach it,
-//! and the copy of store paths there with Nix's own transport (`nix-copy-closure --to`,
-//! which speaks `nix-store --serve` over SSH).
+//! The target host a deployment goes to, the SSH commands that reach it, and the copy
+//! of store paths there with Nix's own transport (`nix-copy-closure --to`, which speaks
+//! `nix-store --serve` over SSH).
 //!
 //! SSH options come from the user's SSH configuration and from `NIX_SSHOPTS`, split on
 //! whitespace as Nix splits it, so `ssh`, `nix-copy-closure` and this module agree on
@@ -15,6 +15,7 @@ use std::fmt;
 use std::process::{Command, Output};
 use std::str::FromStr;
 
+use super::RemoteError;
 use crate::render::shell::quote;
 
 /// Where a deployment goes: `[USER@]HOST`, as `ssh` and `nix-copy-closure` take it.
@@ -76,86 +77,6 @@ impl FromStr for TargetHost {
             host: host.to_string(),
         })
     }
-}
-
-/// Why something could not be done on a target host. Every message names the host.
-#[derive(Debug, thiserror::Error)]
-pub enum RemoteError {
-    /// The `[USER@]HOST` text is not usable.
-    #[error("invalid target host '{given}': {why}")]
-    BadTarget {
-        /// What was given.
-        given: String,
-        /// What is wrong with it.
-        why: String,
-    },
-    /// SSH could not connect (no route, refused, name not found, timed out).
-    #[error("host {host}: cannot be reached: {detail}")]
-    Unreachable {
-        /// The target.
-        host: String,
-        /// SSH's own words.
-        detail: String,
-    },
-    /// The host's key is not the one `known_hosts` has for it (or it is unknown and
-    /// `StrictHostKeyChecking` forbids adding it).
-    #[error(
-        "host {host}: its SSH host key could not be verified (it differs from known_hosts, \
-         or is unknown): {detail}; nothing was done there"
-    )]
-    HostKey {
-        /// The target.
-        host: String,
-        /// SSH's own words.
-        detail: String,
-    },
-    /// The host refused the credentials.
-    #[error("host {host}: SSH login refused: {detail}")]
-    LoginRefused {
-        /// The target.
-        host: String,
-        /// SSH's own words.
-        detail: String,
-    },
-    /// The host has no Nix on the PATH of a non-interactive SSH session.
-    #[error(
-        "host {host}: Nix is not installed there (no nix-store on the PATH of an SSH \
-         session): {detail}"
-    )]
-    NoNix {
-        /// The target.
-        host: String,
-        /// The remote shell's words.
-        detail: String,
-    },
-    /// The host's disk (its Nix store) is full.
-    #[error("host {host}: its disk is full: {detail}")]
-    DiskFull {
-        /// The target.
-        host: String,
-        /// The failing tool's words.
-        detail: String,
-    },
-    /// A command for the host could not be started here.
-    #[error("host {host}: cannot run {program}: {error}")]
-    Spawn {
-        /// The target.
-        host: String,
-        /// The local program (ssh, nix-copy-closure).
-        program: String,
-        /// Why.
-        error: std::io::Error,
-    },
-    /// Any other failure of a step on the host.
-    #[error("host {host}: {step} failed: {detail}")]
-    Failed {
-        /// The target.
-        host: String,
-        /// What was being done.
-        step: String,
-        /// Exit status and the tool's words.
-        detail: String,
-    },
 }
 
 /// The SSH options of `NIX_SSHOPTS`, split on whitespace (as Nix does).

@@ -1,0 +1,259 @@
+//! Work on several hosts at once: each host's job runs on its own thread, at most
+//! `max_hosts` at a time; a host's failure is its own (the others go on). The result is
+//! one [`HostReport`] per host, shown as a table or as JSON.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
+
+use super::run::{run_remote, Echo};
+use super::ssh::{copy_closure, probe};
+use super::{RemoteError, TargetHost};
+
+/// How one host's job ended.
+#[derive(Debug)]
+pub struct HostReport {
+    /// The host's name.
+    pub host: String,
+    /// The remote tool's `result` event, or why the job failed.
+    pub outcome: Result<Option<serde_json::Value>, RemoteError>,
+}
+
+/// What a switch did on one host, from its `result` event.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Changes {
+    /// Processes stopped and not started again.
+    pub stopped: usize,
+    /// Processes started that did not run before.
+    pub started: usize,
+    /// Processes stopped and started again (changed).
+    pub restarted: usize,
+    /// Processes left running as they were.
+    pub unchanged: usize,
+}
+
+impl Changes {
+    /// The counts of a switch's `result` event (`stopped`, `started`, `unchanged`
+    /// lists; a name in both of the first two was restarted).
+    pub fn of_result(result: &serde_json::Value) -> Changes {
+        let names = |key: &str| -> BTreeSet<&str> {
+            result[key]
+                .as_array()
+                .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
+                .unwrap_or_default()
+        };
+        let (stopped, started) = (names("stopped"), names("started"));
+        let restarted = stopped.intersection(&started).count();
+        Changes {
+            stopped: stopped.len() - restarted,
+            started: started.len() - restarted,
+            restarted,
+            unchanged: names("unchanged").len(),
+        }
+    }
+}
+
+impl HostReport {
+    /// Whether the host's job succeeded.
+    pub fn ok(&self) -> bool {
+        self.outcome.is_ok()
+    }
+
+    /// The switch's changes, when the job succeeded with a `result` event.
+    pub fn changes(&self) -> Option<Changes> {
+        match &self.outcome {
+            Ok(Some(result)) => Some(Changes::of_result(result)),
+            _ => None,
+        }
+    }
+}
+
+/// Runs `job` for every item, at most `max_hosts` at once (at least one), and returns
+/// the reports in the items' order.
+pub fn for_each_host<T: Sync>(
+    items: &[T],
+    max_hosts: usize,
+    job: impl Fn(&T) -> HostReport + Sync,
+) -> Vec<HostReport> {
+    let next = AtomicUsize::new(0);
+    let reports: Mutex<Vec<Option<HostReport>>> =
+        Mutex::new((0..items.len()).map(|_| None).collect());
+    std::thread::scope(|scope| {
+        for _ in 0..max_hosts.max(1).min(items.len()) {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some(item) = items.get(i) else { break };
+                let report = job(item);
+                reports.lock().unwrap_or_else(|e| e.into_inner())[i] = Some(report);
+            });
+        }
+    });
+    reports
+        .into_inner()
+        .unwrap_or_else(|e| e.into_inner())
+        .into_iter()
+        .flatten()
+        .collect()
+}
+
+/// What to switch to on a host and how.
+pub struct RemoteSwitch<'a> {
+    /// The profile to deploy (a store path here), when the switch deploys one; `None`
+    /// for operations on the host's own generations (rollback, listing...).
+    pub profile: Option<&'a Path>,
+    /// The package holding the switch tool (a store path here, copied to the host).
+    pub tool_package: &'a Path,
+    /// The tool to run from the package's `bin/`.
+    pub tool: &'a str,
+    /// The tool's arguments (the profile, when given, is added last).
+    pub args: &'a [String],
+    /// How its output comes back.
+    pub echo: Echo,
+    /// Extra arguments for `nix-copy-closure` (e.g. `--use-substitutes`).
+    pub copy_args: &'a [String],
+}
+
+/// One host's switch: check the host can be reached and has Nix (nothing changes on a
+/// host that fails this), copy the profile's and the tool's closures there, then run
+/// the tool from its store path. The switch on the host is its own transaction.
+pub fn switch_host(name: &str, target: &TargetHost, switch: &RemoteSwitch) -> HostReport {
+    let outcome = (|| {
+        probe(target)?;
+        let mut paths = vec![switch.tool_package.to_string_lossy().into_owned()];
+        if let Some(profile) = switch.profile {
+            paths.push(profile.to_string_lossy().into_owned());
+        }
+        let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+        let copy_args: Vec<&str> = switch.copy_args.iter().map(String::as_str).collect();
+        copy_closure(target, &paths, &copy_args)?;
+        let program = switch.tool_package.join("bin").join(switch.tool);
+        let program = program.to_string_lossy().into_owned();
+        let mut argv: Vec<&str> = vec![&program];
+        argv.extend(switch.args.iter().map(String::as_str));
+        if let Some(profile) = paths.get(1) {
+            argv.push(profile);
+        }
+        run_remote(name, target, &argv, switch.echo)
+    })();
+    HostReport {
+        host: name.to_string(),
+        outcome,
+    }
+}
+
+/// The reports as a table: host, stopped/started/restarted/unchanged, result.
+pub fn table(reports: &[HostReport]) -> String {
+    let width = reports
+        .iter()
+        .map(|r| r.host.len())
+        .chain([4])
+        .max()
+        .unwrap_or(4);
+    let mut out = format!(
+        "{:<width$}  {:>7}  {:>7}  {:>9}  {:>9}  result\n",
+        "host", "stopped", "started", "restarted", "unchanged"
+    );
+    for report in reports {
+        let counts = match report.changes() {
+            Some(c) => [c.stopped, c.started, c.restarted, c.unchanged].map(|n| n.to_string()),
+            None => ["-", "-", "-", "-"].map(str::to_string),
+        };
+        let result = match &report.outcome {
+            Ok(_) => "ok".to_string(),
+            Err(e) => format!("FAILED: {e}"),
+        };
+        out.push_str(&format!(
+            "{:<width$}  {:>7}  {:>7}  {:>9}  {:>9}  {result}\n",
+            report.host, counts[0], counts[1], counts[2], counts[3]
+        ));
+    }
+    out
+}
+
+/// The reports as one JSON object: `{ "event": "fleet", "ok", "hosts": [...] }`.
+pub fn to_json(reports: &[HostReport]) -> serde_json::Value {
+    let hosts: Vec<serde_json::Value> = reports
+        .iter()
+        .map(|report| {
+            let mut host = serde_json::json!({ "host": report.host, "ok": report.ok() });
+            if let Some(c) = report.changes() {
+                host["stopped"] = c.stopped.into();
+                host["started"] = c.started.into();
+                host["restarted"] = c.restarted.into();
+                host["unchanged"] = c.unchanged.into();
+            }
+            match &report.outcome {
+                Ok(Some(result)) => host["result"] = result.clone(),
+                Ok(None) => {}
+                Err(e) => host["error"] = e.to_string().into(),
+            }
+            host
+        })
+        .collect();
+    serde_json::json!({
+        "event": "fleet",
+        "ok": reports.iter().all(HostReport::ok),
+        "hosts": hosts,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_name_stopped_and_started_was_restarted() {
+        let result = json!({"event": "result", "ok": true, "stopped": ["a", "b"],
+            "started": ["b", "c", "d"], "unchanged": ["e"]});
+        assert_eq!(
+            Changes::of_result(&result),
+            Changes {
+                stopped: 1,
+                started: 2,
+                restarted: 1,
+                unchanged: 1
+            }
+        );
+    }
+
+    #[test]
+    fn every_host_runs_and_reports_keep_their_order() {
+        let running = AtomicUsize::new(0);
+        let most = AtomicUsize::new(0);
+        let hosts: Vec<u32> = (0..7).collect();
+        let reports = for_each_host(&hosts, 3, |n| {
+            let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+            most.fetch_max(now, Ordering::SeqCst);
+            std::thread::sleep(std::time::Duration::from_millis(20));
+            running.fetch_sub(1, Ordering::SeqCst);
+            HostReport {
+                host: format!("h{n}"),
+                outcome: if n % 2 == 0 {
+                    Ok(None)
+                } else {
+                    Err(RemoteError::Unreachable {
+                        host: format!("h{n}"),
+                        detail: "down".into(),
+                    })
+                },
+            }
+        });
+        let names: Vec<&str> = reports.iter().map(|r| r.host.as_str()).collect();
+        assert_eq!(names, ["h0", "h1", "h2", "h3", "h4", "h5", "h6"]);
+        assert!(most.load(Ordering::SeqCst) <= 3);
+        let json = to_json(&reports);
+        assert_eq!(json["ok"], false);
+        assert_eq!(
+            json["hosts"][1]["error"],
+            "host h1: cannot be reached: down"
+        );
+        let table = table(&reports);
+        assert!(
+            table.lines().nth(2).unwrap().contains("FAILED: host h1"),
+            "{table}"
+        );
+        assert!(table.lines().nth(1).unwrap().ends_with("ok"), "{table}");
+    }
+}

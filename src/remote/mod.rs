@@ -1,0 +1,108 @@
+//! Deploying to other machines: one target host (`--target-host`) or a fleet
+//! (`--hosts hosts.nix`). Profiles are built here, copied with their closures to each
+//! host with Nix's own transport, and switched there by the switch tool's own copy, run
+//! over SSH from its store path; each host's switch is its own transaction (lock,
+//! journal, rollback on that host).
+//!
+//! - [`ssh`]: the target host, SSH commands, closure copies, failures sorted by cause;
+//! - [`hosts`]: the fleet file;
+//! - [`run`]: the tool's own package, and remote runs streamed back with the host's name;
+//! - [`fleet`]: many hosts in parallel, one report each, as a table or JSON.
+
+pub mod fleet;
+pub mod hosts;
+pub mod run;
+pub mod ssh;
+
+pub use fleet::{for_each_host, switch_host, HostReport, RemoteSwitch};
+pub use hosts::{read_hosts, HostSpec};
+pub use run::{own_package, run_remote, Echo};
+pub use ssh::TargetHost;
+
+/// Why something could not be done on a target host. Every message names the host.
+#[derive(Debug, thiserror::Error)]
+pub enum RemoteError {
+    /// The `[USER@]HOST` text is not usable.
+    #[error("invalid target host '{given}': {why}")]
+    BadTarget {
+        /// What was given.
+        given: String,
+        /// What is wrong with it.
+        why: String,
+    },
+    /// SSH could not connect (no route, refused, name not found, timed out).
+    #[error("host {host}: cannot be reached: {detail}")]
+    Unreachable {
+        /// The target.
+        host: String,
+        /// SSH's own words.
+        detail: String,
+    },
+    /// The host's key is not the one `known_hosts` has for it (or it is unknown and
+    /// `StrictHostKeyChecking` forbids adding it).
+    #[error(
+        "host {host}: its SSH host key could not be verified (it differs from known_hosts, \
+         or is unknown): {detail}; nothing was done there"
+    )]
+    HostKey {
+        /// The target.
+        host: String,
+        /// SSH's own words.
+        detail: String,
+    },
+    /// The host refused the credentials.
+    #[error("host {host}: SSH login refused: {detail}")]
+    LoginRefused {
+        /// The target.
+        host: String,
+        /// SSH's own words.
+        detail: String,
+    },
+    /// The host has no Nix on the PATH of a non-interactive SSH session.
+    #[error(
+        "host {host}: Nix is not installed there (no nix-store on the PATH of an SSH \
+         session): {detail}"
+    )]
+    NoNix {
+        /// The target.
+        host: String,
+        /// The remote shell's words.
+        detail: String,
+    },
+    /// The host's disk (its Nix store) is full.
+    #[error("host {host}: its disk is full: {detail}")]
+    DiskFull {
+        /// The target.
+        host: String,
+        /// The failing tool's words.
+        detail: String,
+    },
+    /// A command for the host could not be started here.
+    #[error("host {host}: cannot run {program}: {error}")]
+    Spawn {
+        /// The target.
+        host: String,
+        /// The local program (ssh, nix-copy-closure).
+        program: String,
+        /// Why.
+        error: std::io::Error,
+    },
+    /// The fleet file cannot be used.
+    #[error("fleet file {}: {why}", file.display())]
+    Fleet {
+        /// The file.
+        file: std::path::PathBuf,
+        /// What is wrong.
+        why: String,
+    },
+    /// Any other failure of a step on the host.
+    #[error("host {host}: {step} failed: {detail}")]
+    Failed {
+        /// The target.
+        host: String,
+        /// What was being done.
+        step: String,
+        /// Exit status and the tool's words.
+        detail: String,
+    },
+}

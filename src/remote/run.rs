@@ -1,0 +1,234 @@
+//! Running this project's tools on a target host: the tool's own package (what is copied
+//! there), and one remote run whose output streams back prefixed with the host's name.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use super::ssh::{classify, ssh_command};
+use super::{RemoteError, TargetHost};
+use crate::deploy::nix::{nix_command, NixOptions};
+
+/// The store path of the package holding the running tool, to copy to target hosts:
+/// the package the executable lives in when it runs from the Nix store; otherwise the
+/// host-packages shim's `nixproc-sysvinit` made from the executable's directory (which
+/// only runs on machines of the same kind: it links to the system's C library), kept
+/// from the garbage collector by `out_link`.
+pub fn own_package(
+    nix_dir: &Path,
+    out_link: &Path,
+    options: &NixOptions,
+) -> Result<PathBuf, RemoteError> {
+    let failed = |detail: String| RemoteError::Failed {
+        host: "localhost".into(),
+        step: "finding this tool's package to copy".into(),
+        detail,
+    };
+    let exe = std::env::current_exe()
+        .and_then(std::fs::canonicalize)
+        .map_err(|e| failed(format!("cannot locate the running executable: {e}")))?;
+    let store = crate::deploy::generations::store_dir();
+    if let Ok(rest) = exe.strip_prefix(&store) {
+        if let Some(package) = rest.components().next() {
+            return Ok(store.join(package));
+        }
+    }
+    let bin_dir = exe
+        .parent()
+        .ok_or_else(|| failed("the executable has no directory".into()))?;
+    let mut cmd = nix_command("nix-build", options);
+    cmd.arg(nix_dir.join("host-packages.nix"))
+        .args(["-A", "nixproc-sysvinit", "--arg", "nixprocBin"])
+        .arg(bin_dir)
+        .arg("--out-link")
+        .arg(out_link)
+        .stdin(Stdio::null());
+    let output = cmd
+        .output()
+        .map_err(|e| failed(format!("cannot run nix-build: {e}")))?;
+    if !output.status.success() {
+        return Err(failed(
+            String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        ));
+    }
+    let path = String::from_utf8_lossy(&output.stdout);
+    let path = path.lines().last().unwrap_or("").trim();
+    if path.is_empty() {
+        return Err(failed("nix-build printed no store path".into()));
+    }
+    Ok(PathBuf::from(path))
+}
+
+/// How a remote run's standard output comes back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Echo {
+    /// The remote tool prints JSON events: each is shown as a line for a person
+    /// (phases, finished steps), prefixed with the host.
+    Events,
+    /// The remote tool prints JSON events: each is passed on as JSON with a `host`
+    /// field added.
+    EventsAsJson,
+    /// Plain text: each line passed on, prefixed with the host.
+    Text,
+}
+
+/// What a finished remote run left: the tool's final `result` event, when it printed
+/// one (runs with [`Echo::Events`] or [`Echo::EventsAsJson`]).
+pub type RemoteResult = Option<serde_json::Value>;
+
+/// Runs `argv` on `target` over SSH; its standard error comes back line by line on ours,
+/// prefixed with `name`; its standard output as `echo` says. A failure is classified by
+/// what SSH or the tool said (see [`classify`]); a remote tool's own failure carries the
+/// message of its `result` event when it printed one.
+pub fn run_remote(
+    name: &str,
+    target: &TargetHost,
+    argv: &[&str],
+    echo: Echo,
+) -> Result<RemoteResult, RemoteError> {
+    let mut cmd = ssh_command(target, argv);
+    run_streaming(name, target, &mut cmd, echo)
+}
+
+/// Runs `cmd` (an `ssh` command for `target`) with its output streamed as in
+/// [`run_remote`].
+pub fn run_streaming(
+    name: &str,
+    target: &TargetHost,
+    cmd: &mut Command,
+    echo: Echo,
+) -> Result<RemoteResult, RemoteError> {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|error| RemoteError::Spawn {
+            host: target.to_string(),
+            program: "ssh".into(),
+            error,
+        })?;
+    let stdout = child.stdout.take().expect("stdout was piped");
+    let stderr = child.stderr.take().expect("stderr was piped");
+    let (result, stderr_text) = std::thread::scope(|scope| {
+        let errors = scope.spawn(|| forward_stderr(name, stderr));
+        let result = forward_stdout(name, stdout, echo);
+        (result, errors.join().unwrap_or_default())
+    });
+    let status = child.wait().map_err(|error| RemoteError::Spawn {
+        host: target.to_string(),
+        program: "ssh".into(),
+        error,
+    })?;
+    if status.success() {
+        return Ok(result);
+    }
+    // ssh itself exits 255; the remote tool's own failures keep their status.
+    let tool_error = result
+        .as_ref()
+        .and_then(|r| r["error"].as_str())
+        .map(str::to_string);
+    match (status.code(), tool_error) {
+        (Some(255), _) | (_, None) => Err(classify(
+            target,
+            "the remote run",
+            &status.to_string(),
+            &stderr_text,
+        )),
+        (_, Some(error)) => Err(RemoteError::Failed {
+            host: target.to_string(),
+            step: "the switch".into(),
+            detail: error,
+        }),
+    }
+}
+
+/// Copies the remote standard error to ours, each line prefixed with `name`; returns
+/// the text (for classifying a failure).
+fn forward_stderr(name: &str, stderr: impl std::io::Read) -> String {
+    let mut text = String::new();
+    for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+        eprintln!("{name}: {line}");
+        text.push_str(&line);
+        text.push('\n');
+    }
+    text
+}
+
+/// Passes the remote standard output on as `echo` says; returns the `result` event.
+fn forward_stdout(name: &str, stdout: impl std::io::Read, echo: Echo) -> RemoteResult {
+    let mut result = None;
+    let out = std::io::stdout();
+    for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        let event = match echo {
+            Echo::Text => None,
+            _ => serde_json::from_str::<serde_json::Value>(&line)
+                .ok()
+                .filter(|v| v.get("event").is_some()),
+        };
+        let Some(mut event) = event else {
+            let _ = writeln!(out.lock(), "{name}: {line}");
+            continue;
+        };
+        if echo == Echo::EventsAsJson {
+            event["host"] = serde_json::Value::String(name.to_string());
+            let _ = writeln!(out.lock(), "{event}");
+        } else if let Some(text) = describe_event(&event) {
+            eprintln!("{name}: {text}");
+        }
+        if event["event"] == "result" {
+            result = Some(event);
+        }
+    }
+    result
+}
+
+/// A line for a person about one progress event of the switch (`None` for events
+/// not worth a line).
+pub fn describe_event(event: &serde_json::Value) -> Option<String> {
+    let text = |key: &str| event[key].as_str().unwrap_or("?").to_string();
+    match event["event"].as_str()? {
+        "phase" => Some(format!("{}: {} step(s)", text("phase"), event["steps"])),
+        "finished" => {
+            let state = if event["ok"] == true {
+                "ok".to_string()
+            } else {
+                format!("FAILED ({})", text("status"))
+            };
+            let seconds = event["seconds"].as_f64().unwrap_or(0.0);
+            Some(format!(
+                "{:<5} {:<30} {state} {seconds:.2}s",
+                text("action"),
+                text("name")
+            ))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn progress_events_read_like_the_local_switch() {
+        let finished = json!({"event": "finished", "name": "web", "action": "start",
+            "ok": true, "status": "exit status: 0", "seconds": 0.25});
+        assert_eq!(
+            describe_event(&finished).unwrap(),
+            format!("{:<5} {:<30} ok 0.25s", "start", "web")
+        );
+        let phase = json!({"event": "phase", "phase": "starting", "steps": 3});
+        assert_eq!(describe_event(&phase).unwrap(), "starting: 3 step(s)");
+        assert_eq!(describe_event(&json!({"event": "launched"})), None);
+    }
+
+    #[test]
+    fn the_result_event_is_kept_and_text_lines_pass() {
+        let stdout = "plain text\n{\"event\":\"result\",\"ok\":true}\n";
+        let result = forward_stdout("h1", stdout.as_bytes(), Echo::Events);
+        assert_eq!(result, Some(json!({"event": "result", "ok": true})));
+        assert_eq!(forward_stdout("h1", stdout.as_bytes(), Echo::Text), None);
+    }
+}
