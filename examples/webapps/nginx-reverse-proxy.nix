@@ -1,7 +1,7 @@
 # Constructor of an nginx reverse proxy in front of webapp instances. The instances are
 # its dependencies, so they start before nginx and stop after it.
 { createSystemVInitScript, writeTextFile, nginx, stateDir, runtimeDir, logDir }:
-{ webapps, port ? 8080, instanceName ? "nginx" }:
+{ webapps, port ? 8080, address ? "127.0.0.1", instanceName ? "nginx" }:
 
 let
   nginxStateDir = "${stateDir}/${instanceName}";
@@ -32,7 +32,7 @@ let
       ${builtins.concatStringsSep "" (map (w: "    server 127.0.0.1:${toString w.port};\n") webapps)}  }
 
         server {
-          listen 127.0.0.1:${toString port};
+          listen ${address}:${toString port};
           location / {
             proxy_pass http://webapps;
           }

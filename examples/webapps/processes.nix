@@ -14,6 +14,8 @@
 , webappInstances ? 2
 , webappBasePort ? 5000
 , nginxPort ? 8080
+  # The address nginx listens on; "0.0.0.0" serves other machines too.
+, nginxAddress ? "127.0.0.1"
 }:
 
 let
@@ -54,6 +56,6 @@ in
 builtins.listToAttrs (map (w: { inherit (w) name; value = w; }) webapps) // {
   nginx = rec {
     port = nginxPort;
-    pkg = nginxConstructor { inherit webapps port; };
+    pkg = nginxConstructor { inherit webapps port; address = nginxAddress; };
   };
 }

@@ -7,11 +7,12 @@ use std::process::ExitCode;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{ArgGroup, Parser};
 
-use nixproc_sysvinit::deploy::cli::{DeploymentArgs, ModelArgs, RunArgs};
+use nixproc_sysvinit::deploy::cli::{DeploymentArgs, ModelArgs, RemoteArgs, RunArgs};
 use nixproc_sysvinit::deploy::journal::Commit;
 use nixproc_sysvinit::deploy::model::{self, BuildParams, ModelSource};
 use nixproc_sysvinit::deploy::switch::{self, Settings};
 use nixproc_sysvinit::deploy::{self as deploy, generations};
+use nixproc_sysvinit::remote::{self, fleet, Echo, HostSpec};
 
 /// Deploy processes with sysvinit scripts: stop obsolete, start new and restart changed
 /// processes in dependency order, in parallel, as one transaction.
@@ -32,6 +33,8 @@ struct Cli {
     run: RunArgs,
     #[command(flatten)]
     model: ModelArgs,
+    #[command(flatten)]
+    remote: RemoteArgs,
     /// Compare against this profile directory instead of the deployed one.
     #[arg(short = 'o', long)]
     old_profile: Option<PathBuf>,
@@ -203,8 +206,14 @@ impl Cli {
 
     fn build_params(&self) -> Result<BuildParams> {
         let s = |p: &Option<PathBuf>| p.as_ref().map(|p| p.to_string_lossy().into_owned());
+        // A model for another machine gets that machine's system directories unless
+        // told otherwise, whoever builds it here.
+        let state_dir = match (&self.state_dir, self.remote.is_remote()) {
+            (None, true) => PathBuf::from("/var"),
+            _ => self.dirs().state,
+        };
         Ok(BuildParams {
-            state_dir: Some(self.dirs().state.to_string_lossy().into_owned()),
+            state_dir: Some(state_dir.to_string_lossy().into_owned()),
             runtime_dir: s(&self.runtime_dir),
             log_dir: s(&self.log_dir),
             tmp_dir: s(&self.tmp_dir),
@@ -242,6 +251,9 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<()> {
+    if cli.remote.is_remote() {
+        return run_remote(cli);
+    }
     let profile = cli.deployment.profile_link();
     let dirs = cli.dirs();
     let tool_state = deploy::tool_state_dir(&dirs.lib, &profile);
@@ -496,4 +508,174 @@ fn report(cli: &Cli, profile: &Path, new: &Path, summary: &switch::Summary) {
             plan.unchanged.len()
         );
     }
+}
+
+/// `--target-host` / `--hosts`: models are built here, every host is switched (or acted
+/// on) by its own copy of this tool; a table (or JSON) reports each host.
+fn run_remote(cli: &Cli) -> Result<()> {
+    let profile = cli.deployment.profile_link();
+    let dirs = cli.dirs();
+    let tool_state = deploy::tool_state_dir(&dirs.lib, &profile);
+    let roots = tool_state.join("hosts");
+    std::fs::create_dir_all(&roots).with_context(|| format!("creating {}", roots.display()))?;
+    let options = cli.run.nix_options();
+    let nix_dir = model::find_builder()?
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let tool_package = remote::own_package(&nix_dir, &roots.join("tool"), &options)?;
+    let operation = cli.operation();
+    let builds = matches!(
+        operation,
+        Operation::Switch(Target::Given) | Operation::Plan(Target::Given)
+    );
+    let echo = match (&operation, cli.json) {
+        (Operation::ListGenerations | Operation::Plan(_), _) => Echo::Text,
+        (_, true) => Echo::EventsAsJson,
+        (_, false) => Echo::Events,
+    };
+    let args = remote_args(cli, echo != Echo::Text)?;
+    let copy_args = cli.remote.copy_args();
+    let reports = if let Some(target) = &cli.remote.target_host {
+        let target: remote::TargetHost = target.parse()?;
+        let built = if builds {
+            Some(resolve(cli, Target::Given, &profile, &roots, true)?.0)
+        } else {
+            None
+        };
+        vec![fleet::switch_host(
+            &target.to_string(),
+            &target,
+            &fleet::RemoteSwitch {
+                profile: built.as_deref(),
+                tool_package: &tool_package,
+                tool: "nixproc-sysvinit-switch",
+                args: &args,
+                echo,
+                copy_args: &copy_args,
+            },
+        )]
+    } else {
+        let file = cli.remote.hosts.as_ref().expect("is_remote");
+        if cli.path.is_some() || cli.model.flake.is_some() {
+            bail!("with --hosts, each host's model comes from the fleet file: give no PATH or --flake");
+        }
+        let hosts: Vec<HostSpec> = remote::read_hosts(file, &options)?;
+        if builds {
+            remote::deploy::deploy_hosts(
+                &hosts,
+                &remote::deploy::Deployment {
+                    params: &cli.build_params()?,
+                    roots: &roots,
+                    tool_package: &tool_package,
+                    switch_args: &args,
+                    echo,
+                    max_hosts: cli.remote.max_hosts,
+                    copy_args: &copy_args,
+                },
+            )
+        } else {
+            remote::deploy::run_on_hosts(
+                &hosts,
+                cli.remote.max_hosts,
+                &fleet::RemoteSwitch {
+                    profile: None,
+                    tool_package: &tool_package,
+                    tool: "nixproc-sysvinit-switch",
+                    args: &args,
+                    echo,
+                    copy_args: &copy_args,
+                },
+            )
+        }
+    };
+    report_hosts(cli, &reports)
+}
+
+/// Prints the hosts' reports (a table on stderr, or one JSON object on stdout); an
+/// error when any host failed.
+fn report_hosts(cli: &Cli, reports: &[fleet::HostReport]) -> Result<()> {
+    if cli.json {
+        println!("{}", fleet::to_json(reports));
+    } else if cli.remote.hosts.is_some() || !cli.quiet {
+        eprint!("{}", fleet::table(reports));
+    }
+    let failed: Vec<&fleet::HostReport> = reports.iter().filter(|r| !r.ok()).collect();
+    match failed.as_slice() {
+        [] => Ok(()),
+        [one] if reports.len() == 1 => match &one.outcome {
+            Err(e) => Err(anyhow!("{e}")),
+            Ok(_) => Ok(()),
+        },
+        _ => bail!(
+            "{} of {} hosts failed: {}",
+            failed.len(),
+            reports.len(),
+            failed
+                .iter()
+                .map(|r| r.host.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// The switch's arguments on a target host: the options given here that mean the same
+/// there, the operation, and `--json` when its events are read back.
+fn remote_args(cli: &Cli, events: bool) -> Result<Vec<String>> {
+    let mut args = vec!["--profile".to_string(), cli.deployment.profile.clone()];
+    let path = |p: &PathBuf| p.to_string_lossy().into_owned();
+    let dir_options = [
+        ("--profiles-dir", &cli.deployment.profiles_dir),
+        ("--state-dir", &cli.state_dir),
+        ("--runtime-dir", &cli.runtime_dir),
+        ("--log-dir", &cli.log_dir),
+        ("--tmp-dir", &cli.tmp_dir),
+        ("--cache-dir", &cli.cache_dir),
+        ("--spool-dir", &cli.spool_dir),
+        ("--lock-dir", &cli.lock_dir),
+        ("--lib-dir", &cli.lib_dir),
+    ];
+    for (flag, value) in dir_options {
+        if let Some(value) = value {
+            args.extend([flag.to_string(), path(value)]);
+        }
+    }
+    let mut flag = |on: bool, name: &str| {
+        if on {
+            args.push(name.to_string());
+        }
+    };
+    flag(cli.run.no_wait, "--no-wait");
+    flag(
+        cli.model.force_disable_user_change()?,
+        "--force-disable-user-change",
+    );
+    flag(cli.quiet, "--quiet");
+    flag(cli.undeploy, "--undeploy");
+    flag(cli.rollback, "--rollback");
+    flag(cli.list_generations, "--list-generations");
+    flag(cli.delete_all_generations, "--delete-all-generations");
+    flag(cli.dry_run, "--dry-run");
+    flag(cli.graph, "--graph");
+    flag(events, "--json");
+    let valued = [
+        ("--runlevel", cli.deployment.runlevel.map(|r| r.to_string())),
+        ("--jobs", cli.jobs.map(|j| j.to_string())),
+        ("--timeout", cli.timeout.map(|t| t.to_string())),
+        (
+            "--switch-generation",
+            cli.switch_generation.map(|n| n.to_string()),
+        ),
+        ("--delete-generations", cli.delete_generations.clone()),
+    ];
+    for (name, value) in valued {
+        if let Some(value) = value {
+            args.extend([name.to_string(), value]);
+        }
+    }
+    for (name, value) in cli.run.nix_options() {
+        args.extend(["--option".to_string(), name, value]);
+    }
+    Ok(args)
 }

@@ -212,3 +212,41 @@ mod tests {
         }
     }
 }
+
+/// Where the tools act when not on this machine: one target host or a fleet file.
+/// Shared by the switch and runactivity; meant to be flattened.
+#[derive(Args, Debug, Clone, Default)]
+pub struct RemoteArgs {
+    /// Act on another machine, reached with `ssh [USER@]HOST` (SSH options from your SSH
+    /// configuration and NIX_SSHOPTS): the model is built here, its closure and this
+    /// tool's own are copied there with Nix's transport, and the tool runs there.
+    #[arg(long, value_name = "[USER@]HOST", conflicts_with = "hosts")]
+    pub target_host: Option<String>,
+    /// Act on every host of a fleet file: an attribute set of host names to
+    /// `{ targetHost; processes ? ./processes.nix; extraParams ? { }; }`.
+    #[arg(long, value_name = "FILE")]
+    pub hosts: Option<PathBuf>,
+    /// With `--hosts`: at most N hosts at once.
+    #[arg(long, value_name = "N", default_value_t = 8)]
+    pub max_hosts: usize,
+    /// Let target hosts download store paths from their substituters instead of
+    /// receiving them from here (`nix-copy-closure --use-substitutes`).
+    #[arg(long)]
+    pub use_substitutes: bool,
+}
+
+impl RemoteArgs {
+    /// Whether the tool acts on other machines.
+    pub fn is_remote(&self) -> bool {
+        self.target_host.is_some() || self.hosts.is_some()
+    }
+
+    /// The `nix-copy-closure` arguments these options ask for.
+    pub fn copy_args(&self) -> Vec<String> {
+        if self.use_substitutes {
+            vec!["--use-substitutes".into()]
+        } else {
+            Vec::new()
+        }
+    }
+}

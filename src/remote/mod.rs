@@ -9,6 +9,7 @@
 //! - [`run`]: the tool's own package, and remote runs streamed back with the host's name;
 //! - [`fleet`]: many hosts in parallel, one report each, as a table or JSON.
 
+pub mod deploy;
 pub mod fleet;
 pub mod hosts;
 pub mod run;
