@@ -12,11 +12,12 @@ use anyhow::{anyhow, Context, Result};
 use clap::Parser;
 
 use nixproc_sysvinit::deploy::activity::{run_activity, status_state, ActivityResult};
-use nixproc_sysvinit::deploy::cli::{DeploymentArgs, ModelArgs, RunArgs};
+use nixproc_sysvinit::deploy::cli::{DeploymentArgs, ModelArgs, RemoteArgs, RunArgs};
 use nixproc_sysvinit::deploy::journal::{Journal, Lock};
 use nixproc_sysvinit::deploy::model::{self, BuildParams, ModelSource};
 use nixproc_sysvinit::deploy::profile::Profile;
 use nixproc_sysvinit::deploy::{self as deploy, generations};
+use nixproc_sysvinit::remote::{self, fleet, Echo};
 
 /// Run an activity (status, stop, reload, ...) on every process of a deployment.
 #[derive(Parser, Debug)]
@@ -45,6 +46,8 @@ struct Cli {
     lib_dir: Option<PathBuf>,
     #[command(flatten)]
     model: ModelArgs,
+    #[command(flatten)]
+    remote: RemoteArgs,
     /// Print a JSON array of results (with LSB states for `status`) instead of the
     /// scripts' output.
     #[arg(long)]
@@ -64,6 +67,9 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<bool> {
+    if cli.remote.is_remote() {
+        return run_remote(cli);
+    }
     let runlevel = cli.deployment.runlevel();
     let scratch = std::env::temp_dir().join(format!("nixproc-runactivity-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).with_context(|| format!("creating {}", scratch.display()))?;
@@ -183,4 +189,86 @@ fn run_in(cli: &Cli, runlevel: u8, scratch: &Path) -> Result<bool> {
         }
     }
     Ok(failed.is_empty())
+}
+
+/// `--target-host` / `--hosts`: the activity runs on each host's deployed profile, by
+/// the host's own copy of this tool; its output comes back prefixed with the host.
+fn run_remote(cli: &Cli) -> Result<bool> {
+    if cli.path.is_some() || cli.model.flake.is_some() {
+        return Err(anyhow!(
+            "with --target-host or --hosts the activity runs on the profile deployed on each host: give no PATH or --flake"
+        ));
+    }
+    let options = cli.run.nix_options();
+    let hosts = remote::selected_hosts(
+        cli.remote.target_host.as_deref(),
+        cli.remote.hosts.as_deref(),
+        &options,
+    )?
+    .unwrap_or_default();
+    let state = cli
+        .state_dir
+        .clone()
+        .unwrap_or_else(deploy::default_state_dir);
+    let lib = cli.lib_dir.clone().unwrap_or_else(|| state.join("lib"));
+    let roots = deploy::tool_state_dir(&lib, &cli.deployment.profile_link()).join("hosts");
+    std::fs::create_dir_all(&roots).with_context(|| format!("creating {}", roots.display()))?;
+    let nix_dir = model::find_builder()?
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    let tool_package = remote::own_package(&nix_dir, &roots.join("tool"), &options)?;
+    let reports = remote::deploy::run_on_hosts(
+        &hosts,
+        cli.remote.max_hosts,
+        &fleet::RemoteSwitch {
+            profile: None,
+            tool_package: &tool_package,
+            tool: "nixproc-sysvinit-runactivity",
+            args: &remote_args(cli),
+            echo: if cli.json { Echo::Capture } else { Echo::Text },
+            copy_args: &cli.remote.copy_args(),
+        },
+    );
+    fleet::print_reports(&reports, cli.json, cli.remote.hosts.is_some());
+    if let Some(why) = fleet::failure(&reports) {
+        eprintln!("nixproc-sysvinit-runactivity: {why}");
+    }
+    Ok(reports.iter().all(fleet::HostReport::ok))
+}
+
+/// The tool's arguments on a host: the activity and the options that mean the same
+/// there.
+fn remote_args(cli: &Cli) -> Vec<String> {
+    let mut args = vec![
+        cli.activity.clone(),
+        "--profile".to_string(),
+        cli.deployment.profile.clone(),
+    ];
+    let path = |p: &PathBuf| p.to_string_lossy().into_owned();
+    if let Some(dir) = &cli.deployment.profiles_dir {
+        args.extend(["--profiles-dir".to_string(), path(dir)]);
+    }
+    if let Some(dir) = &cli.state_dir {
+        args.extend(["--state-dir".to_string(), path(dir)]);
+    }
+    if let Some(dir) = &cli.lib_dir {
+        args.extend(["--lib-dir".to_string(), path(dir)]);
+    }
+    if let Some(level) = cli.deployment.runlevel {
+        args.extend(["--runlevel".to_string(), level.to_string()]);
+    }
+    for (on, flag) in [
+        (cli.reverse, "--reverse"),
+        (cli.run.no_wait, "--no-wait"),
+        (cli.json, "--json"),
+    ] {
+        if on {
+            args.push(flag.to_string());
+        }
+    }
+    for (name, value) in cli.run.nix_options() {
+        args.extend(["--option".to_string(), name, value]);
+    }
+    args
 }

@@ -238,7 +238,8 @@ fn main() -> ExitCode {
     match run(&cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            if cli.json {
+            // A fleet's JSON summary, already printed, is its result.
+            if cli.json && e.downcast_ref::<HostsFailed>().is_none() {
                 println!(
                     "{}",
                     serde_json::json!({"event": "result", "ok": false, "error": format!("{e:#}")})
@@ -530,7 +531,8 @@ fn run_remote(cli: &Cli) -> Result<()> {
         Operation::Switch(Target::Given) | Operation::Plan(Target::Given)
     );
     let echo = match (&operation, cli.json) {
-        (Operation::ListGenerations | Operation::Plan(_), _) => Echo::Text,
+        (Operation::ListGenerations | Operation::Plan(_), true) => Echo::Capture,
+        (Operation::ListGenerations | Operation::Plan(_), false) => Echo::Text,
         (_, true) => Echo::EventsAsJson,
         (_, false) => Echo::Events,
     };
@@ -592,33 +594,27 @@ fn run_remote(cli: &Cli) -> Result<()> {
     report_hosts(cli, &reports)
 }
 
-/// Prints the hosts' reports (a table on stderr, or one JSON object on stdout); an
-/// error when any host failed.
+/// Prints the hosts' reports (a table, or one JSON object); an error when any host
+/// failed.
 fn report_hosts(cli: &Cli, reports: &[fleet::HostReport]) -> Result<()> {
-    if cli.json {
-        println!("{}", fleet::to_json(reports));
-    } else if cli.remote.hosts.is_some() || !cli.quiet {
-        eprint!("{}", fleet::table(reports));
-    }
-    let failed: Vec<&fleet::HostReport> = reports.iter().filter(|r| !r.ok()).collect();
-    match failed.as_slice() {
-        [] => Ok(()),
-        [one] if reports.len() == 1 => match &one.outcome {
-            Err(e) => Err(anyhow!("{e}")),
-            Ok(_) => Ok(()),
-        },
-        _ => bail!(
-            "{} of {} hosts failed: {}",
-            failed.len(),
-            reports.len(),
-            failed
-                .iter()
-                .map(|r| r.host.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
+    fleet::print_reports(reports, cli.json, cli.remote.hosts.is_some() || !cli.quiet);
+    match fleet::failure(reports) {
+        Some(why) => Err(HostsFailed(why).into()),
+        None => Ok(()),
     }
 }
+
+/// Some hosts failed; their reports have been printed.
+#[derive(Debug)]
+struct HostsFailed(String);
+
+impl std::fmt::Display for HostsFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for HostsFailed {}
 
 /// The switch's arguments on a target host: the options given here that mean the same
 /// there, the operation, and `--json` when its events are read back.

@@ -9,6 +9,21 @@ use std::time::Instant;
 
 use super::execute::Event;
 
+/// `println!` that never fails: when the reader of the progress has gone (a deployer
+/// whose SSH connection dropped), the switch goes on and finishes its transaction.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// `eprintln!` that never fails (see [`out!`]).
+macro_rules! err {
+    ($($arg:tt)*) => {{
+        let _ = writeln!(std::io::stderr().lock(), $($arg)*);
+    }};
+}
+
 /// Shows progress: on a terminal, one finished line per process plus a redrawn status
 /// line of what is running; otherwise plain lines. With `json`, one JSON object per
 /// event on stdout instead.
@@ -44,13 +59,13 @@ impl Progress {
             return;
         }
         if self.json {
-            println!(
+            out!(
                 "{}",
                 serde_json::json!({"event": "phase", "phase": label, "steps": total})
             );
         } else {
             self.clear_status();
-            eprintln!("{label}: {total} step(s)");
+            err!("{label}: {total} step(s)");
         }
     }
 
@@ -63,7 +78,7 @@ impl Progress {
             Event::Launched { step, .. } => {
                 self.running.insert(step.name.clone(), Instant::now());
                 if self.json {
-                    println!(
+                    out!(
                         "{}",
                         serde_json::json!({"event": "launched", "name": step.name,
                             "action": step.action.as_str()})
@@ -80,7 +95,7 @@ impl Progress {
                 self.running.remove(&step.name);
                 self.done += 1;
                 if self.json {
-                    println!(
+                    out!(
                         "{}",
                         serde_json::json!({"event": "finished", "name": step.name,
                             "action": step.action.as_str(), "ok": ok, "status": status,
@@ -94,7 +109,7 @@ impl Progress {
                 } else {
                     format!("FAILED ({status})")
                 };
-                eprintln!(
+                err!(
                     "[{}/{}] {:<5} {:<30} {state} {:.2}s",
                     self.done,
                     self.total,

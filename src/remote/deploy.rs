@@ -77,16 +77,27 @@ fn build_models(
             continue;
         }
         let (file, extra) = &key;
+        // Nix's messages become the host's report instead of interleaving with the
+        // other hosts' progress.
         let params = BuildParams {
             extra_params: Some(extra.clone()),
+            quiet: true,
             ..params.clone()
         };
         let link = roots.join(format!("model-{}", built.len()));
         let result = model::build(&ModelSource::File(file.clone()), &params, &link)
-            .map_err(|e| format!("{}: {e}", file.display()));
+            .map_err(|e| format!("{}: {}", file.display(), nix_error(&e.to_string())));
         built.insert(key, result);
     }
     built
+}
+
+/// The part of a failed build's message that Nix wrote, from its first `error:` (the
+/// whole message when there is none).
+fn nix_error(message: &str) -> &str {
+    message
+        .find("error:")
+        .map_or(message, |start| message[start..].trim_end())
 }
 
 /// A report of `host` failing at `step` before anything was done on it.

@@ -171,6 +171,37 @@ pub fn table(reports: &[HostReport]) -> String {
     out
 }
 
+/// Shows the reports: one JSON object on stdout with `json`, else the table on stderr
+/// when `table`.
+pub fn print_reports(reports: &[HostReport], json: bool, table_wanted: bool) {
+    use std::io::Write;
+    if json {
+        let _ = writeln!(std::io::stdout().lock(), "{}", to_json(reports));
+    } else if table_wanted {
+        let _ = write!(std::io::stderr().lock(), "{}", table(reports));
+    }
+}
+
+/// Why the reports as a whole failed, if any host failed: the one host's own error when
+/// there is one host, else which hosts failed.
+pub fn failure(reports: &[HostReport]) -> Option<String> {
+    let failed: Vec<&HostReport> = reports.iter().filter(|r| !r.ok()).collect();
+    match failed.as_slice() {
+        [] => None,
+        [one] if reports.len() == 1 => one.outcome.as_ref().err().map(ToString::to_string),
+        _ => Some(format!(
+            "{} of {} hosts failed: {}",
+            failed.len(),
+            reports.len(),
+            failed
+                .iter()
+                .map(|r| r.host.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )),
+    }
+}
+
 /// The reports as one JSON object: `{ "event": "fleet", "ok", "hosts": [...] }`.
 pub fn to_json(reports: &[HostReport]) -> serde_json::Value {
     let hosts: Vec<serde_json::Value> = reports

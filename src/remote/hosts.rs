@@ -88,6 +88,28 @@ pub fn read_hosts(file: &Path, options: &NixOptions) -> Result<Vec<HostSpec>, Re
         .collect()
 }
 
+/// The hosts `--target-host` or `--hosts` select: one host named after its target, or
+/// the fleet file's hosts. `None` when neither is given.
+pub fn selected_hosts(
+    target_host: Option<&str>,
+    fleet_file: Option<&Path>,
+    options: &NixOptions,
+) -> Result<Option<Vec<HostSpec>>, RemoteError> {
+    match (target_host, fleet_file) {
+        (Some(text), _) => {
+            let target: TargetHost = text.parse()?;
+            Ok(Some(vec![HostSpec {
+                name: target.to_string(),
+                target,
+                processes: None,
+                extra_params: "{}".into(),
+            }]))
+        }
+        (None, Some(file)) => read_hosts(file, options).map(Some),
+        (None, None) => Ok(None),
+    }
+}
+
 /// One evaluated host, checked.
 fn host_spec(name: &str, value: &serde_json::Value) -> Result<HostSpec, String> {
     let attributes = value["attributes"].as_array().cloned().unwrap_or_default();

@@ -16,7 +16,7 @@ pub mod run;
 pub mod ssh;
 
 pub use fleet::{for_each_host, switch_host, HostReport, RemoteSwitch};
-pub use hosts::{read_hosts, HostSpec};
+pub use hosts::{read_hosts, selected_hosts, HostSpec};
 pub use run::{own_package, run_remote, Echo};
 pub use ssh::TargetHost;
 

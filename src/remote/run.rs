@@ -70,6 +70,9 @@ pub enum Echo {
     EventsAsJson,
     /// Plain text: each line passed on, prefixed with the host.
     Text,
+    /// Kept, not shown: the whole output becomes the result, as
+    /// `{ "event": "output", "output": ... }` (its JSON when it is JSON, else the text).
+    Capture,
 }
 
 /// What a finished remote run left: the tool's final `result` event, when it printed
@@ -156,12 +159,18 @@ fn forward_stderr(name: &str, stderr: impl std::io::Read) -> String {
 }
 
 /// Passes the remote standard output on as `echo` says; returns the `result` event.
-fn forward_stdout(name: &str, stdout: impl std::io::Read, echo: Echo) -> RemoteResult {
+fn forward_stdout(name: &str, mut stdout: impl std::io::Read, echo: Echo) -> RemoteResult {
+    if echo == Echo::Capture {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        let output = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
+        return Some(serde_json::json!({ "event": "output", "output": output }));
+    }
     let mut result = None;
     let out = std::io::stdout();
     for line in BufReader::new(stdout).lines().map_while(Result::ok) {
         let event = match echo {
-            Echo::Text => None,
+            Echo::Text | Echo::Capture => None,
             _ => serde_json::from_str::<serde_json::Value>(&line)
                 .ok()
                 .filter(|v| v.get("event").is_some()),
@@ -230,5 +239,13 @@ mod tests {
         let result = forward_stdout("h1", stdout.as_bytes(), Echo::Events);
         assert_eq!(result, Some(json!({"event": "result", "ok": true})));
         assert_eq!(forward_stdout("h1", stdout.as_bytes(), Echo::Text), None);
+    }
+
+    #[test]
+    fn captured_output_is_kept_as_json_when_it_is_json() {
+        let kept = forward_stdout("h1", "[1, 2]\n".as_bytes(), Echo::Capture);
+        assert_eq!(kept, Some(json!({"event": "output", "output": [1, 2]})));
+        let kept = forward_stdout("h1", "a\nb\n".as_bytes(), Echo::Capture);
+        assert_eq!(kept, Some(json!({"event": "output", "output": "a\nb\n"})));
     }
 }
