@@ -1,4 +1,4 @@
-//! Integration tests of the init-functions library (`nix/init-functions.sh`) with real
+//! Integration tests of the init-functions library (`nix/init-functions/*.sh`) with real
 //! processes: Debian's nginx, the example web server under libslack `daemon`, user
 //! switches, PID reuse and processes that ignore TERM. They run as root (they create a
 //! throwaway user and manage daemons) and leave no process behind.
