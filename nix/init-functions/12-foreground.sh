@@ -1,10 +1,13 @@
 # shellcheck shell=bash
 # init-functions: Starting a foreground program under libslack daemon: start_foreground.
 
+# Sets: nothing.
+# Returns: as _initfn_start_steps.
 start_foreground() {
     local - IFS=$' \t\n'
     set +e +u
-    local daemon=$_initfn_daemon pidfile='' nice='' user='' logfile='' dir='' umask='' OPTIND=1 opt
+    local fn=start_foreground force=0 daemon=$_initfn_daemon pidfile='' nice='' user='' logfile='' dir='' umask=''
+    local OPTIND=1 opt
     while getopts ':D:p:n:u:o:C:m:' opt; do
         case $opt in
         D) daemon=$OPTARG ;;
@@ -26,7 +29,9 @@ start_foreground() {
         _initfn_err "usage: start_foreground [-D DAEMON] -p PIDFILE [-n NICE] [-u USER] [-o LOGFILE] [-C DIR] [-m UMASK] -- PROGRAM [ARGS...]"
         return 2
     fi
-    local program=$1 rc
+    local program=$1 target=''
+    shift
+    local -a args=("$@")
     [ -n "$pidfile" ] || pidfile="$_initfn_runtime_dir/${program##*/}.pid"
     if [[ $pidfile != */* ]]; then
         pidfile="./$pidfile"
@@ -43,33 +48,37 @@ start_foreground() {
         _initfn_err "start_foreground: daemon accepts only the characters -._a-zA-Z0-9/ in PID file paths, got '$pidfile' for ${program##*/}"
         return 2
     fi
-    _initfn_check_nice_user start_foreground "$nice" "$user" "$program" || return 2
-    local daemon_path _initfn_path
+    # What _initfn_start_foreground_poll remembers from one look to the next.
+    local seen=0 client='' since=0 missing=0
+    _initfn_start_steps
+}
+
+# The hooks of start_foreground (see _initfn_start_steps).
+
+# The wrapper DAEMON and PROGRAM must be executable; the lookup looks for the wrapper.
+# Sets: target (the caller's), _initfn_path (the caller's).
+# Returns: 0, or 5 when either is not installed.
+_initfn_start_foreground_check() {
     if ! _initfn_executable "$daemon"; then
         _initfn_err "start_foreground: the daemon wrapper '$daemon' was not found"
         return 5
     fi
-    daemon_path=$_initfn_path
+    target=$_initfn_path
     if ! _initfn_executable "$program"; then
         _initfn_err "start_foreground: ${program} is not an executable program"
         return 5
     fi
+}
 
-    local -a _initfn_found=()
-    local _initfn_pidfile_used='' _initfn_uid
-    _initfn_expect_uid "$user" || return 2
-    _initfn_lookup "$pidfile" "$daemon_path" "$_initfn_uid"
-    rc=$?
-    [ "$rc" -eq 0 ] && return 0
-    if [ "$rc" -eq 4 ]; then
-        _initfn_err "start_foreground: not starting ${program##*/}: untrusted PID file $pidfile"
-        return 1
-    fi
+# The working directory must exist; the PID and log directories are made for USER; the
+# old PID files go.
+# Sets: nothing.
+# Returns: 0 ready, 1 failed (reported).
+_initfn_start_foreground_prepare() { # LOOKUP-STATUS
     if [ -n "$dir" ] && ! [ -d "$dir" ]; then
         _initfn_err "start_foreground: the working directory $dir of ${program##*/} does not exist"
         return 1
     fi
-
     _initfn_prepare_dir "$piddir" "$user" || {
         _initfn_err "start_foreground: cannot prepare the PID directory $piddir"
         return 1
@@ -81,80 +90,84 @@ start_foreground() {
         }
     fi
     rm -f -- "$pidfile" "$piddir/$name.clientpid"
+}
 
-    local -a cmd=()
-    [ -n "$nice" ] && cmd+=(nice -n "$nice")
+# daemon --unsafe --inherit --name=NAME --pidfiles=DIR [...] -- PROGRAM ARGS
+# Sets: cmd (the caller's).
+_initfn_start_foreground_command() {
     cmd+=("$daemon" --unsafe --inherit "--name=$name" "--pidfiles=$piddir")
     [ -n "$logfile" ] && cmd+=("--output=$logfile")
     [ -n "$user" ] && cmd+=("--user=$user")
     [ -n "$dir" ] && cmd+=("--chdir=$dir")
     [ -n "$umask" ] && cmd+=("--umask=$umask")
-    cmd+=(-- "$@")
-    "${cmd[@]}" </dev/null
-    rc=$?
-    if [ "$rc" -ne 0 ]; then
-        _initfn_err "start_foreground: $daemon failed for ${program##*/} (status $rc)"
-        return 1
-    fi
+    cmd+=(-- "$program" "${args[@]}")
+}
 
-    # Up = the wrapper runs (verified through its PID file) and its client still lives
-    # 20 ms after it was first seen (a program that fails at once
-    # is caught here, not after the timeout). Until the PID file appears, a wrapper that
-    # is no longer among the live processes has exited: fail soon.
-    local seen=0 wpid cpid client='' since=0 missing=0 _initfn_deadline _initfn_ms _initfn_step=0
-    _initfn_start_deadline
-    while :; do
-        _initfn_lookup "$pidfile" "$daemon_path" "$_initfn_uid" 2>/dev/null
-        rc=$?
-        if [ "$rc" -eq 0 ]; then
-            seen=1
-            wpid=${_initfn_found[0]}
-            local -a _initfn_pids=()
-            _initfn_read_pids "$piddir/$name.clientpid" 2>/dev/null
-            local now=''
-            for cpid in "${_initfn_pids[@]}"; do
-                if _initfn_child_of "$cpid" "$wpid"; then
-                    _initfn_starttime "$cpid" && now="$cpid:$_initfn_start"
-                fi
-            done
-            if [ -n "$now" ] && [ "$now" = "$client" ]; then
-                _initfn_clock
-                [ $((_initfn_ms - since)) -ge 20 ] && return 0
-            elif [ -n "$now" ]; then
-                client=$now
-                _initfn_clock
-                since=$_initfn_ms
-            elif [ -n "$client" ]; then
-                _initfn_foreground_failed "$program" "$logfile" exited
-                return 1
+# Sets: nothing.
+_initfn_start_foreground_failed() { # STATUS
+    _initfn_err "start_foreground: $daemon failed for ${program##*/} (status $1)"
+}
+
+# Up = the wrapper runs (verified through its PID file) and its client still lives 20 ms
+# after it was first seen (a program that fails at once is caught here, not after the
+# timeout). Until the PID file appears, a wrapper that is no longer among the live
+# processes has exited: fail soon.
+# Sets: seen, client, since, missing, _initfn_found, _initfn_pidfile_used, _initfn_ms
+# (all the callers').
+# Returns: 0 up, 1 failed (reported), 2 not yet.
+_initfn_start_foreground_poll() {
+    local rc wpid cpid
+    _initfn_lookup "$pidfile" "$target" "$_initfn_uid" 2>/dev/null
+    rc=$?
+    if [ "$rc" -eq 0 ]; then
+        seen=1
+        wpid=${_initfn_found[0]}
+        local -a _initfn_pids=()
+        _initfn_read_pids "$piddir/$name.clientpid" 2>/dev/null
+        local now='' _initfn_start=''
+        for cpid in "${_initfn_pids[@]}"; do
+            if _initfn_child_of "$cpid" "$wpid"; then
+                _initfn_starttime "$cpid" && now="$cpid:$_initfn_start"
             fi
-        elif [ "$seen" -eq 1 ]; then
+        done
+        if [ -n "$now" ] && [ "$now" = "$client" ]; then
+            _initfn_clock
+            [ $((_initfn_ms - since)) -ge 20 ] && return 0
+        elif [ -n "$now" ]; then
+            client=$now
+            _initfn_clock
+            since=$_initfn_ms
+        elif [ -n "$client" ]; then
             _initfn_foreground_failed "$program" "$logfile" exited
             return 1
-        elif _initfn_wrapper_alive "$name" "$piddir" "$daemon_path"; then
-            missing=0
-        else
-            # A scan can miss a process that forks and exits while /proc is read, so
-            # only 100 ms of misses (with no PID file) count as gone.
-            _initfn_clock
-            if [ "$missing" -eq 0 ]; then
-                missing=$_initfn_ms
-            elif [ $((_initfn_ms - missing)) -ge 100 ]; then
-                _initfn_foreground_failed "$program" "$logfile" exited
-                return 1
-            fi
         fi
-        if [ "$rc" -eq 4 ]; then
-            _initfn_lookup "$pidfile" "$daemon_path" "$_initfn_uid"
-            _initfn_err "start_foreground: ${program##*/} has an untrusted PID file $pidfile"
+    elif [ "$seen" -eq 1 ]; then
+        _initfn_foreground_failed "$program" "$logfile" exited
+        return 1
+    elif _initfn_wrapper_alive "$name" "$piddir" "$target"; then
+        missing=0
+    else
+        # A scan can miss a process that forks and exits while /proc is read, so only
+        # 100 ms of misses (with no PID file) count as gone.
+        _initfn_clock
+        if [ "$missing" -eq 0 ]; then
+            missing=$_initfn_ms
+        elif [ $((_initfn_ms - missing)) -ge 100 ]; then
+            _initfn_foreground_failed "$program" "$logfile" exited
             return 1
         fi
-        if _initfn_past "$_initfn_deadline"; then
-            _initfn_foreground_failed "$program" "$logfile" "is not running after ${STARTTIMEOUT:-30} s"
-            return 1
-        fi
-        _initfn_nap
-    done
+    fi
+    if [ "$rc" -eq 4 ]; then
+        _initfn_lookup "$pidfile" "$target" "$_initfn_uid"
+        _initfn_err "start_foreground: ${program##*/} has an untrusted PID file $pidfile"
+        return 1
+    fi
+    return 2
+}
+
+# Sets: nothing.
+_initfn_start_foreground_timeout() {
+    _initfn_foreground_failed "$program" "$logfile" "is not running after ${STARTTIMEOUT:-30} s"
 }
 
 # True while a libslack daemon wrapper (DAEMON_PATH) for NAME with PID directory DIR is
