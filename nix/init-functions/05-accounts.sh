@@ -17,3 +17,18 @@ _initfn_expect_uid() {
 _initfn_user_ok() {
     id -u -- "$1" >/dev/null 2>&1
 }
+
+# Whether the account database says that USER does not exist: `getent passwd USER`
+# exits 2 for "not found". id cannot tell that apart from a failed look-up, and a
+# failure (getent missing from PATH, killed, out of processes, exit 1 or 3) proves
+# nothing, so it never counts as "absent". getent is found in PATH like the other tools:
+# the base packages first, then the PATH the script was started with.
+# Returns: 0 USER does not exist, 1 USER exists, 2 the database could not tell.
+_initfn_user_absent() {
+    getent passwd -- "$1" >/dev/null 2>&1
+    case $? in
+    2) return 0 ;;
+    0) return 1 ;;
+    *) return 2 ;;
+    esac
+}

@@ -56,10 +56,15 @@ killproc() {
     fi
     local _initfn_uid program=$1 signal=''
     if ! _initfn_expect_uid "$user" 2>/dev/null; then
-        # Nothing runs as an account that does not exist (any more).
-        _initfn_err "killproc: ${program##*/} is not running: its user '$user' does not exist"
-        [ $# -eq 2 ] && return 7
-        return 0
+        # Nothing runs as an account that does not exist (any more); but only the account
+        # database can say that it does not: a look-up that failed proves nothing.
+        if _initfn_user_absent "$user"; then
+            _initfn_err "killproc: ${program##*/} is not running: its user '$user' does not exist"
+            [ $# -eq 2 ] && return 7
+            return 0
+        fi
+        _initfn_err "killproc: cannot tell whether ${program##*/} runs: the user '$user' could not be looked up"
+        return 1
     fi
     if [ $# -eq 2 ]; then
         signal=$(_initfn_signal "$2") || {
