@@ -1,11 +1,13 @@
 # shellcheck shell=bash
-# init-functions: PID files: which ones are trusted, and reading the PIDs they hold.
+# init-functions, PID files: which ones are trusted, and reading the PIDs they hold.
 
 # True when DIR may hold the files of a process of uid UID: a directory owned by root
 # or UID that nobody else can write (a sticky world-writable directory like /tmp does
 # not qualify), reached through a symbolic link only when root owns the link.
 # Otherwise prints why and fails.
-_initfn_dir_trusted() {
+# Sets: nothing.
+# Returns: 0 trusted, 1 refused (with the reason).
+_initfn_dir_trusted() { # DIR UID
     local dir=$1 uid=$2 owner mode
     if [ -L "$dir" ]; then
         owner=$(stat -c '%u' -- "$dir" 2>/dev/null)
@@ -31,9 +33,10 @@ _initfn_dir_trusted() {
 
 # True when FILE is a PID file only root and uid UID can have written: a regular file
 # (never a symbolic link), owned by one of them, writable by nobody else, in a directory
-# that passes _initfn_dir_trusted. Otherwise prints why and fails; returns 2 (silently)
-# when FILE no longer exists.
-_initfn_pidfile_trusted() {
+# that passes _initfn_dir_trusted. Otherwise prints why and fails.
+# Sets: nothing.
+# Returns: 0 trusted, 1 refused (with the reason), 2 (silently) FILE no longer exists.
+_initfn_pidfile_trusted() { # FILE UID
     local file=$1 uid=$2 owner mode dir
     if [ -L "$file" ]; then
         _initfn_err "refusing PID file $file: it is a symbolic link"
@@ -61,8 +64,10 @@ _initfn_pidfile_trusted() {
     _initfn_dir_trusted "$dir" "$uid"
 }
 
-# Reads the PIDs on the first line of FILE into the array _initfn_pids.
-_initfn_read_pids() {
+# Reads the PIDs on the first line of FILE (callers declare a local _initfn_pids).
+# Sets: _initfn_pids (those PIDs greater than 1, as numbers; empty for none).
+# Returns: 0, or 1 when FILE is not readable.
+_initfn_read_pids() { # FILE
     local line='' word
     local -a words=()
     _initfn_pids=()
@@ -78,7 +83,8 @@ _initfn_read_pids() {
 }
 
 # True when some PID on the first line of FILE names a live process.
-_initfn_pidfile_alive() {
+# Sets: nothing.
+_initfn_pidfile_alive() { # FILE
     local -a _initfn_pids=()
     local pid
     _initfn_read_pids "$1"

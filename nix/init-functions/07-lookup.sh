@@ -1,9 +1,11 @@
 # shellcheck shell=bash
-# init-functions: Lookup: the verified PIDs of a program, from its PID file or a scan of /proc.
+# init-functions, lookup: the verified PIDs of a program, from its PID file or a scan of
+# /proc.
 
 # Scans /proc for live processes running PROGRAM as uid UID (used when there is no PID
-# file). Arguments: PROGRAM LOCATED UID.
-_initfn_scan() {
+# file); callers declare a local _initfn_pids.
+# Sets: _initfn_pids (the PIDs found, this shell's own excepted).
+_initfn_scan() { # PROGRAM-AS-GIVEN PROGRAM-LOCATED UID
     local given=$1 located=$2 uid=$3 d pid
     _initfn_pids=()
     for d in /proc/[0-9]*; do
@@ -16,16 +18,20 @@ _initfn_scan() {
     done
 }
 
-# Core lookup. Sets _initfn_found (verified live PIDs) and _initfn_pidfile_used; returns
-# 0 running, 1 dead with PID file, 3 not running, 4 PID file refused (with a message).
-# A PID counts only when its process runs PROGRAM as uid UID, from a PID file that
-# passes _initfn_pidfile_trusted. Arguments: PIDFILE-or-empty PROGRAM UID
-_initfn_lookup() {
+# Core lookup. A PID counts only when its process runs PROGRAM as uid UID, from a PID
+# file that passes _initfn_pidfile_trusted. Without PIDFILE, the default PID file
+# RUNTIMEDIR/BASENAME.pid when it exists, else a scan of /proc.
+# Sets: _initfn_found (the verified live PIDs), _initfn_pidfile_used (the PID file
+# read, empty after a scan). Callers declare both local.
+# Returns: 0 running, 1 dead with a PID file, 3 not running, 4 PID file refused (with a
+# message).
+_initfn_lookup() { # PIDFILE-OR-EMPTY PROGRAM UID
     local pidfile=$1 program=$2 uid=$3 _initfn_path pid any_alive=0
     local -a _initfn_pids=()
     _initfn_found=()
     _initfn_locate "$program"
     if [ -z "$pidfile" ]; then
+        # shellcheck disable=SC2154 # _initfn_runtime_dir is a setting (01-settings.sh)
         local def="$_initfn_runtime_dir/${program##*/}.pid"
         if [ -e "$def" ] || [ -L "$def" ]; then
             pidfile=$def

@@ -1,10 +1,13 @@
 # shellcheck shell=bash
-# init-functions: Status: pidofproc and statusproc.
+# init-functions, status: pidofproc and statusproc.
 
-# Parses "-p PIDFILE -u USER" for pidofproc/statusproc into _initfn_opt_pidfile and
-# _initfn_uid; sets _initfn_shift to the number of arguments consumed. Returns 2 for bad
-# options, 3 when USER does not exist (then nothing can run as USER).
-_initfn_parse_p() {
+# Parses "-p PIDFILE -u USER" for pidofproc/statusproc (callers declare the variables
+# it sets local).
+# Sets: _initfn_opt_pidfile (-p or empty), _initfn_uid (as _initfn_expect_uid),
+# _initfn_shift (the number of arguments consumed).
+# Returns: 0, 2 bad options (with a message), 3 USER does not exist (then nothing can
+# run as USER).
+_initfn_parse_p() { # ARGS...
     _initfn_opt_pidfile=
     _initfn_shift=0
     local OPTIND=1 opt user=''
@@ -22,7 +25,11 @@ _initfn_parse_p() {
     _initfn_expect_uid "$user" 2>/dev/null || return 3
 }
 
-pidofproc() {
+# Prints the verified PIDs of PROGRAM on one line.
+# Sets: nothing.
+# Returns: 0 running, 1 dead with a PID file, 3 not running (or no such USER), 4 an
+# untrusted PID file or bad usage.
+pidofproc() { # [-p PIDFILE] [-u USER] PROGRAM
     local - IFS=$' \t\n'
     set +e +u
     local -a _initfn_found=()
@@ -41,7 +48,10 @@ pidofproc() {
     return "$rc"
 }
 
-statusproc() {
+# Prints the state of PROGRAM (named after the PID file, else the program).
+# Sets: nothing.
+# Returns: as pidofproc.
+statusproc() { # [-p PIDFILE] [-u USER] PROGRAM
     local - IFS=$' \t\n'
     set +e +u
     local -a _initfn_found=()

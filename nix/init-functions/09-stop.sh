@@ -1,8 +1,10 @@
 # shellcheck shell=bash
-# init-functions: Stopping: killproc.
+# init-functions, stop: killproc.
 
-# Normalises a signal given as -HUP, HUP, SIGHUP, -SIGHUP or -1 to what kill -s accepts.
-_initfn_signal() {
+# Prints a signal given as -HUP, HUP, SIGHUP, -SIGHUP or -1 as kill -s accepts it.
+# Sets: nothing.
+# Returns: 0, or 1 for an unknown signal.
+_initfn_signal() { # SIGNAL
     local s=${1#-}
     s=${s#SIG}
     s=${s#sig}
@@ -15,8 +17,10 @@ _initfn_signal() {
 }
 
 # Waits until none of the tracked processes ("PID:STARTTIME" words) lives, or the
-# deadline (ms since the epoch) passes. Returns 0 when all are gone.
-_initfn_wait_gone() {
+# deadline (ms since the epoch) passes (callers declare _initfn_ms and _initfn_step).
+# Sets: _initfn_ms, _initfn_step (the polling clock).
+# Returns: 0 when all are gone, 1 at the deadline.
+_initfn_wait_gone() { # DEADLINE PID:STARTTIME...
     local deadline=$1 entry
     shift
     while :; do
@@ -33,7 +37,12 @@ _initfn_wait_gone() {
     done
 }
 
-killproc() {
+# Sends SIGNAL, or stops PROGRAM: TERM, KILL after DELAY, then its PID files go.
+# Sets: nothing.
+# Returns: 0 done (or not running, without SIGNAL), 1 failed (still running after KILL,
+# or its user could not be looked up), 2 bad usage, 4 untrusted PID file, 7 SIGNAL asked
+# for but PROGRAM is not running.
+killproc() { # [-p PIDFILE] [-u USER] [-d DELAY] PROGRAM [SIGNAL]
     local - IFS=$' \t\n'
     set +e +u
     local -a _initfn_found=()

@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# init-functions: Directories: making the PID and log directories of a process for its user.
+# init-functions, directories: making the PID and log directories of a process for its
+# user.
 
 # Makes DIR exist for the files of a process, run as USER when given. Without USER, a
 # missing DIR is created (mode 0755). With USER, a DIR that others could write or
@@ -8,9 +9,12 @@
 # (created as needed) that is root's and not world-writable, with mode 0755, and
 # handed over to USER and USER's group. An existing directory is never handed over,
 # except one of a deleted account (_initfn_adopt_orphan).
-_initfn_prepare_dir() {
+# Sets: nothing.
+# Returns: 0 DIR is ready, 1 refused or failed (with a message).
+_initfn_prepare_dir() { # DIR [USER]
     local dir=$1 user=${2:-} parent _initfn_uid
     if [ -z "$user" ]; then
+        # shellcheck disable=SC2174 # only DIR itself needs mode 0755; parents get the umask's
         [ -d "$dir" ] || mkdir -p -m 0755 -- "$dir"
         return
     fi
@@ -47,8 +51,10 @@ _initfn_prepare_dir() {
 
 # As root, hands DIR over to USER when DIR belongs to an account that no longer exists
 # (an earlier deployment's user, deleted since; the new account may have another uid)
-# and only root can write its parent, so that root made it.
-_initfn_adopt_orphan() {
+# and only root can write its parent, so that root made it. Reads the caller's
+# _initfn_uid (USER's uid).
+# Sets: nothing.
+_initfn_adopt_orphan() { # DIR USER
     local dir=$1 user=$2 owner
     [ "$EUID" -eq 0 ] && ! [ -L "$dir" ] && [ -d "$dir" ] || return 0
     owner=$(stat -c '%u' -- "$dir" 2>/dev/null) || return 0

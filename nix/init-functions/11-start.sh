@@ -1,9 +1,12 @@
 # shellcheck shell=bash
-# init-functions: Starting a self-daemonizing program: start_daemon (alias loadproc).
+# init-functions, start: the skeleton of both start functions, and starting a
+# self-daemonizing program, start_daemon (alias loadproc).
 
 # Checks the options common to the start functions: NICE must be an integer, USER must
-# exist. Arguments: FUNCTION NICE USER PROGRAM; returns 2 after an error message.
-_initfn_check_nice_user() {
+# exist.
+# Sets: nothing.
+# Returns: 0, or 2 after an error message.
+_initfn_check_nice_user() { # FUNCTION NICE USER PROGRAM
     if [ -n "$2" ] && ! [[ $2 =~ ^-?[0-9]+$ ]]; then
         _initfn_err "$1: the nice level must be an integer, got '$2'"
         return 2
@@ -14,9 +17,9 @@ _initfn_check_nice_user() {
     fi
 }
 
-# Sets _initfn_path to PROGRAM located (see _initfn_locate); true when that is an
-# executable file.
-_initfn_executable() {
+# True when PROGRAM, located (see _initfn_locate), is an executable file.
+# Sets: _initfn_path (PROGRAM located).
+_initfn_executable() { # PROGRAM
     _initfn_locate "$1"
     [ -x "$_initfn_path" ] && ! [ -d "$_initfn_path" ]
 }

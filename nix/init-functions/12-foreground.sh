@@ -1,13 +1,16 @@
 # shellcheck shell=bash
-# init-functions: Starting a foreground program under libslack daemon: start_foreground.
+# init-functions, foreground: starting a foreground program under libslack daemon,
+# start_foreground (the skeleton it shares with start_daemon is in 11-start.sh).
 
 # Sets: nothing.
 # Returns: as _initfn_start_steps.
 start_foreground() {
     local - IFS=$' \t\n'
     set +e +u
+    # shellcheck disable=SC2034,SC2154 # fn, force: read by _initfn_start_steps; _initfn_daemon: a setting
     local fn=start_foreground force=0 daemon=$_initfn_daemon pidfile='' nice='' user='' logfile='' dir='' umask=''
     local OPTIND=1 opt
+    # shellcheck disable=SC2034 # nice is read by _initfn_start_steps
     while getopts ':D:p:n:u:o:C:m:' opt; do
         case $opt in
         D) daemon=$OPTARG ;;
@@ -32,6 +35,7 @@ start_foreground() {
     local program=$1 target=''
     shift
     local -a args=("$@")
+    # shellcheck disable=SC2154 # _initfn_runtime_dir is a setting (01-settings.sh)
     [ -n "$pidfile" ] || pidfile="$_initfn_runtime_dir/${program##*/}.pid"
     if [[ $pidfile != */* ]]; then
         pidfile="./$pidfile"
@@ -58,6 +62,7 @@ start_foreground() {
 # The wrapper DAEMON and PROGRAM must be executable; the lookup looks for the wrapper.
 # Sets: target (the caller's), _initfn_path (the caller's).
 # Returns: 0, or 5 when either is not installed.
+# shellcheck disable=SC2154 # _initfn_path is a local of _initfn_start_steps
 _initfn_start_foreground_check() {
     if ! _initfn_executable "$daemon"; then
         _initfn_err "start_foreground: the daemon wrapper '$daemon' was not found"
@@ -115,6 +120,7 @@ _initfn_start_foreground_failed() { # STATUS
 # Sets: seen, client, since, missing, _initfn_found, _initfn_pidfile_used, _initfn_ms
 # (all the callers').
 # Returns: 0 up, 1 failed (reported), 2 not yet.
+# shellcheck disable=SC2154 # _initfn_uid, _initfn_found, _initfn_ms: locals of _initfn_start_steps
 _initfn_start_foreground_poll() {
     local rc wpid cpid
     _initfn_lookup "$pidfile" "$target" "$_initfn_uid" 2>/dev/null
@@ -172,7 +178,8 @@ _initfn_start_foreground_timeout() {
 
 # True while a libslack daemon wrapper (DAEMON_PATH) for NAME with PID directory DIR is
 # alive (as the wrapper or the client it forked that has not run its program yet).
-_initfn_wrapper_alive() {
+# Sets: nothing.
+_initfn_wrapper_alive() { # NAME DIR DAEMON_PATH
     local name=$1 dir=$2 d i
     local -a argv
     for d in /proc/[0-9]*; do
@@ -195,7 +202,8 @@ _initfn_wrapper_alive() {
 
 # Reports a failed foreground start: PROGRAM WHAT (e.g. "exited during start"), with
 # the last lines of LOGFILE when it has any.
-_initfn_foreground_failed() {
+# Sets: nothing.
+_initfn_foreground_failed() { # PROGRAM LOGFILE WHAT
     local program=$1 logfile=$2 what=$3 tail=''
     [ "$what" = exited ] && what='exited during start'
     if [ -n "$logfile" ] && [ -s "$logfile" ] && ! [ -L "$logfile" ]; then

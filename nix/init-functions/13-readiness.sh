@@ -1,7 +1,11 @@
 # shellcheck shell=bash
-# init-functions: Readiness: wait_ready.
+# init-functions, readiness: wait_ready.
 
-wait_ready() {
+# Waits until HOST:PORT accepts a connection and/or COMMAND succeeds, while the process
+# of PIDFILE lives.
+# Sets: nothing.
+# Returns: 0 ready, 1 the process is gone or the timeout passed, 2 bad usage.
+wait_ready() { # -p PIDFILE [-t TIMEOUT] (-P PORT [-H HOST] | -c COMMAND)
     local - IFS=$' \t\n'
     set +e +u
     local pidfile='' timeout=${READYTIMEOUT:-30} port='' host=127.0.0.1 command='' OPTIND=1 opt
