@@ -33,7 +33,9 @@
 #   killproc [-p PIDFILE] [-u USER] [-d DELAY] PROGRAM [SIGNAL]
 #       With SIGNAL (-HUP, HUP, SIGHUP or a number): send it. Without: send TERM, wait
 #       until the process (and a daemon wrapper's client) is gone, send KILL after DELAY
-#       seconds, and remove the PID file. Stopping a stopped program succeeds.
+#       seconds, and remove the PID file. Stopping a stopped program succeeds, and so
+#       does stopping one whose USER the account database does not know (getent passwd:
+#       not found); a failed look-up of USER fails (1).
 #   statusproc [-p PIDFILE] [-u USER] PROGRAM
 #       Print the state and return its LSB status code.
 #   pidofproc [-p PIDFILE] [-u USER] PROGRAM
@@ -41,9 +43,9 @@
 #
 # Exit codes follow the LSB. statusproc/pidofproc: 0 running, 1 dead but the PID file
 # exists, 3 not running (also when USER of -u does not exist), 4 unknown (the PID file is
-# not trustworthy). killproc: 0 done,
-# 1 failed, 2 bad usage, 4 untrusted PID file, 7 a signal was asked for but the program
-# is not running. start_daemon/start_foreground: 0 running, 1 failed, 2 bad usage, 5 the
+# not trustworthy). killproc: 0 done, 1 failed (also when USER could not be looked up),
+# 2 bad usage, 4 untrusted PID file, 7 a signal was asked for but the program is not
+# running. start_daemon/start_foreground: 0 running, 1 failed, 2 bad usage, 5 the
 # program is not installed. A PID file naming a live but unrelated process counts as
 # "not running" (3), and that process is never signalled.
 #
