@@ -54,8 +54,10 @@ trap 'exit 130' INT TERM
 
 quote() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 
-sed -e "s|'@runtimeDir@'|$(quote "$work/run")|" -e "s|'@basePath@'|''|" \
-    -e "s|'@daemon@'|''|" "$repo/nix/init-functions.sh" >"$work/init-functions"
+# The library as nix/init-functions.nix assembles it: its parts in the order of their numbers.
+cat "$repo"/nix/init-functions/[0-9][0-9]-*.sh |
+    sed -e "s|'@runtimeDir@'|$(quote "$work/run")|" -e "s|'@basePath@'|''|" \
+        -e "s|'@daemon@'|''|" >"$work/init-functions"
 
 free_port() {
     local port

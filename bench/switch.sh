@@ -38,7 +38,7 @@ cleanup() {
     # happened.
     local f
     for f in "$work"/run/*.pid; do
-        [ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null || true
+        if [ -f "$f" ]; then kill -KILL "$(cat "$f")" 2>/dev/null || true; fi
     done
     rm -rf "$work"
 }
@@ -132,7 +132,7 @@ start_all() {
 kill_all() {
     local f
     for f in "$work"/run/*.pid; do
-        [ -f "$f" ] && kill -KILL "$(cat "$f")" 2>/dev/null || true
+        if [ -f "$f" ]; then kill -KILL "$(cat "$f")" 2>/dev/null || true; fi
     done
     rm -f "$work"/run/*.pid
 }
@@ -164,7 +164,7 @@ switch "$store100"
 t1=$(now)
 par_time=$(elapsed "$t0" "$t1")
 echo "nixproc-sysvinit-switch:       ${par_time}s"
-running=$(ls "$work/run" | wc -l)
+running=$(find "$work/run" -mindepth 1 -maxdepth 1 -name '[!.]*' | wc -l)
 echo "processes running:             $running"
 echo "ratio:                         $(echo "$seq_time / $par_time" | bc -l | xargs printf '%.1f')x (target >= 8x, switch <= 2.5s)"
 switch --undeploy
@@ -224,7 +224,7 @@ for n in $sizes; do
     switch "$store"
     t1=$(now)
     took=$(elapsed "$t0" "$t1")
-    echo "nixproc-sysvinit-switch:        ${took}s ($(echo "$took / $floor" | bc -l | xargs printf '%.2f')x the floor; $(ls "$work/run" | wc -l) running)"
+    echo "nixproc-sysvinit-switch:        ${took}s ($(echo "$took / $floor" | bc -l | xargs printf '%.2f')x the floor; $(find "$work/run" -mindepth 1 -maxdepth 1 -name '[!.]*' | wc -l) running)"
     echo "  reading and planning alone:   ${planning}s (--dry-run of the same profile)"
     t0=$(now)
     switch --undeploy

@@ -1,6 +1,9 @@
-# Packages the init-functions library (./init-functions.sh) that every generated init.d
-# script sources. The result is a derivation whose output is the library itself, a single
-# file, so that a script can source it directly:
+# Packages the init-functions library that every generated init.d script sources. The
+# library is kept in parts by concern, ./init-functions/NN-CONCERN.sh (messages, timing,
+# processes, accounts, PID files, lookup, status, stop, directories, start, foreground,
+# readiness); they are concatenated in the order of their numbers. The result is a
+# derivation whose output is the library itself, a single file, so that a script can
+# source it directly:
 #
 #   initFunctions = import ./init-functions.nix {
 #     basePackages = [ pkgs.coreutils pkgs.util-linux pkgs.daemon ];
@@ -58,10 +61,17 @@ let
     if builtins.isString runtimeDir || builtins.isPath runtimeDir then toString runtimeDir
     else throw "init-functions.nix: runtimeDir must be a string, got a ${builtins.typeOf runtimeDir}";
 
+  # The parts, NN-CONCERN.sh, in the order of their numbers (attrNames sorts the names).
+  partsDir = ./init-functions;
+  partNames = builtins.filter (n: builtins.match "[0-9][0-9]-[a-z-]+[.]sh" n != null)
+    (builtins.attrNames (builtins.readDir partsDir));
+  library = builtins.concatStringsSep ""
+    (map (n: builtins.readFile (partsDir + "/${n}")) partNames);
+
   text = builtins.replaceStrings
     [ "'@runtimeDir@'" "'@basePath@'" "'@daemon@'" ]
     [ (lib.quote runtimeDirText) (lib.quote basePath) (lib.quote daemonProgram) ]
-    (builtins.readFile ./init-functions.sh);
+    library;
 in
 derivation {
   inherit name text;

@@ -7,7 +7,8 @@
 #
 # What it does:
 #   1. apt-get update once, then installs Nix (nix-bin), libslack daemon, nginx, curl, the
-#      libraries and tools the evaluator plugin needs, and GNU time for the benchmarks.
+#      libraries and tools the evaluator plugin needs, GNU time for the benchmarks, and
+#      for scripts/lint: ShellCheck, clang-format and git.
 #   2. Makes sure /etc/nix/nix.conf contains `sandbox = false` (appended when missing; other
 #      lines are kept), and that the build users Nix's `build-users-group` names exist: the
 #      `nixbld` group and nixbld1..32, as Nix's multi-user installer makes them (ids 30000+
@@ -45,6 +46,7 @@ packages=(
     nix-bin daemon nginx insserv time passwd procps util-linux diffutils
     g++ pkg-config libgc-dev nlohmann-json3-dev libboost-dev
     dpkg-dev xz-utils ca-certificates debian-archive-keyring curl
+    shellcheck clang-format git
 )
 step "installing packages: ${packages[*]}"
 export DEBIAN_FRONTEND=noninteractive

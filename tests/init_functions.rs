@@ -1,4 +1,4 @@
-//! Integration tests of the init-functions library (`nix/init-functions.sh`) with real
+//! Integration tests of the init-functions library (`nix/init-functions/*.sh`) with real
 //! processes: Debian's nginx, the example web server under libslack `daemon`, user
 //! switches, PID reuse and processes that ignore TERM. They run as root (they create a
 //! throwaway user and manage daemons) and leave no process behind.
@@ -685,6 +685,22 @@ fn lsb_exit_codes_messages_and_failures() {
     assert_eq!(f.shell(&format!("killproc {gone} HUP")).code, 7);
     assert_eq!(f.shell(&format!("statusproc {gone}")).code, 3);
     assert_eq!(f.shell(&format!("pidofproc {gone}")).code, 3);
+    // Only the account database's "not found" counts: a look-up that fails for a user
+    // who exists (here `id` fails for everyone) never makes killproc claim success, nor
+    // does a missing getent.
+    let fake = f.dir.mkdir("fakebin", 0o755);
+    f.dir.write("fakebin/id", "#!/bin/sh\nexit 1\n", 0o755);
+    let failing_id = format!("PATH={}:\"$PATH\"", shell_quote_path(&fake));
+    for call in [
+        "killproc -p /nonexistent/x.pid -u root foo",
+        "killproc -u root foo HUP",
+    ] {
+        let r = f.shell(&format!("{failing_id} {call}"));
+        assert_eq!(r.code, 1, "{call}: {r:?}");
+        assert!(r.stderr.contains("could not be looked up"), "{r:?}");
+    }
+    let r = f.shell(&format!("PATH={} killproc {gone}", shell_quote_path(&fake)));
+    assert_eq!(r.code, 1, "without getent: {r:?}");
 
     // Without -p: the default PID file in the runtime directory, then a scan by
     // executable (stopping the program that has no PID file).

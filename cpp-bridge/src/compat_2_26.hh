@@ -46,7 +46,8 @@ using Context = NixStringContext;
 /// The signature of a primop's implementation.
 using PrimOpImpl = void (*)(EvalState &, const PosIdx, Value **, Value &);
 
-constexpr std::string_view errorContext = "while converting the argument of builtins.sysvinitScript";
+constexpr std::string_view errorContext =
+    "while converting the argument of builtins.sysvinitScript";
 
 [[noreturn]] inline void throwError(EvalState & state, PosArg pos, const std::string & message)
 {
@@ -112,14 +113,11 @@ void mkList(EvalState & state, Value & v, size_t n, F elem)
 }
 
 /// Registers a primop at load time (called from a static initializer).
-inline void addPrimOp(const char * name, std::vector<std::string> args, const char * doc,
-    PrimOpImpl impl)
+inline void addPrimOp(
+    const char * name, std::vector<std::string> args, const char * doc, PrimOpImpl impl)
 {
-    RegisterPrimOp reg(PrimOp{
-        .name = name,
-        .args = std::move(args),
-        .arity = 1,
-        .doc = doc,
+    RegisterPrimOp reg(PrimOp {
+        .name = name, .args = std::move(args), .arity = 1, .doc = doc,
 #if NIXPROC_NIX_MINOR >= 34
         .impl = impl,
 #else

@@ -75,8 +75,8 @@ void mkList(EvalState & state, Value & v, size_t n, F elem)
 }
 
 /// Registers a primop at load time (called from a static initializer).
-inline void addPrimOp(const char * name, std::vector<std::string> args, const char * doc,
-    PrimOpImpl impl)
+inline void addPrimOp(
+    const char * name, std::vector<std::string> args, const char * doc, PrimOpImpl impl)
 {
     RegisterPrimOp::Info info{
         .name = name,

@@ -46,8 +46,7 @@ std::string shorten(const std::string & path)
 }
 
 /// Converts a forced Nix value into JSON text, collecting the context of every string.
-struct ToJson
-{
+struct ToJson {
     EvalState & state;
     PosArg callPos;
     const std::string & process;
@@ -118,22 +117,15 @@ struct ToJson
     void value(Value & v, PosArg pos, const std::string & path, int depth, bool dependency)
     {
         if (depth > nixproc::maxSpecDepth)
-            failAt(path, "nested more than " + std::to_string(nixproc::maxSpecDepth)
-                + " levels deep (is the value recursive?)");
+            failAt(path,
+                "nested more than " + std::to_string(nixproc::maxSpecDepth)
+                    + " levels deep (is the value recursive?)");
         state.forceValue(v, pos);
         switch (v.type()) {
-        case nInt:
-            out += std::to_string(compat::intOf(v));
-            break;
-        case nFloat:
-            number(compat::floatOf(v), path);
-            break;
-        case nBool:
-            out += compat::boolOf(v) ? "true" : "false";
-            break;
-        case nNull:
-            out += "null";
-            break;
+        case nInt: out += std::to_string(compat::intOf(v)); break;
+        case nFloat: number(compat::floatOf(v), path); break;
+        case nBool: out += compat::boolOf(v) ? "true" : "false"; break;
+        case nNull: out += "null"; break;
         case nString:
             copyContext(v, context);
             nixproc::appendJsonString(out, compat::stringOf(v));
@@ -141,9 +133,7 @@ struct ToJson
         case nPath:
             nixproc::appendJsonString(out, compat::pathToStore(state, pos, v, context));
             break;
-        case nAttrs:
-            attrs(v, path, depth, dependency);
-            break;
+        case nAttrs: attrs(v, path, depth, dependency); break;
         case nList: {
             out.push_back('[');
             size_t i = 0;
@@ -158,8 +148,7 @@ struct ToJson
         }
         case nFunction:
             failAt(path, "a function cannot be used in a process spec (is an argument missing?)");
-        default:
-            failAt(path, showType(v) + " cannot be used in a process spec");
+        default: failAt(path, showType(v) + " cannot be used in a process spec");
         }
     }
 };
@@ -258,8 +247,7 @@ bool registerPrimOp()
     if (!nixproc::nixVersionMatches(nixVersion)) {
         std::cerr << "warning: nixproc-sysvinit plugin was built for Nix "
                   << nixproc::compiledNixVersion() << " but this is Nix " << nixVersion
-                  << "; builtins.sysvinitScript is not available (rebuild the plugin)"
-                  << std::endl;
+                  << "; builtins.sysvinitScript is not available (rebuild the plugin)" << std::endl;
         return false;
     }
     compat::addPrimOp("__sysvinitScript", {"spec"}, R"(

@@ -44,7 +44,7 @@ usage() {
     exit "${1:-2}"
 }
 
-version= suite= tarball= mode=test
+version='' suite='' tarball='' mode=test
 while [ $# -gt 0 ]; do
     case $1 in
     --suite) suite=$2; shift 2 ;;
@@ -122,6 +122,7 @@ say() { printf 'nix-lane %s (%s) [%4ss]: %s\n' "$version" "$suite" "$(($(date +%
 # Runs a bash script inside the root filesystem, with /proc, /sys and /dev mounted in a
 # private mount namespace (the mounts vanish with it, even if this script is killed).
 in_root() {
+    # shellcheck disable=SC2016 # the inner script expands its own arguments $1, $2, $3
     unshare --mount --propagation private -- bash -euc '
         r=$1
         mount -t proc proc "$r/proc"

@@ -476,12 +476,38 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The init-functions library as `nix/init-functions.nix` assembles it, placeholders
+/// and all: its parts `nix/init-functions/NN-CONCERN.sh` concatenated in the order of
+/// their numbers.
+pub fn library_text() -> String {
+    let dir = repo_root().join("nix/init-functions");
+    let mut parts: Vec<PathBuf> = fs::read_dir(&dir)
+        .expect("read nix/init-functions")
+        .map(|e| e.expect("read nix/init-functions").path())
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                let b = n.as_bytes();
+                n.ends_with(".sh")
+                    && b.len() > 6
+                    && b[0].is_ascii_digit()
+                    && b[1].is_ascii_digit()
+                    && b[2] == b'-'
+            })
+        })
+        .collect();
+    parts.sort();
+    assert!(!parts.is_empty(), "no library parts in {}", dir.display());
+    parts
+        .iter()
+        .map(|p| fs::read_to_string(p).unwrap_or_else(|e| panic!("read {}: {e}", p.display())))
+        .collect()
+}
+
 /// Writes the init-functions library to `dest` with its placeholders substituted the
 /// way `nix/init-functions.nix` does (the base PATH is left empty: the host's PATH is
 /// used). Returns `dest`.
 pub fn library_path(dest: &Path, runtime_dir: &Path) -> PathBuf {
-    let text = fs::read_to_string(repo_root().join("nix/init-functions.sh"))
-        .expect("read nix/init-functions.sh");
+    let text = library_text();
     let quoted = |s: &str| format!("'{}'", s.replace('\'', "'\\''"));
     let text = text
         .replace(

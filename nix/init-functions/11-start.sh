@@ -1,0 +1,195 @@
+# shellcheck shell=bash
+# init-functions, start: the skeleton of both start functions, and starting a
+# self-daemonizing program, start_daemon (alias loadproc).
+
+# Checks the options common to the start functions: NICE must be an integer, USER must
+# exist.
+# Sets: nothing.
+# Returns: 0, or 2 after an error message.
+_initfn_check_nice_user() { # FUNCTION NICE USER PROGRAM
+    if [ -n "$2" ] && ! [[ $2 =~ ^-?[0-9]+$ ]]; then
+        _initfn_err "$1: the nice level must be an integer, got '$2'"
+        return 2
+    fi
+    if [ -n "$3" ] && ! _initfn_user_ok "$3"; then
+        _initfn_err "$1: unknown user '$3' for ${4##*/}"
+        return 2
+    fi
+}
+
+# True when PROGRAM, located (see _initfn_locate), is an executable file.
+# Sets: _initfn_path (PROGRAM located).
+_initfn_executable() { # PROGRAM
+    _initfn_locate "$1"
+    [ -x "$_initfn_path" ] && ! [ -d "$_initfn_path" ]
+}
+
+# The skeleton both start functions share: start_daemon and start_foreground parse their
+# options into local variables that it and the hooks below read (bash's dynamic scope):
+#   fn       the calling function, start_daemon or start_foreground
+#   program  PROGRAM as given; args: its arguments
+#   target   what the lookup looks for: PROGRAM, or for start_foreground the located
+#            daemon wrapper (set by its check hook)
+#   pidfile  -p or empty; nice: -n or empty; user: -u or empty; force: 1 for -f, else 0
+# Each caller defines the hooks _initfn_FN_STEP (FN the caller's name) for what differs:
+#   check     checks before the lookup (its non-zero status is returned)
+#   prepare   LOOKUP-STATUS: cleans up and makes directories (non-zero: returned)
+#   command   appends to the array cmd what runs after `nice -n NICE` (non-zero: returned)
+#   failed    STATUS: reports that the command failed with STATUS
+#   poll      one look at the started process: 0 up, 1 failed (reported), 2 not yet
+#   timeout   reports that STARTTIMEOUT passed
+# In order: NICE and USER are checked, then check; PROGRAM is looked up as USER's (else
+# the caller's): a running one is left alone (with force, only a process that was not
+# there before counts as started), an untrusted PID file is refused; then prepare, the
+# command with standard input from /dev/null, and poll every step until the deadline.
+# Sets: nothing (the hooks see its locals _initfn_found, _initfn_pidfile_used,
+# _initfn_uid, _initfn_path, before, cmd and the polling clock).
+# Returns: 0 running, 1 failed, 2 bad usage (or an unknown USER), 5 not installed.
+_initfn_start_steps() {
+    local rc _initfn_path
+    _initfn_check_nice_user "$fn" "$nice" "$user" "$program" || return 2
+    "_initfn_${fn}_check" || return
+    local -a _initfn_found=() before=()
+    local _initfn_pidfile_used='' _initfn_uid
+    _initfn_expect_uid "$user" || return 2
+    _initfn_lookup "$pidfile" "$target" "$_initfn_uid"
+    rc=$?
+    if [ "$rc" -eq 0 ] && [ "$force" -eq 0 ]; then
+        return 0
+    fi
+    # With -f over a running copy, only a process that was not there before counts.
+    [ "$rc" -eq 0 ] && before=("${_initfn_found[@]}")
+    if [ "$rc" -eq 4 ]; then
+        _initfn_err "$fn: not starting ${program##*/}: untrusted PID file $_initfn_pidfile_used"
+        return 1
+    fi
+    "_initfn_${fn}_prepare" "$rc" || return
+
+    local -a cmd=()
+    [ -n "$nice" ] && cmd+=(nice -n "$nice")
+    "_initfn_${fn}_command" || return
+    "${cmd[@]}" </dev/null
+    rc=$?
+    if [ "$rc" -ne 0 ]; then
+        "_initfn_${fn}_failed" "$rc"
+        return 1
+    fi
+
+    local _initfn_deadline _initfn_ms _initfn_step=0
+    _initfn_start_deadline
+    while :; do
+        "_initfn_${fn}_poll"
+        rc=$?
+        [ "$rc" -eq 2 ] || return "$rc"
+        if _initfn_past "$_initfn_deadline"; then
+            "_initfn_${fn}_timeout"
+            return 1
+        fi
+        _initfn_nap
+    done
+}
+
+# Sets: nothing.
+# Returns: as _initfn_start_steps.
+start_daemon() {
+    local - IFS=$' \t\n'
+    set +e +u
+    local fn=start_daemon force=0 nice='' pidfile='' user='' OPTIND=1 opt
+    while getopts ':fn:p:u:' opt; do
+        case $opt in
+        f) force=1 ;;
+        n) nice=$OPTARG ;;
+        p) pidfile=$OPTARG ;;
+        u) user=$OPTARG ;;
+        *)
+            _initfn_opt_error start_daemon "$opt" "$OPTARG"
+            return 2
+            ;;
+        esac
+    done
+    shift $((OPTIND - 1))
+    [ "${1:-}" = "--" ] && shift
+    if [ $# -lt 1 ]; then
+        _initfn_err "usage: start_daemon [-f] [-n NICE] [-p PIDFILE] [-u USER] PROGRAM [ARGS...]"
+        return 2
+    fi
+    local program=$1 target=$1
+    shift
+    local -a args=("$@")
+    _initfn_start_steps
+}
+
+# Sets: nothing.
+loadproc() { start_daemon "$@"; }
+
+# The hooks of start_daemon (see _initfn_start_steps).
+
+# Nothing to check before the lookup.
+# Sets: nothing.
+_initfn_start_daemon_check() { :; }
+
+# Removes the PID file a stopped PROGRAM left behind; PROGRAM must be executable; USER's
+# PROGRAM writes its PID file as USER, so a PID directory must be USER's.
+# Sets: _initfn_path (the caller's).
+# Returns: 0 ready, 1 a directory was refused, 5 PROGRAM is not installed.
+_initfn_start_daemon_prepare() { # LOOKUP-STATUS
+    if [ "$1" -ne 0 ] && [ -n "$_initfn_pidfile_used" ] && [ -e "$_initfn_pidfile_used" ]; then
+        rm -f -- "$_initfn_pidfile_used"
+    fi
+    if ! _initfn_executable "$program"; then
+        _initfn_err "start_daemon: ${program} is not an executable program"
+        return 5
+    fi
+    if [ -n "$user" ] && [ -n "$pidfile" ] && [[ $pidfile == */* ]]; then
+        _initfn_prepare_dir "${pidfile%/*}" "$user" || {
+            _initfn_err "start_daemon: cannot prepare the PID directory of ${program##*/}"
+            return 1
+        }
+    fi
+}
+
+# PROGRAM ARGS, as USER through setpriv (else runuser).
+# Sets: cmd (the caller's).
+# Returns: 0, or 5 when neither setpriv nor runuser is there.
+_initfn_start_daemon_command() {
+    if [ -n "$user" ]; then
+        if type -P setpriv >/dev/null; then
+            cmd+=(setpriv "--reuid=$user" "--regid=$(id -g -- "$user")" --init-groups)
+        elif type -P runuser >/dev/null; then
+            cmd+=(runuser -u "$user" --)
+        else
+            _initfn_err "start_daemon: neither setpriv nor runuser is available to run ${program##*/} as $user"
+            return 5
+        fi
+    fi
+    cmd+=("$program" "${args[@]}")
+}
+
+# Sets: nothing.
+_initfn_start_daemon_failed() { # STATUS
+    _initfn_err "start_daemon: ${program##*/} exited with status $1"
+}
+
+# Up once the lookup finds a process that was not running before the start.
+# Sets: _initfn_found and _initfn_pidfile_used (the caller's).
+# Returns: 0 up, 1 an untrusted PID file (reported), 2 not yet.
+_initfn_start_daemon_poll() {
+    local rc pid
+    _initfn_lookup "$pidfile" "$program" "$_initfn_uid"
+    rc=$?
+    if [ "$rc" -eq 0 ]; then
+        for pid in "${_initfn_found[@]}"; do
+            [[ " ${before[*]} " == *" $pid "* ]] || return 0
+        done
+    fi
+    if [ "$rc" -eq 4 ]; then
+        _initfn_err "start_daemon: ${program##*/} wrote an untrusted PID file $_initfn_pidfile_used"
+        return 1
+    fi
+    return 2
+}
+
+# Sets: nothing.
+_initfn_start_daemon_timeout() {
+    _initfn_err "start_daemon: ${program##*/} is not running after ${STARTTIMEOUT:-30} s${pidfile:+ (PID file $pidfile)}"
+}

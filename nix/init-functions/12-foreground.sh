@@ -1,0 +1,214 @@
+# shellcheck shell=bash
+# init-functions, foreground: starting a foreground program under libslack daemon,
+# start_foreground (the skeleton it shares with start_daemon is in 11-start.sh).
+
+# Sets: nothing.
+# Returns: as _initfn_start_steps.
+start_foreground() {
+    local - IFS=$' \t\n'
+    set +e +u
+    # shellcheck disable=SC2034,SC2154 # fn, force: read by _initfn_start_steps; _initfn_daemon: a setting
+    local fn=start_foreground force=0 daemon=$_initfn_daemon pidfile='' nice='' user='' logfile='' dir='' umask=''
+    local OPTIND=1 opt
+    # shellcheck disable=SC2034 # nice is read by _initfn_start_steps
+    while getopts ':D:p:n:u:o:C:m:' opt; do
+        case $opt in
+        D) daemon=$OPTARG ;;
+        p) pidfile=$OPTARG ;;
+        n) nice=$OPTARG ;;
+        u) user=$OPTARG ;;
+        o) logfile=$OPTARG ;;
+        C) dir=$OPTARG ;;
+        m) umask=$OPTARG ;;
+        *)
+            _initfn_opt_error start_foreground "$opt" "$OPTARG"
+            return 2
+            ;;
+        esac
+    done
+    shift $((OPTIND - 1))
+    [ "${1:-}" = "--" ] && shift
+    if [ $# -lt 1 ]; then
+        _initfn_err "usage: start_foreground [-D DAEMON] -p PIDFILE [-n NICE] [-u USER] [-o LOGFILE] [-C DIR] [-m UMASK] -- PROGRAM [ARGS...]"
+        return 2
+    fi
+    local program=$1 target=''
+    shift
+    local -a args=("$@")
+    # shellcheck disable=SC2154 # _initfn_runtime_dir is a setting (01-settings.sh)
+    [ -n "$pidfile" ] || pidfile="$_initfn_runtime_dir/${program##*/}.pid"
+    if [[ $pidfile != */* ]]; then
+        pidfile="./$pidfile"
+    fi
+    local name=${pidfile##*/} piddir=${pidfile%/*}
+    name=${name%.pid}
+    [ -n "$piddir" ] || piddir=/
+    if [ "${pidfile##*/}" != "$name.pid" ] || [ -z "$name" ]; then
+        _initfn_err "start_foreground: the PID file of ${program##*/} must be named NAME.pid, got '$pidfile'"
+        return 2
+    fi
+    # libslack daemon accepts only these characters in names and PID directories.
+    if ! [[ $name =~ ^[-._a-zA-Z0-9]+$ ]] || ! [[ $piddir =~ ^[-._a-zA-Z0-9/]+$ ]]; then
+        _initfn_err "start_foreground: daemon accepts only the characters -._a-zA-Z0-9/ in PID file paths, got '$pidfile' for ${program##*/}"
+        return 2
+    fi
+    # What _initfn_start_foreground_poll remembers from one look to the next.
+    local seen=0 client='' since=0 missing=0
+    _initfn_start_steps
+}
+
+# The hooks of start_foreground (see _initfn_start_steps).
+
+# The wrapper DAEMON and PROGRAM must be executable; the lookup looks for the wrapper.
+# Sets: target (the caller's), _initfn_path (the caller's).
+# Returns: 0, or 5 when either is not installed.
+# shellcheck disable=SC2154 # _initfn_path is a local of _initfn_start_steps
+_initfn_start_foreground_check() {
+    if ! _initfn_executable "$daemon"; then
+        _initfn_err "start_foreground: the daemon wrapper '$daemon' was not found"
+        return 5
+    fi
+    target=$_initfn_path
+    if ! _initfn_executable "$program"; then
+        _initfn_err "start_foreground: ${program} is not an executable program"
+        return 5
+    fi
+}
+
+# The working directory must exist; the PID and log directories are made for USER; the
+# old PID files go.
+# Sets: nothing.
+# Returns: 0 ready, 1 failed (reported).
+_initfn_start_foreground_prepare() { # LOOKUP-STATUS
+    if [ -n "$dir" ] && ! [ -d "$dir" ]; then
+        _initfn_err "start_foreground: the working directory $dir of ${program##*/} does not exist"
+        return 1
+    fi
+    _initfn_prepare_dir "$piddir" "$user" || {
+        _initfn_err "start_foreground: cannot prepare the PID directory $piddir"
+        return 1
+    }
+    if [ -n "$logfile" ]; then
+        _initfn_prepare_dir "$(dirname -- "$logfile")" "$user" || {
+            _initfn_err "start_foreground: cannot prepare the log directory of $logfile"
+            return 1
+        }
+    fi
+    rm -f -- "$pidfile" "$piddir/$name.clientpid"
+}
+
+# daemon --unsafe --inherit --name=NAME --pidfiles=DIR [...] -- PROGRAM ARGS
+# Sets: cmd (the caller's).
+_initfn_start_foreground_command() {
+    cmd+=("$daemon" --unsafe --inherit "--name=$name" "--pidfiles=$piddir")
+    [ -n "$logfile" ] && cmd+=("--output=$logfile")
+    [ -n "$user" ] && cmd+=("--user=$user")
+    [ -n "$dir" ] && cmd+=("--chdir=$dir")
+    [ -n "$umask" ] && cmd+=("--umask=$umask")
+    cmd+=(-- "$program" "${args[@]}")
+}
+
+# Sets: nothing.
+_initfn_start_foreground_failed() { # STATUS
+    _initfn_err "start_foreground: $daemon failed for ${program##*/} (status $1)"
+}
+
+# Up = the wrapper runs (verified through its PID file) and its client still lives 20 ms
+# after it was first seen (a program that fails at once is caught here, not after the
+# timeout). Until the PID file appears, a wrapper that is no longer among the live
+# processes has exited: fail soon.
+# Sets: seen, client, since, missing, _initfn_found, _initfn_pidfile_used, _initfn_ms
+# (all the callers').
+# Returns: 0 up, 1 failed (reported), 2 not yet.
+# shellcheck disable=SC2154 # _initfn_uid, _initfn_found, _initfn_ms: locals of _initfn_start_steps
+_initfn_start_foreground_poll() {
+    local rc wpid cpid
+    _initfn_lookup "$pidfile" "$target" "$_initfn_uid" 2>/dev/null
+    rc=$?
+    if [ "$rc" -eq 0 ]; then
+        seen=1
+        wpid=${_initfn_found[0]}
+        local -a _initfn_pids=()
+        _initfn_read_pids "$piddir/$name.clientpid" 2>/dev/null
+        local now='' _initfn_start=''
+        for cpid in "${_initfn_pids[@]}"; do
+            if _initfn_child_of "$cpid" "$wpid"; then
+                _initfn_starttime "$cpid" && now="$cpid:$_initfn_start"
+            fi
+        done
+        if [ -n "$now" ] && [ "$now" = "$client" ]; then
+            _initfn_clock
+            [ $((_initfn_ms - since)) -ge 20 ] && return 0
+        elif [ -n "$now" ]; then
+            client=$now
+            _initfn_clock
+            since=$_initfn_ms
+        elif [ -n "$client" ]; then
+            _initfn_foreground_failed "$program" "$logfile" exited
+            return 1
+        fi
+    elif [ "$seen" -eq 1 ]; then
+        _initfn_foreground_failed "$program" "$logfile" exited
+        return 1
+    elif _initfn_wrapper_alive "$name" "$piddir" "$target"; then
+        missing=0
+    else
+        # A scan can miss a process that forks and exits while /proc is read, so only
+        # 100 ms of misses (with no PID file) count as gone.
+        _initfn_clock
+        if [ "$missing" -eq 0 ]; then
+            missing=$_initfn_ms
+        elif [ $((_initfn_ms - missing)) -ge 100 ]; then
+            _initfn_foreground_failed "$program" "$logfile" exited
+            return 1
+        fi
+    fi
+    if [ "$rc" -eq 4 ]; then
+        _initfn_lookup "$pidfile" "$target" "$_initfn_uid"
+        _initfn_err "start_foreground: ${program##*/} has an untrusted PID file $pidfile"
+        return 1
+    fi
+    return 2
+}
+
+# Sets: nothing.
+_initfn_start_foreground_timeout() {
+    _initfn_foreground_failed "$program" "$logfile" "is not running after ${STARTTIMEOUT:-30} s"
+}
+
+# True while a libslack daemon wrapper (DAEMON_PATH) for NAME with PID directory DIR is
+# alive (as the wrapper or the client it forked that has not run its program yet).
+# Sets: nothing.
+_initfn_wrapper_alive() { # NAME DIR DAEMON_PATH
+    local name=$1 dir=$2 d i
+    local -a argv
+    for d in /proc/[0-9]*; do
+        [[ $d/exe -ef $3 ]] || continue
+        _initfn_alive "${d#/proc/}" || continue
+        argv=()
+        { mapfile -d '' -t argv <"$d/cmdline"; } 2>/dev/null || continue
+        local has_name=0 has_dir=0
+        for ((i = 1; i < ${#argv[@]}; i++)); do
+            case ${argv[$i]} in
+            --) break ;;
+            "--name=$name") has_name=1 ;;
+            "--pidfiles=$dir") has_dir=1 ;;
+            esac
+        done
+        [ "$has_name$has_dir" = 11 ] && return 0
+    done
+    return 1
+}
+
+# Reports a failed foreground start: PROGRAM WHAT (e.g. "exited during start"), with
+# the last lines of LOGFILE when it has any.
+# Sets: nothing.
+_initfn_foreground_failed() { # PROGRAM LOGFILE WHAT
+    local program=$1 logfile=$2 what=$3 tail=''
+    [ "$what" = exited ] && what='exited during start'
+    if [ -n "$logfile" ] && [ -s "$logfile" ] && ! [ -L "$logfile" ]; then
+        tail=$(tail -n 5 -- "$logfile" 2>/dev/null)
+    fi
+    _initfn_err "start_foreground: ${program##*/} $what${logfile:+ (see $logfile)}${tail:+; its last output:}"
+    [ -z "$tail" ] || _initfn_err "$tail"
+}
