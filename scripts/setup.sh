@@ -8,7 +8,10 @@
 # What it does:
 #   1. apt-get update once, then installs Nix (nix-bin), libslack daemon, nginx, curl, the
 #      libraries and tools the evaluator plugin needs, GNU time for the benchmarks, and
-#      for scripts/lint: ShellCheck, clang-format and git.
+#      for scripts/lint: ShellCheck, clang-format and git; for the multi-host tests' test
+#      hosts (scripts/test-hosts): OpenSSH's server and client and iproute2. No service a
+#      package brings (nginx, sshd) is started: a policy-rc.d refuses them during the
+#      install.
 #   2. Makes sure /etc/nix/nix.conf contains `sandbox = false` (appended when missing; other
 #      lines are kept), and that the build users Nix's `build-users-group` names exist: the
 #      `nixbld` group and nixbld1..32, as Nix's multi-user installer makes them (ids 30000+
@@ -47,11 +50,25 @@ packages=(
     g++ pkg-config libgc-dev nlohmann-json3-dev libboost-dev
     dpkg-dev xz-utils ca-certificates debian-archive-keyring curl
     shellcheck clang-format git
+    openssh-server openssh-client iproute2
 )
 step "installing packages: ${packages[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null
+# Packages must not start their services here (the tests start their own nginx and sshd).
+policy=/usr/sbin/policy-rc.d
+made_policy=0
+if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$policy"
+    chmod 755 "$policy"
+    made_policy=1
+fi
+if ! apt-get install -y -qq --no-install-recommends "${packages[@]}" >/dev/null; then
+    [ "$made_policy" -eq 0 ] || rm -f "$policy"
+    echo "setup.sh: apt-get install failed" >&2
+    exit 1
+fi
+[ "$made_policy" -eq 0 ] || rm -f "$policy"
 
 step "checking /etc/nix/nix.conf"
 mkdir -p /etc/nix
