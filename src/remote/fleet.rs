@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use super::run::{run_remote, Echo};
-use super::ssh::{copy_closure, probe};
+use super::ssh::Connection;
 use super::{RemoteError, TargetHost};
 
 /// How one host's job ended.
@@ -118,15 +118,16 @@ pub struct RemoteSwitch<'a> {
 /// host that fails this), copy the profile's and the tool's closures there, then run
 /// the tool from its store path. The switch on the host is its own transaction.
 pub fn switch_host(name: &str, target: &TargetHost, switch: &RemoteSwitch) -> HostReport {
+    let connection = Connection::new(target);
     let outcome = (|| {
-        probe(target)?;
+        connection.probe()?;
         let mut paths = vec![switch.tool_package.to_string_lossy().into_owned()];
         if let Some(profile) = switch.profile {
             paths.push(profile.to_string_lossy().into_owned());
         }
         let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
         let copy_args: Vec<&str> = switch.copy_args.iter().map(String::as_str).collect();
-        copy_closure(target, &paths, &copy_args)?;
+        connection.copy_closure(&paths, &copy_args)?;
         let program = switch.tool_package.join("bin").join(switch.tool);
         let program = program.to_string_lossy().into_owned();
         let mut argv: Vec<&str> = vec![&program];
@@ -134,7 +135,7 @@ pub fn switch_host(name: &str, target: &TargetHost, switch: &RemoteSwitch) -> Ho
         if let Some(profile) = paths.get(1) {
             argv.push(profile);
         }
-        run_remote(name, target, &argv, switch.echo)
+        run_remote(name, &connection, &argv, switch.echo)
     })();
     HostReport {
         host: name.to_string(),

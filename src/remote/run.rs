@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use super::ssh::{classify, ssh_command};
+use super::ssh::{classify, Connection};
 use super::{RemoteError, TargetHost};
 use crate::deploy::nix::{nix_command, NixOptions};
 
@@ -79,18 +79,18 @@ pub enum Echo {
 /// one (runs with [`Echo::Events`] or [`Echo::EventsAsJson`]).
 pub type RemoteResult = Option<serde_json::Value>;
 
-/// Runs `argv` on `target` over SSH; its standard error comes back line by line on ours,
-/// prefixed with `name`; its standard output as `echo` says. A failure is classified by
-/// what SSH or the tool said (see [`classify`]); a remote tool's own failure carries the
-/// message of its `result` event when it printed one.
+/// Runs `argv` on the host of `connection`; its standard error comes back line by line
+/// on ours, prefixed with `name`; its standard output as `echo` says. A failure is
+/// classified by what SSH or the tool said (see [`classify`]); a remote tool's own
+/// failure carries the message of its `result` event when it printed one.
 pub fn run_remote(
     name: &str,
-    target: &TargetHost,
+    connection: &Connection,
     argv: &[&str],
     echo: Echo,
 ) -> Result<RemoteResult, RemoteError> {
-    let mut cmd = ssh_command(target, argv);
-    run_streaming(name, target, &mut cmd, echo)
+    let mut cmd = connection.command(argv);
+    run_streaming(name, connection.target(), &mut cmd, echo)
 }
 
 /// Runs `cmd` (an `ssh` command for `target`) with its output streamed as in

@@ -12,6 +12,7 @@
 //! credentials, a host without Nix, a full disk; each names the host.
 
 use std::fmt;
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::str::FromStr;
 
@@ -88,15 +89,124 @@ pub fn nix_ssh_options() -> Vec<String> {
         .collect()
 }
 
-/// An `ssh` command running `argv` on `target` as one remote shell command line, each
-/// word quoted so the remote shell reads it back unchanged.
-pub fn ssh_command(target: &TargetHost, argv: &[&str]) -> Command {
-    let mut cmd = Command::new("ssh");
-    cmd.args(nix_ssh_options())
-        .args(["-o", "BatchMode=yes", "-T", "--"])
-        .arg(target.to_string())
-        .arg(remote_command_line(argv));
-    cmd
+/// One job's way to a host: its commands (`ssh`, and `nix-copy-closure` through
+/// `NIX_SSHOPTS`) share one SSH connection (OpenSSH's `ControlMaster`), so the host's
+/// handshake is paid once. The shared connection ends when this is dropped.
+pub struct Connection {
+    target: TargetHost,
+    /// A directory only this process can enter, holding the control socket; `None`
+    /// when it could not be made (then every command connects on its own).
+    control_dir: Option<PathBuf>,
+}
+
+impl Connection {
+    /// A connection to `target`; nothing is contacted until a command runs.
+    pub fn new(target: &TargetHost) -> Connection {
+        Connection {
+            target: target.clone(),
+            control_dir: private_dir(),
+        }
+    }
+
+    /// The target.
+    pub fn target(&self) -> &TargetHost {
+        &self.target
+    }
+
+    /// The SSH options of every command: the user's (`NIX_SSHOPTS`, which win: `ssh`
+    /// keeps the first value of an option), then connection sharing.
+    fn options(&self) -> Vec<String> {
+        let mut options = nix_ssh_options();
+        if let Some(dir) = &self.control_dir {
+            options.extend(
+                [
+                    "ControlMaster=auto".to_string(),
+                    format!("ControlPath={}/%C", dir.display()),
+                    "ControlPersist=60".to_string(),
+                ]
+                .into_iter()
+                .flat_map(|o| ["-o".to_string(), o]),
+            );
+        }
+        options
+    }
+
+    /// An `ssh` command running `argv` on the host as one remote shell command line,
+    /// each word quoted so the remote shell reads it back unchanged.
+    pub fn command(&self, argv: &[&str]) -> Command {
+        let mut cmd = Command::new("ssh");
+        cmd.args(self.options())
+            .args(["-o", "BatchMode=yes", "-T", "--"])
+            .arg(self.target.to_string())
+            .arg(remote_command_line(argv));
+        cmd
+    }
+
+    /// Checks that the host can be reached and has Nix: runs `nix-store --version`
+    /// there. Nothing on the host changes.
+    pub fn probe(&self) -> Result<String, RemoteError> {
+        let output = run(
+            &self.target,
+            "ssh",
+            &mut self.command(&["nix-store", "--version"]),
+        )?;
+        check(&self.target, "checking for Nix", &output)?;
+        Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+    }
+
+    /// Copies `paths` and their closures to the host with `nix-copy-closure --to`
+    /// (paths already there are skipped by Nix). `extra_args` go before the paths (for
+    /// example `--use-substitutes`).
+    pub fn copy_closure(&self, paths: &[&str], extra_args: &[&str]) -> Result<(), RemoteError> {
+        let mut cmd = Command::new("nix-copy-closure");
+        let mut options = self.options();
+        options.extend(["-o".to_string(), "BatchMode=yes".to_string()]);
+        cmd.env("NIX_SSHOPTS", options.join(" "))
+            .arg("--to")
+            .arg(self.target.to_string())
+            .args(extra_args)
+            .args(paths);
+        let output = run(&self.target, "nix-copy-closure", &mut cmd)?;
+        check(&self.target, "copying the closure", &output)
+    }
+}
+
+impl Drop for Connection {
+    /// Ends the shared connection (if one was opened) and removes its directory.
+    fn drop(&mut self) {
+        let Some(dir) = self.control_dir.take() else {
+            return;
+        };
+        if std::fs::read_dir(&dir).is_ok_and(|mut entries| entries.next().is_some()) {
+            let _ = Command::new("ssh")
+                .args(["-o", &format!("ControlPath={}/%C", dir.display())])
+                .args(["-O", "exit", "--"])
+                .arg(self.target.to_string())
+                .stdin(std::process::Stdio::null())
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status();
+        }
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+/// A new directory of mode 0700 under the temporary directory, made here (creation fails
+/// rather than reuse what someone else made), for control sockets.
+fn private_dir() -> Option<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "nixproc-ssh-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::SeqCst)
+    ));
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&dir)
+        .ok()
+        .map(|()| dir)
 }
 
 /// `argv` as one shell command line for the remote login shell.
@@ -105,35 +215,6 @@ pub fn remote_command_line(argv: &[&str]) -> String {
         .map(|word| quote(word).into_owned())
         .collect::<Vec<_>>()
         .join(" ")
-}
-
-/// Checks that `target` can be reached and has Nix: runs `nix-store --version` there.
-/// Nothing on the host changes.
-pub fn probe(target: &TargetHost) -> Result<String, RemoteError> {
-    let output = run(
-        target,
-        "ssh",
-        &mut ssh_command(target, &["nix-store", "--version"]),
-    )?;
-    check(target, "checking for Nix", &output)?;
-    Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
-}
-
-/// Copies `paths` and their closures to `target` with `nix-copy-closure --to` (paths
-/// already there are skipped by Nix). `extra_args` go before the paths (for example
-/// `--use-substitutes`).
-pub fn copy_closure(
-    target: &TargetHost,
-    paths: &[&str],
-    extra_args: &[&str],
-) -> Result<(), RemoteError> {
-    let mut cmd = Command::new("nix-copy-closure");
-    cmd.arg("--to")
-        .arg(target.to_string())
-        .args(extra_args)
-        .args(paths);
-    let output = run(target, "nix-copy-closure", &mut cmd)?;
-    check(target, "copying the closure", &output)
 }
 
 /// Runs `cmd` to completion, its output captured.
