@@ -278,6 +278,22 @@ fn a_fleet_is_deployed_changed_and_rolled_back() {
             "{listing}"
         );
     }
+    let status = hosts
+        .ctl(RUNACTIVITY)
+        .args(["--hosts", file, "status", "--json"])
+        .output()
+        .expect("run runactivity");
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let status = summary(&status);
+    for name in names {
+        let output = &host(&status, name)["result"]["output"];
+        let running = output.as_array().map_or(0, |a| a.len());
+        assert_eq!(running, 3, "{name}: {output}");
+    }
     eprintln!("fleet of 3: cold deploy {cold:.2?}, warm redeploy {warm:.2?}");
 }
 
@@ -356,26 +372,23 @@ fn a_host_cut_off_mid_switch_is_reported_and_a_rerun_converges() {
 
 #[test]
 fn each_bad_host_is_reported_by_name_and_left_unchanged() {
-    let hosts = TestHosts::up(&["good", "rekeyed", "typo"]);
+    let hosts = TestHosts::up(&["good", "rekeyed", "typo", "fails"]);
     hosts.add(&["--no-nix", "nonix"]);
     hosts.add(&["--store-size", "1M", "full"]);
     hosts.call("rekey", &["rekeyed"]);
-    let targets: Vec<(&str, String)> = ["good", "rekeyed", "typo", "nonix", "full"]
+    let targets: Vec<(&str, String)> = ["good", "rekeyed", "typo", "fails", "nonix", "full"]
         .iter()
         .map(|n| (*n, hosts.target(n)))
         .collect();
     let mut entries: Vec<(&str, &str, &str)> = targets
         .iter()
         .map(|(n, t)| {
-            (
-                *n,
-                t.as_str(),
-                if *n == "typo" {
-                    "{ misspelt = true; }"
-                } else {
-                    "{ }"
-                },
-            )
+            let extra = match *n {
+                "typo" => "{ misspelt = true; }",
+                "fails" => "{ failing = true; }",
+                _ => "{ }",
+            };
+            (*n, t.as_str(), extra)
         })
         .collect();
     // No host has this address: the controller has no route to it.
@@ -388,6 +401,7 @@ fn each_bad_host_is_reported_by_name_and_left_unchanged() {
     let expected = [
         ("rekeyed", "host key"),
         ("typo", "unknown attribute 'procss'"),
+        ("fails", "rolled back"),
         ("nonix", "Nix is not installed"),
         ("full", "disk is full"),
         ("gone", "cannot be reached"),
@@ -406,9 +420,18 @@ fn each_bad_host_is_reported_by_name_and_left_unchanged() {
         .unwrap_or("")
         .to_string();
     assert!(typo.contains("did you mean 'process'"), "{typo}");
-    for name in ["rekeyed", "typo", "nonix", "full"] {
+    for name in ["rekeyed", "typo", "fails", "nonix", "full"] {
         assert!(!hosts.has_profile(name), "{name} must have no deployment");
     }
+    // The failed start was undone on its host: nothing of that model runs there.
+    assert!(
+        !hosts
+            .processes("fails")
+            .iter()
+            .any(|c| c == "nginx" || c == "webapp"),
+        "{:?}",
+        hosts.processes("fails")
+    );
     // The table says the same to a person.
     let table = switch(&hosts, &["--hosts", file.to_str().unwrap()]);
     let stderr = String::from_utf8_lossy(&table.stderr);
@@ -417,7 +440,7 @@ fn each_bad_host_is_reported_by_name_and_left_unchanged() {
             && l.contains("FAILED: host root@10.77.250.2: cannot be reached")),
         "{stderr}"
     );
-    assert!(stderr.contains("5 of 6 hosts failed"), "{stderr}");
+    assert!(stderr.contains("6 of 7 hosts failed"), "{stderr}");
 }
 
 #[test]

@@ -84,12 +84,20 @@ fn build_models(
             quiet: true,
             ..params.clone()
         };
-        let link = roots.join(format!("model-{}", built.len()));
+        // One root per model: fleets deploying at once do not take each other's.
+        let link = roots.join(format!("model-{:016x}", stable_hash(&key)));
         let result = model::build(&ModelSource::File(file.clone()), &params, &link)
             .map_err(|e| format!("{}: {}", file.display(), nix_error(&e.to_string())));
         built.insert(key, result);
     }
     built
+}
+
+/// A hash of `value` that is the same in every run of this build of the tool (for file
+/// names).
+fn stable_hash(value: &impl std::hash::Hash) -> u64 {
+    use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+    BuildHasherDefault::<DefaultHasher>::default().hash_one(value)
 }
 
 /// The part of a failed build's message that Nix wrote, from its first `error:` (the
