@@ -1,7 +1,8 @@
 //! Golden tests: each `tests/golden/NAME.json` renders to exactly `NAME.expected`.
 //!
 //! The expected files are reviewed by hand. After an intended change of the output, run
-//! `UPDATE_GOLDEN=1 cargo test --test golden` and review the diff before committing.
+//! `UPDATE_GOLDEN=1 cargo test --release --test integration -- golden::` and review the
+//! diff before committing.
 
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -6,7 +6,7 @@
 //! The first group drives hand-written scripts in the shape of generated init.d scripts;
 //! the second renders real specs with `render_json` and runs the resulting scripts.
 
-mod common;
+use crate::common;
 
 use common::*;
 use std::fs;

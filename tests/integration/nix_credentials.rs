@@ -3,34 +3,19 @@
 //! with it write the line the switch tool requires; on both render paths (the evaluator
 //! plugin at evaluation time, `nixproc-sysvinit-render` at build time).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 
-/// The evaluator plugin `scripts/setup.sh` built (the path it recorded).
-fn plugin() -> PathBuf {
-    let recorded = Path::new(env!("CARGO_MANIFEST_DIR")).join(".nixproc/plugin-path");
-    let path = std::fs::read_to_string(&recorded)
-        .map(|p| PathBuf::from(p.trim()))
-        .unwrap_or_else(|_| {
-            Path::new(env!("CARGO_MANIFEST_DIR"))
-                .join("target/release/libnixproc_sysvinit_plugin.so")
-        });
-    assert!(
-        path.is_file(),
-        "the Nix plugin is not built: run scripts/setup.sh"
-    );
-    path
-}
+use crate::common;
 
 /// `nix-build -E EXPR` with this build's render tool, and the plugin when `use_plugin`;
 /// the output path, or stderr.
 fn build(use_plugin: bool, expr: &str) -> Result<PathBuf, String> {
-    let bin = Path::new(env!("CARGO_BIN_EXE_nixproc-sysvinit-render"))
-        .parent()
-        .expect("the binary has a directory");
     let mut cmd = Command::new("nix-build");
     if use_plugin {
-        cmd.arg("--option").arg("plugin-files").arg(plugin());
+        cmd.arg("--option")
+            .arg("plugin-files")
+            .arg(common::plugin_path());
     }
     let out = cmd
         .args(["--option", "substituters", "", "--no-out-link", "-E", expr])
@@ -39,7 +24,7 @@ fn build(use_plugin: bool, expr: &str) -> Result<PathBuf, String> {
             "usePlugin",
             if use_plugin { "true" } else { "false" },
         ])
-        .env("NIXPROC_SYSVINIT_BIN", bin)
+        .env("NIXPROC_SYSVINIT_BIN", common::bin_dir())
         .output()
         .expect("run nix-build");
     if out.status.success() {

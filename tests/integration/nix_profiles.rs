@@ -7,7 +7,7 @@
 //! The plugin is found through `NIXPROC_PLUGIN`, `.nixproc/plugin-path`, or
 //! `libnixproc_sysvinit_plugin.so` in the cargo target directory's `release/`.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::fs;

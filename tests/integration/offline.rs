@@ -3,7 +3,7 @@
 //! and the host-packages shim's packages) is built locally and never looked up in a
 //! substituter, on both render paths.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -23,10 +23,6 @@ fn nix_stdout(cmd: &mut Command, what: &str) -> String {
 /// The store derivation of the example profile, evaluated with or without the plugin.
 fn example_profile_drv(plugin: Option<&Path>) -> PathBuf {
     let root = common::repo_root();
-    let bin = Path::new(env!("CARGO_BIN_EXE_nixproc-sysvinit-render"))
-        .parent()
-        .expect("the binary has a directory")
-        .to_path_buf();
     let mut cmd = Command::new("nix-instantiate");
     if let Some(p) = plugin {
         cmd.arg("--option").arg("plugin-files").arg(p);
@@ -35,7 +31,7 @@ fn example_profile_drv(plugin: Option<&Path>) -> PathBuf {
         .arg("--arg")
         .arg("exprFile")
         .arg(root.join("examples/webapps/processes.nix"))
-        .env("NIXPROC_SYSVINIT_BIN", bin)
+        .env("NIXPROC_SYSVINIT_BIN", common::bin_dir())
         .env("NIXPROC_SYSVINIT_WEBAPP", common::webapp_binary());
     PathBuf::from(nix_stdout(
         &mut cmd,

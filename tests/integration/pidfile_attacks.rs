@@ -3,7 +3,7 @@
 //! without starting the service; the service's own user can at most point its PID
 //! file at its own processes. Real processes, real throwaway users; run as root.
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::os::unix::fs::MetadataExt;

@@ -5,7 +5,7 @@
 //! profile as the tests), unless `NIXPROC_PLUGIN` names an already built one. Nix must be
 //! installed (`scripts/setup.sh`); without it the tests fail rather than skip.
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

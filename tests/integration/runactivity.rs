@@ -1,11 +1,11 @@
 //! nixproc-sysvinit-runactivity on a deployed profile and on a profile directory, and
 //! alongside a switch (it takes the switch's lock for everything but `status`).
 
-mod switch_support;
+use crate::common;
 
 use std::process::Command;
 
-use switch_support::*;
+use common::*;
 
 /// runactivity on the sandbox's profile link and state directory (hence its lock).
 fn runactivity_cmd(sb: &Sandbox, args: &[&str]) -> Command {

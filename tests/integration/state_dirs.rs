@@ -3,7 +3,7 @@
 //! made yet. A dangling link that root (or the caller) owns gets its target made; one that
 //! another user planted is refused.
 
-mod common;
+use crate::common;
 
 use std::os::unix::fs::symlink;
 use std::process::{Command, Output};

@@ -1,11 +1,11 @@
 //! nixproc-sysvinit-switch with real processes and real Nix profiles: deployment order,
 //! upgrades, rollback, undeploy, generations, plans and graph errors.
 
-mod switch_support;
+use crate::common;
 
 use std::path::Path;
 
-use switch_support::*;
+use common::*;
 
 fn web_v1() -> Vec<Proc> {
     vec![

@@ -3,14 +3,14 @@
 //! rolls back from memory, the previous deployment runs again, and the error says the
 //! disk is full and where, with the OS error once.
 
-mod switch_support;
+use crate::common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use switch_support::*;
+use common::*;
 
 /// A tmpfs mounted for the test, unmounted on drop.
 struct Tmpfs {

@@ -1,13 +1,13 @@
 //! Fault injection: failed starts roll back, killed switches are recovered, concurrent
 //! switches are refused.
 
-mod switch_support;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use switch_support::*;
+use common::*;
 
 /// v1: 12 processes in 4 layers of 3. v2: 20 processes: layer 0 unchanged, layer 1
 /// changed, layers 2-3 dropped, 14 new ones (in 2 layers of 7) on top of layer 1.

@@ -3,13 +3,12 @@
 //! `--override-input`; runactivity builds the same flake output; and `nix run` of this
 //! project's flake (its nixpkgs input a stand-in too) installs tools that work.
 
-mod switch_support;
+use crate::common;
 
 use std::path::Path;
 use std::time::Duration;
 
-use switch_support::common;
-use switch_support::*;
+use common::*;
 
 /// A stand-in nixpkgs flake in `dir`: `legacyPackages` from the tests' stand-in nixpkgs
 /// (the host-packages shim with nixpkgs' names), with `flavour` to tell two apart.

@@ -5,14 +5,14 @@
 //! the requested set running, the profile link pointing at it, and no orphan: no process
 //! outside the set, no script or Nix child of a killed switch.
 
-mod switch_support;
+use crate::common;
 
 use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use switch_support::*;
+use common::*;
 
 /// Iterations of the loop (each: one killed switch, one switch that must converge).
 const ITERATIONS: usize = 100;

@@ -3,14 +3,13 @@
 //! model, boolean environment variables, `--dry-run --graph`, and profiles found through
 //! `NIX_STATE_DIR` / `NIX_USER_PROFILE_DIR` where nix-processmgmt's tools keep them.
 
-mod switch_support;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use switch_support::common;
-use switch_support::*;
+use common::*;
 
 /// The `--argstr` value of the model below, with characters Nix strings escape.
 const LABEL: &str = r#"say "hi" ${x} \ done"#;

@@ -1,14 +1,14 @@
 //! Groups and users from credential files: created before starts, removed after stops
 //! only when this tool created them.
 
-mod switch_support;
+use crate::common;
 
 use std::path::Path;
 use std::process::{Command, Output};
 
-use switch_support::*;
+use common::*;
 
-use switch_support::common::account_exists as exists;
+use common::account_exists as exists;
 
 /// Removes the test accounts whatever happens.
 struct Accounts(Vec<(&'static str, String)>);
@@ -21,7 +21,7 @@ impl Drop for Accounts {
                 "groupdel"
             };
             if exists(db, name) {
-                let _ = Command::new(tool).arg(name).output();
+                let _ = account_tool(Command::new(tool).arg(name));
             }
         }
     }
@@ -72,10 +72,7 @@ fn accounts_are_created_and_only_ours_removed() {
         ("group", group.clone()),
         ("group", pre.clone()),
     ]);
-    let out = Command::new("useradd")
-        .args(["--system", "--user-group", &pre])
-        .output()
-        .unwrap();
+    let out = account_tool(Command::new("useradd").args(["--system", "--user-group", &pre]));
     assert!(out.status.success(), "{out:?}");
 
     let sb = Sandbox::new();
@@ -271,7 +268,7 @@ fn a_process_running_as_the_user_puts_its_deletion_off_to_the_next_switch() {
     let id = unique();
     let user = format!("nxr{id}");
     let _guard = Accounts(vec![("passwd", user.clone()), ("group", user.clone())]);
-    let mut processes = switch_support::common::ProcessGuard::new();
+    let mut processes = common::ProcessGuard::new();
     let sb = Sandbox::new();
     let registry = sb.path().join("registry");
     let pa = sb.profile(
@@ -450,16 +447,13 @@ fn a_registry_of_a_state_directory_is_merged_into_the_machine_registry() {
     let registry = sb.path().join("registry");
     // An earlier version created the user for profile a and recorded it in the
     // registry of a's state directory.
-    let out = Command::new("useradd")
-        .args([
-            "--system",
-            "--user-group",
-            "--uid",
-            &free_id().to_string(),
-            &user,
-        ])
-        .output()
-        .unwrap();
+    let out = account_tool(Command::new("useradd").args([
+        "--system",
+        "--user-group",
+        "--uid",
+        &free_id().to_string(),
+        &user,
+    ]));
     assert!(out.status.success(), "{out:?}");
     let old_dir = sb.path().join("x/lib/nixproc-sysvinit");
     std::fs::create_dir_all(&old_dir).unwrap();

@@ -2,10 +2,10 @@
 //! tool, HTTP through nginx to the webapp instances, upgrade, rollback, generations,
 //! accounts and undeploy.
 
-mod switch_support;
+use crate::common;
 
-use switch_support::common::{self, account_exists};
-use switch_support::{assert_succeeded, free_ports, ModelDeployment};
+use common::account_exists;
+use common::{assert_succeeded, free_ports, ModelDeployment};
 
 use std::io::{Read, Write};
 use std::net::TcpStream;

@@ -6,7 +6,7 @@
 //!
 //! Like `nix_profiles`, these tests need `nix-build` and the plugin (`scripts/setup.sh`).
 
-mod common;
+use crate::common;
 
 use std::fs;
 use std::io::{Read, Write};
@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use common::nixbuild::{build_profile_with_env, nix_with_env, stand_in_nixpkgs, Via, BOTH};
 use common::repo_root;
-use common::TestDir;
+use common::{assert_succeeded, TestDir};
 
 fn fixture(rel: &str) -> PathBuf {
     repo_root().join("tests/fixtures").join(rel)
@@ -338,17 +338,6 @@ impl Drop for Deployment {
         // Stop whatever is still deployed, pass or fail.
         let _ = self.switch(&["--undeploy"]);
     }
-}
-
-/// Asserts a command succeeded; returns its output.
-fn assert_succeeded(out: &Output) -> String {
-    let text = format!(
-        "{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "failed ({}):\n{text}", out.status);
-    text
 }
 
 /// The upstream-style example deploys through the switch tool with `<nixpkgs>` from

@@ -4,14 +4,6 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Directory with this build's `nixproc-sysvinit-render` (and the other tools).
-pub fn bin_dir() -> PathBuf {
-    Path::new(env!("CARGO_BIN_EXE_nixproc-sysvinit-render"))
-        .parent()
-        .expect("the binary has a directory")
-        .to_path_buf()
-}
-
 /// How a model is evaluated.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Via {
@@ -47,7 +39,7 @@ pub fn nix_with_env(
         cmd.arg("--no-out-link");
     }
     cmd.args(args)
-        .env("NIXPROC_SYSVINIT_BIN", bin_dir())
+        .env("NIXPROC_SYSVINIT_BIN", super::bin_dir())
         .env("NIXPROC_SYSVINIT_WEBAPP", super::webapp_binary());
     for (k, v) in env {
         cmd.env(k, v);

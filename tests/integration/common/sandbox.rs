@@ -1,11 +1,7 @@
-//! Helpers for the switch and runactivity tests: profiles made of small bash init.d
-//! scripts that start real long-running processes, a sandbox with its own state
-//! directory and profile link, and a guard that kills every process a test started.
-
-#![allow(dead_code)]
-
-#[path = "../common/mod.rs"]
-pub mod common;
+//! The switch and runactivity tests' sandbox: profiles made of small bash init.d scripts
+//! that start real long-running processes (each a [`Proc`]), a temporary directory with
+//! its own state directory and profile link, and on drop the end of every process the
+//! sandbox started.
 
 use std::collections::BTreeMap;
 use std::fs;
@@ -270,7 +266,7 @@ esac
     /// its log; returns whether it did.
     pub fn wait_for_step(&self, name: &str, action: &str) -> bool {
         let log = self.tool_state().join(format!("logs/{name}.{action}.log"));
-        common::wait_until(std::time::Duration::from_secs(5), || log.exists())
+        super::wait_until(std::time::Duration::from_secs(5), || log.exists())
     }
 
     /// Runs the switch tool with `args`.
@@ -316,29 +312,6 @@ impl Drop for Sandbox {
     }
 }
 
-/// Asserts a command succeeded, showing its output otherwise.
-pub fn assert_succeeded(out: &Output) -> String {
-    let text = format!(
-        "status {}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "command failed: {text}");
-    text
-}
-
-/// Asserts a command failed; returns its stderr.
-pub fn assert_failed(out: &Output) -> String {
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        !out.status.success(),
-        "command unexpectedly succeeded:\n{}\n{err}",
-        String::from_utf8_lossy(&out.stdout)
-    );
-    err
-}
-
 /// A chain/layer graph: `layers` layers of `width` processes, each depending on every
 /// process of the previous layer.
 pub fn layered(prefix: &str, layers: usize, width: usize) -> Vec<Proc> {
@@ -369,107 +342,4 @@ pub fn event_index(events: &[String], line: &str) -> usize {
         .iter()
         .position(|e| e == line || e.starts_with(&format!("{line} ")))
         .unwrap_or_else(|| panic!("event `{line}` missing in {events:?}"))
-}
-
-/// A base port with `n` consecutive free ports.
-pub fn free_ports(n: u16) -> u16 {
-    for _ in 0..100 {
-        let base = common::free_port();
-        if base > 65000 {
-            continue;
-        }
-        if (0..n).all(|i| std::net::TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
-            return base;
-        }
-    }
-    panic!("no {n} consecutive free ports");
-}
-
-/// A deployment of a processes model through the tools, in a temp dir of its own (the
-/// profile link `profiles/NAME`, the state directory `state`), built offline with this
-/// build's programs; undeployed when dropped.
-pub struct ModelDeployment {
-    pub dir: tempfile::TempDir,
-    /// Profile link name under `profiles/`.
-    pub name: String,
-    /// Arguments every switch gets (`--extra-params ...`).
-    pub args: Vec<String>,
-    /// Environment variables every switch gets.
-    pub env: Vec<(String, String)>,
-}
-
-impl ModelDeployment {
-    pub fn new(name: &str, args: &[&str]) -> ModelDeployment {
-        ModelDeployment {
-            dir: tempfile::Builder::new()
-                .prefix("nixproc-model")
-                .tempdir()
-                .unwrap(),
-            name: name.into(),
-            args: args.iter().map(|a| a.to_string()).collect(),
-            env: Vec::new(),
-        }
-    }
-    pub fn profile_link(&self) -> PathBuf {
-        self.dir.path().join("profiles").join(&self.name)
-    }
-    /// A switch command on this deployment, without its arguments.
-    pub fn switch_cmd(&self) -> Command {
-        let bin = PathBuf::from(env!("CARGO_BIN_EXE_nixproc-sysvinit-switch"));
-        let mut c = Command::new(&bin);
-        c.arg("-p")
-            .arg(self.profile_link())
-            .arg("--state-dir")
-            .arg(self.dir.path().join("state"))
-            .args(["--runlevel", "3"])
-            .args(&self.args)
-            .env("NIXPROC_SYSVINIT_BIN", bin.parent().unwrap())
-            .env("NIXPROC_SYSVINIT_WEBAPP", common::webapp_binary())
-            .env("NIXPROC_NIX_DIR", common::repo_root().join("nix"))
-            .env("NIX_CONFIG", "substituters =")
-            .env_remove("NIX_PATH")
-            .env_remove("NIXPROC_PROCESSES")
-            .env_remove("NIXPROC_EXTRA_PARAMS")
-            .env_remove("NIXPROC_FORCE_DISABLE_USER_CHANGE");
-        for (k, v) in &self.env {
-            c.env(k, v);
-        }
-        c
-    }
-    pub fn switch(&self, args: &[&str]) -> Output {
-        self.switch_cmd().args(args).output().unwrap()
-    }
-    pub fn runactivity(&self, args: &[&str]) -> Output {
-        Command::new(env!("CARGO_BIN_EXE_nixproc-sysvinit-runactivity"))
-            .arg("-p")
-            .arg(self.profile_link())
-            .arg("--state-dir")
-            .arg(self.dir.path().join("state"))
-            .args(["--runlevel", "3"])
-            .args(args)
-            .env("NIXPROC_SYSVINIT_WEBAPP", common::webapp_binary())
-            .env("NIX_CONFIG", "substituters =")
-            .env_remove("NIX_PATH")
-            .output()
-            .unwrap()
-    }
-    /// The PID of a running process `name` (its PID file in `state/run/NAME/` for a
-    /// process with a user, else in `state/run/`).
-    pub fn pid(&self, name: &str) -> Option<u32> {
-        let run = self.dir.path().join("state/run");
-        [
-            run.join(format!("{name}/{name}.pid")),
-            run.join(format!("{name}.pid")),
-        ]
-        .iter()
-        .filter_map(|f| fs::read_to_string(f).ok()?.trim().parse::<u32>().ok())
-        .find(|pid| Path::new(&format!("/proc/{pid}")).exists())
-    }
-}
-
-impl Drop for ModelDeployment {
-    fn drop(&mut self) {
-        // Stop whatever is still deployed, pass or fail.
-        let _ = self.switch(&["--undeploy"]);
-    }
 }
