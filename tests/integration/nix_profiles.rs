@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+use common::expected::{error_case_tests, error_cases, update_expected};
 use common::nixbuild::{build_profile, nix, Via};
 use common::repo_root;
 use common::{free_port, http_get, wait_http, ProcessGuard, TestDir};
@@ -364,58 +365,91 @@ fn assert_model_error(prefix: &str, body: &str, expected: impl Fn(&str) -> Vec<S
     }
 }
 
+/// The tests below that read cases from `tests/errors/nix/`.
+const MODEL_ERROR_TESTS: [&str; 6] = [
+    "a_misspelt_attribute_is_reported_at_its_line_with_a_suggestion",
+    "a_process_without_a_name_is_reported_at_the_users_file",
+    "a_too_deep_dependency_chain_names_the_chain_and_the_file",
+    "two_instances_with_one_process_name_are_refused",
+    "wrong_attribute_values_are_reported_at_their_line_on_both_paths",
+    "wrong_kinds_of_values_are_reported_at_the_users_file",
+];
+
+/// Evaluates every processes model `tests/errors/nix/TEST/NAME.nix` (`@root@` standing
+/// for the repository) on both render paths and checks that each error contains every
+/// line of `NAME.err`, `MODEL` standing for the model's path. With `UPDATE_EXPECTED=1`, a
+/// case whose lines are not all found gets the `error:` lines of its error with the
+/// plugin as its new `.err`.
+fn check_model_errors(test: &str) {
+    let dir = TestDir::new("nixproc-nix-errors");
+    let root = repo_root();
+    let mut wrong = Vec::new();
+    for case in error_cases("nix", test, "nix") {
+        let text = case
+            .input_text()
+            .replace("@root@", root.to_str().expect("utf-8 path"));
+        let model = dir.write(&format!("{}.nix", case.name), &text, 0o644);
+        let errors: Vec<String> = errors_of(&model)
+            .iter()
+            .map(|e| e.replace(model.to_str().unwrap(), "MODEL"))
+            .collect();
+        let expected = case.expected_text().unwrap_or_default();
+        let missing = |err: &str| -> Vec<String> {
+            expected
+                .lines()
+                .filter(|want| !err.contains(want))
+                .map(str::to_string)
+                .collect()
+        };
+        if update_expected()
+            && (expected.is_empty() || errors.iter().any(|e| !missing(e).is_empty()))
+        {
+            let lines: Vec<&str> = errors[0]
+                .lines()
+                .filter_map(|l| l.split_once("error: ").map(|(_, rest)| rest))
+                .collect();
+            case.record(&lines.join("\n"));
+            continue;
+        }
+        if expected.is_empty() {
+            wrong.push(format!("{}: missing or empty", case.expected.display()));
+        }
+        for (via, err) in [Via::Plugin, Via::RenderTool].iter().zip(&errors) {
+            for want in missing(err) {
+                wrong.push(format!(
+                    "{} ({via:?}):\n  want: {want}\n  got: {err}",
+                    case.input.display()
+                ));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
+/// Every directory of model errors is read by a test.
+#[test]
+fn every_model_error_directory_has_its_test() {
+    assert_eq!(error_case_tests("nix"), MODEL_ERROR_TESTS);
+}
+
 #[test]
 fn a_misspelt_attribute_is_reported_at_its_line_with_a_suggestion() {
-    assert_model_error(
-        "nixproc-nix-typo",
-        "{\n  web = { pkg = create {\n    name = \"web\";\n    proces = \"/bin/true\";\n  }; };\n}",
-        |model| {
-            vec![format!(
-                "process 'web' (at {model}:12): unknown attribute 'proces' (did you mean 'process'?)"
-            )]
-        },
-    );
+    check_model_errors("a_misspelt_attribute_is_reported_at_its_line_with_a_suggestion");
 }
 
 #[test]
 fn a_process_without_a_name_is_reported_at_the_users_file() {
-    assert_model_error(
-        "nixproc-nix-noname",
-        "{\n  web = create {\n    process = \"/bin/true\";\n  };\n}",
-        |model| {
-            vec![format!(
-                "process description (at {model}:11) has no name: set 'name' or 'instanceName'"
-            )]
-        },
-    );
+    check_model_errors("a_process_without_a_name_is_reported_at_the_users_file");
 }
 
 #[test]
 fn a_too_deep_dependency_chain_names_the_chain_and_the_file() {
-    assert_model_error(
-        "nixproc-nix-deep",
-        "let\n  chain = builtins.foldl' (prev: i: [ (create {\n    name = \"p${toString i}\";\n    process = \"/bin/true\";\n    dependencies = prev;\n  }) ]) [ ] (builtins.genList (i: i) 8);\nin { last = builtins.head chain; }",
-        |model| {
-            vec![format!(
-                "process 'p6' (at {model}:11): start sequence 6 exceeds maxSequence 5; the \
-                 dependency chain is too deep: p0 -> p1 -> p2 -> p3 -> p4 -> p5 -> p6"
-            )]
-        },
-    );
+    check_model_errors("a_too_deep_dependency_chain_names_the_chain_and_the_file");
 }
 
 #[test]
 fn two_instances_with_one_process_name_are_refused() {
-    assert_model_error(
-        "nixproc-nix-dup",
-        "{\n  a = create { name = \"web\"; process = \"/bin/true\"; };\n  b = { pkg = create { name = \"web\"; process = \"/bin/false\"; }; };\n}",
-        |model| {
-            vec![
-                "instances 'a' and 'b' both define a process named 'web'".to_string(),
-                model.to_string(),
-            ]
-        },
-    );
+    check_model_errors("two_instances_with_one_process_name_are_refused");
 }
 
 #[test]
@@ -541,28 +575,7 @@ fn long_and_awkward_texts_give_identical_trees() {
 
 #[test]
 fn wrong_kinds_of_values_are_reported_at_the_users_file() {
-    let dir = TestDir::new("nixproc-nix-kinds");
-    let cases = [
-        (
-            "{\n  web = create {\n    name = 5;\n    process = \"/bin/true\";\n  };\n}",
-            "process description (at {FILE}:11): attribute 'name': expected a string, got an integer",
-        ),
-        (
-            "{\n  web = create {\n    name = \"web\";\n    dependencies = { };\n  };\n}",
-            "process 'web' (at {FILE}:11): attribute 'dependencies': expected a list of processes, got an attribute set",
-        ),
-        (
-            "{\n  web = 3;\n}",
-            "processes model in {FILE}: instance 'web' must be a derivation or an attribute set with 'pkg', got an integer",
-        ),
-    ];
-    for (i, (body, want)) in cases.iter().enumerate() {
-        let model = write_model(&dir, &format!("model{i}.nix"), body);
-        let want = want.replace("{FILE}", model.to_str().unwrap());
-        for err in errors_of(&model) {
-            assert!(err.contains(&want), "want: {want}\ngot: {err}");
-        }
-    }
+    check_model_errors("wrong_kinds_of_values_are_reported_at_the_users_file");
 }
 
 /// The Nix side checks attribute names itself (to point at the user's line); its list
@@ -945,119 +958,7 @@ fn models_get_nixpkgs_when_it_resolves_and_the_shim_otherwise() {
 /// only see them at build time).
 #[test]
 fn wrong_attribute_values_are_reported_at_their_line_on_both_paths() {
-    let dir = TestDir::new("nixproc-nix-values");
-    let cases = [
-        (
-            "runlevels = \"3 4 5\";",
-            "attribute 'runlevels': expected a list of integers, got a string",
-        ),
-        (
-            "runlevels = [ 3 8 ];",
-            "attribute 'runlevels[1]': 8 is not a supported runlevel (supportedRunLevels: 0 1 2 3 4 5 6)",
-        ),
-        (
-            "nice = 40;",
-            "attribute 'nice': 40 is outside the nice range -20..19",
-        ),
-        (
-            "nice = \"very\";",
-            "attribute 'nice': expected an integer (or a string of one), got a string",
-        ),
-        (
-            "args = [ \"-v\" [ \"x\" ] ];",
-            "attribute 'args[1]': expected a string, got a list",
-        ),
-        (
-            "umask = \"999\";",
-            "attribute 'umask': '999' is not an octal umask such as \"022\"",
-        ),
-        (
-            "processIsDaemon = \"no\";",
-            "attribute 'processIsDaemon': expected a Boolean, got a string",
-        ),
-        (
-            "environment = [ \"PORT=5000\" ];",
-            "attribute 'environment': expected an attribute set, got a list",
-        ),
-        (
-            "credentials.users.web.gruop = \"web\";",
-            "attribute 'credentials.users.web.gruop': unknown attribute 'gruop' (did you mean 'group'?)",
-        ),
-        (
-            "credentials.user.web = { };",
-            "attribute 'credentials.user': unknown attribute 'user' (did you mean 'users'?)",
-        ),
-        (
-            "user = \"Web User\";",
-            "attribute 'user': \"Web User\" is not a valid user or group name (a letter or _ first, then letters, digits, _ . -; at most 32)",
-        ),
-        (
-            "instanceName = \".web\";",
-            "attribute 'instanceName': \".web\" is not a valid process name (use letters, digits and . _ - @ + :, not starting with . or -)",
-        ),
-        (
-            "environment.\"1PORT\" = 5000;",
-            "attribute 'environment.1PORT': \"1PORT\" is not a valid environment variable name",
-        ),
-        (
-            "environment.PORTS = [ 5000 ];",
-            "attribute 'environment.PORTS': expected a string, got a list",
-        ),
-        (
-            "activities.\"re start\" = \"true\";",
-            "attribute 'activities.re start': \"re start\" is not a valid activity name",
-        ),
-        (
-            "credentials.users.\"web user\" = { };",
-            "attribute 'credentials.users.web user': \"web user\" is not a valid user or group name",
-        ),
-        (
-            "readiness = { tcpPort = 5000; command = \"true\"; };",
-            "attribute 'readiness': give exactly one of 'tcpPort' or 'command'",
-        ),
-        (
-            "readiness.tcpPort = 70000;",
-            "attribute 'readiness.tcpPort': 70000 is not a TCP port",
-        ),
-        (
-            "reloadSignal = \"hup me\";",
-            "attribute 'reloadSignal': \"hup me\" is not a signal such as \"-HUP\" or \"USR1\"",
-        ),
-        (
-            "credentials.users.web = { group = \"web\"; extraGroups = [ \"ok\" \"not ok\" ]; };",
-            "attribute 'credentials.users.web.extraGroups[1]': \"not ok\" is not a valid user or group name",
-        ),
-        (
-            "credentials.groups.web.gid = [ 5 ];",
-            "attribute 'credentials.groups.web.gid': expected a string, got a list",
-        ),
-        (
-            "credentials.users.web = { group = \"web\"; extraGroups = \"audio, sudo\"; };",
-            "attribute 'credentials.users.web.extraGroups' puts user 'web' in the privileged group 'sudo'; if that is intended, set 'allowPrivilegedCredentials = true' on the process",
-        ),
-        (
-            "credentials.groups.wheel = { };",
-            "attribute 'credentials.groups.wheel' creates the privileged group 'wheel'; if that",
-        ),
-        (
-            "readiness.tcpport = 5000;",
-            "attribute 'readiness.tcpport': unknown attribute 'tcpport' (did you mean 'tcpPort'?)",
-        ),
-        (
-            "instructions.start = { activity = \"Starting\"; instructon = \"true\"; };",
-            "attribute 'instructions.start.instructon': unknown attribute 'instructon' (did you mean 'instruction'?)",
-        ),
-    ];
-    for (i, (attr, want)) in cases.iter().enumerate() {
-        let body = format!(
-            "{{\n  web = create {{\n    name = \"web\";\n    process = \"/bin/true\";\n    {attr}\n  }};\n}}"
-        );
-        let model = write_model(&dir, &format!("model{i}.nix"), &body);
-        let want = format!("process 'web' (at {}:13): {want}", model.display());
-        for err in errors_of(&model) {
-            assert!(err.contains(&want), "want: {want}\ngot: {err}");
-        }
-    }
+    check_model_errors("wrong_attribute_values_are_reported_at_their_line_on_both_paths");
 }
 
 /// A user in a group that neither the profile's credentials nor the machine have is an

@@ -16,9 +16,11 @@
 //! - [`nixbuild`]: `nix-build` and `nix-instantiate` on either render path.
 //! - [`sandbox`]: profiles of small bash scripts for the switch tool, in a [`Sandbox`].
 //! - [`deployment`]: a processes model deployed through the tools ([`ModelDeployment`]).
+//! - [`expected`]: error cases kept as data files.
 
 pub mod deployment;
 pub mod dirs;
+pub mod expected;
 pub mod net;
 pub mod nixbuild;
 pub mod processes;
