@@ -6,12 +6,19 @@
 //! Everything the user runs is copied into a directory it can traverse (the checkout may
 //! live somewhere only root can enter): the tools, the plugin, `nix/`, the example model
 //! and the example web server.
+//!
+//! A binary of its own, not a module of `tests/integration`: it checks that root's
+//! profiles and the machine's account registry are the same after the user's deployment
+//! as before, which holds only while no other test deploys as root at the same time (the
+//! tests of one binary run concurrently, binaries one after another).
 
+// The integration tests' helpers, of which this test uses a few.
+#[path = "integration/common/mod.rs"]
+#[allow(dead_code, unused_imports)]
 mod common;
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::net::TcpListener;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -20,17 +27,6 @@ use std::time::Duration;
 use common::{http_get, port_closed, wait_http, TestDir, UserGuard};
 
 const NIX_STATE: &str = "/nix/var/nix";
-
-/// Four consecutive free ports (webapp instances 1..4 of the upgrade model).
-fn free_port_block() -> u16 {
-    for _ in 0..50 {
-        let base = common::free_port();
-        if base < 65000 && (0..4).all(|i| TcpListener::bind(("127.0.0.1", base + i)).is_ok()) {
-            return base;
-        }
-    }
-    panic!("no block of four free ports on 127.0.0.1");
-}
 
 /// The tools, the plugin, `nix/`, the example and the web server, laid out as in the
 /// repository, in `dir`.
@@ -41,10 +37,7 @@ struct Install {
 }
 
 fn install(dir: &TestDir) -> Install {
-    let built = Path::new(env!("CARGO_BIN_EXE_nixproc-sysvinit-switch"))
-        .parent()
-        .expect("the binary has a directory")
-        .to_path_buf();
+    let built = common::bin_dir();
     let bin = dir.mkdir("bin", 0o755);
     for tool in [
         "nixproc-sysvinit-switch",
@@ -175,7 +168,7 @@ fn a_user_deploys_upgrades_rolls_back_and_undeploys_through_the_nix_daemon() {
     let before = roots_things();
 
     let nginx_port = common::free_port();
-    let base = free_port_block();
+    let base = common::free_ports(4);
     let params = format!(r#"{{"nginxPort": {nginx_port}, "webappBasePort": {base}}}"#);
     let model = |file: &str| inst.repo.join("examples/webapps").join(file);
     let switch = |extra: &[&str]| {

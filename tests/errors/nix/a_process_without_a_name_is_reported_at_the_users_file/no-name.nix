@@ -1,0 +1,13 @@
+{ pkgs, stateDir, ... }:
+let
+  create = import @root@/nix/create-sysvinit-script.nix {
+    inherit (pkgs) stdenv writeTextFile daemon;
+    runtimeDir = "${stateDir}/run";
+    maxSequence = 5;
+  };
+in
+{
+  web = create {
+    process = "/bin/true";
+  };
+}

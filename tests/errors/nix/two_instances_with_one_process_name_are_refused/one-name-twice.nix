@@ -1,0 +1,12 @@
+{ pkgs, stateDir, ... }:
+let
+  create = import @root@/nix/create-sysvinit-script.nix {
+    inherit (pkgs) stdenv writeTextFile daemon;
+    runtimeDir = "${stateDir}/run";
+    maxSequence = 5;
+  };
+in
+{
+  a = create { name = "web"; process = "/bin/true"; };
+  b = { pkg = create { name = "web"; process = "/bin/false"; }; };
+}

@@ -1,0 +1,11 @@
+{ pkgs, stateDir, ... }:
+let
+  create = import @root@/nix/create-sysvinit-script.nix {
+    inherit (pkgs) stdenv writeTextFile daemon;
+    runtimeDir = "${stateDir}/run";
+    maxSequence = 5;
+  };
+in
+{
+  web = 3;
+}

@@ -1,0 +1,482 @@
+//! Deployments to other machines, against real test hosts: each is a network namespace
+//! with its own Nix store, its own /etc and its own OpenSSH sshd (made by
+//! `scripts/test-hosts`); the switch runs in the controller's namespace, copies closures
+//! with `nix-copy-closure` and switches each host over SSH. Only addresses inside the
+//! namespaces these tests make are contacted.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::wait_until;
+use serde_json::Value;
+
+const SWITCH: &str = env!("CARGO_BIN_EXE_nixproc-sysvinit-switch");
+const RUNACTIVITY: &str = env!("CARGO_BIN_EXE_nixproc-sysvinit-runactivity");
+
+fn repo() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn fixture_model() -> PathBuf {
+    repo().join("tests/fixtures/fleet/processes.nix")
+}
+
+/// Test hosts under a temporary directory, removed (every process killed) on drop.
+struct TestHosts {
+    dir: tempfile::TempDir,
+}
+
+impl TestHosts {
+    fn up(names: &[&str]) -> TestHosts {
+        let dir = tempfile::Builder::new()
+            .prefix("nxfleet")
+            .tempdir()
+            .expect("temp dir");
+        let hosts = TestHosts { dir };
+        hosts.add(names);
+        hosts
+    }
+
+    fn script(&self) -> Command {
+        let mut cmd = Command::new(repo().join("scripts/test-hosts"));
+        cmd.stdin(Stdio::null());
+        cmd
+    }
+
+    /// `test-hosts COMMAND DIR ARGS...`, which must succeed.
+    fn call(&self, command: &str, args: &[&str]) -> String {
+        let out = self
+            .script()
+            .arg(command)
+            .arg(self.dir.path())
+            .args(args)
+            .output()
+            .expect("run test-hosts");
+        assert!(
+            out.status.success(),
+            "test-hosts {command} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    fn add(&self, args: &[&str]) {
+        self.call("up", args);
+    }
+
+    fn target(&self, name: &str) -> String {
+        format!("root@{}", self.call("address", &[name]))
+    }
+
+    /// A command run in the controller's network namespace, with NIX_SSHOPTS set for
+    /// the hosts.
+    fn ctl(&self, program: &str) -> Command {
+        let mut cmd = self.script();
+        cmd.arg("ctl")
+            .arg(self.dir.path())
+            .arg(program)
+            .env("NIX_SSHOPTS", self.call("sshopts", &[]))
+            .env_remove("NIXPROC_PROFILE");
+        cmd
+    }
+
+    /// Runs `args` inside host `name`.
+    fn on(&self, name: &str, args: &[&str]) -> Output {
+        self.script()
+            .arg("on")
+            .arg(self.dir.path())
+            .arg(name)
+            .args(args)
+            .output()
+            .expect("run test-hosts on")
+    }
+
+    /// The names of the host's processes (their `comm`).
+    fn processes(&self, name: &str) -> Vec<String> {
+        self.call("pids", &[name])
+            .split_whitespace()
+            .filter_map(|pid| fs::read_to_string(format!("/proc/{pid}/comm")).ok())
+            .map(|comm| comm.trim().to_string())
+            .collect()
+    }
+
+    /// Writes a fleet file: each host's name, its target and its `extraParams` (Nix).
+    fn fleet_file(&self, file: &str, hosts: &[(&str, &str, &str)]) -> PathBuf {
+        let mut text = String::from("{\n");
+        for (name, target, extra) in hosts {
+            text.push_str(&format!(
+                "  {name} = {{ targetHost = \"{target}\"; processes = {}; extraParams = {extra}; }};\n",
+                fixture_model().display()
+            ));
+        }
+        text.push_str("}\n");
+        let path = self.dir.path().join(file);
+        fs::write(&path, text).expect("write the fleet file");
+        path
+    }
+
+    /// `curl` of the host's nginx from the controller.
+    fn request(&self, name: &str) -> String {
+        let out = self
+            .ctl("curl")
+            .args(["-fsS", "-m", "5"])
+            .arg(format!("http://{}:8080/", self.call("address", &[name])))
+            .output()
+            .expect("run curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Whether the host has a deployment (its profile link exists).
+    fn has_profile(&self, name: &str) -> bool {
+        self.on(
+            name,
+            &[
+                "test",
+                "-e",
+                "/nix/var/nix/profiles/nixproc-sysvinit/processes",
+            ],
+        )
+        .status
+        .success()
+    }
+}
+
+impl Drop for TestHosts {
+    fn drop(&mut self) {
+        let _ = self
+            .script()
+            .arg("down")
+            .arg(self.dir.path())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// The fleet summary (the last line of the switch's `--json` output).
+fn summary(out: &Output) -> Value {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().last().unwrap_or("");
+    serde_json::from_str(last).unwrap_or_else(|e| {
+        panic!(
+            "no fleet summary ({e}); stdout:\n{stdout}\nstderr:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    })
+}
+
+/// The summary's entry for `host`.
+fn host<'a>(summary: &'a Value, name: &str) -> &'a Value {
+    summary["hosts"]
+        .as_array()
+        .and_then(|hosts| hosts.iter().find(|h| h["host"] == name))
+        .unwrap_or_else(|| panic!("no host {name} in {summary}"))
+}
+
+/// (stopped, started, restarted, unchanged) of `host`.
+fn changes(summary: &Value, name: &str) -> (u64, u64, u64, u64) {
+    let h = host(summary, name);
+    assert_eq!(h["ok"], true, "{name} failed: {h}");
+    let n = |key: &str| h[key].as_u64().unwrap_or_else(|| panic!("{key} of {h}"));
+    (n("stopped"), n("started"), n("restarted"), n("unchanged"))
+}
+
+fn switch(hosts: &TestHosts, args: &[&str]) -> Output {
+    hosts
+        .ctl(SWITCH)
+        .args(args)
+        .output()
+        .expect("run the switch")
+}
+
+#[test]
+fn a_fleet_is_deployed_changed_and_rolled_back() {
+    let hosts = TestHosts::up(&["web1", "web2", "web3"]);
+    let names = ["web1", "web2", "web3"];
+    let entries: Vec<(&str, String, &str)> =
+        names.iter().map(|n| (*n, hosts.target(n), "{ }")).collect();
+    let refs: Vec<(&str, &str, &str)> = entries
+        .iter()
+        .map(|(n, t, e)| (*n, t.as_str(), *e))
+        .collect();
+    let file = hosts.fleet_file("hosts.nix", &refs);
+    let file = file.to_str().unwrap();
+
+    let started = Instant::now();
+    let out = switch(&hosts, &["--hosts", file, "--json", "--max-hosts", "3"]);
+    let cold = started.elapsed();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let first = summary(&out);
+    for name in names {
+        assert_eq!(changes(&first, name), (0, 3, 0, 0), "{first}");
+        assert!(
+            hosts.request(name).contains("instance=webapp"),
+            "{name}'s nginx"
+        );
+    }
+    // Progress came back as JSON events, each marked with its host.
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.contains("\"event\":\"finished\"") && l.contains("\"host\":\"web2\"")),
+        "{stdout}"
+    );
+
+    // Nothing changed: nothing restarts; only the copy and the plan run.
+    let started = Instant::now();
+    let again = summary(&switch(&hosts, &["--hosts", file, "--json"]));
+    let warm = started.elapsed();
+    for name in names {
+        assert_eq!(changes(&again, name), (0, 0, 0, 3), "{again}");
+    }
+
+    // A third instance: it starts, nginx (its configuration changed) restarts, the
+    // other two stay.
+    let entries: Vec<(&str, String, &str)> = names
+        .iter()
+        .map(|n| (*n, hosts.target(n), "{ webappInstances = 3; }"))
+        .collect();
+    let refs: Vec<(&str, &str, &str)> = entries
+        .iter()
+        .map(|(n, t, e)| (*n, t.as_str(), *e))
+        .collect();
+    let changed = hosts.fleet_file("hosts-3.nix", &refs);
+    let out = switch(&hosts, &["--hosts", changed.to_str().unwrap(), "--json"]);
+    let third = summary(&out);
+    for name in names {
+        assert_eq!(changes(&third, name), (0, 1, 1, 2), "{third}");
+    }
+
+    // Back to the first generation everywhere.
+    let back = summary(&switch(&hosts, &["--hosts", file, "--rollback", "--json"]));
+    for name in names {
+        assert_eq!(changes(&back, name), (1, 0, 1, 2), "{back}");
+        assert!(hosts.request(name).contains("instance=webapp"));
+    }
+    let listing = switch(&hosts, &["--hosts", file, "--list-generations"]);
+    assert!(listing.status.success());
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    for name in names {
+        let current: Vec<&str> = listing
+            .lines()
+            .filter(|l| l.starts_with(&format!("{name}: ")) && l.contains("(current)"))
+            .collect();
+        assert_eq!(current.len(), 1, "{listing}");
+        assert!(
+            current[0]
+                .trim_start_matches(&format!("{name}: "))
+                .trim_start()
+                .starts_with('1'),
+            "{listing}"
+        );
+    }
+    let status = hosts
+        .ctl(RUNACTIVITY)
+        .args(["--hosts", file, "status", "--json"])
+        .output()
+        .expect("run runactivity");
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let status = summary(&status);
+    for name in names {
+        let output = &host(&status, name)["result"]["output"];
+        let running = output.as_array().map_or(0, |a| a.len());
+        assert_eq!(running, 3, "{name}: {output}");
+    }
+    eprintln!("fleet of 3: cold deploy {cold:.2?}, warm redeploy {warm:.2?}");
+}
+
+#[test]
+fn a_host_cut_off_mid_switch_is_reported_and_a_rerun_converges() {
+    let hosts = TestHosts::up(&["a1", "a2", "a3"]);
+    let (t1, t2, t3) = (hosts.target("a1"), hosts.target("a2"), hosts.target("a3"));
+    let file = hosts.fleet_file(
+        "hosts.nix",
+        &[
+            ("a1", &t1, "{ }"),
+            ("a2", &t2, "{ gate = true; }"),
+            ("a3", &t3, "{ }"),
+        ],
+    );
+    let file = file.to_str().unwrap();
+    let mut deploy = hosts
+        .ctl(SWITCH)
+        .args(["--hosts", file, "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the fleet switch");
+    // a2's switch holds in the start of `gated`; cut its SSH connections there.
+    let running = |hosts: &TestHosts| {
+        hosts
+            .processes("a2")
+            .iter()
+            .any(|c| c.starts_with("nixproc-sysvin"))
+    };
+    assert!(
+        wait_until(Duration::from_secs(120), || running(&hosts)),
+        "a2's switch never started"
+    );
+    hosts.call("cut", &["a2"]);
+    let ended = wait_until(Duration::from_secs(120), || {
+        matches!(deploy.try_wait(), Ok(Some(_)))
+    });
+    if !ended {
+        let _ = deploy.kill();
+    }
+    let out = deploy
+        .wait_with_output()
+        .expect("the fleet switch's output");
+    assert!(ended, "the fleet switch did not end after the cut");
+    assert!(!out.status.success(), "a cut host must fail the fleet");
+    let cut = summary(&out);
+    assert_eq!(changes(&cut, "a1"), (0, 3, 0, 0));
+    assert_eq!(changes(&cut, "a3"), (0, 3, 0, 0));
+    let a2 = host(&cut, "a2");
+    assert_eq!(a2["ok"], false);
+    assert!(a2["error"].as_str().unwrap_or("").contains(&t2), "{a2}");
+
+    // The switch on a2 was not part of the connection: it finishes its transaction.
+    fs::write(hosts.dir.path().join("a2/tmp/fleet-gate"), "").expect("open the gate");
+    assert!(
+        wait_until(Duration::from_secs(90), || !running(&hosts)),
+        "a2's switch did not finish"
+    );
+    hosts.call("start-sshd", &["a2"]);
+    let rerun = switch(&hosts, &["--hosts", file, "--json"]);
+    assert!(
+        rerun.status.success(),
+        "{}",
+        String::from_utf8_lossy(&rerun.stderr)
+    );
+    let rerun = summary(&rerun);
+    assert_eq!(changes(&rerun, "a1"), (0, 0, 0, 3));
+    assert_eq!(
+        changes(&rerun, "a2"),
+        (0, 0, 0, 4),
+        "a2 converged by itself"
+    );
+    assert_eq!(changes(&rerun, "a3"), (0, 0, 0, 3));
+}
+
+#[test]
+fn each_bad_host_is_reported_by_name_and_left_unchanged() {
+    let hosts = TestHosts::up(&["good", "rekeyed", "typo", "fails"]);
+    hosts.add(&["--no-nix", "nonix"]);
+    hosts.add(&["--store-size", "1M", "full"]);
+    hosts.call("rekey", &["rekeyed"]);
+    let targets: Vec<(&str, String)> = ["good", "rekeyed", "typo", "fails", "nonix", "full"]
+        .iter()
+        .map(|n| (*n, hosts.target(n)))
+        .collect();
+    let mut entries: Vec<(&str, &str, &str)> = targets
+        .iter()
+        .map(|(n, t)| {
+            let extra = match *n {
+                "typo" => "{ misspelt = true; }",
+                "fails" => "{ failing = true; }",
+                _ => "{ }",
+            };
+            (*n, t.as_str(), extra)
+        })
+        .collect();
+    // No host has this address: the controller has no route to it.
+    entries.push(("gone", "root@10.77.250.2", "{ }"));
+    let file = hosts.fleet_file("hosts.nix", &entries);
+    let out = switch(&hosts, &["--hosts", file.to_str().unwrap(), "--json"]);
+    assert!(!out.status.success());
+    let report = summary(&out);
+    assert_eq!(changes(&report, "good"), (0, 3, 0, 0), "{report}");
+    let expected = [
+        ("rekeyed", "host key"),
+        ("typo", "unknown attribute 'procss'"),
+        ("fails", "rolled back"),
+        ("nonix", "Nix is not installed"),
+        ("full", "disk is full"),
+        ("gone", "cannot be reached"),
+    ];
+    for (name, words) in expected {
+        let h = host(&report, name);
+        let error = h["error"].as_str().unwrap_or("");
+        assert_eq!(h["ok"], false, "{h}");
+        assert!(
+            error.contains(words),
+            "{name}: expected '{words}' in: {error}"
+        );
+    }
+    let typo = host(&report, "typo")["error"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(typo.contains("did you mean 'process'"), "{typo}");
+    for name in ["rekeyed", "typo", "fails", "nonix", "full"] {
+        assert!(!hosts.has_profile(name), "{name} must have no deployment");
+    }
+    // The failed start was undone on its host: nothing of that model runs there.
+    assert!(
+        !hosts
+            .processes("fails")
+            .iter()
+            .any(|c| c == "nginx" || c == "webapp"),
+        "{:?}",
+        hosts.processes("fails")
+    );
+    // The table says the same to a person.
+    let table = switch(&hosts, &["--hosts", file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&table.stderr);
+    assert!(
+        stderr.lines().any(|l| l.starts_with("gone ")
+            && l.contains("FAILED: host root@10.77.250.2: cannot be reached")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("6 of 7 hosts failed"), "{stderr}");
+}
+
+#[test]
+fn one_target_host_is_deployed_and_asked_for_status() {
+    let hosts = TestHosts::up(&["solo"]);
+    let target = hosts.target("solo");
+    let out = hosts
+        .ctl(SWITCH)
+        .args(["--target-host", &target])
+        .arg(fixture_model())
+        .output()
+        .expect("run the switch");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.starts_with(&format!("{target}: start nginx"))),
+        "progress is prefixed with the host: {stderr}"
+    );
+    assert!(hosts.request("solo").contains("instance=webapp"));
+    assert!(hosts.processes("solo").iter().any(|c| c == "nginx"));
+
+    let status = hosts
+        .ctl(RUNACTIVITY)
+        .args(["--target-host", &target, "status"])
+        .output()
+        .expect("run runactivity");
+    let stdout = String::from_utf8_lossy(&status.stdout);
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with(&format!("{target}: ")) && l.contains("nginx")),
+        "{stdout}"
+    );
+}
