@@ -13,9 +13,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::{DeployError, Result};
+use crate::tree::layout::{self, GROUPS, USERS};
+use crate::tree::{Manifest, ManifestError};
 
-/// Where manifests live inside a profile.
-pub const MANIFEST_DIR: &str = "share/nixproc-sysvinit/processes";
+pub use crate::tree::layout::MANIFEST_DIR;
 
 /// One process a profile starts in the selected runlevel.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,13 +84,13 @@ impl Profile {
     /// Errors name the offending file: unreadable directories, malformed manifests, start
     /// links without a script.
     pub fn read(root: &Path, runlevel: u8) -> Result<Profile> {
-        let rc = root.join("etc/rc.d");
+        let rc = root.join(layout::RC_DIR);
         let mut profile = Profile {
             root: Some(root.to_path_buf()),
             runlevel,
             ..Profile::default()
         };
-        let level_dir = rc.join(format!("rc{runlevel}.d"));
+        let level_dir = rc.join(layout::runlevel_dir(runlevel));
         let mut found: Vec<(String, u32)> = Vec::new();
         if level_dir.is_dir() {
             for entry in read_dir_sorted(&level_dir)? {
@@ -99,15 +100,15 @@ impl Profile {
             }
         }
         for (name, sequence) in &found {
-            let script = rc.join("init.d").join(name);
+            let script = rc.join(layout::INIT_D).join(name);
             let resolved = fs::canonicalize(&script).map_err(|e| DeployError::Profile {
                 path: script.clone(),
                 message: format!("start link for `{name}` has no script: {e}"),
             })?;
-            let manifest_path = root.join(MANIFEST_DIR).join(format!("{name}.json"));
+            let manifest_path = root.join(layout::manifest_path(name));
             let (dependencies, user, has_manifest) = if manifest_path.exists() {
-                let (dependencies, user) = read_manifest(&manifest_path, name)?;
-                (dependencies, user, true)
+                let manifest = read_manifest(&manifest_path, name)?;
+                (manifest.dependencies, manifest.user, true)
             } else {
                 (Vec::new(), None, false)
             };
@@ -149,11 +150,8 @@ impl Profile {
                 }
             }
         }
-        for (kind, map) in [
-            ("groups", &mut profile.groups),
-            ("users", &mut profile.users),
-        ] {
-            let dir = root.join("dysnomia-support").join(kind);
+        for (kind, map) in [(GROUPS, &mut profile.groups), (USERS, &mut profile.users)] {
+            let dir = root.join(layout::credentials_dir(kind));
             if dir.is_dir() {
                 for entry in read_dir_sorted(&dir)? {
                     map.insert(entry.to_string_lossy().into_owned(), dir.join(&entry));
@@ -275,7 +273,7 @@ fn parse_start_link(link: &Path) -> Result<Option<(String, u32)>> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let Some(rest) = file_name.strip_prefix('S') else {
+    let Some(rest) = file_name.strip_prefix(layout::START_LINK) else {
         return Ok(None);
     };
     // Prefer the link target's name: it tells where the digits end even when the
@@ -318,39 +316,15 @@ fn read_dir_sorted(dir: &Path) -> Result<Vec<std::ffi::OsString>> {
     Ok(names)
 }
 
-/// The `dependencies` (names, or objects with a `name`) and the `user` of the manifest
-/// of process `name` at `path`.
-fn read_manifest(path: &Path, name: &str) -> Result<(Vec<String>, Option<String>)> {
+/// The manifest of process `name` at `path` (see [`Manifest::from_json`] for what is
+/// accepted: the switch uses its `dependencies` and `user`).
+fn read_manifest(path: &Path, name: &str) -> Result<Manifest> {
     let text = fs::read_to_string(path).map_err(|e| DeployError::io("reading", path, e))?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| DeployError::Profile {
-            path: path.to_path_buf(),
-            message: format!("manifest of `{name}` is not valid JSON: {e}"),
-        })?;
-    let bad = |what: &str| DeployError::Profile {
+    Manifest::from_json(&text).map_err(|e| DeployError::Profile {
         path: path.to_path_buf(),
-        message: format!("manifest of `{name}`: {what}"),
-    };
-    let dependencies = match value.get("dependencies") {
-        None | Some(serde_json::Value::Null) => Vec::new(),
-        Some(serde_json::Value::Array(items)) => items
-            .iter()
-            .map(|item| match item {
-                serde_json::Value::String(s) => Ok(s.clone()),
-                serde_json::Value::Object(o) => o
-                    .get("name")
-                    .and_then(|n| n.as_str())
-                    .map(str::to_string)
-                    .ok_or_else(|| bad("attribute `dependencies` holds an object without `name`")),
-                _ => Err(bad("attribute `dependencies` must be a list of names")),
-            })
-            .collect::<Result<_>>()?,
-        Some(_) => return Err(bad("attribute `dependencies` must be a list of names")),
-    };
-    let user = match value.get("user") {
-        None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::String(u)) => Some(u.clone()),
-        Some(_) => return Err(bad("attribute `user` must be a name")),
-    };
-    Ok((dependencies, user))
+        message: match e {
+            ManifestError::Json(e) => format!("manifest of `{name}` is not valid JSON: {e}"),
+            ManifestError::Invalid(what) => format!("manifest of `{name}`: {what}"),
+        },
+    })
 }
