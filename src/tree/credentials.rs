@@ -38,14 +38,16 @@ pub const ALLOW_PRIVILEGED_KEY: &str = "allowPrivilegedCredentials";
 /// accepts would do).
 pub const ALLOW_PRIVILEGED_VALUE: &str = "1";
 
-/// Whether `fields` opt in to a privileged account: [`ALLOW_PRIVILEGED_KEY`] is `1`,
-/// `true` or `yes` (any case, blanks around it ignored).
+/// Whether the field `key` says yes: `1`, `true` or `yes` (any case, blanks around it
+/// ignored); a missing field says no.
+pub fn says_yes(fields: &Fields, key: &str) -> bool {
+    let value = fields.get(key).map(|s| s.trim().to_ascii_lowercase());
+    matches!(value.as_deref(), Some("1" | "true" | "yes"))
+}
+
+/// Whether `fields` opt in to a privileged account ([`ALLOW_PRIVILEGED_KEY`] says yes).
 pub fn allows_privileged(fields: &Fields) -> bool {
-    let value = fields.get(ALLOW_PRIVILEGED_KEY);
-    matches!(
-        value.map(|s| s.trim().to_ascii_lowercase()).as_deref(),
-        Some("1" | "true" | "yes")
-    )
+    says_yes(fields, ALLOW_PRIVILEGED_KEY)
 }
 
 /// Whether `key` can be a key of a credential file (`[A-Za-z0-9_]+`); [`write`] expects
@@ -349,6 +351,8 @@ mod tests {
         assert!(allows_privileged(&with(" Yes ")));
         assert!(!allows_privileged(&with("0")));
         assert!(!allows_privileged(&Fields::new()));
+        assert!(says_yes(&with("true"), ALLOW_PRIVILEGED_KEY));
+        assert!(!says_yes(&with("false"), ALLOW_PRIVILEGED_KEY));
     }
 
     #[test]
