@@ -1,7 +1,7 @@
 //! The credential file format: one `key='value'` line per property of a group or user
-//! (`dysnomia-support/{groups,users}/NAME`), written by [`write`] and read by [`parse`].
+//! (`dysnomia-support/{groups,users}/NAME`), written by [`write()`] and read by [`parse`].
 //!
-//! [`write`] single-quotes every value with
+//! [`write()`] single-quotes every value with
 //! [`shell::single_quote`](crate::render::shell::single_quote), so a consumer that
 //! sources the file expands nothing. [`parse`] reads the file without evaluating it, by
 //! POSIX shell rules restricted to what needs no evaluation, so that hand-written files
@@ -34,7 +34,7 @@ pub type Fields = BTreeMap<String, String>;
 /// The key of a credential file saying its process opted in to a privileged account.
 pub const ALLOW_PRIVILEGED_KEY: &str = "allowPrivilegedCredentials";
 
-/// The value [`write`]rs give [`ALLOW_PRIVILEGED_KEY`] (any value [`allows_privileged`]
+/// The value the renderer gives [`ALLOW_PRIVILEGED_KEY`] (any value [`allows_privileged`]
 /// accepts would do).
 pub const ALLOW_PRIVILEGED_VALUE: &str = "1";
 
@@ -50,7 +50,7 @@ pub fn allows_privileged(fields: &Fields) -> bool {
     says_yes(fields, ALLOW_PRIVILEGED_KEY)
 }
 
-/// Whether `key` can be a key of a credential file (`[A-Za-z0-9_]+`); [`write`] expects
+/// Whether `key` can be a key of a credential file (`[A-Za-z0-9_]+`); [`write()`] expects
 /// nothing else.
 pub fn is_key(key: &str) -> bool {
     !key.is_empty() && key.chars().all(is_key_char)
