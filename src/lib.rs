@@ -4,7 +4,8 @@
 //! [`spec::ProcessSpec`] by [`spec`]; [`render`] turns it into every file a deployment
 //! needs (the init.d script, rc.d links, credential files and a manifest); [`deploy`]
 //! reads a profile made of such trees, plans a switch between two profiles as a
-//! dependency graph and carries it out as a transaction.
+//! dependency graph and carries it out as a transaction. [`tree`] is the format the two
+//! share: the tree's layout, the manifest and the credential files.
 //!
 //! ```
 //! use nixproc_sysvinit::render::render_value;
@@ -27,5 +28,6 @@ pub mod error;
 pub mod remote;
 pub mod render;
 pub mod spec;
+pub mod tree;
 
 pub use error::SpecError;

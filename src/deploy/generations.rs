@@ -14,6 +14,7 @@
 use super::journal::test_hook_point;
 use super::nix::{nix_command, NixOptions};
 use super::{run_capture, DeployError, Result};
+use crate::tree::layout;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -52,7 +53,7 @@ pub fn default_profile_link(profile: &str) -> PathBuf {
         return link;
     }
     let upstream = profile_path(profile, &nix_profiles_dir());
-    if upstream.join("etc/rc.d").is_dir() {
+    if upstream.join(layout::RC_DIR).is_dir() {
         upstream
     } else {
         link
@@ -338,6 +339,7 @@ pub fn store_dir() -> PathBuf {
 /// A store path holding an empty profile (no processes), for undeploying.
 pub fn empty_profile(scratch: &Path, options: &NixOptions) -> Result<PathBuf> {
     let dir = scratch.join("nixproc-sysvinit-empty-profile");
-    fs::create_dir_all(dir.join("etc/rc.d")).map_err(|e| DeployError::io("creating", &dir, e))?;
+    fs::create_dir_all(dir.join(layout::RC_DIR))
+        .map_err(|e| DeployError::io("creating", &dir, e))?;
     add_to_store(&dir, options)
 }

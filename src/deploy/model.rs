@@ -6,6 +6,7 @@ use std::process::Stdio;
 
 use super::nix::{nix_command, PLUGIN_FILES};
 use super::{output_of, DeployError, Result};
+use crate::tree::layout;
 
 /// The settings passed to the profile builder.
 #[derive(Debug, Clone, Default)]
@@ -289,7 +290,7 @@ pub fn usable_plugin(plugin: &Plugin) -> Result<Option<PathBuf>> {
 /// it in `share/nixproc-sysvinit/package-set` ("nixpkgs", "host-packages shim"...);
 /// `None` for a profile without that file.
 pub fn package_set(profile: &Path) -> Option<String> {
-    let text = std::fs::read_to_string(profile.join("share/nixproc-sysvinit/package-set")).ok()?;
+    let text = std::fs::read_to_string(profile.join(layout::PACKAGE_SET_FILE)).ok()?;
     let line = text.lines().next()?.trim();
     (!line.is_empty()).then(|| line.to_string())
 }
@@ -297,7 +298,7 @@ pub fn package_set(profile: &Path) -> Option<String> {
 /// Whether `path` names a prebuilt profile (a directory with `etc/rc.d`) rather than a
 /// model to build.
 pub fn is_profile_dir(path: &Path) -> bool {
-    path.join("etc/rc.d").is_dir()
+    path.join(layout::RC_DIR).is_dir()
 }
 
 /// Finds `build-profile.nix`: `$NIXPROC_NIX_DIR`, then `share/nixproc-sysvinit/nix`

@@ -13,9 +13,10 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::{DeployError, Result};
+use crate::tree::layout::{self, GROUPS, USERS};
+use crate::tree::{Manifest, ManifestError};
 
-/// Where manifests live inside a profile.
-pub const MANIFEST_DIR: &str = "share/nixproc-sysvinit/processes";
+pub use crate::tree::layout::MANIFEST_DIR;
 
 /// One process a profile starts in the selected runlevel.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,84 +84,45 @@ impl Profile {
     /// Errors name the offending file: unreadable directories, malformed manifests, start
     /// links without a script.
     pub fn read(root: &Path, runlevel: u8) -> Result<Profile> {
-        let rc = root.join("etc/rc.d");
         let mut profile = Profile {
             root: Some(root.to_path_buf()),
             runlevel,
             ..Profile::default()
         };
-        let level_dir = rc.join(format!("rc{runlevel}.d"));
-        let mut found: Vec<(String, u32)> = Vec::new();
-        if level_dir.is_dir() {
-            for entry in read_dir_sorted(&level_dir)? {
-                if let Some(start) = parse_start_link(&level_dir.join(&entry))? {
-                    found.push(start);
-                }
-            }
-        }
-        for (name, sequence) in &found {
-            let script = rc.join("init.d").join(name);
-            let resolved = fs::canonicalize(&script).map_err(|e| DeployError::Profile {
-                path: script.clone(),
-                message: format!("start link for `{name}` has no script: {e}"),
-            })?;
-            let manifest_path = root.join(MANIFEST_DIR).join(format!("{name}.json"));
-            let (dependencies, user, has_manifest) = if manifest_path.exists() {
-                let (dependencies, user) = read_manifest(&manifest_path, name)?;
-                (dependencies, user, true)
-            } else {
-                (Vec::new(), None, false)
-            };
-            if let Some(prev) = profile.processes.get(name) {
+        let level_dir = root.join(layout::runlevel_path(runlevel));
+        for (name, sequence) in start_links(&level_dir)? {
+            let process = read_process(root, name, sequence)?;
+            if let Some(prev) = profile.processes.get(&process.name) {
                 return Err(DeployError::Profile {
-                    path: level_dir.clone(),
+                    path: level_dir,
                     message: format!(
-                        "process `{name}` has two start links (S{:02} and S{sequence:02})",
-                        prev.sequence
+                        "process `{}` has two start links (S{:02} and S{sequence:02})",
+                        process.name, prev.sequence
                     ),
                 });
             }
-            profile.processes.insert(
-                name.clone(),
-                Process {
-                    name: name.clone(),
-                    script,
-                    resolved,
-                    sequence: *sequence,
-                    dependencies,
-                    has_manifest,
-                    user,
-                },
-            );
+            profile.processes.insert(process.name.clone(), process);
         }
-        // Processes without a manifest wait for the nearest lower sequence layer.
-        let sequences: BTreeSet<u32> = profile.processes.values().map(|p| p.sequence).collect();
-        let by_sequence: BTreeMap<u32, Vec<String>> = profile.processes.values().fold(
-            BTreeMap::new(),
-            |mut acc: BTreeMap<u32, Vec<String>>, p| {
-                acc.entry(p.sequence).or_default().push(p.name.clone());
-                acc
-            },
-        );
-        for p in profile.processes.values_mut() {
-            if !p.has_manifest {
-                if let Some(prev) = sequences.range(..p.sequence).next_back() {
-                    p.dependencies = by_sequence[prev].clone();
-                }
-            }
-        }
-        for (kind, map) in [
-            ("groups", &mut profile.groups),
-            ("users", &mut profile.users),
-        ] {
-            let dir = root.join("dysnomia-support").join(kind);
-            if dir.is_dir() {
-                for entry in read_dir_sorted(&dir)? {
-                    map.insert(entry.to_string_lossy().into_owned(), dir.join(&entry));
-                }
-            }
-        }
+        profile.order_by_sequence_without_manifest();
+        profile.groups = credential_files(root, GROUPS)?;
+        profile.users = credential_files(root, USERS)?;
         Ok(profile)
+    }
+
+    /// Processes without a manifest wait for the nearest lower sequence layer.
+    fn order_by_sequence_without_manifest(&mut self) {
+        let mut by_sequence: BTreeMap<u32, Vec<String>> = BTreeMap::new();
+        for p in self.processes.values() {
+            by_sequence
+                .entry(p.sequence)
+                .or_default()
+                .push(p.name.clone());
+        }
+        for p in self.processes.values_mut().filter(|p| !p.has_manifest) {
+            if let Some((_, names)) = by_sequence.range(..p.sequence).next_back() {
+                p.dependencies = names.clone();
+            }
+        }
     }
 
     /// Checks that every process's `user` exists on this machine or is created by the
@@ -275,7 +237,7 @@ fn parse_start_link(link: &Path) -> Result<Option<(String, u32)>> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let Some(rest) = file_name.strip_prefix('S') else {
+    let Some(rest) = file_name.strip_prefix(layout::START_LINK) else {
         return Ok(None);
     };
     // Prefer the link target's name: it tells where the digits end even when the
@@ -307,6 +269,62 @@ fn parse_start_link(link: &Path) -> Result<Option<(String, u32)>> {
     Ok(Some((name, sequence)))
 }
 
+/// The process names and start sequences of the start links in `level_dir` (none when
+/// the directory does not exist), in file name order.
+fn start_links(level_dir: &Path) -> Result<Vec<(String, u32)>> {
+    if !level_dir.is_dir() {
+        return Ok(Vec::new());
+    }
+    let mut found = Vec::new();
+    for entry in read_dir_sorted(level_dir)? {
+        if let Some(start) = parse_start_link(&level_dir.join(&entry))? {
+            found.push(start);
+        }
+    }
+    Ok(found)
+}
+
+/// The process `name` started at `sequence`: its script and, when it has one, its
+/// manifest's dependencies and user.
+fn read_process(root: &Path, name: String, sequence: u32) -> Result<Process> {
+    let script = root.join(layout::script_path(&name));
+    let resolved = fs::canonicalize(&script).map_err(|e| DeployError::Profile {
+        path: script.clone(),
+        message: format!("start link for `{name}` has no script: {e}"),
+    })?;
+    let manifest_path = root.join(layout::manifest_path(&name));
+    let manifest = if manifest_path.exists() {
+        Some(read_manifest(&manifest_path, &name)?)
+    } else {
+        None
+    };
+    Ok(Process {
+        has_manifest: manifest.is_some(),
+        dependencies: manifest
+            .as_ref()
+            .map(|m| m.dependencies.clone())
+            .unwrap_or_default(),
+        user: manifest.and_then(|m| m.user),
+        name,
+        script,
+        resolved,
+        sequence,
+    })
+}
+
+/// The credential files of `kind` ([`GROUPS`] or [`USERS`]) in the profile at `root`,
+/// by account name.
+fn credential_files(root: &Path, kind: &str) -> Result<BTreeMap<String, PathBuf>> {
+    let dir = root.join(layout::credentials_dir(kind));
+    let mut files = BTreeMap::new();
+    if dir.is_dir() {
+        for entry in read_dir_sorted(&dir)? {
+            files.insert(entry.to_string_lossy().into_owned(), dir.join(&entry));
+        }
+    }
+    Ok(files)
+}
+
 /// The names of the entries of `dir`, sorted.
 fn read_dir_sorted(dir: &Path) -> Result<Vec<std::ffi::OsString>> {
     let mut names = Vec::new();
@@ -318,39 +336,93 @@ fn read_dir_sorted(dir: &Path) -> Result<Vec<std::ffi::OsString>> {
     Ok(names)
 }
 
-/// The `dependencies` (names, or objects with a `name`) and the `user` of the manifest
-/// of process `name` at `path`.
-fn read_manifest(path: &Path, name: &str) -> Result<(Vec<String>, Option<String>)> {
+/// The manifest of process `name` at `path` (see [`Manifest::from_json`] for what is
+/// accepted: the switch uses its `dependencies` and `user`).
+fn read_manifest(path: &Path, name: &str) -> Result<Manifest> {
     let text = fs::read_to_string(path).map_err(|e| DeployError::io("reading", path, e))?;
-    let value: serde_json::Value =
-        serde_json::from_str(&text).map_err(|e| DeployError::Profile {
-            path: path.to_path_buf(),
-            message: format!("manifest of `{name}` is not valid JSON: {e}"),
-        })?;
-    let bad = |what: &str| DeployError::Profile {
+    Manifest::from_json(&text).map_err(|e| DeployError::Profile {
         path: path.to_path_buf(),
-        message: format!("manifest of `{name}`: {what}"),
-    };
-    let dependencies = match value.get("dependencies") {
-        None | Some(serde_json::Value::Null) => Vec::new(),
-        Some(serde_json::Value::Array(items)) => items
-            .iter()
-            .map(|item| match item {
-                serde_json::Value::String(s) => Ok(s.clone()),
-                serde_json::Value::Object(o) => o
-                    .get("name")
-                    .and_then(|n| n.as_str())
-                    .map(str::to_string)
-                    .ok_or_else(|| bad("attribute `dependencies` holds an object without `name`")),
-                _ => Err(bad("attribute `dependencies` must be a list of names")),
-            })
-            .collect::<Result<_>>()?,
-        Some(_) => return Err(bad("attribute `dependencies` must be a list of names")),
-    };
-    let user = match value.get("user") {
-        None | Some(serde_json::Value::Null) => None,
-        Some(serde_json::Value::String(u)) => Some(u.clone()),
-        Some(_) => return Err(bad("attribute `user` must be a name")),
-    };
-    Ok((dependencies, user))
+        message: match e {
+            ManifestError::Json(e) => format!("manifest of `{name}` is not valid JSON: {e}"),
+            ManifestError::Invalid(what) => format!("manifest of `{name}`: {what}"),
+        },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::symlink;
+
+    use super::*;
+
+    /// A profile with scripts and start links in runlevel 3 for `(name, sequence)`.
+    fn profile(processes: &[(&str, u32)]) -> tempfile::TempDir {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        fs::create_dir_all(root.join(layout::INIT_D_DIR)).unwrap();
+        fs::create_dir_all(root.join(layout::runlevel_path(3))).unwrap();
+        fs::create_dir_all(root.join(MANIFEST_DIR)).unwrap();
+        for (name, sequence) in processes {
+            fs::write(root.join(layout::script_path(name)), "#!/bin/sh\n").unwrap();
+            let link = layout::link_path(3, layout::START_LINK, *sequence, name);
+            symlink(
+                layout::link_target(name),
+                root.join(layout::RC_DIR).join(link),
+            )
+            .unwrap();
+        }
+        tmp
+    }
+
+    #[test]
+    fn manifests_give_dependencies_and_users_and_their_absence_the_sequence() {
+        let tmp = profile(&[("a", 1), ("b", 1), ("c", 2), ("d", 3)]);
+        let manifest = |name: &str, text: &str| {
+            fs::write(tmp.path().join(layout::manifest_path(name)), text).unwrap();
+        };
+        manifest(
+            "c",
+            r#"{"name":"c","dependencies":[{"name":"a"}],"user":"web"}"#,
+        );
+        manifest("b", r#"{"dependencies":null}"#);
+        let p = Profile::read(tmp.path(), 3).unwrap();
+        assert_eq!(p.processes["c"].dependencies, ["a"]);
+        assert_eq!(p.processes["c"].user.as_deref(), Some("web"));
+        assert!(p.processes["b"].has_manifest && p.processes["b"].dependencies.is_empty());
+        assert!(!p.processes["d"].has_manifest);
+        assert_eq!(p.processes["d"].dependencies, ["c"]);
+    }
+
+    #[test]
+    fn a_malformed_manifest_is_named() {
+        let tmp = profile(&[("a", 1)]);
+        let path = tmp.path().join(layout::manifest_path("a"));
+        for (text, message) in [
+            ("{", "manifest of `a` is not valid JSON: "),
+            (
+                r#"{"user":1}"#,
+                "manifest of `a`: attribute `user` must be a name",
+            ),
+            (
+                r#"{"dependencies":"b"}"#,
+                "manifest of `a`: attribute `dependencies` must be a list of names",
+            ),
+        ] {
+            fs::write(&path, text).unwrap();
+            let e = Profile::read(tmp.path(), 3).unwrap_err().to_string();
+            let expected = format!("profile {}: {message}", path.display());
+            assert!(e.starts_with(&expected), "{e}");
+        }
+    }
+
+    #[test]
+    fn credential_files_are_found_by_kind() {
+        let tmp = profile(&[]);
+        let users = tmp.path().join(layout::credentials_dir(USERS));
+        fs::create_dir_all(&users).unwrap();
+        fs::write(users.join("web"), "group='web'\n").unwrap();
+        let p = Profile::read(tmp.path(), 3).unwrap();
+        assert_eq!(p.users["web"], users.join("web"));
+        assert!(p.groups.is_empty() && p.processes.is_empty());
+    }
 }

@@ -31,6 +31,7 @@ use super::profile::Profile;
 use super::progress::Progress;
 use super::users;
 use super::{DeployError, Result};
+use crate::tree::layout;
 
 /// Settings of one switch invocation.
 #[derive(Debug, Clone)]
@@ -80,18 +81,21 @@ pub fn check_runlevel(path: &Path, profile: &Profile) -> Result<()> {
     if !profile.processes.is_empty() {
         return Ok(());
     }
-    let scripts = std::fs::read_dir(path.join("etc/rc.d/init.d"))
+    let scripts = std::fs::read_dir(path.join(layout::INIT_D_DIR))
         .map(|d| d.flatten().count())
         .unwrap_or(0);
     if scripts == 0 {
         return Ok(());
     }
-    let with_links: Vec<String> = (0..=6)
+    let with_links: Vec<String> = (0..=6u8)
         .filter(|r| {
-            std::fs::read_dir(path.join(format!("etc/rc.d/rc{r}.d")))
+            std::fs::read_dir(path.join(layout::runlevel_path(*r)))
                 .map(|d| {
-                    d.flatten()
-                        .any(|e| e.file_name().to_string_lossy().starts_with('S'))
+                    d.flatten().any(|e| {
+                        e.file_name()
+                            .to_string_lossy()
+                            .starts_with(layout::START_LINK)
+                    })
                 })
                 .unwrap_or(false)
         })

@@ -32,8 +32,9 @@ use serde::{Deserialize, Serialize};
 
 use super::profile::Profile;
 use super::{run_capture, DeployError, Result};
-use crate::render::credentials::ALLOW_PRIVILEGED_KEY;
 use crate::spec::{privileged_credential, PRIVILEGED_GROUPS};
+use crate::tree::credentials::{self, allows_privileged, says_yes, Fields, ALLOW_PRIVILEGED_KEY};
+use crate::tree::layout::{GROUPS, USERS};
 
 /// Runs an account tool, retrying while another tool holds the account database lock.
 fn run_account_tool(cmd: &mut Command) -> Result<String> {
@@ -51,192 +52,15 @@ fn run_account_tool(cmd: &mut Command) -> Result<String> {
     }
 }
 
-/// Parses the `key=value` text of a credential file. `path` is only used in errors.
-pub fn parse_credentials(text: &str, path: &Path) -> Result<BTreeMap<String, String>> {
-    let mut out = BTreeMap::new();
-    let mut chars = text.chars().peekable();
-    let mut line = 1usize;
-    let err = |line: usize, message: String| DeployError::Credentials {
-        path: path.to_path_buf(),
-        line,
-        message,
-    };
-    loop {
-        // Skip blank lines, whitespace and comments.
-        while let Some(&c) = chars.peek() {
-            if c == '\n' {
-                line += 1;
-                chars.next();
-            } else if c == ' ' || c == '\t' {
-                chars.next();
-            } else if c == '#' {
-                for c in chars.by_ref() {
-                    if c == '\n' {
-                        line += 1;
-                        break;
-                    }
-                }
-            } else {
-                break;
-            }
-        }
-        if chars.peek().is_none() {
-            break;
-        }
-        let key_line = line;
-        let mut key = String::new();
-        while let Some(&c) = chars.peek() {
-            if c == '=' {
-                break;
-            }
-            if !(c.is_ascii_alphanumeric() || c == '_') {
-                return Err(err(
-                    key_line,
-                    format!("expected key=value, found character {c:?}"),
-                ));
-            }
-            key.push(c);
-            chars.next();
-        }
-        if chars.next() != Some('=') || key.is_empty() {
-            return Err(err(key_line, "expected key=value".into()));
-        }
-        let mut value = String::new();
-        loop {
-            match chars.peek().copied() {
-                None | Some('\n') => break,
-                Some(' ') | Some('\t') => {
-                    // Only trailing whitespace (or a comment) may follow a value.
-                    while matches!(chars.peek(), Some(' ') | Some('\t')) {
-                        chars.next();
-                    }
-                    match chars.peek() {
-                        None | Some('\n') => break,
-                        Some('#') => {
-                            while !matches!(chars.peek(), None | Some('\n')) {
-                                chars.next();
-                            }
-                            break;
-                        }
-                        Some(_) => {
-                            return Err(err(
-                                line,
-                                format!("value of `{key}` has unquoted whitespace"),
-                            ))
-                        }
-                    }
-                }
-                Some('\'') => {
-                    chars.next();
-                    if !single_quoted(&mut chars, &mut value, &mut line) {
-                        return Err(err(
-                            key_line,
-                            format!("value of `{key}` has an unterminated single quote"),
-                        ));
-                    }
-                }
-                Some('"') => {
-                    chars.next();
-                    match double_quoted(&mut chars, &mut value, &mut line) {
-                        Ok(true) => {}
-                        Ok(false) => {
-                            return Err(err(
-                                key_line,
-                                format!("value of `{key}` has an unterminated double quote"),
-                            ))
-                        }
-                        Err(c) => {
-                            return Err(err(
-                                line,
-                                format!("value of `{key}` uses {c:?}, which would need evaluation"),
-                            ))
-                        }
-                    }
-                }
-                Some('\\') => {
-                    chars.next();
-                    match chars.next() {
-                        Some('\n') => line += 1,
-                        Some(c) => value.push(c),
-                        None => {}
-                    }
-                }
-                Some(c @ ('$' | '`' | ';' | '&' | '|' | '<' | '>' | '(' | ')')) => {
-                    return Err(err(line, format!("value of `{key}` has unquoted {c:?}")));
-                }
-                Some(c) => {
-                    value.push(c);
-                    chars.next();
-                }
-            }
-        }
-        out.insert(key, value);
-    }
-    Ok(out)
-}
-
-/// The characters of a credential file being parsed.
-type Chars<'a> = std::iter::Peekable<std::str::Chars<'a>>;
-
-/// Appends a quoted character to `value`, counting the lines it spans.
-fn push_quoted(value: &mut String, line: &mut usize, c: char) {
-    if c == '\n' {
-        *line += 1;
-    }
-    value.push(c);
-}
-
-/// Reads the rest of a single-quoted string (after the opening quote) into `value`;
-/// false when the text ends before the closing quote.
-fn single_quoted(chars: &mut Chars, value: &mut String, line: &mut usize) -> bool {
-    loop {
-        match chars.next() {
-            None => return false,
-            Some('\'') => return true,
-            Some(c) => push_quoted(value, line, c),
-        }
-    }
-}
-
-/// Reads the rest of a double-quoted string (after the opening quote) into `value`,
-/// with the shell's backslash escapes; `Ok(false)` when the text ends before the
-/// closing quote, `Err(c)` for a `$` or backquote, which would need evaluation.
-fn double_quoted(
-    chars: &mut Chars,
-    value: &mut String,
-    line: &mut usize,
-) -> std::result::Result<bool, char> {
-    loop {
-        match chars.next() {
-            None => return Ok(false),
-            Some('"') => return Ok(true),
-            Some('\\') => match chars.next() {
-                Some(c @ ('$' | '`' | '"' | '\\')) => value.push(c),
-                Some('\n') => *line += 1,
-                Some(c) => {
-                    value.push('\\');
-                    value.push(c);
-                }
-                None => {}
-            },
-            Some(c @ ('$' | '`')) => return Err(c),
-            Some(c) => push_quoted(value, line, c),
-        }
-    }
-}
-
-/// Reads and parses a credential file.
-pub fn read_credentials(path: &Path) -> Result<BTreeMap<String, String>> {
+/// Reads and parses a credential file (see [`tree::credentials`](crate::tree::credentials)
+/// for the format); errors name the file and the line.
+pub fn read_credentials(path: &Path) -> Result<Fields> {
     let text = fs::read_to_string(path).map_err(|e| DeployError::io("reading", path, e))?;
-    parse_credentials(&text, path)
-}
-
-/// Whether a credential field says yes (`1`, `true`, `yes`, any case).
-fn truthy(v: Option<&String>) -> bool {
-    matches!(
-        v.map(|s| s.trim().to_ascii_lowercase()).as_deref(),
-        Some("1" | "true" | "yes")
-    )
+    credentials::parse(&text).map_err(|e| DeployError::Credentials {
+        path: path.to_path_buf(),
+        line: e.line,
+        message: e.message,
+    })
 }
 
 /// A set of group and user names (what a switch created or removed).
@@ -317,8 +141,8 @@ impl Kind {
     /// The directory name of the credential files of this kind (`groups`, `users`).
     fn directory(self) -> &'static str {
         match self {
-            Kind::Group => "groups",
-            Kind::User => "users",
+            Kind::Group => GROUPS,
+            Kind::User => USERS,
         }
     }
 
@@ -915,13 +739,8 @@ pub fn exists(database: &str, name: &str) -> bool {
 
 /// Refuses a credential file that would make its account privileged (see
 /// [`privileged_credential`]) unless it carries `allowPrivilegedCredentials=1`.
-fn check_privileged(
-    kind: Kind,
-    name: &str,
-    fields: &BTreeMap<String, String>,
-    path: &Path,
-) -> Result<()> {
-    if truthy(fields.get(ALLOW_PRIVILEGED_KEY)) {
+fn check_privileged(kind: Kind, name: &str, fields: &Fields, path: &Path) -> Result<()> {
+    if allows_privileged(fields) {
         return Ok(());
     }
     match privileged_credential(kind.directory(), name, fields, &group_name) {
@@ -948,7 +767,7 @@ pub fn ensure(
     store: &AccountStore,
     force_disable_user_change: bool,
 ) -> Result<Accounts> {
-    let read_all = |kind: Kind| -> Result<Vec<(String, BTreeMap<String, String>)>> {
+    let read_all = |kind: Kind| -> Result<Vec<(String, Fields)>> {
         kind.files(profile)
             .iter()
             .map(|(n, p)| read_credentials(p).map(|f| (n.clone(), f)))
@@ -959,7 +778,7 @@ pub fn ensure(
     if force_disable_user_change {
         for (_, fields) in &users {
             if let Some(home) = fields.get("homeDir") {
-                if truthy(fields.get("createHomeDir")) {
+                if says_yes(fields, "createHomeDir") {
                     fs::create_dir_all(home).map_err(|e| DeployError::io("creating", home, e))?;
                 }
             }
@@ -1017,7 +836,7 @@ pub fn ensure(
 }
 
 /// The `groupadd` command creating group `name` as its credential file asks.
-fn groupadd(name: &str, fields: &BTreeMap<String, String>) -> Command {
+fn groupadd(name: &str, fields: &Fields) -> Command {
     let mut cmd = Command::new("groupadd");
     cmd.arg("--system");
     if let Some(gid) = fields.get("gid") {
@@ -1028,7 +847,7 @@ fn groupadd(name: &str, fields: &BTreeMap<String, String>) -> Command {
 }
 
 /// The `useradd` command creating user `name` as its credential file asks.
-fn useradd(name: &str, fields: &BTreeMap<String, String>) -> Command {
+fn useradd(name: &str, fields: &Fields) -> Command {
     let mut cmd = Command::new("useradd");
     cmd.arg("--system");
     match fields.get("group") {
@@ -1047,7 +866,7 @@ fn useradd(name: &str, fields: &BTreeMap<String, String>) -> Command {
     if let Some(h) = fields.get("homeDir") {
         cmd.args(["--home-dir", h]);
     }
-    if truthy(fields.get("createHomeDir")) {
+    if says_yes(fields, "createHomeDir") {
         cmd.arg("--create-home");
     } else {
         cmd.arg("--no-create-home");
@@ -1138,39 +957,21 @@ fn release_and_delete(keep: &Profile, store: &AccountStore, removed: &mut Accoun
 mod tests {
     use super::*;
 
-    fn parse(s: &str) -> Result<BTreeMap<String, String>> {
-        parse_credentials(s, Path::new("f"))
-    }
-
     #[test]
-    fn quoting_rules() {
-        let m =
-            parse("group=webapp\ndescription='it'\\''s a $(test)'\nhomeDir='/var/a b'\n").unwrap();
-        assert_eq!(m["group"], "webapp");
-        assert_eq!(m["description"], "it's a $(test)");
-        assert_eq!(m["homeDir"], "/var/a b");
-        let m = parse("d='line1\nline2'\nx=\"q\\\"\"\n").unwrap();
-        assert_eq!(m["d"], "line1\nline2");
-        assert_eq!(m["x"], "q\"");
-    }
-
-    #[test]
-    fn rejects_what_would_need_evaluation() {
-        let e = parse("a=b\nx=$(rm -rf /)\n").unwrap_err().to_string();
-        assert!(e.contains("line 2") && e.contains("`x`"), "{e}");
-        assert!(parse("x='open\n").is_err());
-        assert!(parse("x=a b\n").is_err());
-        assert!(parse("not a line\n").is_err());
-    }
-
-    #[test]
-    fn quote_errors_name_the_right_line() {
-        let e = parse("a=\"x\ny $z\"\n").unwrap_err().to_string();
-        assert!(e.contains("line 2") && e.contains("need evaluation"), "{e}");
-        let e = parse("\nb='open\n\n").unwrap_err().to_string();
-        assert!(e.contains("line 2") && e.contains("single quote"), "{e}");
-        let e = parse("c=\"open\n").unwrap_err().to_string();
-        assert!(e.contains("line 1") && e.contains("double quote"), "{e}");
+    fn credential_errors_name_the_file_and_line() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("web");
+        fs::write(&path, "group='web'\nx=$(rm -rf /)\n").unwrap();
+        let e = read_credentials(&path).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            format!(
+                "credential file {}, line 2: value of `x` has unquoted '$'",
+                path.display()
+            )
+        );
+        fs::write(&path, "group='web'\n").unwrap();
+        assert_eq!(read_credentials(&path).unwrap()["group"], "web");
     }
 
     #[test]
@@ -1249,7 +1050,7 @@ mod tests {
     #[test]
     fn privileged_credential_files_need_the_opt_in() {
         let file = Path::new("users/svc");
-        let fields = |text: &str| parse(text).unwrap();
+        let fields = |text: &str| credentials::parse(text).unwrap();
         let e = check_privileged(Kind::User, "svc", &fields("extraGroups=users,sudo\n"), file)
             .unwrap_err()
             .to_string();
@@ -1313,12 +1114,5 @@ mod tests {
             .iter()
             .any(|p| p.starts_with(&format!("{pid} ("))));
         child.wait().unwrap();
-    }
-
-    #[test]
-    fn truthy_values() {
-        assert!(truthy(Some(&"true".to_string())));
-        assert!(!truthy(Some(&"false".to_string())));
-        assert!(!truthy(None));
     }
 }

@@ -1,23 +1,19 @@
-//! Credential files: one file per group and per user, as `key='value'` lines.
+//! The credential files of a process: one file per group and per user, in the format of
+//! [`crate::tree::credentials`].
 //!
 //! A file whose account would be privileged (see [`crate::spec::privileged_credential`])
 //! exists only when the process opted in, and then carries the line
 //! `allowPrivilegedCredentials='1'`, which the switch tool requires before it creates
 //! such an account.
-//!
-//! The values are quoted with [`shell::single_quote`](super::shell::single_quote) so that a consumer that
-//! sources the file expands nothing, and a consumer that parses it (the switch tool) reads
-//! POSIX single-quote rules.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::shell::single_quote;
 use crate::spec::{privileged_credential, Credentials};
+use crate::tree::credentials::{self as format, Fields, ALLOW_PRIVILEGED_VALUE};
 
-/// The key of a credential file saying its process opted in to a privileged account.
-pub const ALLOW_PRIVILEGED_KEY: &str = "allowPrivilegedCredentials";
+pub use crate::tree::credentials::ALLOW_PRIVILEGED_KEY;
 
 /// The rendered credential files, by group and user name.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -37,24 +33,23 @@ impl CredentialFiles {
 
 /// Renders the credential files of a process.
 pub fn render(credentials: &Credentials) -> CredentialFiles {
-    let file = |kind: &str, name: &str, fields: &BTreeMap<String, String>| -> String {
-        let mut fields = fields.clone();
+    let file = |kind: &str, name: &str, fields: &Fields| -> String {
         if credentials.allow_privileged
-            && privileged_credential(kind, name, &fields, &|_| None).is_some()
+            && privileged_credential(kind, name, fields, &|_| None).is_some()
         {
-            fields.insert(ALLOW_PRIVILEGED_KEY.into(), "1".into());
+            let mut fields = fields.clone();
+            fields.insert(ALLOW_PRIVILEGED_KEY.into(), ALLOW_PRIVILEGED_VALUE.into());
+            return format::write(&fields);
         }
-        fields
-            .iter()
-            .map(|(key, value)| format!("{key}={}\n", single_quote(value)))
-            .collect()
+        format::write(fields)
     };
-    let files = |kind: &str, accounts: &BTreeMap<String, BTreeMap<String, String>>| {
+    let files = |kind: &str, accounts: &BTreeMap<String, Fields>| {
         accounts
             .iter()
             .map(|(name, fields)| (name.clone(), file(kind, name, fields)))
             .collect()
     };
+    // The kinds as `privileged_credential` names them: the attributes of `credentials`.
     CredentialFiles {
         groups: files("groups", &credentials.groups),
         users: files("users", &credentials.users),

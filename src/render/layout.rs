@@ -1,9 +1,11 @@
-//! Sequence numbers, the rc.d link layout, and where a process's PID and log files go.
+//! Sequence numbers, the rc.d links (named as [`crate::tree::layout`] says), and where a
+//! process's PID and log files go.
 
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Result, SpecError};
 use crate::spec::ProcessSpec;
+use crate::tree::layout;
 
 /// One rc.d symlink, relative to `etc/rc.d`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,30 +55,20 @@ pub fn sequences(spec: &ProcessSpec) -> Result<Sequences> {
 
 /// The start links (`S`) for `defaultStart` and stop links (`K`) for `defaultStop`.
 pub fn links(spec: &ProcessSpec, seq: Sequences) -> Vec<Link> {
-    let target = format!("../init.d/{}", spec.name);
+    let target = layout::link_target(&spec.name);
     let starts = spec
         .default_start
         .iter()
-        .map(|level| (*level, 'S', seq.start));
+        .map(|level| (*level, layout::START_LINK, seq.start));
     let stops = spec
         .default_stop
         .iter()
-        .map(|level| (*level, 'K', seq.stop));
+        .map(|level| (*level, layout::STOP_LINK, seq.stop));
     let mut links: Vec<Link> = starts
         .chain(stops)
-        .map(|(level, kind, number)| {
-            let mut path = String::with_capacity(8 + spec.name.len());
-            path.push_str("rc");
-            path.push((b'0' + level) as char);
-            path.push_str(".d/");
-            path.push(kind);
-            path.push((b'0' + (number / 10) as u8) as char);
-            path.push((b'0' + (number % 10) as u8) as char);
-            path.push_str(&spec.name);
-            Link {
-                path,
-                target: target.clone(),
-            }
+        .map(|(level, kind, number)| Link {
+            path: layout::link_path(level, kind, number, &spec.name),
+            target: target.clone(),
         })
         .collect();
     links.sort_by(|a, b| a.path.cmp(&b.path));

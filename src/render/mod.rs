@@ -21,8 +21,11 @@ pub use credentials::CredentialFiles;
 pub use layout::Link;
 pub use manifest::Manifest;
 
+pub use crate::tree::layout::CLAIMS_DIR;
+
 use crate::error::Result;
 use crate::spec::{self, ProcessSpec};
+use crate::tree;
 
 /// Everything rendered for one process.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -49,10 +52,7 @@ pub fn render(spec: &ProcessSpec) -> Result<Rendered> {
     let seq = layout::sequences(spec)?;
     let paths = layout::runtime_paths(spec);
     let (script, activities) = script::render(spec, &paths);
-    let manifest = Manifest::new(spec, seq.start, seq.stop, paths, activities);
-    let mut manifest = serde_json::to_string_pretty(&manifest)
-        .expect("a manifest of strings and numbers always serialises");
-    manifest.push('\n');
+    let manifest = manifest::build(spec, seq.start, seq.stop, paths, activities).to_json();
     Ok(Rendered {
         name: spec.name.clone(),
         script,
@@ -133,8 +133,8 @@ pub fn write_tree(rendered: &Rendered, out: &Path) -> io::Result<()> {
             ),
         ));
     }
-    let rc = out.join("etc/rc.d");
-    let init_d = rc.join("init.d");
+    let rc = out.join(tree::layout::RC_DIR);
+    let init_d = rc.join(tree::layout::INIT_D);
     fs::create_dir_all(&init_d)?;
     let script = init_d.join(&rendered.name);
     fs::write(&script, &rendered.script)?;
@@ -147,28 +147,25 @@ pub fn write_tree(rendered: &Rendered, out: &Path) -> io::Result<()> {
         symlink(&link.target, &path)?;
     }
     for (kind, files) in [
-        ("groups", &rendered.credentials.groups),
-        ("users", &rendered.credentials.users),
+        (tree::layout::GROUPS, &rendered.credentials.groups),
+        (tree::layout::USERS, &rendered.credentials.users),
     ] {
         if files.is_empty() {
             continue;
         }
-        let dir = out.join("dysnomia-support").join(kind);
+        let dir = out.join(tree::layout::credentials_dir(kind));
         fs::create_dir_all(&dir)?;
         for (name, text) in files {
             write_shared(&dir.join(name), text)?;
         }
     }
     claim_runtime_files(rendered, out)?;
-    let manifest = out.join(manifest::manifest_path(&rendered.name));
+    let manifest = out.join(tree::layout::manifest_path(&rendered.name));
     if let Some(dir) = manifest.parent() {
         fs::create_dir_all(dir)?;
     }
     fs::write(manifest, &rendered.manifest)
 }
-
-/// Where the claims on run-time files live inside a tree (written by [`write_tree`]).
-pub const CLAIMS_DIR: &str = "share/nixproc-sysvinit/runtime-files";
 
 /// The file name of the claim on `path`: the path with every byte outside
 /// `[A-Za-z0-9._-]` (and a leading `.`) written as `%XX`; a long result is cut and
@@ -248,21 +245,24 @@ pub struct RuntimeClaim {
 }
 
 /// The claims of `rendered` on the run-time files its manifest names (none for a
-/// manifest that is not JSON, as in hand-made renderings).
+/// manifest that [`Manifest::from_json`] refuses, as in hand-made renderings).
 pub fn runtime_claims(rendered: &Rendered) -> Vec<RuntimeClaim> {
-    let Ok(manifest) = serde_json::from_str::<serde_json::Value>(&rendered.manifest) else {
+    let Ok(manifest) = Manifest::from_json(&rendered.manifest) else {
         return Vec::new();
     };
-    [("pidFile", "PID file"), ("logFile", "log file")]
-        .into_iter()
-        .filter_map(|(key, kind)| {
-            let path = manifest.get(key)?.as_str()?;
-            Some(RuntimeClaim {
-                name: claim_name(path),
-                text: format!("{}\n{kind}\n{path}\n", rendered.name),
-                path: path.to_string(),
-                kind,
-            })
+    [
+        ("PID file", manifest.pid_file),
+        ("log file", manifest.log_file),
+    ]
+    .into_iter()
+    .filter_map(|(kind, path)| {
+        let path = path?;
+        Some(RuntimeClaim {
+            name: claim_name(&path),
+            text: format!("{}\n{kind}\n{path}\n", rendered.name),
+            path,
+            kind,
         })
-        .collect()
+    })
+    .collect()
 }

@@ -1,0 +1,16 @@
+//! The profile format: the contract between [`render`](crate::render), which writes
+//! process trees, and [`deploy`](crate::deploy), which reads profiles made of them.
+//!
+//! - [`layout`]: where each file of a tree lives (scripts, rc.d links, credential files,
+//!   manifests, claims on run-time files);
+//! - [`manifest`]: the per-process JSON manifest, one type written and read with serde;
+//! - [`credentials`]: the `key='value'` credential files, writer and parser side by side.
+//!
+//! Both sides use this module and nothing of each other; it depends only on
+//! [`render::shell`](crate::render::shell), the one function that quotes a value.
+
+pub mod credentials;
+pub mod layout;
+pub mod manifest;
+
+pub use manifest::{Manifest, ManifestError, ManifestReadiness};
