@@ -29,4 +29,5 @@ mod switch_kill_loop;
 mod switch_models;
 mod switch_users;
 mod switch_webapps;
+mod tree_layout;
 mod upstream_compat;
