@@ -24,6 +24,7 @@
 
 pub mod deploy;
 pub mod error;
+pub mod graph;
 pub mod render;
 pub mod spec;
 

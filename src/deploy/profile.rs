@@ -189,23 +189,15 @@ impl Profile {
 
     /// The processes in start order: dependencies first, ties broken by sequence and name.
     ///
-    /// Fails on a dependency cycle (naming it) or a dependency that is not in the profile.
+    /// Fails on a dependency that is not in the profile or a dependency cycle (naming it).
     pub fn start_order(&self) -> Result<Vec<String>> {
-        self.check_graph()?;
-        let mut order = Vec::new();
-        let mut placed: BTreeSet<&str> = BTreeSet::new();
-        let mut rest: Vec<&Process> = self.processes.values().collect();
-        rest.sort_by(|a, b| (a.sequence, &a.name).cmp(&(b.sequence, &b.name)));
-        while !rest.is_empty() {
-            let idx = rest
-                .iter()
-                .position(|p| p.dependencies.iter().all(|d| placed.contains(d.as_str())))
-                .ok_or_else(|| DeployError::Other("internal: no process ready".into()))?;
-            let p = rest.remove(idx);
-            placed.insert(&p.name);
-            order.push(p.name.clone());
-        }
-        Ok(order)
+        let graph = crate::graph::Graph::new(
+            self.processes
+                .values()
+                .map(|p| (p.name.as_str(), p.dependencies.iter().map(String::as_str))),
+        )?;
+        let order = graph.order_by(|name| (self.processes[name].sequence, name));
+        Ok(order.into_iter().map(str::to_string).collect())
     }
 
     /// Checks that every dependency exists and that the graph has no cycle; the cycle
