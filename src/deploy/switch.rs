@@ -194,7 +194,8 @@ pub fn switch(
         Outcome::default()
     };
     summary.failed_stops = stops.failed;
-    // Every start succeeded: record the move, make the generation, then move.
+    // A broken journal or a failed start is undone; else the profile moves (the move
+    // journalled first), and a move that fails is undone too.
     let failure = run.forward_failure(&starts).or_else(|| run.commit(&commit));
     if let Some(reason) = failure {
         let launched = Launched {
