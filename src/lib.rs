@@ -25,6 +25,7 @@
 
 pub mod deploy;
 pub mod error;
+pub mod graph;
 pub mod remote;
 pub mod render;
 pub mod spec;

@@ -107,54 +107,7 @@ fn lock(cli: &Cli) -> Result<Option<Lock>> {
 
 fn run_in(cli: &Cli, runlevel: u8, scratch: &Path) -> Result<bool> {
     let _lock = lock(cli)?;
-    let source = match (&cli.path, cli.model.flake_source()) {
-        (Some(_), Some(_)) => return Err(anyhow!("give either --flake or a PATH, not both")),
-        (None, source) => source,
-        (Some(p), None) if model::is_profile_dir(p) => None,
-        (Some(p), None) if p.is_file() => Some(ModelSource::File(p.clone())),
-        (Some(p), None) if p.join("flake.nix").is_file() => Some(ModelSource::Flake {
-            reference: p.to_string_lossy().into_owned(),
-            name: "default".into(),
-        }),
-        (Some(_), None) => None,
-    };
-    let root = match (&cli.path, source) {
-        (_, Some(source)) => {
-            let params = BuildParams {
-                state_dir: Some(
-                    cli.state_dir
-                        .clone()
-                        .unwrap_or_else(deploy::default_state_dir)
-                        .to_string_lossy()
-                        .into_owned(),
-                ),
-                force_disable_user_change: cli.model.force_disable_user_change()?,
-                extra_params: cli.model.extra_params.clone(),
-                model_args: cli.model.model_args(),
-                override_inputs: cli.model.override_inputs(),
-                plugin: model::resolve_plugin(None),
-                nix_options: cli.run.nix_options(),
-                ..BuildParams::default()
-            };
-            let built = model::build(&source, &params, &scratch.join("result"))?;
-            if let Some(set) = model::package_set(&built).filter(|_| !cli.json) {
-                eprintln!("package set: {set}");
-            }
-            built
-        }
-        (Some(p), None) if model::is_profile_dir(p) => p.clone(),
-        (Some(p), None) => {
-            return Err(anyhow!(
-                "{} is neither a processes model, a flake nor a profile directory",
-                p.display()
-            ))
-        }
-        (None, None) => {
-            let link = cli.deployment.profile_link();
-            generations::current(&link)?
-                .ok_or_else(|| anyhow!("nothing is deployed in profile {}", link.display()))?
-        }
-    };
+    let root = profile_root(cli, scratch)?;
     let profile = Profile::read(&root, runlevel)?;
     let mut on_result = |r: &ActivityResult| {
         if !cli.json && !r.ok && cli.activity != "status" {
@@ -169,6 +122,66 @@ fn run_in(cli: &Cli, runlevel: u8, scratch: &Path) -> Result<bool> {
         scratch,
         &mut on_result,
     )?;
+    report(cli, &results)
+}
+
+/// The profile to act on: PATH when it is a profile directory, the profile built from a
+/// model (PATH, a flake directory or `--flake`) into `scratch`, else the deployed one.
+fn profile_root(cli: &Cli, scratch: &Path) -> Result<PathBuf> {
+    let source = match (&cli.path, cli.model.flake_source()) {
+        (Some(_), Some(_)) => return Err(anyhow!("give either --flake or a PATH, not both")),
+        (None, source) => source,
+        (Some(p), None) if model::is_profile_dir(p) => None,
+        (Some(p), None) if p.is_file() => Some(ModelSource::File(p.clone())),
+        (Some(p), None) if p.join("flake.nix").is_file() => Some(ModelSource::Flake {
+            reference: p.to_string_lossy().into_owned(),
+            name: "default".into(),
+        }),
+        (Some(_), None) => None,
+    };
+    match (&cli.path, source) {
+        (_, Some(source)) => build(cli, &source, scratch),
+        (Some(p), None) if model::is_profile_dir(p) => Ok(p.clone()),
+        (Some(p), None) => Err(anyhow!(
+            "{} is neither a processes model, a flake nor a profile directory",
+            p.display()
+        )),
+        (None, None) => {
+            let link = cli.deployment.profile_link();
+            generations::current(&link)?
+                .ok_or_else(|| anyhow!("nothing is deployed in profile {}", link.display()))
+        }
+    }
+}
+
+/// Builds the model `source` into `scratch/result` and says, unless JSON, which package
+/// set it got.
+fn build(cli: &Cli, source: &ModelSource, scratch: &Path) -> Result<PathBuf> {
+    let params = BuildParams {
+        state_dir: Some(
+            cli.state_dir
+                .clone()
+                .unwrap_or_else(deploy::default_state_dir)
+                .to_string_lossy()
+                .into_owned(),
+        ),
+        force_disable_user_change: cli.model.force_disable_user_change()?,
+        extra_params: cli.model.extra_params.clone(),
+        model_args: cli.model.model_args(),
+        override_inputs: cli.model.override_inputs(),
+        plugin: model::resolve_plugin(None),
+        nix_options: cli.run.nix_options(),
+        ..BuildParams::default()
+    };
+    let built = model::build(source, &params, &scratch.join("result"))?;
+    if let Some(set) = model::package_set(&built).filter(|_| !cli.json) {
+        eprintln!("package set: {set}");
+    }
+    Ok(built)
+}
+
+/// Prints the results (JSON) or the failures; whether every script succeeded.
+fn report(cli: &Cli, results: &[ActivityResult]) -> Result<bool> {
     let failed: Vec<_> = results.iter().filter(|r| !r.ok).collect();
     if cli.json {
         println!("{}", serde_json::to_string_pretty(&results)?);

@@ -258,29 +258,7 @@ fn run(cli: &Cli) -> Result<()> {
     let profile = cli.deployment.profile_link();
     let dirs = cli.dirs();
     let tool_state = deploy::tool_state_dir(&dirs.lib, &profile);
-    let settings = Settings {
-        profile: profile.clone(),
-        state_dir: tool_state.clone(),
-        accounts_dir: dirs.lib.join("nixproc-sysvinit"),
-        runlevel: cli.deployment.runlevel(),
-        // Start scripts mostly wait (for PID files, ports), so many run well per core.
-        jobs: cli.jobs.unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get() * 8)
-                .unwrap_or(16)
-                .max(16)
-        }),
-        force_disable_user_change: cli.model.force_disable_user_change()?,
-        json: cli.json,
-        quiet: cli.quiet,
-        timeout: cli
-            .timeout
-            .filter(|t| *t > 0.0 && t.is_finite())
-            .map(std::time::Duration::from_secs_f64),
-        wait: cli.run.wait(),
-        nix_options: cli.run.nix_options(),
-    };
-
+    let settings = cli.settings(&profile, &dirs, &tool_state)?;
     match cli.operation() {
         Operation::ListGenerations => {
             print!(
@@ -293,41 +271,79 @@ fn run(cli: &Cli) -> Result<()> {
         }
         Operation::Plan(target) => {
             let (new, _) = resolve(cli, target, &profile, &tool_state, false)?;
-            if deploy::journal::Journal::unfinished(&tool_state)?.is_some() {
-                eprintln!("note: an interrupted switch will be rolled back before this plan runs");
-            }
-            if cli.graph {
-                print!(
-                    "{}",
-                    switch::plan_graph(&settings, cli.old_profile.as_deref(), &new)?
-                );
-            } else {
-                let plan = switch::plan(&settings, cli.old_profile.as_deref(), &new)?;
-                if cli.json {
-                    println!("{}", serde_json::to_string_pretty(&plan)?);
-                } else {
-                    print!("{plan}");
-                }
-            }
+            show_plan(cli, &settings, &new)?;
         }
         Operation::Switch(target) => {
             create_dirs(&dirs, &tool_state)?;
             let (new, commit) = resolve(cli, target, &profile, &tool_state, true)?;
             let summary = switch::switch(&settings, cli.old_profile.as_deref(), &new, commit)?;
             if target == (Target::Empty { delete_all: true }) {
-                generations::delete_all(&profile)?;
-                let root = tool_state.join("result");
-                match std::fs::remove_file(&root) {
-                    Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                        return Err(e).with_context(|| format!("removing {}", root.display()));
-                    }
-                    _ => {}
-                }
+                delete_all(&profile, &tool_state)?;
             }
             report(cli, &profile, &new, &summary);
         }
     }
     Ok(())
+}
+
+impl Cli {
+    /// The switch's settings for the profile link `profile`.
+    fn settings(&self, profile: &Path, dirs: &Dirs, tool_state: &Path) -> Result<Settings> {
+        Ok(Settings {
+            profile: profile.to_path_buf(),
+            state_dir: tool_state.to_path_buf(),
+            accounts_dir: dirs.lib.join("nixproc-sysvinit"),
+            runlevel: self.deployment.runlevel(),
+            // Start scripts mostly wait (for PID files, ports), so many run well per core.
+            jobs: self.jobs.unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map(|n| n.get() * 8)
+                    .unwrap_or(16)
+                    .max(16)
+            }),
+            force_disable_user_change: self.model.force_disable_user_change()?,
+            json: self.json,
+            quiet: self.quiet,
+            timeout: self
+                .timeout
+                .filter(|t| *t > 0.0 && t.is_finite())
+                .map(std::time::Duration::from_secs_f64),
+            wait: self.run.wait(),
+            nix_options: self.run.nix_options(),
+        })
+    }
+}
+
+/// Prints the plan of a switch to `new` (`--dry-run`): as text, JSON or (`--graph`) DOT.
+fn show_plan(cli: &Cli, settings: &Settings, new: &Path) -> Result<()> {
+    if deploy::journal::Journal::unfinished(&settings.state_dir)?.is_some() {
+        eprintln!("note: an interrupted switch will be rolled back before this plan runs");
+    }
+    let old = cli.old_profile.as_deref();
+    if cli.graph {
+        print!("{}", switch::plan_graph(settings, old, new)?);
+        return Ok(());
+    }
+    let plan = switch::plan(settings, old, new)?;
+    if cli.json {
+        println!("{}", serde_json::to_string_pretty(&plan)?);
+    } else {
+        print!("{plan}");
+    }
+    Ok(())
+}
+
+/// Deletes every generation of `profile` and the garbage-collector root of the last
+/// profile built from a model (`--delete-all-generations`, after the undeploy).
+fn delete_all(profile: &Path, tool_state: &Path) -> Result<()> {
+    generations::delete_all(profile)?;
+    let root = tool_state.join("result");
+    match std::fs::remove_file(&root) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(e).with_context(|| format!("removing {}", root.display()))
+        }
+        _ => Ok(()),
+    }
 }
 
 /// Creates the state directories (the temp directory world-writable and sticky) and the

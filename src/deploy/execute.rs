@@ -89,129 +89,193 @@ pub struct Options {
 /// launched nor failed).
 pub fn run(steps: &[Step], opts: &Options, on_event: &mut dyn FnMut(&Event) -> bool) -> Outcome {
     let jobs = opts.jobs.max(1);
-    let names: BTreeSet<&str> = steps.iter().map(|s| s.name.as_str()).collect();
-    // Remaining prerequisites per step (only those in this phase count).
-    let mut waiting: BTreeMap<usize, usize> = BTreeMap::new();
-    let mut dependants: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (i, s) in steps.iter().enumerate() {
-        let pre: Vec<&str> = s
-            .after
-            .iter()
-            .map(String::as_str)
-            .filter(|a| names.contains(a))
-            .collect();
-        waiting.insert(i, pre.len());
-        for a in pre {
-            dependants.entry(a).or_default().push(i);
-        }
-    }
-    let mut ready: Vec<usize> = waiting
-        .iter()
-        .filter(|(_, n)| **n == 0)
-        .map(|(i, _)| *i)
-        .collect();
-    ready.reverse(); // pop() takes them in plan order
+    let mut schedule = Schedule::new(steps);
     let mut outcome = Outcome::default();
     let mut running = 0usize;
     let mut failed = false;
     let mut aborted = false;
-    let (tx, rx) = mpsc::channel::<(usize, bool, String, Duration)>();
+    let (tx, rx) = mpsc::channel::<Done>();
     if let Some(dir) = &opts.log_dir {
         let _ = std::fs::create_dir_all(dir);
     }
 
     loop {
         while running < jobs && !aborted && !(failed && opts.stop_on_failure) {
-            let Some(i) = ready.pop() else { break };
-            let step = &steps[i];
-            let log = log_path(opts.log_dir.as_deref(), step);
-            let started = Instant::now();
-            let spawned = spawn_script(&step.script, step.action.as_str(), &log);
-            let go = on_event(&Event::Launched {
-                step,
-                pid: spawned.as_ref().ok().map(|(c, _)| c.id()),
-            });
-            if !go {
+            let Some(i) = schedule.next() else { break };
+            if launch(steps, i, opts, &tx, on_event) {
+                outcome.launched.push(steps[i].name.clone());
+                running += 1;
+            } else {
                 aborted = true;
-                if let Ok((mut child, gate)) = spawned {
-                    // Closing the gate unopened: the script exits without running.
-                    drop(gate);
-                    let _ = child.wait();
-                }
-                continue;
-            }
-            outcome.launched.push(step.name.clone());
-            running += 1;
-            let tx = tx.clone();
-            match spawned {
-                Ok((mut child, gate)) => {
-                    gate.open();
-                    let timeout = opts.timeout;
-                    std::thread::spawn(move || {
-                        let (ok, status) = wait_script(&mut child, timeout);
-                        let _ = tx.send((i, ok, status, started.elapsed()));
-                    });
-                }
-                Err(message) => {
-                    let _ = tx.send((i, false, message, started.elapsed()));
-                }
             }
         }
         if running == 0 {
             break;
         }
-        let (i, ok, status, elapsed) = match rx.recv_timeout(Duration::from_millis(250)) {
-            Ok(m) => m,
+        let done = match rx.recv_timeout(Duration::from_millis(250)) {
+            Ok(done) => done,
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                if !on_event(&Event::Tick) {
-                    aborted = true;
-                }
+                aborted |= !on_event(&Event::Tick);
                 continue;
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         };
         running -= 1;
-        let step = &steps[i];
+        let step = &steps[done.index];
         let log = log_path(opts.log_dir.as_deref(), step);
-        if !on_event(&Event::Finished {
+        aborted |= !on_event(&Event::Finished {
             step,
-            ok,
-            status: status.clone(),
-            elapsed,
+            ok: done.ok,
+            status: done.status.clone(),
+            elapsed: done.elapsed,
             log: log.clone(),
-        }) {
-            aborted = true;
-        }
-        if ok {
+        });
+        if done.ok {
             outcome.succeeded.push(step.name.clone());
         } else {
             failed = true;
-            let tail = tail_of(&log, 2000);
-            let detail = if tail.trim().is_empty() {
-                status
-            } else {
-                format!("{status}; output:\n{}", tail.trim_end())
-            };
-            outcome.failed.push((step.name.clone(), detail));
+            outcome
+                .failed
+                .push((step.name.clone(), failure_detail(done.status, &log)));
         }
-        if ok || !opts.stop_on_failure {
-            for &d in dependants
-                .get(step.name.as_str())
-                .map(Vec::as_slice)
-                .unwrap_or(&[])
-            {
-                if let Some(n) = waiting.get_mut(&d) {
-                    *n -= 1;
-                    if *n == 0 {
-                        // Keep plan order among the ready steps.
-                        let pos = ready.iter().position(|&r| r < d).unwrap_or(ready.len());
-                        ready.insert(pos, d);
-                    }
-                }
-            }
+        if done.ok || !opts.stop_on_failure {
+            schedule.finished(&step.name);
         }
     }
     outcome
+}
+
+/// A finished script, as its waiting thread reports it.
+struct Done {
+    /// The step's index in the phase.
+    index: usize,
+    /// Whether it exited 0.
+    ok: bool,
+    /// Its status description.
+    status: String,
+    /// How long it ran.
+    elapsed: Duration,
+}
+
+/// Which steps of a phase may run: each once the steps it comes after (those of the
+/// same phase) are finished, in plan order among those ready.
+struct Schedule<'a> {
+    /// Remaining prerequisites per step.
+    waiting: Vec<usize>,
+    /// The steps that come after each step, by name.
+    dependants: BTreeMap<&'a str, Vec<usize>>,
+    /// Steps ready to run, the next one last.
+    ready: Vec<usize>,
+}
+
+impl<'a> Schedule<'a> {
+    /// The schedule of `steps`; the steps without prerequisites are ready.
+    fn new(steps: &'a [Step]) -> Schedule<'a> {
+        let names: BTreeSet<&str> = steps.iter().map(|s| s.name.as_str()).collect();
+        let mut waiting = Vec::with_capacity(steps.len());
+        let mut dependants: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+        for (i, s) in steps.iter().enumerate() {
+            let pre = s
+                .after
+                .iter()
+                .map(String::as_str)
+                .filter(|a| names.contains(a));
+            let mut count = 0;
+            for a in pre {
+                dependants.entry(a).or_default().push(i);
+                count += 1;
+            }
+            waiting.push(count);
+        }
+        // pop() takes them in plan order
+        let ready = (0..steps.len())
+            .rev()
+            .filter(|&i| waiting[i] == 0)
+            .collect();
+        Schedule {
+            waiting,
+            dependants,
+            ready,
+        }
+    }
+
+    /// The next step to run, if one is ready.
+    fn next(&mut self) -> Option<usize> {
+        self.ready.pop()
+    }
+
+    /// Counts step `name` as finished: the steps that waited only for it become ready.
+    fn finished(&mut self, name: &str) {
+        for &d in self.dependants.get(name).map(Vec::as_slice).unwrap_or(&[]) {
+            self.waiting[d] -= 1;
+            if self.waiting[d] == 0 {
+                // Keep plan order among the ready steps.
+                let pos = self
+                    .ready
+                    .iter()
+                    .position(|&r| r < d)
+                    .unwrap_or(self.ready.len());
+                self.ready.insert(pos, d);
+            }
+        }
+    }
+}
+
+/// Launches step `i` of `steps`: spawns its script behind the gate, reports the launch,
+/// and opens the gate unless `on_event` says no (then the script exits without running
+/// and this returns false). The script's end is sent to `tx`.
+fn launch(
+    steps: &[Step],
+    i: usize,
+    opts: &Options,
+    tx: &mpsc::Sender<Done>,
+    on_event: &mut dyn FnMut(&Event) -> bool,
+) -> bool {
+    let step = &steps[i];
+    let log = log_path(opts.log_dir.as_deref(), step);
+    let started = Instant::now();
+    let spawned = spawn_script(&step.script, step.action.as_str(), &log);
+    let go = on_event(&Event::Launched {
+        step,
+        pid: spawned.as_ref().ok().map(|(c, _)| c.id()),
+    });
+    let tx = tx.clone();
+    let done = move |ok, status| Done {
+        index: i,
+        ok,
+        status,
+        elapsed: started.elapsed(),
+    };
+    match spawned {
+        Ok((mut child, gate)) if !go => {
+            // Closing the gate unopened: the script exits without running.
+            drop(gate);
+            let _ = child.wait();
+        }
+        Ok((mut child, gate)) => {
+            gate.open();
+            let timeout = opts.timeout;
+            std::thread::spawn(move || {
+                let (ok, status) = wait_script(&mut child, timeout);
+                let _ = tx.send(done(ok, status));
+            });
+        }
+        Err(message) if go => {
+            let _ = tx.send(done(false, message));
+        }
+        Err(_) => {}
+    }
+    go
+}
+
+/// What a failed step reports: its status, and the tail of its output if there is any.
+fn failure_detail(status: String, log: &Path) -> String {
+    let tail = tail_of(log, 2000);
+    if tail.trim().is_empty() {
+        status
+    } else {
+        format!("{status}; output:\n{}", tail.trim_end())
+    }
 }
 
 /// The output file of a step: `DIR/NAME.ACTION.log`, or `/dev/null` without a log

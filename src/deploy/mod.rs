@@ -151,6 +151,21 @@ pub enum DeployError {
     Other(String),
 }
 
+impl From<crate::graph::GraphError> for DeployError {
+    fn from(e: crate::graph::GraphError) -> Self {
+        match e {
+            crate::graph::GraphError::MissingDependency {
+                process,
+                dependency,
+            } => DeployError::MissingDependency {
+                process,
+                dependency,
+            },
+            crate::graph::GraphError::Cycle(path) => DeployError::Cycle(path.to_string()),
+        }
+    }
+}
+
 /// The message of [`DeployError::RolledBack`].
 fn rolled_back_message(reason: &str, failed: &[(String, String)]) -> String {
     let mut msg = format!(

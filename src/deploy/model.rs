@@ -2,7 +2,7 @@
 //! profile builder `build-profile.nix`.
 
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::process::{Command, Stdio};
 
 use super::nix::{nix_command, PLUGIN_FILES};
 use super::{output_of, DeployError, Result};
@@ -405,19 +405,36 @@ pub fn build(source: &ModelSource, params: &BuildParams, out_link: &Path) -> Res
     options.extend(flake_options);
     let mut cmd = nix_command("nix-build", &options);
     cmd.arg(&builder).arg("-o").arg(out_link);
-    // The host-packages shim takes this project's programs from NIXPROC_SYSVINIT_BIN;
-    // by default, from where this tool itself runs.
-    if std::env::var_os("NIXPROC_SYSVINIT_BIN").is_none() {
-        if let Some(bin) = std::env::current_exe()
-            .ok()
-            .and_then(|e| e.parent().map(Path::to_path_buf))
-        {
-            if bin.join("nixproc-sysvinit-render").is_file() {
-                cmd.env("NIXPROC_SYSVINIT_BIN", bin);
-            }
-        }
-    }
+    pass_own_programs(&mut cmd);
     cmd.arg("--arg").arg("exprFile").arg(&expr);
+    add_builder_args(&mut cmd, params);
+    let shown = format!(
+        "nix-build {} --arg exprFile {}",
+        builder.display(),
+        expr.display()
+    );
+    run_nix_build(&mut cmd, shown, params.quiet)
+}
+
+/// The host-packages shim takes this project's programs from NIXPROC_SYSVINIT_BIN; by
+/// default, from where this tool itself runs.
+fn pass_own_programs(cmd: &mut Command) {
+    if std::env::var_os("NIXPROC_SYSVINIT_BIN").is_some() {
+        return;
+    }
+    let bin = std::env::current_exe()
+        .ok()
+        .and_then(|e| e.parent().map(Path::to_path_buf))
+        .filter(|bin| bin.join("nixproc-sysvinit-render").is_file());
+    if let Some(bin) = bin {
+        cmd.env("NIXPROC_SYSVINIT_BIN", bin);
+    }
+}
+
+/// Adds build-profile.nix's arguments from `params`: the directories, `extraParams`,
+/// the model's arguments (its own ones directly, the others as `cliArgs`),
+/// `forceDisableUserChange`, and `--show-trace`.
+fn add_builder_args(cmd: &mut Command, params: &BuildParams) {
     let strings = [
         ("stateDir", &params.state_dir),
         ("runtimeDir", &params.runtime_dir),
@@ -468,19 +485,19 @@ pub fn build(source: &ModelSource, params: &BuildParams, out_link: &Path) -> Res
     if params.show_trace {
         cmd.arg("--show-trace");
     }
-    let shown = format!(
-        "nix-build {} --arg exprFile {}",
-        builder.display(),
-        expr.display()
-    );
-    let stderr = if params.quiet {
+}
+
+/// Runs the `nix-build` command `cmd` (named `shown` in errors) and returns the store
+/// path it printed last. With `quiet`, its messages are kept for the error.
+fn run_nix_build(cmd: &mut Command, shown: String, quiet: bool) -> Result<PathBuf> {
+    let stderr = if quiet {
         Stdio::piped()
     } else {
         Stdio::inherit()
     };
     let out = output_of(cmd.stderr(stderr), &shown)?;
     if !out.status.success() {
-        let message = if params.quiet {
+        let message = if quiet {
             format!(
                 "{}:\n{}",
                 out.status,

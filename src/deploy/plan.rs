@@ -6,15 +6,15 @@
 //! that depend on it; then starts, each after the steps of the processes it depends on.
 //! Dependants of a restarted process keep running.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
 
-use petgraph::graphmap::DiGraphMap;
 use serde::{Deserialize, Serialize};
 
 use super::profile::Profile;
 use super::Result;
+use crate::graph::{dot_quote, Direction, Dot, Graph};
 
 /// What a step does with a script.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -78,8 +78,8 @@ impl Plan {
     /// Diffs `old` and `new`. Both profiles' graphs are checked first: a cycle or a
     /// missing dependency is an error naming it.
     pub fn diff(old: &Profile, new: &Profile) -> Result<Plan> {
-        old.check_graph()?;
-        new.check_graph()?;
+        let old_graph = dependency_graph(old)?;
+        let new_graph = dependency_graph(new)?;
         let mut reasons_old: BTreeMap<&str, Reason> = BTreeMap::new();
         let mut reasons_new: BTreeMap<&str, Reason> = BTreeMap::new();
         let mut unchanged = Vec::new();
@@ -104,10 +104,16 @@ impl Plan {
         // Starts wait for the nearest planned steps among their (transitive)
         // dependencies, in start order; stops for those among their dependants, in
         // reverse start order.
-        let starts = steps(new, new.start_order()?, &reasons_new, Action::Start);
+        let starts = steps(
+            new,
+            &new_graph,
+            new.start_order()?,
+            &reasons_new,
+            Action::Start,
+        );
         let mut order_old = old.start_order()?;
         order_old.reverse();
-        let stops = steps(old, order_old, &reasons_old, Action::Stop);
+        let stops = steps(old, &old_graph, order_old, &reasons_old, Action::Stop);
         Ok(Plan {
             stops,
             starts,
@@ -125,21 +131,22 @@ impl Plan {
 /// the nearest planned processes it needs (starts) or that need it (stops).
 fn steps(
     profile: &Profile,
+    graph: &Graph,
     order: Vec<String>,
     planned: &BTreeMap<&str, Reason>,
     action: Action,
 ) -> Vec<Step> {
-    let graph = dep_graph(profile);
     let direction = match action {
-        Action::Start => petgraph::Outgoing,
-        Action::Stop => petgraph::Incoming,
+        Action::Start => Direction::Dependencies,
+        Action::Stop => Direction::Dependants,
     };
     order
         .into_iter()
         .filter_map(|name| {
             let reason = *planned.get(name.as_str())?;
+            let after = graph.nearest(&name, direction, |n| planned.contains_key(n));
             Some(Step {
-                after: nearest_planned(&graph, &name, planned, direction),
+                after: after.into_iter().map(str::to_string).collect(),
                 script: profile.processes[&name].script.clone(),
                 name,
                 action,
@@ -149,40 +156,14 @@ fn steps(
         .collect()
 }
 
-/// The dependency graph of a profile: an edge from each process to each dependency.
-fn dep_graph(p: &Profile) -> DiGraphMap<&str, ()> {
-    let mut g: DiGraphMap<&str, ()> = DiGraphMap::new();
-    for q in p.processes.values() {
-        g.add_node(&q.name);
-        for d in &q.dependencies {
-            g.add_edge(&q.name, d.as_str(), ());
-        }
-    }
-    g
-}
-
-/// The planned nodes reachable from `name` in `direction` without passing through
-/// another planned node (unplanned processes keep running and are walked through).
-fn nearest_planned(
-    graph: &DiGraphMap<&str, ()>,
-    name: &str,
-    planned: &BTreeMap<&str, Reason>,
-    direction: petgraph::Direction,
-) -> Vec<String> {
-    let mut found = BTreeSet::new();
-    let mut seen = BTreeSet::new();
-    let mut todo: Vec<&str> = graph.neighbors_directed(name, direction).collect();
-    while let Some(n) = todo.pop() {
-        if !seen.insert(n) {
-            continue;
-        }
-        if planned.contains_key(n) {
-            found.insert(n.to_string());
-        } else {
-            todo.extend(graph.neighbors_directed(n, direction));
-        }
-    }
-    found.into_iter().collect()
+/// The dependency graph of a profile, checked: a dependency that is not in the profile
+/// or a cycle is an error naming it.
+fn dependency_graph(p: &Profile) -> Result<Graph> {
+    let processes = p
+        .processes
+        .values()
+        .map(|q| (q.name.as_str(), q.dependencies.iter().map(String::as_str)));
+    Ok(Graph::new(processes)?)
 }
 
 /// What a plan does with one process, as the graph shows it.
@@ -220,24 +201,6 @@ impl Fate {
     }
 }
 
-/// `text` as a Graphviz quoted string.
-fn dot_quote(text: &str) -> String {
-    let mut out = String::from("\"");
-    for c in text.chars() {
-        match c {
-            '"' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            '\n' => out.push_str("\\n"),
-            c if c.is_control() => {}
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-    out
-}
-
 impl Plan {
     /// What the plan does with each process of `old` and `new`, by name.
     pub fn fates(&self, old: &Profile, new: &Profile) -> BTreeMap<String, Fate> {
@@ -262,37 +225,32 @@ impl Plan {
     /// the new profile; a stopped process's from the old one, dashed).
     pub fn to_dot(&self, old: &Profile, new: &Profile) -> String {
         let fates = self.fates(old, new);
-        let mut out = String::from(
-            "// nixproc-sysvinit switch plan; an edge A -> B: A depends on B\n\
-             digraph plan {\n  rankdir=BT;\n  node [shape=box, fontname=\"sans-serif\"];\n",
+        let mut dot = Dot::new(
+            "nixproc-sysvinit switch plan; an edge A -> B: A depends on B",
+            "plan",
+            &["rankdir=BT", "node [shape=box, fontname=\"sans-serif\"]"],
         );
         for (name, fate) in &fates {
-            out.push_str(&format!(
-                "  {} [label={}, fate={}, {}];\n",
-                dot_quote(name),
-                dot_quote(&format!("{name}\n{}", fate.as_str())),
-                fate.as_str(),
-                fate.style()
-            ));
+            let label = dot_quote(&format!("{name}\n{}", fate.as_str()));
+            let fate_name = fate.as_str();
+            dot.node(
+                name,
+                &format!("label={label}, fate={fate_name}, {}", fate.style()),
+            );
         }
         for (name, fate) in &fates {
             let (profile, style) = match fate {
-                Fate::Stop => (old, " [style=dashed]"),
+                Fate::Stop => (old, "style=dashed"),
                 _ => (new, ""),
             };
             let Some(process) = profile.processes.get(name) else {
                 continue;
             };
             for dep in &process.dependencies {
-                out.push_str(&format!(
-                    "  {} -> {}{style};\n",
-                    dot_quote(name),
-                    dot_quote(dep)
-                ));
+                dot.edge(name, dep, style);
             }
         }
-        out.push_str("}\n");
-        out
+        dot.finish()
     }
 }
 

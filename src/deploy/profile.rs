@@ -8,7 +8,7 @@
 //! without a manifest depends on every process of the nearest lower start sequence, so a
 //! profile made by an older generator is ordered by its S-numbers alone.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -151,82 +151,15 @@ impl Profile {
 
     /// The processes in start order: dependencies first, ties broken by sequence and name.
     ///
-    /// Fails on a dependency cycle (naming it) or a dependency that is not in the profile.
+    /// Fails on a dependency that is not in the profile or a dependency cycle (naming it).
     pub fn start_order(&self) -> Result<Vec<String>> {
-        self.check_graph()?;
-        let mut order = Vec::new();
-        let mut placed: BTreeSet<&str> = BTreeSet::new();
-        let mut rest: Vec<&Process> = self.processes.values().collect();
-        rest.sort_by(|a, b| (a.sequence, &a.name).cmp(&(b.sequence, &b.name)));
-        while !rest.is_empty() {
-            let idx = rest
-                .iter()
-                .position(|p| p.dependencies.iter().all(|d| placed.contains(d.as_str())))
-                .ok_or_else(|| DeployError::Other("internal: no process ready".into()))?;
-            let p = rest.remove(idx);
-            placed.insert(&p.name);
-            order.push(p.name.clone());
-        }
-        Ok(order)
-    }
-
-    /// Checks that every dependency exists and that the graph has no cycle; the cycle
-    /// error names the path, e.g. `a -> b -> c -> a`.
-    pub fn check_graph(&self) -> Result<()> {
-        for p in self.processes.values() {
-            for d in &p.dependencies {
-                if !self.processes.contains_key(d) {
-                    return Err(DeployError::MissingDependency {
-                        process: p.name.clone(),
-                        dependency: d.clone(),
-                    });
-                }
-            }
-        }
-        // Depth-first search with an explicit path to report the cycle.
-        #[derive(Clone, Copy, PartialEq)]
-        enum Mark {
-            New,
-            Active,
-            Done,
-        }
-        let mut marks: BTreeMap<&str, Mark> = self
-            .processes
-            .keys()
-            .map(|k| (k.as_str(), Mark::New))
-            .collect();
-        for start in self.processes.keys() {
-            if marks[start.as_str()] != Mark::New {
-                continue;
-            }
-            let mut stack: Vec<(&str, usize)> = vec![(start.as_str(), 0)];
-            marks.insert(start.as_str(), Mark::Active);
-            while let Some(&mut (node, ref mut i)) = stack.last_mut() {
-                let deps = &self.processes[node].dependencies;
-                if *i < deps.len() {
-                    let next = deps[*i].as_str();
-                    *i += 1;
-                    match marks[next] {
-                        Mark::New => {
-                            marks.insert(next, Mark::Active);
-                            stack.push((next, 0));
-                        }
-                        Mark::Active => {
-                            let from = stack.iter().position(|(n, _)| *n == next).unwrap_or(0);
-                            let mut path: Vec<&str> =
-                                stack[from..].iter().map(|(n, _)| *n).collect();
-                            path.push(next);
-                            return Err(DeployError::Cycle(path.join(" -> ")));
-                        }
-                        Mark::Done => {}
-                    }
-                } else {
-                    marks.insert(node, Mark::Done);
-                    stack.pop();
-                }
-            }
-        }
-        Ok(())
+        let graph = crate::graph::Graph::new(
+            self.processes
+                .values()
+                .map(|p| (p.name.as_str(), p.dependencies.iter().map(String::as_str))),
+        )?;
+        let order = graph.order_by(|name| (self.processes[name].sequence, name));
+        Ok(order.into_iter().map(str::to_string).collect())
     }
 }
 

@@ -162,26 +162,20 @@ pub fn switch(
 ) -> Result<Summary> {
     let _lock = settings.lock()?;
     let recovered = recover(settings)?;
-    let current = generations::current(&settings.profile)?;
-    let old_path = old.map(Path::to_path_buf).or(current);
-    let old_profile = read_profile(old_path.as_deref(), settings.runlevel)?;
-    let new_profile = Profile::read(new, settings.runlevel)?;
-    check_runlevel(new, &new_profile)?;
-    new_profile.check_users(|user| users::exists("passwd", user))?;
-    let plan = Plan::diff(&old_profile, &new_profile)?;
-    let mut journal = Journal::create(
+    let (old_profile, new_profile, plan) = planned(settings, old, new)?;
+    let journal = Journal::create(
         &settings.state_dir,
         &Record::Begin {
             pid: std::process::id(),
             profile: settings.profile.clone(),
-            old: old_path.clone(),
+            old: old_profile.root.clone(),
             new: Some(new.to_path_buf()),
             runlevel: settings.runlevel,
             commit: commit.clone(),
             plan: plan.clone(),
         },
     )?;
-    let mut progress = Progress::new(settings.json, settings.quiet);
+    let mut run = Run::new(settings, journal);
     let mut summary = Summary {
         plan: plan.clone(),
         recovered,
@@ -191,81 +185,36 @@ pub fn switch(
     summary.created = match settings.ensure_accounts(&new_profile) {
         Ok(c) => c,
         Err(e) => {
-            let _ = journal.append(&Record::RollbackBegin {
-                reason: e.to_string(),
-            });
-            let _ = settings.prune_accounts(&old_profile);
-            journal.finish(journal::Outcome::RolledBack)?;
+            let nothing = Launched::default();
+            run.undo(&plan, &nothing, &e.to_string(), || Ok(old_profile))?;
             return Err(e);
         }
     };
 
-    let stops = run_phase(
-        settings,
-        &mut journal,
-        &mut progress,
-        "stopping",
-        Phase::Forward,
-        &plan.stops,
-        false,
-    );
-    summary.failed_stops = stops.failed.clone();
-    let starts = if journal.broken().is_none() {
-        run_phase(
-            settings,
-            &mut journal,
-            &mut progress,
-            "starting",
-            Phase::Forward,
-            &plan.starts,
-            true,
-        )
+    let stops = run.phase(Stage::Stops, &plan.stops);
+    let starts = if run.journal.broken().is_none() {
+        run.phase(Stage::Starts, &plan.starts)
     } else {
         Outcome::default()
     };
-    let mut failure = match journal.broken() {
-        Some(why) => Some(journal_failure(why)),
-        None if !starts.ok() => {
-            let (name, detail) = &starts.failed[0];
-            Some(format!("start of `{name}` failed: {detail}"))
-        }
-        None => None,
-    };
-    // Every start succeeded: record the move, make the generation, then move.
-    if failure.is_none() {
-        failure = match commit_generation(settings, &commit) {
-            Ok((generation, target)) => match journal.append(&Record::ProfileMoving {
-                generation,
-                target: target.clone(),
-            }) {
-                Ok(()) => move_profile(settings, generation, &target)
-                    .err()
-                    .map(|e| format!("the profile could not be moved: {e}")),
-                Err(e) => Some(journal_failure(&e.to_string())),
-            },
-            Err(e) => Some(format!("the profile could not be moved: {e}")),
-        };
-    }
+    summary.failed_stops = stops.failed;
+    // A broken journal or a failed start is undone; else the profile moves (the move
+    // journalled first), and a move that fails is undone too.
+    let failure = run.forward_failure(&starts).or_else(|| run.commit(&commit));
     if let Some(reason) = failure {
-        let outcome = roll_back(
-            settings,
-            &mut journal,
-            &mut progress,
-            &plan,
-            &starts.launched,
-            &stops.launched,
-            &reason,
-        );
-        let _ = settings.prune_accounts(&old_profile);
-        let failed = finish_rollback(journal, &outcome)?;
+        let launched = Launched {
+            starts: starts.launched,
+            stops: stops.launched,
+        };
+        let failed = run.undo(&plan, &launched, &reason, || Ok(old_profile))?;
         return Err(DeployError::RolledBack { reason, failed });
     }
 
     // The profile has moved: the switch is committed even if the journal cannot say so
     // (recovery sees where the link points).
-    let _ = journal.append(&Record::ProfileMoved);
+    let _ = run.journal.append(&Record::ProfileMoved);
     summary.removed = settings.prune_accounts(&new_profile)?;
-    journal.finish(journal::Outcome::Committed)?;
+    run.journal.finish(journal::Outcome::Committed)?;
     Ok(summary)
 }
 
@@ -290,6 +239,13 @@ impl Settings {
         })
     }
 
+    /// Shows `message` on stderr, unless the settings ask for silence or JSON.
+    fn note(&self, message: &str) {
+        if !self.quiet && !self.json {
+            eprintln!("{message}");
+        }
+    }
+
     /// The account registry, with this profile link as the owner.
     fn accounts(&self) -> users::AccountStore {
         users::AccountStore {
@@ -307,21 +263,6 @@ impl Settings {
     fn prune_accounts(&self, keep: &Profile) -> Result<users::Accounts> {
         users::prune(keep, &self.accounts(), self.force_disable_user_change)
     }
-}
-
-/// Ends the journal of a rollback whose phases had `outcome`; returns the steps of it
-/// that failed.
-fn finish_rollback(journal: Journal, outcome: &[Outcome]) -> Result<Vec<(String, String)>> {
-    let failed: Vec<(String, String)> = outcome
-        .iter()
-        .flat_map(|o| o.failed.iter().cloned())
-        .collect();
-    journal.finish(if failed.is_empty() {
-        journal::Outcome::RolledBack
-    } else {
-        journal::Outcome::RollbackIncomplete
-    })?;
-    Ok(failed)
 }
 
 /// The generation `commit` moves the profile to, and its store path; changes nothing.
@@ -358,61 +299,197 @@ fn commit_target(profile: &Path, commit: &Commit) -> Result<Option<PathBuf>> {
     }
 }
 
-/// Runs one phase of steps, journalling every launch and finish under `phase`
-/// (`forward` or `rollback`) and showing progress under `label`. In the forward phase a
-/// journal write that fails launches nothing more (the step whose launch could not be
-/// recorded never runs); a rollback goes on regardless. Once the journal is broken the
-/// steps' output is discarded: the disk that holds the logs is likely full too.
-fn run_phase(
-    settings: &Settings,
-    journal: &mut Journal,
-    progress: &mut Progress,
-    label: &str,
-    phase: Phase,
-    steps: &[Step],
-    stop_on_failure: bool,
-) -> Outcome {
-    progress.phase(label, steps.len());
-    let opts = execute::Options {
-        jobs: settings.jobs,
-        log_dir: journal
-            .broken()
-            .is_none()
-            .then(|| settings.state_dir.join("logs")),
-        stop_on_failure,
-        timeout: settings.timeout,
-    };
-    let outcome = execute::run(steps, &opts, &mut |ev: &Event| {
-        let record = match ev {
-            Event::Tick => {
+/// One of the phases a switch runs: how progress shows it, the journal's phase, and
+/// whether a failure launches nothing more.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// The plan's stops (a failure is reported, not fatal).
+    Stops,
+    /// The plan's starts: after a failure nothing more is launched.
+    Starts,
+    /// Rollback: stopping, with the new scripts, what the switch started.
+    UndoStarts,
+    /// Rollback: starting again, with the old scripts, what the switch stopped.
+    UndoStops,
+}
+
+impl Stage {
+    /// The progress display's name for it.
+    fn label(self) -> &'static str {
+        match self {
+            Stage::Stops => "stopping",
+            Stage::Starts => "starting",
+            Stage::UndoStarts => "rollback: stopping",
+            Stage::UndoStops => "rollback: restarting",
+        }
+    }
+
+    /// Which steps of the journal it runs.
+    fn phase(self) -> Phase {
+        match self {
+            Stage::Stops | Stage::Starts => Phase::Forward,
+            Stage::UndoStarts | Stage::UndoStops => Phase::Rollback,
+        }
+    }
+}
+
+/// The forward steps a switch launched, which its rollback undoes.
+#[derive(Debug, Clone, Default)]
+struct Launched {
+    /// Starts launched, in launch order.
+    starts: Vec<String>,
+    /// Stops launched, in launch order.
+    stops: Vec<String>,
+}
+
+/// A switch (or recovery) under way: its settings, its journal and its progress display.
+struct Run<'a> {
+    settings: &'a Settings,
+    journal: Journal,
+    progress: Progress,
+}
+
+impl<'a> Run<'a> {
+    /// A run writing to `journal`, showing progress as `settings` say.
+    fn new(settings: &'a Settings, journal: Journal) -> Run<'a> {
+        Run {
+            settings,
+            journal,
+            progress: Progress::new(settings.json, settings.quiet),
+        }
+    }
+
+    /// Runs the steps of `stage`, journalling every launch and finish and showing
+    /// progress. In a forward stage a journal write that fails launches nothing more
+    /// (the step whose launch could not be recorded never runs); a rollback goes on
+    /// regardless. Once the journal is broken the steps' output is discarded: the disk
+    /// that holds the logs is likely full too.
+    fn phase(&mut self, stage: Stage, steps: &[Step]) -> Outcome {
+        let Run {
+            settings,
+            journal,
+            progress,
+        } = self;
+        progress.phase(stage.label(), steps.len());
+        let opts = execute::Options {
+            jobs: settings.jobs,
+            log_dir: journal
+                .broken()
+                .is_none()
+                .then(|| settings.state_dir.join("logs")),
+            stop_on_failure: stage == Stage::Starts,
+            timeout: settings.timeout,
+        };
+        let phase = stage.phase();
+        let outcome = execute::run(steps, &opts, &mut |ev: &Event| {
+            let Some(record) = step_record(ev, phase) else {
                 progress.event(ev);
                 return true;
+            };
+            let written = journal.append(&record).is_ok();
+            let go_on = written || phase == Phase::Rollback;
+            if go_on {
+                progress.event(ev);
             }
-            Event::Launched { step, pid } => Record::Launched {
-                phase,
-                action: step.action,
-                name: step.name.clone(),
-                pid: *pid,
-                start_time: pid.and_then(execute::process_start_time),
-            },
-            Event::Finished { step, ok, .. } => Record::Finished {
-                phase,
-                action: step.action,
-                name: step.name.clone(),
-                ok: *ok,
-            },
-        };
-        let written = journal.append(&record).is_ok();
-        let go_on = written || phase == Phase::Rollback;
-        if go_on {
-            progress.event(ev);
+            go_on
+        });
+        // The phase's step records, in one fsync (see journal.rs).
+        let _ = journal.sync();
+        progress.finish();
+        outcome
+    }
+
+    /// Why the forward phases call for a rollback, given the starts' outcome: a journal
+    /// that could not be written, or the first start that failed.
+    fn forward_failure(&self, starts: &Outcome) -> Option<String> {
+        match self.journal.broken() {
+            Some(why) => Some(journal_failure(why)),
+            None => starts
+                .failed
+                .first()
+                .map(|(name, detail)| format!("start of `{name}` failed: {detail}")),
         }
-        go_on
-    });
-    // The phase's step records, in one fsync (see journal.rs).
-    let _ = journal.sync();
-    progress.finish();
-    outcome
+    }
+
+    /// Moves the profile as `commit` says: makes the generation, journals
+    /// `profile-moving`, then renames the link. Returns why it failed, if it did.
+    fn commit(&mut self, commit: &Commit) -> Option<String> {
+        let not_moved = |e: DeployError| format!("the profile could not be moved: {e}");
+        let (generation, target) = match commit_generation(self.settings, commit) {
+            Ok(found) => found,
+            Err(e) => return Some(not_moved(e)),
+        };
+        let moving = Record::ProfileMoving {
+            generation,
+            target: target.clone(),
+        };
+        if let Err(e) = self.journal.append(&moving) {
+            return Some(journal_failure(&e.to_string()));
+        }
+        move_profile(self.settings, generation, &target)
+            .err()
+            .map(not_moved)
+    }
+
+    /// Undoes the `launched` steps of `plan` after journalling `reason`: stops what was
+    /// started (new scripts), then starts what was stopped (old scripts). It goes on past
+    /// failures (journal writes included) and returns the outcome of both phases.
+    fn roll_back(&mut self, plan: &Plan, launched: &Launched, reason: &str) -> [Outcome; 2] {
+        let _ = self.journal.append(&Record::RollbackBegin {
+            reason: reason.to_string(),
+        });
+        let starts: BTreeSet<String> = launched.starts.iter().cloned().collect();
+        let stops: BTreeSet<String> = launched.stops.iter().cloned().collect();
+        [
+            self.phase(Stage::UndoStarts, &inverse(&plan.starts, &starts)),
+            self.phase(Stage::UndoStops, &inverse(&plan.stops, &stops)),
+        ]
+    }
+
+    /// The end of a failed switch and of the recovery of an interrupted one: rolls back
+    /// (see [`Run::roll_back`]), releases the accounts the old profile (read by
+    /// `old_profile` once the processes are back) does not use, and ends the journal as
+    /// rolled back, or incomplete when a rollback step failed. Returns those steps.
+    fn undo(
+        mut self,
+        plan: &Plan,
+        launched: &Launched,
+        reason: &str,
+        old_profile: impl FnOnce() -> Result<Profile>,
+    ) -> Result<Vec<(String, String)>> {
+        let outcome = self.roll_back(plan, launched, reason);
+        self.settings.prune_accounts(&old_profile()?)?;
+        let failed: Vec<(String, String)> = outcome
+            .iter()
+            .flat_map(|o| o.failed.iter().cloned())
+            .collect();
+        self.journal.finish(if failed.is_empty() {
+            journal::Outcome::RolledBack
+        } else {
+            journal::Outcome::RollbackIncomplete
+        })?;
+        Ok(failed)
+    }
+}
+
+/// The journal record of an executor event in `phase` (`None` for a tick).
+fn step_record(ev: &Event, phase: Phase) -> Option<Record> {
+    match ev {
+        Event::Tick => None,
+        Event::Launched { step, pid } => Some(Record::Launched {
+            phase,
+            action: step.action,
+            name: step.name.clone(),
+            pid: *pid,
+            start_time: pid.and_then(execute::process_start_time),
+        }),
+        Event::Finished { step, ok, .. } => Some(Record::Finished {
+            phase,
+            action: step.action,
+            name: step.name.clone(),
+            ok: *ok,
+        }),
+    }
 }
 
 /// Steps undoing `steps` restricted to `names`: the opposite action, the same scripts,
@@ -439,47 +516,6 @@ fn inverse(steps: &[Step], names: &BTreeSet<String>) -> Vec<Step> {
         .collect()
 }
 
-/// Undoes the launched steps of `plan` after journalling `reason`: stops what was
-/// started (new scripts), then starts what was stopped (old scripts). Shared by a
-/// failed switch and the recovery of an interrupted one; it goes on past failures
-/// (journal writes included) and returns the outcome of both phases.
-fn roll_back(
-    settings: &Settings,
-    journal: &mut Journal,
-    progress: &mut Progress,
-    plan: &Plan,
-    launched_starts: &[String],
-    launched_stops: &[String],
-    reason: &str,
-) -> Vec<Outcome> {
-    let _ = journal.append(&Record::RollbackBegin {
-        reason: reason.to_string(),
-    });
-    let starts: BTreeSet<String> = launched_starts.iter().cloned().collect();
-    let stops: BTreeSet<String> = launched_stops.iter().cloned().collect();
-    let undo_starts = inverse(&plan.starts, &starts);
-    let undo_stops = inverse(&plan.stops, &stops);
-    let a = run_phase(
-        settings,
-        journal,
-        progress,
-        "rollback: stopping",
-        Phase::Rollback,
-        &undo_starts,
-        false,
-    );
-    let b = run_phase(
-        settings,
-        journal,
-        progress,
-        "rollback: restarting",
-        Phase::Rollback,
-        &undo_stops,
-        false,
-    );
-    vec![a, b]
-}
-
 /// Finishes an interrupted switch found in the state directory. The caller holds the
 /// lock. Returns a description of what was done, `None` when there was nothing to do.
 pub fn recover(settings: &Settings) -> Result<Option<String>> {
@@ -498,14 +534,74 @@ pub fn recover(settings: &Settings) -> Result<Option<String>> {
     else {
         return Ok(None);
     };
-    let mut launched_starts = Vec::new();
-    let mut launched_stops = Vec::new();
-    let mut moved = false;
-    let mut moving: Option<(u64, PathBuf)> = None;
+    let found = Interrupted::read(&records);
     // Scripts of the dead switch may still run: wait for them before undoing anything.
-    let mut in_flight: Vec<(String, u32, Option<u64>)> = Vec::new();
-    for r in &records {
-        match r {
+    wait_for_scripts(settings, &found.in_flight);
+    let target = commit_target(&profile, &commit)?;
+    let current = generations::current(&profile)?;
+    let mut moved = found.moved || (current.is_some() && current == target && current != old);
+    // Every start had succeeded and the move was recorded but not made: make it.
+    let mut completed_move = false;
+    if let (false, Some((n, moving_target))) = (moved, &found.moving) {
+        completed_move = finish_move(settings, &profile, *n, moving_target);
+        moved = completed_move;
+    }
+    let run = Run::new(settings, Journal::reopen(&settings.state_dir)?);
+    if moved {
+        let new_profile = read_profile(new.as_deref(), runlevel)?;
+        settings.prune_accounts(&new_profile)?;
+        run.journal.finish(journal::Outcome::Committed)?;
+        return Ok(Some(if completed_move {
+            format!("an interrupted switch (pid {pid}) had started everything; moved the profile and finished it")
+        } else {
+            format!("an interrupted switch (pid {pid}) had already moved the profile; finished it")
+        }));
+    }
+    settings.note(&format!(
+        "recovering: a switch (pid {pid}) was interrupted; rolling it back"
+    ));
+    let reason = format!("recovery of interrupted switch (pid {pid})");
+    let failed = run.undo(&plan, &found.launched, &reason, || {
+        read_profile(old.as_deref(), runlevel)
+    })?;
+    let mut msg = format!(
+        "rolled back an interrupted switch (pid {pid}): {} start(s) undone, {} stop(s) undone",
+        found.launched.starts.len(),
+        found.launched.stops.len()
+    );
+    for (n, d) in failed {
+        msg.push_str(&format!("\n  warning: {n}: {d}"));
+    }
+    Ok(Some(msg))
+}
+
+/// What the journal of an interrupted switch says it did.
+#[derive(Debug, Default)]
+struct Interrupted {
+    /// The forward steps it launched.
+    launched: Launched,
+    /// Steps launched and not finished: their label, pid and start time.
+    in_flight: Vec<(String, u32, Option<u64>)>,
+    /// The profile move it journalled (generation and store path), unless a rollback
+    /// followed: a move that failed is not to be finished.
+    moving: Option<(u64, PathBuf)>,
+    /// Whether it journalled the move as made.
+    moved: bool,
+}
+
+impl Interrupted {
+    /// Reads the journal's `records` in order.
+    fn read(records: &[Record]) -> Interrupted {
+        let mut found = Interrupted::default();
+        for record in records {
+            found.note(record);
+        }
+        found
+    }
+
+    /// Takes one record into account.
+    fn note(&mut self, record: &Record) {
+        match record {
             Record::Launched {
                 phase,
                 action,
@@ -515,12 +611,13 @@ pub fn recover(settings: &Settings) -> Result<Option<String>> {
             } => {
                 if *phase == Phase::Forward {
                     match action {
-                        Action::Start => launched_starts.push(name.clone()),
-                        Action::Stop => launched_stops.push(name.clone()),
+                        Action::Start => self.launched.starts.push(name.clone()),
+                        Action::Stop => self.launched.stops.push(name.clone()),
                     }
                 }
                 if let Some(pid) = pid {
-                    in_flight.push((step_label(name, *action, *phase), *pid, *start_time));
+                    let label = step_label(name, *action, *phase);
+                    self.in_flight.push((label, *pid, *start_time));
                 }
             }
             Record::Finished {
@@ -530,93 +627,50 @@ pub fn recover(settings: &Settings) -> Result<Option<String>> {
                 ..
             } => {
                 let label = step_label(name, *action, *phase);
-                in_flight.retain(|(l, _, _)| *l != label);
+                self.in_flight.retain(|(l, _, _)| *l != label);
             }
             Record::ProfileMoving { generation, target } => {
-                moving = Some((*generation, target.clone()));
+                self.moving = Some((*generation, target.clone()));
             }
-            // A move that failed was followed by a rollback: it is not to be finished.
-            Record::RollbackBegin { .. } => moving = None,
-            Record::ProfileMoved => moved = true,
+            Record::RollbackBegin { .. } => self.moving = None,
+            Record::ProfileMoved => self.moved = true,
             _ => {}
         }
     }
-    for (label, pid, start_time) in &in_flight {
-        if execute::process_alive(*pid, *start_time) {
-            if !settings.quiet && !settings.json {
-                eprintln!(
-                    "recovering: waiting for `{label}` (pid {pid}) of the interrupted switch"
-                );
-            }
-            while execute::process_alive(*pid, *start_time) {
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
+}
+
+/// Waits for the scripts an interrupted switch left running (label, pid, start time).
+fn wait_for_scripts(settings: &Settings, in_flight: &[(String, u32, Option<u64>)]) {
+    for (label, pid, start_time) in in_flight {
+        if !execute::process_alive(*pid, *start_time) {
+            continue;
+        }
+        settings.note(&format!(
+            "recovering: waiting for `{label}` (pid {pid}) of the interrupted switch"
+        ));
+        while execute::process_alive(*pid, *start_time) {
+            std::thread::sleep(std::time::Duration::from_millis(50));
         }
     }
-    let target = commit_target(&profile, &commit)?;
-    let current = generations::current(&profile)?;
-    if !moved && current.is_some() && current == target && current != old {
-        moved = true;
-    }
-    // Every start had succeeded and the move was recorded but not made: make it.
-    let mut completed_move = false;
-    if let (false, Some((n, moving_target))) = (moved, &moving) {
-        let ms = Settings {
-            profile: profile.clone(),
-            ..settings.clone()
-        };
-        match move_profile(&ms, *n, moving_target) {
-            Ok(()) => {
-                moved = true;
-                completed_move = true;
-            }
-            // Then the switch is undone below, which converges as well.
-            Err(e) if !settings.quiet && !settings.json => {
-                eprintln!("recovering: cannot finish the profile move ({e}); rolling back");
-            }
-            Err(_) => {}
-        }
-    }
-    let mut journal = Journal::reopen(&settings.state_dir)?;
-    let mut progress = Progress::new(settings.json, settings.quiet);
-    if moved {
-        let new_profile = read_profile(new.as_deref(), runlevel)?;
-        settings.prune_accounts(&new_profile)?;
-        journal.finish(journal::Outcome::Committed)?;
-        return Ok(Some(if completed_move {
-            format!("an interrupted switch (pid {pid}) had started everything; moved the profile and finished it")
-        } else {
-            format!("an interrupted switch (pid {pid}) had already moved the profile; finished it")
-        }));
-    }
-    if !settings.quiet && !settings.json {
-        eprintln!("recovering: a switch (pid {pid}) was interrupted; rolling it back");
-    }
-    let rs = Settings {
-        runlevel,
+}
+
+/// Makes the move of `profile` to generation `n` (`target`) that an interrupted switch
+/// journalled but did not make; whether it was made. When it cannot be, the switch is
+/// undone instead, which converges as well.
+fn finish_move(settings: &Settings, profile: &Path, n: u64, target: &Path) -> bool {
+    let settings_here = Settings {
+        profile: profile.to_path_buf(),
         ..settings.clone()
     };
-    let outcome = roll_back(
-        &rs,
-        &mut journal,
-        &mut progress,
-        &plan,
-        &launched_starts,
-        &launched_stops,
-        &format!("recovery of interrupted switch (pid {pid})"),
-    );
-    let old_profile = read_profile(old.as_deref(), runlevel)?;
-    settings.prune_accounts(&old_profile)?;
-    let failed = finish_rollback(journal, &outcome)?;
-    let mut msg = format!(
-        "rolled back an interrupted switch (pid {pid}): {} start(s) undone, {} stop(s) undone",
-        launched_starts.len(),
-        launched_stops.len()
-    );
-    for (n, d) in failed {
-        msg.push_str(&format!("\n  warning: {n}: {d}"));
+    match move_profile(&settings_here, n, target) {
+        Ok(()) => true,
+        Err(e) => {
+            settings.note(&format!(
+                "recovering: cannot finish the profile move ({e}); rolling back"
+            ));
+            false
+        }
     }
-    Ok(Some(msg))
 }
 
 /// How recovery names a journalled step: `NAME ACTION (PHASE)`.

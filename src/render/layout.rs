@@ -29,13 +29,13 @@ pub struct Sequences {
 /// sequence (or `minSequence`), `stop` mirrors it within `[minSequence, maxSequence]`.
 pub fn sequences(spec: &ProcessSpec) -> Result<Sequences> {
     let config = &spec.config;
-    let latest = spec.dependencies.iter().max_by_key(|d| d.sequence);
-    let start = match latest {
-        Some(dep) => dep.sequence + 1,
-        None => config.min_sequence,
-    };
+    let dependencies = spec
+        .dependencies
+        .iter()
+        .map(|d| (d.name.as_str(), d.sequence));
+    let (start, latest) = crate::graph::layer_above(dependencies, config.min_sequence);
     if start > config.max_sequence {
-        let dep = latest.map(|d| d.name.as_str()).unwrap_or_default();
+        let dep = latest.unwrap_or_default();
         return Err(SpecError::InvalidValue {
             process: spec.name.clone(),
             attribute: "dependencies".into(),

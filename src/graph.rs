@@ -1,0 +1,486 @@
+//! The dependency graph of a set of processes: the one place that walks dependencies.
+//!
+//! A [`Graph`] is built from `(name, dependencies)` pairs and is checked as it is built:
+//! every dependency names a node and there is no cycle (reported as a path,
+//! `a -> b -> c -> a`). A built graph is therefore acyclic, and its walks cannot fail:
+//! [`Graph::order_by`] (dependencies first), [`Graph::layers`] (dependency depth, by the
+//! rule of [`layer_above`] that also gives the renderer's start sequence numbers),
+//! [`Graph::nearest`] (along dependencies for starts, along dependants for stops) and
+//! [`Graph::edges`]. [`Dot`] writes a graph in Graphviz's DOT language.
+//!
+//! The renderer and the switch both use it; it depends on neither.
+
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::fmt;
+
+/// Why a set of processes is not a dependency graph.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GraphError {
+    /// A process depends on a name that is not in the set.
+    #[error("`{process}` depends on `{dependency}`, which is not in the graph")]
+    MissingDependency {
+        /// The process declaring the dependency.
+        process: String,
+        /// The missing dependency.
+        dependency: String,
+    },
+    /// The dependencies go round in a circle.
+    #[error("dependency cycle: {0}")]
+    Cycle(Cycle),
+}
+
+/// A dependency cycle as a path that ends where it starts: `a` depends on `b`, `b` on
+/// `c`, `c` on `a` is `[a, b, c, a]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cycle(pub Vec<String>);
+
+impl fmt::Display for Cycle {
+    /// The path joined by arrows: `a -> b -> c -> a`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0.join(" -> "))
+    }
+}
+
+/// Which way a walk follows the edges.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// From a process to what it depends on (what must start before it).
+    Dependencies,
+    /// From a process to what depends on it (what must stop before it).
+    Dependants,
+}
+
+/// An acyclic dependency graph; nodes keep the order they were given in.
+#[derive(Debug, Clone, Default)]
+pub struct Graph {
+    names: Vec<String>,
+    index: BTreeMap<String, usize>,
+    dependencies: Vec<Vec<usize>>,
+    dependants: Vec<Vec<usize>>,
+}
+
+impl Graph {
+    /// Builds the graph of `processes`, `(name, dependencies)` pairs (a name given twice
+    /// adds its dependencies to the first). Fails on the first dependency, in the order
+    /// given, that names no process, then on the first cycle a depth-first search finds
+    /// starting from the processes in the order given, following dependencies in the
+    /// order listed.
+    pub fn new<'a, D>(
+        processes: impl IntoIterator<Item = (&'a str, D)>,
+    ) -> Result<Graph, GraphError>
+    where
+        D: IntoIterator<Item = &'a str>,
+    {
+        let mut graph = Graph::default();
+        let mut declared: Vec<(usize, Vec<&'a str>)> = Vec::new();
+        for (name, dependencies) in processes {
+            let node = graph.node(name);
+            declared.push((node, dependencies.into_iter().collect()));
+        }
+        graph.dependants = vec![Vec::new(); graph.names.len()];
+        for (node, dependencies) in declared {
+            for dependency in dependencies {
+                let Some(&target) = graph.index.get(dependency) else {
+                    return Err(GraphError::MissingDependency {
+                        process: graph.names[node].clone(),
+                        dependency: dependency.to_string(),
+                    });
+                };
+                graph.dependencies[node].push(target);
+                graph.dependants[target].push(node);
+            }
+        }
+        match graph.find_cycle() {
+            Some(cycle) => Err(GraphError::Cycle(cycle)),
+            None => Ok(graph),
+        }
+    }
+
+    /// The index of node `name`, added when new.
+    fn node(&mut self, name: &str) -> usize {
+        if let Some(&i) = self.index.get(name) {
+            return i;
+        }
+        let i = self.names.len();
+        self.names.push(name.to_string());
+        self.index.insert(name.to_string(), i);
+        self.dependencies.push(Vec::new());
+        i
+    }
+
+    /// The first cycle found by a depth-first search from each node in turn.
+    fn find_cycle(&self) -> Option<Cycle> {
+        #[derive(Clone, Copy, PartialEq)]
+        enum Mark {
+            New,
+            Active,
+            Done,
+        }
+        let mut marks = vec![Mark::New; self.names.len()];
+        for start in 0..self.names.len() {
+            if marks[start] != Mark::New {
+                continue;
+            }
+            // The path being explored, each node with the next dependency to follow.
+            let mut path: Vec<(usize, usize)> = vec![(start, 0)];
+            marks[start] = Mark::Active;
+            while let Some((node, next)) = path.last_mut() {
+                let Some(&dependency) = self.dependencies[*node].get(*next) else {
+                    marks[*node] = Mark::Done;
+                    path.pop();
+                    continue;
+                };
+                *next += 1;
+                match marks[dependency] {
+                    Mark::New => {
+                        marks[dependency] = Mark::Active;
+                        path.push((dependency, 0));
+                    }
+                    Mark::Active => return Some(self.cycle_through(&path, dependency)),
+                    Mark::Done => {}
+                }
+            }
+        }
+        None
+    }
+
+    /// The cycle closed by an edge from the end of `path` back to `node`, on `path`.
+    fn cycle_through(&self, path: &[(usize, usize)], node: usize) -> Cycle {
+        let from = path.iter().position(|(n, _)| *n == node).unwrap_or(0);
+        let mut cycle: Vec<String> = path[from..]
+            .iter()
+            .map(|(n, _)| self.names[*n].clone())
+            .collect();
+        cycle.push(self.names[node].clone());
+        Cycle(cycle)
+    }
+
+    /// The number of nodes.
+    pub fn len(&self) -> usize {
+        self.names.len()
+    }
+
+    /// Whether the graph has no node.
+    pub fn is_empty(&self) -> bool {
+        self.names.is_empty()
+    }
+
+    /// Whether `name` is a node.
+    pub fn contains(&self, name: &str) -> bool {
+        self.index.contains_key(name)
+    }
+
+    /// The nodes, in the order given.
+    pub fn names(&self) -> impl Iterator<Item = &str> {
+        self.names.iter().map(String::as_str)
+    }
+
+    /// The neighbours of `name` one edge away in `direction` (none for an unknown name).
+    pub fn neighbours(&self, name: &str, direction: Direction) -> impl Iterator<Item = &str> {
+        let edges: &[usize] = match self.index.get(name) {
+            Some(&i) => self.adjacent(i, direction),
+            None => &[],
+        };
+        edges.iter().map(|&n| self.names[n].as_str())
+    }
+
+    /// The nodes one edge away from node `i` in `direction`.
+    fn adjacent(&self, i: usize, direction: Direction) -> &[usize] {
+        match direction {
+            Direction::Dependencies => &self.dependencies[i],
+            Direction::Dependants => &self.dependants[i],
+        }
+    }
+
+    /// Every edge `(process, dependency)`, by process in the order given, then in the
+    /// order its dependencies were listed.
+    pub fn edges(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.dependencies
+            .iter()
+            .enumerate()
+            .flat_map(move |(i, deps)| {
+                deps.iter()
+                    .map(move |&d| (self.names[i].as_str(), self.names[d].as_str()))
+            })
+    }
+
+    /// Every node, each after its dependencies; among the nodes whose dependencies are
+    /// all placed, the one with the smallest `key` comes first (then the one given
+    /// first). Reverse it for an order in which each node comes after its dependants.
+    pub fn order_by<'g, K: Ord>(&'g self, key: impl Fn(&'g str) -> K) -> Vec<&'g str> {
+        let mut waiting: Vec<usize> = self.dependencies.iter().map(Vec::len).collect();
+        let mut ready: BinaryHeap<Reverse<(K, usize)>> = BinaryHeap::new();
+        for (i, _) in waiting.iter().enumerate().filter(|(_, n)| **n == 0) {
+            ready.push(Reverse((key(&self.names[i]), i)));
+        }
+        let mut order = Vec::with_capacity(self.names.len());
+        while let Some(Reverse((_, i))) = ready.pop() {
+            order.push(self.names[i].as_str());
+            for &d in &self.dependants[i] {
+                waiting[d] -= 1;
+                if waiting[d] == 0 {
+                    ready.push(Reverse((key(&self.names[d]), d)));
+                }
+            }
+        }
+        order
+    }
+
+    /// [`Graph::order_by`] with ties broken by the order the nodes were given in.
+    pub fn order(&self) -> Vec<&str> {
+        self.order_by(|_| ())
+    }
+
+    /// Each node's layer: 0 without dependencies, else one above its highest dependency
+    /// (see [`layer_above`]); the nodes of one layer can start together once the layers
+    /// below are up.
+    pub fn layers(&self) -> BTreeMap<&str, u32> {
+        let mut layers: BTreeMap<&str, u32> = BTreeMap::new();
+        for name in self.order() {
+            let below = self
+                .neighbours(name, Direction::Dependencies)
+                .map(|d| (d, layers[d]));
+            let (layer, _) = layer_above(below, 0);
+            layers.insert(name, layer);
+        }
+        layers
+    }
+
+    /// The nodes `wanted` picks that are reachable from `from` in `direction` without
+    /// passing through another node it picks (the others are walked through), sorted by
+    /// name.
+    pub fn nearest(
+        &self,
+        from: &str,
+        direction: Direction,
+        wanted: impl Fn(&str) -> bool,
+    ) -> Vec<&str> {
+        let mut found = BTreeSet::new();
+        let mut seen = BTreeSet::new();
+        let mut todo: Vec<&str> = self.neighbours(from, direction).collect();
+        while let Some(n) = todo.pop() {
+            if !seen.insert(n) {
+                continue;
+            }
+            if wanted(n) {
+                found.insert(n);
+            } else {
+                todo.extend(self.neighbours(n, direction));
+            }
+        }
+        found.into_iter().collect()
+    }
+}
+
+/// The layer of a node whose dependencies are in `dependency_layers` (each with its
+/// layer): one above the highest, or `base` without dependencies. Also returns the
+/// dependency that decided it (the last of the highest). The renderer's start sequence
+/// (`minSequence`, else the highest dependency sequence + 1) is this rule.
+pub fn layer_above<T>(
+    dependency_layers: impl IntoIterator<Item = (T, u32)>,
+    base: u32,
+) -> (u32, Option<T>) {
+    match dependency_layers
+        .into_iter()
+        .max_by_key(|(_, layer)| *layer)
+    {
+        Some((dependency, layer)) => (layer + 1, Some(dependency)),
+        None => (base, None),
+    }
+}
+
+/// A Graphviz DOT digraph written line by line: a comment, the graph's settings, then
+/// nodes and edges, each name quoted.
+#[derive(Debug, Clone)]
+pub struct Dot {
+    out: String,
+}
+
+impl Dot {
+    /// Starts the digraph `name` with a `// comment` line and `settings` (each a
+    /// statement without its `;`, e.g. `rankdir=BT`).
+    pub fn new(comment: &str, name: &str, settings: &[&str]) -> Dot {
+        let mut out = format!("// {comment}\ndigraph {name} {{\n");
+        for setting in settings {
+            out.push_str(&format!("  {setting};\n"));
+        }
+        Dot { out }
+    }
+
+    /// Adds node `name` with `attributes` (e.g. `label="a", style=filled`).
+    pub fn node(&mut self, name: &str, attributes: &str) {
+        self.out
+            .push_str(&format!("  {} [{attributes}];\n", dot_quote(name)));
+    }
+
+    /// Adds an edge from `from` to `to`, with `attributes` unless empty.
+    pub fn edge(&mut self, from: &str, to: &str, attributes: &str) {
+        let attributes = if attributes.is_empty() {
+            String::new()
+        } else {
+            format!(" [{attributes}]")
+        };
+        self.out.push_str(&format!(
+            "  {} -> {}{attributes};\n",
+            dot_quote(from),
+            dot_quote(to)
+        ));
+    }
+
+    /// The finished text.
+    pub fn finish(mut self) -> String {
+        self.out.push_str("}\n");
+        self.out
+    }
+}
+
+/// `text` as a DOT quoted string: `"` and `\` escaped, a newline as `\n`, other control
+/// characters dropped.
+pub fn dot_quote(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            '\n' => out.push_str("\\n"),
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn graph(processes: &[(&str, &[&str])]) -> Result<Graph, GraphError> {
+        Graph::new(processes.iter().map(|(n, d)| (*n, d.iter().copied())))
+    }
+
+    #[test]
+    fn a_missing_dependency_is_named_before_any_cycle() {
+        let e = graph(&[("a", &["b"]), ("b", &["a", "x"])]).unwrap_err();
+        assert_eq!(
+            e,
+            GraphError::MissingDependency {
+                process: "b".into(),
+                dependency: "x".into()
+            }
+        );
+    }
+
+    #[test]
+    fn a_cycle_is_a_path_from_the_first_node_in_it() {
+        let e = graph(&[("a", &["b"]), ("b", &["c"]), ("c", &["a"])]).unwrap_err();
+        assert_eq!(e.to_string(), "dependency cycle: a -> b -> c -> a");
+        let e = graph(&[("x", &["b"]), ("b", &["c"]), ("c", &["b"])]).unwrap_err();
+        assert_eq!(e.to_string(), "dependency cycle: b -> c -> b");
+        let e = graph(&[("a", &["a"])]).unwrap_err();
+        assert_eq!(e, GraphError::Cycle(Cycle(vec!["a".into(), "a".into()])));
+    }
+
+    #[test]
+    fn order_puts_dependencies_first_and_ties_by_key() {
+        let g = graph(&[("web", &["db", "cache"]), ("db", &[]), ("cache", &[])]).unwrap();
+        assert_eq!(g.order(), ["db", "cache", "web"]);
+        assert_eq!(g.order_by(|name| name), ["cache", "db", "web"]);
+        assert_eq!(g.order_by(Reverse), ["db", "cache", "web"]);
+    }
+
+    #[test]
+    fn layers_are_dependency_depths() {
+        let g = graph(&[("c", &["b", "a"]), ("b", &["a"]), ("a", &[]), ("d", &[])]).unwrap();
+        let layers: Vec<_> = g.layers().into_iter().collect();
+        assert_eq!(layers, [("a", 0), ("b", 1), ("c", 2), ("d", 0)]);
+        assert_eq!(
+            layer_above([("x", 4), ("y", 7), ("z", 7)], 1),
+            (8, Some("z"))
+        );
+        assert_eq!(layer_above(Vec::<(&str, u32)>::new(), 1), (1, None));
+    }
+
+    #[test]
+    fn nearest_walks_through_unwanted_nodes_both_ways() {
+        // d -> c -> b -> a, d -> a
+        let g = graph(&[("a", &[]), ("b", &["a"]), ("c", &["b"]), ("d", &["c", "a"])]).unwrap();
+        let wanted = |n: &str| n == "a" || n == "d";
+        assert_eq!(g.nearest("d", Direction::Dependencies, wanted), ["a"]);
+        assert_eq!(g.nearest("a", Direction::Dependants, wanted), ["d"]);
+        assert_eq!(g.nearest("c", Direction::Dependencies, |_| true), ["b"]);
+        assert!(g
+            .nearest("unknown", Direction::Dependants, |_| true)
+            .is_empty());
+    }
+
+    #[test]
+    fn edges_and_dot() {
+        let g = graph(&[("a", &[]), ("b\"c", &["a"])]).unwrap();
+        let mut dot = Dot::new("an edge A -> B: A depends on B", "g", &["rankdir=BT"]);
+        for name in g.names() {
+            dot.node(name, "shape=box");
+        }
+        for (from, to) in g.edges() {
+            dot.edge(from, to, "");
+        }
+        dot.edge("a", "x\ny", "style=dashed");
+        assert_eq!(
+            dot.finish(),
+            "// an edge A -> B: A depends on B\ndigraph g {\n  rankdir=BT;\n  \"a\" [shape=box];\n  \
+             \"b\\\"c\" [shape=box];\n  \"b\\\"c\" -> \"a\";\n  \"a\" -> \"x\\ny\" [style=dashed];\n}\n"
+        );
+    }
+
+    /// Acyclic inputs: each node depends only on nodes given before it (the order is
+    /// then shuffled by reversing some).
+    fn acyclic() -> impl Strategy<Value = Vec<(String, Vec<String>)>> {
+        (1usize..40)
+            .prop_flat_map(|n| {
+                let deps = (0..n)
+                    .map(|i| proptest::collection::vec(0..i.max(1), 0..4))
+                    .collect::<Vec<_>>();
+                (deps, any::<bool>())
+            })
+            .prop_map(|(deps, reverse)| {
+                let mut nodes: Vec<(String, Vec<String>)> = deps
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, ds)| {
+                        let ds = if i == 0 { Vec::new() } else { ds };
+                        (
+                            format!("p{i}"),
+                            ds.iter().map(|d| format!("p{d}")).collect(),
+                        )
+                    })
+                    .collect();
+                if reverse {
+                    nodes.reverse();
+                }
+                nodes
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn every_node_comes_after_its_dependencies(nodes in acyclic()) {
+            let g = Graph::new(nodes.iter().map(|(n, ds)| (n.as_str(), ds.iter().map(String::as_str))))
+                .unwrap();
+            let order = g.order_by(|name| name.len());
+            prop_assert_eq!(order.len(), nodes.len());
+            let position: BTreeMap<&str, usize> =
+                order.iter().enumerate().map(|(i, n)| (*n, i)).collect();
+            let layers = g.layers();
+            for (name, deps) in &nodes {
+                for d in deps {
+                    prop_assert!(position[d.as_str()] < position[name.as_str()]);
+                    prop_assert!(layers[d.as_str()] < layers[name.as_str()]);
+                }
+            }
+        }
+    }
+}
