@@ -126,8 +126,8 @@ fn lsb_header_is_well_formed_for_insserv() {
 fn instances_get_distinct_pid_files_and_the_dependant_starts_later() {
     let one = render_file(&golden_dir().join("webapp-instance1.json"));
     let two = render_file(&golden_dir().join("webapp-instance2.json"));
-    assert!(one.script.contains("-p /var/run/webapp1.pid"));
-    assert!(two.script.contains("-p /var/run/webapp2.pid"));
+    assert!(one.script.contains("\nPIDFILE=/var/run/webapp1.pid\n"));
+    assert!(two.script.contains("\nPIDFILE=/var/run/webapp2.pid\n"));
     let nginx = render_file(&golden_dir().join("nginx-depends-on-webapp.json"));
     let webapp = render_file(&golden_dir().join("webapp-foreground.json"));
     assert!(nginx.sequence > webapp.sequence);

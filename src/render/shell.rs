@@ -76,18 +76,6 @@ pub fn variable(name: &str) -> String {
     format!("\"${name}\"")
 }
 
-/// Quotes each word and joins them with spaces.
-pub fn quote_words<'a>(words: impl IntoIterator<Item = &'a str>) -> String {
-    let mut out = String::new();
-    for (i, word) in words.into_iter().enumerate() {
-        if i > 0 {
-            out.push(' ');
-        }
-        out.push_str(&quote(word));
-    }
-    out
-}
-
 /// Makes a one-line comment text: control characters (newlines included) become spaces.
 pub fn comment_text(s: &str) -> String {
     s.chars()
