@@ -7,7 +7,8 @@
 #
 # What it does:
 #   1. apt-get update once, then installs Nix (nix-bin), libslack daemon, nginx, curl, the
-#      libraries and tools the evaluator plugin needs, and GNU time for the benchmarks.
+#      libraries and tools the evaluator plugin needs, shellcheck for the generated scripts'
+#      tests, and GNU time for the benchmarks.
 #   2. Makes sure /etc/nix/nix.conf contains `sandbox = false` (appended when missing; other
 #      lines are kept), and that the build users Nix's `build-users-group` names exist: the
 #      `nixbld` group and nixbld1..32, as Nix's multi-user installer makes them (ids 30000+
@@ -42,7 +43,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 packages=(
-    nix-bin daemon nginx insserv time passwd procps util-linux diffutils
+    nix-bin daemon nginx insserv shellcheck time passwd procps util-linux diffutils
     g++ pkg-config libgc-dev nlohmann-json3-dev libboost-dev
     dpkg-dev xz-utils ca-certificates debian-archive-keyring curl
 )
