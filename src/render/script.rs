@@ -74,6 +74,7 @@ fn activities(
     all
 }
 
+/// A step of user code from the attribute `source`.
 fn written(source: String, code: &str) -> Step {
     Step::Written {
         source,
@@ -84,28 +85,28 @@ fn written(source: String, code: &str) -> Step {
 /// The preamble's variables: values the generated activities repeat, each set once.
 #[derive(Default)]
 struct Variables<'a> {
-    /// `(NAME, value)`, in the order they are set.
-    set: Vec<(&'static str, &'a str)>,
+    /// `(NAME, value)`, in the order they are assigned.
+    assigned: Vec<(&'static str, &'a str)>,
 }
 
 impl<'a> Variables<'a> {
-    /// Sets `name` to `value` and returns the word standing for it, `"$NAME"`. When the
+    /// Assigns `value` to `name` and returns the word standing for it, `"$NAME"`. When the
     /// description exports a variable of that name itself, that one keeps its value:
     /// `value` is then written out, quoted, wherever it is used.
-    fn name(&mut self, spec: &ProcessSpec, name: &'static str, value: &'a str) -> String {
+    fn assign(&mut self, spec: &ProcessSpec, name: &'static str, value: &'a str) -> String {
         if spec.environment.contains_key(name) {
             return quote(value).into_owned();
         }
-        self.set.push((name, value));
+        self.assigned.push((name, value));
         variable(name)
     }
 
     /// Writes `NAME=value` lines, then a blank line if there were any.
     fn write(&self, out: &mut String) {
-        for (name, value) in &self.set {
+        for (name, value) in &self.assigned {
             let _ = writeln!(out, "{name}={}", quote(value));
         }
-        if !self.set.is_empty() {
+        if !self.assigned.is_empty() {
             out.push('\n');
         }
     }
@@ -124,21 +125,21 @@ struct Words {
 }
 
 impl Words {
-    /// Names the values of the generated activities of `process` in `vars`.
+    /// Assigns the values the generated activities of `process` repeat in `vars`.
     fn new<'a>(
         spec: &'a ProcessSpec,
         process: &'a str,
         paths: &'a RuntimePaths,
         vars: &mut Variables<'a>,
     ) -> Words {
-        let program = vars.name(spec, "PROGRAM", process);
+        let program = vars.assign(spec, "PROGRAM", process);
         let wrapper = (!spec.process_is_daemon)
-            .then(|| vars.name(spec, "WRAPPER", &spec.config.start_process_as_daemon));
+            .then(|| vars.assign(spec, "WRAPPER", &spec.config.start_process_as_daemon));
         let pid_file = paths
             .pid_file
             .as_deref()
-            .map(|pid| vars.name(spec, "PIDFILE", pid));
-        let run_as = spec.user.as_deref().map(|u| vars.name(spec, "RUN_AS", u));
+            .map(|pid| vars.assign(spec, "PIDFILE", pid));
+        let run_as = spec.user.as_deref().map(|u| vars.assign(spec, "RUN_AS", u));
         Words {
             program,
             wrapper,
@@ -460,5 +461,37 @@ fn write_step(out: &mut String, step: &Step) {
         );
         out.push_str(code);
         out.push('\n');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(code: &str) -> String {
+        let mut out = String::new();
+        write_step(&mut out, &written("activities.x".into(), code));
+        out
+    }
+
+    #[test]
+    fn user_code_of_one_line_is_indented() {
+        assert_eq!(
+            step("  statusproc foo\n"),
+            format!("{BODY}statusproc foo\n")
+        );
+        assert_eq!(step(" \n"), format!("{BODY}:\n"));
+    }
+
+    #[test]
+    fn user_code_of_several_lines_is_kept_as_written_after_a_comment() {
+        let code = "cat <<-EOF\n\tbody\n\tEOF\n\n";
+        assert_eq!(
+            step(code),
+            format!(
+                "{BODY}# activities.x as written, not indented: that could change a here-document in it.\n\
+                 cat <<-EOF\n\tbody\n\tEOF\n"
+            )
+        );
     }
 }
