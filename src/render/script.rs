@@ -1,17 +1,38 @@
 //! The init.d script: LSB header, preamble, activities and the usage case.
+//!
+//! The script reads like a hand-written one: the preamble sets the values the activities
+//! repeat once (`PROGRAM=`, `PIDFILE=`...), the activities use them (`"$PIDFILE"`), and
+//! the `case` arms and their bodies are indented. Shell code the user wrote that spans
+//! several lines is the exception: it is inserted as written, from the start of the line,
+//! because indenting it would change its here-documents (their bodies and terminators)
+//! and any quoted text spanning lines. A comment in the script says so.
 
 use std::fmt::Write as _;
 
 pub use super::layout::{runtime_paths, RuntimePaths};
-use super::shell::{comment_text, quote, quote_words};
-use crate::spec::{ProcessSpec, ReadinessCheck};
+use super::shell::{comment_text, quote, variable};
+use crate::spec::{ProcessSpec, ReadinessCheck, DEFAULT_RESTART_ACTIVITY};
+
+/// Indentation of a `case` arm.
+const ARM: &str = "    ";
+/// Indentation of the commands of an arm, and of its `;;`.
+const BODY: &str = "        ";
+
+/// One step of an activity.
+enum Step {
+    /// A command the renderer wrote, its words quoted; it spans lines only inside quotes
+    /// or after `&&`, where its next line carries its own indentation.
+    Command(String),
+    /// Shell code the user wrote, and the attribute it comes from (for the comment).
+    Written { source: String, code: String },
+}
 
 /// How one activity is written.
 enum Activity {
-    /// A message, the instruction, then the evaluate command.
-    Instruction { verb: String, code: String },
-    /// Shell code as it is.
-    Raw(String),
+    /// A message, the steps, then the evaluate command.
+    Instruction { verb: String, steps: Vec<Step> },
+    /// The steps alone.
+    Plain(Vec<Step>),
 }
 
 /// The order activities appear in: the usual five first, then the rest alphabetically.
@@ -19,28 +40,31 @@ const PREFERRED_ORDER: [&str; 5] = ["start", "stop", "reload", "restart", "statu
 
 /// Activities generated from `process`, then replaced by `instructions`, then by
 /// `activities`, minus `removeActivities`; in [`PREFERRED_ORDER`].
-fn activities(spec: &ProcessSpec, paths: &RuntimePaths) -> Vec<(String, Activity)> {
+fn activities(
+    spec: &ProcessSpec,
+    words: Option<&Words>,
+    paths: &RuntimePaths,
+) -> Vec<(String, Activity)> {
     let mut all: Vec<(String, Activity)> = Vec::new();
     let mut put = |name: &str, activity: Activity| {
         all.retain(|(n, _)| n != name);
         all.push((name.to_string(), activity));
     };
-    if let Some(process) = &spec.process {
-        for (name, activity) in generated_activities(spec, process, paths) {
+    if let Some(words) = words {
+        for (name, activity) in generated_activities(spec, words, paths) {
             put(name, activity);
         }
     }
     for (name, instr) in &spec.instructions {
-        put(
-            name,
-            Activity::Instruction {
-                verb: instr.activity.clone(),
-                code: instr.instruction.clone(),
-            },
-        );
+        let steps = vec![written(format!("instructions.{name}"), &instr.instruction)];
+        let verb = instr.activity.clone();
+        put(name, Activity::Instruction { verb, steps });
     }
     for (name, code) in &spec.activities {
-        put(name, Activity::Raw(code.clone()));
+        put(
+            name,
+            Activity::Plain(vec![written(format!("activities.{name}"), code)]),
+        );
     }
     all.retain(|(name, _)| !spec.remove_activities.contains(name));
     all.sort_by(|(a, _), (b, _)| {
@@ -50,148 +74,284 @@ fn activities(spec: &ProcessSpec, paths: &RuntimePaths) -> Vec<(String, Activity
     all
 }
 
+/// A step of user code from the attribute `source`.
+fn written(source: String, code: &str) -> Step {
+    Step::Written {
+        source,
+        code: code.to_string(),
+    }
+}
+
+/// The preamble's variables: values the generated activities repeat, each set once.
+#[derive(Default)]
+struct Variables<'a> {
+    /// `(NAME, value)`, in the order they are assigned.
+    assigned: Vec<(&'static str, &'a str)>,
+}
+
+impl<'a> Variables<'a> {
+    /// Assigns `value` to `name` and returns the word standing for it, `"$NAME"`. When the
+    /// description exports a variable of that name itself, that one keeps its value:
+    /// `value` is then written out, quoted, wherever it is used.
+    fn assign(&mut self, spec: &ProcessSpec, name: &'static str, value: &'a str) -> String {
+        if spec.environment.contains_key(name) {
+            return quote(value).into_owned();
+        }
+        self.assigned.push((name, value));
+        variable(name)
+    }
+
+    /// Writes `NAME=value` lines, then a blank line if there were any.
+    fn write(&self, out: &mut String) {
+        for (name, value) in &self.assigned {
+            let _ = writeln!(out, "{name}={}", quote(value));
+        }
+        if !self.assigned.is_empty() {
+            out.push('\n');
+        }
+    }
+}
+
+/// The shell words the generated activities use for the values the preamble names.
+struct Words {
+    /// The program (`"$PROGRAM"`).
+    program: String,
+    /// The libslack `daemon` wrapper of a foreground process (`"$WRAPPER"`).
+    wrapper: Option<String>,
+    /// The PID file (`"$PIDFILE"`).
+    pid_file: Option<String>,
+    /// The user the process runs as (`"$RUN_AS"`).
+    run_as: Option<String>,
+}
+
+impl Words {
+    /// Assigns the values the generated activities of `process` repeat in `vars`.
+    fn new<'a>(
+        spec: &'a ProcessSpec,
+        process: &'a str,
+        paths: &'a RuntimePaths,
+        vars: &mut Variables<'a>,
+    ) -> Words {
+        let program = vars.assign(spec, "PROGRAM", process);
+        let wrapper = (!spec.process_is_daemon)
+            .then(|| vars.assign(spec, "WRAPPER", &spec.config.start_process_as_daemon));
+        let pid_file = paths
+            .pid_file
+            .as_deref()
+            .map(|pid| vars.assign(spec, "PIDFILE", pid));
+        let run_as = spec.user.as_deref().map(|u| vars.assign(spec, "RUN_AS", u));
+        Words {
+            program,
+            wrapper,
+            pid_file,
+            run_as,
+        }
+    }
+
+    /// The program whose PID file is checked: for a foreground process, its wrapper.
+    fn controlled(&self) -> &str {
+        self.wrapper.as_deref().unwrap_or(&self.program)
+    }
+}
+
+/// A generated command line, built word by word.
+struct Line(String);
+
+impl Line {
+    /// Starts a line with a command name from the configuration, as written there.
+    fn new(command: &str) -> Line {
+        Line(command.to_string())
+    }
+
+    /// Appends a word already in shell form (a variable, an option, a number).
+    fn word(mut self, word: &str) -> Line {
+        self.0.push(' ');
+        self.0.push_str(word);
+        self
+    }
+
+    /// Appends a text, quoted.
+    fn text(self, text: &str) -> Line {
+        self.word(&quote(text))
+    }
+
+    /// Appends `flag` and a word in shell form, when there is one.
+    fn option(self, flag: &str, word: Option<&str>) -> Line {
+        match word {
+            Some(word) => self.word(flag).word(word),
+            None => self,
+        }
+    }
+
+    /// Appends `flag` and a text, quoted, when there is one.
+    fn text_option(self, flag: &str, text: Option<&str>) -> Line {
+        match text {
+            Some(text) => self.word(flag).text(text),
+            None => self,
+        }
+    }
+
+    /// Appends every text, quoted.
+    fn texts(self, texts: &[String]) -> Line {
+        texts.iter().fold(self, |line, t| line.text(t))
+    }
+}
+
+/// The start command of a process that forks into the background by itself.
+fn start_daemon_line(spec: &ProcessSpec, words: &Words) -> String {
+    let nice = spec.nice.map(|n| n.to_string());
+    Line::new(&spec.config.start_daemon)
+        .option("-n", nice.as_deref())
+        .option("-p", words.pid_file.as_deref())
+        .option("-u", words.run_as.as_deref())
+        .word(&words.program)
+        .texts(&spec.args)
+        .0
+}
+
+/// The start command of a foreground process, run by the libslack `daemon` wrapper.
+fn start_foreground_line(spec: &ProcessSpec, words: &Words, paths: &RuntimePaths) -> String {
+    let nice = spec.nice.map(|n| n.to_string());
+    Line::new("start_foreground")
+        .option("-D", words.wrapper.as_deref())
+        .option("-p", words.pid_file.as_deref())
+        .option("-n", nice.as_deref())
+        .option("-u", words.run_as.as_deref())
+        .text_option("-o", paths.log_file.as_deref())
+        .text_option("-C", spec.directory.as_deref())
+        .text_option("-m", spec.umask.as_deref())
+        .word("--")
+        .word(&words.program)
+        .texts(&spec.args)
+        .0
+}
+
+/// `wait_ready ...` when the description asks for a readiness check.
+fn readiness_line(spec: &ProcessSpec, words: &Words) -> Option<String> {
+    let ready = spec.readiness.as_ref()?;
+    let wait = Line::new("wait_ready")
+        .option("-p", words.pid_file.as_deref())
+        .word("-t")
+        .word(&ready.timeout.to_string());
+    Some(match &ready.check {
+        ReadinessCheck::Tcp { host, port } => {
+            wait.word("-H")
+                .text(host)
+                .word("-P")
+                .text(&port.to_string())
+                .0
+        }
+        ReadinessCheck::Command(cmd) => wait.word("-c").text(cmd).0,
+    })
+}
+
+/// The steps of the generated `start`: `initialize`, the `umask` of a daemonizing
+/// process, then one command: its `cd` (when it has a directory), the start and the
+/// readiness check, joined by `&&`, one to a line.
+fn start_steps(spec: &ProcessSpec, words: &Words, paths: &RuntimePaths) -> Vec<Step> {
+    let mut steps = Vec::new();
+    if !spec.initialize.trim().is_empty() {
+        steps.push(written("initialize".into(), &spec.initialize));
+    }
+    let mut chain = Vec::new();
+    if spec.process_is_daemon {
+        if let Some(mask) = &spec.umask {
+            steps.push(Step::Command(format!("umask {mask}")));
+        }
+        if let Some(dir) = &spec.directory {
+            chain.push(format!("cd -- {}", quote(dir)));
+        }
+        chain.push(start_daemon_line(spec, words));
+    } else {
+        chain.push(start_foreground_line(spec, words, paths));
+    }
+    chain.extend(readiness_line(spec, words));
+    steps.push(Step::Command(chain.join(&format!(" &&\n{BODY}    "))));
+    steps
+}
+
+/// `COMMAND -p PIDFILE -u USER PROGRAM [SIGNAL]`: only a process running as the expected
+/// user counts (the caller without `user`).
+fn control_line(command: &str, words: &Words, signal: Option<&str>) -> Step {
+    let line = Line::new(command)
+        .option("-p", words.pid_file.as_deref())
+        .option("-u", words.run_as.as_deref())
+        .word(words.controlled());
+    Step::Command(match signal {
+        Some(signal) => line.text(signal).0,
+        None => line.0,
+    })
+}
+
 fn generated_activities(
     spec: &ProcessSpec,
-    process: &str,
+    words: &Words,
     paths: &RuntimePaths,
 ) -> Vec<(&'static str, Activity)> {
     let config = &spec.config;
-    let pid_option = |out: &mut Vec<String>| {
-        if let Some(pid) = &paths.pid_file {
-            out.push("-p".into());
-            out.push(pid.clone());
-        }
-    };
-    // The program whose PID file is checked: for foreground processes, the wrapper.
-    let controlled = if spec.process_is_daemon {
-        process.to_string()
-    } else {
-        config.start_process_as_daemon.clone()
-    };
-
-    let mut start = String::new();
-    if !spec.initialize.trim().is_empty() {
-        start.push_str(spec.initialize.trim_end());
-        start.push('\n');
-    }
-    let mut words: Vec<String> = Vec::new();
-    if spec.process_is_daemon {
-        if let Some(mask) = &spec.umask {
-            let _ = writeln!(start, "umask {mask}");
-        }
-        if let Some(dir) = &spec.directory {
-            let _ = write!(start, "cd -- {} && ", quote(dir));
-        }
-        if let Some(nice) = spec.nice {
-            words.extend(["-n".into(), nice.to_string()]);
-        }
-        pid_option(&mut words);
-        if let Some(user) = &spec.user {
-            words.extend(["-u".into(), user.clone()]);
-        }
-        words.push(process.to_string());
-        words.extend(spec.args.iter().cloned());
-        let _ = write!(
-            start,
-            "{} {}",
-            config.start_daemon,
-            quote_words(words.iter().map(String::as_str))
-        );
-    } else {
-        words.extend(["-D".into(), config.start_process_as_daemon.clone()]);
-        pid_option(&mut words);
-        if let Some(nice) = spec.nice {
-            words.extend(["-n".into(), nice.to_string()]);
-        }
-        if let Some(user) = &spec.user {
-            words.extend(["-u".into(), user.clone()]);
-        }
-        if let Some(log) = &paths.log_file {
-            words.extend(["-o".into(), log.clone()]);
-        }
-        if let Some(dir) = &spec.directory {
-            words.extend(["-C".into(), dir.clone()]);
-        }
-        if let Some(mask) = &spec.umask {
-            words.extend(["-m".into(), mask.clone()]);
-        }
-        words.push("--".into());
-        words.push(process.to_string());
-        words.extend(spec.args.iter().cloned());
-        let _ = write!(
-            start,
-            "start_foreground {}",
-            quote_words(words.iter().map(String::as_str))
-        );
-    }
-    if let Some(ready) = &spec.readiness {
-        let mut check: Vec<String> = Vec::new();
-        pid_option(&mut check);
-        check.extend(["-t".into(), ready.timeout.to_string()]);
-        match &ready.check {
-            ReadinessCheck::Tcp { host, port } => {
-                check.extend(["-H".into(), host.clone(), "-P".into(), port.to_string()])
-            }
-            ReadinessCheck::Command(cmd) => check.extend(["-c".into(), cmd.clone()]),
-        }
-        let _ = write!(
-            start,
-            " && wait_ready {}",
-            quote_words(check.iter().map(String::as_str))
-        );
-    }
-
-    // Only a process running as the expected user counts (the caller without `user`).
-    let control = |command: &str, signal: Option<&str>| {
-        let mut words = Vec::new();
-        pid_option(&mut words);
-        if let Some(user) = &spec.user {
-            words.extend(["-u".into(), user.clone()]);
-        }
-        words.push(controlled.clone());
-        words.extend(signal.map(str::to_string));
-        format!(
-            "{command} {}",
-            quote_words(words.iter().map(String::as_str))
-        )
+    let instruction = |verb: &str, steps: Vec<Step>| Activity::Instruction {
+        verb: verb.into(),
+        steps,
     };
     let mut generated = vec![
         (
             "start",
-            Activity::Instruction {
-                verb: "Starting".into(),
-                code: start,
-            },
+            instruction("Starting", start_steps(spec, words, paths)),
         ),
         (
             "stop",
-            Activity::Instruction {
-                verb: "Stopping".into(),
-                code: control(&config.stop_daemon, None),
-            },
+            instruction(
+                "Stopping",
+                vec![control_line(&config.stop_daemon, words, None)],
+            ),
         ),
     ];
     if spec.process_is_daemon {
-        generated.push((
-            "reload",
-            Activity::Instruction {
-                verb: "Reloading".into(),
-                code: control(&config.reload_daemon, Some(&spec.reload_signal)),
-            },
-        ));
+        let reload = control_line(&config.reload_daemon, words, Some(&spec.reload_signal));
+        generated.push(("reload", instruction("Reloading", vec![reload])));
     }
-    generated.push(("restart", Activity::Raw(config.restart_activity.clone())));
-    generated.push((
-        "status",
-        Activity::Raw(control(&config.status_command, None)),
-    ));
+    // The default restart is the renderer's own code; another one is the user's.
+    let restart = if config.restart_activity == DEFAULT_RESTART_ACTIVITY {
+        DEFAULT_RESTART_ACTIVITY
+            .lines()
+            .map(|l| Step::Command(l.into()))
+            .collect()
+    } else {
+        vec![written(
+            "config.restartActivity".into(),
+            &config.restart_activity,
+        )]
+    };
+    generated.push(("restart", Activity::Plain(restart)));
+    let status = control_line(&config.status_command, words, None);
+    generated.push(("status", Activity::Plain(vec![status])));
     generated
 }
 
 /// Renders the whole init.d script; returns its text and its activity names in order.
 pub fn render(spec: &ProcessSpec, paths: &RuntimePaths) -> (String, Vec<String>) {
-    let config = &spec.config;
     let mut out = String::with_capacity(2048);
+    write_header(&mut out, spec);
+    let mut vars = Variables::default();
+    let words = spec
+        .process
+        .as_deref()
+        .map(|process| Words::new(spec, process, paths, &mut vars));
+    write_preamble(&mut out, spec, &vars);
+    let all = activities(spec, words.as_ref(), paths);
+    out.push_str("case \"$1\" in\n");
+    for (name, activity) in &all {
+        write_arm(&mut out, spec, name, activity);
+    }
+    let names: Vec<String> = all.into_iter().map(|(n, _)| n).collect();
+    let _ = writeln!(out, "{ARM}*)");
+    let _ = writeln!(out, "{BODY}echo \"Usage: $0 {{{}}}\" >&2", names.join("|"));
+    let _ = writeln!(out, "{BODY}exit 2\n{BODY};;\nesac");
+    (out, names)
+}
+
+/// The interpreter line, the generated-by comment and the LSB header.
+fn write_header(out: &mut String, spec: &ProcessSpec) {
     let levels = |levels: &[u8]| {
         levels
             .iter()
@@ -206,64 +366,21 @@ pub fn render(spec: &ProcessSpec, paths: &RuntimePaths) -> (String, Vec<String>)
         .collect::<Vec<_>>()
         .join(" ");
     let short = spec.description.lines().next().unwrap_or_default();
-    let _ = writeln!(out, "#!{}", config.shell);
+    let _ = writeln!(out, "#!{}", spec.config.shell);
     let _ = writeln!(
         out,
         "# Init script of '{}', generated by nixproc-sysvinit from a Nix expression.\n",
         spec.name
     );
     out.push_str("### BEGIN INIT INFO\n");
-    header_field(&mut out, "Provides", &spec.name);
-    header_field(&mut out, "Required-Start", &deps);
-    header_field(&mut out, "Required-Stop", &deps);
-    header_field(&mut out, "Default-Start", &levels(&spec.default_start));
-    header_field(&mut out, "Default-Stop", &levels(&spec.default_stop));
-    header_field(&mut out, "Short-Description", &comment_text(short));
-    header_field(&mut out, "Description", &comment_text(&spec.description));
+    header_field(out, "Provides", &spec.name);
+    header_field(out, "Required-Start", &deps);
+    header_field(out, "Required-Stop", &deps);
+    header_field(out, "Default-Start", &levels(&spec.default_start));
+    header_field(out, "Default-Stop", &levels(&spec.default_stop));
+    header_field(out, "Short-Description", &comment_text(short));
+    header_field(out, "Description", &comment_text(&spec.description));
     out.push_str("### END INIT INFO\n\n");
-
-    if !spec.global_instructions.trim().is_empty() {
-        out.push_str(spec.global_instructions.trim_end());
-        out.push_str("\n\n");
-    }
-    if !spec.path.is_empty() {
-        let bins: Vec<String> = spec.path.iter().map(|p| format!("{p}/bin")).collect();
-        let _ = writeln!(
-            out,
-            "export PATH={}\"${{PATH:+:$PATH}}\"",
-            quote(&bins.join(":"))
-        );
-    }
-    for (key, value) in &spec.environment {
-        let _ = writeln!(out, "export {key}={}", quote(value));
-    }
-    if !spec.path.is_empty() || !spec.environment.is_empty() {
-        out.push('\n');
-    }
-
-    let all = activities(spec, paths);
-    out.push_str("case \"$1\" in\n");
-    for (name, activity) in &all {
-        let _ = writeln!(out, "{name})");
-        match activity {
-            Activity::Instruction { verb, code } => {
-                let message = format!("{verb} {}...", spec.description);
-                let _ = writeln!(out, "log_info_msg {}", quote(&message));
-                push_code(&mut out, code);
-                let _ = writeln!(out, "{}", config.evaluate_command);
-            }
-            Activity::Raw(code) => push_code(&mut out, code),
-        }
-        out.push_str(";;\n");
-    }
-    let names: Vec<&str> = all.iter().map(|(n, _)| n.as_str()).collect();
-    let _ = writeln!(
-        out,
-        "*)\necho \"Usage: $0 {{{}}}\" >&2\nexit 2\n;;\nesac",
-        names.join("|")
-    );
-    let names = names.into_iter().map(str::to_string).collect();
-    (out, names)
 }
 
 fn header_field(out: &mut String, key: &str, value: &str) {
@@ -280,14 +397,101 @@ fn header_field(out: &mut String, key: &str, value: &str) {
     out.push('\n');
 }
 
-/// Appends shell code with exactly one trailing newline (and `:` for empty code, so
-/// the case branch stays valid shell).
-fn push_code(out: &mut String, code: &str) {
+/// The global instructions (as written: they stand at the start of the line anyway),
+/// the variables, then `PATH` and the environment.
+fn write_preamble(out: &mut String, spec: &ProcessSpec, vars: &Variables) {
+    if !spec.global_instructions.trim().is_empty() {
+        out.push_str(spec.global_instructions.trim_end());
+        out.push_str("\n\n");
+    }
+    vars.write(out);
+    if !spec.path.is_empty() {
+        let bins: Vec<String> = spec.path.iter().map(|p| format!("{p}/bin")).collect();
+        let _ = writeln!(
+            out,
+            "export PATH={}\"${{PATH:+:$PATH}}\"",
+            quote(&bins.join(":"))
+        );
+    }
+    for (key, value) in &spec.environment {
+        let _ = writeln!(out, "export {key}={}", quote(value));
+    }
+    if !spec.path.is_empty() || !spec.environment.is_empty() {
+        out.push('\n');
+    }
+}
+
+/// One arm of the `case`, followed by a blank line.
+fn write_arm(out: &mut String, spec: &ProcessSpec, name: &str, activity: &Activity) {
+    let _ = writeln!(out, "{ARM}{name})");
+    match activity {
+        Activity::Instruction { verb, steps } => {
+            let message = format!("{verb} {}...", spec.description);
+            let _ = writeln!(out, "{BODY}log_info_msg {}", quote(&message));
+            steps.iter().for_each(|step| write_step(out, step));
+            let _ = writeln!(out, "{BODY}{}", spec.config.evaluate_command);
+        }
+        Activity::Plain(steps) => steps.iter().for_each(|step| write_step(out, step)),
+    }
+    let _ = writeln!(out, "{BODY};;\n");
+}
+
+/// Writes one step with exactly one trailing newline.
+///
+/// User code of one line is indented like the rest: blanks before a command never change
+/// it. User code of several lines is written as it is, from the start of the line, after
+/// a comment saying why; empty code becomes `:` so that the arm stays valid shell.
+fn write_step(out: &mut String, step: &Step) {
+    let (source, code) = match step {
+        Step::Command(command) => {
+            let _ = writeln!(out, "{BODY}{command}");
+            return;
+        }
+        Step::Written { source, code } => (source, code),
+    };
     let code = code.trim_end_matches(['\n', ' ', '\t']);
     if code.trim().is_empty() {
-        out.push_str(":\n");
+        let _ = writeln!(out, "{BODY}:");
+    } else if !code.contains('\n') {
+        let _ = writeln!(out, "{BODY}{}", code.trim_start_matches([' ', '\t']));
     } else {
+        let _ = writeln!(
+            out,
+            "{BODY}# {source} as written, not indented: that could change a here-document in it."
+        );
         out.push_str(code);
         out.push('\n');
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(code: &str) -> String {
+        let mut out = String::new();
+        write_step(&mut out, &written("activities.x".into(), code));
+        out
+    }
+
+    #[test]
+    fn user_code_of_one_line_is_indented() {
+        assert_eq!(
+            step("  statusproc foo\n"),
+            format!("{BODY}statusproc foo\n")
+        );
+        assert_eq!(step(" \n"), format!("{BODY}:\n"));
+    }
+
+    #[test]
+    fn user_code_of_several_lines_is_kept_as_written_after_a_comment() {
+        let code = "cat <<-EOF\n\tbody\n\tEOF\n\n";
+        assert_eq!(
+            step(code),
+            format!(
+                "{BODY}# activities.x as written, not indented: that could change a here-document in it.\n\
+                 cat <<-EOF\n\tbody\n\tEOF\n"
+            )
+        );
     }
 }

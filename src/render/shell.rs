@@ -1,8 +1,9 @@
 //! The one place where strings become shell words.
 //!
 //! Everything a user wrote that ends up as a value in a generated script (paths, arguments,
-//! environment values, messages, user names) goes through [`quote`]. Raw shell code the
-//! user wrote on purpose (`activities`, `instructions`, `initialize`) is inserted verbatim.
+//! environment values, messages, user names) goes through [`quote`]; the script's own
+//! variables are used through [`variable`]. Raw shell code the user wrote on purpose
+//! (`activities`, `instructions`, `initialize`) is inserted verbatim.
 
 use std::borrow::Cow;
 
@@ -13,14 +14,38 @@ fn is_plain(c: char) -> bool {
 
 /// Quotes `s` so that the shell reads it back as exactly one word with exactly this text.
 ///
-/// Plain words stay as they are; anything else is wrapped in single quotes, with each
-/// single quote written as `'\''`. Inside single quotes nothing expands: not `$`, not
-/// backticks, not `\`, and a newline is just a character.
+/// Plain words stay as they are. Anything else is wrapped in single quotes, inside which
+/// nothing expands: not `$`, not backticks, not `\`, and a newline is just a character.
+/// A text holding `'`, `$` or a backtick goes in double quotes instead, with `\`, `$`,
+/// `` ` `` and `"` escaped by a backslash (the only characters special there, as history
+/// expansion is off in scripts): `"it's \$(date)"` reads better than `'it'\''s $(date)'`,
+/// and shellcheck does not take a literal `$` in single quotes for a mistake (SC2016).
+/// A leading `~/` is written `\~/`, so it is neither expanded nor reported (SC2088).
 pub fn quote(s: &str) -> Cow<'_, str> {
     if !s.is_empty() && s.bytes().all(|b| is_plain(b as char)) && !s.starts_with('=') {
         return Cow::Borrowed(s);
     }
+    if s.starts_with("~/") {
+        return Cow::Owned(format!("\\~{}", quote(&s[1..])));
+    }
+    if s.contains(['\'', '$', '`']) {
+        return Cow::Owned(double_quote(s));
+    }
     Cow::Owned(single_quote(s))
+}
+
+/// Wraps `s` in double quotes, escaping the characters special inside them.
+fn double_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 8);
+    out.push('"');
+    for c in s.chars() {
+        if matches!(c, '\\' | '$' | '`' | '"') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
 }
 
 /// Wraps `s` in single quotes, always (for files parsed by other tools, where one
@@ -39,16 +64,16 @@ pub fn single_quote(s: &str) -> String {
     out
 }
 
-/// Quotes each word and joins them with spaces.
-pub fn quote_words<'a>(words: impl IntoIterator<Item = &'a str>) -> String {
-    let mut out = String::new();
-    for (i, word) in words.into_iter().enumerate() {
-        if i > 0 {
-            out.push(' ');
-        }
-        out.push_str(&quote(word));
-    }
-    out
+/// A use of the script's own variable `name` as one word: `"$NAME"`.
+///
+/// `name` is one of the names the renderer itself chooses, never a user string.
+pub fn variable(name: &str) -> String {
+    debug_assert!(
+        name.starts_with(|c: char| c.is_ascii_uppercase())
+            && name.bytes().all(|b| b.is_ascii_uppercase() || b == b'_'),
+        "{name} is not one of the renderer's variable names"
+    );
+    format!("\"${name}\"")
 }
 
 /// Makes a one-line comment text: control characters (newlines included) become spaces.
@@ -77,9 +102,29 @@ mod tests {
     fn everything_else_is_single_quoted() {
         assert_eq!(quote(""), "''");
         assert_eq!(quote("a b"), "'a b'");
-        assert_eq!(quote("it's"), "'it'\\''s'");
-        assert_eq!(quote("$(rm -rf /)"), "'$(rm -rf /)'");
         assert_eq!(quote("a\nb"), "'a\nb'");
+        assert_eq!(quote("a\\b"), "'a\\b'");
+    }
+
+    #[test]
+    fn quotes_and_dollars_go_in_double_quotes() {
+        assert_eq!(quote("it's"), "\"it's\"");
+        assert_eq!(quote("$(rm -rf /)"), "\"\\$(rm -rf /)\"");
+        assert_eq!(quote("`id` \"x\" \\"), "\"\\`id\\` \\\"x\\\" \\\\\"");
+        assert_eq!(quote("$a\nb"), "\"\\$a\nb\"");
+    }
+
+    #[test]
+    fn a_leading_home_tilde_is_escaped() {
+        assert_eq!(quote("~/x"), "\\~/x");
+        assert_eq!(quote("~/a b"), "\\~'/a b'");
+        assert_eq!(quote("~"), "'~'");
+        assert_eq!(quote("a~/"), "'a~/'");
+    }
+
+    #[test]
+    fn variables_are_double_quoted() {
+        assert_eq!(variable("PIDFILE"), "\"$PIDFILE\"");
     }
 
     #[test]

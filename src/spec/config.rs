@@ -5,6 +5,9 @@ use super::attributes::CONFIG_ATTRIBUTES;
 use super::parse::Attrs;
 use crate::error::Result;
 
+/// The `restart` activity unless `restartActivity` says otherwise.
+pub const DEFAULT_RESTART_ACTIVITY: &str = "\"$0\" stop\n\"$0\" start";
+
 /// Global settings shared by every script of a composition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GlobalConfig {
@@ -56,7 +59,7 @@ impl Default for GlobalConfig {
             reload_daemon: "killproc".into(),
             evaluate_command: "evaluate_retval".into(),
             status_command: "statusproc".into(),
-            restart_activity: "\"$0\" stop\n\"$0\" start".into(),
+            restart_activity: DEFAULT_RESTART_ACTIVITY.into(),
             supported_run_levels: (0..=6).collect(),
             min_sequence: 0,
             max_sequence: 99,

@@ -20,7 +20,7 @@ pub use attributes::{
     privileged_credential, CONFIG_ATTRIBUTES, CREDENTIAL_KINDS, GROUP_KEYS, INSTRUCTION_ATTRIBUTES,
     PRIVILEGED_GROUPS, PROCESS_ATTRIBUTES, READINESS_ATTRIBUTES, USER_KEYS,
 };
-pub use config::GlobalConfig;
+pub use config::{GlobalConfig, DEFAULT_RESTART_ACTIVITY};
 pub use parse::{parse, parse_json, MAX_ARG_STRLEN};
 
 /// Another process this one must start after.

@@ -127,8 +127,8 @@ fn lsb_header_is_well_formed_for_insserv() {
 fn instances_get_distinct_pid_files_and_the_dependant_starts_later() {
     let one = render_file(&golden_dir().join("webapp-instance1.json"));
     let two = render_file(&golden_dir().join("webapp-instance2.json"));
-    assert!(one.script.contains("-p /var/run/webapp1.pid"));
-    assert!(two.script.contains("-p /var/run/webapp2.pid"));
+    assert!(one.script.contains("\nPIDFILE=/var/run/webapp1.pid\n"));
+    assert!(two.script.contains("\nPIDFILE=/var/run/webapp2.pid\n"));
     let nginx = render_file(&golden_dir().join("nginx-depends-on-webapp.json"));
     let webapp = render_file(&golden_dir().join("webapp-foreground.json"));
     assert!(nginx.sequence > webapp.sequence);
@@ -283,4 +283,127 @@ fn insserv_reads_the_headers_and_orders_the_scripts_like_our_links() {
     let (nginx_stop, _) = insserv_entry(&stdout, "K", "nginx");
     assert_eq!(stop_levels, "0 1 2 6");
     assert!(nginx_stop < webapp_stop, "{stdout}");
+}
+
+/// Stand-ins for init-functions that print what they are asked to do.
+const PRINTING_FUNCTIONS: &str = r#"log_info_msg() { echo "MSG $1"; }
+start_daemon() { echo "START $*"; }
+killproc() { echo "KILL $*"; }
+evaluate_retval() { echo EVAL; }"#;
+
+/// Runs `activity` of `script` with bash; returns its output, after checking that it
+/// succeeded without a word on standard error.
+fn run_activity(script: &str, activity: &str) -> String {
+    let out = Command::new("bash")
+        .args(["-c", script, "script", activity])
+        .output()
+        .expect("bash runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stderr.is_empty(),
+        "{activity}: {stderr}"
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn here_documents_in_user_code_still_work() {
+    let path = golden_dir().join("user-heredocs.json");
+    let mut value: serde_json::Value =
+        serde_json::from_str(&fs::read_to_string(path).unwrap()).unwrap();
+    value["config"]["initialInstructions"] = PRINTING_FUNCTIONS.into();
+    let script = render_value(&value).unwrap().script;
+    let program = "/nix/store/2b3c4d5e6f7g8h9i0j1k2l3m4n5p6q7r-notes/bin/notes";
+    assert_eq!(
+        run_activity(&script, "start"),
+        format!(
+            "MSG Starting Notes server...\ninitialize: about to start {program}\n  indented line\n\
+             START -p /var/run/notes.pid {program} --config /etc/notes.conf\nEVAL\n"
+        )
+    );
+    assert_eq!(
+        run_activity(&script, "reload"),
+        format!(
+            "MSG Reloading Notes server...\nreload: $PROGRAM stays unexpanded\n\
+             KILL -p /var/run/notes.pid {program} -HUP\nEVAL\n"
+        )
+    );
+    assert_eq!(
+        run_activity(&script, "notes"),
+        "  two spaces\n\ta tab\nleading tabs stripped\n"
+    );
+}
+
+/// Runs shellcheck on `script` as the project asks of generated scripts; returns its
+/// report, empty when clean.
+fn shellcheck(script: &str) -> String {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new("shellcheck")
+        .args(["-s", "bash", "-e", "SC1091", "-"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("shellcheck runs (scripts/setup.sh installs it)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(script.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let report = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(out.status.success(), report.is_empty(), "{report}");
+    report
+}
+
+#[test]
+fn every_golden_script_is_clean_under_shellcheck() {
+    for spec in specs() {
+        let report = shellcheck(&render_file(&spec).script);
+        assert!(report.is_empty(), "{}:\n{report}", spec.display());
+    }
+}
+
+#[test]
+fn any_value_is_clean_under_shellcheck() {
+    let nasty = [
+        "it's",
+        "$(id)",
+        "`id`",
+        "${HOME}",
+        "$x",
+        "~/x",
+        "~",
+        "a\"b",
+        "back\\slash",
+        "new\nline",
+        "!bang",
+        "*",
+        "#hash",
+        "a b",
+        "",
+    ];
+    let script = render_value(&serde_json::json!({
+        "name": "nasty",
+        "description": nasty.concat(),
+        "process": "/bin/nasty $x",
+        "args": nasty,
+        "environment": {"VALUE": nasty.concat(), "HOME_DIR": "~/x"},
+        "directory": "~/dir $x",
+        "user": "nasty",
+        "pidFile": "/run/it's $x.pid",
+        "readiness": {"command": "test -S \"$SOCKET\"", "timeout": 5},
+        "path": ["/nix/store/x-$y"],
+        "config": {"initialInstructions": ". /etc/init-functions"}
+    }))
+    .unwrap()
+    .script;
+    let report = shellcheck(&script);
+    assert!(report.is_empty(), "{script}\n{report}");
 }

@@ -33,6 +33,7 @@ fn nasty() -> impl Strategy<Value = String> {
             Just("; rm -rf / #".to_string()),
             Just("*".to_string()),
             Just("~".to_string()),
+            Just("~/".to_string()),
             Just("é漢🚀".to_string()),
             Just("-n".to_string()),
             Just(" ".to_string()),
@@ -125,4 +126,37 @@ fn nothing_in_a_hostile_spec_runs() {
             .unwrap();
     }
     assert!(!target.exists(), "a user string was executed");
+}
+
+#[test]
+fn variables_the_environment_exports_keep_their_values() {
+    // The script names its repeated values PROGRAM, PIDFILE, RUN_AS (and WRAPPER); a
+    // description exporting one of these names itself gets its value, and the commands
+    // get theirs.
+    let r = render_value(&json!({
+        "name": "probe",
+        "process": "/bin/probe",
+        "user": "probe",
+        "environment": {"PROGRAM": "their program", "PIDFILE": "their pid file", "RUN_AS": "them"},
+        "activities": {"show": "printf 'ENV\\0%s\\0%s\\0%s\\0' \"$PROGRAM\" \"$PIDFILE\" \"$RUN_AS\""},
+        "config": {"initialInstructions": ECHO_FUNCTIONS, "startDaemon": "print_words"}
+    }))
+    .unwrap();
+    let start = run(&r.script, "start");
+    assert_eq!(
+        &start[2..8],
+        [
+            "WORDS",
+            "-p",
+            "/var/run/probe/probe.pid",
+            "-u",
+            "probe",
+            "/bin/probe"
+        ]
+    );
+    let show = run(&r.script, "show");
+    assert_eq!(
+        &show[..4],
+        ["ENV", "their program", "their pid file", "them"]
+    );
 }

@@ -104,7 +104,8 @@ fn upstream_webapps_example_builds_on_both_render_paths() {
                 );
                 let script = read(profile, &format!("etc/rc.d/init.d/{w}"));
                 assert!(
-                    script.contains(&format!("-u {w}")),
+                    script.contains(&format!("\nRUN_AS={w}\n"))
+                        && script.contains("-u \"$RUN_AS\""),
                     "{w} runs as its user:\n{script}"
                 );
             }
@@ -136,7 +137,9 @@ fn upstream_spellings_mean_what_they_mean_upstream() {
 
         let worker = read(&p, "etc/rc.d/init.d/worker");
         assert!(
-            worker.contains("start_daemon -n 5 -p") && worker.contains("-u worker /bin/sleep 1000"),
+            worker.contains("start_daemon -n 5 -p \"$PIDFILE\" -u \"$RUN_AS\" \"$PROGRAM\" 1000")
+                && worker.contains("\nPROGRAM=/bin/sleep\n")
+                && worker.contains("\nRUN_AS=worker\n"),
             "{via:?}: nice = \"5\" is 5:\n{worker}"
         );
         let doc = read(&p, "share/doc/worker");
@@ -151,14 +154,17 @@ fn upstream_spellings_mean_what_they_mean_upstream() {
 
         let cron = read(&p, "etc/rc.d/init.d/cron");
         assert!(
-            cron.contains("start_daemon -p /var/run/sleep.pid /bin/sleep 2000"),
+            cron.contains("start_daemon -p \"$PIDFILE\" \"$PROGRAM\" 2000")
+                && cron.contains("\nPIDFILE=/var/run/sleep.pid\n")
+                && cron.contains("\nPROGRAM=/bin/sleep\n"),
             "{via:?}: daemon and daemonArgs:\n{cron}"
         );
         let echo = read(&p, "etc/rc.d/init.d/echo");
         assert!(
             echo.contains("start_foreground ")
                 && echo.contains("-n -2 ")
-                && echo.contains("-- /bin/sleep 3000")
+                && echo.contains("-- \"$PROGRAM\" 3000")
+                && echo.contains("\nPROGRAM=/bin/sleep\n")
                 && echo.contains("export GREETING=hello"),
             "{via:?}: foregroundProcess, overrides as a function:\n{echo}"
         );
