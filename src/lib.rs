@@ -29,6 +29,7 @@ pub mod error;
 pub mod graph;
 pub mod remote;
 pub mod render;
+pub mod shell;
 pub mod spec;
 pub mod tree;
 

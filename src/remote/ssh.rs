@@ -17,7 +17,7 @@ use std::process::{Command, Output};
 use std::str::FromStr;
 
 use super::RemoteError;
-use crate::render::shell::quote;
+use crate::shell::quote;
 
 /// Where a deployment goes: `[USER@]HOST`, as `ssh` and `nix-copy-closure` take it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -8,7 +8,6 @@ pub mod credentials;
 pub mod layout;
 pub mod manifest;
 pub mod script;
-pub mod shell;
 
 use std::fs;
 use std::io;

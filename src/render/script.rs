@@ -10,7 +10,7 @@
 use std::fmt::Write as _;
 
 pub use super::layout::{runtime_paths, RuntimePaths};
-use super::shell::{comment_text, quote, variable};
+use crate::shell::{comment_text, quote, variable};
 use crate::spec::{ProcessSpec, ReadinessCheck, DEFAULT_RESTART_ACTIVITY};
 
 /// Indentation of a `case` arm.

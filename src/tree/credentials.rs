@@ -2,7 +2,7 @@
 //! (`dysnomia-support/{groups,users}/NAME`), written by [`write()`] and read by [`parse`].
 //!
 //! [`write()`] single-quotes every value with
-//! [`shell::single_quote`](crate::render::shell::single_quote), so a consumer that
+//! [`shell::single_quote`](crate::shell::single_quote), so a consumer that
 //! sources the file expands nothing. [`parse`] reads the file without evaluating it, by
 //! POSIX shell rules restricted to what needs no evaluation, so that hand-written files
 //! (and those of other generators, e.g. `key=value` without quotes) are read too:
@@ -26,7 +26,7 @@ use std::collections::BTreeMap;
 use std::iter::Peekable;
 use std::str::Chars;
 
-use crate::render::shell::single_quote;
+use crate::shell::single_quote;
 
 /// The properties of one group or user, by key.
 pub type Fields = BTreeMap<String, String>;

@@ -7,7 +7,7 @@
 //! - [`credentials`]: the `key='value'` credential files, writer and parser side by side.
 //!
 //! Both sides use this module and nothing of each other; it depends only on
-//! [`render::shell`](crate::render::shell), the one function that quotes a value.
+//! [`shell`](crate::shell), the one function that quotes a value.
 
 pub mod credentials;
 pub mod layout;
