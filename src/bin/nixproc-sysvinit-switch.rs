@@ -527,25 +527,19 @@ fn report(cli: &Cli, profile: &Path, new: &Path, summary: &switch::Summary) {
     }
 }
 
-/// `--target-host` / `--hosts`: models are built here, every host is switched (or acted
-/// on) by its own copy of this tool; a table (or JSON) reports each host.
+/// `--target-host` / `--hosts`: models are built here (or on `--build-host`), every
+/// host is switched (or acted on) by its own copy of this tool; a table (or JSON)
+/// reports each host.
 fn run_remote(cli: &Cli) -> Result<()> {
-    let profile = cli.deployment.profile_link();
-    let dirs = cli.dirs();
-    let tool_state = deploy::tool_state_dir(&dirs.lib, &profile);
-    let roots = tool_state.join("hosts");
+    let roots =
+        deploy::tool_state_dir(&cli.dirs().lib, &cli.deployment.profile_link()).join("hosts");
     std::fs::create_dir_all(&roots).with_context(|| format!("creating {}", roots.display()))?;
-    let options = cli.run.nix_options();
     let nix_dir = model::find_builder()?
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_default();
-    let tool_package = remote::own_package(&nix_dir, &roots.join("tool"), &options)?;
+    let tool_package = remote::own_package(&nix_dir, &roots.join("tool"), &cli.run.nix_options())?;
     let operation = cli.operation();
-    let builds = matches!(
-        operation,
-        Operation::Switch(Target::Given) | Operation::Plan(Target::Given)
-    );
     let echo = match (&operation, cli.json) {
         (Operation::ListGenerations | Operation::Plan(_), true) => Echo::Capture,
         (Operation::ListGenerations | Operation::Plan(_), false) => Echo::Text,
@@ -554,60 +548,94 @@ fn run_remote(cli: &Cli) -> Result<()> {
     };
     let args = remote_args(cli, echo != Echo::Text)?;
     let copy_args = cli.remote.copy_args();
-    let reports = if let Some(target) = &cli.remote.target_host {
-        let target: remote::TargetHost = target.parse()?;
-        let built = if builds {
-            Some(resolve(cli, Target::Given, &profile, &roots, true)?.0)
-        } else {
-            None
-        };
-        vec![fleet::switch_host(
-            &target.to_string(),
-            &target,
-            &fleet::RemoteSwitch {
+    let switch = fleet::RemoteSwitch {
+        profile: None,
+        tool_package: &tool_package,
+        tool: "nixproc-sysvinit-switch",
+        args: &args,
+        echo,
+        copy_args: &copy_args,
+    };
+    let builds = matches!(
+        operation,
+        Operation::Switch(Target::Given) | Operation::Plan(Target::Given)
+    );
+    let reports = match (&cli.remote.target_host, builds) {
+        (Some(target), _) => {
+            let target: remote::TargetHost = target.parse()?;
+            let built = if builds {
+                Some(build_for_target(cli, &roots)?)
+            } else {
+                None
+            };
+            let switch = fleet::RemoteSwitch {
                 profile: built.as_deref(),
-                tool_package: &tool_package,
-                tool: "nixproc-sysvinit-switch",
-                args: &args,
-                echo,
-                copy_args: &copy_args,
-            },
-        )]
-    } else {
-        let file = cli.remote.hosts.as_ref().expect("is_remote");
-        if cli.path.is_some() || cli.model.flake.is_some() {
-            bail!("with --hosts, each host's model comes from the fleet file: give no PATH or --flake");
+                ..switch
+            };
+            vec![fleet::switch_host(&target.to_string(), &target, &switch)]
         }
-        let hosts: Vec<HostSpec> = remote::read_hosts(file, &options)?;
-        if builds {
-            remote::deploy::deploy_hosts(
-                &hosts,
-                &remote::deploy::Deployment {
-                    params: &cli.build_params()?,
-                    roots: &roots,
-                    tool_package: &tool_package,
-                    switch_args: &args,
-                    echo,
-                    max_hosts: cli.remote.max_hosts,
-                    copy_args: &copy_args,
-                },
-            )
-        } else {
-            remote::deploy::run_on_hosts(
-                &hosts,
-                cli.remote.max_hosts,
-                &fleet::RemoteSwitch {
-                    profile: None,
-                    tool_package: &tool_package,
-                    tool: "nixproc-sysvinit-switch",
-                    args: &args,
-                    echo,
-                    copy_args: &copy_args,
-                },
-            )
+        (None, true) => deploy_fleet(cli, &roots, &switch)?,
+        (None, false) => {
+            remote::deploy::run_on_hosts(&fleet_hosts(cli)?, cli.remote.max_hosts, &switch)
         }
     };
     report_hosts(cli, &reports)
+}
+
+/// The fleet file's hosts (`--hosts`), which give the models themselves.
+fn fleet_hosts(cli: &Cli) -> Result<Vec<HostSpec>> {
+    if cli.path.is_some() || cli.model.flake.is_some() {
+        bail!("with --hosts, each host's model comes from the fleet file: give no PATH or --flake");
+    }
+    let file = cli.remote.hosts.as_ref().context("no --hosts file")?;
+    Ok(remote::read_hosts(file, &cli.run.nix_options())?)
+}
+
+/// `--hosts` with a deployment: each distinct model built once, then every host switched.
+fn deploy_fleet(
+    cli: &Cli,
+    roots: &Path,
+    switch: &fleet::RemoteSwitch,
+) -> Result<Vec<fleet::HostReport>> {
+    let build_host = cli.remote.build_host()?;
+    Ok(remote::deploy::deploy_hosts(
+        &fleet_hosts(cli)?,
+        &remote::deploy::Deployment {
+            params: &cli.build_params()?,
+            build_host: build_host.as_ref(),
+            roots,
+            tool_package: switch.tool_package,
+            switch_args: switch.args,
+            echo: switch.echo,
+            max_hosts: cli.remote.max_hosts,
+            copy_args: switch.copy_args,
+        },
+    ))
+}
+
+/// The profile for `--target-host`: what `resolve` gives, except that a model is built on
+/// `--build-host` when one is named.
+fn build_for_target(cli: &Cli, roots: &Path) -> Result<PathBuf> {
+    let Some(build_host) = cli.remote.build_host()? else {
+        let profile = cli.deployment.profile_link();
+        return Ok(resolve(cli, Target::Given, &profile, roots, true)?.0);
+    };
+    let source = match (&cli.path, cli.model.flake_source()) {
+        (_, Some(source)) => source,
+        (Some(path), None) if path.is_file() => ModelSource::File(path.clone()),
+        (Some(path), None) if path.join("flake.nix").is_file() => ModelSource::Flake {
+            reference: path.to_string_lossy().into_owned(),
+            name: "default".into(),
+        },
+        _ => bail!("--build-host builds a processes model or flake: give one (a prebuilt profile needs no build)"),
+    };
+    remote::deploy::build_on(
+        &build_host,
+        &source,
+        &cli.build_params()?,
+        &roots.join("result"),
+    )
+    .map_err(|e| anyhow!(e))
 }
 
 /// Prints the hosts' reports (a table, or one JSON object); an error when any host

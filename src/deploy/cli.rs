@@ -226,6 +226,10 @@ pub struct RemoteArgs {
     /// `{ targetHost; processes ? ./processes.nix; extraParams ? { }; }`.
     #[arg(long, value_name = "FILE")]
     pub hosts: Option<PathBuf>,
+    /// Build the models on this machine (`[USER@]HOST`, over SSH with Nix's transport)
+    /// instead of here; the results come back here and go on to the targets.
+    #[arg(long, value_name = "[USER@]HOST")]
+    pub build_host: Option<String>,
     /// With `--hosts`: at most N hosts at once.
     #[arg(long, value_name = "N", default_value_t = 8)]
     pub max_hosts: usize,
@@ -239,6 +243,13 @@ impl RemoteArgs {
     /// Whether the tool acts on other machines.
     pub fn is_remote(&self) -> bool {
         self.target_host.is_some() || self.hosts.is_some()
+    }
+
+    /// The build host, when one is named.
+    pub fn build_host(
+        &self,
+    ) -> std::result::Result<Option<crate::remote::TargetHost>, crate::remote::RemoteError> {
+        self.build_host.as_deref().map(str::parse).transpose()
     }
 
     /// The `nix-copy-closure` arguments these options ask for.

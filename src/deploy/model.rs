@@ -387,12 +387,37 @@ else throw "flake {shown_nix}: no processes model `${{name}}`; processes has: ${
 /// Builds the model `source` with `nix-build`, keeping the result alive through the
 /// garbage-collector root `out_link`; returns the profile's store path.
 pub fn build(source: &ModelSource, params: &BuildParams, out_link: &Path) -> Result<PathBuf> {
+    run_builder(Builder::Build { out_link }, source, params)
+}
+
+/// Evaluates a model into the profile's derivation (`nix-instantiate`) without building
+/// it, for a build elsewhere (`--build-host`); `scratch` is a directory for the files a
+/// flake model needs. Returns the `.drv` path.
+pub fn instantiate(source: &ModelSource, params: &BuildParams, scratch: &Path) -> Result<PathBuf> {
+    run_builder(Builder::Instantiate { scratch }, source, params)
+}
+
+/// What `run_builder` asks of Nix.
+enum Builder<'a> {
+    /// `nix-build`, its result kept by `out_link`.
+    Build { out_link: &'a Path },
+    /// `nix-instantiate`; `scratch` holds the model's helper files.
+    Instantiate { scratch: &'a Path },
+}
+
+/// Runs the profile builder on `source`: `nix-build` or `nix-instantiate` with the
+/// plugin when there is one, the project's programs and the builder's arguments.
+fn run_builder(how: Builder, source: &ModelSource, params: &BuildParams) -> Result<PathBuf> {
     let builder = find_builder()?;
-    if let Some(dir) = out_link.parent() {
+    let (program, anchor) = match how {
+        Builder::Build { out_link } => ("nix-build", out_link.to_path_buf()),
+        Builder::Instantiate { scratch } => ("nix-instantiate", scratch.join("result")),
+    };
+    if let Some(dir) = anchor.parent() {
         std::fs::create_dir_all(dir).map_err(|e| DeployError::io("creating", dir, e))?;
     }
     let mut flake_options = params.nix_options.clone();
-    let expr = model_file(source, params, out_link, &mut flake_options)?;
+    let expr = model_file(source, params, &anchor, &mut flake_options)?;
     let mut options = Vec::new();
     // nix_command puts the option loading plugins before the others, or Nix would have
     // loaded its plugins when it reads it.
@@ -403,13 +428,16 @@ pub fn build(source: &ModelSource, params: &BuildParams, out_link: &Path) -> Res
         ));
     }
     options.extend(flake_options);
-    let mut cmd = nix_command("nix-build", &options);
-    cmd.arg(&builder).arg("-o").arg(out_link);
+    let mut cmd = nix_command(program, &options);
+    cmd.arg(&builder);
+    if let Builder::Build { out_link } = how {
+        cmd.arg("-o").arg(out_link);
+    }
     pass_own_programs(&mut cmd);
     cmd.arg("--arg").arg("exprFile").arg(&expr);
     add_builder_args(&mut cmd, params);
     let shown = format!(
-        "nix-build {} --arg exprFile {}",
+        "{program} {} --arg exprFile {}",
         builder.display(),
         expr.display()
     );
@@ -487,8 +515,8 @@ fn add_builder_args(cmd: &mut Command, params: &BuildParams) {
     }
 }
 
-/// Runs the `nix-build` command `cmd` (named `shown` in errors) and returns the store
-/// path it printed last. With `quiet`, its messages are kept for the error.
+/// Runs the `nix-build` (or `nix-instantiate`) command `cmd` (named `shown` in errors)
+/// and returns the store path it printed last. With `quiet`, its messages are kept for the error.
 fn run_nix_build(cmd: &mut Command, shown: String, quiet: bool) -> Result<PathBuf> {
     let stderr = if quiet {
         Stdio::piped()

@@ -7,13 +7,17 @@ use std::path::{Path, PathBuf};
 
 use super::fleet::{for_each_host, switch_host, HostReport, RemoteSwitch};
 use super::run::Echo;
-use super::{HostSpec, RemoteError};
+use super::ssh::Connection;
+use super::{HostSpec, RemoteError, TargetHost};
 use crate::deploy::model::{self, BuildParams, ModelSource};
+use crate::deploy::nix::nix_command;
 
 /// How the hosts are switched.
 pub struct Deployment<'a> {
     /// The build settings; each host's `extraParams` replaces `extra_params`.
     pub params: &'a BuildParams,
+    /// Where the profiles are built: here, or on this host (`--build-host`).
+    pub build_host: Option<&'a TargetHost>,
     /// Where the garbage-collector roots of the built profiles go (one link per model).
     pub roots: &'a Path,
     /// The package holding the switch tool, copied to every host.
@@ -31,7 +35,7 @@ pub struct Deployment<'a> {
 /// Builds the models of `hosts` (each distinct model and `extraParams` once) and
 /// switches every host to its profile; one report per host, in the order given.
 pub fn deploy_hosts(hosts: &[HostSpec], deployment: &Deployment) -> Vec<HostReport> {
-    let profiles = build_models(hosts, deployment.params, deployment.roots);
+    let profiles = build_models(hosts, deployment);
     for_each_host(hosts, deployment.max_hosts, |host| {
         let profile = match host.model_key().and_then(|key| profiles.get(&key)) {
             Some(Ok(profile)) => profile,
@@ -68,8 +72,7 @@ pub fn run_on_hosts(
 /// The profile of every distinct model of `hosts`, or why it did not build.
 fn build_models(
     hosts: &[HostSpec],
-    params: &BuildParams,
-    roots: &Path,
+    deployment: &Deployment,
 ) -> BTreeMap<(PathBuf, String), Result<PathBuf, String>> {
     let mut built = BTreeMap::new();
     for key in hosts.iter().filter_map(HostSpec::model_key) {
@@ -82,15 +85,61 @@ fn build_models(
         let params = BuildParams {
             extra_params: Some(extra.clone()),
             quiet: true,
-            ..params.clone()
+            ..deployment.params.clone()
         };
         // One root per model: fleets deploying at once do not take each other's.
-        let link = roots.join(format!("model-{:016x}", stable_hash(&key)));
-        let result = model::build(&ModelSource::File(file.clone()), &params, &link)
-            .map_err(|e| format!("{}: {}", file.display(), nix_error(&e.to_string())));
+        let link = deployment
+            .roots
+            .join(format!("model-{:016x}", stable_hash(&key)));
+        let source = ModelSource::File(file.clone());
+        let result = match deployment.build_host {
+            None => model::build(&source, &params, &link).map_err(|e| e.to_string()),
+            Some(host) => build_on(host, &source, &params, &link),
+        }
+        .map_err(|e| format!("{}: {}", file.display(), nix_error(&e)));
         built.insert(key, result);
     }
     built
+}
+
+/// Builds `source` on `build_host` (as `nixos-rebuild --build-host` does): the
+/// derivation is made here, copied there and built there, and the result is copied back
+/// here and kept by the garbage-collector root `out_link`.
+pub fn build_on(
+    build_host: &TargetHost,
+    source: &ModelSource,
+    params: &BuildParams,
+    out_link: &Path,
+) -> Result<PathBuf, String> {
+    let scratch = out_link.with_extension("scratch");
+    let drv = model::instantiate(source, params, &scratch).map_err(|e| e.to_string())?;
+    let _ = std::fs::remove_dir_all(&scratch);
+    let drv = drv.to_string_lossy().into_owned();
+    let connection = Connection::new(build_host);
+    let remote = (|| {
+        connection.probe()?;
+        connection.copy_closure(&[&drv], &[])?;
+        let out = connection.output(&["nix-store", "--realise", &drv], "building")?;
+        let path = out.lines().last().unwrap_or("").trim().to_string();
+        connection.copy_closure_here(&[&path])?;
+        Ok::<_, RemoteError>(path)
+    })()
+    .map_err(|e| format!("on the build host: {e}"))?;
+    let mut root = nix_command("nix-store", &params.nix_options);
+    root.args(["--realise", "--add-root"])
+        .arg(out_link)
+        .args(["--indirect", &remote]);
+    let output = root
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| format!("cannot run nix-store: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "keeping {remote}: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    Ok(PathBuf::from(remote))
 }
 
 /// A hash of `value` that is the same in every run of this build of the tool (for file

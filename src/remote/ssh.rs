@@ -154,20 +154,45 @@ impl Connection {
         Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
     }
 
+    /// Runs `argv` on the host (as [`Connection::command`]) for its standard output;
+    /// a failure is classified (see [`classify`]) as a failure of `step`.
+    pub fn output(&self, argv: &[&str], step: &str) -> Result<String, RemoteError> {
+        let output = run(&self.target, "ssh", &mut self.command(argv))?;
+        check(&self.target, step, &output)?;
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    }
+
     /// Copies `paths` and their closures to the host with `nix-copy-closure --to`
     /// (paths already there are skipped by Nix). `extra_args` go before the paths (for
     /// example `--use-substitutes`).
     pub fn copy_closure(&self, paths: &[&str], extra_args: &[&str]) -> Result<(), RemoteError> {
+        self.copy("--to", paths, extra_args, "copying the closure")
+    }
+
+    /// Copies `paths` and their closures from the host to this machine's store with
+    /// `nix-copy-closure --from`.
+    pub fn copy_closure_here(&self, paths: &[&str]) -> Result<(), RemoteError> {
+        self.copy("--from", paths, &[], "copying the build result back")
+    }
+
+    /// `nix-copy-closure DIRECTION HOST EXTRA... PATHS...` over this connection.
+    fn copy(
+        &self,
+        direction: &str,
+        paths: &[&str],
+        extra_args: &[&str],
+        step: &str,
+    ) -> Result<(), RemoteError> {
         let mut cmd = Command::new("nix-copy-closure");
         let mut options = self.options();
         options.extend(["-o".to_string(), "BatchMode=yes".to_string()]);
         cmd.env("NIX_SSHOPTS", options.join(" "))
-            .arg("--to")
+            .arg(direction)
             .arg(self.target.to_string())
             .args(extra_args)
             .args(paths);
         let output = run(&self.target, "nix-copy-closure", &mut cmd)?;
-        check(&self.target, "copying the closure", &output)
+        check(&self.target, step, &output)
     }
 }
 

@@ -480,3 +480,89 @@ fn one_target_host_is_deployed_and_asked_for_status() {
         "{stdout}"
     );
 }
+
+#[test]
+fn a_build_host_builds_the_models() {
+    let hosts = TestHosts::up(&["builder", "t1", "t2"]);
+    let builder = hosts.target("builder");
+    let (t1, t2) = (hosts.target("t1"), hosts.target("t2"));
+    let file = hosts.fleet_file(
+        "hosts.nix",
+        &[("t1", &t1, "{ }"), ("t2", &t2, "{ webappInstances = 1; }")],
+    );
+    let out = switch(
+        &hosts,
+        &[
+            "--hosts",
+            file.to_str().unwrap(),
+            "--build-host",
+            &builder,
+            "--json",
+        ],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = summary(&out);
+    assert_eq!(changes(&report, "t1"), (0, 3, 0, 0));
+    assert_eq!(changes(&report, "t2"), (0, 2, 0, 0));
+    // Both profiles were built there: they are in the build host's own store.
+    let store = hosts.on("builder", &["ls", "/nix/store"]);
+    let built = String::from_utf8_lossy(&store.stdout)
+        .lines()
+        .filter(|l| l.ends_with("-nixproc-sysvinit-profile"))
+        .count();
+    assert_eq!(built, 2, "{}", String::from_utf8_lossy(&store.stdout));
+    assert!(hosts.request("t2").contains("instance=webapp1"));
+
+    // One target, its model built on the build host too.
+    let out = hosts
+        .ctl(SWITCH)
+        .args([
+            "--target-host",
+            &t1,
+            "--build-host",
+            &builder,
+            "--extra-params",
+            "{\"webappInstances\": 3}",
+        ])
+        .arg(fixture_model())
+        .output()
+        .expect("run the switch");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        hosts
+            .processes("t1")
+            .iter()
+            .filter(|c| *c == "webapp")
+            .count()
+            >= 3
+    );
+    // A build host that cannot be reached fails before any target is touched.
+    let out = switch(
+        &hosts,
+        &[
+            "--hosts",
+            file.to_str().unwrap(),
+            "--build-host",
+            "root@10.77.250.2",
+            "--json",
+        ],
+    );
+    assert!(!out.status.success());
+    let report = summary(&out);
+    let error = host(&report, "t1")["error"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        error.contains("on the build host") && error.contains("cannot be reached"),
+        "{error}"
+    );
+}
