@@ -386,6 +386,76 @@ mod tests {
     }
 
     #[test]
+    fn the_cycle_is_the_first_a_search_in_the_given_order_meets() {
+        // Two cycles: the one reached through the dependency listed first is named.
+        let cycles: &[(&str, &[&str])] = &[
+            ("a", &["x", "b"]),
+            ("b", &["a"]),
+            ("x", &["y"]),
+            ("y", &["x"]),
+        ];
+        let e = graph(cycles).unwrap_err();
+        assert_eq!(e.to_string(), "dependency cycle: x -> y -> x");
+        let e = graph(&[
+            ("a", &["b", "x"]),
+            ("b", &["a"]),
+            ("x", &["y"]),
+            ("y", &["x"]),
+        ]);
+        assert_eq!(e.unwrap_err().to_string(), "dependency cycle: a -> b -> a");
+        // A node already searched without a cycle is not searched again.
+        let e = graph(&[("d", &["c"]), ("a", &["c", "b"]), ("b", &["a"]), ("c", &[])]);
+        assert_eq!(e.unwrap_err().to_string(), "dependency cycle: a -> b -> a");
+        // A missing dependency is named in the order given, even after a cycle.
+        let e = graph(&[("a", &["a"]), ("b", &["x", "y"])]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "`b` depends on `x`, which is not in the graph"
+        );
+    }
+
+    #[test]
+    fn repeated_names_and_dependencies_keep_every_edge_in_order() {
+        let g = graph(&[("c", &["a", "b"]), ("b", &["a"]), ("a", &[]), ("c", &["a"])]).unwrap();
+        assert_eq!(g.len(), 3);
+        assert_eq!(g.names().collect::<Vec<_>>(), ["c", "b", "a"]);
+        let edges: Vec<_> = g.edges().collect();
+        assert_eq!(edges, [("c", "a"), ("c", "b"), ("c", "a"), ("b", "a")]);
+        let dependants: Vec<_> = g.neighbours("a", Direction::Dependants).collect();
+        assert_eq!(dependants, ["c", "b", "c"]);
+        assert_eq!(g.order(), ["a", "b", "c"]);
+        assert_eq!(g.layers()["c"], 2);
+        assert!(g.contains("b") && !g.contains("d"));
+        assert!(!g.is_empty() && graph(&[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn long_chains_do_not_exhaust_a_small_stack() {
+        let n = 30_000;
+        let names: Vec<String> = (0..n).map(|i| format!("p{i}")).collect();
+        let walk = move || {
+            let next = |i: usize| names.get(i + 1).map(String::as_str);
+            let g = Graph::new((0..n).map(|i| (names[i].as_str(), next(i)))).unwrap();
+            assert_eq!(g.order().len(), n);
+            assert_eq!(g.layers()["p0"], n as u32 - 1);
+            let last = names[n - 1].as_str();
+            assert_eq!(
+                g.nearest("p0", Direction::Dependencies, |m| m == last),
+                [last]
+            );
+            assert_eq!(
+                g.nearest(last, Direction::Dependants, |m| m == "p0"),
+                ["p0"]
+            );
+            let round = |i: usize| Some(names[(i + 1) % n].as_str());
+            let e = Graph::new((0..n).map(|i| (names[i].as_str(), round(i)))).unwrap_err();
+            assert!(matches!(e, GraphError::Cycle(Cycle(path)) if path.len() == n + 1));
+        };
+        let thread = std::thread::Builder::new().stack_size(1 << 20);
+        thread.spawn(walk).unwrap().join().unwrap();
+    }
+
+    #[test]
     fn order_puts_dependencies_first_and_ties_by_key() {
         let g = graph(&[("web", &["db", "cache"]), ("db", &[]), ("cache", &[])]).unwrap();
         assert_eq!(g.order(), ["db", "cache", "web"]);
