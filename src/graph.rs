@@ -8,11 +8,20 @@
 //! [`Graph::nearest`] (along dependencies for starts, along dependants for stops) and
 //! [`Graph::edges`]. [`Dot`] writes a graph in Graphviz's DOT language.
 //!
+//! It is a petgraph graph, and petgraph's algorithms do the work where they fit: `toposort`
+//! checks for a cycle, `Topo` gives the layers, `Dfs` over a `NodeFiltered` view finds
+//! the nearest wanted nodes. Built on them: the start order with ties broken by a key,
+//! and the search that names the cycle as a path.
+//!
 //! The renderer and the switch both use it; it depends on neither.
 
 use std::cmp::Reverse;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 use std::fmt;
+
+use petgraph::graph::{DiGraph, NodeIndex};
+use petgraph::visit::{Dfs, IntoNeighbors, NodeFiltered, Reversed, Topo, VisitMap, Visitable};
+use petgraph::Direction::{Incoming, Outgoing};
 
 /// Why a set of processes is not a dependency graph.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -51,13 +60,26 @@ pub enum Direction {
     Dependants,
 }
 
+impl Direction {
+    /// The petgraph direction of the edges followed (an edge goes from a process to its
+    /// dependency).
+    fn edges(self) -> petgraph::Direction {
+        match self {
+            Direction::Dependencies => Outgoing,
+            Direction::Dependants => Incoming,
+        }
+    }
+}
+
 /// An acyclic dependency graph; nodes keep the order they were given in.
+///
+/// A petgraph [`DiGraph`] whose node weights are the names, with an edge from each
+/// process to each of its dependencies (a dependency listed twice gives two edges), and
+/// the index of each name.
 #[derive(Debug, Clone, Default)]
 pub struct Graph {
-    names: Vec<String>,
-    index: BTreeMap<String, usize>,
-    dependencies: Vec<Vec<usize>>,
-    dependants: Vec<Vec<usize>>,
+    graph: DiGraph<String, ()>,
+    index: BTreeMap<String, NodeIndex>,
 }
 
 impl Graph {
@@ -73,97 +95,84 @@ impl Graph {
         D: IntoIterator<Item = &'a str>,
     {
         let mut graph = Graph::default();
-        let mut declared: Vec<(usize, Vec<&'a str>)> = Vec::new();
-        for (name, dependencies) in processes {
-            let node = graph.node(name);
-            declared.push((node, dependencies.into_iter().collect()));
-        }
-        graph.dependants = vec![Vec::new(); graph.names.len()];
+        let declared: Vec<(NodeIndex, Vec<&'a str>)> = processes
+            .into_iter()
+            .map(|(name, dependencies)| (graph.node(name), dependencies.into_iter().collect()))
+            .collect();
+        let mut edges = Vec::new();
         for (node, dependencies) in declared {
             for dependency in dependencies {
                 let Some(&target) = graph.index.get(dependency) else {
                     return Err(GraphError::MissingDependency {
-                        process: graph.names[node].clone(),
+                        process: graph.graph[node].clone(),
                         dependency: dependency.to_string(),
                     });
                 };
-                graph.dependencies[node].push(target);
-                graph.dependants[target].push(node);
+                edges.push((node, target));
             }
         }
-        match graph.find_cycle() {
-            Some(cycle) => Err(GraphError::Cycle(cycle)),
-            None => Ok(graph),
+        // petgraph lists a node's edges newest first: added last first, each node's
+        // dependencies come in the order listed and its dependants in the order given.
+        graph.graph.extend_with_edges(edges.iter().rev());
+        if petgraph::algo::toposort(&graph.graph, None).is_err() {
+            return Err(GraphError::Cycle(graph.first_cycle()));
         }
+        Ok(graph)
     }
 
     /// The index of node `name`, added when new.
-    fn node(&mut self, name: &str) -> usize {
+    fn node(&mut self, name: &str) -> NodeIndex {
         if let Some(&i) = self.index.get(name) {
             return i;
         }
-        let i = self.names.len();
-        self.names.push(name.to_string());
+        let i = self.graph.add_node(name.to_string());
         self.index.insert(name.to_string(), i);
-        self.dependencies.push(Vec::new());
         i
     }
 
-    /// The first cycle found by a depth-first search from each node in turn.
-    fn find_cycle(&self) -> Option<Cycle> {
-        #[derive(Clone, Copy, PartialEq)]
-        enum Mark {
-            New,
-            Active,
-            Done,
-        }
-        let mut marks = vec![Mark::New; self.names.len()];
-        for start in 0..self.names.len() {
-            if marks[start] != Mark::New {
+    /// The first cycle closed by a back edge of a depth-first search from each node in
+    /// turn, following dependencies in the order listed: the path searched from the
+    /// edge's target, then the target again (an empty path when there is none).
+    ///
+    /// petgraph's `depth_first_search` reports back edges but recurses once per node on
+    /// the path, so a long chain would overflow the stack: this search keeps its path,
+    /// each node with its neighbour iterator, on the heap.
+    fn first_cycle(&self) -> Cycle {
+        let g = &self.graph;
+        let mut discovered = g.visit_map();
+        let mut finished = g.visit_map();
+        for start in g.node_indices() {
+            if !discovered.visit(start) {
                 continue;
             }
-            // The path being explored, each node with the next dependency to follow.
-            let mut path: Vec<(usize, usize)> = vec![(start, 0)];
-            marks[start] = Mark::Active;
+            let mut path = vec![(start, g.neighbors(start))];
             while let Some((node, next)) = path.last_mut() {
-                let Some(&dependency) = self.dependencies[*node].get(*next) else {
-                    marks[*node] = Mark::Done;
-                    path.pop();
-                    continue;
-                };
-                *next += 1;
-                match marks[dependency] {
-                    Mark::New => {
-                        marks[dependency] = Mark::Active;
-                        path.push((dependency, 0));
+                match next.next() {
+                    None => {
+                        finished.visit(*node);
+                        path.pop();
                     }
-                    Mark::Active => return Some(self.cycle_through(&path, dependency)),
-                    Mark::Done => {}
+                    Some(d) if discovered.visit(d) => path.push((d, g.neighbors(d))),
+                    Some(d) if !finished.is_visited(&d) => {
+                        let from = path.iter().position(|(n, _)| *n == d).unwrap_or(0);
+                        let names = path[from..].iter().map(|(n, _)| n).chain([&d]);
+                        return Cycle(names.map(|&n| g[n].clone()).collect());
+                    }
+                    Some(_) => {}
                 }
             }
         }
-        None
-    }
-
-    /// The cycle closed by an edge from the end of `path` back to `node`, on `path`.
-    fn cycle_through(&self, path: &[(usize, usize)], node: usize) -> Cycle {
-        let from = path.iter().position(|(n, _)| *n == node).unwrap_or(0);
-        let mut cycle: Vec<String> = path[from..]
-            .iter()
-            .map(|(n, _)| self.names[*n].clone())
-            .collect();
-        cycle.push(self.names[node].clone());
-        Cycle(cycle)
+        Cycle(Vec::new())
     }
 
     /// The number of nodes.
     pub fn len(&self) -> usize {
-        self.names.len()
+        self.graph.node_count()
     }
 
     /// Whether the graph has no node.
     pub fn is_empty(&self) -> bool {
-        self.names.is_empty()
+        self.graph.node_count() == 0
     }
 
     /// Whether `name` is a node.
@@ -173,54 +182,47 @@ impl Graph {
 
     /// The nodes, in the order given.
     pub fn names(&self) -> impl Iterator<Item = &str> {
-        self.names.iter().map(String::as_str)
+        self.graph.node_weights().map(String::as_str)
     }
 
     /// The neighbours of `name` one edge away in `direction` (none for an unknown name).
     pub fn neighbours(&self, name: &str, direction: Direction) -> impl Iterator<Item = &str> {
-        let edges: &[usize] = match self.index.get(name) {
-            Some(&i) => self.adjacent(i, direction),
-            None => &[],
-        };
-        edges.iter().map(|&n| self.names[n].as_str())
-    }
-
-    /// The nodes one edge away from node `i` in `direction`.
-    fn adjacent(&self, i: usize, direction: Direction) -> &[usize] {
-        match direction {
-            Direction::Dependencies => &self.dependencies[i],
-            Direction::Dependants => &self.dependants[i],
-        }
+        let node = self.index.get(name).copied();
+        node.into_iter()
+            .flat_map(move |n| self.graph.neighbors_directed(n, direction.edges()))
+            .map(|n| self.graph[n].as_str())
     }
 
     /// Every edge `(process, dependency)`, by process in the order given, then in the
     /// order its dependencies were listed.
     pub fn edges(&self) -> impl Iterator<Item = (&str, &str)> {
-        self.dependencies
-            .iter()
-            .enumerate()
-            .flat_map(move |(i, deps)| {
-                deps.iter()
-                    .map(move |&d| (self.names[i].as_str(), self.names[d].as_str()))
-            })
+        self.names().flat_map(move |name| {
+            self.neighbours(name, Direction::Dependencies)
+                .map(move |d| (name, d))
+        })
     }
 
     /// Every node, each after its dependencies; among the nodes whose dependencies are
     /// all placed, the one with the smallest `key` comes first (then the one given
     /// first). Reverse it for an order in which each node comes after its dependants.
     pub fn order_by<'g, K: Ord>(&'g self, key: impl Fn(&'g str) -> K) -> Vec<&'g str> {
-        let mut waiting: Vec<usize> = self.dependencies.iter().map(Vec::len).collect();
-        let mut ready: BinaryHeap<Reverse<(K, usize)>> = BinaryHeap::new();
-        for (i, _) in waiting.iter().enumerate().filter(|(_, n)| **n == 0) {
-            ready.push(Reverse((key(&self.names[i]), i)));
-        }
-        let mut order = Vec::with_capacity(self.names.len());
-        while let Some(Reverse((_, i))) = ready.pop() {
-            order.push(self.names[i].as_str());
-            for &d in &self.dependants[i] {
-                waiting[d] -= 1;
-                if waiting[d] == 0 {
-                    ready.push(Reverse((key(&self.names[d]), d)));
+        let g = &self.graph;
+        let mut waiting: Vec<usize> = g
+            .node_indices()
+            .map(|n| g.neighbors_directed(n, Outgoing).count())
+            .collect();
+        let mut ready: BinaryHeap<Reverse<(K, NodeIndex)>> = g
+            .node_indices()
+            .filter(|n| waiting[n.index()] == 0)
+            .map(|n| Reverse((key(&g[n]), n)))
+            .collect();
+        let mut order = Vec::with_capacity(g.node_count());
+        while let Some(Reverse((_, n))) = ready.pop() {
+            order.push(g[n].as_str());
+            for d in g.neighbors_directed(n, Incoming) {
+                waiting[d.index()] -= 1;
+                if waiting[d.index()] == 0 {
+                    ready.push(Reverse((key(&g[d]), d)));
                 }
             }
         }
@@ -236,15 +238,19 @@ impl Graph {
     /// (see [`layer_above`]); the nodes of one layer can start together once the layers
     /// below are up.
     pub fn layers(&self) -> BTreeMap<&str, u32> {
-        let mut layers: BTreeMap<&str, u32> = BTreeMap::new();
-        for name in self.order() {
+        // Edges go from a process to its dependencies: reversed, a topological walk
+        // meets every dependency before its dependants.
+        let reversed = Reversed(&self.graph);
+        let mut layers = vec![0; self.len()];
+        let mut topo = Topo::new(reversed);
+        while let Some(n) = topo.next(reversed) {
             let below = self
-                .neighbours(name, Direction::Dependencies)
-                .map(|d| (d, layers[d]));
-            let (layer, _) = layer_above(below, 0);
-            layers.insert(name, layer);
+                .graph
+                .neighbors_directed(n, Outgoing)
+                .map(|d| (d, layers[d.index()]));
+            (layers[n.index()], _) = layer_above(below, 0);
         }
-        layers
+        self.names().zip(layers).collect()
     }
 
     /// The nodes `wanted` picks that are reachable from `from` in `direction` without
@@ -256,21 +262,33 @@ impl Graph {
         direction: Direction,
         wanted: impl Fn(&str) -> bool,
     ) -> Vec<&str> {
-        let mut found = BTreeSet::new();
-        let mut seen = BTreeSet::new();
-        let mut todo: Vec<&str> = self.neighbours(from, direction).collect();
-        while let Some(n) = todo.pop() {
-            if !seen.insert(n) {
-                continue;
-            }
-            if wanted(n) {
-                found.insert(n);
-            } else {
-                todo.extend(self.neighbours(n, direction));
-            }
-        }
-        found.into_iter().collect()
+        let Some(&start) = self.index.get(from) else {
+            return Vec::new();
+        };
+        let wanted = |n: NodeIndex| wanted(&self.graph[n]);
+        let found = match direction {
+            Direction::Dependencies => nearest(&self.graph, start, wanted),
+            Direction::Dependants => nearest(Reversed(&self.graph), start, wanted),
+        };
+        let names: BTreeSet<&str> = found.into_iter().map(|n| self.graph[n].as_str()).collect();
+        names.into_iter().collect()
     }
+}
+
+/// The nodes `wanted` picks among the neighbours of the nodes a depth-first search of
+/// `graph` from `start` reaches through nodes it does not pick: those reachable from
+/// `start` without passing through another picked node (in an acyclic graph).
+fn nearest<G>(graph: G, start: G::NodeId, wanted: impl Fn(G::NodeId) -> bool) -> Vec<G::NodeId>
+where
+    G: IntoNeighbors + Visitable,
+{
+    let through = NodeFiltered::from_fn(graph, |n| n == start || !wanted(n));
+    let mut dfs = Dfs::new(&through, start);
+    let mut found = Vec::new();
+    while let Some(n) = dfs.next(&through) {
+        found.extend(graph.neighbors(n).filter(|&m| wanted(m)));
+    }
+    found
 }
 
 /// The layer of a node whose dependencies are in `dependency_layers` (each with its
@@ -383,6 +401,76 @@ mod tests {
         assert_eq!(e.to_string(), "dependency cycle: b -> c -> b");
         let e = graph(&[("a", &["a"])]).unwrap_err();
         assert_eq!(e, GraphError::Cycle(Cycle(vec!["a".into(), "a".into()])));
+    }
+
+    #[test]
+    fn the_cycle_is_the_first_a_search_in_the_given_order_meets() {
+        // Two cycles: the one reached through the dependency listed first is named.
+        let cycles: &[(&str, &[&str])] = &[
+            ("a", &["x", "b"]),
+            ("b", &["a"]),
+            ("x", &["y"]),
+            ("y", &["x"]),
+        ];
+        let e = graph(cycles).unwrap_err();
+        assert_eq!(e.to_string(), "dependency cycle: x -> y -> x");
+        let e = graph(&[
+            ("a", &["b", "x"]),
+            ("b", &["a"]),
+            ("x", &["y"]),
+            ("y", &["x"]),
+        ]);
+        assert_eq!(e.unwrap_err().to_string(), "dependency cycle: a -> b -> a");
+        // A node already searched without a cycle is not searched again.
+        let e = graph(&[("d", &["c"]), ("a", &["c", "b"]), ("b", &["a"]), ("c", &[])]);
+        assert_eq!(e.unwrap_err().to_string(), "dependency cycle: a -> b -> a");
+        // A missing dependency is named in the order given, even after a cycle.
+        let e = graph(&[("a", &["a"]), ("b", &["x", "y"])]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "`b` depends on `x`, which is not in the graph"
+        );
+    }
+
+    #[test]
+    fn repeated_names_and_dependencies_keep_every_edge_in_order() {
+        let g = graph(&[("c", &["a", "b"]), ("b", &["a"]), ("a", &[]), ("c", &["a"])]).unwrap();
+        assert_eq!(g.len(), 3);
+        assert_eq!(g.names().collect::<Vec<_>>(), ["c", "b", "a"]);
+        let edges: Vec<_> = g.edges().collect();
+        assert_eq!(edges, [("c", "a"), ("c", "b"), ("c", "a"), ("b", "a")]);
+        let dependants: Vec<_> = g.neighbours("a", Direction::Dependants).collect();
+        assert_eq!(dependants, ["c", "b", "c"]);
+        assert_eq!(g.order(), ["a", "b", "c"]);
+        assert_eq!(g.layers()["c"], 2);
+        assert!(g.contains("b") && !g.contains("d"));
+        assert!(!g.is_empty() && graph(&[]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn long_chains_do_not_exhaust_a_small_stack() {
+        let n = 30_000;
+        let names: Vec<String> = (0..n).map(|i| format!("p{i}")).collect();
+        let walk = move || {
+            let next = |i: usize| names.get(i + 1).map(String::as_str);
+            let g = Graph::new((0..n).map(|i| (names[i].as_str(), next(i)))).unwrap();
+            assert_eq!(g.order().len(), n);
+            assert_eq!(g.layers()["p0"], n as u32 - 1);
+            let last = names[n - 1].as_str();
+            assert_eq!(
+                g.nearest("p0", Direction::Dependencies, |m| m == last),
+                [last]
+            );
+            assert_eq!(
+                g.nearest(last, Direction::Dependants, |m| m == "p0"),
+                ["p0"]
+            );
+            let round = |i: usize| Some(names[(i + 1) % n].as_str());
+            let e = Graph::new((0..n).map(|i| (names[i].as_str(), round(i)))).unwrap_err();
+            assert!(matches!(e, GraphError::Cycle(Cycle(path)) if path.len() == n + 1));
+        };
+        let thread = std::thread::Builder::new().stack_size(1 << 20);
+        thread.spawn(walk).unwrap().join().unwrap();
     }
 
     #[test]
