@@ -354,8 +354,13 @@ mod tests {
 
     #[test]
     fn the_remote_command_line_keeps_every_word() {
-        let line = remote_command_line(&["/nix/store/x/bin/t", "--profile", "it's $(x)\nz"]);
-        assert_eq!(line, "/nix/store/x/bin/t --profile 'it'\\''s $(x)\nz'");
+        let words = ["it's $(echo no)\nz", "a b", "`id`", "\\", "\"", "~/x", "*"];
+        let mut argv = vec!["printf", "[%s]"];
+        argv.extend(words);
+        let line = remote_command_line(&argv);
+        let out = Command::new("sh").arg("-c").arg(&line).output().unwrap();
+        let expected: String = words.iter().map(|w| format!("[{w}]")).collect();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), expected, "{line}");
     }
 
     #[test]
