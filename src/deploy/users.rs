@@ -857,22 +857,10 @@ pub fn ensure(
     store: &AccountStore,
     force_disable_user_change: bool,
 ) -> Result<Accounts> {
-    let read_all = |kind: Kind| -> Result<Vec<(String, Fields)>> {
-        kind.files(profile)
-            .iter()
-            .map(|(n, p)| read_credentials(p).map(|f| (n.clone(), f)))
-            .collect()
-    };
-    let users = read_all(Kind::User)?;
-    let groups = read_all(Kind::Group)?;
+    let users = read_all(profile, Kind::User)?;
+    let groups = read_all(profile, Kind::Group)?;
     if force_disable_user_change {
-        for (_, fields) in &users {
-            if let Some(home) = fields.get("homeDir") {
-                if says_yes(fields, "createHomeDir") {
-                    fs::create_dir_all(home).map_err(|e| DeployError::io("creating", home, e))?;
-                }
-            }
-        }
+        create_home_dirs(&users)?;
         return Ok(Accounts::default());
     }
     for (kind, accounts) in [(Kind::Group, &groups), (Kind::User, &users)] {
@@ -880,25 +868,78 @@ pub fn ensure(
             check_privileged(kind, name, fields, &kind.files(profile)[name])?;
         }
     }
-    let mut created = Accounts::default();
     if users.is_empty() && groups.is_empty() {
-        return Ok(created);
+        return Ok(Accounts::default());
     }
     let session = store
         .session(true)?
         .ok_or_else(|| DeployError::Other("account registry: not created".into()))?;
-    let mut reg = session.load()?;
-    let mut ensure_one = |kind: Kind, name: &str, mut add: Command| -> Result<()> {
-        if let Some(entry) = reg.of(kind).get_mut(name) {
-            let claimed = entry.claims.insert(store.claimant());
+    let reg = session.load()?;
+    let mut claiming = Claiming {
+        store,
+        session,
+        reg,
+        created: Accounts::default(),
+    };
+    for (name, fields) in &groups {
+        claiming.ensure_one(Kind::Group, name, groupadd(name, fields))?;
+    }
+    for (name, fields) in &users {
+        claiming.ensure_one(Kind::User, name, useradd(name, fields))?;
+    }
+    Ok(claiming.created)
+}
+
+/// The credential files of one kind in `profile`, read and parsed, by account name.
+fn read_all(profile: &Profile, kind: Kind) -> Result<Vec<(String, Fields)>> {
+    kind.files(profile)
+        .iter()
+        .map(|(n, p)| read_credentials(p).map(|f| (n.clone(), f)))
+        .collect()
+}
+
+/// What [`ensure`] does under `forceDisableUserChange`: it creates the home directories
+/// of the `users` whose files say `createHomeDir`, and no account.
+fn create_home_dirs(users: &[(String, Fields)]) -> Result<()> {
+    for (_, fields) in users {
+        if let Some(home) = fields.get("homeDir") {
+            if says_yes(fields, "createHomeDir") {
+                fs::create_dir_all(home).map_err(|e| DeployError::io("creating", home, e))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The locked registry while [`ensure`] claims and creates accounts, and what it has
+/// created so far.
+struct Claiming<'a> {
+    /// Whose claims these are.
+    store: &'a AccountStore,
+    /// The registry's lock.
+    session: Session,
+    /// The registry as last saved.
+    reg: Registry,
+    /// The accounts created so far.
+    created: Accounts,
+}
+
+impl Claiming<'_> {
+    /// Makes sure account `name` of `kind` exists, running `add` to create it. An
+    /// account of the registry is claimed for the store's owner (and made again if
+    /// someone deleted it); one that exists otherwise is left alone; a missing one is
+    /// made, recorded and claimed. The registry is saved whenever it changed.
+    fn ensure_one(&mut self, kind: Kind, name: &str, mut add: Command) -> Result<()> {
+        if let Some(entry) = self.reg.of(kind).get_mut(name) {
+            let claimed = entry.claims.insert(self.store.claimant());
             let was_pending = entry.pending.take().is_some();
             let missing = !exists(kind.database(), name);
             if missing {
                 run_account_tool(&mut add)?;
-                created.of(kind).insert(name.to_string());
+                self.created.of(kind).insert(name.to_string());
             }
             if claimed || was_pending || missing {
-                session.save(&reg)?;
+                self.session.save(&self.reg)?;
             }
             return Ok(());
         }
@@ -906,23 +947,16 @@ pub fn ensure(
             return Ok(());
         }
         run_account_tool(&mut add)?;
-        reg.of(kind).insert(
+        self.reg.of(kind).insert(
             name.to_string(),
             Entry {
-                claims: BTreeSet::from([store.claimant()]),
+                claims: BTreeSet::from([self.store.claimant()]),
                 pending: None,
             },
         );
-        created.of(kind).insert(name.to_string());
-        session.save(&reg)
-    };
-    for (name, fields) in &groups {
-        ensure_one(Kind::Group, name, groupadd(name, fields))?;
+        self.created.of(kind).insert(name.to_string());
+        self.session.save(&self.reg)
     }
-    for (name, fields) in &users {
-        ensure_one(Kind::User, name, useradd(name, fields))?;
-    }
-    Ok(created)
 }
 
 /// The `groupadd` command creating group `name` as its credential file asks.
@@ -999,48 +1033,67 @@ fn release_and_delete(keep: &Profile, store: &AccountStore, removed: &mut Accoun
         return Ok(());
     };
     let mut reg = session.load()?;
-    let claimant = store.claimant();
-    let mut released = false;
-    for kind in [Kind::User, Kind::Group] {
-        for (name, entry) in reg.of(kind).iter_mut() {
-            if !kind.files(keep).contains_key(name) && entry.claims.remove(&claimant) {
-                released = true;
-            }
-        }
-    }
-    if released {
+    if reg.release(keep, &store.claimant()) {
         session.save(&reg)?;
     }
     for kind in [Kind::User, Kind::Group] {
-        let unclaimed: Vec<String> = reg
-            .of(kind)
-            .iter()
-            .filter(|(_, e)| e.claims.is_empty())
-            .map(|(n, _)| n.clone())
-            .collect();
-        for name in unclaimed {
-            match delete(kind, &name) {
-                Deletion::Deleted => {
-                    removed.of(kind).insert(name.clone());
-                    reg.of(kind).remove(&name);
-                }
-                Deletion::Gone => {
-                    reg.of(kind).remove(&name);
-                }
-                Deletion::Kept(reason) => {
-                    eprintln!(
-                        "warning: {} `{name}` is used by no profile any more but was not deleted: {reason}; the next switch tries again",
-                        kind.word()
-                    );
-                    if let Some(entry) = reg.of(kind).get_mut(&name) {
-                        entry.pending = Some(reason);
-                    }
-                }
-            }
+        for name in reg.unclaimed(kind) {
+            let deletion = delete(kind, &name);
+            reg.settle(kind, name, deletion, removed);
             session.save(&reg)?;
         }
     }
     Ok(())
+}
+
+/// The steps of [`release_and_delete`].
+impl Registry {
+    /// Drops the claim of `claimant` on every account `keep` (its deployed profile) no
+    /// longer mentions; whether it dropped any.
+    fn release(&mut self, keep: &Profile, claimant: &str) -> bool {
+        let mut released = false;
+        for kind in [Kind::User, Kind::Group] {
+            for (name, entry) in self.of(kind).iter_mut() {
+                if !kind.files(keep).contains_key(name) && entry.claims.remove(claimant) {
+                    released = true;
+                }
+            }
+        }
+        released
+    }
+
+    /// The accounts of `kind` that no profile claims, by name.
+    fn unclaimed(&mut self, kind: Kind) -> Vec<String> {
+        self.of(kind)
+            .iter()
+            .filter(|(_, e)| e.claims.is_empty())
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    /// Records what became of the attempt to delete the unclaimed account `name`: one
+    /// deleted (added to `removed`) or already gone leaves the registry; one kept is
+    /// marked pending, with a warning on stderr, for the next switch to retry.
+    fn settle(&mut self, kind: Kind, name: String, deletion: Deletion, removed: &mut Accounts) {
+        match deletion {
+            Deletion::Deleted => {
+                removed.of(kind).insert(name.clone());
+                self.of(kind).remove(&name);
+            }
+            Deletion::Gone => {
+                self.of(kind).remove(&name);
+            }
+            Deletion::Kept(reason) => {
+                eprintln!(
+                    "warning: {} `{name}` is used by no profile any more but was not deleted: {reason}; the next switch tries again",
+                    kind.word()
+                );
+                if let Some(entry) = self.of(kind).get_mut(&name) {
+                    entry.pending = Some(reason);
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
