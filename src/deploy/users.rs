@@ -20,7 +20,7 @@
 //! account is touched: only home directories are created.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::ffi::CString;
+use std::ffi::{CStr, CString, OsStr};
 use std::fs;
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -287,115 +287,24 @@ impl SafeDir {
                 .map_err(|e| DeployError::io("resolving", path, e))?
                 .join(path)
         };
-        let refuse = |what: String| {
-            DeployError::Other(format!(
-                "account registry directory {}: {what}",
-                absolute.display()
-            ))
-        };
-        let io = |e: std::io::Error| DeployError::io("opening", &absolute, e);
-        let me = euid();
-        let trusted = |uid: u32| uid == 0 || uid == me;
-        // SAFETY: opening "/" with a NUL-terminated literal.
-        let root = check_os(unsafe {
-            libc::open(
-                b"/\0".as_ptr().cast(),
-                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-            )
-        })
-        .map_err(io)?;
-        // SAFETY: `root` is a descriptor we just opened and now own.
-        let mut fd = unsafe { OwnedFd::from_raw_fd(root) };
-        let mut at = PathBuf::from("/");
-        let names: Vec<&std::ffi::OsStr> = absolute
-            .components()
-            .filter_map(|c| match c {
-                Component::Normal(n) => Some(Ok(n)),
-                Component::RootDir | Component::CurDir => None,
-                Component::ParentDir | Component::Prefix(_) => Some(Err(())),
-            })
-            .collect::<std::result::Result<_, _>>()
-            .map_err(|()| refuse("must not contain `..`".into()))?;
+        let mut walk = Walk::from_root(&absolute)?;
+        let names = normal_components(&absolute)
+            .ok_or_else(|| walk.refuse("must not contain `..`".into()))?;
         for (i, name) in names.iter().enumerate() {
-            let last = i + 1 == names.len();
-            let st = fstat(&fd).map_err(io)?;
-            let sticky = st.st_mode & libc::S_ISVTX != 0;
-            if !trusted(st.st_uid) || (st.st_mode & 0o022 != 0 && !sticky) {
-                return Err(refuse(format!(
-                    "{} belongs to uid {} or is writable by others",
-                    at.display(),
-                    st.st_uid
-                )));
-            }
-            let cname = c_name(name).map_err(io)?;
-            let mut created = false;
-            loop {
-                // SAFETY: a zeroed stat is a valid out-buffer; fd and cname are valid.
-                let mut lst: libc::stat = unsafe { std::mem::zeroed() };
-                let found = check_os(unsafe {
-                    libc::fstatat(
-                        fd.as_raw_fd(),
-                        cname.as_ptr(),
-                        &mut lst,
-                        libc::AT_SYMLINK_NOFOLLOW,
-                    )
-                });
-                match found {
-                    Ok(_) => {
-                        if lst.st_mode & libc::S_IFMT == libc::S_IFLNK && !trusted(lst.st_uid) {
-                            return Err(refuse(format!(
-                                "{} is a symbolic link made by uid {}",
-                                at.join(name).display(),
-                                lst.st_uid
-                            )));
-                        }
-                        break;
-                    }
-                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) && create => {
-                        // SAFETY: fd and cname are valid.
-                        match check_os(unsafe {
-                            libc::mkdirat(fd.as_raw_fd(), cname.as_ptr(), 0o755)
-                        }) {
-                            Ok(_) => created = true,
-                            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
-                            Err(e) => return Err(DeployError::io("creating", at.join(name), e)),
-                        }
-                    }
-                    Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
-                    Err(e) => return Err(DeployError::io("opening", at.join(name), e)),
-                }
-            }
-            // SAFETY: fd and cname are valid; a link here was checked just above, and
-            // its parent is writable by nobody else, or sticky, so it stays the same.
-            let next = check_os(unsafe {
-                libc::openat(
-                    fd.as_raw_fd(),
-                    cname.as_ptr(),
-                    libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-                )
-            })
-            .map_err(|e| DeployError::io("opening", at.join(name), e))?;
-            // SAFETY: `next` is a descriptor we just opened and now own.
-            fd = unsafe { OwnedFd::from_raw_fd(next) };
-            at.push(name);
-            if created {
-                // The umask may have left it group-writable.
-                // SAFETY: fd is an open directory we created.
-                check_os(unsafe { libc::fchmod(fd.as_raw_fd(), 0o755) })
-                    .map_err(|e| DeployError::io("setting the mode of", &at, e))?;
-            }
-            if last {
-                let st = fstat(&fd).map_err(io)?;
-                if st.st_uid != me || st.st_mode & 0o022 != 0 {
-                    return Err(refuse(format!(
-                        "it must belong to uid {me} and be writable by nobody else (it belongs to uid {}, mode {:o}; chown it or chmod go-w it)",
-                        st.st_uid,
-                        st.st_mode & 0o7777
-                    )));
-                }
+            walk.check_passable()?;
+            let cname = c_name(name).map_err(|e| walk.io_error(e))?;
+            let Some(created) = walk.look_up(name, &cname, create)? else {
+                return Ok(None);
+            };
+            walk.descend(name, &cname, created)?;
+            if i + 1 == names.len() {
+                walk.check_target()?;
             }
         }
-        Ok(Some(SafeDir { fd, path: absolute }))
+        Ok(Some(SafeDir {
+            fd: walk.fd,
+            path: absolute,
+        }))
     }
 
     /// Opens `name` in this directory with `flags` (never through a symlink).
@@ -460,6 +369,187 @@ impl SafeDir {
             Ok(())
         })()
         .map_err(|e| DeployError::io("writing", path, e))
+    }
+}
+
+/// The names along an absolute path, or `None` when it has a `..` (or a prefix).
+fn normal_components(path: &Path) -> Option<Vec<&OsStr>> {
+    path.components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(Some(n)),
+            Component::RootDir | Component::CurDir => None,
+            Component::ParentDir | Component::Prefix(_) => Some(None),
+        })
+        .collect()
+}
+
+/// The status of `name` in the directory `dir`: of a symbolic link itself, never of
+/// what it points to.
+fn lstat_at(dir: &impl AsRawFd, name: &CStr) -> std::io::Result<libc::stat> {
+    // SAFETY: a zeroed stat is a valid out-buffer; the descriptor and name are valid.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    check_os(unsafe {
+        libc::fstatat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            &mut st,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })?;
+    Ok(st)
+}
+
+/// The walk of [`SafeDir::open`] from `/` down to the directory it opens: the
+/// directory reached so far, held open, and what the checks on the way need.
+struct Walk<'a> {
+    /// The whole path being opened, for messages.
+    absolute: &'a Path,
+    /// The caller's effective uid.
+    me: u32,
+    /// The directory reached so far.
+    fd: OwnedFd,
+    /// Its path.
+    at: PathBuf,
+}
+
+impl<'a> Walk<'a> {
+    /// Starts a walk to `absolute` at `/`.
+    fn from_root(absolute: &'a Path) -> Result<Walk<'a>> {
+        let me = euid();
+        // SAFETY: opening "/" with a NUL-terminated literal.
+        let root = check_os(unsafe {
+            libc::open(
+                b"/\0".as_ptr().cast(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        })
+        .map_err(|e| DeployError::io("opening", absolute, e))?;
+        Ok(Walk {
+            absolute,
+            me,
+            // SAFETY: `root` is a descriptor we just opened and now own.
+            fd: unsafe { OwnedFd::from_raw_fd(root) },
+            at: PathBuf::from("/"),
+        })
+    }
+
+    /// The error refusing the whole path, saying why.
+    fn refuse(&self, what: String) -> DeployError {
+        DeployError::Other(format!(
+            "account registry directory {}: {what}",
+            self.absolute.display()
+        ))
+    }
+
+    /// An I/O error, reported as one opening the whole path.
+    fn io_error(&self, e: std::io::Error) -> DeployError {
+        DeployError::io("opening", self.absolute, e)
+    }
+
+    /// Whether `uid` is root or the caller.
+    fn trusted(&self, uid: u32) -> bool {
+        uid == 0 || uid == self.me
+    }
+
+    /// Refuses to go on through the directory reached unless it belongs to root or
+    /// the caller and is writable by nobody else (or sticky, like `/tmp`).
+    fn check_passable(&self) -> Result<()> {
+        let st = fstat(&self.fd).map_err(|e| self.io_error(e))?;
+        let sticky = st.st_mode & libc::S_ISVTX != 0;
+        if !self.trusted(st.st_uid) || (st.st_mode & 0o022 != 0 && !sticky) {
+            return Err(self.refuse(format!(
+                "{} belongs to uid {} or is writable by others",
+                self.at.display(),
+                st.st_uid
+            )));
+        }
+        Ok(())
+    }
+
+    /// Looks `name` up in the directory reached without following a symbolic link,
+    /// and refuses a link neither root nor the caller made. A missing `name` is made a
+    /// directory when `create`. `Some(created)` once it is there (`created`: made by
+    /// this walk); `None` when it is missing and not to be created.
+    fn look_up(&self, name: &OsStr, cname: &CStr, create: bool) -> Result<Option<bool>> {
+        let mut created = false;
+        loop {
+            match lstat_at(&self.fd, cname) {
+                Ok(lst) => {
+                    self.check_link(name, &lst)?;
+                    return Ok(Some(created));
+                }
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) && create => {
+                    created |= self.make_dir(name, cname)?;
+                }
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
+                Err(e) => return Err(DeployError::io("opening", self.at.join(name), e)),
+            }
+        }
+    }
+
+    /// Refuses `name` of the directory reached when `lst`, its own status, shows a
+    /// symbolic link made by anyone but root or the caller.
+    fn check_link(&self, name: &OsStr, lst: &libc::stat) -> Result<()> {
+        if lst.st_mode & libc::S_IFMT == libc::S_IFLNK && !self.trusted(lst.st_uid) {
+            return Err(self.refuse(format!(
+                "{} is a symbolic link made by uid {}",
+                self.at.join(name).display(),
+                lst.st_uid
+            )));
+        }
+        Ok(())
+    }
+
+    /// Makes the directory `name` (mode 0755 less the umask) in the directory reached:
+    /// `true` when made now, `false` when something of that name appeared meanwhile.
+    fn make_dir(&self, name: &OsStr, cname: &CStr) -> Result<bool> {
+        // SAFETY: fd and cname are valid.
+        match check_os(unsafe { libc::mkdirat(self.fd.as_raw_fd(), cname.as_ptr(), 0o755) }) {
+            Ok(_) => Ok(true),
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(false),
+            Err(e) => Err(DeployError::io("creating", self.at.join(name), e)),
+        }
+    }
+
+    /// Opens the directory `name` of the directory reached, once
+    /// [`look_up`](Self::look_up) checked it, and goes on from there; one this walk
+    /// `created` gets mode 0755 whatever the umask.
+    fn descend(&mut self, name: &OsStr, cname: &CStr, created: bool) -> Result<()> {
+        // SAFETY: fd and cname are valid; a link here was checked just above, and
+        // its parent is writable by nobody else, or sticky, so it stays the same.
+        let next = check_os(unsafe {
+            libc::openat(
+                self.fd.as_raw_fd(),
+                cname.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        })
+        .map_err(|e| DeployError::io("opening", self.at.join(name), e))?;
+        // SAFETY: `next` is a descriptor we just opened and now own.
+        self.fd = unsafe { OwnedFd::from_raw_fd(next) };
+        self.at.push(name);
+        if created {
+            // The umask may have left it group-writable.
+            // SAFETY: fd is an open directory we created.
+            check_os(unsafe { libc::fchmod(self.fd.as_raw_fd(), 0o755) })
+                .map_err(|e| DeployError::io("setting the mode of", &self.at, e))?;
+        }
+        Ok(())
+    }
+
+    /// Refuses the directory reached, the last of the path, unless it belongs to the
+    /// caller and is writable by nobody else.
+    fn check_target(&self) -> Result<()> {
+        let st = fstat(&self.fd).map_err(|e| self.io_error(e))?;
+        if st.st_uid != self.me || st.st_mode & 0o022 != 0 {
+            return Err(self.refuse(format!(
+                "it must belong to uid {} and be writable by nobody else (it belongs to uid {}, mode {:o}; chown it or chmod go-w it)",
+                self.me,
+                st.st_uid,
+                st.st_mode & 0o7777
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -767,22 +857,10 @@ pub fn ensure(
     store: &AccountStore,
     force_disable_user_change: bool,
 ) -> Result<Accounts> {
-    let read_all = |kind: Kind| -> Result<Vec<(String, Fields)>> {
-        kind.files(profile)
-            .iter()
-            .map(|(n, p)| read_credentials(p).map(|f| (n.clone(), f)))
-            .collect()
-    };
-    let users = read_all(Kind::User)?;
-    let groups = read_all(Kind::Group)?;
+    let users = read_all(profile, Kind::User)?;
+    let groups = read_all(profile, Kind::Group)?;
     if force_disable_user_change {
-        for (_, fields) in &users {
-            if let Some(home) = fields.get("homeDir") {
-                if says_yes(fields, "createHomeDir") {
-                    fs::create_dir_all(home).map_err(|e| DeployError::io("creating", home, e))?;
-                }
-            }
-        }
+        create_home_dirs(&users)?;
         return Ok(Accounts::default());
     }
     for (kind, accounts) in [(Kind::Group, &groups), (Kind::User, &users)] {
@@ -790,25 +868,78 @@ pub fn ensure(
             check_privileged(kind, name, fields, &kind.files(profile)[name])?;
         }
     }
-    let mut created = Accounts::default();
     if users.is_empty() && groups.is_empty() {
-        return Ok(created);
+        return Ok(Accounts::default());
     }
     let session = store
         .session(true)?
         .ok_or_else(|| DeployError::Other("account registry: not created".into()))?;
-    let mut reg = session.load()?;
-    let mut ensure_one = |kind: Kind, name: &str, mut add: Command| -> Result<()> {
-        if let Some(entry) = reg.of(kind).get_mut(name) {
-            let claimed = entry.claims.insert(store.claimant());
+    let reg = session.load()?;
+    let mut claiming = Claiming {
+        store,
+        session,
+        reg,
+        created: Accounts::default(),
+    };
+    for (name, fields) in &groups {
+        claiming.ensure_one(Kind::Group, name, groupadd(name, fields))?;
+    }
+    for (name, fields) in &users {
+        claiming.ensure_one(Kind::User, name, useradd(name, fields))?;
+    }
+    Ok(claiming.created)
+}
+
+/// The credential files of one kind in `profile`, read and parsed, by account name.
+fn read_all(profile: &Profile, kind: Kind) -> Result<Vec<(String, Fields)>> {
+    kind.files(profile)
+        .iter()
+        .map(|(n, p)| read_credentials(p).map(|f| (n.clone(), f)))
+        .collect()
+}
+
+/// What [`ensure`] does under `forceDisableUserChange`: it creates the home directories
+/// of the `users` whose files say `createHomeDir`, and no account.
+fn create_home_dirs(users: &[(String, Fields)]) -> Result<()> {
+    for (_, fields) in users {
+        if let Some(home) = fields.get("homeDir") {
+            if says_yes(fields, "createHomeDir") {
+                fs::create_dir_all(home).map_err(|e| DeployError::io("creating", home, e))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The locked registry while [`ensure`] claims and creates accounts, and what it has
+/// created so far.
+struct Claiming<'a> {
+    /// Whose claims these are.
+    store: &'a AccountStore,
+    /// The registry's lock.
+    session: Session,
+    /// The registry as last saved.
+    reg: Registry,
+    /// The accounts created so far.
+    created: Accounts,
+}
+
+impl Claiming<'_> {
+    /// Makes sure account `name` of `kind` exists, running `add` to create it. An
+    /// account of the registry is claimed for the store's owner (and made again if
+    /// someone deleted it); one that exists otherwise is left alone; a missing one is
+    /// made, recorded and claimed. The registry is saved whenever it changed.
+    fn ensure_one(&mut self, kind: Kind, name: &str, mut add: Command) -> Result<()> {
+        if let Some(entry) = self.reg.of(kind).get_mut(name) {
+            let claimed = entry.claims.insert(self.store.claimant());
             let was_pending = entry.pending.take().is_some();
             let missing = !exists(kind.database(), name);
             if missing {
                 run_account_tool(&mut add)?;
-                created.of(kind).insert(name.to_string());
+                self.created.of(kind).insert(name.to_string());
             }
             if claimed || was_pending || missing {
-                session.save(&reg)?;
+                self.session.save(&self.reg)?;
             }
             return Ok(());
         }
@@ -816,23 +947,16 @@ pub fn ensure(
             return Ok(());
         }
         run_account_tool(&mut add)?;
-        reg.of(kind).insert(
+        self.reg.of(kind).insert(
             name.to_string(),
             Entry {
-                claims: BTreeSet::from([store.claimant()]),
+                claims: BTreeSet::from([self.store.claimant()]),
                 pending: None,
             },
         );
-        created.of(kind).insert(name.to_string());
-        session.save(&reg)
-    };
-    for (name, fields) in &groups {
-        ensure_one(Kind::Group, name, groupadd(name, fields))?;
+        self.created.of(kind).insert(name.to_string());
+        self.session.save(&self.reg)
     }
-    for (name, fields) in &users {
-        ensure_one(Kind::User, name, useradd(name, fields))?;
-    }
-    Ok(created)
 }
 
 /// The `groupadd` command creating group `name` as its credential file asks.
@@ -909,48 +1033,67 @@ fn release_and_delete(keep: &Profile, store: &AccountStore, removed: &mut Accoun
         return Ok(());
     };
     let mut reg = session.load()?;
-    let claimant = store.claimant();
-    let mut released = false;
-    for kind in [Kind::User, Kind::Group] {
-        for (name, entry) in reg.of(kind).iter_mut() {
-            if !kind.files(keep).contains_key(name) && entry.claims.remove(&claimant) {
-                released = true;
-            }
-        }
-    }
-    if released {
+    if reg.release(keep, &store.claimant()) {
         session.save(&reg)?;
     }
     for kind in [Kind::User, Kind::Group] {
-        let unclaimed: Vec<String> = reg
-            .of(kind)
-            .iter()
-            .filter(|(_, e)| e.claims.is_empty())
-            .map(|(n, _)| n.clone())
-            .collect();
-        for name in unclaimed {
-            match delete(kind, &name) {
-                Deletion::Deleted => {
-                    removed.of(kind).insert(name.clone());
-                    reg.of(kind).remove(&name);
-                }
-                Deletion::Gone => {
-                    reg.of(kind).remove(&name);
-                }
-                Deletion::Kept(reason) => {
-                    eprintln!(
-                        "warning: {} `{name}` is used by no profile any more but was not deleted: {reason}; the next switch tries again",
-                        kind.word()
-                    );
-                    if let Some(entry) = reg.of(kind).get_mut(&name) {
-                        entry.pending = Some(reason);
-                    }
-                }
-            }
+        for name in reg.unclaimed(kind) {
+            let deletion = delete(kind, &name);
+            reg.settle(kind, name, deletion, removed);
             session.save(&reg)?;
         }
     }
     Ok(())
+}
+
+/// The steps of [`release_and_delete`].
+impl Registry {
+    /// Drops the claim of `claimant` on every account `keep` (its deployed profile) no
+    /// longer mentions; whether it dropped any.
+    fn release(&mut self, keep: &Profile, claimant: &str) -> bool {
+        let mut released = false;
+        for kind in [Kind::User, Kind::Group] {
+            for (name, entry) in self.of(kind).iter_mut() {
+                if !kind.files(keep).contains_key(name) && entry.claims.remove(claimant) {
+                    released = true;
+                }
+            }
+        }
+        released
+    }
+
+    /// The accounts of `kind` that no profile claims, by name.
+    fn unclaimed(&mut self, kind: Kind) -> Vec<String> {
+        self.of(kind)
+            .iter()
+            .filter(|(_, e)| e.claims.is_empty())
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    /// Records what became of the attempt to delete the unclaimed account `name`: one
+    /// deleted (added to `removed`) or already gone leaves the registry; one kept is
+    /// marked pending, with a warning on stderr, for the next switch to retry.
+    fn settle(&mut self, kind: Kind, name: String, deletion: Deletion, removed: &mut Accounts) {
+        match deletion {
+            Deletion::Deleted => {
+                removed.of(kind).insert(name.clone());
+                self.of(kind).remove(&name);
+            }
+            Deletion::Gone => {
+                self.of(kind).remove(&name);
+            }
+            Deletion::Kept(reason) => {
+                eprintln!(
+                    "warning: {} `{name}` is used by no profile any more but was not deleted: {reason}; the next switch tries again",
+                    kind.word()
+                );
+                if let Some(entry) = self.of(kind).get_mut(&name) {
+                    entry.pending = Some(reason);
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -27,6 +27,9 @@ pub fn parse_json(text: &str) -> Result<ProcessSpec> {
 }
 
 /// Parses a JSON value into a validated [`ProcessSpec`].
+///
+/// The attributes are read in a fixed order, so when a description has two problems
+/// the same one is reported every time.
 pub fn parse(value: &Value) -> Result<ProcessSpec> {
     let map = value.as_object().ok_or(SpecError::NotAnAttributeSet {
         found: kind_of(value),
@@ -43,58 +46,139 @@ pub fn parse(value: &Value) -> Result<ProcessSpec> {
         None | Some(Value::Null) => GlobalConfig::default(),
         Some(v) => parse_config(&attrs.nested("config", v)?)?,
     };
+    let instance_name = parse_names(&attrs, &name)?;
+    let user = parse_user(&attrs, &config)?;
+    let credentials = parse_process_credentials(&attrs, &config)?;
+    let runlevels = parse_runlevels(&attrs, &config)?;
+    let process = parse_program(&attrs)?;
+    let umask = parse_umask(&attrs)?;
+    let nice = parse_nice(&attrs)?;
+    let reload_signal = parse_reload_signal(&attrs)?;
+
+    let environment = parse_environment(&attrs)?;
+    let path = match attrs.get("path") {
+        Some(_) => attrs.string_list("path")?,
+        None => attrs.string_list("paths")?,
+    };
+    let work = parse_work(&attrs, process.is_some())?;
+    let readiness = parse_readiness(&attrs)?;
+    let dependencies = parse_dependencies(&attrs)?;
+    let description = attrs
+        .opt_string("description")?
+        .unwrap_or_else(|| name.clone());
+
+    Ok(ProcessSpec {
+        instance_name,
+        description,
+        activities: work.activities,
+        instructions: work.instructions,
+        args: parse_args(&attrs)?,
+        process_is_daemon: attrs.opt_bool("processIsDaemon")?.unwrap_or(true),
+        environment,
+        dependencies,
+        user,
+        credentials,
+        umask,
+        nice,
+        directory: attrs.opt_string("directory")?,
+        path,
+        initialize: attrs.opt_string("initialize")?.unwrap_or_default(),
+        remove_activities: work.remove_activities,
+        default_start: runlevels.start,
+        default_stop: runlevels.stop,
+        pid_file: attrs.opt_string("pidFile")?,
+        reload_signal,
+        global_instructions: attrs
+            .opt_string("globalInstructions")?
+            .unwrap_or_else(|| config.initial_instructions.clone()),
+        enable_daemon_output_logging: attrs.opt_bool("enableDaemonOutputLogging")?.unwrap_or(true),
+        readiness,
+        process,
+        config,
+        name,
+    })
+}
+
+/// Checks the process's names: `instanceName` when given, then the name the script
+/// takes (`name`, else `instanceName`). Returns the instance name.
+fn parse_names(attrs: &Attrs, name: &str) -> Result<Option<String>> {
     let instance_name = attrs.opt_string("instanceName")?;
     if let Some(instance) = &instance_name {
-        check_name(&attrs, "instanceName", instance, NameKind::Process)?;
+        check_name(attrs, "instanceName", instance, NameKind::Process)?;
     }
-    let name_key = if map.contains_key("name") {
+    let name_key = if attrs.map.contains_key("name") {
         "name"
     } else {
         "instanceName"
     };
-    check_name(&attrs, name_key, &name, NameKind::Process)?;
+    check_name(attrs, name_key, name, NameKind::Process)?;
+    Ok(instance_name)
+}
 
-    let user = match attrs.opt_string("user")? {
+/// The user to run as: checked when given, dropped under `forceDisableUserChange`.
+fn parse_user(attrs: &Attrs, config: &GlobalConfig) -> Result<Option<String>> {
+    match attrs.opt_string("user")? {
         Some(u) => {
-            check_name(&attrs, "user", &u, NameKind::Account)?;
-            (!config.force_disable_user_change).then_some(u)
+            check_name(attrs, "user", &u, NameKind::Account)?;
+            Ok((!config.force_disable_user_change).then_some(u))
         }
-        None => None,
-    };
+        None => Ok(None),
+    }
+}
+
+/// The process's `credentials` with its `allowPrivilegedCredentials`; checked even
+/// under `forceDisableUserChange`, which then drops them.
+fn parse_process_credentials(attrs: &Attrs, config: &GlobalConfig) -> Result<Credentials> {
     let allow_privileged = attrs
         .opt_bool("allowPrivilegedCredentials")?
         .unwrap_or(false);
     // Without user changes no account is made, so none can be privileged.
     let credentials =
-        parse_credentials(&attrs, allow_privileged || config.force_disable_user_change)?;
-    let credentials = if config.force_disable_user_change {
+        parse_credentials(attrs, allow_privileged || config.force_disable_user_change)?;
+    Ok(if config.force_disable_user_change {
         Credentials::default()
     } else {
         credentials
-    };
+    })
+}
 
+/// The runlevels a process starts and stops in.
+struct Runlevels {
+    /// `defaultStart`, else `runlevels`.
+    start: Vec<u8>,
+    /// `defaultStop`, else every supported runlevel not in `start`.
+    stop: Vec<u8>,
+}
+
+/// Reads `runlevels`, `defaultStart` and `defaultStop`, each checked against the
+/// supported runlevels.
+fn parse_runlevels(attrs: &Attrs, config: &GlobalConfig) -> Result<Runlevels> {
     let runlevels = attrs.opt_runlevels("runlevels")?.unwrap_or_default();
-    check_runlevels(&attrs, "runlevels", &runlevels, &config)?;
-    let default_start = match attrs.opt_runlevels("defaultStart")? {
+    check_runlevels(attrs, "runlevels", &runlevels, config)?;
+    let start = match attrs.opt_runlevels("defaultStart")? {
         Some(levels) => {
-            check_runlevels(&attrs, "defaultStart", &levels, &config)?;
+            check_runlevels(attrs, "defaultStart", &levels, config)?;
             levels
         }
-        None => runlevels.clone(),
+        None => runlevels,
     };
-    let default_stop = match attrs.opt_runlevels("defaultStop")? {
+    let stop = match attrs.opt_runlevels("defaultStop")? {
         Some(levels) => {
-            check_runlevels(&attrs, "defaultStop", &levels, &config)?;
+            check_runlevels(attrs, "defaultStop", &levels, config)?;
             levels
         }
         None => config
             .supported_run_levels
             .iter()
             .copied()
-            .filter(|l| !default_start.contains(l))
+            .filter(|l| !start.contains(l))
             .collect(),
     };
+    Ok(Runlevels { start, stop })
+}
 
+/// The program to manage (`process`): not empty and not an option.
+fn parse_program(attrs: &Attrs) -> Result<Option<String>> {
     let process = attrs.opt_string("process")?;
     if let Some(p) = &process {
         if p.is_empty() || p.starts_with('-') {
@@ -104,6 +188,11 @@ pub fn parse(value: &Value) -> Result<ProcessSpec> {
             ));
         }
     }
+    Ok(process)
+}
+
+/// The `umask`: a string (or a non-negative integer) of one to four octal digits.
+fn parse_umask(attrs: &Attrs) -> Result<Option<String>> {
     let umask = match attrs.get("umask") {
         None | Some(Value::Null) => None,
         Some(Value::Number(n)) if n.is_u64() => Some(n.to_string()),
@@ -118,70 +207,48 @@ pub fn parse(value: &Value) -> Result<ProcessSpec> {
             ));
         }
     }
-    let nice = match attrs.opt_int("nice")? {
-        Some(n) if !(-20..=19).contains(&n) => {
-            return Err(attrs.invalid("nice", format!("{n} is outside the nice range -20..19")))
-        }
-        other => other.map(|n| n as i32),
-    };
-    let reload_signal = attrs
-        .opt_string("reloadSignal")?
-        .unwrap_or_else(|| "-HUP".into());
-    let reload_signal = normalise_signal(&attrs, &reload_signal)?;
+    Ok(umask)
+}
 
-    let environment = parse_environment(&attrs)?;
-    let path = match attrs.get("path") {
-        Some(_) => attrs.string_list("path")?,
-        None => attrs.string_list("paths")?,
-    };
-    let remove_activities = attrs.string_list("removeActivities")?;
-    let activities = parse_activities(&attrs)?;
-    let instructions = parse_instructions(&attrs)?;
-    for activity in &remove_activities {
-        check_name(&attrs, "removeActivities", activity, NameKind::Activity)?;
+/// The `nice` level, within -20..19.
+fn parse_nice(attrs: &Attrs) -> Result<Option<i32>> {
+    match attrs.opt_int("nice")? {
+        Some(n) if !(-20..=19).contains(&n) => {
+            Err(attrs.invalid("nice", format!("{n} is outside the nice range -20..19")))
+        }
+        other => Ok(other.map(|n| n as i32)),
     }
-    if process.is_none() && activities.is_empty() && instructions.is_empty() {
+}
+
+/// What a process's script can do besides the generated activities.
+struct Work {
+    /// Raw activities: name → shell code.
+    activities: BTreeMap<String, String>,
+    /// Activities as message + instruction.
+    instructions: BTreeMap<String, Instruction>,
+    /// Generated activities to leave out.
+    remove_activities: Vec<String>,
+}
+
+/// Reads `removeActivities`, `activities` and `instructions`; fails when there is
+/// nothing to run at all (no program either: `has_program` is false).
+fn parse_work(attrs: &Attrs, has_program: bool) -> Result<Work> {
+    let remove_activities = attrs.string_list("removeActivities")?;
+    let activities = parse_activities(attrs)?;
+    let instructions = parse_instructions(attrs)?;
+    for activity in &remove_activities {
+        check_name(attrs, "removeActivities", activity, NameKind::Activity)?;
+    }
+    if !has_program && activities.is_empty() && instructions.is_empty() {
         return Err(attrs.invalid(
             "process",
             "nothing to run: set 'process', 'instructions' or 'activities'".into(),
         ));
     }
-
-    let readiness = parse_readiness(&attrs)?;
-    let dependencies = parse_dependencies(&attrs)?;
-    let description = attrs
-        .opt_string("description")?
-        .unwrap_or_else(|| name.clone());
-
-    Ok(ProcessSpec {
-        instance_name,
-        description,
+    Ok(Work {
         activities,
         instructions,
-        args: parse_args(&attrs)?,
-        process_is_daemon: attrs.opt_bool("processIsDaemon")?.unwrap_or(true),
-        environment,
-        dependencies,
-        user,
-        credentials,
-        umask,
-        nice,
-        directory: attrs.opt_string("directory")?,
-        path,
-        initialize: attrs.opt_string("initialize")?.unwrap_or_default(),
         remove_activities,
-        default_start,
-        default_stop,
-        pid_file: attrs.opt_string("pidFile")?,
-        reload_signal,
-        global_instructions: attrs
-            .opt_string("globalInstructions")?
-            .unwrap_or_else(|| config.initial_instructions.clone()),
-        enable_daemon_output_logging: attrs.opt_bool("enableDaemonOutputLogging")?.unwrap_or(true),
-        readiness,
-        process,
-        config,
-        name,
     })
 }
 
@@ -399,7 +466,16 @@ fn check_runlevels(attrs: &Attrs, key: &str, levels: &[u8], config: &GlobalConfi
     Ok(())
 }
 
-/// The kinds of names a spec holds, each with its character rules.
+/// The `reloadSignal` (`-HUP` unless given), normalised.
+fn parse_reload_signal(attrs: &Attrs) -> Result<String> {
+    let signal = attrs
+        .opt_string("reloadSignal")?
+        .unwrap_or_else(|| "-HUP".into());
+    normalise_signal(attrs, &signal)
+}
+
+/// A signal as `-NAME` or `-NUMBER` (a leading `-` or `SIG` dropped first), or an error
+/// for text that names no signal.
 fn normalise_signal(attrs: &Attrs, signal: &str) -> Result<String> {
     let bare = signal.strip_prefix('-').unwrap_or(signal);
     let bare = bare.strip_prefix("SIG").unwrap_or(bare);
@@ -582,18 +658,18 @@ fn parse_dependencies(attrs: &Attrs) -> Result<Vec<Dependency>> {
         .collect()
 }
 
+/// The `credentials` attribute set: groups and users by name, each entry's fields as
+/// text. Without `allow_privileged`, an entry that would make its account privileged
+/// is an error.
 fn parse_credentials(attrs: &Attrs, allow_privileged: bool) -> Result<Credentials> {
-    let Some(creds) = attrs.opt_nested("credentials")? else {
-        return Ok(Credentials {
-            allow_privileged,
-            ..Credentials::default()
-        });
-    };
-    creds.check_known(CREDENTIAL_KINDS)?;
     let mut out = Credentials {
         allow_privileged,
         ..Credentials::default()
     };
+    let Some(creds) = attrs.opt_nested("credentials")? else {
+        return Ok(out);
+    };
+    creds.check_known(CREDENTIAL_KINDS)?;
     for (kind, keys, slot) in [
         ("groups", GROUP_KEYS, &mut out.groups),
         ("users", USER_KEYS, &mut out.users),
@@ -604,43 +680,66 @@ fn parse_credentials(attrs: &Attrs, allow_privileged: bool) -> Result<Credential
         for (account, value) in entries.map {
             check_name(&entries, account, account, NameKind::Account)?;
             let entry = entries.nested(account, value)?;
-            entry.check_known(keys)?;
-            let mut fields = BTreeMap::new();
-            for (key, value) in entry.map {
-                let text = match value {
-                    Value::Null => continue,
-                    Value::Array(items) if key == "extraGroups" => {
-                        let names = entry.string_list(key)?;
-                        for name in &names {
-                            check_name(&entry, key, name, NameKind::Account)?;
-                        }
-                        debug_assert_eq!(names.len(), items.len());
-                        names.join(",")
-                    }
-                    other => entry.scalar_value(key, other)?,
-                };
-                if key == "group" {
-                    check_name(&entry, key, &text, NameKind::Account)?;
-                }
-                fields.insert(key.clone(), text);
-            }
+            let fields = parse_account_fields(&entry, keys)?;
             if !allow_privileged {
-                if let Some((key, what)) = privileged_credential(kind, account, &fields, &|_| None)
-                {
-                    return Err(SpecError::PrivilegedCredentials {
-                        process: shown_name(attrs.process),
-                        attribute: match key {
-                            Some(key) => entry.path(key),
-                            None => entries.path(account),
-                        },
-                        what,
-                    });
-                }
+                refuse_privileged(kind, account, &entries, &entry, &fields)?;
             }
             slot.insert(account.clone(), fields);
         }
     }
     Ok(out)
+}
+
+/// The fields of one group or user (`entry`), known `keys` only, each as text; `null`
+/// leaves a field out. Group names in `group` and `extraGroups` are checked.
+fn parse_account_fields(entry: &Attrs, keys: &[&str]) -> Result<BTreeMap<String, String>> {
+    entry.check_known(keys)?;
+    let mut fields = BTreeMap::new();
+    for (key, value) in entry.map {
+        let text = match value {
+            Value::Null => continue,
+            Value::Array(items) if key == "extraGroups" => extra_groups(entry, key, items.len())?,
+            other => entry.scalar_value(key, other)?,
+        };
+        if key == "group" {
+            check_name(entry, key, &text, NameKind::Account)?;
+        }
+        fields.insert(key.clone(), text);
+    }
+    Ok(fields)
+}
+
+/// The list of `extraGroups` (`count` items) as one comma-separated string, each name
+/// checked.
+fn extra_groups(entry: &Attrs, key: &str, count: usize) -> Result<String> {
+    let names = entry.string_list(key)?;
+    for name in &names {
+        check_name(entry, key, name, NameKind::Account)?;
+    }
+    debug_assert_eq!(names.len(), count);
+    Ok(names.join(","))
+}
+
+/// Fails when the fields of `account` (of `kind`, `groups` or `users`) would make it
+/// privileged, naming the field at fault (or the entry itself).
+fn refuse_privileged(
+    kind: &str,
+    account: &str,
+    entries: &Attrs,
+    entry: &Attrs,
+    fields: &BTreeMap<String, String>,
+) -> Result<()> {
+    match privileged_credential(kind, account, fields, &|_| None) {
+        None => Ok(()),
+        Some((key, what)) => Err(SpecError::PrivilegedCredentials {
+            process: shown_name(entries.process),
+            attribute: match key {
+                Some(key) => entry.path(key),
+                None => entries.path(account),
+            },
+            what,
+        }),
+    }
 }
 
 #[cfg(test)]
