@@ -240,7 +240,7 @@ fn run_remote(cli: &Cli) -> Result<bool> {
             tool: "nixproc-sysvinit-runactivity",
             args: &remote_args(cli),
             echo: if cli.json { Echo::Capture } else { Echo::Text },
-            copy_args: &cli.remote.copy_args(),
+            use_substitutes: cli.remote.use_substitutes,
         },
     );
     fleet::print_reports(&reports, cli.json, cli.remote.hosts.is_some());

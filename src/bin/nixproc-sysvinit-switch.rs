@@ -547,14 +547,13 @@ fn run_remote(cli: &Cli) -> Result<()> {
         (_, false) => Echo::Events,
     };
     let args = remote_args(cli, echo != Echo::Text)?;
-    let copy_args = cli.remote.copy_args();
     let switch = fleet::RemoteSwitch {
         profile: None,
         tool_package: &tool_package,
         tool: "nixproc-sysvinit-switch",
         args: &args,
         echo,
-        copy_args: &copy_args,
+        use_substitutes: cli.remote.use_substitutes,
     };
     let builds = matches!(
         operation,
@@ -608,7 +607,7 @@ fn deploy_fleet(
             switch_args: switch.args,
             echo: switch.echo,
             max_hosts: cli.remote.max_hosts,
-            copy_args: switch.copy_args,
+            use_substitutes: switch.use_substitutes,
         },
     ))
 }

@@ -234,7 +234,7 @@ pub struct RemoteArgs {
     #[arg(long, value_name = "N", default_value_t = 8)]
     pub max_hosts: usize,
     /// Let target hosts download store paths from their substituters instead of
-    /// receiving them from here (`nix-copy-closure --use-substitutes`).
+    /// receiving them from here (as `nix-copy-closure --use-substitutes`).
     #[arg(long)]
     pub use_substitutes: bool,
 }
@@ -250,14 +250,5 @@ impl RemoteArgs {
         &self,
     ) -> std::result::Result<Option<crate::remote::TargetHost>, crate::remote::RemoteError> {
         self.build_host.as_deref().map(str::parse).transpose()
-    }
-
-    /// The `nix-copy-closure` arguments these options ask for.
-    pub fn copy_args(&self) -> Vec<String> {
-        if self.use_substitutes {
-            vec!["--use-substitutes".into()]
-        } else {
-            Vec::new()
-        }
     }
 }

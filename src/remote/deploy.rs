@@ -28,8 +28,8 @@ pub struct Deployment<'a> {
     pub echo: Echo,
     /// At most this many hosts at once.
     pub max_hosts: usize,
-    /// Extra `nix-copy-closure` arguments.
-    pub copy_args: &'a [String],
+    /// Let the hosts fetch what they lack from their own substituters first.
+    pub use_substitutes: bool,
 }
 
 /// Builds the models of `hosts` (each distinct model and `extraParams` once) and
@@ -51,7 +51,7 @@ pub fn deploy_hosts(hosts: &[HostSpec], deployment: &Deployment) -> Vec<HostRepo
                 tool: "nixproc-sysvinit-switch",
                 args: deployment.switch_args,
                 echo: deployment.echo,
-                copy_args: deployment.copy_args,
+                use_substitutes: deployment.use_substitutes,
             },
         )
     })
@@ -118,7 +118,7 @@ pub fn build_on(
     let connection = Connection::new(build_host);
     let remote = (|| {
         connection.probe()?;
-        connection.copy_closure(&[&drv], &[])?;
+        connection.copy_closure(&[&drv], false)?;
         let out = connection.output(&["nix-store", "--realise", &drv], "building")?;
         let path = out.lines().last().unwrap_or("").trim().to_string();
         connection.copy_closure_here(&[&path])?;

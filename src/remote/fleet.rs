@@ -110,8 +110,8 @@ pub struct RemoteSwitch<'a> {
     pub args: &'a [String],
     /// How its output comes back.
     pub echo: Echo,
-    /// Extra arguments for `nix-copy-closure` (e.g. `--use-substitutes`).
-    pub copy_args: &'a [String],
+    /// Let the host fetch what it lacks from its own substituters first.
+    pub use_substitutes: bool,
 }
 
 /// One host's switch: check the host can be reached and has Nix (nothing changes on a
@@ -126,8 +126,7 @@ pub fn switch_host(name: &str, target: &TargetHost, switch: &RemoteSwitch) -> Ho
             paths.push(profile.to_string_lossy().into_owned());
         }
         let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
-        let copy_args: Vec<&str> = switch.copy_args.iter().map(String::as_str).collect();
-        connection.copy_closure(&paths, &copy_args)?;
+        connection.copy_closure(&paths, switch.use_substitutes)?;
         let program = switch.tool_package.join("bin").join(switch.tool);
         let program = program.to_string_lossy().into_owned();
         let mut argv: Vec<&str> = vec![&program];

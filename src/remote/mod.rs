@@ -4,11 +4,13 @@
 //! over SSH from its store path; each host's switch is its own transaction (lock,
 //! journal, rollback on that host).
 //!
-//! - [`ssh`]: the target host, SSH commands, closure copies, failures sorted by cause;
+//! - [`ssh`]: the target host, SSH commands, failures sorted by cause; closures travel
+//!   over the same connection (`copy`: `nix-store --export | ssh HOST nix-store --import`);
 //! - [`hosts`]: the fleet file;
 //! - [`run`]: the tool's own package, and remote runs streamed back with the host's name;
 //! - [`fleet`]: many hosts in parallel, one report each, as a table or JSON.
 
+mod copy;
 pub mod deploy;
 pub mod fleet;
 pub mod hosts;

@@ -161,39 +161,6 @@ impl Connection {
         check(&self.target, step, &output)?;
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
-
-    /// Copies `paths` and their closures to the host with `nix-copy-closure --to`
-    /// (paths already there are skipped by Nix). `extra_args` go before the paths (for
-    /// example `--use-substitutes`).
-    pub fn copy_closure(&self, paths: &[&str], extra_args: &[&str]) -> Result<(), RemoteError> {
-        self.copy("--to", paths, extra_args, "copying the closure")
-    }
-
-    /// Copies `paths` and their closures from the host to this machine's store with
-    /// `nix-copy-closure --from`.
-    pub fn copy_closure_here(&self, paths: &[&str]) -> Result<(), RemoteError> {
-        self.copy("--from", paths, &[], "copying the build result back")
-    }
-
-    /// `nix-copy-closure DIRECTION HOST EXTRA... PATHS...` over this connection.
-    fn copy(
-        &self,
-        direction: &str,
-        paths: &[&str],
-        extra_args: &[&str],
-        step: &str,
-    ) -> Result<(), RemoteError> {
-        let mut cmd = Command::new("nix-copy-closure");
-        let mut options = self.options();
-        options.extend(["-o".to_string(), "BatchMode=yes".to_string()]);
-        cmd.env("NIX_SSHOPTS", options.join(" "))
-            .arg(direction)
-            .arg(self.target.to_string())
-            .args(extra_args)
-            .args(paths);
-        let output = run(&self.target, "nix-copy-closure", &mut cmd)?;
-        check(&self.target, step, &output)
-    }
 }
 
 impl Drop for Connection {
@@ -243,7 +210,11 @@ pub fn remote_command_line(argv: &[&str]) -> String {
 }
 
 /// Runs `cmd` to completion, its output captured.
-fn run(target: &TargetHost, program: &str, cmd: &mut Command) -> Result<Output, RemoteError> {
+pub(super) fn run(
+    target: &TargetHost,
+    program: &str,
+    cmd: &mut Command,
+) -> Result<Output, RemoteError> {
     cmd.stdin(std::process::Stdio::null())
         .output()
         .map_err(|error| RemoteError::Spawn {
@@ -254,7 +225,7 @@ fn run(target: &TargetHost, program: &str, cmd: &mut Command) -> Result<Output, 
 }
 
 /// Ok when `output` is a success, else the error its standard error describes.
-fn check(target: &TargetHost, step: &str, output: &Output) -> Result<(), RemoteError> {
+pub(super) fn check(target: &TargetHost, step: &str, output: &Output) -> Result<(), RemoteError> {
     if output.status.success() {
         return Ok(());
     }
