@@ -376,7 +376,8 @@ const MODEL_ERROR_TESTS: [&str; 6] = [
 ];
 
 /// Evaluates every processes model `tests/errors/nix/TEST/NAME.nix` (`@root@` standing
-/// for the repository) on both render paths and checks that each error contains every
+/// for the repository; a case gives its processes to the shared preamble
+/// `tests/errors/nix/create.nix`) on both render paths and checks that each error contains every
 /// line of `NAME.err`, `MODEL` standing for the model's path. With `UPDATE_EXPECTED=1`, a
 /// case whose lines are not all found gets the `error:` lines of its error with the
 /// plugin as its new `.err`.
