@@ -41,8 +41,7 @@ fn fresh_deploy_starts_in_dependency_order() {
     assert!(sb.events().is_empty(), "{:?}", sb.events());
     let again: Vec<_> = names(&procs).iter().map(|n| sb.pid(n)).collect();
     assert_eq!(pids, again);
-    assert_succeeded(&sb.switch(&["--undeploy"]));
-    assert!(sb.leftovers().is_empty());
+    sb.undeploy_leaving_nothing();
 }
 
 #[test]
@@ -258,8 +257,7 @@ fn old_profile_option_and_environment_variables() {
     );
     let err = assert_failed(&sb.switch(&[]));
     assert!(err.contains("NIXPROC_PROCESSES"), "{err}");
-    assert_succeeded(&sb.switch(&["--undeploy"]));
-    assert!(sb.leftovers().is_empty());
+    sb.undeploy_leaving_nothing();
 }
 
 #[test]
@@ -297,7 +295,7 @@ fn a_profile_without_start_links_for_the_runlevel_is_refused_with_a_hint() {
 #[test]
 fn quiet_builds_nix_options_and_delete_all_removes_the_build_root() {
     let sb = Sandbox::new();
-    let model = common::repo_root().join("examples/webapps/processes.nix");
+    let model = common::webapps_example();
     let model = model.to_str().unwrap();
     let offline = ["--option", "substituters", ""];
     let build = |extra: &[&str]| {
@@ -404,8 +402,7 @@ fn generations_keep_nix_envs_layout_and_are_gc_roots() {
     );
     assert_succeeded(&nix_env(&["--delete-generations", "1"]));
     assert!(std::fs::symlink_metadata(gen_link(1)).is_err());
-    assert_succeeded(&sb.switch(&["--undeploy"]));
-    assert!(sb.leftovers().is_empty());
+    sb.undeploy_leaving_nothing();
 }
 
 /// A process whose `user` neither exists nor is created by the profile's credentials is
@@ -445,8 +442,7 @@ fn a_process_running_as_an_account_nothing_creates_is_refused_before_any_stop() 
         );
     }
     assert_eq!((sb.pid("a"), sb.pid("b")), (a, b), "something was stopped");
-    assert_succeeded(&sb.switch(&["--undeploy"]));
-    assert!(sb.leftovers().is_empty());
+    sb.undeploy_leaving_nothing();
 }
 
 /// A plugin that loads but cannot register `builtins.sysvinitScript` (here: one built for
@@ -456,7 +452,7 @@ fn a_process_running_as_an_account_nothing_creates_is_refused_before_any_stop() 
 #[test]
 fn a_plugin_that_cannot_register_is_noticed() {
     let sb = Sandbox::new();
-    let model = common::repo_root().join("examples/webapps/processes.nix");
+    let model = common::webapps_example();
     let model = model.to_str().unwrap();
     let bin = sb.path().join("installed/bin");
     std::fs::create_dir_all(&bin).unwrap();

@@ -31,12 +31,26 @@ fn stand_in_flake(dir: &Path, flavour: &str) {
     std::fs::write(dir.join("flake.nix"), text).unwrap();
 }
 
+/// A deployment named `name` for the webapps example with nginx on a free port and
+/// `instances` free consecutive ports for the webapps; returns it, nginx's port and the
+/// extra parameters that give the ports.
+fn webapps_deployment(name: &str, instances: u16) -> (ModelDeployment, u16, String) {
+    let nginx_port = common::free_port();
+    let base = free_ports(instances);
+    let extra = format!("{{ nginxPort = {nginx_port}; webappBasePort = {base}; }}");
+    (
+        ModelDeployment::new(name, &["--extra-params", &extra]),
+        nginx_port,
+        extra,
+    )
+}
+
 /// A user flake in `dir` whose `processes.web` is the example model with one webapp
 /// instance, on its nixpkgs input's package set; the instance's name tells which
 /// stand-in it got.
 fn user_flake(dir: &Path, nixpkgs: &Path) {
     std::fs::create_dir_all(dir).unwrap();
-    let example = common::repo_root().join("examples/webapps/processes.nix");
+    let example = common::webapps_example();
     let text = format!(
         r#"{{
   description = "my processes";
@@ -63,10 +77,7 @@ fn user_flake(dir: &Path, nixpkgs: &Path) {
 
 #[test]
 fn a_flake_output_deploys_with_a_stand_in_nixpkgs_offline() {
-    let nginx_port = common::free_port();
-    let base = free_ports(2);
-    let extra = format!("{{ nginxPort = {nginx_port}; webappBasePort = {base}; }}");
-    let d = ModelDeployment::new("flake", &["--extra-params", &extra]);
+    let (d, nginx_port, extra) = webapps_deployment("flake", 2);
     let first = d.dir.path().join("nixpkgs-first");
     let second = d.dir.path().join("nixpkgs-second");
     stand_in_flake(&first, "first");
@@ -205,10 +216,7 @@ pkgs
 /// files.
 #[test]
 fn nix_run_of_the_project_flake_deploys_a_user_flake() {
-    let nginx_port = common::free_port();
-    let base = free_ports(1);
-    let extra = format!("{{ nginxPort = {nginx_port}; webappBasePort = {base}; }}");
-    let d = ModelDeployment::new("flake-app", &["--extra-params", &extra]);
+    let (d, nginx_port, extra) = webapps_deployment("flake-app", 1);
     let tools_nixpkgs = d.dir.path().join("tools-nixpkgs");
     stand_in_for_the_project(&tools_nixpkgs);
     let model_nixpkgs = d.dir.path().join("model-nixpkgs");

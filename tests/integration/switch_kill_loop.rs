@@ -279,6 +279,5 @@ fn kill_9_at_random_instants_always_converges() {
         started.elapsed()
     );
     assert_eq!(divergences, 0, "see the iterations printed above");
-    assert_succeeded(&sb.switch(&["--undeploy"]));
-    assert!(sb.leftovers().is_empty());
+    sb.undeploy_leaving_nothing();
 }

@@ -279,6 +279,17 @@ esac
         fs::canonicalize(self.profile_link()).ok()
     }
 
+    /// Undeploys with the switch, which must succeed, and checks that no process of this
+    /// sandbox is left.
+    pub fn undeploy_leaving_nothing(&self) {
+        super::assert_succeeded(&self.switch(&["--undeploy"]));
+        let left = self.leftovers();
+        assert!(
+            left.is_empty(),
+            "processes left after undeploying: {left:?}"
+        );
+    }
+
     /// Processes still alive that carry this sandbox's tag.
     pub fn leftovers(&self) -> Vec<u32> {
         let mut out = Vec::new();
