@@ -260,6 +260,15 @@ fn old_profile_option_and_environment_variables() {
     sb.undeploy_leaving_nothing();
 }
 
+/// Switches to `profile` with `--dry-run` and without; both must fail. Their errors.
+fn refusals_with_and_without_dry_run(sb: &Sandbox, profile: &Path) -> Vec<String> {
+    let profile = profile.to_str().unwrap();
+    [vec!["--dry-run", profile], vec![profile]]
+        .iter()
+        .map(|args| assert_failed(&sb.switch(args)))
+        .collect()
+}
+
 #[test]
 fn a_profile_without_start_links_for_the_runlevel_is_refused_with_a_hint() {
     let sb = Sandbox::new();
@@ -268,10 +277,7 @@ fn a_profile_without_start_links_for_the_runlevel_is_refused_with_a_hint() {
     // Its links are for runlevel 5 only: deploying it for runlevel 3 would stop `a`.
     let v2 = sb.profile("v2", &[Proc::new("a", &[]), Proc::new("b", &["a"])]);
     std::fs::rename(v2.join("etc/rc.d/rc3.d"), v2.join("etc/rc.d/rc5.d")).unwrap();
-    for args in [vec!["--dry-run"], vec![]] {
-        let mut args = args.clone();
-        args.push(v2.to_str().unwrap());
-        let err = assert_failed(&sb.switch(&args));
+    for err in refusals_with_and_without_dry_run(&sb, &v2) {
         assert!(
             err.contains("2 init.d script(s) but no start links for runlevel 3")
                 && err.contains("runlevel(s) 5 have some")
@@ -431,10 +437,7 @@ fn a_process_running_as_an_account_nothing_creates_is_refused_before_any_stop() 
         serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
     json["user"] = serde_json::json!("nxpsvc2");
     std::fs::write(&manifest, json.to_string()).unwrap();
-    for args in [vec!["--dry-run"], vec![]] {
-        let mut args = args.clone();
-        args.push(v2.to_str().unwrap());
-        let err = assert_failed(&sb.switch(&args));
+    for err in refusals_with_and_without_dry_run(&sb, &v2) {
         assert!(
             err.contains("process `a` runs as user `nxpsvc2`, which does not exist")
                 && err.contains("did you mean 'nxpsvc1'?"),

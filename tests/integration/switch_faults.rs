@@ -13,14 +13,7 @@ use common::*;
 /// changed, layers 2-3 dropped, 14 new ones (in 2 layers of 7) on top of layer 1.
 fn versions(sb: &Sandbox) -> (PathBuf, Vec<Proc>, PathBuf, Vec<Proc>) {
     let v1 = layered("p", 4, 3);
-    let mut v2: Vec<Proc> = Vec::new();
-    for p in &v1 {
-        if p.name.starts_with("p0") {
-            v2.push(p.clone());
-        } else if p.name.starts_with("p1") {
-            v2.push(p.clone().version(2));
-        }
-    }
+    let mut v2 = first_layer_kept_second_changed(&v1);
     let layer1: Vec<&str> = vec!["p1x0", "p1x1", "p1x2"];
     for w in 0..7 {
         v2.push(Proc::new(&format!("n0x{w}"), &layer1));

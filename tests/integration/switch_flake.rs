@@ -260,6 +260,12 @@ fn nix_run_of_the_project_flake_deploys_a_user_flake() {
             .output()
             .unwrap()
     };
+    // `nix eval --raw INSTALLABLE`, which must succeed: its output.
+    let nix_eval_raw = |installable: &str| {
+        let out = nix(&["eval", "--raw", installable]);
+        assert_succeeded(&out);
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
     let link = d.profile_link();
     let state = d.dir.path().join("state");
     // What `nix run` does, in its two steps: build the app's package, then run the app's
@@ -271,13 +277,9 @@ fn nix_run_of_the_project_flake_deploys_a_user_flake() {
         "--no-link",
         &format!("{repo}#packages.x86_64-linux.nixproc-sysvinit"),
     ]));
-    let out = nix(&[
-        "eval",
-        "--raw",
-        &format!("{repo}#apps.x86_64-linux.nixproc-sysvinit-switch.program"),
-    ]);
-    assert_succeeded(&out);
-    let program = String::from_utf8_lossy(&out.stdout).to_string();
+    let program = nix_eval_raw(&format!(
+        "{repo}#apps.x86_64-linux.nixproc-sysvinit-switch.program"
+    ));
     let out = std::process::Command::new(&program)
         .arg("-p")
         .arg(&link)
@@ -297,13 +299,9 @@ fn nix_run_of_the_project_flake_deploys_a_user_flake() {
     assert!(page.contains("instance=webapp1"), "{page}");
 
     // The package holds the Nix files where the installed tools look for them.
-    let out = nix(&[
-        "eval",
-        "--raw",
-        &format!("{repo}#packages.x86_64-linux.nixproc-sysvinit.outPath"),
-    ]);
-    assert_succeeded(&out);
-    let package = String::from_utf8_lossy(&out.stdout).to_string();
+    let package = nix_eval_raw(&format!(
+        "{repo}#packages.x86_64-linux.nixproc-sysvinit.outPath"
+    ));
     assert!(
         Path::new(&package)
             .join("share/nixproc-sysvinit/nix/build-profile.nix")

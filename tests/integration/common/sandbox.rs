@@ -323,6 +323,20 @@ impl Drop for Sandbox {
     }
 }
 
+/// Of a [`layered`] graph with prefix `p`: layer 0 as it is and layer 1 at version 2;
+/// the other layers are left out.
+pub fn first_layer_kept_second_changed(procs: &[Proc]) -> Vec<Proc> {
+    let mut out = Vec::new();
+    for p in procs {
+        if p.name.starts_with("p0") {
+            out.push(p.clone());
+        } else if p.name.starts_with("p1") {
+            out.push(p.clone().version(2));
+        }
+    }
+    out
+}
+
 /// A chain/layer graph: `layers` layers of `width` processes, each depending on every
 /// process of the previous layer.
 pub fn layered(prefix: &str, layers: usize, width: usize) -> Vec<Proc> {
