@@ -334,24 +334,21 @@ fn write_model(dir: &TestDir, name: &str, body: &str) -> PathBuf {
     dir.write(name, &text, 0o644)
 }
 
-/// The arguments of a nix-build or nix-instantiate of the profile of `model`.
-fn profile_args(model: &Path) -> [String; 4] {
+/// The arguments of a nix-build or nix-instantiate of the profile of `model` with the
+/// profile builder `builder`.
+fn profile_args<'a>(builder: &'a Path, model: &'a Path) -> [&'a str; 4] {
     [
-        repo_root()
-            .join("nix/build-profile.nix")
-            .to_str()
-            .unwrap()
-            .to_string(),
-        "--arg".to_string(),
-        "exprFile".to_string(),
-        model.to_str().unwrap().to_string(),
+        builder.to_str().unwrap(),
+        "--arg",
+        "exprFile",
+        model.to_str().unwrap(),
     ]
 }
 
 /// `nix-instantiate` of the profile of `model` on render path `via`.
 fn instantiate_profile(via: Via, model: &Path) -> Result<String, String> {
-    let args = profile_args(model);
-    nix("nix-instantiate", via, &args.each_ref().map(String::as_str))
+    let builder = repo_root().join("nix/build-profile.nix");
+    nix("nix-instantiate", via, &profile_args(&builder, model))
 }
 
 /// Evaluates a model with both render paths and returns the two error texts.
@@ -1034,8 +1031,8 @@ fn a_problem_only_the_renderer_finds_is_reported_on_both_paths() {
     let dir = TestDir::new("nixproc-nix-renderer-only");
     let body = "{\n  web = create {\n    name = \"web\";\n    process = \"/bin/true\";\n    environment.BIG = builtins.concatStringsSep \"\" (builtins.genList (i: \"xxxxxxxxxxxxxxxx\") 9000);\n  };\n}";
     let model = write_model(&dir, "processes.nix", body);
-    let args = profile_args(&model);
-    let args = args.each_ref().map(String::as_str);
+    let builder = repo_root().join("nix/build-profile.nix");
+    let args = profile_args(&builder, &model);
     let limit = "beyond the kernel's limit of 131072 bytes for one string";
     let err = nix("nix-instantiate", Via::Plugin, &args).expect_err("the model is wrong");
     let want = format!(
