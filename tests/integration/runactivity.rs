@@ -109,8 +109,7 @@ fn status_json_order_reverse_and_failures() {
 #[test]
 fn runactivity_waits_for_a_running_switch() {
     let sb = Sandbox::new();
-    let v1 = sb.profile("v1", &[Proc::new("a", &[]), Proc::new("b", &["a"])]);
-    let v2 = sb.profile("v2", &[Proc::new("a", &[]), Proc::new("c", &["a"])]);
+    let (v1, v2) = sb.b_to_c_profiles();
     assert_succeeded(&sb.switch(&[v1.to_str().unwrap()]));
     std::fs::write(sb.run().join("slow-c"), "2").unwrap();
     let mut switch = sb.spawn_switch(&v2);

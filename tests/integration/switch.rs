@@ -95,8 +95,7 @@ fn upgrade_stops_obsolete_starts_new_restarts_changed_and_keeps_unchanged() {
 #[test]
 fn rollback_switch_generation_list_delete_and_undeploy() {
     let sb = Sandbox::new();
-    let v1 = sb.profile("v1", &[Proc::new("a", &[]), Proc::new("b", &["a"])]);
-    let v2 = sb.profile("v2", &[Proc::new("a", &[]), Proc::new("c", &["a"])]);
+    let (v1, v2) = sb.b_to_c_profiles();
     assert_succeeded(&sb.switch(&[v1.to_str().unwrap()]));
     let gen1 = sb.deployed().unwrap();
     assert_succeeded(&sb.switch(&[v2.to_str().unwrap()]));
@@ -222,8 +221,7 @@ fn json_output_and_plain_progress() {
 #[test]
 fn old_profile_option_and_environment_variables() {
     let sb = Sandbox::new();
-    let v1 = sb.profile("v1", &[Proc::new("a", &[]), Proc::new("b", &["a"])]);
-    let v2 = sb.profile("v2", &[Proc::new("a", &[]), Proc::new("c", &["a"])]);
+    let (v1, v2) = sb.b_to_c_profiles();
     // Settings from NIXPROC_* variables.
     let out = sb
         .switch_cmd()

@@ -190,8 +190,7 @@ fn model_arguments_extra_params_boolean_variables_and_the_plan_graph() {
 #[test]
 fn nix_state_dir_and_nix_user_profile_dir_find_a_nix_processmgmt_deployment() {
     let sb = Sandbox::new();
-    let v1 = sb.profile("v1", &[Proc::new("a", &[]), Proc::new("b", &["a"])]);
-    let v2 = sb.profile("v2", &[Proc::new("a", &[]), Proc::new("c", &["a"])]);
+    let (v1, v2) = sb.b_to_c_profiles();
     // A deployment where nix-processmgmt keeps it: NIX_STATE_DIR/profiles/processes.
     let nix_state = sb.path().join("nix");
     let upstream = nix_state.join("profiles/processes");

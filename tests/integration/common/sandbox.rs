@@ -85,6 +85,14 @@ impl Sandbox {
         self.state().join("lib/nixproc-sysvinit/processes")
     }
 
+    /// The profiles `v1` (`a`, and `b` on `a`) and `v2` (`a`, and `c` on `a`): an upgrade
+    /// that keeps `a`, removes `b` and adds `c`.
+    pub fn b_to_c_profiles(&self) -> (PathBuf, PathBuf) {
+        let v1 = self.profile("v1", &[Proc::new("a", &[]), Proc::new("b", &["a"])]);
+        let v2 = self.profile("v2", &[Proc::new("a", &[]), Proc::new("c", &["a"])]);
+        (v1, v2)
+    }
+
     /// Writes a profile directory `NAME` (a valid store path name) holding `procs`.
     pub fn profile(&self, name: &str, procs: &[Proc]) -> PathBuf {
         let root = self.path().join(name);
