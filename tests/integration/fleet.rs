@@ -47,19 +47,11 @@ impl TestHosts {
 
     /// `test-hosts COMMAND DIR ARGS...`, which must succeed.
     fn call(&self, command: &str, args: &[&str]) -> String {
-        let out = self
-            .script()
-            .arg(command)
-            .arg(self.dir.path())
-            .args(args)
-            .output()
-            .expect("run test-hosts");
-        assert!(
-            out.status.success(),
-            "test-hosts {command} {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        let mut cmd = self.script();
+        cmd.arg(command).arg(self.dir.path()).args(args);
+        crate::common::stdout_of(&mut cmd, &format!("test-hosts {command} {args:?}"))
+            .trim()
+            .to_string()
     }
 
     fn add(&self, args: &[&str]) {

@@ -83,15 +83,9 @@ fn every_golden_spec_renders_to_its_reviewed_output() {
 fn every_golden_script_passes_bash_syntax_check() {
     for spec in specs() {
         let rendered = render_file(&spec);
-        let out = Command::new("bash")
-            .args(["-n", "-c", &rendered.script])
-            .output()
-            .expect("bash runs");
-        assert!(
-            out.status.success(),
-            "{}: {}",
-            spec.display(),
-            String::from_utf8_lossy(&out.stderr)
+        crate::common::stdout_of(
+            Command::new("bash").args(["-n", "-c", &rendered.script]),
+            &format!("bash -n on the script of {}", spec.display()),
         );
     }
 }
@@ -260,19 +254,13 @@ fn insserv_reads_the_headers_and_orders_the_scripts_like_our_links() {
         use std::os::unix::fs::PermissionsExt;
         fs::set_permissions(&script, fs::Permissions::from_mode(0o755)).unwrap();
     }
-    let out = Command::new("insserv")
-        .arg("-s")
-        .arg("-p")
-        .arg(&init_d)
-        .arg("-i")
-        .arg(dir.path().join("insserv"))
-        .output()
-        .expect("insserv runs (scripts/setup.sh installs it)");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&out.stderr)
+    let stdout = crate::common::stdout_of(
+        Command::new("insserv")
+            .args(["-s", "-p"])
+            .arg(&init_d)
+            .arg("-i")
+            .arg(dir.path().join("insserv")),
+        "insserv (scripts/setup.sh installs it)",
     );
     let (webapp_start, webapp_levels) = insserv_entry(&stdout, "S", "webapp");
     let (nginx_start, nginx_levels) = insserv_entry(&stdout, "S", "nginx");

@@ -63,6 +63,20 @@ impl Fixture {
         self.dir.write(&format!("init.d/{name}"), &text, 0o755)
     }
 
+    /// A script `init.d/NAME` without a preamble: start and stop run `start` and `stop`
+    /// and report with `evaluate_retval`; status runs `status`.
+    fn start_stop_status(&self, name: &str, start: &str, stop: &str, status: &str) -> PathBuf {
+        self.script(
+            name,
+            "",
+            &[
+                ("start", format!("{start}\nevaluate_retval")),
+                ("stop", format!("{stop}\nevaluate_retval")),
+                ("status", status.to_string()),
+            ],
+        )
+    }
+
     fn run(&self, script: &Path, activity: &str) -> Run {
         run_script(self.dir.path(), script, &[activity], &[])
     }
@@ -444,20 +458,11 @@ fn user_switch_and_forced_caller() {
         shell_quote_path(&daemonize),
         shell_quote(&user.name),
     );
-    let script = f.script(
+    let script = f.start_stop_status(
         "daemonize",
-        "",
-        &[
-            (
-                "start",
-                format!("start_daemon -p {dp} -u {un} -n 5 {dz} {dp}\nevaluate_retval"),
-            ),
-            (
-                "stop",
-                format!("killproc -p {dp} -u {un} {dz}\nevaluate_retval"),
-            ),
-            ("status", format!("statusproc -p {dp} -u {un} {dz}")),
-        ],
+        &format!("start_daemon -p {dp} -u {un} -n 5 {dz} {dp}"),
+        &format!("killproc -p {dp} -u {un} {dz}"),
+        &format!("statusproc -p {dp} -u {un} {dz}"),
     );
     assert_ok(&f.run(&script, "start"), "start_daemon -u");
     let pid = read_pid(&dpid).expect("daemon PID");
@@ -564,20 +569,11 @@ fn term_ignoring_processes_are_killed_after_the_delay() {
     let pid_file = f.run.join("stubborn.pid");
     f.guard.pid_file(&pid_file);
     let (pf, st) = (shell_quote_path(&pid_file), shell_quote_path(&stubborn));
-    let script = f.script(
+    let script = f.start_stop_status(
         "stubborn",
-        "",
-        &[
-            (
-                "start",
-                format!("start_foreground -D daemon -p {pf} -- {st}\nevaluate_retval"),
-            ),
-            (
-                "stop",
-                format!("killproc -d 0.3 -p {pf} daemon\nevaluate_retval"),
-            ),
-            ("status", format!("statusproc -p {pf} daemon")),
-        ],
+        &format!("start_foreground -D daemon -p {pf} -- {st}"),
+        &format!("killproc -d 0.3 -p {pf} daemon"),
+        &format!("statusproc -p {pf} daemon"),
     );
     assert_ok(&f.run(&script, "start"), "start stubborn");
     let wrapper = read_pid(&pid_file).unwrap();
@@ -592,17 +588,11 @@ fn term_ignoring_processes_are_killed_after_the_delay() {
     let dpid = f.run.join("daemonize.pid");
     f.guard.pid_file(&dpid);
     let (dp, dz) = (shell_quote_path(&dpid), shell_quote_path(&daemonize));
-    let script = f.script(
+    let script = f.start_stop_status(
         "daemonize",
-        "",
-        &[
-            (
-                "start",
-                format!("start_daemon -p {dp} {dz} {dp} ignore-term\nevaluate_retval"),
-            ),
-            ("stop", format!("killproc -p {dp} {dz}\nevaluate_retval")),
-            ("status", format!("statusproc -p {dp} {dz}")),
-        ],
+        &format!("start_daemon -p {dp} {dz} {dp} ignore-term"),
+        &format!("killproc -p {dp} {dz}"),
+        &format!("statusproc -p {dp} {dz}"),
     );
     assert_ok(&f.run(&script, "start"), "start daemonize");
     let pid = read_pid(&dpid).unwrap();

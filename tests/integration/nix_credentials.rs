@@ -55,40 +55,49 @@ fn privileged_credentials_are_refused_without_the_opt_in_and_marked_with_it() {
 
 /// The checks of the test above on one render path.
 fn check_both_functions(use_plugin: bool) {
-    let process = |opt_in: &str| {
-        expr(
-            "script",
-            &format!(
-                "{{ name = \"nxpriv\"; process = \"/bin/true\"; {opt_in} \
-                 credentials.users.nxpriv = {{ extraGroups = [ \"sudo\" ]; }}; }}"
-            ),
-        )
-    };
-    let err = build(use_plugin, &process("")).expect_err("privileged credentials were accepted");
-    assert!(
-        err.contains("process 'nxpriv' (at «string»:1): attribute 'credentials.users.nxpriv.extraGroups' puts user 'nxpriv' in the privileged group 'sudo'; if that is intended, set 'allowPrivilegedCredentials = true' on the process"),
-        "{err}"
+    check_opt_in(
+        use_plugin,
+        |opt_in| {
+            expr(
+                "script",
+                &format!(
+                    "{{ name = \"nxpriv\"; process = \"/bin/true\"; {opt_in} \
+                     credentials.users.nxpriv = {{ extraGroups = [ \"sudo\" ]; }}; }}"
+                ),
+            )
+        },
+        "process 'nxpriv' (at «string»:1): attribute 'credentials.users.nxpriv.extraGroups' puts user 'nxpriv' in the privileged group 'sudo'; if that is intended, set 'allowPrivilegedCredentials = true' on the process",
+        ("dysnomia-support/users/nxpriv", "allowPrivilegedCredentials='1'\nextraGroups='sudo'\n"),
     );
-    let out = build(use_plugin, &process("allowPrivilegedCredentials = true;")).unwrap();
-    assert_eq!(
-        std::fs::read_to_string(out.join("dysnomia-support/users/nxpriv")).unwrap(),
-        "allowPrivilegedCredentials='1'\nextraGroups='sudo'\n"
+    check_opt_in(
+        use_plugin,
+        |opt_in| {
+            expr(
+                "credentials",
+                &format!("{{ {opt_in} groups.nxpriv = {{ gid = 0; }}; }}"),
+            )
+        },
+        "attribute 'credentials.groups.nxpriv.gid' gives group 'nxpriv' gid 0 (root's group); if that is intended, set 'allowPrivilegedCredentials = true'",
+        ("dysnomia-support/groups/nxpriv", "allowPrivilegedCredentials='1'\ngid='0'\n"),
     );
+}
 
-    let accounts = |opt_in: &str| {
-        expr(
-            "credentials",
-            &format!("{{ {opt_in} groups.nxpriv = {{ gid = 0; }}; }}"),
-        )
-    };
-    let err = build(use_plugin, &accounts("")).expect_err("gid 0 was accepted");
-    assert!(
-        err.contains("attribute 'credentials.groups.nxpriv.gid' gives group 'nxpriv' gid 0 (root's group); if that is intended, set 'allowPrivilegedCredentials = true'"),
-        "{err}"
-    );
-    let out = build(use_plugin, &accounts("allowPrivilegedCredentials = true;")).unwrap();
-    assert_eq!(
-        std::fs::read_to_string(out.join("dysnomia-support/groups/nxpriv")).unwrap(),
-        "allowPrivilegedCredentials='1'\ngid='0'\n"
-    );
+/// The expression `with_opt_in("")` (privileged credentials without the opt-in) fails to
+/// build with an error containing `refusal`; `with_opt_in` of the opt-in builds, and the
+/// built file `file.0` holds exactly `file.1`.
+fn check_opt_in(
+    use_plugin: bool,
+    with_opt_in: impl Fn(&str) -> String,
+    refusal: &str,
+    file: (&str, &str),
+) {
+    let err =
+        build(use_plugin, &with_opt_in("")).expect_err("privileged credentials were accepted");
+    assert!(err.contains(refusal), "want: {refusal}\ngot: {err}");
+    let out = build(
+        use_plugin,
+        &with_opt_in("allowPrivilegedCredentials = true;"),
+    )
+    .unwrap();
+    assert_eq!(std::fs::read_to_string(out.join(file.0)).unwrap(), file.1);
 }

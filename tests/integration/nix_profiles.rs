@@ -240,24 +240,27 @@ fn manifest(profile: &Path, name: &str) -> serde_json::Value {
     serde_json::from_str(&text).unwrap()
 }
 
+/// The profile of the webapps example built with the render tool for the state directory
+/// `state`, with the model's `extraParams` (JSON) and `more` arguments of nix-build.
+fn example_profile(state: &Path, extra_params: &str, more: &[&str]) -> PathBuf {
+    let mut args = vec![
+        "--argstr",
+        "stateDir",
+        state.to_str().unwrap(),
+        "--argstr",
+        "extraParams",
+        extra_params,
+    ];
+    args.extend_from_slice(more);
+    build_profile(Via::RenderTool, &example("processes.nix"), &args).unwrap()
+}
+
 #[test]
 fn nginx_configuration_matches_ports_and_pid_file() {
     let dir = TestDir::new("nixproc-nix-conf");
     let state = dir.path().join("state");
     let extra = r#"{"nginxPort":18123,"webappBasePort":17100,"webappInstances":3}"#;
-    let profile = build_profile(
-        Via::RenderTool,
-        &example("processes.nix"),
-        &[
-            "--argstr",
-            "stateDir",
-            state.to_str().unwrap(),
-            "--argstr",
-            "extraParams",
-            extra,
-        ],
-    )
-    .unwrap();
+    let profile = example_profile(&state, extra, &[]);
     let nginx = manifest(&profile, "nginx");
     let pid_file = nginx["pidFile"].as_str().unwrap();
     assert_eq!(pid_file, format!("{}/run/nginx.pid", state.display()));
@@ -331,24 +334,28 @@ fn write_model(dir: &TestDir, name: &str, body: &str) -> PathBuf {
     dir.write(name, &text, 0o644)
 }
 
+/// The arguments of a nix-build or nix-instantiate of the profile of `model` with the
+/// profile builder `builder`.
+fn profile_args<'a>(builder: &'a Path, model: &'a Path) -> [&'a str; 4] {
+    [
+        builder.to_str().unwrap(),
+        "--arg",
+        "exprFile",
+        model.to_str().unwrap(),
+    ]
+}
+
+/// `nix-instantiate` of the profile of `model` on render path `via`.
+fn instantiate_profile(via: Via, model: &Path) -> Result<String, String> {
+    let builder = repo_root().join("nix/build-profile.nix");
+    nix("nix-instantiate", via, &profile_args(&builder, model))
+}
+
 /// Evaluates a model with both render paths and returns the two error texts.
 fn errors_of(model: &Path) -> Vec<String> {
-    let builder = repo_root().join("nix/build-profile.nix");
     [Via::Plugin, Via::RenderTool]
         .into_iter()
-        .map(|path| {
-            nix(
-                "nix-instantiate",
-                path,
-                &[
-                    builder.to_str().unwrap(),
-                    "--arg",
-                    "exprFile",
-                    model.to_str().unwrap(),
-                ],
-            )
-            .expect_err("the model is wrong")
-        })
+        .map(|via| instantiate_profile(via, model).expect_err("the model is wrong"))
         .collect()
 }
 
@@ -376,7 +383,8 @@ const MODEL_ERROR_TESTS: [&str; 6] = [
 ];
 
 /// Evaluates every processes model `tests/errors/nix/TEST/NAME.nix` (`@root@` standing
-/// for the repository) on both render paths and checks that each error contains every
+/// for the repository; a case gives its processes to the shared preamble
+/// `tests/errors/nix/create.nix`) on both render paths and checks that each error contains every
 /// line of `NAME.err`, `MODEL` standing for the model's path. With `UPDATE_EXPECTED=1`, a
 /// case whose lines are not all found gets the `error:` lines of its error with the
 /// plugin as its new `.err`.
@@ -496,22 +504,7 @@ fn example_profile_serves_requests_through_nginx() {
     };
     let extra =
         format!(r#"{{"nginxPort":{nginx_port},"webappBasePort":{base},"webappInstances":2}}"#);
-    let profile = build_profile(
-        Via::RenderTool,
-        &example("processes.nix"),
-        &[
-            "--argstr",
-            "stateDir",
-            state.to_str().unwrap(),
-            "--arg",
-            "forceDisableUserChange",
-            "true",
-            "--argstr",
-            "extraParams",
-            &extra,
-        ],
-    )
-    .unwrap();
+    let profile = example_profile(&state, &extra, &["--arg", "forceDisableUserChange", "true"]);
     for sub in ["run", "log", "tmp"] {
         fs::create_dir_all(state.join(sub)).unwrap();
     }
@@ -787,11 +780,21 @@ fn processes_share_identical_credential_files_only() {
          b = create { name = \"b\"; process = \"/bin/false\"; credentials.users.web = { description = \"two\"; }; };\n}",
     );
     for path in [Via::Plugin, Via::RenderTool] {
-        let err = build_profile(path, &conflicting, &[]).expect_err("different files");
-        assert!(
-            err.contains("dysnomia-support/users/web"),
-            "{path:?}: {err}"
-        );
+        assert_profile_refused(path, &conflicting, "dysnomia-support/users/web");
+    }
+}
+
+/// The error of two processes `web-a` and `web-b` of the program `/bin/sleep` without an
+/// instance name.
+const WEB_A_AND_B_SHARE_A_PID_FILE: &str =
+    "processes 'web-a' and 'web-b' both use /var/run/sleep.pid";
+
+/// Building the profile of `model` on render path `via` fails with an error that contains
+/// `want`.
+fn assert_profile_refused(via: Via, model: &Path, want: &str) {
+    match build_profile(via, model, &[]) {
+        Ok(profile) => panic!("{via:?}: built {}, want: {want}", profile.display()),
+        Err(err) => assert!(err.contains(want), "{via:?}: want: {want}\ngot: {err}"),
     }
 }
 
@@ -822,15 +825,11 @@ fn processes_sharing_a_pid_or_log_file_are_refused_on_both_paths() {
          b = create { name = \"web-b\"; instanceName = \"web-b\"; process = \"/bin/sleep\"; };\n}",
     );
     for path in [Via::Plugin, Via::RenderTool] {
-        let err = build_profile(path, &same_program, &[]).expect_err("colliding PID files");
-        assert!(
-            err.contains("processes 'web-a' and 'web-b' both use /var/run/sleep.pid"),
-            "{path:?}: {err}"
-        );
-        let err = build_profile(path, &foreground_user, &[]).expect_err("colliding PID files");
-        assert!(
-            err.contains("processes 'fg-a' and 'fg-b' both use /var/run/fg/fg.pid"),
-            "{path:?}: {err}"
+        assert_profile_refused(path, &same_program, WEB_A_AND_B_SHARE_A_PID_FILE);
+        assert_profile_refused(
+            path,
+            &foreground_user,
+            "processes 'fg-a' and 'fg-b' both use /var/run/fg/fg.pid",
         );
         let profile = build_profile(path, &distinct, &[]).expect("distinct PID files");
         assert!(profile.join("etc/rc.d/init.d/web-b").is_file());
@@ -985,18 +984,8 @@ fn a_group_no_one_makes_is_reported_at_the_users_line() {
          b = create { name = \"b\"; process = \"/bin/true\"; user = \"b\";\n    \
          credentials.users.b = { group = \"shared\"; extraGroups = \"users, shared\"; }; };\n}",
     );
-    let builder = repo_root().join("nix/build-profile.nix");
     for via in common::nixbuild::BOTH {
-        let out = nix(
-            "nix-instantiate",
-            via,
-            &[
-                builder.to_str().unwrap(),
-                "--arg",
-                "exprFile",
-                model.to_str().unwrap(),
-            ],
-        );
+        let out = instantiate_profile(via, &model);
         assert!(out.is_ok(), "{via:?}: {out:?}");
     }
 }
@@ -1024,11 +1013,7 @@ fn a_mixed_profile_still_refuses_shared_pid_files() {
         ),
     );
     for via in common::nixbuild::BOTH {
-        let err = build_profile(via, &model, &[]).expect_err("colliding PID files");
-        assert!(
-            err.contains("processes 'web-a' and 'web-b' both use /var/run/sleep.pid"),
-            "{via:?}: {err}"
-        );
+        assert_profile_refused(via, &model, WEB_A_AND_B_SHARE_A_PID_FILE);
         let profile = build_profile(via, &fixed, &[]).expect("distinct PID files");
         assert!(profile.join("dysnomia-support/groups/shared").exists());
         assert!(profile
@@ -1047,12 +1032,7 @@ fn a_problem_only_the_renderer_finds_is_reported_on_both_paths() {
     let body = "{\n  web = create {\n    name = \"web\";\n    process = \"/bin/true\";\n    environment.BIG = builtins.concatStringsSep \"\" (builtins.genList (i: \"xxxxxxxxxxxxxxxx\") 9000);\n  };\n}";
     let model = write_model(&dir, "processes.nix", body);
     let builder = repo_root().join("nix/build-profile.nix");
-    let args = [
-        builder.to_str().unwrap(),
-        "--arg",
-        "exprFile",
-        model.to_str().unwrap(),
-    ];
+    let args = profile_args(&builder, &model);
     let limit = "beyond the kernel's limit of 131072 bytes for one string";
     let err = nix("nix-instantiate", Via::Plugin, &args).expect_err("the model is wrong");
     let want = format!(

@@ -233,21 +233,15 @@ fn nix_values_convert_like_builtins_to_json() {
 
 /// Runs `nix-build --no-out-link` on `expr` with the plugin and returns the output path.
 fn nix_build(expr: &str) -> String {
-    let out = Command::new("nix-build")
-        .args(["--no-out-link", "--option", "plugin-files"])
-        .arg(plugin())
-        .args(["-E", expr])
-        .output()
-        .expect("nix-build runs");
-    assert!(
-        out.status.success(),
-        "nix-build failed: {}\n{expr}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("store path")
-        .trim()
-        .to_owned()
+    common::stdout_of(
+        Command::new("nix-build")
+            .args(["--no-out-link", "--option", "plugin-files"])
+            .arg(plugin())
+            .args(["-E", expr]),
+        &format!("nix-build of {expr}"),
+    )
+    .trim()
+    .to_owned()
 }
 
 fn references(path: &str) -> Vec<String> {
@@ -495,11 +489,9 @@ fn huge_valid_strings_render() {
 
 /// Replaces the recorded Nix version in a copy of the plugin, as if it were built for
 /// another Nix, and checks that it refuses to register with one clear line.
-#[test]
-fn a_plugin_built_for_another_nix_registers_nothing() {
-    let dir = tempfile::tempdir().expect("temp dir");
-    let (copy, fake) = common::plugin_for_another_nix(plugin(), dir.path());
-    let running = String::from_utf8(
+/// The version of the Nix on the PATH: the last word of `nix --version`.
+fn installed_nix_version() -> String {
+    let out = String::from_utf8(
         Command::new("nix")
             .arg("--version")
             .output()
@@ -507,7 +499,17 @@ fn a_plugin_built_for_another_nix_registers_nothing() {
             .stdout,
     )
     .expect("utf-8");
-    let this_nix = running.split_whitespace().last().unwrap_or_default();
+    out.split_whitespace()
+        .last()
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[test]
+fn a_plugin_built_for_another_nix_registers_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (copy, fake) = common::plugin_for_another_nix(plugin(), dir.path());
+    let this_nix = installed_nix_version();
     let out = eval_with(&copy, "builtins ? sysvinitScript");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
@@ -575,15 +577,7 @@ fn the_nix_2_26_adapter_compiles_against_nix_2_26_headers() {
         "the 2.8 adapter unexpectedly compiles against 2.26.3: the check would prove nothing"
     );
     // And the other way round, against the 2.8 headers the plugin is built with.
-    let installed = String::from_utf8(
-        Command::new("nix")
-            .arg("--version")
-            .output()
-            .expect("nix runs")
-            .stdout,
-    )
-    .expect("utf-8");
-    let installed = installed.split_whitespace().last().unwrap_or_default();
+    let installed = installed_nix_version();
     let headers = root
         .join(".nixproc/nix-headers")
         .join(installed)

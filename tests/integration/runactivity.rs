@@ -100,8 +100,7 @@ fn status_json_order_reverse_and_failures() {
     assert_succeeded(&runactivity(&sb, &["start", other.to_str().unwrap()]));
     assert!(sb.pid("solo").is_some());
     assert_succeeded(&runactivity(&sb, &["stop", other.to_str().unwrap()]));
-    assert_succeeded(&sb.switch(&["--undeploy"]));
-    assert!(sb.leftovers().is_empty());
+    sb.undeploy_leaving_nothing();
 }
 
 /// A switch removes `b` and slowly starts `c`; `runactivity start` issued meanwhile
@@ -110,8 +109,7 @@ fn status_json_order_reverse_and_failures() {
 #[test]
 fn runactivity_waits_for_a_running_switch() {
     let sb = Sandbox::new();
-    let v1 = sb.profile("v1", &[Proc::new("a", &[]), Proc::new("b", &["a"])]);
-    let v2 = sb.profile("v2", &[Proc::new("a", &[]), Proc::new("c", &["a"])]);
+    let (v1, v2) = sb.b_to_c_profiles();
     assert_succeeded(&sb.switch(&[v1.to_str().unwrap()]));
     std::fs::write(sb.run().join("slow-c"), "2").unwrap();
     let mut switch = sb.spawn_switch(&v2);
@@ -122,10 +120,7 @@ fn runactivity_waits_for_a_running_switch() {
     let out = runactivity(&sb, &["--no-wait", "start"]);
     assert_eq!(out.status.code(), Some(2), "{out:?}");
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains(&format!("(pid {}) is running", switch.id())),
-        "{err}"
-    );
+    assert_contains(&err, &format!("(pid {}) is running", switch.id()));
     assert!(switch.try_wait().unwrap().is_none(), "switch already over");
 
     // status needs no lock: it answers while the switch runs.
@@ -144,12 +139,12 @@ fn runactivity_waits_for_a_running_switch() {
     let out = waiting.wait_with_output().unwrap();
     assert!(switch.wait().unwrap().success());
     let text = assert_succeeded(&out);
-    assert!(
-        text.contains(&format!(
+    assert_contains(
+        &text,
+        &format!(
             "waiting for nixproc-sysvinit-switch (pid {}) to finish",
             switch.id()
-        )),
-        "{text}"
+        ),
     );
     assert!(sb.pid("a").is_some() && sb.pid("c").is_some());
     assert!(sb.pid("b").is_none(), "runactivity restarted the removed b");
@@ -169,24 +164,23 @@ fn runactivity_waits_for_a_running_switch() {
             .starts_with(&format!("{} nixproc-sysvinit-runactivity", activity.id()))
     ));
     let err = assert_failed(&sb.switch(&["--no-wait", v1.to_str().unwrap()]));
-    assert!(
-        err.contains(&format!(
+    assert_contains(
+        &err,
+        &format!(
             "another nixproc-sysvinit-runactivity (pid {}) is running",
             activity.id()
-        )),
-        "{err}"
+        ),
     );
     assert!(activity.wait().unwrap().success());
     assert!(sb.pid("c").is_some());
-    assert_succeeded(&sb.switch(&["--undeploy"]));
-    assert!(sb.leftovers().is_empty());
+    sb.undeploy_leaving_nothing();
 }
 
 /// `--option` reaches the nix-build of a model: restrict-eval makes it fail visibly.
 #[test]
 fn nix_options_reach_the_model_build() {
     let sb = Sandbox::new();
-    let model = common::repo_root().join("examples/webapps/processes.nix");
+    let model = common::webapps_example();
     let out = runactivity(
         &sb,
         &[

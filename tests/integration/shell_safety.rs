@@ -45,20 +45,13 @@ fn nasty() -> impl Strategy<Value = String> {
 }
 
 fn run(script: &str, activity: &str) -> Vec<String> {
-    let out = Command::new("bash")
-        .args(["-c", script, "script", activity])
-        .output()
-        .expect("bash runs");
-    assert!(
-        out.status.success(),
-        "script failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("utf-8 output")
-        .split('\0')
-        .map(str::to_string)
-        .collect()
+    crate::common::stdout_of(
+        Command::new("bash").args(["-c", script, "script", activity]),
+        "script",
+    )
+    .split('\0')
+    .map(str::to_string)
+    .collect()
 }
 
 fn rendered(description: &str, env_value: &str, args: &[String], cred: &str) -> Rendered {

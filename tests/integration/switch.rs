@@ -41,8 +41,7 @@ fn fresh_deploy_starts_in_dependency_order() {
     assert!(sb.events().is_empty(), "{:?}", sb.events());
     let again: Vec<_> = names(&procs).iter().map(|n| sb.pid(n)).collect();
     assert_eq!(pids, again);
-    assert_succeeded(&sb.switch(&["--undeploy"]));
-    assert!(sb.leftovers().is_empty());
+    sb.undeploy_leaving_nothing();
 }
 
 #[test]
@@ -96,8 +95,7 @@ fn upgrade_stops_obsolete_starts_new_restarts_changed_and_keeps_unchanged() {
 #[test]
 fn rollback_switch_generation_list_delete_and_undeploy() {
     let sb = Sandbox::new();
-    let v1 = sb.profile("v1", &[Proc::new("a", &[]), Proc::new("b", &["a"])]);
-    let v2 = sb.profile("v2", &[Proc::new("a", &[]), Proc::new("c", &["a"])]);
+    let (v1, v2) = sb.b_to_c_profiles();
     assert_succeeded(&sb.switch(&[v1.to_str().unwrap()]));
     let gen1 = sb.deployed().unwrap();
     assert_succeeded(&sb.switch(&[v2.to_str().unwrap()]));
@@ -223,8 +221,7 @@ fn json_output_and_plain_progress() {
 #[test]
 fn old_profile_option_and_environment_variables() {
     let sb = Sandbox::new();
-    let v1 = sb.profile("v1", &[Proc::new("a", &[]), Proc::new("b", &["a"])]);
-    let v2 = sb.profile("v2", &[Proc::new("a", &[]), Proc::new("c", &["a"])]);
+    let (v1, v2) = sb.b_to_c_profiles();
     // Settings from NIXPROC_* variables.
     let out = sb
         .switch_cmd()
@@ -258,8 +255,16 @@ fn old_profile_option_and_environment_variables() {
     );
     let err = assert_failed(&sb.switch(&[]));
     assert!(err.contains("NIXPROC_PROCESSES"), "{err}");
-    assert_succeeded(&sb.switch(&["--undeploy"]));
-    assert!(sb.leftovers().is_empty());
+    sb.undeploy_leaving_nothing();
+}
+
+/// Switches to `profile` with `--dry-run` and without; both must fail. Their errors.
+fn refusals_with_and_without_dry_run(sb: &Sandbox, profile: &Path) -> Vec<String> {
+    let profile = profile.to_str().unwrap();
+    [vec!["--dry-run", profile], vec![profile]]
+        .iter()
+        .map(|args| assert_failed(&sb.switch(args)))
+        .collect()
 }
 
 #[test]
@@ -270,10 +275,7 @@ fn a_profile_without_start_links_for_the_runlevel_is_refused_with_a_hint() {
     // Its links are for runlevel 5 only: deploying it for runlevel 3 would stop `a`.
     let v2 = sb.profile("v2", &[Proc::new("a", &[]), Proc::new("b", &["a"])]);
     std::fs::rename(v2.join("etc/rc.d/rc3.d"), v2.join("etc/rc.d/rc5.d")).unwrap();
-    for args in [vec!["--dry-run"], vec![]] {
-        let mut args = args.clone();
-        args.push(v2.to_str().unwrap());
-        let err = assert_failed(&sb.switch(&args));
+    for err in refusals_with_and_without_dry_run(&sb, &v2) {
         assert!(
             err.contains("2 init.d script(s) but no start links for runlevel 3")
                 && err.contains("runlevel(s) 5 have some")
@@ -297,7 +299,7 @@ fn a_profile_without_start_links_for_the_runlevel_is_refused_with_a_hint() {
 #[test]
 fn quiet_builds_nix_options_and_delete_all_removes_the_build_root() {
     let sb = Sandbox::new();
-    let model = common::repo_root().join("examples/webapps/processes.nix");
+    let model = common::webapps_example();
     let model = model.to_str().unwrap();
     let offline = ["--option", "substituters", ""];
     let build = |extra: &[&str]| {
@@ -404,8 +406,7 @@ fn generations_keep_nix_envs_layout_and_are_gc_roots() {
     );
     assert_succeeded(&nix_env(&["--delete-generations", "1"]));
     assert!(std::fs::symlink_metadata(gen_link(1)).is_err());
-    assert_succeeded(&sb.switch(&["--undeploy"]));
-    assert!(sb.leftovers().is_empty());
+    sb.undeploy_leaving_nothing();
 }
 
 /// A process whose `user` neither exists nor is created by the profile's credentials is
@@ -434,10 +435,7 @@ fn a_process_running_as_an_account_nothing_creates_is_refused_before_any_stop() 
         serde_json::from_str(&std::fs::read_to_string(&manifest).unwrap()).unwrap();
     json["user"] = serde_json::json!("nxpsvc2");
     std::fs::write(&manifest, json.to_string()).unwrap();
-    for args in [vec!["--dry-run"], vec![]] {
-        let mut args = args.clone();
-        args.push(v2.to_str().unwrap());
-        let err = assert_failed(&sb.switch(&args));
+    for err in refusals_with_and_without_dry_run(&sb, &v2) {
         assert!(
             err.contains("process `a` runs as user `nxpsvc2`, which does not exist")
                 && err.contains("did you mean 'nxpsvc1'?"),
@@ -445,8 +443,7 @@ fn a_process_running_as_an_account_nothing_creates_is_refused_before_any_stop() 
         );
     }
     assert_eq!((sb.pid("a"), sb.pid("b")), (a, b), "something was stopped");
-    assert_succeeded(&sb.switch(&["--undeploy"]));
-    assert!(sb.leftovers().is_empty());
+    sb.undeploy_leaving_nothing();
 }
 
 /// A plugin that loads but cannot register `builtins.sysvinitScript` (here: one built for
@@ -456,7 +453,7 @@ fn a_process_running_as_an_account_nothing_creates_is_refused_before_any_stop() 
 #[test]
 fn a_plugin_that_cannot_register_is_noticed() {
     let sb = Sandbox::new();
-    let model = common::repo_root().join("examples/webapps/processes.nix");
+    let model = common::webapps_example();
     let model = model.to_str().unwrap();
     let bin = sb.path().join("installed/bin");
     std::fs::create_dir_all(&bin).unwrap();

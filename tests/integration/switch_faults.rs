@@ -13,14 +13,7 @@ use common::*;
 /// changed, layers 2-3 dropped, 14 new ones (in 2 layers of 7) on top of layer 1.
 fn versions(sb: &Sandbox) -> (PathBuf, Vec<Proc>, PathBuf, Vec<Proc>) {
     let v1 = layered("p", 4, 3);
-    let mut v2: Vec<Proc> = Vec::new();
-    for p in &v1 {
-        if p.name.starts_with("p0") {
-            v2.push(p.clone());
-        } else if p.name.starts_with("p1") {
-            v2.push(p.clone().version(2));
-        }
-    }
+    let mut v2 = first_layer_kept_second_changed(&v1);
     let layer1: Vec<&str> = vec!["p1x0", "p1x1", "p1x2"];
     for w in 0..7 {
         v2.push(Proc::new(&format!("n0x{w}"), &layer1));
@@ -108,8 +101,7 @@ fn failed_start_in_the_middle_rolls_back() {
     let out = assert_succeeded(&sb.switch(&[p2.to_str().unwrap()]));
     assert!(!out.contains("recover"), "{out}");
     assert_v2_running(&sb, &v1, &v2);
-    assert_succeeded(&sb.switch(&["--undeploy"]));
-    assert!(sb.leftovers().is_empty());
+    sb.undeploy_leaving_nothing();
 }
 
 /// Journal records of the v1 → v2 switch: 1 begin, 2 per step, then profile-moved, end.
@@ -171,8 +163,7 @@ fn kill_9_during_a_slow_start_converges_to_the_requested_profile() {
     assert!(out.contains("interrupted"), "{out}");
     assert_v2_running(&sb, &v1, &v2);
     assert!(sb.deployed().unwrap().to_string_lossy().ends_with("-v2"));
-    assert_succeeded(&sb.switch(&["--undeploy"]));
-    assert!(sb.leftovers().is_empty());
+    sb.undeploy_leaving_nothing();
 }
 
 #[test]
@@ -193,12 +184,12 @@ fn a_second_switch_fails_at_once_with_no_wait_and_waits_without() {
         "first switch already over"
     );
     let err = assert_failed(&second);
-    assert!(
-        err.contains(&format!(
+    assert_contains(
+        &err,
+        &format!(
             "another nixproc-sysvinit-switch (pid {}) is running",
             first.id()
-        )),
-        "{err}"
+        ),
     );
     // Without --no-wait, a switch says whom it waits for, then runs after the first.
     std::fs::write(sb.run().join("slow-slow"), "1").unwrap();
@@ -211,19 +202,18 @@ fn a_second_switch_fails_at_once_with_no_wait_and_waits_without() {
     assert!(sb.wait_for_step("slow", "start"));
     let out = sb.switch(&[p2.to_str().unwrap()]);
     let text = assert_succeeded(&out);
-    assert!(
-        text.contains(&format!(
+    assert_contains(
+        &text,
+        &format!(
             "waiting for nixproc-sysvinit-switch (pid {}) to finish",
             first.id()
-        )),
-        "{text}"
+        ),
     );
     assert!(first.wait().unwrap().success());
     // The waiting switch planned from what the first one deployed: `after` stopped.
     assert!(text.contains("1 stopped"), "{text}");
     assert!(sb.pid("slow").is_some() && sb.pid("after").is_none());
-    assert_succeeded(&sb.switch(&["--undeploy"]));
-    assert!(sb.leftovers().is_empty());
+    sb.undeploy_leaving_nothing();
 }
 
 #[test]
@@ -257,8 +247,7 @@ fn a_recovery_killed_in_turn_is_recovered_again() {
     let out = assert_succeeded(&sb.switch(&[p2.to_str().unwrap()]));
     assert!(out.contains("interrupted"), "{out}");
     assert_v2_running(&sb, &v1, &v2);
-    assert_succeeded(&sb.switch(&["--undeploy"]));
-    assert!(sb.leftovers().is_empty());
+    sb.undeploy_leaving_nothing();
 }
 
 #[test]
@@ -280,8 +269,7 @@ fn a_start_that_hangs_times_out_and_rolls_back() {
     assert!(started.elapsed() < Duration::from_secs(30));
     assert_eq!(sb.deployed().unwrap(), gen1);
     assert!(sb.pid("a").is_some() && sb.pid("hang").is_none());
-    assert_succeeded(&sb.switch(&["--undeploy"]));
-    assert!(sb.leftovers().is_empty());
+    sb.undeploy_leaving_nothing();
 }
 
 /// Killed while the profile moves (its journal record written, the generation link

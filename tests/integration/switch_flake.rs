@@ -31,12 +31,26 @@ fn stand_in_flake(dir: &Path, flavour: &str) {
     std::fs::write(dir.join("flake.nix"), text).unwrap();
 }
 
+/// A deployment named `name` for the webapps example with nginx on a free port and
+/// `instances` free consecutive ports for the webapps; returns it, nginx's port and the
+/// extra parameters that give the ports.
+fn webapps_deployment(name: &str, instances: u16) -> (ModelDeployment, u16, String) {
+    let nginx_port = common::free_port();
+    let base = free_ports(instances);
+    let extra = format!("{{ nginxPort = {nginx_port}; webappBasePort = {base}; }}");
+    (
+        ModelDeployment::new(name, &["--extra-params", &extra]),
+        nginx_port,
+        extra,
+    )
+}
+
 /// A user flake in `dir` whose `processes.web` is the example model with one webapp
 /// instance, on its nixpkgs input's package set; the instance's name tells which
 /// stand-in it got.
 fn user_flake(dir: &Path, nixpkgs: &Path) {
     std::fs::create_dir_all(dir).unwrap();
-    let example = common::repo_root().join("examples/webapps/processes.nix");
+    let example = common::webapps_example();
     let text = format!(
         r#"{{
   description = "my processes";
@@ -63,10 +77,7 @@ fn user_flake(dir: &Path, nixpkgs: &Path) {
 
 #[test]
 fn a_flake_output_deploys_with_a_stand_in_nixpkgs_offline() {
-    let nginx_port = common::free_port();
-    let base = free_ports(2);
-    let extra = format!("{{ nginxPort = {nginx_port}; webappBasePort = {base}; }}");
-    let d = ModelDeployment::new("flake", &["--extra-params", &extra]);
+    let (d, nginx_port, extra) = webapps_deployment("flake", 2);
     let first = d.dir.path().join("nixpkgs-first");
     let second = d.dir.path().join("nixpkgs-second");
     stand_in_flake(&first, "first");
@@ -205,10 +216,7 @@ pkgs
 /// files.
 #[test]
 fn nix_run_of_the_project_flake_deploys_a_user_flake() {
-    let nginx_port = common::free_port();
-    let base = free_ports(1);
-    let extra = format!("{{ nginxPort = {nginx_port}; webappBasePort = {base}; }}");
-    let d = ModelDeployment::new("flake-app", &["--extra-params", &extra]);
+    let (d, nginx_port, extra) = webapps_deployment("flake-app", 1);
     let tools_nixpkgs = d.dir.path().join("tools-nixpkgs");
     stand_in_for_the_project(&tools_nixpkgs);
     let model_nixpkgs = d.dir.path().join("model-nixpkgs");
@@ -252,6 +260,12 @@ fn nix_run_of_the_project_flake_deploys_a_user_flake() {
             .output()
             .unwrap()
     };
+    // `nix eval --raw INSTALLABLE`, which must succeed: its output.
+    let nix_eval_raw = |installable: &str| {
+        let out = nix(&["eval", "--raw", installable]);
+        assert_succeeded(&out);
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
     let link = d.profile_link();
     let state = d.dir.path().join("state");
     // What `nix run` does, in its two steps: build the app's package, then run the app's
@@ -263,13 +277,9 @@ fn nix_run_of_the_project_flake_deploys_a_user_flake() {
         "--no-link",
         &format!("{repo}#packages.x86_64-linux.nixproc-sysvinit"),
     ]));
-    let out = nix(&[
-        "eval",
-        "--raw",
-        &format!("{repo}#apps.x86_64-linux.nixproc-sysvinit-switch.program"),
-    ]);
-    assert_succeeded(&out);
-    let program = String::from_utf8_lossy(&out.stdout).to_string();
+    let program = nix_eval_raw(&format!(
+        "{repo}#apps.x86_64-linux.nixproc-sysvinit-switch.program"
+    ));
     let out = std::process::Command::new(&program)
         .arg("-p")
         .arg(&link)
@@ -289,13 +299,9 @@ fn nix_run_of_the_project_flake_deploys_a_user_flake() {
     assert!(page.contains("instance=webapp1"), "{page}");
 
     // The package holds the Nix files where the installed tools look for them.
-    let out = nix(&[
-        "eval",
-        "--raw",
-        &format!("{repo}#packages.x86_64-linux.nixproc-sysvinit.outPath"),
-    ]);
-    assert_succeeded(&out);
-    let package = String::from_utf8_lossy(&out.stdout).to_string();
+    let package = nix_eval_raw(&format!(
+        "{repo}#packages.x86_64-linux.nixproc-sysvinit.outPath"
+    ));
     assert!(
         Path::new(&package)
             .join("share/nixproc-sysvinit/nix/build-profile.nix")

@@ -17,7 +17,7 @@ const LABEL: &str = r#"say "hi" ${x} \ done"#;
 /// A model in nix-processmgmt's shape taking arguments of its own (given with
 /// `--arg`/`--argstr`/`--extra-params`): the example's webapps and nginx.
 fn write_model(dir: &Path) -> std::path::PathBuf {
-    let example = common::repo_root().join("examples/webapps/processes.nix");
+    let example = common::webapps_example();
     let text = format!(
         r#"{{ pkgs, stateDir, runtimeDir, logDir, tmpDir, forceDisableUserChange
 , instances, basePort, label, nginxPort ? 8080 }}:
@@ -72,6 +72,16 @@ fn model_arguments_extra_params_boolean_variables_and_the_plan_graph() {
     let base_s = base.to_string();
     let nix_extra = format!("{{ nginxPort = {nginx_port}; }}");
     let json_extra = format!(r#"{{"nginxPort": {nginx_port}}}"#);
+    // The arguments every switch of the model ends with.
+    let port_label_model = [
+        "--arg",
+        "basePort",
+        base_s.as_str(),
+        "--argstr",
+        "label",
+        LABEL,
+        model,
+    ];
 
     // A boolean variable with a value that is none: the error names it.
     d.env = vec![(
@@ -87,21 +97,15 @@ fn model_arguments_extra_params_boolean_variables_and_the_plan_graph() {
     // Deploy: Nix-syntax extra params, --arg and --argstr reach the model; `Yes` turns
     // user changes off, so no account is created.
     d.env = vec![("NIXPROC_FORCE_DISABLE_USER_CHANGE".into(), "Yes".into())];
-    let out = assert_succeeded(&d.switch(&[
+    let first = [
         "--json",
         "--extra-params",
-        &nix_extra,
+        nix_extra.as_str(),
         "--arg",
         "instances",
         "1",
-        "--arg",
-        "basePort",
-        &base_s,
-        "--argstr",
-        "label",
-        LABEL,
-        model,
-    ]));
+    ];
+    let out = assert_succeeded(&d.switch(&[&first[..], &port_label_model].concat()));
     let result = out
         .lines()
         .find(|l| l.contains(r#""event":"result""#))
@@ -120,8 +124,8 @@ fn model_arguments_extra_params_boolean_variables_and_the_plan_graph() {
     let out = d
         .switch_cmd()
         .args(["--dry-run", "--graph", "--extra-params", &json_extra])
-        .args(["--arg", "instances", "2", "--arg", "basePort", &base_s])
-        .args(["--argstr", "label", LABEL, model])
+        .args(["--arg", "instances", "2"])
+        .args(port_label_model)
         .output()
         .unwrap();
     assert_succeeded(&out);
@@ -152,21 +156,15 @@ fn model_arguments_extra_params_boolean_variables_and_the_plan_graph() {
     assert!(d.pid("webapp2").is_none());
 
     // A plain value for a model argument that wants an integer is Nix's error.
-    let err = assert_failed(&d.switch(&[
+    let plain = [
         "--dry-run",
         "--extra-params",
-        &nix_extra,
+        nix_extra.as_str(),
         "--argstr",
         "instances",
         "2",
-        "--arg",
-        "basePort",
-        &base_s,
-        "--argstr",
-        "label",
-        LABEL,
-        model,
-    ]));
+    ];
+    let err = assert_failed(&d.switch(&[&plain[..], &port_label_model].concat()));
     assert!(err.contains("error"), "{err}");
 
     // The graph of undeploying: everything stops, edges from the old profile.
@@ -192,8 +190,7 @@ fn model_arguments_extra_params_boolean_variables_and_the_plan_graph() {
 #[test]
 fn nix_state_dir_and_nix_user_profile_dir_find_a_nix_processmgmt_deployment() {
     let sb = Sandbox::new();
-    let v1 = sb.profile("v1", &[Proc::new("a", &[]), Proc::new("b", &["a"])]);
-    let v2 = sb.profile("v2", &[Proc::new("a", &[]), Proc::new("c", &["a"])]);
+    let (v1, v2) = sb.b_to_c_profiles();
     // A deployment where nix-processmgmt keeps it: NIX_STATE_DIR/profiles/processes.
     let nix_state = sb.path().join("nix");
     let upstream = nix_state.join("profiles/processes");

@@ -3,7 +3,7 @@
 
 use crate::common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::*;
@@ -33,6 +33,21 @@ fn unique() -> String {
         .unwrap()
         .subsec_nanos();
     format!("{:x}{:x}", std::process::id() % 0xfff, nanos % 0xfffff)
+}
+
+/// A fresh user name `PREFIX` and a unique suffix, and a guard that removes the user and
+/// group of that name at the end of the test.
+fn fresh_user(prefix: &str) -> (String, Accounts) {
+    let user = format!("{prefix}{}", unique());
+    let guard = Accounts(vec![("passwd", user.clone()), ("group", user.clone())]);
+    (user, guard)
+}
+
+/// A sandbox and the path of the accounts registry its switches use.
+fn sandbox_with_registry() -> (Sandbox, PathBuf) {
+    let sb = Sandbox::new();
+    let registry = sb.path().join("registry");
+    (sb, registry)
 }
 
 /// A uid (and gid) that no account and no running process has. Other tests may delete
@@ -126,9 +141,7 @@ fn accounts_are_created_and_only_ours_removed() {
 
 #[test]
 fn force_disable_user_change_only_makes_home_directories() {
-    let id = unique();
-    let user = format!("nxf{id}");
-    let _guard = Accounts(vec![("passwd", user.clone()), ("group", user.clone())]);
+    let (user, _guard) = fresh_user("nxf");
     let sb = Sandbox::new();
     let home = sb.path().join("fhome");
     let p = sb.profile(
@@ -207,11 +220,8 @@ fn registry_text(registry: &Path) -> String {
 
 #[test]
 fn an_account_shared_by_two_state_directories_lives_until_both_drop_it() {
-    let id = unique();
-    let user = format!("nxs{id}");
-    let _guard = Accounts(vec![("passwd", user.clone()), ("group", user.clone())]);
-    let sb = Sandbox::new();
-    let registry = sb.path().join("registry");
+    let (user, _guard) = fresh_user("nxs");
+    let (sb, registry) = sandbox_with_registry();
     let file = &format!("description=shared\nuid={}\n", free_id());
     let pa = sb.profile(
         "a",
@@ -265,12 +275,9 @@ fn an_account_shared_by_two_state_directories_lives_until_both_drop_it() {
 
 #[test]
 fn a_process_running_as_the_user_puts_its_deletion_off_to_the_next_switch() {
-    let id = unique();
-    let user = format!("nxr{id}");
-    let _guard = Accounts(vec![("passwd", user.clone()), ("group", user.clone())]);
+    let (user, _guard) = fresh_user("nxr");
     let mut processes = common::ProcessGuard::new();
-    let sb = Sandbox::new();
-    let registry = sb.path().join("registry");
+    let (sb, registry) = sandbox_with_registry();
     let pa = sb.profile(
         "a",
         &[Proc::new("svca", &[]).credential("users", &user, &format!("uid={}\n", free_id()))],
@@ -329,11 +336,8 @@ fn a_process_running_as_the_user_puts_its_deletion_off_to_the_next_switch() {
 #[test]
 fn a_failing_userdel_warns_and_is_retried_without_wedging_the_profile() {
     use std::os::unix::fs::PermissionsExt;
-    let id = unique();
-    let user = format!("nxd{id}");
-    let _guard = Accounts(vec![("passwd", user.clone()), ("group", user.clone())]);
-    let sb = Sandbox::new();
-    let registry = sb.path().join("registry");
+    let (user, _guard) = fresh_user("nxd");
+    let (sb, registry) = sandbox_with_registry();
     let bin = sb.path().join("failing-bin");
     std::fs::create_dir_all(&bin).unwrap();
     let userdel = bin.join("userdel");
@@ -381,11 +385,8 @@ fn a_failing_userdel_warns_and_is_retried_without_wedging_the_profile() {
 
 #[test]
 fn a_handmade_profile_cannot_create_privileged_accounts_without_opting_in() {
-    let id = unique();
-    let user = format!("nxa{id}");
-    let _guard = Accounts(vec![("passwd", user.clone()), ("group", user.clone())]);
-    let sb = Sandbox::new();
-    let registry = sb.path().join("registry");
+    let (user, _guard) = fresh_user("nxa");
+    let (sb, registry) = sandbox_with_registry();
     let bad = sb.profile(
         "bad",
         &[Proc::new("svc", &[]).credential("users", &user, "extraGroups=adm\n")],
@@ -440,11 +441,8 @@ fn a_handmade_profile_cannot_create_privileged_accounts_without_opting_in() {
 #[test]
 fn a_registry_of_a_state_directory_is_merged_into_the_machine_registry() {
     use std::os::unix::fs::PermissionsExt;
-    let id = unique();
-    let user = format!("nxm{id}");
-    let _guard = Accounts(vec![("passwd", user.clone()), ("group", user.clone())]);
-    let sb = Sandbox::new();
-    let registry = sb.path().join("registry");
+    let (user, _guard) = fresh_user("nxm");
+    let (sb, registry) = sandbox_with_registry();
     // An earlier version created the user for profile a and recorded it in the
     // registry of a's state directory.
     let out = account_tool(Command::new("useradd").args([
@@ -492,8 +490,7 @@ fn concurrent_switches_of_different_profiles_keep_the_registry_whole() {
         names.push(("group", u.clone()));
     }
     let _guard = Accounts(names);
-    let sb = Sandbox::new();
-    let registry = sb.path().join("registry");
+    let (sb, registry) = sandbox_with_registry();
     let shared_file = format!("description=shared\nuid={}\n", free_id());
     let profiles: Vec<_> = own
         .iter()
@@ -543,11 +540,8 @@ fn concurrent_switches_of_different_profiles_keep_the_registry_whole() {
 
 #[test]
 fn an_unreadable_registry_never_leaves_a_switch_unfinished() {
-    let id = unique();
-    let user = format!("nxj{id}");
-    let _guard = Accounts(vec![("passwd", user.clone()), ("group", user.clone())]);
-    let sb = Sandbox::new();
-    let registry = sb.path().join("registry");
+    let (user, _guard) = fresh_user("nxj");
+    let (sb, registry) = sandbox_with_registry();
     let pa = sb.profile(
         "a",
         &[Proc::new("svca", &[]).credential("users", &user, &format!("uid={}\n", free_id()))],

@@ -30,7 +30,7 @@ fn webapps_deploy_upgrade_rollback_undeploy() {
         .collect();
     let extra = format!(r#"{{"nginxPort":{nginx_port},"webappBasePort":{base}}}"#);
     let d = ModelDeployment::new("webapps", &["--extra-params", &extra]);
-    let model = common::repo_root().join("examples/webapps/processes.nix");
+    let model = common::webapps_example();
     let upgrade = common::repo_root().join("examples/webapps/processes-upgrade.nix");
 
     // Deploy: nginx answers with a webapp instance's page.

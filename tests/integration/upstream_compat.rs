@@ -119,6 +119,15 @@ fn upstream_webapps_example_builds_on_both_render_paths() {
     }
 }
 
+/// The script `etc/rc.d/init.d/NAME` of profile `p` contains every one of `parts`
+/// (`why` says what they show).
+fn assert_script_has(p: &Path, name: &str, parts: &[&str], why: &str) {
+    let script = read(p, &format!("etc/rc.d/init.d/{name}"));
+    for part in parts {
+        assert!(script.contains(part), "{why}: no {part:?} in:\n{script}");
+    }
+}
+
 /// `supportedRunlevels`, `nice = "5"`, `postInstall`, createCredentials' `ids` and
 /// `lib`, and generate-sysvinit-script.nix's createManagedProcess arguments (a daemon,
 /// a foreground process, overrides as a set and as a function), on both paths.
@@ -135,12 +144,16 @@ fn upstream_spellings_mean_what_they_mean_upstream() {
         assert_eq!(links(&p, 3), ["K99echo", "S00worker", "S01cron"], "{via:?}");
         assert_eq!(links(&p, 4), ["K98cron", "S00echo", "S00worker"], "{via:?}");
 
-        let worker = read(&p, "etc/rc.d/init.d/worker");
-        assert!(
-            worker.contains("start_daemon -n 5 -p \"$PIDFILE\" -u \"$RUN_AS\" \"$PROGRAM\" 1000")
-                && worker.contains("\nPROGRAM=/bin/sleep\n")
-                && worker.contains("\nRUN_AS=worker\n"),
-            "{via:?}: nice = \"5\" is 5:\n{worker}"
+        let worker = [
+            "start_daemon -n 5 -p \"$PIDFILE\" -u \"$RUN_AS\" \"$PROGRAM\" 1000",
+            "\nPROGRAM=/bin/sleep\n",
+            "\nRUN_AS=worker\n",
+        ];
+        assert_script_has(
+            &p,
+            "worker",
+            &worker,
+            &format!("{via:?}: nice = \"5\" is 5"),
         );
         let doc = read(&p, "share/doc/worker");
         assert!(
@@ -152,22 +165,26 @@ fn upstream_spellings_mean_what_they_mean_upstream() {
         let group = read(&p, "dysnomia-support/groups/worker");
         assert!(group.contains("gid='2346'"), "{via:?}: ids.gids: {group}");
 
-        let cron = read(&p, "etc/rc.d/init.d/cron");
-        assert!(
-            cron.contains("start_daemon -p \"$PIDFILE\" \"$PROGRAM\" 2000")
-                && cron.contains("\nPIDFILE=/var/run/sleep.pid\n")
-                && cron.contains("\nPROGRAM=/bin/sleep\n"),
-            "{via:?}: daemon and daemonArgs:\n{cron}"
+        let cron = [
+            "start_daemon -p \"$PIDFILE\" \"$PROGRAM\" 2000",
+            "\nPIDFILE=/var/run/sleep.pid\n",
+            "\nPROGRAM=/bin/sleep\n",
+        ];
+        assert_script_has(
+            &p,
+            "cron",
+            &cron,
+            &format!("{via:?}: daemon and daemonArgs"),
         );
-        let echo = read(&p, "etc/rc.d/init.d/echo");
-        assert!(
-            echo.contains("start_foreground ")
-                && echo.contains("-n -2 ")
-                && echo.contains("-- \"$PROGRAM\" 3000")
-                && echo.contains("\nPROGRAM=/bin/sleep\n")
-                && echo.contains("export GREETING=hello"),
-            "{via:?}: foregroundProcess, overrides as a function:\n{echo}"
-        );
+        let echo = [
+            "start_foreground ",
+            "-n -2 ",
+            "-- \"$PROGRAM\" 3000",
+            "\nPROGRAM=/bin/sleep\n",
+            "export GREETING=hello",
+        ];
+        let why = format!("{via:?}: foregroundProcess, overrides as a function");
+        assert_script_has(&p, "echo", &echo, &why);
     }
 }
 

@@ -10,6 +10,11 @@ pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// The processes model of the webapps example, `examples/webapps/processes.nix`.
+pub fn webapps_example() -> PathBuf {
+    repo_root().join("examples/webapps/processes.nix")
+}
+
 /// A temporary directory, mode 0755, removed on drop.
 pub struct TestDir {
     dir: tempfile::TempDir,

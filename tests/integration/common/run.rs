@@ -58,6 +58,26 @@ pub fn assert_succeeded(out: &Output) -> String {
     text
 }
 
+/// Runs `cmd`, which must succeed (else the failure names `what` and shows its stderr),
+/// and returns its standard output, which must be UTF-8.
+pub fn stdout_of(cmd: &mut Command, what: &str) -> String {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what} does not run: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed ({}): {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap_or_else(|e| panic!("{what}: output not UTF-8: {e}"))
+}
+
+/// Asserts that `text` (a command's output) contains `wanted`, showing both otherwise.
+pub fn assert_contains(text: &str, wanted: &str) {
+    assert!(text.contains(wanted), "want: {wanted}\ngot: {text}");
+}
+
 /// Asserts a command failed; returns its stderr.
 pub fn assert_failed(out: &Output) -> String {
     let err = String::from_utf8_lossy(&out.stderr).into_owned();

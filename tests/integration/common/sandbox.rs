@@ -85,6 +85,14 @@ impl Sandbox {
         self.state().join("lib/nixproc-sysvinit/processes")
     }
 
+    /// The profiles `v1` (`a`, and `b` on `a`) and `v2` (`a`, and `c` on `a`): an upgrade
+    /// that keeps `a`, removes `b` and adds `c`.
+    pub fn b_to_c_profiles(&self) -> (PathBuf, PathBuf) {
+        let v1 = self.profile("v1", &[Proc::new("a", &[]), Proc::new("b", &["a"])]);
+        let v2 = self.profile("v2", &[Proc::new("a", &[]), Proc::new("c", &["a"])]);
+        (v1, v2)
+    }
+
     /// Writes a profile directory `NAME` (a valid store path name) holding `procs`.
     pub fn profile(&self, name: &str, procs: &[Proc]) -> PathBuf {
         let root = self.path().join(name);
@@ -279,6 +287,17 @@ esac
         fs::canonicalize(self.profile_link()).ok()
     }
 
+    /// Undeploys with the switch, which must succeed, and checks that no process of this
+    /// sandbox is left.
+    pub fn undeploy_leaving_nothing(&self) {
+        super::assert_succeeded(&self.switch(&["--undeploy"]));
+        let left = self.leftovers();
+        assert!(
+            left.is_empty(),
+            "processes left after undeploying: {left:?}"
+        );
+    }
+
     /// Processes still alive that carry this sandbox's tag.
     pub fn leftovers(&self) -> Vec<u32> {
         let mut out = Vec::new();
@@ -310,6 +329,20 @@ impl Drop for Sandbox {
             }
         }
     }
+}
+
+/// Of a [`layered`] graph with prefix `p`: layer 0 as it is and layer 1 at version 2;
+/// the other layers are left out.
+pub fn first_layer_kept_second_changed(procs: &[Proc]) -> Vec<Proc> {
+    let mut out = Vec::new();
+    for p in procs {
+        if p.name.starts_with("p0") {
+            out.push(p.clone());
+        } else if p.name.starts_with("p1") {
+            out.push(p.clone().version(2));
+        }
+    }
+    out
 }
 
 /// A chain/layer graph: `layers` layers of `width` processes, each depending on every

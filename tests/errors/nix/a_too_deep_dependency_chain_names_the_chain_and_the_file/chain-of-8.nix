@@ -1,15 +1,8 @@
-{ pkgs, stateDir, ... }:
-let
-  create = import @root@/nix/create-sysvinit-script.nix {
-    inherit (pkgs) stdenv writeTextFile daemon;
-    runtimeDir = "${stateDir}/run";
-    maxSequence = 5;
-  };
-in
-let
-  chain = builtins.foldl' (prev: i: [ (create {
-    name = "p${toString i}";
-    process = "/bin/true";
-    dependencies = prev;
-  }) ]) [ ] (builtins.genList (i: i) 8);
-in { last = builtins.head chain; }
+import @root@/tests/errors/nix/create.nix (create:
+  let
+    chain = builtins.foldl' (prev: i: [ (create {
+      name = "p${toString i}";
+      process = "/bin/true";
+      dependencies = prev;
+    }) ]) [ ] (builtins.genList (i: i) 8);
+  in { last = builtins.head chain; })

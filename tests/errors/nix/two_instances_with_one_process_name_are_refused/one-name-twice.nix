@@ -1,12 +1,4 @@
-{ pkgs, stateDir, ... }:
-let
-  create = import @root@/nix/create-sysvinit-script.nix {
-    inherit (pkgs) stdenv writeTextFile daemon;
-    runtimeDir = "${stateDir}/run";
-    maxSequence = 5;
-  };
-in
-{
+import @root@/tests/errors/nix/create.nix (create: {
   a = create { name = "web"; process = "/bin/true"; };
   b = { pkg = create { name = "web"; process = "/bin/false"; }; };
-}
+})

@@ -1,14 +1,6 @@
-{ pkgs, stateDir, ... }:
-let
-  create = import @root@/nix/create-sysvinit-script.nix {
-    inherit (pkgs) stdenv writeTextFile daemon;
-    runtimeDir = "${stateDir}/run";
-    maxSequence = 5;
-  };
-in
-{
+import @root@/tests/errors/nix/create.nix (create: {
   web = create {
     name = "web";
     dependencies = { };
   };
-}
+})
