@@ -85,7 +85,7 @@ pub enum RemoteError {
     Spawn {
         /// The target.
         host: String,
-        /// The local program (ssh, nix-copy-closure).
+        /// The local program (ssh, nix-store).
         program: String,
         /// Why.
         error: std::io::Error,

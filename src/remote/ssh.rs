@@ -1,9 +1,8 @@
-//! The target host a deployment goes to, the SSH commands that reach it, and the copy
-//! of store paths there with Nix's own transport (`nix-copy-closure --to`, which speaks
-//! `nix-store --serve` over SSH).
+//! The target host a deployment goes to and the SSH commands that reach it (store paths
+//! travel over the same connection: see `copy`).
 //!
 //! SSH options come from the user's SSH configuration and from `NIX_SSHOPTS`, split on
-//! whitespace as Nix splits it, so `ssh`, `nix-copy-closure` and this module agree on
+//! whitespace as Nix splits it, so `ssh`, Nix's own tools and this module agree on
 //! how a host is reached. Every command runs with `BatchMode=yes`: a deployment never
 //! stops to ask for a password or to accept an unknown host key.
 //!
@@ -19,7 +18,7 @@ use std::str::FromStr;
 use super::RemoteError;
 use crate::shell::quote;
 
-/// Where a deployment goes: `[USER@]HOST`, as `ssh` and `nix-copy-closure` take it.
+/// Where a deployment goes: `[USER@]HOST`, as `ssh` takes it.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct TargetHost {
     user: Option<String>,
@@ -89,8 +88,8 @@ pub fn nix_ssh_options() -> Vec<String> {
         .collect()
 }
 
-/// One job's way to a host: its commands (`ssh`, and `nix-copy-closure` through
-/// `NIX_SSHOPTS`) share one SSH connection (OpenSSH's `ControlMaster`), so the host's
+/// One job's way to a host: its commands (the probe, the closure copies, the tool's
+/// run) share one SSH connection (OpenSSH's `ControlMaster`), so the host's
 /// handshake is paid once. The shared connection ends when this is dropped.
 pub struct Connection {
     target: TargetHost,
