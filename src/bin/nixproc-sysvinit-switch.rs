@@ -603,11 +603,8 @@ fn deploy_fleet(
             params: &cli.build_params()?,
             build_host: build_host.as_ref(),
             roots,
-            tool_package: switch.tool_package,
-            switch_args: switch.args,
-            echo: switch.echo,
+            switch: *switch,
             max_hosts: cli.remote.max_hosts,
-            use_substitutes: switch.use_substitutes,
         },
     ))
 }

@@ -84,11 +84,7 @@ impl Connection {
     /// Runs `argv` on the host with `lines` on its standard input.
     fn remote_with_input(&self, argv: &[&str], lines: &[String]) -> Result<Output, RemoteError> {
         let mut cmd = self.command(argv);
-        let spawn_error = |error| RemoteError::Spawn {
-            host: self.target().to_string(),
-            program: "ssh".into(),
-            error,
-        };
+        let spawn_error = self.spawn_error("ssh");
         let mut child = cmd
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -104,6 +100,18 @@ impl Connection {
         let output = child.wait_with_output().map_err(spawn_error)?;
         let _ = writer.join();
         Ok(output)
+    }
+
+    /// Turns an error starting or waiting for `program` into this host's error.
+    fn spawn_error(
+        &self,
+        program: &'static str,
+    ) -> impl Fn(std::io::Error) -> RemoteError + Copy + '_ {
+        move |error| RemoteError::Spawn {
+            host: self.target().to_string(),
+            program: program.into(),
+            error,
+        }
     }
 
     /// The lines a local Nix command prints for `argv` followed by `paths`.
@@ -126,11 +134,7 @@ impl Connection {
 
     /// Runs `from | to`; a failure of either side is classified by what the two said.
     fn pipe(&self, mut from: Command, mut to: Command, step: &str) -> Result<(), RemoteError> {
-        let spawn_error = |error| RemoteError::Spawn {
-            host: self.target().to_string(),
-            program: "nix-store".into(),
-            error,
-        };
+        let spawn_error = self.spawn_error("nix-store");
         let mut source = from
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

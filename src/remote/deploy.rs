@@ -6,7 +6,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::fleet::{for_each_host, switch_host, HostReport, RemoteSwitch};
-use super::run::Echo;
 use super::ssh::Connection;
 use super::{HostSpec, RemoteError, TargetHost};
 use crate::deploy::model::{self, BuildParams, ModelSource};
@@ -20,16 +19,10 @@ pub struct Deployment<'a> {
     pub build_host: Option<&'a TargetHost>,
     /// Where the garbage-collector roots of the built profiles go (one link per model).
     pub roots: &'a Path,
-    /// The package holding the switch tool, copied to every host.
-    pub tool_package: &'a Path,
-    /// The switch tool's arguments on the hosts (before the profile).
-    pub switch_args: &'a [String],
-    /// How the hosts' output comes back.
-    pub echo: Echo,
+    /// How each host is switched (its `profile` is set per host).
+    pub switch: RemoteSwitch<'a>,
     /// At most this many hosts at once.
     pub max_hosts: usize,
-    /// Let the hosts fetch what they lack from their own substituters first.
-    pub use_substitutes: bool,
 }
 
 /// Builds the models of `hosts` (each distinct model and `extraParams` once) and
@@ -42,18 +35,11 @@ pub fn deploy_hosts(hosts: &[HostSpec], deployment: &Deployment) -> Vec<HostRepo
             Some(Err(why)) => return failed(host, "building its model", why.clone()),
             None => return failed(host, "deploying", "it has no processes model".into()),
         };
-        switch_host(
-            &host.name,
-            &host.target,
-            &RemoteSwitch {
-                profile: Some(profile),
-                tool_package: deployment.tool_package,
-                tool: "nixproc-sysvinit-switch",
-                args: deployment.switch_args,
-                echo: deployment.echo,
-                use_substitutes: deployment.use_substitutes,
-            },
-        )
+        let switch = RemoteSwitch {
+            profile: Some(profile),
+            ..deployment.switch
+        };
+        switch_host(&host.name, &host.target, &switch)
     })
 }
 

@@ -98,6 +98,7 @@ pub fn for_each_host<T: Sync>(
 }
 
 /// What to switch to on a host and how.
+#[derive(Clone, Copy)]
 pub struct RemoteSwitch<'a> {
     /// The profile to deploy (a store path here), when the switch deploys one; `None`
     /// for operations on the host's own generations (rollback, listing...).
