@@ -177,8 +177,7 @@ impl Cursor<'_> {
             match c {
                 '\n' => break,
                 ' ' | '\t' => return self.end_of_value(key).map(|()| value),
-                '\'' => self.single_quoted(&mut value, key, key_line)?,
-                '"' => self.double_quoted(&mut value, key, key_line)?,
+                '\'' | '"' => self.quoted(&mut value, key, key_line, c)?,
                 '\\' => self.escaped(&mut value),
                 '$' | '`' | ';' | '&' | '|' | '<' | '>' | '(' | ')' => {
                     return Err(self.error(format!("value of `{key}` has unquoted {c:?}")));
@@ -217,47 +216,31 @@ impl Cursor<'_> {
         }
     }
 
-    /// Single-quoted text, from the opening quote: everything up to the closing quote.
-    fn single_quoted(
+    /// Quoted text, from the opening `quote` to the closing one. In single quotes every
+    /// character stands for itself; in double quotes the shell's backslash escapes apply,
+    /// and `$` and backquotes are refused (they would need evaluation).
+    fn quoted(
         &mut self,
         value: &mut String,
         key: &str,
         key_line: usize,
+        quote: char,
     ) -> Result<(), ParseError> {
+        let double = quote == '"';
         self.bump();
         loop {
             match self.bump() {
-                Some('\'') => return Ok(()),
-                Some(c) => value.push(c),
-                None => {
-                    let message = format!("value of `{key}` has an unterminated single quote");
-                    return Err(self.error_at(key_line, message));
-                }
-            }
-        }
-    }
-
-    /// Double-quoted text, from the opening quote, with the shell's backslash escapes;
-    /// `$` and backquotes are refused (they would need evaluation).
-    fn double_quoted(
-        &mut self,
-        value: &mut String,
-        key: &str,
-        key_line: usize,
-    ) -> Result<(), ParseError> {
-        self.bump();
-        loop {
-            match self.bump() {
-                Some('"') => return Ok(()),
-                Some('\\') => self.double_quoted_escape(value),
-                Some(c @ ('$' | '`')) => {
+                Some(c) if c == quote => return Ok(()),
+                Some('\\') if double => self.double_quoted_escape(value),
+                Some(c @ ('$' | '`')) if double => {
                     let message =
                         format!("value of `{key}` uses {c:?}, which would need evaluation");
                     return Err(self.error(message));
                 }
                 Some(c) => value.push(c),
                 None => {
-                    let message = format!("value of `{key}` has an unterminated double quote");
+                    let kind = if double { "double" } else { "single" };
+                    let message = format!("value of `{key}` has an unterminated {kind} quote");
                     return Err(self.error_at(key_line, message));
                 }
             }
