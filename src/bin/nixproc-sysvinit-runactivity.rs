@@ -225,12 +225,7 @@ fn run_remote(cli: &Cli) -> Result<bool> {
         .unwrap_or_else(deploy::default_state_dir);
     let lib = cli.lib_dir.clone().unwrap_or_else(|| state.join("lib"));
     let roots = deploy::tool_state_dir(&lib, &cli.deployment.profile_link()).join("hosts");
-    std::fs::create_dir_all(&roots).with_context(|| format!("creating {}", roots.display()))?;
-    let nix_dir = model::find_builder()?
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    let tool_package = remote::own_package(&nix_dir, &roots.join("tool"), &options)?;
+    let tool_package = remote::own_package(&roots.join("tool"), &options)?;
     let reports = remote::deploy::run_on_hosts(
         &hosts,
         cli.remote.max_hosts,

@@ -533,12 +533,7 @@ fn report(cli: &Cli, profile: &Path, new: &Path, summary: &switch::Summary) {
 fn run_remote(cli: &Cli) -> Result<()> {
     let roots =
         deploy::tool_state_dir(&cli.dirs().lib, &cli.deployment.profile_link()).join("hosts");
-    std::fs::create_dir_all(&roots).with_context(|| format!("creating {}", roots.display()))?;
-    let nix_dir = model::find_builder()?
-        .parent()
-        .map(Path::to_path_buf)
-        .unwrap_or_default();
-    let tool_package = remote::own_package(&nix_dir, &roots.join("tool"), &cli.run.nix_options())?;
+    let tool_package = remote::own_package(&roots.join("tool"), &cli.run.nix_options())?;
     let operation = cli.operation();
     let echo = match (&operation, cli.json) {
         (Operation::ListGenerations | Operation::Plan(_), true) => Echo::Capture,

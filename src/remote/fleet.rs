@@ -122,19 +122,16 @@ pub fn switch_host(name: &str, target: &TargetHost, switch: &RemoteSwitch) -> Ho
     let connection = Connection::new(target);
     let outcome = (|| {
         connection.probe()?;
-        let mut paths = vec![switch.tool_package.to_string_lossy().into_owned()];
-        if let Some(profile) = switch.profile {
-            paths.push(profile.to_string_lossy().into_owned());
-        }
-        let paths: Vec<&str> = paths.iter().map(String::as_str).collect();
+        let package = switch.tool_package.to_string_lossy();
+        let profile = switch.profile.map(|p| p.to_string_lossy());
+        let mut paths = vec![package.as_ref()];
+        paths.extend(profile.as_deref());
         connection.copy_closure(&paths, switch.use_substitutes)?;
         let program = switch.tool_package.join("bin").join(switch.tool);
-        let program = program.to_string_lossy().into_owned();
-        let mut argv: Vec<&str> = vec![&program];
+        let program = program.to_string_lossy();
+        let mut argv = vec![program.as_ref()];
         argv.extend(switch.args.iter().map(String::as_str));
-        if let Some(profile) = paths.get(1) {
-            argv.push(profile);
-        }
+        argv.extend(profile.as_deref());
         run_remote(name, &connection, &argv, switch.echo)
     })();
     HostReport {

@@ -13,12 +13,8 @@ use crate::deploy::nix::{nix_command, NixOptions};
 /// the package the executable lives in when it runs from the Nix store; otherwise the
 /// host-packages shim's `nixproc-sysvinit` made from the executable's directory (which
 /// only runs on machines of the same kind: it links to the system's C library), kept
-/// from the garbage collector by `out_link`.
-pub fn own_package(
-    nix_dir: &Path,
-    out_link: &Path,
-    options: &NixOptions,
-) -> Result<PathBuf, RemoteError> {
+/// from the garbage collector by `out_link` (its directory is made as needed).
+pub fn own_package(out_link: &Path, options: &NixOptions) -> Result<PathBuf, RemoteError> {
     let failed = |detail: String| RemoteError::Failed {
         host: "localhost".into(),
         step: "finding this tool's package to copy".into(),
@@ -36,8 +32,14 @@ pub fn own_package(
     let bin_dir = exe
         .parent()
         .ok_or_else(|| failed("the executable has no directory".into()))?;
+    let builder = crate::deploy::model::find_builder().map_err(|e| failed(e.to_string()))?;
+    let shim = builder.with_file_name("host-packages.nix");
+    if let Some(dir) = out_link.parent() {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| failed(format!("cannot create {}: {e}", dir.display())))?;
+    }
     let mut cmd = nix_command("nix-build", options);
-    cmd.arg(nix_dir.join("host-packages.nix"))
+    cmd.arg(shim)
         .args(["-A", "nixproc-sysvinit", "--arg", "nixprocBin"])
         .arg(bin_dir)
         .arg("--out-link")
