@@ -287,17 +287,48 @@ fn log_path(dir: Option<&Path>, step: &Step) -> PathBuf {
     }
 }
 
-/// The write end of a spawned script's gate: [`Gate::open`] lets the script run;
+/// The tool's side of a spawned script's gate: [`Gate::open`] lets the script run;
 /// dropping it unopened makes the script exit (status 125) without running.
+///
+/// The gated child shares the tool's memory until it execs (see [`spawn_script`]), so
+/// the gate also owns what the child reads there (its stack, its arguments) and frees
+/// them only once the child has exec'd or exited.
 #[derive(Debug)]
 pub struct Gate {
-    pipe: File,
+    /// The gate's write end.
+    pipe: Option<File>,
+    /// The read end of a close-on-exec pipe whose write end only the child holds: it
+    /// reads end-of-file once the child has exec'd or exited.
+    exec_report: File,
+    /// What the child reads until it execs.
+    _child: Box<ChildArgs>,
+    /// The child's stack.
+    _stack: ChildStack,
 }
 
 impl Gate {
     /// Lets the script run.
     pub fn open(mut self) {
-        let _ = self.pipe.write_all(GATE_WORD);
+        if let Some(mut pipe) = self.pipe.take() {
+            let _ = pipe.write_all(GATE_WORD);
+        }
+    }
+}
+
+impl Drop for Gate {
+    /// Closes the gate (a child still waiting exits) and waits until the child no
+    /// longer uses the tool's memory: it has exec'd the script or exited.
+    fn drop(&mut self) {
+        drop(self.pipe.take());
+        let mut buf = [0u8; 16];
+        loop {
+            match self.exec_report.read(&mut buf) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
     }
 }
 
@@ -350,8 +381,11 @@ impl Script {
 /// timed-out script can be killed with what it started), with standard input from
 /// `/dev/null` and its output going to `log` (a file created for it, or `/dev/null`).
 ///
-/// The child waits for the gate between `fork` and `exec`, so no shell stands in
-/// between: one `exec` per script, as when a person runs it.
+/// The child is made with `clone(CLONE_VM)`, as `posix_spawn` makes its children: it
+/// shares the tool's memory on a stack of its own instead of copying the tool's page
+/// tables (a `fork` of a tool holding a large profile costs more than the trivial
+/// script it starts). It waits for the gate and execs the script: one `exec` per
+/// script, as when a person runs it.
 pub fn spawn_script(script: &Path, action: &str, log: &Path) -> Result<(Script, Gate), String> {
     use std::ffi::CString;
     use std::os::fd::AsRawFd;
@@ -372,6 +406,59 @@ pub fn spawn_script(script: &Path, action: &str, log: &Path) -> Result<(Script, 
     }
     .map_err(|e| format!("cannot create {}: {e}", log.display()))?;
     let null = dev_null()?;
+    let (gate_read, gate_write) = cloexec_pipe()?;
+    let (report_read, report_write) = cloexec_pipe()?;
+    let stack = ChildStack::new().map_err(|e| cannot_run(&e))?;
+    let mut child = Box::new(ChildArgs {
+        argv: [std::ptr::null(); 3],
+        null: null.as_raw_fd(),
+        out: out.as_raw_fd(),
+        gate: gate_read.as_raw_fd(),
+        gate_write: gate_write.as_raw_fd(),
+        _program: program,
+        _action: action,
+    });
+    child.argv = [
+        child._program.as_ptr(),
+        child._action.as_ptr(),
+        std::ptr::null(),
+    ];
+    let arg: *mut ChildArgs = &mut *child;
+    // SAFETY: the child runs `gated_exec` on its own stack and reads only `child`, both
+    // kept alive by the Gate until the child has exec'd or exited (see Gate's drop).
+    // Every signal is blocked in this thread around the clone, so the child starts with
+    // no handler of the tool able to run before it resets them.
+    let pid = unsafe {
+        let mut all: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut all);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &all, &mut old);
+        let pid = libc::clone(
+            gated_exec,
+            stack.top(),
+            libc::CLONE_VM | libc::SIGCHLD,
+            arg.cast(),
+        );
+        let error = std::io::Error::last_os_error();
+        libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
+        if pid < 0 {
+            return Err(cannot_run(&error));
+        }
+        pid
+    };
+    // The tool's copies of the child's descriptors close here; the child has its own.
+    drop((gate_read, out, report_write));
+    let gate = Gate {
+        pipe: Some(gate_write),
+        exec_report: report_read,
+        _child: child,
+        _stack: stack,
+    };
+    Ok((Script { pid }, gate))
+}
+
+/// A pipe whose two ends are close-on-exec: (read, write).
+fn cloexec_pipe() -> Result<(File, File), String> {
     let mut fds = [0 as libc::c_int; 2];
     // SAFETY: pipe2 writes two descriptors into the array we pass.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
@@ -381,29 +468,10 @@ pub fn spawn_script(script: &Path, action: &str, log: &Path) -> Result<(Script, 
         ));
     }
     // SAFETY: both descriptors were just created and are owned by nobody else.
-    let (gate_read, gate_write) = unsafe {
+    unsafe {
         use std::os::fd::FromRawFd;
-        (File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1]))
-    };
-    let argv = [program.as_ptr(), action.as_ptr(), std::ptr::null()];
-    let fds = ChildFds {
-        null: null.as_raw_fd(),
-        out: out.as_raw_fd(),
-        gate: gate_read.as_raw_fd(),
-        gate_write: gate_write.as_raw_fd(),
-    };
-    // SAFETY: between fork and exec the child makes only async-signal-safe system calls
-    // on values prepared above (no allocation, no lock), then execs or _exits.
-    let pid = unsafe { libc::fork() };
-    if pid == 0 {
-        unsafe { gated_exec(fds, &argv) }
+        Ok((File::from_raw_fd(fds[0]), File::from_raw_fd(fds[1])))
     }
-    if pid < 0 {
-        return Err(cannot_run(&std::io::Error::last_os_error()));
-    }
-    // The parent's copies of the child's descriptors close here.
-    drop((gate_read, out));
-    Ok((Script { pid }, Gate { pipe: gate_write }))
 }
 
 /// `/dev/null` for the scripts' standard input, opened once per run of the tool.
@@ -416,9 +484,66 @@ fn dev_null() -> Result<&'static File, String> {
     Ok(NULL.get_or_init(|| f))
 }
 
-/// The descriptors a forked script child works with (see [`gated_exec`]).
-#[derive(Clone, Copy)]
-struct ChildFds {
+/// The stack a gated child runs on until it execs: a private mapping with a guard page
+/// below it.
+#[derive(Debug)]
+struct ChildStack {
+    base: *mut libc::c_void,
+}
+
+// SAFETY: the mapping is owned by the ChildStack alone; no reference to it is shared.
+unsafe impl Send for ChildStack {}
+
+impl ChildStack {
+    /// Size of the mapping, guard page included; `gated_exec` needs a few hundred bytes.
+    const SIZE: usize = 64 * 1024;
+    /// The guard page's size (the smallest page size Linux has).
+    const GUARD: usize = 4096;
+
+    fn new() -> std::io::Result<ChildStack> {
+        // SAFETY: a fresh anonymous mapping, owned by the returned value.
+        unsafe {
+            let base = libc::mmap(
+                std::ptr::null_mut(),
+                Self::SIZE,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK,
+                -1,
+                0,
+            );
+            if base == libc::MAP_FAILED {
+                return Err(std::io::Error::last_os_error());
+            }
+            let stack = ChildStack { base };
+            if libc::mprotect(base, Self::GUARD, libc::PROT_NONE) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(stack)
+        }
+    }
+
+    /// The top of the stack (stacks grow down), 16-byte aligned.
+    fn top(&self) -> *mut libc::c_void {
+        // SAFETY: one past the end of the mapping, which is page-aligned.
+        unsafe { self.base.cast::<u8>().add(Self::SIZE).cast() }
+    }
+}
+
+impl Drop for ChildStack {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in new(), no longer used by any child (the Gate
+        // drops it only after its child exec'd or exited).
+        unsafe {
+            libc::munmap(self.base, Self::SIZE);
+        }
+    }
+}
+
+/// What a gated child reads from the tool's memory (see [`gated_exec`]).
+#[derive(Debug)]
+struct ChildArgs {
+    /// The script, its action, and the terminating null pointer.
+    argv: [*const libc::c_char; 3],
     /// `/dev/null`, for standard input.
     null: libc::c_int,
     /// The log, for standard output and error.
@@ -428,43 +553,61 @@ struct ChildFds {
     /// The gate's write end, which the child must not keep: it would never see the
     /// gate close if the tool died.
     gate_write: libc::c_int,
+    /// The storage `argv` points into.
+    _program: std::ffi::CString,
+    _action: std::ffi::CString,
 }
+
+// SAFETY: the raw pointers in argv point into the CStrings owned by the same value.
+unsafe impl Send for ChildArgs {}
 
 /// The child's side of [`spawn_script`]: its own process group, standard descriptors,
 /// default signal handling, then wait for the gate and exec the script. (Every other
 /// descriptor the tool holds is close-on-exec.)
 ///
-/// # Safety
-/// Only to be called in a child just forked; never returns.
-unsafe fn gated_exec(fds: ChildFds, argv: &[*const libc::c_char; 3]) -> ! {
-    libc::close(fds.gate_write);
-    libc::setpgid(0, 0);
-    if libc::dup2(fds.null, 0) < 0 || libc::dup2(fds.out, 1) < 0 || libc::dup2(fds.out, 2) < 0 {
-        libc::_exit(126);
-    }
-    // Rust ignores SIGPIPE in its own process; a script gets the default, as from a shell.
-    libc::signal(libc::SIGPIPE, libc::SIG_DFL);
-    let mut set: libc::sigset_t = std::mem::zeroed();
-    libc::sigemptyset(&mut set);
-    libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
-    let mut word = [0u8; 3];
-    let mut got = 0usize;
-    while got < word.len() {
-        let n = libc::read(fds.gate, word[got..].as_mut_ptr().cast(), word.len() - got);
-        if n > 0 {
+/// It shares the tool's memory, so it only makes system calls on the values in `arg`
+/// (no allocation, no lock, nothing that could fail in a way the tool could observe),
+/// then execs or exits.
+extern "C" fn gated_exec(arg: *mut libc::c_void) -> libc::c_int {
+    // SAFETY: `arg` is the ChildArgs that spawn_script keeps alive until this child has
+    // exec'd or exited; everything below is a plain system call.
+    unsafe {
+        let args = &*arg.cast::<ChildArgs>();
+        libc::close(args.gate_write);
+        libc::setpgid(0, 0);
+        if libc::dup2(args.null, 0) < 0
+            || libc::dup2(args.out, 1) < 0
+            || libc::dup2(args.out, 2) < 0
+        {
+            libc::_exit(126);
+        }
+        // Rust ignores SIGPIPE in its own process and may handle SIGSEGV/SIGBUS; a script
+        // gets the defaults, as from a shell. Then nothing is blocked any more.
+        for signal in [libc::SIGPIPE, libc::SIGSEGV, libc::SIGBUS] {
+            libc::signal(signal, libc::SIG_DFL);
+        }
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigprocmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+        let mut word = [0u8; 3];
+        let mut got = 0usize;
+        while got < word.len() {
+            let n = libc::read(args.gate, word[got..].as_mut_ptr().cast(), word.len() - got);
+            if n <= 0 {
+                // The gate closed unopened: the tool died or cancelled this step. (No
+                // handler is installed any more, so a read is never interrupted.)
+                libc::_exit(125);
+            }
             got += n as usize;
-        } else if n == 0 || *libc::__errno_location() != libc::EINTR {
-            // The gate closed unopened: the tool died or cancelled this step.
+        }
+        if word != *GATE_WORD {
             libc::_exit(125);
         }
+        libc::execv(args.argv[0], args.argv.as_ptr());
+        const FAILED: &[u8] = b"nixproc-sysvinit: cannot execute the script\n";
+        libc::write(2, FAILED.as_ptr().cast(), FAILED.len());
+        libc::_exit(127)
     }
-    if word != *GATE_WORD {
-        libc::_exit(125);
-    }
-    libc::execv(argv[0], argv.as_ptr());
-    const FAILED: &[u8] = b"nixproc-sysvinit: cannot execute the script\n";
-    libc::write(2, FAILED.as_ptr().cast(), FAILED.len());
-    libc::_exit(127)
 }
 
 /// Waits for a script, killing it when it outlives `timeout`.
