@@ -1,6 +1,23 @@
 # shellcheck shell=bash
 # init-functions, PID files: which ones are trusted, and reading the PIDs they hold.
 
+# True when a file or directory with owner OWNER and mode MODE (octal) is owned by root
+# or uid UID and writable by nobody else. Otherwise prints why, naming it WHAT ("PID file
+# FILE", "directory DIR"), and fails.
+# Sets: nothing.
+# Returns: 0 trusted, 1 refused (with the reason).
+_initfn_owner_mode_trusted() { # WHAT OWNER MODE UID
+    local what=$1 owner=$2 mode=$3 uid=$4
+    if [ "$owner" != 0 ] && [ "$owner" != "$uid" ]; then
+        _initfn_err "refusing $what: owned by uid $owner, neither root nor uid $uid"
+        return 1
+    fi
+    if (((8#$mode & 8#022) != 0)); then
+        _initfn_err "refusing $what: writable by group or others (mode $mode)"
+        return 1
+    fi
+}
+
 # True when DIR may hold the files of a process of uid UID: a directory owned by root
 # or UID that nobody else can write (a sticky world-writable directory like /tmp does
 # not qualify), reached through a symbolic link only when root owns the link.
@@ -21,14 +38,7 @@ _initfn_dir_trusted() { # DIR UID
         _initfn_err "refusing directory $dir: not a directory"
         return 1
     fi
-    if [ "$owner" != 0 ] && [ "$owner" != "$uid" ]; then
-        _initfn_err "refusing directory $dir: owned by uid $owner, neither root nor uid $uid"
-        return 1
-    fi
-    if (((8#$mode & 8#022) != 0)); then
-        _initfn_err "refusing directory $dir: writable by group or others (mode $mode)"
-        return 1
-    fi
+    _initfn_owner_mode_trusted "directory $dir" "$owner" "$mode" "$uid"
 }
 
 # True when FILE is a PID file only root and uid UID can have written: a regular file
@@ -50,14 +60,7 @@ _initfn_pidfile_trusted() { # FILE UID
         _initfn_err "refusing PID file $file: not a regular file"
         return 1
     fi
-    if [ "$owner" != 0 ] && [ "$owner" != "$uid" ]; then
-        _initfn_err "refusing PID file $file: owned by uid $owner, neither root nor uid $uid"
-        return 1
-    fi
-    if (((8#$mode & 8#022) != 0)); then
-        _initfn_err "refusing PID file $file: writable by group or others (mode $mode)"
-        return 1
-    fi
+    _initfn_owner_mode_trusted "PID file $file" "$owner" "$mode" "$uid" || return 1
     dir=${file%/*}
     [ "$dir" != "$file" ] || dir=.
     [ -n "$dir" ] || dir=/

@@ -10,18 +10,8 @@
 _initfn_parse_p() { # ARGS...
     _initfn_opt_pidfile=
     _initfn_shift=0
-    local OPTIND=1 opt user=''
-    while getopts ':p:u:' opt; do
-        case $opt in
-        p) _initfn_opt_pidfile=$OPTARG ;;
-        u) user=$OPTARG ;;
-        *)
-            _initfn_opt_error "${FUNCNAME[1]}" "$opt" "$OPTARG"
-            return 2
-            ;;
-        esac
-    done
-    _initfn_shift=$((OPTIND - 1))
+    local user=''
+    _initfn_getopts "${FUNCNAME[1]}" 'p:_initfn_opt_pidfile u:user' "$@" || return 2
     _initfn_expect_uid "$user" 2>/dev/null || return 3
 }
 

@@ -46,19 +46,9 @@ killproc() { # [-p PIDFILE] [-u USER] [-d DELAY] PROGRAM [SIGNAL]
     local - IFS=$' \t\n'
     set +e +u
     local -a _initfn_found=()
-    local _initfn_pidfile_used='' pidfile='' user='' delay=${KILLDELAY:-10} OPTIND=1 opt rc
-    while getopts ':p:d:u:' opt; do
-        case $opt in
-        p) pidfile=$OPTARG ;;
-        d) delay=$OPTARG ;;
-        u) user=$OPTARG ;;
-        *)
-            _initfn_opt_error killproc "$opt" "$OPTARG"
-            return 2
-            ;;
-        esac
-    done
-    shift $((OPTIND - 1))
+    local _initfn_pidfile_used='' pidfile='' user='' delay=${KILLDELAY:-10} _initfn_shift rc
+    _initfn_getopts killproc 'p:pidfile d:delay u:user' "$@" || return 2
+    shift "$_initfn_shift"
     if [ $# -lt 1 ] || [ $# -gt 2 ]; then
         _initfn_err "usage: killproc [-p PIDFILE] [-u USER] [-d DELAY] PROGRAM [SIGNAL]"
         return 2

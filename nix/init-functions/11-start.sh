@@ -89,33 +89,34 @@ _initfn_start_steps() {
     done
 }
 
+# Parses the arguments of a start function, fn (the caller's): options by TABLE (see
+# _initfn_getopts), an optional `--`, PROGRAM and its ARGS; without PROGRAM, prints
+# "usage: FN SYNOPSIS".
+# Sets: the variables of TABLE, program, args (all the caller's).
+# Returns: 0, or 2 after a message.
+_initfn_start_args() { # TABLE SYNOPSIS ARGS...
+    local _initfn_start_synopsis=$2 _initfn_shift
+    _initfn_getopts "$fn" "$1" "${@:3}" || return 2
+    shift $((2 + _initfn_shift))
+    [ "${1:-}" = "--" ] && shift
+    if [ $# -lt 1 ]; then
+        _initfn_err "usage: $fn $_initfn_start_synopsis"
+        return 2
+    fi
+    program=$1
+    args=("${@:2}")
+}
+
 # Sets: nothing.
 # Returns: as _initfn_start_steps.
 start_daemon() {
     local - IFS=$' \t\n'
     set +e +u
-    local fn=start_daemon force=0 nice='' pidfile='' user='' OPTIND=1 opt
-    while getopts ':fn:p:u:' opt; do
-        case $opt in
-        f) force=1 ;;
-        n) nice=$OPTARG ;;
-        p) pidfile=$OPTARG ;;
-        u) user=$OPTARG ;;
-        *)
-            _initfn_opt_error start_daemon "$opt" "$OPTARG"
-            return 2
-            ;;
-        esac
-    done
-    shift $((OPTIND - 1))
-    [ "${1:-}" = "--" ] && shift
-    if [ $# -lt 1 ]; then
-        _initfn_err "usage: start_daemon [-f] [-n NICE] [-p PIDFILE] [-u USER] PROGRAM [ARGS...]"
-        return 2
-    fi
-    local program=$1 target=$1
-    shift
-    local -a args=("$@")
+    local fn=start_daemon force=0 nice='' pidfile='' user='' program
+    local -a args=()
+    _initfn_start_args 'f=force n:nice p:pidfile u:user' \
+        '[-f] [-n NICE] [-p PIDFILE] [-u USER] PROGRAM [ARGS...]' "$@" || return 2
+    local target=$program
     _initfn_start_steps
 }
 

@@ -9,32 +9,10 @@ start_foreground() {
     set +e +u
     # shellcheck disable=SC2034,SC2154 # fn, force: read by _initfn_start_steps; _initfn_daemon: a setting
     local fn=start_foreground force=0 daemon=$_initfn_daemon pidfile='' nice='' user='' logfile='' dir='' umask=''
-    local OPTIND=1 opt
-    # shellcheck disable=SC2034 # nice is read by _initfn_start_steps
-    while getopts ':D:p:n:u:o:C:m:' opt; do
-        case $opt in
-        D) daemon=$OPTARG ;;
-        p) pidfile=$OPTARG ;;
-        n) nice=$OPTARG ;;
-        u) user=$OPTARG ;;
-        o) logfile=$OPTARG ;;
-        C) dir=$OPTARG ;;
-        m) umask=$OPTARG ;;
-        *)
-            _initfn_opt_error start_foreground "$opt" "$OPTARG"
-            return 2
-            ;;
-        esac
-    done
-    shift $((OPTIND - 1))
-    [ "${1:-}" = "--" ] && shift
-    if [ $# -lt 1 ]; then
-        _initfn_err "usage: start_foreground [-D DAEMON] -p PIDFILE [-n NICE] [-u USER] [-o LOGFILE] [-C DIR] [-m UMASK] -- PROGRAM [ARGS...]"
-        return 2
-    fi
-    local program=$1 target=''
-    shift
-    local -a args=("$@")
+    local program target=''
+    local -a args=()
+    _initfn_start_args 'D:daemon p:pidfile n:nice u:user o:logfile C:dir m:umask' \
+        '[-D DAEMON] -p PIDFILE [-n NICE] [-u USER] [-o LOGFILE] [-C DIR] [-m UMASK] -- PROGRAM [ARGS...]' "$@" || return 2
     # shellcheck disable=SC2154 # _initfn_runtime_dir is a setting (01-settings.sh)
     [ -n "$pidfile" ] || pidfile="$_initfn_runtime_dir/${program##*/}.pid"
     if [[ $pidfile != */* ]]; then

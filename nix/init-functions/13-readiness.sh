@@ -8,20 +8,8 @@
 wait_ready() { # -p PIDFILE [-t TIMEOUT] (-P PORT [-H HOST] | -c COMMAND)
     local - IFS=$' \t\n'
     set +e +u
-    local pidfile='' timeout=${READYTIMEOUT:-30} port='' host=127.0.0.1 command='' OPTIND=1 opt
-    while getopts ':p:t:P:H:c:' opt; do
-        case $opt in
-        p) pidfile=$OPTARG ;;
-        t) timeout=$OPTARG ;;
-        P) port=$OPTARG ;;
-        H) host=$OPTARG ;;
-        c) command=$OPTARG ;;
-        *)
-            _initfn_opt_error wait_ready "$opt" "$OPTARG"
-            return 2
-            ;;
-        esac
-    done
+    local pidfile='' timeout=${READYTIMEOUT:-30} port='' host=127.0.0.1 command='' _initfn_shift
+    _initfn_getopts wait_ready 'p:pidfile t:timeout P:port H:host c:command' "$@" || return 2
     if [ -z "$port" ] && [ -z "$command" ]; then
         _initfn_err "usage: wait_ready -p PIDFILE [-t TIMEOUT] (-P PORT [-H HOST] | -c COMMAND)"
         return 2
