@@ -580,28 +580,30 @@ rec {
     else withCredentials // { passAsFile = asFile; };
 
   # Builder shell code: `put VARIABLE DESTINATION` writes $VARIABLE (or the file
-  # $VARIABLEPath when the text was passed as a file) without starting a process.
+  # $VARIABLEPath when the text was passed as a file) without starting a process;
+  # `put_each PREFIX DIRECTORY NAME...` puts $PREFIX0 in DIRECTORY/NAME for the first
+  # name, $PREFIX1 for the second, and so on (the texts `indexed` in `treeAttrs`).
   putFunction = ''
     set -f
     put() {
       eval "p=\''${$1Path:-}"
       if [ -n "$p" ]; then cp "$p" "$2"; else eval "printf '%s' \"\$$1\"" > "$2"; fi
     }
+    put_each() {
+      i=0 prefix=$1 dir=$2
+      shift 2
+      for n in "$@"; do
+        put "$prefix$i" "$dir/$n"
+        i=$((i + 1))
+      done
+    }
   '';
 
   # Builder shell code writing the credential files described by `treeAttrs` into
   # existing dysnomia-support/{groups,users} directories.
   credentialsWrite = ''
-    i=0
-    for g in ''${groupNames:-}; do
-      put "group$i" "$out/dysnomia-support/groups/$g"
-      i=$((i + 1))
-    done
-    i=0
-    for u in ''${userNames:-}; do
-      put "user$i" "$out/dysnomia-support/users/$u"
-      i=$((i + 1))
-    done
+    put_each group "$out/dysnomia-support/groups" ''${groupNames:-}
+    put_each user "$out/dysnomia-support/users" ''${userNames:-}
   '';
 
   # Builder commands writing just the credential files (create-credentials.nix).
@@ -631,10 +633,6 @@ rec {
       ln -s "$1" "$d/$p"
       shift
     done
-    i=0
-    for c in ''${claimNames:-}; do
-      put "claim$i" "$out/share/nixproc-sysvinit/runtime-files/$c"
-      i=$((i + 1))
-    done
+    put_each claim "$out/share/nixproc-sysvinit/runtime-files" ''${claimNames:-}
   '' + credentialsWrite;
 }
