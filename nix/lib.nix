@@ -70,7 +70,8 @@ let
   isScalar = v: isText v || builtins.isInt v || builtins.isBool v || builtins.isFloat v;
   text = _: v: if isText v then null else wrong "a string" v;
   bool = _: v: if builtins.isBool v then null else wrong "a Boolean" v;
-  set = _: v: if builtins.isAttrs v && !(v ? outPath) then null else wrong "an attribute set" v;
+  # An attribute set (not a derivation) that passes `check`, a function of the set.
+  setWith = check: _: v: if plainSet v then check v else wrong "an attribute set" v;
   # The first element of list `v` for which `f` gives a problem, that problem with its index.
   firstInList = expected: f: v:
     if !(builtins.isList v) then wrong expected v
@@ -245,10 +246,9 @@ let
     else null;
 
   noCheck = _: _: null;
+  # `check` for each of `names`.
+  sameCheck = check: names: listToAttrs (map (name: { inherit name; value = check; }) names);
   attributeChecks = {
-    name = nameCheck "process";
-    instanceName = nameCheck "process";
-    description = text;
     process = _: v:
       if !(isText v) then wrong "a string" v
       else
@@ -257,10 +257,6 @@ let
         then { text = "'${s}' is not a program path (it must not be empty or start with '-')"; }
         else null;
     user = nameCheck "account";
-    directory = text;
-    initialize = text;
-    pidFile = text;
-    globalInstructions = text;
     reloadSignal = signalProblem;
     umask = _: v:
       let s = if builtins.isInt v then toString v else v; in
@@ -272,36 +268,21 @@ let
       if !(builtins.isInt v) then wrong "an integer (or a string of one)" v
       else if v < -20 || v > 19 then { text = "${toString v} is outside the nice range -20..19"; }
       else null;
-    processIsDaemon = bool;
-    enableDaemonOutputLogging = bool;
-    allowPrivilegedCredentials = bool;
-    args = scalars;
-    path = scalars;
-    paths = scalars;
-    removeActivities = scalars;
-    runlevels = levels;
-    defaultStart = levels;
-    defaultStop = levels;
-    activities = _: v:
-      if !(plainSet v) then wrong "an attribute set" v
-      else namedEntries "activity" (x: if isText x then null else wrong "a string" x) "" v;
-    instructions = _: v:
-      if !(plainSet v) then wrong "an attribute set" v else entriesWith instructionKeys "" v;
-    environment = _: v:
-      if !(plainSet v) then wrong "an attribute set" v
-      else namedEntries "variable" (x: if isScalar x then null else wrong "a string" x) "" v;
-    credentials = _: v:
-      if !(plainSet v) then wrong "an attribute set" v
-      else firstProblem [
+    activities = setWith
+      (namedEntries "activity" (x: if isText x then null else wrong "a string" x) "");
+    instructions = setWith (entriesWith instructionKeys "");
+    environment = setWith
+      (namedEntries "variable" (x: if isScalar x then null else wrong "a string" x) "");
+    credentials = setWith (v:
+      firstProblem [
         (unknownKey credentialKinds "" v)
         (if v.groups or null == null then null else entriesWith groupKeys ".groups" v.groups)
         (if v.users or null == null then null else entriesWith userKeys ".users" v.users)
         (if v.groups or null == null then null else namedEntries "account" accountProperties ".groups" v.groups)
         (if v.users or null == null then null else namedEntries "account" accountProperties ".users" v.users)
-      ];
-    readiness = _: v:
-      if !(plainSet v) then wrong "an attribute set" v
-      else firstProblem [
+      ]);
+    readiness = setWith (v:
+      firstProblem [
         (unknownKey readinessKeys "" v)
         (if (v.tcpPort or null != null) == (v.command or null != null)
          then { text = "give exactly one of 'tcpPort' or 'command'"; } else null)
@@ -319,8 +300,13 @@ let
             at = ".timeout"; pos = unsafeGetAttrPos "timeout" v;
             text = "expected a non-negative integer, got ${if builtins.isInt t then toString t else kindOf t}";
           })
-      ];
-  };
+      ]);
+  }
+  // sameCheck (nameCheck "process") [ "name" "instanceName" ]
+  // sameCheck text [ "description" "directory" "initialize" "pidFile" "globalInstructions" ]
+  // sameCheck bool [ "processIsDaemon" "enableDaemonOutputLogging" "allowPrivilegedCredentials" ]
+  // sameCheck scalars [ "args" "path" "paths" "removeActivities" ]
+  // sameCheck levels [ "runlevels" "defaultStart" "defaultStop" ];
 
   # An expression given as text (nix-build -E) has no file; Nix 2.8 gives the text itself.
   positionText = pos:
@@ -594,28 +580,30 @@ rec {
     else withCredentials // { passAsFile = asFile; };
 
   # Builder shell code: `put VARIABLE DESTINATION` writes $VARIABLE (or the file
-  # $VARIABLEPath when the text was passed as a file) without starting a process.
+  # $VARIABLEPath when the text was passed as a file) without starting a process;
+  # `put_each PREFIX DIRECTORY NAME...` puts $PREFIX0 in DIRECTORY/NAME for the first
+  # name, $PREFIX1 for the second, and so on (the texts `indexed` in `treeAttrs`).
   putFunction = ''
     set -f
     put() {
       eval "p=\''${$1Path:-}"
       if [ -n "$p" ]; then cp "$p" "$2"; else eval "printf '%s' \"\$$1\"" > "$2"; fi
     }
+    put_each() {
+      i=0 prefix=$1 dir=$2
+      shift 2
+      for n in "$@"; do
+        put "$prefix$i" "$dir/$n"
+        i=$((i + 1))
+      done
+    }
   '';
 
   # Builder shell code writing the credential files described by `treeAttrs` into
   # existing dysnomia-support/{groups,users} directories.
   credentialsWrite = ''
-    i=0
-    for g in ''${groupNames:-}; do
-      put "group$i" "$out/dysnomia-support/groups/$g"
-      i=$((i + 1))
-    done
-    i=0
-    for u in ''${userNames:-}; do
-      put "user$i" "$out/dysnomia-support/users/$u"
-      i=$((i + 1))
-    done
+    put_each group "$out/dysnomia-support/groups" ''${groupNames:-}
+    put_each user "$out/dysnomia-support/users" ''${userNames:-}
   '';
 
   # Builder commands writing just the credential files (create-credentials.nix).
@@ -645,10 +633,6 @@ rec {
       ln -s "$1" "$d/$p"
       shift
     done
-    i=0
-    for c in ''${claimNames:-}; do
-      put "claim$i" "$out/share/nixproc-sysvinit/runtime-files/$c"
-      i=$((i + 1))
-    done
+    put_each claim "$out/share/nixproc-sysvinit/runtime-files" ''${claimNames:-}
   '' + credentialsWrite;
 }

@@ -19,20 +19,11 @@
 }:
 
 let
-  createSystemVInitScript = import ../../nix/create-sysvinit-script.nix {
-    inherit (pkgs) stdenv writeTextFile daemon;
-    inherit runtimeDir tmpDir logDir forceDisableUserChange;
-
-    initFunctions = import ../../nix/init-functions.nix {
-      basePackages = [ pkgs.coreutils pkgs.gnused pkgs.inetutils pkgs.gnugrep pkgs.sysvinit pkgs.util-linux ];
-      inherit (pkgs) stdenv daemon;
-      inherit runtimeDir;
-    };
-
-    createCredentials = import ../../nix/create-credentials.nix {
-      inherit (pkgs) stdenv;
-    };
+  # The functions of nix/ composed with these settings (nix/default.nix).
+  nixproc = import ../../nix {
+    inherit system pkgs stateDir runtimeDir logDir tmpDir forceDisableUserChange;
   };
+  inherit (nixproc) createSystemVInitScript;
 
   webappConstructor = import ./webapp.nix {
     inherit createSystemVInitScript;

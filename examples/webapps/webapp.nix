@@ -17,14 +17,7 @@ createSystemVInitScript {
   readiness = { tcpPort = port; };
   user = instanceName;
   credentials = {
-    groups = {
-      "${instanceName}" = { };
-    };
-    users = {
-      "${instanceName}" = {
-        group = instanceName;
-        description = "Example web application";
-      };
-    };
+    groups.${instanceName} = { };
+    users.${instanceName} = { group = instanceName; description = "Example web application"; };
   };
 }

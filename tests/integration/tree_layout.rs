@@ -35,9 +35,12 @@ fn the_nix_tree_writers_use_the_layout() {
             format!("d=\"$out/{RC_DIR}\""),
             format!("\"$d/{INIT_D}/$processName\""),
             format!("\"$out/{MANIFEST_DIR}/$processName.{MANIFEST_EXTENSION}\""),
-            format!("\"$out/{}/$g\"", layout::credentials_dir(GROUPS)),
-            format!("\"$out/{}/$u\"", layout::credentials_dir(USERS)),
-            format!("\"$out/{CLAIMS_DIR}/$c\""),
+            format!(
+                "put_each group \"$out/{}\"",
+                layout::credentials_dir(GROUPS)
+            ),
+            format!("put_each user \"$out/{}\"", layout::credentials_dir(USERS)),
+            format!("put_each claim \"$out/{CLAIMS_DIR}\""),
         ],
     );
     assert_spells(
