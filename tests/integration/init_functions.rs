@@ -415,13 +415,12 @@ fn user_switch_and_forced_caller() {
     // handed over; another existing account's are refused.
     let piddir = pid_file.parent().unwrap();
     let chown = |uid: u32| {
-        let ok = Command::new("chown")
-            .args(["-R", &uid.to_string()])
-            .arg(piddir)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "chown");
+        run_ok(
+            Command::new("chown")
+                .args(["-R", &uid.to_string()])
+                .arg(piddir),
+            "chown",
+        );
     };
     chown(3_999_999);
     assert_ok(&f.run(&script, "start"), "start after the account changed");

@@ -20,7 +20,7 @@ use std::time::Duration;
 use common::expected::{error_case_tests, error_cases, update_expected};
 use common::nixbuild::{build_profile, nix, Via};
 use common::repo_root;
-use common::{free_port, http_get, wait_http, ProcessGuard, TestDir};
+use common::{free_port, http_get, run_ok, wait_http, ProcessGuard, TestDir};
 
 fn example(file: &str) -> PathBuf {
     repo_root().join("examples/webapps").join(file)
@@ -223,12 +223,10 @@ fn profile_starts_webapps_before_nginx_and_stops_nginx_first() {
         )))
         .unwrap();
         assert_eq!(canonical, fs::canonicalize(&script).unwrap());
-        let check = Command::new("bash")
-            .arg("-n")
-            .arg(&script)
-            .status()
-            .unwrap();
-        assert!(check.success(), "bash -n {}", script.display());
+        run_ok(
+            Command::new("bash").arg("-n").arg(&script),
+            &format!("bash -n {}", script.display()),
+        );
     }
 }
 
