@@ -89,37 +89,47 @@ pub fn comment_text(s: &str) -> String {
 mod tests {
     use super::*;
 
+    /// `quote(word)` is `quoted` for every `(word, quoted)` of `cases`.
+    fn assert_quotes(cases: &[(&str, &str)]) {
+        for (word, quoted) in cases {
+            assert_eq!(quote(word), *quoted, "{word:?}");
+        }
+    }
+
     #[test]
     fn plain_words_stay_plain() {
-        assert_eq!(
-            quote("/nix/store/abc-nginx/bin/nginx"),
-            "/nix/store/abc-nginx/bin/nginx"
-        );
-        assert_eq!(quote("-HUP"), "-HUP");
+        let store_path = "/nix/store/abc-nginx/bin/nginx";
+        assert_quotes(&[(store_path, store_path), ("-HUP", "-HUP")]);
     }
 
     #[test]
     fn everything_else_is_single_quoted() {
-        assert_eq!(quote(""), "''");
-        assert_eq!(quote("a b"), "'a b'");
-        assert_eq!(quote("a\nb"), "'a\nb'");
-        assert_eq!(quote("a\\b"), "'a\\b'");
+        assert_quotes(&[
+            ("", "''"),
+            ("a b", "'a b'"),
+            ("a\nb", "'a\nb'"),
+            ("a\\b", "'a\\b'"),
+        ]);
     }
 
     #[test]
     fn quotes_and_dollars_go_in_double_quotes() {
-        assert_eq!(quote("it's"), "\"it's\"");
-        assert_eq!(quote("$(rm -rf /)"), "\"\\$(rm -rf /)\"");
-        assert_eq!(quote("`id` \"x\" \\"), "\"\\`id\\` \\\"x\\\" \\\\\"");
-        assert_eq!(quote("$a\nb"), "\"\\$a\nb\"");
+        assert_quotes(&[
+            ("it's", "\"it's\""),
+            ("$(rm -rf /)", "\"\\$(rm -rf /)\""),
+            ("`id` \"x\" \\", "\"\\`id\\` \\\"x\\\" \\\\\""),
+            ("$a\nb", "\"\\$a\nb\""),
+        ]);
     }
 
     #[test]
     fn a_leading_home_tilde_is_escaped() {
-        assert_eq!(quote("~/x"), "\\~/x");
-        assert_eq!(quote("~/a b"), "\\~'/a b'");
-        assert_eq!(quote("~"), "'~'");
-        assert_eq!(quote("a~/"), "'a~/'");
+        assert_quotes(&[
+            ("~/x", "\\~/x"),
+            ("~/a b", "\\~'/a b'"),
+            ("~", "'~'"),
+            ("a~/", "'a~/'"),
+        ]);
     }
 
     #[test]

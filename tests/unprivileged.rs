@@ -54,19 +54,17 @@ fn install(dir: &TestDir) -> Install {
     let webapp = common::install_program(&common::webapp_binary(), &bin, "webapp");
     let repo = dir.mkdir("repo", 0o755);
     // nix/ and examples/webapps/ at the same relative places (the model imports ../../nix).
-    let status = Command::new("cp")
-        .args(["-R", "--parents", "nix", "examples/webapps"])
-        .arg(&repo)
-        .current_dir(common::repo_root())
-        .status()
-        .expect("run cp");
-    assert!(status.success(), "copy nix/ and examples/webapps/");
-    let status = Command::new("chmod")
-        .args(["-R", "a+rX"])
-        .arg(&repo)
-        .status()
-        .expect("run chmod");
-    assert!(status.success(), "chmod the copy");
+    common::run_ok(
+        Command::new("cp")
+            .args(["-R", "--parents", "nix", "examples/webapps"])
+            .arg(&repo)
+            .current_dir(common::repo_root()),
+        "copy nix/ and examples/webapps/",
+    );
+    common::run_ok(
+        Command::new("chmod").args(["-R", "a+rX"]).arg(&repo),
+        "chmod the copy",
+    );
     Install { bin, repo, webapp }
 }
 
@@ -159,12 +157,12 @@ fn a_user_deploys_upgrades_rolls_back_and_undeploys_through_the_nix_daemon() {
     let home = dir.mkdir("home", 0o755);
     let user = UserGuard::create_with_home("nxpu", &home);
     let _per_user = PerUserDirs(user.name.clone());
-    let status = Command::new("chown")
-        .arg(format!("{}:", user.name))
-        .arg(&home)
-        .status()
-        .expect("run chown");
-    assert!(status.success(), "chown the home");
+    common::run_ok(
+        Command::new("chown")
+            .arg(format!("{}:", user.name))
+            .arg(&home),
+        "chown the home",
+    );
     let before = roots_things();
 
     let nginx_port = common::free_port();

@@ -158,13 +158,14 @@ fn profile_root(cli: &Cli, scratch: &Path) -> Result<PathBuf> {
 /// set it got.
 fn build(cli: &Cli, source: &ModelSource, scratch: &Path) -> Result<PathBuf> {
     let params = BuildParams {
-        state_dir: Some(
+        dirs: vec![(
+            "stateDir",
             cli.state_dir
                 .clone()
                 .unwrap_or_else(deploy::default_state_dir)
                 .to_string_lossy()
                 .into_owned(),
-        ),
+        )],
         force_disable_user_change: cli.model.force_disable_user_change()?,
         extra_params: cli.model.extra_params.clone(),
         model_args: cli.model.model_args(),

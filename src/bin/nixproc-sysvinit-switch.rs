@@ -204,23 +204,36 @@ impl Cli {
         }
     }
 
+    /// The directory options whose default lies in the state directory, in the order
+    /// given to the profile builder: (option, builder argument, value).
+    fn state_subdirs(&self) -> [(&'static str, &'static str, &Option<PathBuf>); 7] {
+        [
+            ("--runtime-dir", "runtimeDir", &self.runtime_dir),
+            ("--log-dir", "logDir", &self.log_dir),
+            ("--tmp-dir", "tmpDir", &self.tmp_dir),
+            ("--cache-dir", "cacheDir", &self.cache_dir),
+            ("--spool-dir", "spoolDir", &self.spool_dir),
+            ("--lock-dir", "lockDir", &self.lock_dir),
+            ("--lib-dir", "libDir", &self.lib_dir),
+        ]
+    }
+
     fn build_params(&self) -> Result<BuildParams> {
-        let s = |p: &Option<PathBuf>| p.as_ref().map(|p| p.to_string_lossy().into_owned());
+        let text = |p: &Path| p.to_string_lossy().into_owned();
         // A model for another machine gets that machine's system directories unless
         // told otherwise, whoever builds it here.
         let state_dir = match (&self.state_dir, self.remote.is_remote()) {
             (None, true) => PathBuf::from("/var"),
             _ => self.dirs().state,
         };
+        let mut dirs = vec![("stateDir", text(&state_dir))];
+        for (_, name, dir) in self.state_subdirs() {
+            if let Some(dir) = dir {
+                dirs.push((name, text(dir)));
+            }
+        }
         Ok(BuildParams {
-            state_dir: Some(state_dir.to_string_lossy().into_owned()),
-            runtime_dir: s(&self.runtime_dir),
-            log_dir: s(&self.log_dir),
-            tmp_dir: s(&self.tmp_dir),
-            cache_dir: s(&self.cache_dir),
-            spool_dir: s(&self.spool_dir),
-            lock_dir: s(&self.lock_dir),
-            lib_dir: s(&self.lib_dir),
+            dirs,
             force_disable_user_change: self.model.force_disable_user_change()?,
             extra_params: self.model.extra_params.clone(),
             model_args: self.model.model_args(),
@@ -659,17 +672,12 @@ fn remote_args(cli: &Cli, events: bool) -> Result<Vec<String>> {
     let dir_options = [
         ("--profiles-dir", &cli.deployment.profiles_dir),
         ("--state-dir", &cli.state_dir),
-        ("--runtime-dir", &cli.runtime_dir),
-        ("--log-dir", &cli.log_dir),
-        ("--tmp-dir", &cli.tmp_dir),
-        ("--cache-dir", &cli.cache_dir),
-        ("--spool-dir", &cli.spool_dir),
-        ("--lock-dir", &cli.lock_dir),
-        ("--lib-dir", &cli.lib_dir),
-    ];
-    for (flag, value) in dir_options {
-        if let Some(value) = value {
-            args.extend([flag.to_string(), path(value)]);
+    ]
+    .into_iter()
+    .chain(cli.state_subdirs().map(|(option, _, dir)| (option, dir)));
+    for (option, dir) in dir_options {
+        if let Some(dir) = dir {
+            args.extend([option.to_string(), path(dir)]);
         }
     }
     let mut flag = |on: bool, name: &str| {

@@ -11,22 +11,11 @@ use crate::tree::layout;
 /// The settings passed to the profile builder.
 #[derive(Debug, Clone, Default)]
 pub struct BuildParams {
-    /// `stateDir`.
-    pub state_dir: Option<String>,
-    /// `runtimeDir`.
-    pub runtime_dir: Option<String>,
-    /// `logDir`.
-    pub log_dir: Option<String>,
-    /// `tmpDir`.
-    pub tmp_dir: Option<String>,
-    /// `cacheDir` (passed to builders that declare it).
-    pub cache_dir: Option<String>,
-    /// `spoolDir` (passed to builders that declare it).
-    pub spool_dir: Option<String>,
-    /// `lockDir` (passed to builders that declare it).
-    pub lock_dir: Option<String>,
-    /// `libDir` (passed to builders that declare it).
-    pub lib_dir: Option<String>,
+    /// The directories for the profile builder, as its argument's name and the value:
+    /// `stateDir`, `runtimeDir`, `logDir`, `tmpDir`, and `cacheDir`, `spoolDir`,
+    /// `lockDir`, `libDir` (passed to builders that declare them). A directory not
+    /// given keeps the builder's default.
+    pub dirs: Vec<(&'static str, String)>,
     /// `forceDisableUserChange`.
     pub force_disable_user_change: bool,
     /// `extraParams`: a JSON object or a Nix expression (an attribute set), told apart
@@ -463,20 +452,8 @@ fn pass_own_programs(cmd: &mut Command) {
 /// the model's arguments (its own ones directly, the others as `cliArgs`),
 /// `forceDisableUserChange`, and `--show-trace`.
 fn add_builder_args(cmd: &mut Command, params: &BuildParams) {
-    let strings = [
-        ("stateDir", &params.state_dir),
-        ("runtimeDir", &params.runtime_dir),
-        ("logDir", &params.log_dir),
-        ("tmpDir", &params.tmp_dir),
-        ("cacheDir", &params.cache_dir),
-        ("spoolDir", &params.spool_dir),
-        ("lockDir", &params.lock_dir),
-        ("libDir", &params.lib_dir),
-    ];
-    for (name, value) in strings {
-        if let Some(v) = value {
-            cmd.arg("--argstr").arg(name).arg(v);
-        }
+    for (name, dir) in &params.dirs {
+        cmd.arg("--argstr").arg(name).arg(dir);
     }
     if let Some(extra) = params
         .extra_params

@@ -354,21 +354,27 @@ impl SafeDir {
             let mut f = self.open_file(&tmp, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC)?;
             f.write_all(text.as_bytes())?;
             f.sync_all()?;
-            let (from, to) = (c_name(tmp.as_ref())?, c_name(name.as_ref())?);
-            // SAFETY: both names are relative to the same open directory.
-            check_os(unsafe {
-                libc::renameat(
-                    self.fd.as_raw_fd(),
-                    from.as_ptr(),
-                    self.fd.as_raw_fd(),
-                    to.as_ptr(),
-                )
-            })?;
+            self.rename(&tmp, name)?;
             // SAFETY: fsync of the directory descriptor, so the rename is durable.
             check_os(unsafe { libc::fsync(self.fd.as_raw_fd()) })?;
             Ok(())
         })()
         .map_err(|e| DeployError::io("writing", path, e))
+    }
+
+    /// Renames the file `from` in this directory to `to` in it.
+    fn rename(&self, from: &str, to: &str) -> std::io::Result<()> {
+        let (from, to) = (c_name(from.as_ref())?, c_name(to.as_ref())?);
+        // SAFETY: both names are relative to the same open directory.
+        check_os(unsafe {
+            libc::renameat(
+                self.fd.as_raw_fd(),
+                from.as_ptr(),
+                self.fd.as_raw_fd(),
+                to.as_ptr(),
+            )
+        })?;
+        Ok(())
     }
 }
 
@@ -674,24 +680,9 @@ impl AccountStore {
         let mut reg = session.load()?;
         reg.merge(old);
         session.save(&reg)?;
-        let (from, to) = (
-            c_name(ACCOUNTS_FILE.as_ref()),
-            c_name(format!("{ACCOUNTS_FILE}.merged").as_ref()),
-        );
-        let (Ok(from), Ok(to)) = (from, to) else {
-            return Ok(());
-        };
-        // SAFETY: both names are relative to the same open directory.
-        check_os(unsafe {
-            libc::renameat(
-                old_dir.fd.as_raw_fd(),
-                from.as_ptr(),
-                old_dir.fd.as_raw_fd(),
-                to.as_ptr(),
-            )
-        })
-        .map_err(|e| DeployError::io("renaming", &old_path, e))?;
-        Ok(())
+        old_dir
+            .rename(ACCOUNTS_FILE, &format!("{ACCOUNTS_FILE}.merged"))
+            .map_err(|e| DeployError::io("renaming", &old_path, e))
     }
 }
 

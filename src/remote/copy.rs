@@ -8,7 +8,7 @@
 //! away from the keys and `known_hosts` the user named.
 
 use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 
 use super::ssh::{check, classify, run, Connection};
 use super::RemoteError;
@@ -85,12 +85,7 @@ impl Connection {
     fn remote_with_input(&self, argv: &[&str], lines: &[String]) -> Result<Output, RemoteError> {
         let mut cmd = self.command(argv);
         let spawn_error = self.spawn_error("ssh");
-        let mut child = cmd
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(spawn_error)?;
+        let mut child = self.start(&mut cmd, "ssh", Stdio::piped(), Stdio::piped())?;
         let mut stdin = child.stdin.take().expect("stdin was piped");
         let text = lines.join("\n") + "\n";
         // A host that went away shows in ssh's status and messages.
@@ -100,6 +95,22 @@ impl Connection {
         let output = child.wait_with_output().map_err(spawn_error)?;
         let _ = writer.join();
         Ok(output)
+    }
+
+    /// Starts `cmd` (running `program`) with `stdin` and `stdout` as given and its error
+    /// output piped, to be read with its status.
+    fn start(
+        &self,
+        cmd: &mut Command,
+        program: &'static str,
+        stdin: Stdio,
+        stdout: Stdio,
+    ) -> Result<Child, RemoteError> {
+        cmd.stdin(stdin)
+            .stdout(stdout)
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(self.spawn_error(program))
     }
 
     /// Turns an error starting or waiting for `program` into this host's error.
@@ -135,22 +146,13 @@ impl Connection {
     /// Runs `from | to`; a failure of either side is classified by what the two said.
     fn pipe(&self, mut from: Command, mut to: Command, step: &str) -> Result<(), RemoteError> {
         let spawn_error = self.spawn_error("nix-store");
-        let mut source = from
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .map_err(spawn_error)?;
+        let mut source = self.start(&mut from, "nix-store", Stdio::null(), Stdio::piped())?;
         let stream = source.stdout.take().expect("stdout was piped");
-        let sink = to
-            .stdin(stream)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn();
+        let sink = self.start(&mut to, "nix-store", stream.into(), Stdio::null());
         // The command keeps its copy of the pipe's read end: without this drop, a sink
         // that ends early would leave the source blocked on a pipe no one reads.
         drop(to);
-        let sink = sink.map_err(spawn_error)?;
+        let sink = sink?;
         let sink = sink.wait_with_output().map_err(spawn_error)?;
         if !sink.status.success() {
             let _ = source.kill();

@@ -340,6 +340,23 @@ impl<'a> Attrs<'a> {
         }
     }
 
+    /// The optional attribute set `key` as a map: each of its attributes turned into a
+    /// value by `entry`, given the set, the attribute's name and its value. Empty when
+    /// `key` is missing or `null`.
+    fn opt_map<T>(
+        &self,
+        key: &str,
+        mut entry: impl FnMut(&Attrs<'a>, &'a String, &'a Value) -> Result<T>,
+    ) -> Result<BTreeMap<String, T>> {
+        let Some(set) = self.opt_nested(key)? else {
+            return Ok(BTreeMap::new());
+        };
+        set.map
+            .iter()
+            .map(|(name, value)| Ok((name.clone(), entry(&set, name, value)?)))
+            .collect()
+    }
+
     fn string_value(&self, key: &str, value: &Value) -> Result<String> {
         match value {
             Value::String(s) if s.contains('\0') => {
@@ -498,12 +515,8 @@ fn normalise_signal(attrs: &Attrs, signal: &str) -> Result<String> {
 }
 
 fn parse_environment(attrs: &Attrs) -> Result<BTreeMap<String, String>> {
-    let Some(env) = attrs.opt_nested("environment")? else {
-        return Ok(BTreeMap::new());
-    };
-    let mut out = BTreeMap::new();
-    for (key, value) in env.map {
-        check_name(&env, key, key, NameKind::Variable)?;
+    attrs.opt_map("environment", |env, key, value| {
+        check_name(env, key, key, NameKind::Variable)?;
         let value = env.scalar_value(key, value)?;
         // `NAME=value` and its NUL are one string of the process's environment.
         let size = key.len() + 1 + value.len() + 1;
@@ -516,9 +529,8 @@ fn parse_environment(attrs: &Attrs) -> Result<BTreeMap<String, String>> {
                 ),
             ));
         }
-        out.insert(key.clone(), value);
-    }
-    Ok(out)
+        Ok(value)
+    })
 }
 
 /// The command-line arguments, each within the kernel's limit for one string.
@@ -541,23 +553,14 @@ fn parse_args(attrs: &Attrs) -> Result<Vec<String>> {
 }
 
 fn parse_activities(attrs: &Attrs) -> Result<BTreeMap<String, String>> {
-    let Some(acts) = attrs.opt_nested("activities")? else {
-        return Ok(BTreeMap::new());
-    };
-    let mut out = BTreeMap::new();
-    for (key, value) in acts.map {
+    attrs.opt_map("activities", |acts, key, value| {
         check_name(attrs, &acts.path(key), key, NameKind::Activity)?;
-        out.insert(key.clone(), acts.string_value(key, value)?);
-    }
-    Ok(out)
+        acts.string_value(key, value)
+    })
 }
 
 fn parse_instructions(attrs: &Attrs) -> Result<BTreeMap<String, Instruction>> {
-    let Some(instrs) = attrs.opt_nested("instructions")? else {
-        return Ok(BTreeMap::new());
-    };
-    let mut out = BTreeMap::new();
-    for (key, value) in instrs.map {
+    attrs.opt_map("instructions", |instrs, key, value| {
         check_name(attrs, &instrs.path(key), key, NameKind::Activity)?;
         let one = instrs.nested(key, value)?;
         one.check_known(INSTRUCTION_ATTRIBUTES)?;
@@ -567,15 +570,11 @@ fn parse_instructions(attrs: &Attrs) -> Result<BTreeMap<String, Instruction>> {
         let activity = one
             .opt_string("activity")?
             .unwrap_or_else(|| capitalise(key));
-        out.insert(
-            key.clone(),
-            Instruction {
-                activity,
-                instruction,
-            },
-        );
-    }
-    Ok(out)
+        Ok(Instruction {
+            activity,
+            instruction,
+        })
+    })
 }
 
 fn capitalise(word: &str) -> String {
@@ -674,18 +673,15 @@ fn parse_credentials(attrs: &Attrs, allow_privileged: bool) -> Result<Credential
         ("groups", GROUP_KEYS, &mut out.groups),
         ("users", USER_KEYS, &mut out.users),
     ] {
-        let Some(entries) = creds.opt_nested(kind)? else {
-            continue;
-        };
-        for (account, value) in entries.map {
-            check_name(&entries, account, account, NameKind::Account)?;
+        *slot = creds.opt_map(kind, |entries, account, value| {
+            check_name(entries, account, account, NameKind::Account)?;
             let entry = entries.nested(account, value)?;
             let fields = parse_account_fields(&entry, keys)?;
             if !allow_privileged {
-                refuse_privileged(kind, account, &entries, &entry, &fields)?;
+                refuse_privileged(kind, account, entries, &entry, &fields)?;
             }
-            slot.insert(account.clone(), fields);
-        }
+            Ok(fields)
+        })?;
     }
     Ok(out)
 }

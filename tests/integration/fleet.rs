@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::common::wait_until;
+use crate::common::{assert_succeeded, wait_until};
 use serde_json::Value;
 
 const SWITCH: &str = env!("CARGO_BIN_EXE_nixproc-sysvinit-switch");
@@ -95,11 +95,12 @@ impl TestHosts {
     }
 
     /// Writes a fleet file: each host's name, its target and its `extraParams` (Nix).
-    fn fleet_file(&self, file: &str, hosts: &[(&str, &str, &str)]) -> PathBuf {
+    fn fleet_file(&self, file: &str, hosts: &[(&str, impl AsRef<str>, &str)]) -> PathBuf {
         let mut text = String::from("{\n");
         for (name, target, extra) in hosts {
             text.push_str(&format!(
-                "  {name} = {{ targetHost = \"{target}\"; processes = {}; extraParams = {extra}; }};\n",
+                "  {name} = {{ targetHost = \"{}\"; processes = {}; extraParams = {extra}; }};\n",
+                target.as_ref(),
                 fixture_model().display()
             ));
         }
@@ -186,23 +187,18 @@ fn switch(hosts: &TestHosts, args: &[&str]) -> Output {
 fn a_fleet_is_deployed_changed_and_rolled_back() {
     let hosts = TestHosts::up(&["web1", "web2", "web3"]);
     let names = ["web1", "web2", "web3"];
-    let entries: Vec<(&str, String, &str)> =
-        names.iter().map(|n| (*n, hosts.target(n), "{ }")).collect();
-    let refs: Vec<(&str, &str, &str)> = entries
-        .iter()
-        .map(|(n, t, e)| (*n, t.as_str(), *e))
-        .collect();
-    let file = hosts.fleet_file("hosts.nix", &refs);
+    // Every host with the same extraParams.
+    let fleet_file = |file: &str, extra: &str| {
+        let entries: Vec<_> = names.iter().map(|n| (*n, hosts.target(n), extra)).collect();
+        hosts.fleet_file(file, &entries)
+    };
+    let file = fleet_file("hosts.nix", "{ }");
     let file = file.to_str().unwrap();
 
     let started = Instant::now();
     let out = switch(&hosts, &["--hosts", file, "--json", "--max-hosts", "3"]);
     let cold = started.elapsed();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     let first = summary(&out);
     for name in names {
         assert_eq!(changes(&first, name), (0, 3, 0, 0), "{first}");
@@ -230,15 +226,7 @@ fn a_fleet_is_deployed_changed_and_rolled_back() {
 
     // A third instance: it starts, nginx (its configuration changed) restarts, the
     // other two stay.
-    let entries: Vec<(&str, String, &str)> = names
-        .iter()
-        .map(|n| (*n, hosts.target(n), "{ webappInstances = 3; }"))
-        .collect();
-    let refs: Vec<(&str, &str, &str)> = entries
-        .iter()
-        .map(|(n, t, e)| (*n, t.as_str(), *e))
-        .collect();
-    let changed = hosts.fleet_file("hosts-3.nix", &refs);
+    let changed = fleet_file("hosts-3.nix", "{ webappInstances = 3; }");
     let out = switch(&hosts, &["--hosts", changed.to_str().unwrap(), "--json"]);
     let third = summary(&out);
     for name in names {
@@ -273,11 +261,7 @@ fn a_fleet_is_deployed_changed_and_rolled_back() {
         .args(["--hosts", file, "status", "--json"])
         .output()
         .expect("run runactivity");
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
-    );
+    assert_succeeded(&status);
     let status = summary(&status);
     for name in names {
         let output = &host(&status, name)["result"]["output"];
@@ -345,11 +329,7 @@ fn a_host_cut_off_mid_switch_is_reported_and_a_rerun_converges() {
     );
     hosts.call("start-sshd", &["a2"]);
     let rerun = switch(&hosts, &["--hosts", file, "--json"]);
-    assert!(
-        rerun.status.success(),
-        "{}",
-        String::from_utf8_lossy(&rerun.stderr)
-    );
+    assert_succeeded(&rerun);
     let rerun = summary(&rerun);
     assert_eq!(changes(&rerun, "a1"), (0, 0, 0, 3));
     assert_eq!(
@@ -366,23 +346,20 @@ fn each_bad_host_is_reported_by_name_and_left_unchanged() {
     hosts.add(&["--no-nix", "nonix"]);
     hosts.add(&["--store-size", "1M", "full"]);
     hosts.call("rekey", &["rekeyed"]);
-    let targets: Vec<(&str, String)> = ["good", "rekeyed", "typo", "fails", "nonix", "full"]
-        .iter()
-        .map(|n| (*n, hosts.target(n)))
-        .collect();
-    let mut entries: Vec<(&str, &str, &str)> = targets
-        .iter()
-        .map(|(n, t)| {
-            let extra = match *n {
-                "typo" => "{ misspelt = true; }",
-                "fails" => "{ failing = true; }",
-                _ => "{ }",
-            };
-            (*n, t.as_str(), extra)
-        })
-        .collect();
+    let mut entries: Vec<(&str, String, &str)> =
+        ["good", "rekeyed", "typo", "fails", "nonix", "full"]
+            .iter()
+            .map(|n| {
+                let extra = match *n {
+                    "typo" => "{ misspelt = true; }",
+                    "fails" => "{ failing = true; }",
+                    _ => "{ }",
+                };
+                (*n, hosts.target(n), extra)
+            })
+            .collect();
     // No host has this address: the controller has no route to it.
-    entries.push(("gone", "root@10.77.250.2", "{ }"));
+    entries.push(("gone", "root@10.77.250.2".into(), "{ }"));
     let file = hosts.fleet_file("hosts.nix", &entries);
     let out = switch(&hosts, &["--hosts", file.to_str().unwrap(), "--json"]);
     assert!(!out.status.success());
@@ -460,11 +437,7 @@ fn one_target_host_is_deployed_and_asked_for_status() {
         .output()
         .expect("run runactivity");
     let stdout = String::from_utf8_lossy(&status.stdout);
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
-    );
+    assert_succeeded(&status);
     assert!(
         stdout
             .lines()
@@ -492,11 +465,7 @@ fn a_build_host_builds_the_models() {
             "--json",
         ],
     );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     let report = summary(&out);
     assert_eq!(changes(&report, "t1"), (0, 3, 0, 0));
     assert_eq!(changes(&report, "t2"), (0, 2, 0, 0));
@@ -523,11 +492,7 @@ fn a_build_host_builds_the_models() {
         .arg(fixture_model())
         .output()
         .expect("run the switch");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_succeeded(&out);
     assert!(
         hosts
             .processes("t1")

@@ -77,6 +77,13 @@ impl Fixture {
         )
     }
 
+    /// The PID file `RUN/path`; the guard kills its process when the test ends.
+    fn pid_file(&mut self, path: impl AsRef<Path>) -> PathBuf {
+        let pid_file = self.run.join(path);
+        self.guard.pid_file(&pid_file);
+        pid_file
+    }
+
     fn run(&self, script: &Path, activity: &str) -> Run {
         run_script(self.dir.path(), script, &[activity], &[])
     }
@@ -310,8 +317,7 @@ fn webapp_instances_under_daemon_stop_independently() {
     let mut instances = Vec::new();
     for name in ["webapp1", "webapp2"] {
         let port = free_port();
-        let pid_file = f.run.join(format!("{name}.pid"));
-        f.guard.pid_file(&pid_file);
+        let pid_file = f.pid_file(format!("{name}.pid"));
         let log = log_dir.join(format!("{name}.log"));
         let script = webapp_script(&f, name, &webapp, port, &pid_file, &log, None);
         instances.push((name, port, pid_file, log, script));
@@ -379,8 +385,7 @@ fn user_switch_and_forced_caller() {
     // Foreground process with `user`: its PID and log files go to directories of its
     // own, which start_foreground creates for the user.
     let port = free_port();
-    let pid_file = f.run.join("webapp-user/webapp-user.pid");
-    f.guard.pid_file(&pid_file);
+    let pid_file = f.pid_file("webapp-user/webapp-user.pid");
     let log = f.dir.path().join("log/webapp-user/webapp-user.log");
     let script = webapp_script(
         &f,
@@ -415,13 +420,12 @@ fn user_switch_and_forced_caller() {
     // handed over; another existing account's are refused.
     let piddir = pid_file.parent().unwrap();
     let chown = |uid: u32| {
-        let ok = Command::new("chown")
-            .args(["-R", &uid.to_string()])
-            .arg(piddir)
-            .status()
-            .unwrap()
-            .success();
-        assert!(ok, "chown");
+        run_ok(
+            Command::new("chown")
+                .args(["-R", &uid.to_string()])
+                .arg(piddir),
+            "chown",
+        );
     };
     chown(3_999_999);
     assert_ok(&f.run(&script, "start"), "start after the account changed");
@@ -436,8 +440,7 @@ fn user_switch_and_forced_caller() {
     drop(other);
 
     // forceDisableUserChange: the renderer leaves out -u; the process runs as the caller.
-    let pid_file = f.run.join("webapp-caller.pid");
-    f.guard.pid_file(&pid_file);
+    let pid_file = f.pid_file("webapp-caller.pid");
     let log = f.dir.path().join("log/webapp-caller.log");
     let script = webapp_script(&f, "webapp-caller", &webapp, port, &pid_file, &log, None);
     assert_ok(&f.run(&script, "start"), "start as caller");
@@ -451,8 +454,7 @@ fn user_switch_and_forced_caller() {
 
     // A daemonizing program started with start_daemon -u.
     let daemonize = f.daemonize_program();
-    let dpid = f.run.join("daemonize/daemonize.pid");
-    f.guard.pid_file(&dpid);
+    let dpid = f.pid_file("daemonize/daemonize.pid");
     let (dp, dz, un) = (
         shell_quote_path(&dpid),
         shell_quote_path(&daemonize),
@@ -566,8 +568,7 @@ fn term_ignoring_processes_are_killed_after_the_delay() {
     );
 
     // A foreground process under daemon: the wrapper forwards TERM, the client ignores it.
-    let pid_file = f.run.join("stubborn.pid");
-    f.guard.pid_file(&pid_file);
+    let pid_file = f.pid_file("stubborn.pid");
     let (pf, st) = (shell_quote_path(&pid_file), shell_quote_path(&stubborn));
     let script = f.start_stop_status(
         "stubborn",
@@ -585,8 +586,7 @@ fn term_ignoring_processes_are_killed_after_the_delay() {
 
     // A daemonizing program that ignores TERM; the delay comes from $KILLDELAY.
     let daemonize = f.daemonize_program();
-    let dpid = f.run.join("daemonize.pid");
-    f.guard.pid_file(&dpid);
+    let dpid = f.pid_file("daemonize.pid");
     let (dp, dz) = (shell_quote_path(&dpid), shell_quote_path(&daemonize));
     let script = f.start_stop_status(
         "daemonize",
@@ -646,8 +646,7 @@ fn lsb_exit_codes_messages_and_failures() {
     let dying = f
         .dir
         .write("bin/dying", "#!/bin/bash\nsleep 0.2\nexit 1\n", 0o755);
-    let dpid = f.run.join("dying.pid");
-    f.guard.pid_file(&dpid);
+    let dpid = f.pid_file("dying.pid");
     let port = free_port();
     let r = f.shell(&format!(
         "start_foreground -D daemon -p {pf} -- {dy} && wait_ready -p {pf} -t 60 -P {port}",
@@ -718,8 +717,7 @@ fn lsb_exit_codes_messages_and_failures() {
 
     // start_daemon is idempotent; -f starts another copy anyway.
     let daemonize = f.daemonize_program();
-    let fpid = f.run.join("forced.pid");
-    f.guard.pid_file(&fpid);
+    let fpid = f.pid_file("forced.pid");
     let start = format!(
         "start_daemon -p {fp} {dz} {fp}",
         fp = shell_quote_path(&fpid),
@@ -808,8 +806,7 @@ fn rendered_nginx_script_lifecycle() {
     let prefix = f.dir.mkdir("nginx", 0o755);
     fs::create_dir_all(prefix.join("tmp")).unwrap();
     // The renderer derives the PID file: runtimeDir/nginx.pid.
-    let pid_file = f.run.join("nginx.pid");
-    f.guard.pid_file(&pid_file);
+    let pid_file = f.pid_file("nginx.pid");
     let conf = f.dir.write(
         "nginx/nginx.conf",
         &nginx_config(&prefix, &pid_file, port, "rendered"),
@@ -1087,8 +1084,7 @@ fn a_foreground_program_that_exits_or_lacks_its_directory_fails_at_once() {
         ),
     ];
     for (i, (program, extra, reason)) in cases.iter().enumerate() {
-        let pid_file = f.run.join(format!("fg{i}.pid"));
-        f.guard.pid_file(&pid_file);
+        let pid_file = f.pid_file(format!("fg{i}.pid"));
         let script = f.script(
             &format!("fg{i}"),
             "",

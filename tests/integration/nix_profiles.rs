@@ -17,10 +17,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use common::expected::{error_case_tests, error_cases, update_expected};
+use common::expected::{check_error_cases, error_case_tests, update_expected};
 use common::nixbuild::{build_profile, nix, Via};
 use common::repo_root;
-use common::{free_port, http_get, wait_http, ProcessGuard, TestDir};
+use common::{free_port, http_get, run_ok, wait_http, ProcessGuard, TestDir};
 
 fn example(file: &str) -> PathBuf {
     repo_root().join("examples/webapps").join(file)
@@ -223,12 +223,10 @@ fn profile_starts_webapps_before_nginx_and_stops_nginx_first() {
         )))
         .unwrap();
         assert_eq!(canonical, fs::canonicalize(&script).unwrap());
-        let check = Command::new("bash")
-            .arg("-n")
-            .arg(&script)
-            .status()
-            .unwrap();
-        assert!(check.success(), "bash -n {}", script.display());
+        run_ok(
+            Command::new("bash").arg("-n").arg(&script),
+            &format!("bash -n {}", script.display()),
+        );
     }
 }
 
@@ -391,8 +389,7 @@ const MODEL_ERROR_TESTS: [&str; 6] = [
 fn check_model_errors(test: &str) {
     let dir = TestDir::new("nixproc-nix-errors");
     let root = repo_root();
-    let mut wrong = Vec::new();
-    for case in error_cases("nix", test, "nix") {
+    check_error_cases("nix", test, "nix", |case| {
         let text = case
             .input_text()
             .replace("@root@", root.to_str().expect("utf-8 path"));
@@ -417,8 +414,9 @@ fn check_model_errors(test: &str) {
                 .filter_map(|l| l.split_once("error: ").map(|(_, rest)| rest))
                 .collect();
             case.record(&lines.join("\n"));
-            continue;
+            return Vec::new();
         }
+        let mut wrong = Vec::new();
         if expected.is_empty() {
             wrong.push(format!("{}: missing or empty", case.expected.display()));
         }
@@ -430,8 +428,8 @@ fn check_model_errors(test: &str) {
                 ));
             }
         }
-    }
-    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+        wrong
+    });
 }
 
 /// Every directory of model errors is read by a test.

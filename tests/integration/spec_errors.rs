@@ -9,7 +9,7 @@
 use nixproc_sysvinit::render::render_json;
 use serde_json::{json, Value};
 
-use crate::common::expected::{error_case_tests, error_cases, update_expected};
+use crate::common::expected::{check_error_cases, error_case_tests, update_expected};
 
 /// The tests below that read cases from `tests/errors/spec/`.
 const CASE_TESTS: [&str; 9] = [
@@ -28,35 +28,32 @@ const CASE_TESTS: [&str; 9] = [
 /// the case's `.err` file (writes the file instead with `UPDATE_EXPECTED=1`); reports
 /// every case that differs.
 fn check_cases(test: &str) {
-    let mut wrong = Vec::new();
-    for case in error_cases("spec", test, "json") {
+    check_error_cases("spec", test, "json", |case| {
         let got = match render_json(&case.input_text()) {
             Ok(_) => {
-                wrong.push(format!(
+                return vec![format!(
                     "{}: rendered without an error",
                     case.input.display()
-                ));
-                continue;
+                )]
             }
             Err(e) => e,
         };
         if update_expected() {
             case.record(&got);
-            continue;
+            return Vec::new();
         }
         match case.expected_text() {
-            Some(want) if want == got => {}
-            Some(want) => wrong.push(format!(
+            Some(want) if want == got => Vec::new(),
+            Some(want) => vec![format!(
                 "{}:\n  want: {want}\n  got:  {got}",
                 case.input.display()
-            )),
-            None => wrong.push(format!(
+            )],
+            None => vec![format!(
                 "{}: missing (UPDATE_EXPECTED=1 writes it); the error is: {got}",
                 case.expected.display()
-            )),
+            )],
         }
-    }
-    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    });
 }
 
 /// Every directory of cases is read by a test.

@@ -44,12 +44,10 @@ fn a_dangling_link_planted_by_another_user_is_refused() {
     let state = dir.mkdir("var", 0o755);
     let link = state.join("lock");
     symlink("../elsewhere", &link).expect("make the link");
-    let status = Command::new("chown")
-        .args(["-h", "nobody"])
-        .arg(&link)
-        .status()
-        .expect("run chown");
-    assert!(status.success(), "chown -h nobody");
+    common::run_ok(
+        Command::new("chown").args(["-h", "nobody"]).arg(&link),
+        "chown -h nobody",
+    );
     let out = undeploy_in(&state);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

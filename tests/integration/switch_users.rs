@@ -387,10 +387,14 @@ fn a_failing_userdel_warns_and_is_retried_without_wedging_the_profile() {
 fn a_handmade_profile_cannot_create_privileged_accounts_without_opting_in() {
     let (user, _guard) = fresh_user("nxa");
     let (sb, registry) = sandbox_with_registry();
-    let bad = sb.profile(
-        "bad",
-        &[Proc::new("svc", &[]).credential("users", &user, "extraGroups=adm\n")],
-    );
+    // A profile of one process whose user file is `file`.
+    let profile = |name: &str, file: &str| {
+        sb.profile(
+            name,
+            &[Proc::new("svc", &[]).credential("users", &user, file)],
+        )
+    };
+    let bad = profile("bad", "extraGroups=adm\n");
     let err = assert_failed(&run_in(&sb, "a", "x", &registry, &[bad.to_str().unwrap()]));
     assert!(
         err.contains(&format!("users/{user}: `extraGroups` puts user '{user}' in the privileged group 'adm'; if that is intended, add the line allowPrivilegedCredentials=1 to the file")),
@@ -399,25 +403,18 @@ fn a_handmade_profile_cannot_create_privileged_accounts_without_opting_in() {
     assert!(!exists("passwd", &user));
     assert!(sb.pid("svc").is_none());
     for file in ["uid=0\n", "group=0\n"] {
-        let bad = sb.profile(
-            "bad",
-            &[Proc::new("svc", &[]).credential("users", &user, file)],
-        );
+        let bad = profile("bad", file);
         let err = assert_failed(&run_in(&sb, "a", "x", &registry, &[bad.to_str().unwrap()]));
         assert!(err.contains("allowPrivilegedCredentials=1"), "{err}");
         assert!(!exists("passwd", &user));
     }
 
-    let allowed = sb.profile(
+    let allowed = profile(
         "allowed",
-        &[Proc::new("svc", &[]).credential(
-            "users",
-            &user,
-            &format!(
-                "allowPrivilegedCredentials='1'\nextraGroups=adm\nuid={}\n",
-                free_id()
-            ),
-        )],
+        &format!(
+            "allowPrivilegedCredentials='1'\nextraGroups=adm\nuid={}\n",
+            free_id()
+        ),
     );
     assert_succeeded(&run_in(
         &sb,

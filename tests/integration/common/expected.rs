@@ -83,6 +83,22 @@ pub fn error_cases(kind: &str, test: &str, ext: &str) -> Vec<ErrorCase> {
     cases
 }
 
+/// Checks every case of test `test` in `tests/errors/KIND/` (see [`error_cases`]) with
+/// `check`, which gives what is wrong with one case (nothing when it passes); fails
+/// showing the problems of all cases at once.
+pub fn check_error_cases(
+    kind: &str,
+    test: &str,
+    ext: &str,
+    check: impl FnMut(&ErrorCase) -> Vec<String>,
+) {
+    let wrong: Vec<String> = error_cases(kind, test, ext)
+        .iter()
+        .flat_map(check)
+        .collect();
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+}
+
 /// Every test directory in `tests/errors/KIND/`, by name (to check that a test reads it).
 pub fn error_case_tests(kind: &str) -> Vec<String> {
     let dir = error_cases_dir(kind);

@@ -73,6 +73,11 @@ pub fn stdout_of(cmd: &mut Command, what: &str) -> String {
     String::from_utf8(out.stdout).unwrap_or_else(|e| panic!("{what}: output not UTF-8: {e}"))
 }
 
+/// Runs `cmd`, which must succeed (else the failure names `what` and shows its stderr).
+pub fn run_ok(cmd: &mut Command, what: &str) {
+    stdout_of(cmd, what);
+}
+
 /// Asserts that `text` (a command's output) contains `wanted`, showing both otherwise.
 pub fn assert_contains(text: &str, wanted: &str) {
     assert!(text.contains(wanted), "want: {wanted}\ngot: {text}");
