@@ -664,8 +664,35 @@ fn lsb_exit_codes_messages_and_failures() {
     assert_ne!(r.code, 0);
     assert!(r.stderr.contains("/nonexistent/program"), "{r:?}");
 
-    // Bad arguments.
-    assert_eq!(f.shell("killproc -x foo").code, 2);
+    // Bad arguments: each public function names itself, the option and what is wrong,
+    // and returns 2 (4, "status unknown", for the status functions); one option parser
+    // serves them all.
+    for (call, code, message) in [
+        ("killproc -x foo", 2, "killproc: unknown option -x"),
+        (
+            "start_daemon -p",
+            2,
+            "start_daemon: option -p needs an argument",
+        ),
+        ("start_daemon -f -n 5", 2, "usage: start_daemon [-f]"),
+        (
+            "start_foreground -q -- x",
+            2,
+            "start_foreground: unknown option -q",
+        ),
+        ("wait_ready -z", 2, "wait_ready: unknown option -z"),
+        ("pidofproc -p", 4, "pidofproc: option -p needs an argument"),
+        ("statusproc -x foo", 4, "statusproc: unknown option -x"),
+    ] {
+        let r = f.shell(call);
+        assert_eq!(r.code, code, "{call}: {r:?}");
+        assert!(r.stderr.contains(message), "{call}: {r:?}");
+    }
+    let r = f.shell("start_daemon -f -p /nonexistent/x.pid -- /nonexistent/program a b");
+    assert!(
+        r.stderr.contains("/nonexistent/program"),
+        "options, --, PROGRAM: {r:?}"
+    );
     assert_eq!(f.shell("killproc -d soon foo").code, 2);
     assert_eq!(f.shell("killproc foo -NOSUCHSIGNAL").code, 2);
     // Nothing runs as a user that does not exist (any more): stopping succeeds.
