@@ -18,7 +18,8 @@
 # Why a root filesystem: Debian 13 and sid ship a statically linked `nix`, into which no C++
 # plugin can load, and the plugin must be compiled with the same boost/nlohmann/gc headers as
 # the Nix it runs in. So each lane builds Nix itself (meson, -Ddefault_library=shared, no
-# docs, tests or bindings), installs it under /opt/nix-VERSION inside the root filesystem, then builds
+# docs, tests or bindings; a unity build, which compiles 8 sources per compiler run and
+# takes about a third of the time on 2 cores), installs it under /opt/nix-VERSION inside the root filesystem, then builds
 # the plugin there from a clean copy of the committed tree (`git archive HEAD`) and runs
 # the plugin:: and nix_profiles:: tests of the integration test binary
 # (tests/integration/{plugin,nix_profiles}.rs: the Nix interface, including the
@@ -224,9 +225,10 @@ fetch_nix_source() {
 }
 
 # Writes the meson configuration command for Nix's source to stdout: shared
-# libraries, Boehm GC, and everything not needed by the plugin switched off.
+# libraries, Boehm GC, everything not needed by the plugin switched off, and a unity build
+# (libnixutil: 146 s one source at a time, 50 s eight at a time, on 2 cores).
 meson_setup_cmd() {
-    local opts=(-Ddefault_library=shared -Doptimization=1 -Ddebug=false
+    local opts=(-Ddefault_library=shared -Doptimization=1 -Ddebug=false -Dunity=on -Dunity_size=8
         "--prefix=$prefix" --libdir=lib --sysconfdir=/etc --localstatedir=/nix/var
         -Dlibexpr:gc=enabled -Dlibcmd:readline-flavor=readline)
     local o
