@@ -491,9 +491,6 @@ struct ChildStack {
     base: *mut libc::c_void,
 }
 
-// SAFETY: the mapping is owned by the ChildStack alone; no reference to it is shared.
-unsafe impl Send for ChildStack {}
-
 impl ChildStack {
     /// Size of the mapping, guard page included; `gated_exec` needs a few hundred bytes.
     const SIZE: usize = 64 * 1024;
@@ -557,9 +554,6 @@ struct ChildArgs {
     _program: std::ffi::CString,
     _action: std::ffi::CString,
 }
-
-// SAFETY: the raw pointers in argv point into the CStrings owned by the same value.
-unsafe impl Send for ChildArgs {}
 
 /// The child's side of [`spawn_script`]: its own process group, standard descriptors,
 /// default signal handling, then wait for the gate and exec the script. (Every other
