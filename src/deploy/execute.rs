@@ -694,3 +694,90 @@ fn tail_of(path: &Path, max: u64) -> String {
     let _ = f.read_to_end(&mut buf);
     String::from_utf8_lossy(&buf).into_owned()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// Writes an executable script `name` with `body` into `dir`.
+    fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
+        let path = dir.join(name);
+        std::fs::write(&path, body).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        path
+    }
+
+    #[test]
+    fn an_opened_gate_runs_the_script_in_its_own_group_with_its_output_in_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = script(
+            dir.path(),
+            "s",
+            "#!/bin/sh\necho \"out $1 $(awk '{print $5}' /proc/$$/stat)\"\necho err >&2\nread x || echo \"no input\"\nexit 3\n",
+        );
+        let log = dir.path().join("s.log");
+        let (mut child, gate) = spawn_script(&s, "start", &log).unwrap();
+        gate.open();
+        let status = child.wait().unwrap();
+        assert_eq!(status.code(), Some(3));
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert_eq!(
+            text,
+            format!("out start {}\nerr\nno input\n", child.id()),
+            "argument, own process group, stderr in the log, stdin from /dev/null"
+        );
+    }
+
+    #[test]
+    fn a_gate_closed_unopened_never_runs_the_script() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("ran");
+        let s = script(
+            dir.path(),
+            "s",
+            &format!("#!/bin/sh\ntouch '{}'\n", marker.display()),
+        );
+        let (mut child, gate) = spawn_script(&s, "start", Path::new("/dev/null")).unwrap();
+        drop(gate);
+        assert_eq!(child.wait().unwrap().code(), Some(125));
+        assert!(!marker.exists());
+    }
+
+    #[test]
+    fn a_script_that_cannot_be_executed_exits_127_and_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = script(dir.path(), "s", "#!/nonexistent/interpreter\n");
+        let log = dir.path().join("s.log");
+        let (mut child, gate) = spawn_script(&s, "start", &log).unwrap();
+        gate.open();
+        assert_eq!(child.wait().unwrap().code(), Some(127));
+        assert!(std::fs::read_to_string(&log)
+            .unwrap()
+            .contains("cannot execute the script"));
+        let not_executable = dir.path().join("plain");
+        std::fs::write(&not_executable, "").unwrap();
+        let err = spawn_script(&not_executable, "start", &log).unwrap_err();
+        assert!(err.starts_with("cannot run "), "{err}");
+    }
+
+    #[test]
+    fn many_scripts_in_a_row_each_get_their_own_arguments() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = script(dir.path(), "s", "#!/bin/sh\necho \"$1\"\n");
+        let mut children = Vec::new();
+        for i in 0..200 {
+            let log = dir.path().join(format!("{i}.log"));
+            let (child, gate) = spawn_script(&s, &format!("action{i}"), &log).unwrap();
+            gate.open();
+            children.push((i, child, log));
+        }
+        for (i, mut child, log) in children {
+            assert!(child.wait().unwrap().success());
+            assert_eq!(
+                std::fs::read_to_string(log).unwrap(),
+                format!("action{i}\n")
+            );
+        }
+    }
+}
