@@ -240,29 +240,29 @@ meson_setup_cmd() {
     printf '\n'
 }
 
-# The subprojects of a Nix version that do not compile as a unity build. 2.26.3's
-# libstore: once its sources are combined, one of them uses a JSON serializer for
-# std::optional before another declares Nix's specialization of it; its libexpr: the
-# generated lexer and parser clash.
+# The subprojects of a Nix version that do not compile as a unity build. In 2.26.3,
+# combined sources clash: libstore uses a JSON serializer for std::optional before another
+# source declares Nix's specialization of it, libexpr's generated lexer and parser collide,
+# and two of the nix command's sources define the same helper.
 not_unity() {
     case $1 in
-    2.26.3) echo src/libstore src/libexpr ;;
+    2.26.3) echo src/libstore src/libexpr src/nix ;;
     esac
 }
 
-# Builds the library of each subproject not_unity names one source at a time: an
-# `override_options` as the last argument of its `this_library = library(` call
-# (idempotent).
+# Builds the target of each subproject not_unity names one source at a time: an
+# `override_options` as the last argument of its `this_library = library(` or
+# `this_exe = executable(` call (idempotent).
 exclude_from_unity() {
     local dir file
     for dir in $(not_unity "$version"); do
         file=$root$src/$dir/meson.build
         grep -q "override_options : \['unity=off'\]" "$file" && continue
-        grep -q '^this_library = library($' "$file" || {
-            echo "nix-lane: $dir/meson.build has no 'this_library = library(' to exclude from the unity build" >&2
+        grep -Eq '^this_(library|exe) = (library|executable)\($' "$file" || {
+            echo "nix-lane: $dir/meson.build has no target to exclude from the unity build" >&2
             exit 1
         }
-        sed -i "/^this_library = library(\$/,/^)\$/ s/^)\$/  override_options : ['unity=off'],\n)/" "$file"
+        sed -Ei "/^this_(library|exe) = (library|executable)\(\$/,/^\)\$/ s/^\)\$/  override_options : ['unity=off'],\n)/" "$file"
     done
 }
 
