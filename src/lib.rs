@@ -27,6 +27,7 @@
 pub mod deploy;
 pub mod error;
 pub mod graph;
+pub mod ids;
 pub mod remote;
 pub mod render;
 pub mod shell;
