@@ -27,7 +27,7 @@
     in
     {
       overlays.default = final: prev: {
-        # The render, switch and runactivity tools.
+        # The render, switch, runactivity and id-assign tools.
         nixproc-sysvinit = final.rustPlatform.buildRustPackage {
           pname = "nixproc-sysvinit";
           inherit version src;
@@ -37,13 +37,13 @@
           # build sandbox (see README).
           doCheck = false;
           # The Nix side (build-profile.nix and the functions it uses), where the
-          # installed switch and runactivity look for it.
+          # installed switch, runactivity and id-assign look for it.
           postInstall = ''
             mkdir -p "$out/share/nixproc-sysvinit"
             cp -r nix "$out/share/nixproc-sysvinit/nix"
           '';
           meta = {
-            description = "Tools of nixproc-sysvinit: render, switch, runactivity";
+            description = "Tools of nixproc-sysvinit: render, switch, runactivity, id-assign";
             mainProgram = "nixproc-sysvinit-switch";
             platforms = final.lib.platforms.linux;
           };
@@ -85,6 +85,10 @@
         nixproc-sysvinit-runactivity = {
           type = "app";
           program = "${pkgs.nixproc-sysvinit}/bin/nixproc-sysvinit-runactivity";
+        };
+        nixproc-sysvinit-id-assign = {
+          type = "app";
+          program = "${pkgs.nixproc-sysvinit}/bin/nixproc-sysvinit-id-assign";
         };
         default = nixproc-sysvinit-switch;
       });
