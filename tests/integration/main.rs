@@ -11,6 +11,7 @@ mod common;
 
 mod fleet;
 mod golden;
+mod id_assign;
 mod init_functions;
 mod nix_credentials;
 mod nix_profiles;
