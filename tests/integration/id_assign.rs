@@ -345,3 +345,28 @@ fn bad_requirements_name_the_instance_and_packages_are_not_forced() {
     assert_succeeded(&id_assign(&copy, &broken_pkgs, &resources));
     assert_eq!(written_ids(&copy)["nginxPorts"]["nginx2"], 8081);
 }
+
+/// The library call the switch makes: it creates the ids file, reports no change when
+/// assigning again leaves it as it is, and a change once the model has another instance.
+#[test]
+fn assign_files_reports_whether_the_ids_file_changed() {
+    use nixproc_sysvinit::deploy::model::{BuildParams, ModelSource};
+    use nixproc_sysvinit::ids::assign_files;
+
+    let dir = TestDir::new("id-assign-files");
+    let copy = example_copy(&dir);
+    let resources = copy.join("idresources.nix");
+    let ids = copy.join("ids-advanced.nix");
+    let params = BuildParams::default();
+    let model = ModelSource::File(copy.join("processes-advanced.nix"));
+    let changed = assign_files(&model, &resources, &ids, &params).unwrap();
+    assert!(changed, "the ids file was created");
+    let first = fs::read_to_string(&ids).unwrap();
+    assert!(!assign_files(&model, &resources, &ids, &params).unwrap());
+    assert_eq!(fs::read_to_string(&ids).unwrap(), first);
+
+    let more = variant(&copy, "with-webapp7", |t| replacing_webapp3(t, &[3, 7]));
+    let model = ModelSource::File(copy.join(more));
+    assert!(assign_files(&model, &resources, &ids, &params).unwrap());
+    assert_eq!(written_ids(&copy)["webappPorts"]["webapp7"], 5006);
+}
