@@ -159,8 +159,9 @@ pub enum DeployError {
     /// root or the caller can change.
     #[error(
         "{what} {} {problem} (owner {owner}, mode {mode:04o}); the tools keep a profile's \
-         lock, journal and logs there, so it must be a directory of root's or yours that \
-         nobody else can write: chown it or chmod go-w it, or keep the profile elsewhere",
+         lock, journal and logs there, so it must be a directory that belongs to root or \
+         to the user running them and that nobody else can write: chown it or chmod go-w \
+         it, or keep the profile elsewhere",
         path.display()
     )]
     UntrustedDirectory {
