@@ -298,7 +298,7 @@ fn run(cli: &Cli) -> Result<()> {
             let (new, commit) = resolve(cli, target, &profile, tool_state, true)?;
             let summary = switch::switch(&settings, cli.old_profile.as_deref(), &new, commit)?;
             if target == (Target::Empty { delete_all: true }) {
-                delete_all(&profile, tool_state)?;
+                delete_all(&profile, &tool.result_link())?;
             }
             report(cli, &profile, &new, &summary);
         }
@@ -395,12 +395,11 @@ fn show_plan(cli: &Cli, settings: &Settings, new: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Deletes every generation of `profile` and the garbage-collector root of the last
-/// profile built from a model (`--delete-all-generations`, after the undeploy).
-fn delete_all(profile: &Path, tool_state: &Path) -> Result<()> {
+/// Deletes every generation of `profile` and `root`, the garbage-collector root of the
+/// last profile built from a model (`--delete-all-generations`, after the undeploy).
+fn delete_all(profile: &Path, root: &Path) -> Result<()> {
     generations::delete_all(profile)?;
-    let root = tool_state.join("result");
-    match std::fs::remove_file(&root) {
+    match std::fs::remove_file(root) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             Err(e).with_context(|| format!("removing {}", root.display()))
         }
