@@ -2,7 +2,8 @@
 //! profile (or of a given profile or model), in start order or in reverse.
 //!
 //! Every activity but `status` changes processes, so it takes the profile's lock, the
-//! one the switch takes: it waits for a running switch (or fails at once with
+//! one the switch takes (in the tool directory next to the profile link, whatever
+//! `--state-dir` says): it waits for a running switch (or fails at once with
 //! `--no-wait`) and then works on what that switch deployed.
 
 use std::path::{Path, PathBuf};
@@ -16,6 +17,7 @@ use nixproc_sysvinit::deploy::cli::{DeploymentArgs, ModelArgs, RemoteArgs, RunAr
 use nixproc_sysvinit::deploy::journal::{Journal, Lock};
 use nixproc_sysvinit::deploy::model::{self, BuildParams, ModelSource};
 use nixproc_sysvinit::deploy::profile::Profile;
+use nixproc_sysvinit::deploy::tool_dir::{self, StateOptions, ToolDir};
 use nixproc_sysvinit::deploy::{self as deploy, generations};
 use nixproc_sysvinit::remote::{self, fleet, Echo};
 
@@ -36,11 +38,12 @@ struct Cli {
     deployment: DeploymentArgs,
     #[command(flatten)]
     run: RunArgs,
-    /// State directory used when building a model and, through the library directory,
-    /// for the lock [default: /var for root, $HOME/var].
+    /// State directory given to a model this tool builds [default: /var for root,
+    /// $HOME/var]. The lock is the profile's own, next to its link, whatever this says.
     #[arg(long, env = "NIXPROC_STATE_DIR")]
     state_dir: Option<PathBuf>,
-    /// Library directory holding the switch's lock in LIB/nixproc-sysvinit/PROFILE
+    /// Library directory in which an earlier version kept the profile's state
+    /// (LIB/nixproc-sysvinit/PROFILE), moved next to the profile link when found
     /// [default: STATE/lib].
     #[arg(long, env = "NIXPROC_LIB_DIR")]
     lib_dir: Option<PathBuf>,
@@ -84,25 +87,34 @@ fn lock(cli: &Cli) -> Result<Option<Lock>> {
     if cli.activity == "status" {
         return Ok(None);
     }
-    let state = cli
-        .state_dir
-        .clone()
-        .unwrap_or_else(deploy::default_state_dir);
-    let lib = cli.lib_dir.clone().unwrap_or_else(|| state.join("lib"));
-    let tool_state = deploy::tool_state_dir(&lib, &cli.deployment.profile_link());
-    let lock = Lock::acquire(&tool_state, cli.run.wait(), &mut |holder| {
-        eprintln!(
-            "waiting for {holder} to finish (lock {}; --no-wait fails instead)",
-            tool_state.join("lock").display()
-        );
-    })?;
-    if Journal::unfinished(&tool_state)?.is_some() {
+    let tool = open_tool_dir(cli)?;
+    let lock = tool.lock(cli.run.wait(), &mut |line| eprintln!("{line}"))?;
+    if Journal::unfinished(tool.path())?.is_some() {
         return Err(anyhow!(
             "a switch of this profile was interrupted; run nixproc-sysvinit-switch to recover it before `{}`",
             cli.activity
         ));
     }
     Ok(Some(lock))
+}
+
+/// The tool directory of the profile, opened (see [`tool_dir::open`]); says what state
+/// of an earlier version moved in.
+fn open_tool_dir(cli: &Cli) -> Result<ToolDir> {
+    let profile = cli.deployment.profile_link();
+    let nix_options = cli.run.nix_options();
+    let options = StateOptions {
+        profile: &profile,
+        state_dir: cli.state_dir.as_deref(),
+        lib_dir: cli.lib_dir.as_deref(),
+        wait: cli.run.wait(),
+        nix_options: &nix_options,
+    };
+    let opened = tool_dir::open(&options, &mut |line| eprintln!("{line}"))?;
+    for line in &opened.moved {
+        eprintln!("{line}");
+    }
+    Ok(opened.dir)
 }
 
 fn run_in(cli: &Cli, runlevel: u8, scratch: &Path) -> Result<bool> {
@@ -220,12 +232,7 @@ fn run_remote(cli: &Cli) -> Result<bool> {
         &options,
     )?
     .unwrap_or_default();
-    let state = cli
-        .state_dir
-        .clone()
-        .unwrap_or_else(deploy::default_state_dir);
-    let lib = cli.lib_dir.clone().unwrap_or_else(|| state.join("lib"));
-    let roots = deploy::tool_state_dir(&lib, &cli.deployment.profile_link()).join("hosts");
+    let roots = open_tool_dir(cli)?.hosts_dir();
     let tool_package = remote::own_package(&roots.join("tool"), &options)?;
     let reports = remote::deploy::run_on_hosts(
         &hosts,

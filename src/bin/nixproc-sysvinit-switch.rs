@@ -11,6 +11,7 @@ use nixproc_sysvinit::deploy::cli::{DeploymentArgs, ModelArgs, RemoteArgs, RunAr
 use nixproc_sysvinit::deploy::journal::Commit;
 use nixproc_sysvinit::deploy::model::{self, BuildParams, ModelSource};
 use nixproc_sysvinit::deploy::switch::{self, Settings};
+use nixproc_sysvinit::deploy::tool_dir::{self, StateOptions, ToolDir};
 use nixproc_sysvinit::deploy::{self as deploy, generations};
 use nixproc_sysvinit::remote::{self, fleet, Echo, HostSpec};
 
@@ -60,8 +61,9 @@ struct Cli {
     /// Lock directory [default: STATE/lock].
     #[arg(long, env = "NIXPROC_LOCK_DIR")]
     lock_dir: Option<PathBuf>,
-    /// Library directory; the tool keeps its lock, journal and account record in
-    /// LIB/nixproc-sysvinit/PROFILE [default: STATE/lib].
+    /// Library directory, the model's libDir [default: STATE/lib]. The tool's own lock,
+    /// journal and logs live next to the profile link, in .PROFILE.nixproc-sysvinit/;
+    /// what an earlier version kept in LIB/nixproc-sysvinit/PROFILE is moved there.
     #[arg(long, env = "NIXPROC_LIB_DIR")]
     lib_dir: Option<PathBuf>,
     /// Pass --show-trace to nix-build.
@@ -88,7 +90,8 @@ struct Cli {
     #[arg(long, value_name = "SPEC")]
     delete_generations: Option<String>,
     /// Undeploy, then delete every generation, the profile link and the tool's
-    /// garbage-collector root of the last build (LIB/nixproc-sysvinit/PROFILE/result).
+    /// garbage-collector root of the last build (.PROFILE.nixproc-sysvinit/result next
+    /// to the profile link).
     #[arg(long)]
     delete_all_generations: bool,
 
@@ -270,28 +273,32 @@ fn run(cli: &Cli) -> Result<()> {
     }
     let profile = cli.deployment.profile_link();
     let dirs = cli.dirs();
-    let tool_state = deploy::tool_state_dir(&dirs.lib, &profile);
-    let settings = cli.settings(&profile, &dirs, &tool_state)?;
     match cli.operation() {
         Operation::ListGenerations => {
             print!(
                 "{}",
-                generations::list_text(&profile, &settings.nix_options)?
+                generations::list_text(&profile, &cli.run.nix_options())?
             );
         }
         Operation::DeleteGenerations(spec) => {
-            generations::delete(&profile, &spec, &settings.nix_options)?;
+            generations::delete(&profile, &spec, &cli.run.nix_options())?;
         }
         Operation::Plan(target) => {
-            let (new, _) = resolve(cli, target, &profile, &tool_state, false)?;
+            let tool = cli.open_tool_dir(&profile)?;
+            let settings = cli.settings(&profile, &dirs, tool.path())?;
+            let (new, _) = resolve(cli, target, &profile, tool.path(), false)?;
             show_plan(cli, &settings, &new)?;
         }
         Operation::Switch(target) => {
-            create_dirs(&dirs, &tool_state)?;
-            let (new, commit) = resolve(cli, target, &profile, &tool_state, true)?;
+            let tool = cli.open_tool_dir(&profile)?;
+            let settings = cli.settings(&profile, &dirs, tool.path())?;
+            cli.move_account_registries(&profile, &settings)?;
+            create_dirs(&dirs)?;
+            let tool_state = tool.path();
+            let (new, commit) = resolve(cli, target, &profile, tool_state, true)?;
             let summary = switch::switch(&settings, cli.old_profile.as_deref(), &new, commit)?;
             if target == (Target::Empty { delete_all: true }) {
-                delete_all(&profile, &tool_state)?;
+                delete_all(&profile, &tool.result_link())?;
             }
             report(cli, &profile, &new, &summary);
         }
@@ -300,12 +307,54 @@ fn run(cli: &Cli) -> Result<()> {
 }
 
 impl Cli {
+    /// How the tool directory of `profile` is found, with these options.
+    fn state_options<'a>(
+        &'a self,
+        profile: &'a Path,
+        nix_options: &'a [(String, String)],
+    ) -> StateOptions<'a> {
+        StateOptions {
+            profile,
+            state_dir: self.state_dir.as_deref(),
+            lib_dir: self.lib_dir.as_deref(),
+            wait: self.run.wait(),
+            nix_options,
+        }
+    }
+
+    /// The tool directory of `profile`, opened (see [`tool_dir::open`]); says what state
+    /// of an earlier version moved in.
+    fn open_tool_dir(&self, profile: &Path) -> Result<ToolDir> {
+        let nix_options = self.run.nix_options();
+        let quiet = self.quiet;
+        let opened = tool_dir::open(&self.state_options(profile, &nix_options), &mut |line| {
+            if !quiet {
+                eprintln!("{line}");
+            }
+        })?;
+        for line in &opened.moved {
+            eprintln!("{line}");
+        }
+        Ok(opened.dir)
+    }
+
+    /// For a user other than root: moves the account registries of an earlier version
+    /// into the one `settings` use.
+    fn move_account_registries(&self, profile: &Path, settings: &Settings) -> Result<()> {
+        let nix_options = self.run.nix_options();
+        let options = self.state_options(profile, &nix_options);
+        for line in tool_dir::move_account_registries(&options, &settings.accounts_dir)? {
+            eprintln!("{line}");
+        }
+        Ok(())
+    }
+
     /// The switch's settings for the profile link `profile`.
     fn settings(&self, profile: &Path, dirs: &Dirs, tool_state: &Path) -> Result<Settings> {
         Ok(Settings {
             profile: profile.to_path_buf(),
             state_dir: tool_state.to_path_buf(),
-            accounts_dir: dirs.lib.join("nixproc-sysvinit"),
+            accounts_dir: tool_dir::accounts_dir(&dirs.lib),
             runlevel: self.deployment.runlevel(),
             // Start scripts mostly wait (for PID files, ports), so many run well per core.
             jobs: self.jobs.unwrap_or_else(|| {
@@ -346,12 +395,11 @@ fn show_plan(cli: &Cli, settings: &Settings, new: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Deletes every generation of `profile` and the garbage-collector root of the last
-/// profile built from a model (`--delete-all-generations`, after the undeploy).
-fn delete_all(profile: &Path, tool_state: &Path) -> Result<()> {
+/// Deletes every generation of `profile` and `root`, the garbage-collector root of the
+/// last profile built from a model (`--delete-all-generations`, after the undeploy).
+fn delete_all(profile: &Path, root: &Path) -> Result<()> {
     generations::delete_all(profile)?;
-    let root = tool_state.join("result");
-    match std::fs::remove_file(&root) {
+    match std::fs::remove_file(root) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
             Err(e).with_context(|| format!("removing {}", root.display()))
         }
@@ -359,9 +407,8 @@ fn delete_all(profile: &Path, tool_state: &Path) -> Result<()> {
     }
 }
 
-/// Creates the state directories (the temp directory world-writable and sticky) and the
-/// tool's own state directory.
-fn create_dirs(dirs: &Dirs, tool_state: &Path) -> Result<()> {
+/// Creates the state directories (the temp directory world-writable and sticky).
+fn create_dirs(dirs: &Dirs) -> Result<()> {
     // A temp directory we create is world-writable and sticky like /tmp: processes
     // running as their own users keep PID and log files there.
     if !dirs.tmp.exists() {
@@ -382,7 +429,7 @@ fn create_dirs(dirs: &Dirs, tool_state: &Path) -> Result<()> {
     ] {
         ensure_dir(d)?;
     }
-    ensure_dir(tool_state)
+    Ok(())
 }
 
 /// Makes directory `dir` exist. A dangling symbolic link there that the caller or root
@@ -544,8 +591,9 @@ fn report(cli: &Cli, profile: &Path, new: &Path, summary: &switch::Summary) {
 /// host is switched (or acted on) by its own copy of this tool; a table (or JSON)
 /// reports each host.
 fn run_remote(cli: &Cli) -> Result<()> {
-    let roots =
-        deploy::tool_state_dir(&cli.dirs().lib, &cli.deployment.profile_link()).join("hosts");
+    let roots = cli
+        .open_tool_dir(&cli.deployment.profile_link())?
+        .hosts_dir();
     let tool_package = remote::own_package(&roots.join("tool"), &cli.run.nix_options())?;
     let operation = cli.operation();
     let echo = match (&operation, cli.json) {

@@ -1,6 +1,7 @@
 //! The lock and the journal that make a switch a transaction.
 //!
-//! The lock is an exclusive `flock` on `STATE/lock`, taken by the switch and by
+//! `STATE` is the tool directory of the profile ([`super::tool_dir`]), next to the
+//! profile link. The lock is an exclusive `flock` on `STATE/lock`, taken by the switch and by
 //! `runactivity` for activities that change processes. A second comer waits for it with
 //! a message naming the holder (written into the file), or with `--no-wait` fails at
 //! once. The kernel releases it when the holder dies, even by `kill -9`; the descriptor
@@ -16,9 +17,13 @@
 //! reads it back and converges (see [`super::switch`]). A write that fails (a full disk)
 //! breaks the journal: the switch rolls back from what it holds in memory, and removes
 //! the journal once that is done.
+//!
+//! The lock and the journal are opened without following a symbolic link (`O_NOFOLLOW`):
+//! a link there is an error, never a file elsewhere written to.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
@@ -26,6 +31,16 @@ use serde::{Deserialize, Serialize};
 
 use super::plan::{Action, Plan};
 use super::{DeployError, Result};
+
+/// File name of the lock inside the state directory.
+pub const LOCK_FILE: &str = "lock";
+
+/// Options opening a file of the state directory, never through a symbolic link.
+fn no_follow() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    options.custom_flags(libc::O_NOFOLLOW);
+    options
+}
 
 /// An exclusive lock on a state directory, released on drop (or when the process dies).
 #[derive(Debug)]
@@ -43,13 +58,13 @@ pub enum Wait {
 }
 
 impl Lock {
-    /// Takes the lock in `state_dir` (created if needed). When another process holds it,
-    /// fails at once with [`DeployError::Locked`] naming the holder (`Wait::No`), or
-    /// calls `on_wait` with the holder's description and waits (`Wait::Yes`).
+    /// Takes the lock `lock` of `state_dir`, a directory that must exist (the tools make
+    /// it, checked, with [`super::tool_dir`]). When another process holds it, fails at
+    /// once with [`DeployError::Locked`] naming the holder (`Wait::No`), or calls
+    /// `on_wait` with the holder's description and waits (`Wait::Yes`).
     pub fn acquire(state_dir: &Path, wait: Wait, on_wait: &mut dyn FnMut(&str)) -> Result<Lock> {
-        fs::create_dir_all(state_dir).map_err(|e| DeployError::io("creating", state_dir, e))?;
-        let path = state_dir.join("lock");
-        let mut file = OpenOptions::new()
+        let path = state_dir.join(LOCK_FILE);
+        let mut file = no_follow()
             .read(true)
             .write(true)
             .create(true)
@@ -239,7 +254,7 @@ impl Journal {
     /// old finished one.
     pub fn create(state_dir: &Path, begin: &Record) -> Result<Journal> {
         let path = state_dir.join(JOURNAL_FILE);
-        let file = OpenOptions::new()
+        let file = no_follow()
             .create(true)
             .write(true)
             .truncate(true)
@@ -276,7 +291,7 @@ impl Journal {
     /// Reopens an unfinished journal to append to it.
     pub fn reopen(state_dir: &Path) -> Result<Journal> {
         let path = state_dir.join(JOURNAL_FILE);
-        let file = OpenOptions::new()
+        let file = no_follow()
             .append(true)
             .open(&path)
             .map_err(|e| DeployError::io("opening", &path, e))?;
@@ -329,7 +344,7 @@ impl Journal {
     /// truncated last line (a crash mid-write) is ignored.
     pub fn unfinished(state_dir: &Path) -> Result<Option<Vec<Record>>> {
         let path = state_dir.join(JOURNAL_FILE);
-        let file = match File::open(&path) {
+        let file = match no_follow().read(true).open(&path) {
             Ok(f) => f,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(e) => return Err(DeployError::io("opening", &path, e)),

@@ -10,6 +10,8 @@
 //! - [`execute`]: running the steps of one phase in parallel where the graph allows,
 //!   with per-step logs, timeouts and progress display;
 //! - [`journal`]: the lock of a state directory and the journal that records a switch;
+//! - [`tool_dir`]: the tool's own directory of a profile, next to its link (checked
+//!   before use), and the move of the state an earlier version kept elsewhere;
 //! - [`users`]: parsing credential files, creating the groups and users a profile needs
 //!   and removing those no deployment uses any more (the shared account registry);
 //! - [`generations`]: the Nix profile link and its generations (in `nix-env`'s layout,
@@ -28,7 +30,7 @@
 //! then the starts, and [`generations`] moves the Nix profile once every start
 //! succeeded; [`switch`] drives it.
 //!
-//! Where things live (all configurable from the command line):
+//! Where things live:
 //! - the Nix profile link: `--profile NAME` under `/nix/var/nix/profiles/nixproc-sysvinit`
 //!   (root) or `/nix/var/nix/profiles/per-user/USER/nixproc-sysvinit` (others), or
 //!   `--profile PATH` for any path; its generations are the deployments. As for Nix and
@@ -36,18 +38,23 @@
 //!   names the profiles directory; a nix-processmgmt deployment (`NAME` right in that
 //!   directory, e.g. `/nix/var/nix/profiles/processes`) is used when this tool has no
 //!   link `NAME` (see [`generations::default_profile_link`]);
-//! - the tool's own state, per profile link name: `LIBDIR/nixproc-sysvinit/NAME/` with
-//!   `lock`, `journal.jsonl` (only while a switch runs or after one was interrupted),
-//!   `logs/NAME.ACTION.log` (the output of the last run of each script) and `result`
-//!   (the garbage-collector root of the last profile built from a model);
+//! - the tool's own state of a profile link `DIR/NAME`, found from the link alone (so
+//!   every tool acting on one profile takes the same lock, whatever `--state-dir` and
+//!   `--lib-dir` say): `DIR/.NAME.nixproc-sysvinit/` with `lock`, `journal.jsonl` (only
+//!   while a switch runs or after one was interrupted), `logs/NAME.ACTION.log` (the
+//!   output of the last run of each script), `result` (the garbage-collector root of
+//!   the last profile built from a model) and `hosts/` (the roots of what went to other
+//!   machines); see [`tool_dir`], which also moves what an earlier version kept in
+//!   `LIBDIR/nixproc-sysvinit/NAME/`;
 //! - the registry of the groups and users this tool created, one per machine and shared
 //!   by every profile of every state directory: `/var/lib/nixproc-sysvinit/accounts.json`
 //!   for root whatever `--state-dir` says (the environment variable
-//!   `NIXPROC_SYSVINIT_ACCOUNTS_DIR` names another directory),
-//!   `LIBDIR/nixproc-sysvinit/accounts.json` for others.
-//!
-//! `LIBDIR` is `--lib-dir`, by default `STATEDIR/lib`, and `STATEDIR` is `--state-dir`,
-//! by default `/var` for root and `$HOME/var` for others.
+//!   `NIXPROC_SYSVINIT_ACCOUNTS_DIR` names another directory); for others
+//!   `$XDG_STATE_HOME/nixproc-sysvinit/accounts.json`, by default
+//!   `$HOME/.local/state/nixproc-sysvinit/accounts.json` ([`tool_dir::accounts_dir`]);
+//! - the directories the processes use, given to the model: `STATEDIR` is
+//!   `--state-dir`, by default `/var` for root and `$HOME/var` for others, and `LIBDIR`
+//!   (the model's `libDir`) is `--lib-dir`, by default `STATEDIR/lib`.
 
 pub mod activity;
 pub mod cli;
@@ -60,6 +67,7 @@ pub mod plan;
 pub mod profile;
 pub mod progress;
 pub mod switch;
+pub mod tool_dir;
 pub mod users;
 
 use std::path::{Path, PathBuf};
@@ -146,6 +154,37 @@ pub enum DeployError {
         /// Rollback steps that failed (process name, status and output).
         failed: Vec<(String, String)>,
     },
+    /// A directory the tools would keep a profile's state in (the profile link's
+    /// directory, the tool directory in it, an old state directory) is not one only
+    /// root or the caller can change.
+    #[error(
+        "{what} {} {problem} (owner {owner}, mode {mode:04o}); the tools keep a profile's \
+         lock, journal and logs there, so it must be a directory that belongs to root or \
+         to the user running them and that nobody else can write: chown it or chmod go-w \
+         it, or keep the profile elsewhere",
+        path.display()
+    )]
+    UntrustedDirectory {
+        /// Which directory, e.g. "profile directory".
+        what: &'static str,
+        /// The directory.
+        path: PathBuf,
+        /// What is wrong, e.g. "is writable by group or others".
+        problem: &'static str,
+        /// Its owner, as `uid N (NAME)`.
+        owner: String,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The account registry an earlier version left could not be merged into the
+    /// current one.
+    #[error("account registry {}: {message}", path.display())]
+    Registry {
+        /// The registry file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
     /// Any other failure with a message.
     #[error("{0}")]
     Other(String),
@@ -213,6 +252,8 @@ fn describe_io(error: &std::io::Error, path: &Path) -> String {
             "{error}: the disk holding {} is full; free some space there and run again",
             dir.display()
         )
+    } else if error.raw_os_error() == Some(libc::ELOOP) {
+        format!("{error}: it is a symbolic link, which the tool does not follow")
     } else {
         error.to_string()
     }
@@ -276,14 +317,4 @@ pub fn default_state_dir() -> PathBuf {
             .map(|h| PathBuf::from(h).join("var"))
             .unwrap_or_else(|| PathBuf::from("/var"))
     }
-}
-
-/// The tool's own state directory for a profile link: `LIBDIR/nixproc-sysvinit/NAME`
-/// where NAME is the profile link's file name.
-pub fn tool_state_dir(lib_dir: &Path, profile: &Path) -> PathBuf {
-    let name = profile
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "processes".into());
-    lib_dir.join("nixproc-sysvinit").join(name)
 }

@@ -18,6 +18,7 @@ mod nix_profiles;
 mod offline;
 mod pidfile_attacks;
 mod plugin;
+mod profile_state;
 mod runactivity;
 mod shell_safety;
 mod spec_errors;

@@ -1,5 +1,6 @@
-//! A full disk in the middle of a switch: the state directory is a tiny tmpfs, filled
-//! while the switch is paused (a test hook stops it after a journal record). The switch
+//! A full disk in the middle of a switch: the directory of the profile link, where the
+//! tool keeps its journal, is a tiny tmpfs, filled while the switch is paused (a test
+//! hook stops it after a journal record). The switch
 //! rolls back from memory, the previous deployment runs again, and the error says the
 //! disk is full and where, with the OS error once.
 
@@ -18,10 +19,17 @@ struct Tmpfs {
 }
 
 impl Tmpfs {
+    /// A tmpfs of `size` at `dir`, its root of root's and writable by nobody else.
     fn mount(dir: &Path, size: &str) -> Tmpfs {
         std::fs::create_dir_all(dir).unwrap();
         let out = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0755"),
+                "tmpfs",
+            ])
             .arg(dir)
             .output()
             .unwrap();
@@ -65,7 +73,7 @@ fn stopped(pid: u32) -> bool {
 #[test]
 fn a_disk_filling_mid_switch_rolls_back_and_names_the_disk() {
     let sb = Sandbox::new();
-    let tmpfs = Tmpfs::mount(&sb.state(), "2m");
+    let tmpfs = Tmpfs::mount(sb.profile_link().parent().unwrap(), "2m");
     // v1: 4 layers of 5. v2: layers 0-2 changed, layer 3 removed, 5 new: 20 stops, so
     // the journal outgrows its last tmpfs page (4 KiB) during the stops.
     let v1 = layered("p", 4, 5);

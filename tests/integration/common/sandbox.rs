@@ -81,8 +81,9 @@ impl Sandbox {
     pub fn state(&self) -> PathBuf {
         self.path().join("state")
     }
+    /// The tool's own directory of the profile link, next to it.
     pub fn tool_state(&self) -> PathBuf {
-        self.state().join("lib/nixproc-sysvinit/processes")
+        self.path().join("profiles/.processes.nixproc-sysvinit")
     }
 
     /// The profiles `v1` (`a`, and `b` on `a`) and `v2` (`a`, and `c` on `a`): an upgrade
