@@ -1,0 +1,7 @@
+//! The supervisor of foreground processes (`nixproc-sysvinit-supervise`).
+//!
+//! - [`state`]: the state file's format (read by `status` and by runactivity);
+//! - [`policy`]: when to respawn and when to give up (pure).
+
+pub mod policy;
+pub mod state;
