@@ -35,7 +35,7 @@ impl PidFiles {
             .write(true)
             .create(true)
             .mode(0o644)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
             .open(&path)
             .map_err(io_error("cannot open the PID file"))?;
         let meta = file
@@ -171,7 +171,16 @@ mod tests {
             format!("web is already supervised (PID {})", std::process::id())
         );
         drop(files);
-        assert!(PidFiles::acquire(dir.path(), "web").is_ok());
+        // Free again once closed; a fork of another test may hold a copy of the
+        // descriptor for a moment (until its exec closes it), so try for a while.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while PidFiles::acquire(dir.path(), "web").is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the lock was not released"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
     }
 
     #[test]

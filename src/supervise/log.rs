@@ -387,7 +387,10 @@ impl RotatingLog {
             self.mid_line = false;
             return Ok(());
         }
-        // Files beyond `keep` (left by a run that kept more) go.
+        // The oldest file goes first, so no rename replaces a file: ext4 writes out the
+        // data of a file renamed over another at once, which would make each rotation
+        // wait for the disk. Files beyond `keep` (left by a run that kept more) go too.
+        let _ = fs::remove_file(self.numbered(self.keep));
         for k in self.keep + 1..self.keep.saturating_add(100) {
             if fs::remove_file(self.numbered(k)).is_err() {
                 break;
@@ -417,13 +420,14 @@ impl RotatingLog {
 }
 
 /// Opens a log file for appending: never through a symbolic link, only a regular file
-/// (a FIFO planted there neither blocks the open nor is written). Returns it and its size.
+/// (a FIFO planted there neither blocks the open nor is written; a terminal does not
+/// become the supervisor's). Returns it and its size.
 fn open_log_file(path: &Path) -> io::Result<(File, u64)> {
     let file = OpenOptions::new()
         .append(true)
         .create(true)
         .mode(0o640)
-        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_NOCTTY)
         .open(path)?;
     let meta = file.metadata()?;
     if !meta.file_type().is_file() {

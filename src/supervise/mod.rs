@@ -202,6 +202,7 @@ pub enum SuperviseError {
 /// the error [`SuperviseError::StartFailed`]); in the supervisor 0 after a stop, the
 /// client's status when it exited without `respawn`, 1 when it gave up.
 pub fn run(options: Options) -> Result<i32, SuperviseError> {
+    sys::close_inherited_fds();
     sys::ensure_std_fds();
     let cwd = std::env::current_dir()
         .map_err(|e| SuperviseError::System("cannot read the working directory", e))?;

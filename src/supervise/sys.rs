@@ -134,6 +134,27 @@ pub fn ensure_std_fds() {
     }
 }
 
+/// Closes every descriptor above 2 the process inherited, so that no client holds a
+/// pipe or file of whoever started the supervisor (a caller waiting for the end of a
+/// pipe would wait for ever). Call it first, before anything is opened.
+pub fn close_inherited_fds() {
+    let Ok(entries) = fs::read_dir("/proc/self/fd") else {
+        return;
+    };
+    // Collected first: the directory's own descriptor is among the entries.
+    let fds: Vec<RawFd> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+        .filter(|fd| *fd > 2)
+        .collect();
+    for fd in fds {
+        // SAFETY: nothing in this process owns these descriptors yet (this runs before
+        // the supervisor opens anything); closing the directory's, already closed, fails
+        // harmlessly with EBADF.
+        unsafe { libc::close(fd) };
+    }
+}
+
 /// Points the standard input, output and error at /dev/null.
 pub fn std_fds_to_null() -> io::Result<()> {
     let null = fs::OpenOptions::new()

@@ -38,6 +38,9 @@ impl LogWriter {
     pub fn start(log: RotatingLog, input: OwnedFd, report: HealthReport) -> io::Result<LogWriter> {
         sys::set_nonblocking(&input)?;
         let (notes_in, notes) = sys::pipe()?;
+        // A writer stuck on a hung disk must not stop the supervisor: notes it cannot
+        // take are dropped.
+        sys::set_nonblocking(&notes)?;
         let thread = std::thread::Builder::new()
             .name("log-writer".into())
             .spawn(move || Pump::new(log, input, notes_in, report).run())?;
