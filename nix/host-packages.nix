@@ -13,8 +13,9 @@
 # Arguments (all optional):
 #   system       the Nix system type of the derivations
 #   nixprocBin   directory holding this project's release binaries
-#                (nixproc-sysvinit-render, -switch, -runactivity); defaults to the
-#                environment variable NIXPROC_SYSVINIT_BIN, else <repo>/target/release
+#                (nixproc-sysvinit-render, -switch, -runactivity, -supervise);
+#                defaults to the environment variable NIXPROC_SYSVINIT_BIN, else
+#                <repo>/target/release
 #   webappBin    path of the example web application program; defaults to
 #                NIXPROC_SYSVINIT_WEBAPP, else <nixprocBin>/examples/webapp
 #   hostPaths    attribute set overriding where host programs live, e.g.
@@ -141,7 +142,8 @@ let
       { nixproc-sysvinit-render = hostFile cargoHint "${binDir}/nixproc-sysvinit-render"; }
       // builtins.listToAttrs (map (n: { name = n; value = hostFile cargoHint "${binDir}/${n}"; })
         (builtins.filter (n: builtins.pathExists "${binDir}/${n}")
-          [ "nixproc-sysvinit-switch" "nixproc-sysvinit-runactivity" ])));
+          [ "nixproc-sysvinit-switch" "nixproc-sysvinit-runactivity"
+            "nixproc-sysvinit-supervise" ])));
 
     # The example HTTP server used by examples/webapps.
     webapp = hostPackage "webapp" { webapp = hostFile cargoHint webapp; };
