@@ -459,16 +459,16 @@ impl<'o> Supervisor<'o> {
         }
     }
 
-    /// Ends every process left below the supervisor: SIGTERM, SIGKILL after
-    /// [`DESCENDANTS_GRACE`], and reaps them all.
+    /// Ends every process left below the supervisor: its children (the orphans of the
+    /// client's tree come back to it, as its subreaper, as their parents end) get
+    /// SIGTERM, and SIGKILL after [`DESCENDANTS_GRACE`]; all are reaped.
     fn end_descendants(&mut self) {
         let me = sys::getpid();
         let mut signalled: Vec<libc::pid_t> = Vec::new();
-        let mut killed = false;
         let deadline = Instant::now() + DESCENDANTS_GRACE;
         loop {
             while sys::reap_any().is_some() {}
-            let left = sys::descendants(me);
+            let left = sys::children(me);
             if left.is_empty() {
                 return;
             }
@@ -478,16 +478,14 @@ impl<'o> Supervisor<'o> {
                 self.note(&format!("{n} processes left by the client did not end"));
                 return;
             }
-            let killing = now >= deadline;
             for pid in left {
-                if killing && !killed {
+                if now >= deadline {
                     let _ = sys::kill(pid, libc::SIGKILL);
                 } else if !signalled.contains(&pid) {
                     let _ = sys::kill(pid, libc::SIGTERM);
                     signalled.push(pid);
                 }
             }
-            killed |= killing;
             std::thread::sleep(DESCENDANTS_POLL);
         }
     }

@@ -258,34 +258,18 @@ pub fn wait_for(pid: libc::pid_t) -> io::Result<libc::c_int> {
     }
 }
 
-/// Every live process below `ancestor` in the process tree (through the parent PIDs in
-/// /proc/PID/stat), children before grandchildren.
-pub fn descendants(ancestor: libc::pid_t) -> Vec<libc::pid_t> {
-    let mut parents = Vec::new();
-    if let Ok(entries) = fs::read_dir("/proc") {
-        for entry in entries.flatten() {
-            let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse().ok()) else {
-                continue;
-            };
-            if let Some(ppid) = parent_of(pid) {
-                parents.push((pid, ppid));
-            }
-        }
-    }
-    let mut found = vec![ancestor];
-    let mut next = 0;
-    while next < found.len() {
-        let parent = found[next];
-        found.extend(
-            parents
-                .iter()
-                .filter(|(_, p)| *p == parent)
-                .map(|(c, _)| *c),
-        );
-        next += 1;
-    }
-    found.remove(0);
-    found
+/// The live (not zombie) children of `parent`, found through the parent PIDs in
+/// /proc/PID/stat. A child's PID cannot be reused before its parent reaps it, so
+/// signalling these never reaches an unrelated process.
+pub fn children(parent: libc::pid_t) -> Vec<libc::pid_t> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|s| s.parse().ok()))
+        .filter(|pid| parent_of(*pid) == Some(parent))
+        .collect()
 }
 
 /// The parent PID of a live (not zombie) process.
