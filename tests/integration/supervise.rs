@@ -442,6 +442,42 @@ fn descendants_the_client_leaves_behind_are_ended_on_stop() {
     assert_eq!(s.state().phase, Phase::Stopped);
 }
 
+#[test]
+fn a_log_that_cannot_be_written_is_reported_in_the_state_file_until_it_can() {
+    let s = Supervised::new("badlog");
+    // A directory where the log should be: the open fails until it goes.
+    fs::create_dir(s.log_path()).unwrap();
+    let client_script = s.script("client", "while :; do echo tick; sleep 0.05; done");
+    let supervisor = s.start(&[], &[&client_script]);
+    s.wait("the error in the state file", || {
+        let state = s.state();
+        state.log_error.contains("cannot open") && state.log_dropped >= 10
+    });
+    assert_contains(&s.state().log_error, &s.log_path());
+    fs::remove_dir(s.log_path()).unwrap();
+    s.wait("the log to be written", || s.log().contains("tick\n"));
+    s.wait("the error to be cleared", || s.state().log_error.is_empty());
+    let log = s.log();
+    let first = log.lines().next().unwrap_or("");
+    assert!(
+        first.starts_with("nixproc-sysvinit-supervise: ")
+            && first.contains(" bytes of output were lost: cannot open")
+            && first.ends_with("Is a directory (os error 21)"),
+        "{log}"
+    );
+    let lost: u64 = first["nixproc-sysvinit-supervise: ".len()..]
+        .split(' ')
+        .next()
+        .and_then(|n| n.parse().ok())
+        .expect("a count of lost bytes");
+    assert!(
+        s.state().log_dropped >= lost && lost >= 10,
+        "{lost}: {:?}",
+        s.state()
+    );
+    s.stop(supervisor, s.client());
+}
+
 /// The numbers of numbered lines `NNNNNNNN xxx...`, each checked to be whole.
 fn line_numbers(text: &str, pad: &str, file: &str) -> Vec<u64> {
     text.lines()
