@@ -27,7 +27,7 @@
     in
     {
       overlays.default = final: prev: {
-        # The render, switch, runactivity and id-assign tools.
+        # The render, switch, runactivity id-assign and supervise tools.
         nixproc-sysvinit = final.rustPlatform.buildRustPackage {
           pname = "nixproc-sysvinit";
           inherit version src;
@@ -43,7 +43,7 @@
             cp -r nix "$out/share/nixproc-sysvinit/nix"
           '';
           meta = {
-            description = "Tools of nixproc-sysvinit: render, switch, runactivity, id-assign";
+            description = "Tools of nixproc-sysvinit: render, switch, runactivity, id-assign, supervise";
             mainProgram = "nixproc-sysvinit-switch";
             platforms = final.lib.platforms.linux;
           };

@@ -13,8 +13,8 @@
 # Arguments (all optional):
 #   system       the Nix system type of the derivations
 #   nixprocBin   directory holding this project's release binaries
-#                (nixproc-sysvinit-render, -switch, -runactivity, -id-assign); defaults
-#                to the environment variable NIXPROC_SYSVINIT_BIN, else
+#                (nixproc-sysvinit-render, -switch, -runactivity, -id-assign,
+#                -supervise); defaults to the environment variable NIXPROC_SYSVINIT_BIN, else
 #                <repo>/target/release
 #   webappBin    path of the example web application program; defaults to
 #                NIXPROC_SYSVINIT_WEBAPP, else <nixprocBin>/examples/webapp
@@ -143,7 +143,7 @@ let
       // builtins.listToAttrs (map (n: { name = n; value = hostFile cargoHint "${binDir}/${n}"; })
         (builtins.filter (n: builtins.pathExists "${binDir}/${n}")
           [ "nixproc-sysvinit-switch" "nixproc-sysvinit-runactivity"
-            "nixproc-sysvinit-id-assign" ])));
+            "nixproc-sysvinit-id-assign" "nixproc-sysvinit-supervise" ])));
 
     # The example HTTP server used by examples/webapps.
     webapp = hostPackage "webapp" { webapp = hostFile cargoHint webapp; };

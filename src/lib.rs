@@ -32,6 +32,7 @@ pub mod remote;
 pub mod render;
 pub mod shell;
 pub mod spec;
+pub mod supervise;
 pub mod tree;
 
 pub use error::SpecError;

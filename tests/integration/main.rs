@@ -23,6 +23,7 @@ mod runactivity;
 mod shell_safety;
 mod spec_errors;
 mod state_dirs;
+mod supervise;
 mod switch;
 mod switch_disk_full;
 mod switch_faults;
