@@ -16,6 +16,8 @@ use super::sys;
 
 /// The size of the buffer the output is read into.
 pub const READ_BUFFER: usize = 256 * 1024;
+/// The most reads in a row without a poll (a note waits at most that long).
+const BURST_READS: usize = 16;
 /// The longest note (notes are written to their pipe in one write, atomically).
 const NOTE_MAX: usize = 3000;
 /// The most reads of one drain, so that a writer that never pauses cannot hold a note
@@ -131,7 +133,12 @@ impl Pump {
                 std::thread::sleep(Duration::from_millis(100));
             }
             if fds[1].revents != 0 {
-                self.read_input();
+                // While output keeps coming, read on without polling in between.
+                for _ in 0..BURST_READS {
+                    if !self.read_input() {
+                        break;
+                    }
+                }
             }
             if fds[0].revents != 0 && !self.read_notes() {
                 break;
