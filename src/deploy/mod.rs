@@ -10,8 +10,10 @@
 //! - [`execute`]: running the steps of one phase in parallel where the graph allows,
 //!   with per-step logs, timeouts and progress display;
 //! - [`journal`]: the lock of a state directory and the journal that records a switch;
-//! - [`users`]: parsing credential files, creating the groups and users a profile needs
-//!   and removing those no deployment uses any more (the shared account registry);
+//! - [`accounts`]: parsing credential files, creating the groups and users a profile
+//!   needs and removing those no deployment uses any more (the shared account registry);
+//! - `safe_dir`: directories reached without following a symbolic link someone else
+//!   could have planted (the registry's directory);
 //! - [`generations`]: the Nix profile link and its generations (in `nix-env`'s layout,
 //!   moved by an atomic rename), and adding profile directories to the store;
 //! - [`nix`]: the one constructor of the Nix commands the tools run (`--option`s,
@@ -24,7 +26,7 @@
 //!
 //! A switch goes through them in this order: [`profile`] reads the old and the new
 //! profile, [`plan`] diffs them, [`journal`] takes the lock and records the plan,
-//! [`users`] creates the accounts the new processes need, [`execute`] runs the stops and
+//! [`accounts`] creates the accounts the new processes need, [`execute`] runs the stops and
 //! then the starts, and [`generations`] moves the Nix profile once every start
 //! succeeded; [`switch`] drives it.
 //!
@@ -49,6 +51,7 @@
 //! `LIBDIR` is `--lib-dir`, by default `STATEDIR/lib`, and `STATEDIR` is `--state-dir`,
 //! by default `/var` for root and `$HOME/var` for others.
 
+pub mod accounts;
 pub mod activity;
 pub mod cli;
 pub mod execute;
@@ -59,8 +62,8 @@ pub mod nix;
 pub mod plan;
 pub mod profile;
 pub mod progress;
+mod safe_dir;
 pub mod switch;
-pub mod users;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -22,6 +22,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use super::accounts;
 use super::execute::{self, Event, Outcome};
 use super::generations;
 use super::journal::{self, Commit, Journal, Lock, Phase, Record, Wait};
@@ -29,7 +30,6 @@ use super::nix::NixOptions;
 use super::plan::{Action, Plan, Step};
 use super::profile::Profile;
 use super::progress::Progress;
-use super::users;
 use super::{DeployError, Result};
 use crate::tree::layout;
 
@@ -50,7 +50,7 @@ pub struct Settings {
     pub json: bool,
     /// Report no progress.
     pub quiet: bool,
-    /// Directory of the account registry shared by profiles (see [`users::AccountStore`]).
+    /// Directory of the account registry shared by profiles (see [`accounts::AccountStore`]).
     pub accounts_dir: PathBuf,
     /// Longest a script may run before it is killed and counts as failed.
     pub timeout: Option<std::time::Duration>,
@@ -68,9 +68,9 @@ pub struct Summary {
     /// Stops that failed (reported, not fatal).
     pub failed_stops: Vec<(String, String)>,
     /// Accounts created.
-    pub created: users::Accounts,
+    pub created: accounts::Accounts,
     /// Accounts removed.
-    pub removed: users::Accounts,
+    pub removed: accounts::Accounts,
     /// What recovery of an interrupted earlier switch did, if anything.
     pub recovered: Option<String>,
 }
@@ -147,7 +147,7 @@ fn planned(
     let old = read_profile(old.as_deref(), settings.runlevel)?;
     let new_profile = Profile::read(new, settings.runlevel)?;
     check_runlevel(new, &new_profile)?;
-    new_profile.check_users(|user| users::exists("passwd", user))?;
+    new_profile.check_users(|user| accounts::exists("passwd", user))?;
     let plan = Plan::diff(&old, &new_profile)?;
     Ok((old, new_profile, plan))
 }
@@ -247,21 +247,21 @@ impl Settings {
     }
 
     /// The account registry, with this profile link as the owner.
-    fn accounts(&self) -> users::AccountStore {
-        users::AccountStore {
+    fn accounts(&self) -> accounts::AccountStore {
+        accounts::AccountStore {
             dir: self.accounts_dir.clone(),
             owner: self.profile.to_string_lossy().into_owned(),
         }
     }
 
-    /// Creates the accounts `profile` needs (see [`users::ensure`]).
-    fn ensure_accounts(&self, profile: &Profile) -> Result<users::Accounts> {
-        users::ensure(profile, &self.accounts(), self.force_disable_user_change)
+    /// Creates the accounts `profile` needs (see [`accounts::ensure`]).
+    fn ensure_accounts(&self, profile: &Profile) -> Result<accounts::Accounts> {
+        accounts::ensure(profile, &self.accounts(), self.force_disable_user_change)
     }
 
-    /// Releases the accounts `keep` no longer mentions (see [`users::prune`]).
-    fn prune_accounts(&self, keep: &Profile) -> Result<users::Accounts> {
-        users::prune(keep, &self.accounts(), self.force_disable_user_change)
+    /// Releases the accounts `keep` no longer mentions (see [`accounts::prune`]).
+    fn prune_accounts(&self, keep: &Profile) -> Result<accounts::Accounts> {
+        accounts::prune(keep, &self.accounts(), self.force_disable_user_change)
     }
 }
 

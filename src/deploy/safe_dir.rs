@@ -1,0 +1,376 @@
+//! Directories reached without following a symbolic link that someone else could
+//! have planted: [`SafeDir::open`] walks a path from `/` component by component, by
+//! descriptor, checking who owns and who may write each directory on the way, and the
+//! directory it returns is used by descriptor from then on (`openat`, `renameat`), so
+//! nothing can redirect a file in it once it was checked.
+
+use std::ffi::{CStr, CString, OsStr};
+use std::fs;
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Component, Path, PathBuf};
+
+use super::{DeployError, Result};
+
+/// The effective user id of this process.
+pub(crate) fn euid() -> u32 {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() }
+}
+
+/// A path component or file name as a C string.
+fn c_name(name: &std::ffi::OsStr) -> std::io::Result<CString> {
+    CString::new(name.as_bytes()).map_err(|_| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "name contains a NUL byte")
+    })
+}
+
+/// The result of a libc call returning -1 on failure, as an `io::Result`.
+fn check_os(ret: libc::c_int) -> std::io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+/// `fstat` of an open descriptor.
+fn fstat(fd: &impl AsRawFd) -> std::io::Result<libc::stat> {
+    // SAFETY: a zeroed stat is a valid out-buffer; the descriptor is open.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    check_os(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
+    Ok(st)
+}
+
+/// A directory opened by descriptor: files in it are reached relative to it, so
+/// nothing can redirect them once it was checked.
+#[derive(Debug)]
+pub(crate) struct SafeDir {
+    fd: OwnedFd,
+    /// The directory's absolute path, for messages.
+    pub(crate) path: PathBuf,
+}
+
+impl SafeDir {
+    /// Opens `path` (creating missing directories with mode 0755 when `create`),
+    /// component by component from `/`. A symbolic link is followed only when root or
+    /// the caller owns it; every directory on the way must belong to root or the caller
+    /// and be writable by nobody else (or sticky, like `/tmp`); the directory itself
+    /// must belong to the caller and be writable by nobody else. `Ok(None)` when a
+    /// component is missing and `create` is false.
+    pub(crate) fn open(path: &Path, create: bool) -> Result<Option<SafeDir>> {
+        let absolute = if path.is_absolute() {
+            path.to_path_buf()
+        } else {
+            std::env::current_dir()
+                .map_err(|e| DeployError::io("resolving", path, e))?
+                .join(path)
+        };
+        let mut walk = Walk::from_root(&absolute)?;
+        let names = normal_components(&absolute)
+            .ok_or_else(|| walk.refuse("must not contain `..`".into()))?;
+        for (i, name) in names.iter().enumerate() {
+            walk.check_passable()?;
+            let cname = c_name(name).map_err(|e| walk.io_error(e))?;
+            let Some(created) = walk.look_up(name, &cname, create)? else {
+                return Ok(None);
+            };
+            walk.descend(name, &cname, created)?;
+            if i + 1 == names.len() {
+                walk.check_target()?;
+            }
+        }
+        Ok(Some(SafeDir {
+            fd: walk.fd,
+            path: absolute,
+        }))
+    }
+
+    /// Opens `name` in this directory with `flags` (never through a symlink).
+    pub(crate) fn open_file(&self, name: &str, flags: libc::c_int) -> std::io::Result<fs::File> {
+        let cname = c_name(name.as_ref())?;
+        // SAFETY: the directory descriptor and cname are valid.
+        let fd = check_os(unsafe {
+            libc::openat(
+                self.fd.as_raw_fd(),
+                cname.as_ptr(),
+                flags | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+                0o600 as libc::c_uint,
+            )
+        })?;
+        // SAFETY: `fd` is a descriptor we just opened and now own.
+        Ok(unsafe { fs::File::from_raw_fd(fd) })
+    }
+
+    /// Reads file `name`; `Ok(None)` when it does not exist. It must be a regular file
+    /// of the caller's.
+    pub(crate) fn read(&self, name: &str) -> Result<Option<String>> {
+        let path = self.path.join(name);
+        let mut file = match self.open_file(name, libc::O_RDONLY) {
+            Ok(f) => f,
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
+            Err(e) => return Err(DeployError::io("opening", path, e)),
+        };
+        let st = fstat(&file).map_err(|e| DeployError::io("reading", &path, e))?;
+        if st.st_mode & libc::S_IFMT != libc::S_IFREG || st.st_uid != euid() {
+            return Err(DeployError::Other(format!(
+                "account registry {}: not a regular file of uid {}",
+                path.display(),
+                euid()
+            )));
+        }
+        let mut text = String::new();
+        file.read_to_string(&mut text)
+            .map_err(|e| DeployError::io("reading", &path, e))?;
+        Ok(Some(text))
+    }
+
+    /// Replaces file `name` with `text`: a temporary file, synced, renamed over it.
+    pub(crate) fn replace(&self, name: &str, text: &str) -> Result<()> {
+        let path = self.path.join(name);
+        let tmp = format!("{name}.tmp");
+        (|| -> std::io::Result<()> {
+            let mut f = self.open_file(&tmp, libc::O_WRONLY | libc::O_CREAT | libc::O_TRUNC)?;
+            f.write_all(text.as_bytes())?;
+            f.sync_all()?;
+            self.rename(&tmp, name)?;
+            // SAFETY: fsync of the directory descriptor, so the rename is durable.
+            check_os(unsafe { libc::fsync(self.fd.as_raw_fd()) })?;
+            Ok(())
+        })()
+        .map_err(|e| DeployError::io("writing", path, e))
+    }
+
+    /// Renames the file `from` in this directory to `to` in it.
+    pub(crate) fn rename(&self, from: &str, to: &str) -> std::io::Result<()> {
+        let (from, to) = (c_name(from.as_ref())?, c_name(to.as_ref())?);
+        // SAFETY: both names are relative to the same open directory.
+        check_os(unsafe {
+            libc::renameat(
+                self.fd.as_raw_fd(),
+                from.as_ptr(),
+                self.fd.as_raw_fd(),
+                to.as_ptr(),
+            )
+        })?;
+        Ok(())
+    }
+}
+
+/// The names along an absolute path, or `None` when it has a `..` (or a prefix).
+fn normal_components(path: &Path) -> Option<Vec<&OsStr>> {
+    path.components()
+        .filter_map(|c| match c {
+            Component::Normal(n) => Some(Some(n)),
+            Component::RootDir | Component::CurDir => None,
+            Component::ParentDir | Component::Prefix(_) => Some(None),
+        })
+        .collect()
+}
+
+/// The status of `name` in the directory `dir`: of a symbolic link itself, never of
+/// what it points to.
+fn lstat_at(dir: &impl AsRawFd, name: &CStr) -> std::io::Result<libc::stat> {
+    // SAFETY: a zeroed stat is a valid out-buffer; the descriptor and name are valid.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    check_os(unsafe {
+        libc::fstatat(
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            &mut st,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })?;
+    Ok(st)
+}
+
+/// The walk of [`SafeDir::open`] from `/` down to the directory it opens: the
+/// directory reached so far, held open, and what the checks on the way need.
+struct Walk<'a> {
+    /// The whole path being opened, for messages.
+    absolute: &'a Path,
+    /// The caller's effective uid.
+    me: u32,
+    /// The directory reached so far.
+    fd: OwnedFd,
+    /// Its path.
+    at: PathBuf,
+}
+
+impl<'a> Walk<'a> {
+    /// Starts a walk to `absolute` at `/`.
+    fn from_root(absolute: &'a Path) -> Result<Walk<'a>> {
+        let me = euid();
+        // SAFETY: opening "/" with a NUL-terminated literal.
+        let root = check_os(unsafe {
+            libc::open(
+                b"/\0".as_ptr().cast(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        })
+        .map_err(|e| DeployError::io("opening", absolute, e))?;
+        Ok(Walk {
+            absolute,
+            me,
+            // SAFETY: `root` is a descriptor we just opened and now own.
+            fd: unsafe { OwnedFd::from_raw_fd(root) },
+            at: PathBuf::from("/"),
+        })
+    }
+
+    /// The error refusing the whole path, saying why.
+    fn refuse(&self, what: String) -> DeployError {
+        DeployError::Other(format!(
+            "account registry directory {}: {what}",
+            self.absolute.display()
+        ))
+    }
+
+    /// An I/O error, reported as one opening the whole path.
+    fn io_error(&self, e: std::io::Error) -> DeployError {
+        DeployError::io("opening", self.absolute, e)
+    }
+
+    /// Whether `uid` is root or the caller.
+    fn trusted(&self, uid: u32) -> bool {
+        uid == 0 || uid == self.me
+    }
+
+    /// Refuses to go on through the directory reached unless it belongs to root or
+    /// the caller and is writable by nobody else (or sticky, like `/tmp`).
+    fn check_passable(&self) -> Result<()> {
+        let st = fstat(&self.fd).map_err(|e| self.io_error(e))?;
+        let sticky = st.st_mode & libc::S_ISVTX != 0;
+        if !self.trusted(st.st_uid) || (st.st_mode & 0o022 != 0 && !sticky) {
+            return Err(self.refuse(format!(
+                "{} belongs to uid {} or is writable by others",
+                self.at.display(),
+                st.st_uid
+            )));
+        }
+        Ok(())
+    }
+
+    /// Looks `name` up in the directory reached without following a symbolic link,
+    /// and refuses a link neither root nor the caller made. A missing `name` is made a
+    /// directory when `create`. `Some(created)` once it is there (`created`: made by
+    /// this walk); `None` when it is missing and not to be created.
+    fn look_up(&self, name: &OsStr, cname: &CStr, create: bool) -> Result<Option<bool>> {
+        let mut created = false;
+        loop {
+            match lstat_at(&self.fd, cname) {
+                Ok(lst) => {
+                    self.check_link(name, &lst)?;
+                    return Ok(Some(created));
+                }
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) && create => {
+                    created |= self.make_dir(name, cname)?;
+                }
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
+                Err(e) => return Err(DeployError::io("opening", self.at.join(name), e)),
+            }
+        }
+    }
+
+    /// Refuses `name` of the directory reached when `lst`, its own status, shows a
+    /// symbolic link made by anyone but root or the caller.
+    fn check_link(&self, name: &OsStr, lst: &libc::stat) -> Result<()> {
+        if lst.st_mode & libc::S_IFMT == libc::S_IFLNK && !self.trusted(lst.st_uid) {
+            return Err(self.refuse(format!(
+                "{} is a symbolic link made by uid {}",
+                self.at.join(name).display(),
+                lst.st_uid
+            )));
+        }
+        Ok(())
+    }
+
+    /// Makes the directory `name` (mode 0755 less the umask) in the directory reached:
+    /// `true` when made now, `false` when something of that name appeared meanwhile.
+    fn make_dir(&self, name: &OsStr, cname: &CStr) -> Result<bool> {
+        // SAFETY: fd and cname are valid.
+        match check_os(unsafe { libc::mkdirat(self.fd.as_raw_fd(), cname.as_ptr(), 0o755) }) {
+            Ok(_) => Ok(true),
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(false),
+            Err(e) => Err(DeployError::io("creating", self.at.join(name), e)),
+        }
+    }
+
+    /// Opens the directory `name` of the directory reached, once
+    /// [`look_up`](Self::look_up) checked it, and goes on from there; one this walk
+    /// `created` gets mode 0755 whatever the umask.
+    fn descend(&mut self, name: &OsStr, cname: &CStr, created: bool) -> Result<()> {
+        // SAFETY: fd and cname are valid; a link here was checked just above, and
+        // its parent is writable by nobody else, or sticky, so it stays the same.
+        let next = check_os(unsafe {
+            libc::openat(
+                self.fd.as_raw_fd(),
+                cname.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
+            )
+        })
+        .map_err(|e| DeployError::io("opening", self.at.join(name), e))?;
+        // SAFETY: `next` is a descriptor we just opened and now own.
+        self.fd = unsafe { OwnedFd::from_raw_fd(next) };
+        self.at.push(name);
+        if created {
+            // The umask may have left it group-writable.
+            // SAFETY: fd is an open directory we created.
+            check_os(unsafe { libc::fchmod(self.fd.as_raw_fd(), 0o755) })
+                .map_err(|e| DeployError::io("setting the mode of", &self.at, e))?;
+        }
+        Ok(())
+    }
+
+    /// Refuses the directory reached, the last of the path, unless it belongs to the
+    /// caller and is writable by nobody else.
+    fn check_target(&self) -> Result<()> {
+        let st = fstat(&self.fd).map_err(|e| self.io_error(e))?;
+        if st.st_uid != self.me || st.st_mode & 0o022 != 0 {
+            return Err(self.refuse(format!(
+                "it must belong to uid {} and be writable by nobody else (it belongs to uid {}, mode {:o}; chown it or chmod go-w it)",
+                self.me,
+                st.st_uid,
+                st.st_mode & 0o7777
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsafe_registry_directories_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let tmp = tempfile::tempdir().unwrap();
+        let open = fs::create_dir(tmp.path().join("open"));
+        open.unwrap();
+        fs::set_permissions(tmp.path().join("open"), fs::Permissions::from_mode(0o777)).unwrap();
+        let e = SafeDir::open(&tmp.path().join("open"), false).unwrap_err();
+        assert!(e.to_string().contains("writable by nobody else"), "{e}");
+        let e = SafeDir::open(&tmp.path().join("open/inner"), true).unwrap_err();
+        assert!(e.to_string().contains("writable by others"), "{e}");
+        assert!(!tmp.path().join("open/inner").exists());
+        let e = SafeDir::open(&tmp.path().join("x/../y"), true).unwrap_err();
+        assert!(e.to_string().contains(".."), "{e}");
+        if euid() == 0 {
+            // A link someone else made is not followed.
+            fs::create_dir(tmp.path().join("real")).unwrap();
+            let link = tmp.path().join("link");
+            std::os::unix::fs::symlink(tmp.path().join("real"), &link).unwrap();
+            let c = CString::new(link.as_os_str().as_bytes()).unwrap();
+            // SAFETY: lchown of a link this test made.
+            assert_eq!(unsafe { libc::lchown(c.as_ptr(), 65534, 65534) }, 0);
+            let e = SafeDir::open(&link.join("registry"), true).unwrap_err();
+            assert!(
+                e.to_string().contains("symbolic link made by uid 65534"),
+                "{e}"
+            );
+            assert!(!tmp.path().join("real/registry").exists());
+        }
+    }
+}
