@@ -12,7 +12,7 @@
 //! - [`journal`]: the lock of a state directory and the journal that records a switch;
 //! - [`accounts`]: parsing credential files, creating the groups and users a profile
 //!   needs and removing those no deployment uses any more (the shared account registry);
-//! - `safe_dir`: directories reached without following a symbolic link someone else
+//! - [`safe_dir`]: directories reached without following a symbolic link someone else
 //!   could have planted (the registry's directory);
 //! - [`generations`]: the Nix profile link and its generations (in `nix-env`'s layout,
 //!   moved by an atomic rename), and adding profile directories to the store;
@@ -62,7 +62,7 @@ pub mod nix;
 pub mod plan;
 pub mod profile;
 pub mod progress;
-mod safe_dir;
+pub mod safe_dir;
 pub mod switch;
 
 use std::path::{Path, PathBuf};
@@ -115,17 +115,10 @@ pub enum DeployError {
         /// The lock file.
         path: PathBuf,
     },
-    /// A credential file could not be parsed.
-    #[error("credential file {path}, line {line}: {message}")]
-    Credentials {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line number.
-        line: usize,
-        /// What is wrong.
-        message: String,
-    },
-    /// An external command (nix-env, useradd...) failed.
+    /// Creating, recording or deleting the accounts of a profile failed.
+    #[error(transparent)]
+    Accounts(#[from] accounts::AccountError),
+    /// An external command (nix-env, nix-build...) failed.
     #[error("command `{command}` failed: {message}")]
     Command {
         /// The command line, for the message.
@@ -195,12 +188,16 @@ impl DeployError {
 
     /// Whether this is a write that failed because the disk is full (or over quota).
     pub fn is_disk_full(&self) -> bool {
-        matches!(self, DeployError::Io { error, .. } if is_disk_full(error))
+        match self {
+            DeployError::Io { error, .. } => is_disk_full(error),
+            DeployError::Accounts(e) => e.is_disk_full(),
+            _ => false,
+        }
     }
 }
 
 /// Whether an I/O error means the filesystem has no space left (ENOSPC, EDQUOT).
-fn is_disk_full(error: &std::io::Error) -> bool {
+pub(crate) fn is_disk_full(error: &std::io::Error) -> bool {
     matches!(
         error.raw_os_error(),
         Some(libc::ENOSPC) | Some(libc::EDQUOT)
@@ -209,7 +206,7 @@ fn is_disk_full(error: &std::io::Error) -> bool {
 
 /// An I/O error as the messages show it: the OS's text, and for a full disk, which
 /// filesystem (the directory holding `path`).
-fn describe_io(error: &std::io::Error, path: &Path) -> String {
+pub(crate) fn describe_io(error: &std::io::Error, path: &Path) -> String {
     if is_disk_full(error) {
         let dir = path.parent().unwrap_or(path);
         format!(

@@ -11,7 +11,62 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
 
-use super::{DeployError, Result};
+use super::describe_io;
+
+/// Why a directory, or a file in it, was refused or could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SafeDirError {
+    /// A system call failed (the OS error is part of the message, not a `source`).
+    #[error("{action} {}: {}", path.display(), describe_io(error, path))]
+    Io {
+        /// What was being done, e.g. "opening".
+        action: &'static str,
+        /// The path involved.
+        path: PathBuf,
+        /// The underlying error.
+        error: std::io::Error,
+    },
+    /// The path leads through, or to, a directory others could change, or through a
+    /// symbolic link someone else made.
+    #[error("directory {}: {reason}", path.display())]
+    Refused {
+        /// The whole path being opened.
+        path: PathBuf,
+        /// Why, naming the component.
+        reason: String,
+    },
+    /// A file in the directory is not a regular file of the expected owner.
+    #[error("{}: not a regular file of uid {uid}", path.display())]
+    NotOwnFile {
+        /// The file.
+        path: PathBuf,
+        /// The owner it should have.
+        uid: u32,
+    },
+}
+
+impl SafeDirError {
+    /// Wraps an I/O error with the action and the path it concerned.
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        error: std::io::Error,
+    ) -> Self {
+        SafeDirError::Io {
+            action,
+            path: path.into(),
+            error,
+        }
+    }
+
+    /// Whether this is a write that failed because the disk is full (or over quota).
+    pub(crate) fn is_disk_full(&self) -> bool {
+        matches!(self, SafeDirError::Io { error, .. } if super::is_disk_full(error))
+    }
+}
+
+/// Result type of this module.
+type Result<T> = std::result::Result<T, SafeDirError>;
 
 /// The effective user id of this process.
 pub(crate) fn euid() -> u32 {
@@ -37,8 +92,9 @@ fn check_os(ret: libc::c_int) -> std::io::Result<libc::c_int> {
 
 /// `fstat` of an open descriptor.
 fn fstat(fd: &impl AsRawFd) -> std::io::Result<libc::stat> {
-    // SAFETY: a zeroed stat is a valid out-buffer; the descriptor is open.
+    // SAFETY: an all-zero `stat` is a valid value of this plain C struct.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: the descriptor is open and `st` is a writable buffer of the right type.
     check_os(unsafe { libc::fstat(fd.as_raw_fd(), &mut st) })?;
     Ok(st)
 }
@@ -64,7 +120,7 @@ impl SafeDir {
             path.to_path_buf()
         } else {
             std::env::current_dir()
-                .map_err(|e| DeployError::io("resolving", path, e))?
+                .map_err(|e| SafeDirError::io("resolving", path, e))?
                 .join(path)
         };
         let mut walk = Walk::from_root(&absolute)?;
@@ -85,6 +141,13 @@ impl SafeDir {
             fd: walk.fd,
             path: absolute,
         }))
+    }
+
+    /// [`open`](Self::open) `path`, making the directories that are missing.
+    pub(crate) fn create(path: &Path) -> Result<SafeDir> {
+        // `open` makes every missing component, so it finds them all.
+        SafeDir::open(path, true)?
+            .ok_or_else(|| SafeDirError::io("creating", path, std::io::ErrorKind::NotFound.into()))
     }
 
     /// Opens `name` in this directory with `flags` (never through a symlink).
@@ -110,19 +173,15 @@ impl SafeDir {
         let mut file = match self.open_file(name, libc::O_RDONLY) {
             Ok(f) => f,
             Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
-            Err(e) => return Err(DeployError::io("opening", path, e)),
+            Err(e) => return Err(SafeDirError::io("opening", path, e)),
         };
-        let st = fstat(&file).map_err(|e| DeployError::io("reading", &path, e))?;
+        let st = fstat(&file).map_err(|e| SafeDirError::io("reading", &path, e))?;
         if st.st_mode & libc::S_IFMT != libc::S_IFREG || st.st_uid != euid() {
-            return Err(DeployError::Other(format!(
-                "account registry {}: not a regular file of uid {}",
-                path.display(),
-                euid()
-            )));
+            return Err(SafeDirError::NotOwnFile { path, uid: euid() });
         }
         let mut text = String::new();
         file.read_to_string(&mut text)
-            .map_err(|e| DeployError::io("reading", &path, e))?;
+            .map_err(|e| SafeDirError::io("reading", &path, e))?;
         Ok(Some(text))
     }
 
@@ -139,7 +198,7 @@ impl SafeDir {
             check_os(unsafe { libc::fsync(self.fd.as_raw_fd()) })?;
             Ok(())
         })()
-        .map_err(|e| DeployError::io("writing", path, e))
+        .map_err(|e| SafeDirError::io("writing", path, e))
     }
 
     /// Renames the file `from` in this directory to `to` in it.
@@ -172,8 +231,10 @@ fn normal_components(path: &Path) -> Option<Vec<&OsStr>> {
 /// The status of `name` in the directory `dir`: of a symbolic link itself, never of
 /// what it points to.
 fn lstat_at(dir: &impl AsRawFd, name: &CStr) -> std::io::Result<libc::stat> {
-    // SAFETY: a zeroed stat is a valid out-buffer; the descriptor and name are valid.
+    // SAFETY: an all-zero `stat` is a valid value of this plain C struct.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: the descriptor is open, `name` is NUL-terminated and `st` is a writable
+    // buffer of the right type.
     check_os(unsafe {
         libc::fstatat(
             dir.as_raw_fd(),
@@ -209,7 +270,7 @@ impl<'a> Walk<'a> {
                 libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
             )
         })
-        .map_err(|e| DeployError::io("opening", absolute, e))?;
+        .map_err(|e| SafeDirError::io("opening", absolute, e))?;
         Ok(Walk {
             absolute,
             me,
@@ -220,16 +281,16 @@ impl<'a> Walk<'a> {
     }
 
     /// The error refusing the whole path, saying why.
-    fn refuse(&self, what: String) -> DeployError {
-        DeployError::Other(format!(
-            "account registry directory {}: {what}",
-            self.absolute.display()
-        ))
+    fn refuse(&self, reason: String) -> SafeDirError {
+        SafeDirError::Refused {
+            path: self.absolute.to_path_buf(),
+            reason,
+        }
     }
 
     /// An I/O error, reported as one opening the whole path.
-    fn io_error(&self, e: std::io::Error) -> DeployError {
-        DeployError::io("opening", self.absolute, e)
+    fn io_error(&self, e: std::io::Error) -> SafeDirError {
+        SafeDirError::io("opening", self.absolute, e)
     }
 
     /// Whether `uid` is root or the caller.
@@ -268,7 +329,7 @@ impl<'a> Walk<'a> {
                     created |= self.make_dir(name, cname)?;
                 }
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => return Ok(None),
-                Err(e) => return Err(DeployError::io("opening", self.at.join(name), e)),
+                Err(e) => return Err(SafeDirError::io("opening", self.at.join(name), e)),
             }
         }
     }
@@ -293,7 +354,7 @@ impl<'a> Walk<'a> {
         match check_os(unsafe { libc::mkdirat(self.fd.as_raw_fd(), cname.as_ptr(), 0o755) }) {
             Ok(_) => Ok(true),
             Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(false),
-            Err(e) => Err(DeployError::io("creating", self.at.join(name), e)),
+            Err(e) => Err(SafeDirError::io("creating", self.at.join(name), e)),
         }
     }
 
@@ -310,7 +371,7 @@ impl<'a> Walk<'a> {
                 libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
             )
         })
-        .map_err(|e| DeployError::io("opening", self.at.join(name), e))?;
+        .map_err(|e| SafeDirError::io("opening", self.at.join(name), e))?;
         // SAFETY: `next` is a descriptor we just opened and now own.
         self.fd = unsafe { OwnedFd::from_raw_fd(next) };
         self.at.push(name);
@@ -318,7 +379,7 @@ impl<'a> Walk<'a> {
             // The umask may have left it group-writable.
             // SAFETY: fd is an open directory we created.
             check_os(unsafe { libc::fchmod(self.fd.as_raw_fd(), 0o755) })
-                .map_err(|e| DeployError::io("setting the mode of", &self.at, e))?;
+                .map_err(|e| SafeDirError::io("setting the mode of", &self.at, e))?;
         }
         Ok(())
     }

@@ -213,7 +213,7 @@ pub fn switch(
     // The profile has moved: the switch is committed even if the journal cannot say so
     // (recovery sees where the link points).
     let _ = run.journal.append(&Record::ProfileMoved);
-    summary.removed = settings.prune_accounts(&new_profile)?;
+    summary.removed = settings.prune_accounts(&new_profile);
     run.journal.finish(journal::Outcome::Committed)?;
     Ok(summary)
 }
@@ -256,11 +256,16 @@ impl Settings {
 
     /// Creates the accounts `profile` needs (see [`accounts::ensure`]).
     fn ensure_accounts(&self, profile: &Profile) -> Result<accounts::Accounts> {
-        accounts::ensure(profile, &self.accounts(), self.force_disable_user_change)
+        Ok(accounts::ensure(
+            profile,
+            &self.accounts(),
+            self.force_disable_user_change,
+        )?)
     }
 
-    /// Releases the accounts `keep` no longer mentions (see [`accounts::prune`]).
-    fn prune_accounts(&self, keep: &Profile) -> Result<accounts::Accounts> {
+    /// Releases the accounts `keep` no longer mentions (see [`accounts::prune`]); never
+    /// fails (troubles are warnings).
+    fn prune_accounts(&self, keep: &Profile) -> accounts::Accounts {
         accounts::prune(keep, &self.accounts(), self.force_disable_user_change)
     }
 }
@@ -458,7 +463,7 @@ impl<'a> Run<'a> {
         old_profile: impl FnOnce() -> Result<Profile>,
     ) -> Result<Vec<(String, String)>> {
         let outcome = self.roll_back(plan, launched, reason);
-        self.settings.prune_accounts(&old_profile()?)?;
+        self.settings.prune_accounts(&old_profile()?);
         let failed: Vec<(String, String)> = outcome
             .iter()
             .flat_map(|o| o.failed.iter().cloned())
@@ -549,7 +554,7 @@ pub fn recover(settings: &Settings) -> Result<Option<String>> {
     let run = Run::new(settings, Journal::reopen(&settings.state_dir)?);
     if moved {
         let new_profile = read_profile(new.as_deref(), runlevel)?;
-        settings.prune_accounts(&new_profile)?;
+        settings.prune_accounts(&new_profile);
         run.journal.finish(journal::Outcome::Committed)?;
         return Ok(Some(if completed_move {
             format!("an interrupted switch (pid {pid}) had started everything; moved the profile and finished it")

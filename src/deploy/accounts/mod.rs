@@ -19,6 +19,7 @@
 //! before is never recorded, hence never removed. With `forceDisableUserChange` no
 //! account is touched: only home directories are created.
 
+mod error;
 mod in_use;
 mod prune;
 mod registry;
@@ -34,19 +35,22 @@ use serde::{Deserialize, Serialize};
 use self::registry::{Entry, Registry, Session};
 use self::tool::{group_name, groupadd, run_account_tool, useradd};
 use super::profile::Profile;
-use super::{DeployError, Result};
-use crate::spec::{privileged_credential, PRIVILEGED_GROUPS};
-use crate::tree::credentials::{self, allows_privileged, says_yes, Fields, ALLOW_PRIVILEGED_KEY};
+use crate::spec::privileged_credential;
+use crate::tree::credentials::{self, allows_privileged, says_yes, Fields};
 use crate::tree::layout::{GROUPS, USERS};
 
+pub use self::error::AccountError;
 pub use self::prune::prune;
 pub use self::tool::exists;
+
+/// Result type of this module.
+type Result<T, E = AccountError> = std::result::Result<T, E>;
 
 /// Reads and parses a credential file (see [`tree::credentials`](crate::tree::credentials)
 /// for the format); errors name the file and the line.
 pub fn read_credentials(path: &Path) -> Result<Fields> {
-    let text = fs::read_to_string(path).map_err(|e| DeployError::io("reading", path, e))?;
-    credentials::parse(&text).map_err(|e| DeployError::Credentials {
+    let text = fs::read_to_string(path).map_err(|e| AccountError::io("reading", path, e))?;
+    credentials::parse(&text).map_err(|e| AccountError::Credentials {
         path: path.to_path_buf(),
         line: e.line,
         message: e.message,
@@ -160,13 +164,10 @@ fn check_privileged(kind: Kind, name: &str, fields: &Fields, path: &Path) -> Res
     }
     match privileged_credential(kind.directory(), name, fields, &group_name) {
         None => Ok(()),
-        Some((key, what)) => Err(DeployError::Profile {
+        Some((key, what)) => Err(AccountError::Privileged {
             path: path.to_path_buf(),
-            message: format!(
-                "{}{what}; if that is intended, add the line {ALLOW_PRIVILEGED_KEY}=1 to the file (the renderer writes it for a process with `{ALLOW_PRIVILEGED_KEY} = true`); privileged groups: {}",
-                key.map(|k| format!("`{k}` ")).unwrap_or_default(),
-                PRIVILEGED_GROUPS.join(" ")
-            ),
+            key,
+            what,
         }),
     }
 }
@@ -196,9 +197,7 @@ pub fn ensure(
     if users.is_empty() && groups.is_empty() {
         return Ok(Accounts::default());
     }
-    let session = store
-        .session(true)?
-        .ok_or_else(|| DeployError::Other("account registry: not created".into()))?;
+    let session = store.session()?;
     let reg = session.load()?;
     let mut claiming = Claiming {
         store,
@@ -229,7 +228,7 @@ fn create_home_dirs(users: &[(String, Fields)]) -> Result<()> {
     for (_, fields) in users {
         if let Some(home) = fields.get("homeDir") {
             if says_yes(fields, "createHomeDir") {
-                fs::create_dir_all(home).map_err(|e| DeployError::io("creating", home, e))?;
+                fs::create_dir_all(home).map_err(|e| AccountError::io("creating", home, e))?;
             }
         }
     }

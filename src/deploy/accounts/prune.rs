@@ -5,9 +5,8 @@ use std::process::Command;
 use super::in_use::processes_using;
 use super::registry::Registry;
 use super::tool::{account_id, run_account_tool};
-use super::{AccountStore, Accounts, Kind};
+use super::{AccountStore, Accounts, Kind, Result};
 use crate::deploy::profile::Profile;
-use crate::deploy::Result;
 
 /// What an attempt to delete an unclaimed account came to.
 #[derive(Debug)]
@@ -58,24 +57,20 @@ fn delete(kind: Kind, name: &str) -> Deletion {
 /// leave the switch unfinished for every later one. A registry that cannot be read or
 /// written is reported as a warning too; at worst an account stays, and a later call
 /// deletes it.
-pub fn prune(
-    keep: &Profile,
-    store: &AccountStore,
-    force_disable_user_change: bool,
-) -> Result<Accounts> {
+pub fn prune(keep: &Profile, store: &AccountStore, force_disable_user_change: bool) -> Accounts {
     let mut removed = Accounts::default();
     if force_disable_user_change {
-        return Ok(removed);
+        return removed;
     }
     if let Err(e) = release_and_delete(keep, store, &mut removed) {
         eprintln!("warning: accounts no profile uses any more were not all deleted: {e}");
     }
-    Ok(removed)
+    removed
 }
 
 /// The work of [`prune`], adding what it deleted to `removed`.
 fn release_and_delete(keep: &Profile, store: &AccountStore, removed: &mut Accounts) -> Result<()> {
-    let Some(session) = store.session(false)? else {
+    let Some(session) = store.existing_session()? else {
         return Ok(());
     };
     let mut reg = session.load()?;

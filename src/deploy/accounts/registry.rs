@@ -8,9 +8,13 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use super::{AccountStore, Kind, ACCOUNTS_DIR_ENV, ACCOUNTS_FILE, MACHINE_ACCOUNTS_DIR};
+use super::{
+    AccountError, AccountStore, Kind, Result, ACCOUNTS_DIR_ENV, ACCOUNTS_FILE, MACHINE_ACCOUNTS_DIR,
+};
 use crate::deploy::safe_dir::{euid, SafeDir};
-use crate::deploy::{DeployError, Result};
+
+/// What removing a corrupt registry would mean, for its message.
+const CORRUPT_REGISTRY: &str = "the accounts it lists would then never be deleted by this tool";
 
 /// File name of the registry's lock, next to it.
 const LOCK_FILE: &str = "accounts.lock";
@@ -98,11 +102,10 @@ impl Session {
     pub(super) fn load(&self) -> Result<Registry> {
         let path = self.dir.path.join(ACCOUNTS_FILE);
         match self.dir.read(ACCOUNTS_FILE)? {
-            Some(text) => serde_json::from_str(&text).map_err(|e| {
-                DeployError::Other(format!(
-                    "account registry {}: {e}; repair the file or remove it (the accounts it lists would then never be deleted by this tool)",
-                    path.display()
-                ))
+            Some(text) => serde_json::from_str(&text).map_err(|e| AccountError::Corrupt {
+                path,
+                message: e.to_string(),
+                consequence: CORRUPT_REGISTRY,
             }),
             None => Ok(Registry::default()),
         }
@@ -110,13 +113,9 @@ impl Session {
 
     /// Writes the registry atomically.
     pub(super) fn save(&self, reg: &Registry) -> Result<()> {
-        let text = serde_json::to_string_pretty(reg).map_err(|e| {
-            DeployError::Other(format!(
-                "account registry {}: {e}",
-                self.dir.path.join(ACCOUNTS_FILE).display()
-            ))
-        })?;
-        self.dir.replace(ACCOUNTS_FILE, &text)
+        let text = serde_json::to_string_pretty(reg)
+            .expect("a registry of names and strings always serialises");
+        Ok(self.dir.replace(ACCOUNTS_FILE, &text)?)
     }
 }
 
@@ -155,34 +154,47 @@ impl AccountStore {
         (!same && file.symlink_metadata().is_ok()).then_some(file)
     }
 
-    /// Opens and locks the registry (waiting for the lock). Without `create`, returns
-    /// `None` when there is no registry yet, which means nothing to release.
-    pub(super) fn session(&self, create: bool) -> Result<Option<Session>> {
-        let legacy = self.legacy();
-        let create = create || legacy.is_some();
-        let Some(dir) = SafeDir::open(&self.registry_dir(), create)? else {
+    /// Opens and locks the registry (waiting for the lock), making its directory if
+    /// need be.
+    pub(super) fn session(&self) -> Result<Session> {
+        let dir = SafeDir::create(&self.registry_dir())?;
+        self.lock(dir)
+    }
+
+    /// Opens and locks the registry (waiting for the lock) when there is one: `None`
+    /// means nothing to release.
+    pub(super) fn existing_session(&self) -> Result<Option<Session>> {
+        if self.legacy().is_some() {
+            return self.session().map(Some);
+        }
+        let Some(dir) = SafeDir::open(&self.registry_dir(), false)? else {
             return Ok(None);
         };
-        if !create && dir.read(ACCOUNTS_FILE)?.is_none() {
+        if dir.read(ACCOUNTS_FILE)?.is_none() {
             return Ok(None);
         }
+        self.lock(dir).map(Some)
+    }
+
+    /// Locks the registry in `dir`, then merges an older registry into it, if any.
+    fn lock(&self, dir: SafeDir) -> Result<Session> {
         let lock_path = dir.path.join(LOCK_FILE);
         let lock = dir
             .open_file(LOCK_FILE, libc::O_RDWR | libc::O_CREAT)
-            .map_err(|e| DeployError::io("opening", &lock_path, e))?;
+            .map_err(|e| AccountError::io("opening", &lock_path, e))?;
         // SAFETY: flock on a descriptor we own; released when the file closes.
         if unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX) } != 0 {
-            return Err(DeployError::io(
+            return Err(AccountError::io(
                 "locking",
                 &lock_path,
                 std::io::Error::last_os_error(),
             ));
         }
         let session = Session { dir, _lock: lock };
-        if legacy.is_some() {
+        if self.legacy().is_some() {
             self.merge_legacy(&session)?;
         }
-        Ok(Some(session))
+        Ok(session)
     }
 
     /// Merges the registry an earlier version kept in [`dir`](Self::dir) into the
@@ -201,15 +213,17 @@ impl AccountStore {
             return Ok(());
         };
         let old_path = old_dir.path.join(ACCOUNTS_FILE);
-        let old: Registry = serde_json::from_str(&text).map_err(|e| {
-            DeployError::Other(format!("account registry {}: {e}", old_path.display()))
+        let old: Registry = serde_json::from_str(&text).map_err(|e| AccountError::Corrupt {
+            path: old_path.clone(),
+            message: e.to_string(),
+            consequence: CORRUPT_REGISTRY,
         })?;
         let mut reg = session.load()?;
         reg.merge(old);
         session.save(&reg)?;
         old_dir
             .rename(ACCOUNTS_FILE, &format!("{ACCOUNTS_FILE}.merged"))
-            .map_err(|e| DeployError::io("renaming", &old_path, e))
+            .map_err(|e| AccountError::io("renaming", &old_path, e))
     }
 }
 

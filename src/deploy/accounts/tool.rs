@@ -1,25 +1,40 @@
 //! The account tools: looking accounts up with `getent`, creating them with `groupadd`
 //! and `useradd`, and running those tools.
 
-use std::process::Command;
+use std::process::{Command, Stdio};
 
-use super::Kind;
-use crate::deploy::{run_capture, DeployError, Result};
+use super::{AccountError, Kind, Result};
 use crate::tree::credentials::{says_yes, Fields};
 
-/// Runs an account tool, retrying while another tool holds the account database lock.
+/// How often an account tool that finds the account database locked is run again.
+const LOCK_RETRIES: u32 = 50;
+
+/// Runs an account tool with no input and returns its output; retries (every 100 ms,
+/// [`LOCK_RETRIES`] times) while another program holds the account database's lock.
 pub(super) fn run_account_tool(cmd: &mut Command) -> Result<String> {
+    let command = format!("{cmd:?}").replace('"', "");
     let mut tries = 0;
     loop {
-        match run_capture(cmd) {
-            Err(DeployError::Command { message, .. })
-                if message.contains("cannot lock") && tries < 50 =>
-            {
-                tries += 1;
-                std::thread::sleep(std::time::Duration::from_millis(100));
-            }
-            other => return other,
+        let out = cmd
+            .stdin(Stdio::null())
+            .output()
+            .map_err(|e| AccountError::Tool {
+                command: command.clone(),
+                message: e.to_string(),
+            })?;
+        if out.status.success() {
+            return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
         }
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let message = format!("{}: {}", out.status, stderr.trim());
+        if !stderr.contains("cannot lock") {
+            return Err(AccountError::Tool { command, message });
+        }
+        if tries == LOCK_RETRIES {
+            return Err(AccountError::DatabaseLocked { command, message });
+        }
+        tries += 1;
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
 }
 
@@ -27,7 +42,7 @@ pub(super) fn run_account_tool(cmd: &mut Command) -> Result<String> {
 pub(super) fn account_id(kind: Kind, name: &str) -> Option<u32> {
     let out = Command::new("getent")
         .args([kind.database(), name])
-        .stderr(std::process::Stdio::null())
+        .stderr(Stdio::null())
         .output()
         .ok()
         .filter(|o| o.status.success())?;
@@ -44,7 +59,7 @@ pub(super) fn account_id(kind: Kind, name: &str) -> Option<u32> {
 pub(super) fn group_name(gid: &str) -> Option<String> {
     let out = Command::new("getent")
         .args(["group", gid])
-        .stderr(std::process::Stdio::null())
+        .stderr(Stdio::null())
         .output()
         .ok()
         .filter(|o| o.status.success())?;
@@ -57,8 +72,8 @@ pub(super) fn group_name(gid: &str) -> Option<String> {
 pub fn exists(database: &str, name: &str) -> bool {
     Command::new("getent")
         .args([database, name])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
         .status()
         .map(|s| s.success())
         .unwrap_or(false)
@@ -105,4 +120,31 @@ pub(super) fn useradd(name: &str, fields: &Fields) -> Command {
     }
     cmd.arg("--").arg(name);
     cmd
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failing_tool_is_named_with_its_status_and_stderr() {
+        let e =
+            run_account_tool(Command::new("sh").args(["-c", "echo 'no such user' >&2; exit 6"]))
+                .unwrap_err();
+        assert!(matches!(e, AccountError::Tool { .. }), "{e:?}");
+        assert_eq!(
+            e.to_string(),
+            "command `sh -c echo 'no such user' >&2; exit 6` failed: exit status: 6: no such user"
+        );
+        let e = run_account_tool(&mut Command::new("/nonexistent/useradd")).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("command `/nonexistent/useradd` failed: "),
+            "{e}"
+        );
+        assert_eq!(
+            run_account_tool(Command::new("echo").arg("done")).unwrap(),
+            "done\n"
+        );
+    }
 }
