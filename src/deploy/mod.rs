@@ -46,7 +46,8 @@
 //!   by every profile of every state directory: `/var/lib/nixproc-sysvinit/accounts.json`
 //!   for root whatever `--state-dir` says (the environment variable
 //!   `NIXPROC_SYSVINIT_ACCOUNTS_DIR` names another directory),
-//!   `LIBDIR/nixproc-sysvinit/accounts.json` for others.
+//!   `LIBDIR/nixproc-sysvinit/accounts.json` for others; next to it `uid-map` and
+//!   `gid-map`, the ids it gave each name (machine state, never pruned).
 //!
 //! `LIBDIR` is `--lib-dir`, by default `STATEDIR/lib`, and `STATEDIR` is `--state-dir`,
 //! by default `/var` for root and `$HOME/var` for others.

@@ -1,5 +1,5 @@
 //! Directories reached without following a symbolic link that someone else could
-//! have planted: [`SafeDir::open`] walks a path from `/` component by component, by
+//! have planted: `SafeDir::open` walks a path from `/` component by component, by
 //! descriptor, checking who owns and who may write each directory on the way, and the
 //! directory it returns is used by descriptor from then on (`openat`, `renameat`), so
 //! nothing can redirect a file in it once it was checked.

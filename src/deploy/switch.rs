@@ -148,6 +148,11 @@ fn planned(
     let new_profile = Profile::read(new, settings.runlevel)?;
     check_runlevel(new, &new_profile)?;
     new_profile.check_users(|user| accounts::exists("passwd", user))?;
+    accounts::check(
+        &new_profile,
+        &settings.accounts(),
+        settings.force_disable_user_change,
+    )?;
     let plan = Plan::diff(&old, &new_profile)?;
     Ok((old, new_profile, plan))
 }

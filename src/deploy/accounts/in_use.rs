@@ -1,17 +1,49 @@
 //! Which running processes use an account (a scan of `/proc`).
 
+use std::collections::BTreeSet;
 use std::fs;
 
 use super::Kind;
 
-/// Running processes that use account `id` of `kind`: as their real, effective, saved
-/// or filesystem uid (users), or gid or supplementary group (groups); zombies do not
-/// count. Each as `PID (COMMAND)`.
-pub(super) fn processes_using(kind: Kind, id: u32) -> Vec<String> {
-    let fields: &[&str] = match kind {
-        Kind::User => &["Uid:"],
-        Kind::Group => &["Gid:", "Groups:"],
-    };
+/// One live process (not a zombie): its PID and the text of `/proc/PID/status`.
+struct Live {
+    /// The PID, as `/proc` names it.
+    pid: String,
+    /// Its status file.
+    status: String,
+}
+
+impl Live {
+    /// The ids of `kind` the process has: its real, effective, saved and filesystem
+    /// uids (users), or those gids and its supplementary groups (groups).
+    fn ids(&self, kind: Kind) -> impl Iterator<Item = u32> + '_ {
+        let fields: &'static [&'static str] = match kind {
+            Kind::User => &["Uid:"],
+            Kind::Group => &["Gid:", "Groups:"],
+        };
+        self.status.lines().flat_map(move |line| {
+            fields
+                .iter()
+                .filter_map(move |f| line.strip_prefix(f))
+                .flat_map(|ids| ids.split_whitespace().filter_map(|v| v.parse().ok()))
+        })
+    }
+
+    /// `PID (COMMAND)`.
+    fn shown(&self) -> String {
+        let command = self
+            .status
+            .lines()
+            .find_map(|l| l.strip_prefix("Name:"))
+            .map(str::trim)
+            .unwrap_or("?");
+        format!("{} ({command})", self.pid)
+    }
+}
+
+/// The processes running now; zombies do not count (they run nothing any more, and
+/// userdel ignores them too).
+fn live_processes() -> Vec<Live> {
     let Ok(entries) = fs::read_dir("/proc") else {
         return Vec::new();
     };
@@ -27,33 +59,36 @@ pub(super) fn processes_using(kind: Kind, id: u32) -> Vec<String> {
         let Ok(status) = fs::read_to_string(e.path().join("status")) else {
             continue;
         };
-        // A zombie runs nothing any more (and userdel ignores it too).
         let dead = status.lines().any(|l| {
             l.strip_prefix("State:")
                 .is_some_and(|st| matches!(st.trim_start().chars().next(), Some('Z' | 'X')))
         });
-        if dead {
-            continue;
-        }
-        let uses = status.lines().any(|line| {
-            fields.iter().any(|f| {
-                line.strip_prefix(f).is_some_and(|ids| {
-                    ids.split_whitespace()
-                        .any(|v| v.parse::<u32>().ok() == Some(id))
-                })
-            })
-        });
-        if uses {
-            let command = status
-                .lines()
-                .find_map(|l| l.strip_prefix("Name:"))
-                .map(str::trim)
-                .unwrap_or("?");
-            found.push(format!("{pid} ({command})"));
+        if !dead {
+            found.push(Live {
+                pid: pid.to_string(),
+                status,
+            });
         }
     }
+    found
+}
+
+/// Running processes that use account `id` of `kind`: as their real, effective, saved
+/// or filesystem uid (users), or gid or supplementary group (groups); zombies do not
+/// count. Each as `PID (COMMAND)`.
+pub(super) fn processes_using(kind: Kind, id: u32) -> Vec<String> {
+    let mut found: Vec<String> = live_processes()
+        .iter()
+        .filter(|p| p.ids(kind).any(|i| i == id))
+        .map(Live::shown)
+        .collect();
     found.sort();
     found
+}
+
+/// Every id of `kind` some running process uses (as [`processes_using`] counts them).
+pub(super) fn ids_in_use(kind: Kind) -> BTreeSet<u32> {
+    live_processes().iter().flat_map(|p| p.ids(kind)).collect()
 }
 
 #[cfg(test)]
@@ -73,6 +108,8 @@ mod tests {
         assert!(processes_using(Kind::Group, gid)
             .iter()
             .any(|p| p.starts_with(&format!("{me} ("))));
+        assert!(ids_in_use(Kind::User).contains(&euid()));
+        assert!(ids_in_use(Kind::Group).contains(&gid));
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! (single quotes, backslash escapes, double quotes); the file is parsed, never
 //! evaluated. Groups and users missing on the system are created with `groupadd` and
 //! `useradd` before processes start. A file that would make its account privileged
-//! (uid or gid 0, a group of [`PRIVILEGED_GROUPS`]) is refused unless it carries
+//! (uid or gid 0, a group of [`PRIVILEGED_GROUPS`](crate::spec::PRIVILEGED_GROUPS)) is refused unless it carries
 //! `allowPrivilegedCredentials=1`, which the renderer writes only for a process that
 //! opted in; so a hand-made profile cannot slip a user into `sudo` either.
 //!
@@ -18,8 +18,23 @@
 //! next switch of any profile; it never fails the switch. An account that existed
 //! before is never recorded, hence never removed. With `forceDisableUserChange` no
 //! account is touched: only home directories are created.
+//!
+//! The uid of every user and the gid of every group the tool creates are recorded per
+//! name next to the registry ([`UID_MAP`], [`GID_MAP`]), and never pruned: an account
+//! made again gets its ids back, and a recorded id is never given to another name (see
+//! the `ids` module). A user without `group` gets a group of its own, made first with a
+//! gid chosen the same way. Ids a credential file gives are honoured, and refused
+//! before anything stops ([`check`]) when another account holds them.
+//!
+//! The parts: `checks` (what is refused before anything stops), `claim` (creating and
+//! claiming under the registry's lock), `ids` (the record of ids and the choice of an
+//! id), `registry` (the files and their lock), `prune` (deleting what no profile
+//! uses), `tool` (getent, useradd and kin), `in_use` (the `/proc` scan), `error`.
 
+mod checks;
+mod claim;
 mod error;
+mod ids;
 mod in_use;
 mod prune;
 mod registry;
@@ -28,18 +43,15 @@ mod tool;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 use serde::{Deserialize, Serialize};
 
-use self::registry::{Entry, Registry, Session};
-use self::tool::{group_name, groupadd, run_account_tool, useradd};
 use super::profile::Profile;
-use crate::spec::privileged_credential;
-use crate::tree::credentials::{self, allows_privileged, says_yes, Fields};
+use crate::tree::credentials::{self, says_yes, Fields};
 use crate::tree::layout::{GROUPS, USERS};
 
-pub use self::error::AccountError;
+pub use self::error::{AccountError, IdConflict, IdHolder};
+pub use self::ids::{GID_MAP, UID_MAP};
 pub use self::prune::prune;
 pub use self::tool::exists;
 
@@ -156,70 +168,83 @@ impl Accounts {
     }
 }
 
-/// Refuses a credential file that would make its account privileged (see
-/// [`privileged_credential`]) unless it carries `allowPrivilegedCredentials=1`.
-fn check_privileged(kind: Kind, name: &str, fields: &Fields, path: &Path) -> Result<()> {
-    if allows_privileged(fields) {
+/// The credential files of a profile, read and parsed: the accounts it wants.
+#[derive(Debug, Default)]
+struct Wanted {
+    /// The groups, by name, with their files' fields.
+    groups: Vec<(String, Fields)>,
+    /// The users, by name, with their files' fields.
+    users: Vec<(String, Fields)>,
+}
+
+impl Wanted {
+    /// Reads every credential file of `profile`; errors name the file and the line.
+    fn read(profile: &Profile) -> Result<Wanted> {
+        let read_all = |kind: Kind| -> Result<Vec<(String, Fields)>> {
+            kind.files(profile)
+                .iter()
+                .map(|(n, p)| read_credentials(p).map(|f| (n.clone(), f)))
+                .collect()
+        };
+        Ok(Wanted {
+            groups: read_all(Kind::Group)?,
+            users: read_all(Kind::User)?,
+        })
+    }
+
+    /// The accounts of one kind.
+    fn of(&self, kind: Kind) -> &[(String, Fields)] {
+        match kind {
+            Kind::Group => &self.groups,
+            Kind::User => &self.users,
+        }
+    }
+}
+
+/// Checks, before anything stops, what [`ensure`] would refuse: a credential file of
+/// `profile` that is malformed or privileged without opting in, or one giving an id
+/// (`uid`, `gid`) that is not a number or that is held by another account, by another
+/// file of the profile or, in the record of the ids this tool gave
+/// ([`UID_MAP`], [`GID_MAP`] next to the registry), by another name. With
+/// `force_disable_user_change` only the files' syntax is checked.
+pub fn check(
+    profile: &Profile,
+    store: &AccountStore,
+    force_disable_user_change: bool,
+) -> Result<()> {
+    let wanted = Wanted::read(profile)?;
+    if force_disable_user_change {
         return Ok(());
     }
-    match privileged_credential(kind.directory(), name, fields, &group_name) {
-        None => Ok(()),
-        Some((key, what)) => Err(AccountError::Privileged {
-            path: path.to_path_buf(),
-            key,
-            what,
-        }),
-    }
+    checks::check_all(profile, &wanted, store, None)
 }
 
 /// Creates the groups and users of `profile` that do not exist yet (or, with
 /// `force_disable_user_change`, only their home directories), recording each account
-/// as soon as it exists. Accounts this tool created earlier are claimed for
-/// `store.owner` too (and made again if someone deleted them); accounts that existed
-/// otherwise are left alone. Fails before touching anything when a credential file is
-/// malformed or privileged without opting in. Returns what was created.
+/// as soon as it exists, and the id it got (see [`check`] for what is refused first,
+/// and the `ids` module for how an id is chosen when the file gives none). Accounts
+/// this tool created earlier are claimed for `store.owner` too (and made again if
+/// someone deleted them); accounts that existed otherwise are left alone. Returns what
+/// was created.
 pub fn ensure(
     profile: &Profile,
     store: &AccountStore,
     force_disable_user_change: bool,
 ) -> Result<Accounts> {
-    let users = read_all(profile, Kind::User)?;
-    let groups = read_all(profile, Kind::Group)?;
+    let wanted = Wanted::read(profile)?;
     if force_disable_user_change {
-        create_home_dirs(&users)?;
+        create_home_dirs(&wanted.users)?;
         return Ok(Accounts::default());
     }
-    for (kind, accounts) in [(Kind::Group, &groups), (Kind::User, &users)] {
-        for (name, fields) in accounts {
-            check_privileged(kind, name, fields, &kind.files(profile)[name])?;
+    for kind in [Kind::Group, Kind::User] {
+        for (name, fields) in wanted.of(kind) {
+            checks::check_privileged(kind, name, fields, &kind.files(profile)[name])?;
         }
     }
-    if users.is_empty() && groups.is_empty() {
+    if wanted.users.is_empty() && wanted.groups.is_empty() {
         return Ok(Accounts::default());
     }
-    let session = store.session()?;
-    let reg = session.load()?;
-    let mut claiming = Claiming {
-        store,
-        session,
-        reg,
-        created: Accounts::default(),
-    };
-    for (name, fields) in &groups {
-        claiming.ensure_one(Kind::Group, name, groupadd(name, fields))?;
-    }
-    for (name, fields) in &users {
-        claiming.ensure_one(Kind::User, name, useradd(name, fields))?;
-    }
-    Ok(claiming.created)
-}
-
-/// The credential files of one kind in `profile`, read and parsed, by account name.
-fn read_all(profile: &Profile, kind: Kind) -> Result<Vec<(String, Fields)>> {
-    kind.files(profile)
-        .iter()
-        .map(|(n, p)| read_credentials(p).map(|f| (n.clone(), f)))
-        .collect()
+    claim::claim_all(profile, &wanted, store)
 }
 
 /// What [`ensure`] does under `forceDisableUserChange`: it creates the home directories
@@ -233,54 +258,6 @@ fn create_home_dirs(users: &[(String, Fields)]) -> Result<()> {
         }
     }
     Ok(())
-}
-
-/// The locked registry while [`ensure`] claims and creates accounts, and what it has
-/// created so far.
-struct Claiming<'a> {
-    /// Whose claims these are.
-    store: &'a AccountStore,
-    /// The registry's lock.
-    session: Session,
-    /// The registry as last saved.
-    reg: Registry,
-    /// The accounts created so far.
-    created: Accounts,
-}
-
-impl Claiming<'_> {
-    /// Makes sure account `name` of `kind` exists, running `add` to create it. An
-    /// account of the registry is claimed for the store's owner (and made again if
-    /// someone deleted it); one that exists otherwise is left alone; a missing one is
-    /// made, recorded and claimed. The registry is saved whenever it changed.
-    fn ensure_one(&mut self, kind: Kind, name: &str, mut add: Command) -> Result<()> {
-        if let Some(entry) = self.reg.of(kind).get_mut(name) {
-            let claimed = entry.claims.insert(self.store.claimant());
-            let was_pending = entry.pending.take().is_some();
-            let missing = !exists(kind.database(), name);
-            if missing {
-                run_account_tool(&mut add)?;
-                self.created.of(kind).insert(name.to_string());
-            }
-            if claimed || was_pending || missing {
-                self.session.save(&self.reg)?;
-            }
-            return Ok(());
-        }
-        if exists(kind.database(), name) {
-            return Ok(());
-        }
-        run_account_tool(&mut add)?;
-        self.reg.of(kind).insert(
-            name.to_string(),
-            Entry {
-                claims: BTreeSet::from([self.store.claimant()]),
-                pending: None,
-            },
-        );
-        self.created.of(kind).insert(name.to_string());
-        self.session.save(&self.reg)
-    }
 }
 
 #[cfg(test)]
@@ -302,37 +279,5 @@ mod tests {
         );
         fs::write(&path, "group='web'\n").unwrap();
         assert_eq!(read_credentials(&path).unwrap()["group"], "web");
-    }
-    #[test]
-    fn privileged_credential_files_need_the_opt_in() {
-        let file = Path::new("users/svc");
-        let fields = |text: &str| credentials::parse(text).unwrap();
-        let e = check_privileged(Kind::User, "svc", &fields("extraGroups=users,sudo\n"), file)
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.starts_with("profile users/svc: `extraGroups` puts user 'svc' in the privileged group 'sudo'; if that is intended, add the line allowPrivilegedCredentials=1 to the file"),
-            "{e}"
-        );
-        let e = check_privileged(Kind::User, "svc", &fields("group=0\n"), file)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("privileged group 'root'"), "{e}");
-        let e = check_privileged(Kind::User, "svc", &fields("uid=0\n"), file)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("`uid` gives user 'svc' uid 0"), "{e}");
-        let e = check_privileged(Kind::Group, "wheel", &fields(""), file)
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains(": creates the privileged group 'wheel'"), "{e}");
-        assert!(check_privileged(
-            Kind::User,
-            "svc",
-            &fields("extraGroups=sudo\nallowPrivilegedCredentials='1'\n"),
-            file
-        )
-        .is_ok());
-        assert!(check_privileged(Kind::User, "svc", &fields("extraGroups=users\n"), file).is_ok());
     }
 }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use super::ids::{map_file, map_text, parse_map, IdRecord};
 use super::{
     AccountError, AccountStore, Kind, Result, ACCOUNTS_DIR_ENV, ACCOUNTS_FILE, MACHINE_ACCOUNTS_DIR,
 };
@@ -15,6 +16,9 @@ use crate::deploy::safe_dir::{euid, SafeDir};
 
 /// What removing a corrupt registry would mean, for its message.
 const CORRUPT_REGISTRY: &str = "the accounts it lists would then never be deleted by this tool";
+
+/// What removing a corrupt map of ids would mean, for its message.
+const CORRUPT_MAP: &str = "the ids it records could then be given to other names";
 
 /// File name of the registry's lock, next to it.
 const LOCK_FILE: &str = "accounts.lock";
@@ -119,6 +123,38 @@ impl Session {
     }
 }
 
+impl Session {
+    /// Reads the record of ids ([`UID_MAP`](super::UID_MAP), [`GID_MAP`](super::GID_MAP));
+    /// a missing file is an empty map.
+    pub(super) fn load_ids(&self) -> Result<IdRecord> {
+        read_ids(&self.dir)
+    }
+
+    /// Writes the record of ids, each map replaced atomically.
+    pub(super) fn save_ids(&self, ids: &IdRecord) -> Result<()> {
+        for kind in [Kind::User, Kind::Group] {
+            self.dir.replace(map_file(kind), &map_text(ids.of(kind)))?;
+        }
+        Ok(())
+    }
+}
+
+/// The record of ids in the registry directory `dir`.
+fn read_ids(dir: &SafeDir) -> Result<IdRecord> {
+    let mut ids = IdRecord::default();
+    for kind in [Kind::User, Kind::Group] {
+        let Some(text) = dir.read(map_file(kind))? else {
+            continue;
+        };
+        *ids.of_mut(kind) = parse_map(&text).map_err(|message| AccountError::Corrupt {
+            path: dir.path.join(map_file(kind)),
+            message,
+            consequence: CORRUPT_MAP,
+        })?;
+    }
+    Ok(ids)
+}
+
 impl AccountStore {
     /// The directory of the registry: `$NIXPROC_SYSVINIT_ACCOUNTS_DIR` when set, else
     /// [`MACHINE_ACCOUNTS_DIR`] for root and [`dir`](Self::dir) for anybody else.
@@ -152,6 +188,15 @@ impl AccountStore {
             );
         let file = self.dir.join(ACCOUNTS_FILE);
         (!same && file.symlink_metadata().is_ok()).then_some(file)
+    }
+
+    /// The record of ids as it is now, read without the lock (for the checks before a
+    /// switch); empty when there is no registry directory.
+    pub(super) fn peek_ids(&self) -> Result<IdRecord> {
+        match SafeDir::open(&self.registry_dir(), false)? {
+            Some(dir) => read_ids(&dir),
+            None => Ok(IdRecord::default()),
+        }
     }
 
     /// Opens and locks the registry (waiting for the lock), making its directory if

@@ -1,6 +1,7 @@
 //! The account tools: looking accounts up with `getent`, creating them with `groupadd`
 //! and `useradd`, and running those tools.
 
+use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 
 use super::{AccountError, Kind, Result};
@@ -20,6 +21,7 @@ pub(super) fn run_account_tool(cmd: &mut Command) -> Result<String> {
             .output()
             .map_err(|e| AccountError::Tool {
                 command: command.clone(),
+                code: None,
                 message: e.to_string(),
             })?;
         if out.status.success() {
@@ -28,7 +30,11 @@ pub(super) fn run_account_tool(cmd: &mut Command) -> Result<String> {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let message = format!("{}: {}", out.status, stderr.trim());
         if !stderr.contains("cannot lock") {
-            return Err(AccountError::Tool { command, message });
+            return Err(AccountError::Tool {
+                command,
+                code: out.status.code(),
+                message,
+            });
         }
         if tries == LOCK_RETRIES {
             return Err(AccountError::DatabaseLocked { command, message });
@@ -38,34 +44,74 @@ pub(super) fn run_account_tool(cmd: &mut Command) -> Result<String> {
     }
 }
 
-/// The numeric id of a group or user (`getent group|passwd NAME`, third field).
-pub(super) fn account_id(kind: Kind, name: &str) -> Option<u32> {
+/// The fields of the entry `key` (a name or a number) of the `getent` database `db`.
+fn getent_entry(db: &str, key: &str) -> Option<Vec<String>> {
     let out = Command::new("getent")
-        .args([kind.database(), name])
-        .stderr(Stdio::null())
-        .output()
-        .ok()
-        .filter(|o| o.status.success())?;
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .next()?
-        .split(':')
-        .nth(2)?
-        .parse()
-        .ok()
-}
-
-/// The name of the group with numeric id `gid` on this system, if there is one.
-pub(super) fn group_name(gid: &str) -> Option<String> {
-    let out = Command::new("getent")
-        .args(["group", gid])
+        .args([db, key])
         .stderr(Stdio::null())
         .output()
         .ok()
         .filter(|o| o.status.success())?;
     let text = String::from_utf8_lossy(&out.stdout);
-    let name = text.lines().next()?.split(':').next()?;
-    (!name.is_empty()).then(|| name.to_string())
+    Some(
+        text.lines()
+            .next()?
+            .split(':')
+            .map(str::to_string)
+            .collect(),
+    )
+}
+
+/// The numeric id of a group or user (`getent group|passwd NAME`, third field).
+pub(super) fn account_id(kind: Kind, name: &str) -> Option<u32> {
+    getent_entry(kind.database(), name)?.get(2)?.parse().ok()
+}
+
+/// The name of the account of `kind` with id `id`, if there is one.
+pub(super) fn account_by_id(kind: Kind, id: u32) -> Option<String> {
+    let entry = getent_entry(kind.database(), &id.to_string())?;
+    entry.into_iter().next().filter(|n| !n.is_empty())
+}
+
+/// The name of the group with numeric id `gid` on this system, if there is one.
+pub(super) fn group_name(gid: &str) -> Option<String> {
+    let entry = getent_entry("group", gid)?;
+    entry.into_iter().next().filter(|n| !n.is_empty())
+}
+
+/// The accounts of `kind` the account database lists (`getent passwd|group`), by id
+/// (one name per id).
+pub(super) fn listing(kind: Kind) -> BTreeMap<u32, String> {
+    entries(kind).into_iter().collect()
+}
+
+/// The names of every account of `kind` the account database lists with id `id`.
+pub(super) fn names_with_id(kind: Kind, id: u32) -> Vec<String> {
+    entries(kind)
+        .into_iter()
+        .filter(|(i, _)| *i == id)
+        .map(|(_, n)| n)
+        .collect()
+}
+
+/// Every account of `kind` the account database lists, as (id, name).
+fn entries(kind: Kind) -> Vec<(u32, String)> {
+    let Ok(out) = Command::new("getent")
+        .arg(kind.database())
+        .stderr(Stdio::null())
+        .output()
+    else {
+        return Vec::new();
+    };
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split(':');
+            let name = fields.next()?;
+            let id = fields.nth(1)?.parse().ok()?;
+            Some((id, name.to_string()))
+        })
+        .collect()
 }
 
 /// Whether a group or user exists (`getent group|passwd NAME`).
@@ -79,28 +125,18 @@ pub fn exists(database: &str, name: &str) -> bool {
         .unwrap_or(false)
 }
 
-/// The `groupadd` command creating group `name` as its credential file asks.
-pub(super) fn groupadd(name: &str, fields: &Fields) -> Command {
+/// The `groupadd` command creating the system group `name` with `gid`.
+pub(super) fn groupadd(name: &str, gid: u32) -> Command {
     let mut cmd = Command::new("groupadd");
-    cmd.arg("--system");
-    if let Some(gid) = fields.get("gid") {
-        cmd.args(["--gid", gid]);
-    }
-    cmd.arg("--").arg(name);
+    cmd.args(["--system", "--gid", &gid.to_string(), "--", name]);
     cmd
 }
 
-/// The `useradd` command creating user `name` as its credential file asks.
-pub(super) fn useradd(name: &str, fields: &Fields) -> Command {
+/// The `useradd` command creating the system user `name` with `uid` and the primary
+/// group `group` (a name or a number), otherwise as its credential file asks.
+pub(super) fn useradd(name: &str, fields: &Fields, uid: u32, group: &str) -> Command {
     let mut cmd = Command::new("useradd");
-    cmd.arg("--system");
-    match fields.get("group") {
-        Some(g) => cmd.args(["--gid", g]),
-        None => cmd.arg("--user-group"),
-    };
-    if let Some(uid) = fields.get("uid") {
-        cmd.args(["--uid", uid]);
-    }
+    cmd.args(["--system", "--gid", group, "--uid", &uid.to_string()]);
     if let Some(groups) = fields.get("extraGroups").filter(|g| !g.trim().is_empty()) {
         cmd.args(["--groups", groups]);
     }
@@ -131,7 +167,10 @@ mod tests {
         let e =
             run_account_tool(Command::new("sh").args(["-c", "echo 'no such user' >&2; exit 6"]))
                 .unwrap_err();
-        assert!(matches!(e, AccountError::Tool { .. }), "{e:?}");
+        assert!(
+            matches!(e, AccountError::Tool { code: Some(6), .. }),
+            "{e:?}"
+        );
         assert_eq!(
             e.to_string(),
             "command `sh -c echo 'no such user' >&2; exit 6` failed: exit status: 6: no such user"
@@ -146,5 +185,22 @@ mod tests {
             run_account_tool(Command::new("echo").arg("done")).unwrap(),
             "done\n"
         );
+    }
+}
+
+#[cfg(test)]
+mod lookups {
+    use super::*;
+
+    #[test]
+    fn root_is_found_by_name_and_by_id() {
+        assert_eq!(account_id(Kind::User, "root"), Some(0));
+        assert_eq!(account_by_id(Kind::User, 0).as_deref(), Some("root"));
+        assert_eq!(group_name("0").as_deref(), Some("root"));
+        assert_eq!(
+            listing(Kind::Group).get(&0).map(String::as_str),
+            Some("root")
+        );
+        assert_eq!(account_by_id(Kind::User, 4_000_000_123), None);
     }
 }
