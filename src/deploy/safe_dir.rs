@@ -116,31 +116,49 @@ impl SafeDir {
     /// must belong to the caller and be writable by nobody else. `Ok(None)` when a
     /// component is missing and `create` is false.
     pub(crate) fn open(path: &Path, create: bool) -> Result<Option<SafeDir>> {
-        let absolute = if path.is_absolute() {
-            path.to_path_buf()
-        } else {
-            std::env::current_dir()
-                .map_err(|e| SafeDirError::io("resolving", path, e))?
-                .join(path)
-        };
+        let absolute = absolute(path)?;
         let mut walk = Walk::from_root(&absolute)?;
         let names = normal_components(&absolute)
             .ok_or_else(|| walk.refuse("must not contain `..`".into()))?;
-        for (i, name) in names.iter().enumerate() {
-            walk.check_passable()?;
-            let cname = c_name(name).map_err(|e| walk.io_error(e))?;
-            let Some(created) = walk.look_up(name, &cname, create)? else {
-                return Ok(None);
-            };
-            walk.descend(name, &cname, created)?;
-            if i + 1 == names.len() {
-                walk.check_target()?;
-            }
+        if !walk.walk(&names, create)? {
+            return Ok(None);
+        }
+        if !names.is_empty() {
+            walk.check_target()?;
         }
         Ok(Some(SafeDir {
             fd: walk.fd,
             path: absolute,
         }))
+    }
+
+    /// Opens the directory holding `path`, as [`open`](Self::open) does except that
+    /// directories of `also` may be passed too (its symbolic links are not followed)
+    /// and the directory need not be the caller's: it must belong to root, the caller
+    /// or `also` and be writable by nobody else (or be sticky). Returns it with the
+    /// last name of `path`, or `None` when a directory on the way is missing.
+    pub(crate) fn open_parent(path: &Path, also: u32) -> Result<Option<(SafeDir, CString)>> {
+        let absolute = absolute(path)?;
+        let mut walk = Walk::from_root(&absolute)?;
+        walk.also = Some(also);
+        let mut names = normal_components(&absolute)
+            .ok_or_else(|| walk.refuse("must not contain `..`".into()))?;
+        let Some(last) = names.pop() else {
+            return Err(walk.refuse("has no last name".into()));
+        };
+        if !walk.walk(&names, false)? {
+            return Ok(None);
+        }
+        walk.check_passable()?;
+        let leaf = c_name(last).map_err(|e| walk.io_error(e))?;
+        let parent = absolute.parent().unwrap_or(Path::new("/")).to_path_buf();
+        Ok(Some((
+            SafeDir {
+                fd: walk.fd,
+                path: parent,
+            },
+            leaf,
+        )))
     }
 
     /// [`open`](Self::open) `path`, making the directories that are missing.
@@ -201,6 +219,141 @@ impl SafeDir {
         .map_err(|e| SafeDirError::io("writing", path, e))
     }
 
+    /// The path of `name` in this directory, for messages.
+    pub(crate) fn path_of(&self, name: &CStr) -> PathBuf {
+        self.path.join(OsStr::from_bytes(name.to_bytes()))
+    }
+
+    /// The status of `name` in this directory (of a symbolic link itself, never of
+    /// what it points to); `None` when there is no such entry.
+    pub(crate) fn lstat(&self, name: &CStr) -> Result<Option<libc::stat>> {
+        match lstat_at(&self.fd, name) {
+            Ok(st) => Ok(Some(st)),
+            Err(e) if e.raw_os_error() == Some(libc::ENOENT) => Ok(None),
+            Err(e) => Err(SafeDirError::io(
+                "reading the status of",
+                self.path_of(name),
+                e,
+            )),
+        }
+    }
+
+    /// Opens the directory `name` of this one (never through a symbolic link) and
+    /// refuses it unless it belongs to `uid`.
+    pub(crate) fn open_dir(&self, name: &CStr, uid: u32) -> Result<SafeDir> {
+        let path = self.path_of(name);
+        // SAFETY: the directory descriptor is open and `name` is NUL-terminated;
+        // O_NOFOLLOW refuses a symbolic link, O_DIRECTORY anything but a directory.
+        let fd = check_os(unsafe {
+            libc::openat(
+                self.fd.as_raw_fd(),
+                name.as_ptr(),
+                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            )
+        })
+        .map_err(|e| SafeDirError::io("opening", &path, e))?;
+        // SAFETY: `fd` is a descriptor we just opened and now own.
+        let dir = SafeDir {
+            fd: unsafe { OwnedFd::from_raw_fd(fd) },
+            path,
+        };
+        let st = fstat(&dir.fd).map_err(|e| SafeDirError::io("opening", &dir.path, e))?;
+        if st.st_uid != uid {
+            return Err(SafeDirError::Refused {
+                path: dir.path,
+                reason: format!("it belongs to uid {}, not uid {uid}", st.st_uid),
+            });
+        }
+        Ok(dir)
+    }
+
+    /// The names of the entries of this directory, but `.` and `..`.
+    pub(crate) fn names(&self) -> Result<Vec<CString>> {
+        let error = |e| SafeDirError::io("listing", &self.path, e);
+        // SAFETY: duplicating a descriptor we hold open; the copy is handed to
+        // fdopendir below, or closed here when that fails.
+        let copy = check_os(unsafe { libc::fcntl(self.fd.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) })
+            .map_err(error)?;
+        // SAFETY: `copy` is an open directory descriptor nobody else uses; on success
+        // the stream owns it (closedir closes it).
+        let stream = unsafe { libc::fdopendir(copy) };
+        if stream.is_null() {
+            let e = std::io::Error::last_os_error();
+            // SAFETY: fdopendir failed, so `copy` is still ours to close.
+            unsafe { libc::close(copy) };
+            return Err(error(e));
+        }
+        // SAFETY: `stream` is a valid directory stream; the copy shares the offset of
+        // our descriptor, which may have been read before.
+        unsafe { libc::rewinddir(stream) };
+        let mut names = Vec::new();
+        loop {
+            // SAFETY: `stream` is valid; the entry returned lives until the next call.
+            let entry = unsafe { libc::readdir(stream) };
+            if entry.is_null() {
+                break;
+            }
+            // SAFETY: `d_name` of an entry readdir returned is a NUL-terminated name.
+            let name = unsafe { CStr::from_ptr((*entry).d_name.as_ptr()) };
+            if name.to_bytes() != b"." && name.to_bytes() != b".." {
+                names.push(name.to_owned());
+            }
+        }
+        // SAFETY: `stream` is valid and not used after this.
+        unsafe { libc::closedir(stream) };
+        Ok(names)
+    }
+
+    /// Removes the entry `name` of this directory: an (empty) directory when `dir`,
+    /// else a file or symbolic link (the link itself).
+    pub(crate) fn remove(&self, name: &CStr, dir: bool) -> std::io::Result<()> {
+        let flags = if dir { libc::AT_REMOVEDIR } else { 0 };
+        // SAFETY: the directory descriptor is open and `name` is NUL-terminated.
+        check_os(unsafe { libc::unlinkat(self.fd.as_raw_fd(), name.as_ptr(), flags) })?;
+        Ok(())
+    }
+
+    /// Gives the entry `name` of this directory the owner `uid` and group `gid`, of a
+    /// symbolic link itself, never of what it points to.
+    pub(crate) fn lchown(&self, name: &CStr, uid: u32, gid: u32) -> Result<()> {
+        // SAFETY: the directory descriptor is open and `name` is NUL-terminated;
+        // AT_SYMLINK_NOFOLLOW changes a link itself.
+        check_os(unsafe {
+            libc::fchownat(
+                self.fd.as_raw_fd(),
+                name.as_ptr(),
+                uid,
+                gid,
+                libc::AT_SYMLINK_NOFOLLOW,
+            )
+        })
+        .map_err(|e| SafeDirError::io("changing the owner of", self.path_of(name), e))?;
+        Ok(())
+    }
+
+    /// Gives this directory itself the owner `uid`, group `gid` and `mode`.
+    pub(crate) fn set_owner_and_mode(&self, uid: u32, gid: u32, mode: libc::mode_t) -> Result<()> {
+        let error = |e| SafeDirError::io("changing the owner and mode of", &self.path, e);
+        // SAFETY: fchown of a descriptor we hold open.
+        check_os(unsafe { libc::fchown(self.fd.as_raw_fd(), uid, gid) }).map_err(error)?;
+        // SAFETY: fchmod of a descriptor we hold open.
+        check_os(unsafe { libc::fchmod(self.fd.as_raw_fd(), mode) }).map_err(error)?;
+        Ok(())
+    }
+
+    /// Writes `text` to the new file `name` of this directory (mode 0600, never through
+    /// a symbolic link; it must not exist).
+    pub(crate) fn write_new(&self, name: &str, text: &str) -> Result<()> {
+        let path = self.path.join(name);
+        let flags = libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL;
+        let mut file = self
+            .open_file(name, flags)
+            .map_err(|e| SafeDirError::io("creating", &path, e))?;
+        file.write_all(text.as_bytes())
+            .and_then(|_| file.sync_all())
+            .map_err(|e| SafeDirError::io("writing", &path, e))
+    }
+
     /// Renames the file `from` in this directory to `to` in it.
     pub(crate) fn rename(&self, from: &str, to: &str) -> std::io::Result<()> {
         let (from, to) = (c_name(from.as_ref())?, c_name(to.as_ref())?);
@@ -215,6 +368,15 @@ impl SafeDir {
         })?;
         Ok(())
     }
+}
+
+/// `path`, made absolute against the working directory.
+fn absolute(path: &Path) -> Result<PathBuf> {
+    if path.is_absolute() {
+        return Ok(path.to_path_buf());
+    }
+    let cwd = std::env::current_dir().map_err(|e| SafeDirError::io("resolving", path, e))?;
+    Ok(cwd.join(path))
 }
 
 /// The names along an absolute path, or `None` when it has a `..` (or a prefix).
@@ -253,6 +415,8 @@ struct Walk<'a> {
     absolute: &'a Path,
     /// The caller's effective uid.
     me: u32,
+    /// Another uid whose directories may be passed (never its symbolic links).
+    also: Option<u32>,
     /// The directory reached so far.
     fd: OwnedFd,
     /// Its path.
@@ -274,10 +438,25 @@ impl<'a> Walk<'a> {
         Ok(Walk {
             absolute,
             me,
+            also: None,
             // SAFETY: `root` is a descriptor we just opened and now own.
             fd: unsafe { OwnedFd::from_raw_fd(root) },
             at: PathBuf::from("/"),
         })
+    }
+
+    /// Goes down through `names` (see [`SafeDir::open`]); `false` when one is missing
+    /// and not to be created.
+    fn walk(&mut self, names: &[&OsStr], create: bool) -> Result<bool> {
+        for name in names {
+            self.check_passable()?;
+            let cname = c_name(name).map_err(|e| self.io_error(e))?;
+            let Some(created) = self.look_up(name, &cname, create)? else {
+                return Ok(false);
+            };
+            self.descend(name, &cname, created)?;
+        }
+        Ok(true)
     }
 
     /// The error refusing the whole path, saying why.
@@ -299,11 +478,13 @@ impl<'a> Walk<'a> {
     }
 
     /// Refuses to go on through the directory reached unless it belongs to root or
-    /// the caller and is writable by nobody else (or sticky, like `/tmp`).
+    /// the caller (or [`also`](Self::also)) and is writable by nobody else (or sticky,
+    /// like `/tmp`).
     fn check_passable(&self) -> Result<()> {
         let st = fstat(&self.fd).map_err(|e| self.io_error(e))?;
         let sticky = st.st_mode & libc::S_ISVTX != 0;
-        if !self.trusted(st.st_uid) || (st.st_mode & 0o022 != 0 && !sticky) {
+        let owner_ok = self.trusted(st.st_uid) || self.also == Some(st.st_uid);
+        if !owner_ok || (st.st_mode & 0o022 != 0 && !sticky) {
             return Err(self.refuse(format!(
                 "{} belongs to uid {} or is writable by others",
                 self.at.display(),

@@ -22,7 +22,7 @@ mod shell_safety;
 mod spec_errors;
 mod state_dirs;
 mod switch;
-mod switch_account_ids;
+mod switch_accounts;
 mod switch_disk_full;
 mod switch_faults;
 mod switch_flake;

@@ -1,17 +1,19 @@
 //! Claiming and creating the accounts a profile wants, under the registry's lock.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::process::Command;
 
 use super::checks::{check_all, given_id};
 use super::ids::{IdRecord, Machine};
 use super::registry::{Registry, Session};
+use super::release::{adopt_home, AccountPaths};
 use super::tool::{
-    account_by_id, account_id, exists, groupadd, names_with_id, run_account_tool, useradd,
+    account_by_id, account_id, exists, groupadd, home_of, names_with_id, run_account_tool, useradd,
 };
 use super::{AccountError, AccountStore, Accounts, Kind, Result, Wanted};
 use crate::deploy::profile::Profile;
-use crate::tree::credentials::Fields;
+use crate::tree::credentials::{says_yes, Fields};
 
 /// How often an account is created again with another chosen id when another program
 /// took the chosen one meanwhile.
@@ -89,10 +91,15 @@ impl Claiming<'_> {
             self.create(kind, name, fields)?;
             self.created.of(kind).insert(name.to_string());
         }
+        let paths = match kind {
+            Kind::User => AccountPaths::of_user(self.profile, name, home(name, fields)),
+            Kind::Group => AccountPaths::default(),
+        };
         let entry = self.reg.of(kind).entry(name.to_string()).or_default();
         let claimed = entry.claims.insert(self.store.claimant());
         let was_pending = entry.pending.take().is_some();
-        if claimed || was_pending || !present || self.ids_changed {
+        let more_paths = entry.paths.extend(paths);
+        if claimed || was_pending || more_paths || !present || self.ids_changed {
             self.save()?;
         }
         Ok(())
@@ -152,7 +159,11 @@ impl Claiming<'_> {
                 Err(e) => eprintln!("warning: the own group of user '{name}' stays: {e}"),
             }
         }
-        added.map(drop)
+        let uid = added?;
+        if let (Some(home), Some(gid)) = (home(name, fields), account_id(Kind::Group, &group)) {
+            adopt_home(name, &home, uid, gid);
+        }
+        Ok(())
     }
 
     /// Makes the group of user `name`'s own (of the same name) unless this tool made
@@ -226,6 +237,13 @@ impl Claiming<'_> {
         self.ids_changed |= self.ids.set(kind, name, id);
         id
     }
+}
+
+/// The home directory of user `name` when its file `fields` asks to create one.
+fn home(name: &str, fields: &Fields) -> Option<PathBuf> {
+    says_yes(fields, "createHomeDir")
+        .then(|| home_of(name))
+        .flatten()
 }
 
 /// The machine's ids of `kind` in `machines`, read when first needed.

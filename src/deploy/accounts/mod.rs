@@ -26,10 +26,18 @@
 //! gid chosen the same way. Ids a credential file gives are honoured, and refused
 //! before anything stops ([`check`]) when another account holds them.
 //!
+//! When a user the tool made is deleted, what the switch made for it (PID files and run
+//! directories, log directories, the home it asked for; recorded with its registry
+//! entry) and its uid still owns is removed or handed to root with the marker
+//! [`RELEASED_MARKER`], so that an account given the uid later gets none of it (see the
+//! `release` module); a home so released is handed back when the switch makes an
+//! account of that name again.
+//!
 //! The parts: `checks` (what is refused before anything stops), `claim` (creating and
 //! claiming under the registry's lock), `ids` (the record of ids and the choice of an
 //! id), `registry` (the files and their lock), `prune` (deleting what no profile
-//! uses), `tool` (getent, useradd and kin), `in_use` (the `/proc` scan), `error`.
+//! uses), `release` (what a deleted user leaves), `tool` (getent, useradd and kin),
+//! `in_use` (the `/proc` scan), `error`.
 
 mod checks;
 mod claim;
@@ -38,6 +46,7 @@ mod ids;
 mod in_use;
 mod prune;
 mod registry;
+mod release;
 mod tool;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -53,6 +62,7 @@ use crate::tree::layout::{GROUPS, USERS};
 pub use self::error::{AccountError, IdConflict, IdHolder};
 pub use self::ids::{GID_MAP, UID_MAP};
 pub use self::prune::prune;
+pub use self::release::RELEASED_MARKER;
 pub use self::tool::exists;
 
 /// Result type of this module.

@@ -2,27 +2,34 @@
 
 use std::process::Command;
 
+use super::ids::IdRecord;
 use super::in_use::processes_using;
 use super::registry::Registry;
-use super::tool::{account_id, run_account_tool};
+use super::release::release;
+use super::tool::{account_by_id, account_id, run_account_tool};
 use super::{AccountStore, Accounts, Kind, Result};
 use crate::deploy::profile::Profile;
 
 /// What an attempt to delete an unclaimed account came to.
 #[derive(Debug)]
 enum Deletion {
-    /// Deleted now.
-    Deleted,
-    /// It no longer exists (deleted by someone else, or by an interrupted switch).
-    Gone,
+    /// Deleted now; it had this id.
+    Deleted(u32),
+    /// It no longer exists (deleted by someone else, or by an interrupted switch); the
+    /// id recorded for it when that is now nobody's (no account, no process).
+    Gone(Option<u32>),
     /// Not deleted, and why; retried later.
     Kept(String),
 }
 
-/// Deletes an account nothing claims any more, unless a process still uses it.
-fn delete(kind: Kind, name: &str) -> Deletion {
+/// Deletes an account nothing claims any more, unless a process still uses it;
+/// `recorded` is the id recorded for it.
+fn delete(kind: Kind, name: &str, recorded: Option<u32>) -> Deletion {
     let Some(id) = account_id(kind, name) else {
-        return Deletion::Gone;
+        let orphan = recorded.filter(|id| {
+            account_by_id(kind, *id).is_none() && processes_using(kind, *id).is_empty()
+        });
+        return Deletion::Gone(orphan);
     };
     if id == 0 {
         return Deletion::Kept(format!("it has {} id 0", kind.word()));
@@ -42,7 +49,7 @@ fn delete(kind: Kind, name: &str) -> Deletion {
         ));
     }
     match run_account_tool(Command::new(kind.delete_tool()).arg("--").arg(name)) {
-        Ok(_) => Deletion::Deleted,
+        Ok(_) => Deletion::Deleted(id),
         Err(e) => Deletion::Kept(e.to_string()),
     }
 }
@@ -77,9 +84,13 @@ fn release_and_delete(keep: &Profile, store: &AccountStore, removed: &mut Accoun
     if reg.release(keep, &store.claimant()) {
         session.save(&reg)?;
     }
+    let ids = session.load_ids().unwrap_or_else(|e| {
+        eprintln!("warning: {e}");
+        IdRecord::default()
+    });
     for kind in [Kind::User, Kind::Group] {
         for name in reg.unclaimed(kind) {
-            let deletion = delete(kind, &name);
+            let deletion = delete(kind, &name, ids.of(kind).get(&name).copied());
             reg.settle(kind, name, deletion, removed);
             session.save(&reg)?;
         }
@@ -113,16 +124,23 @@ impl Registry {
     }
 
     /// Records what became of the attempt to delete the unclaimed account `name`: one
-    /// deleted (added to `removed`) or already gone leaves the registry; one kept is
-    /// marked pending, with a warning on stderr, for the next switch to retry.
+    /// deleted (added to `removed`) or already gone leaves the registry, and what the
+    /// switch made for it that its uid still owns is removed or handed to root (see
+    /// [`release`]); one kept is marked pending, with a warning on stderr, for the next
+    /// switch to retry.
     fn settle(&mut self, kind: Kind, name: String, deletion: Deletion, removed: &mut Accounts) {
         match deletion {
-            Deletion::Deleted => {
+            Deletion::Deleted(id) => {
                 removed.of(kind).insert(name.clone());
-                self.of(kind).remove(&name);
+                if let Some(entry) = self.of(kind).remove(&name) {
+                    release(&name, id, &entry.paths);
+                }
             }
-            Deletion::Gone => {
-                self.of(kind).remove(&name);
+            Deletion::Gone(orphan) => {
+                let entry = self.of(kind).remove(&name);
+                if let (Some(entry), Some(id)) = (entry, orphan) {
+                    release(&name, id, &entry.paths);
+                }
             }
             Deletion::Kept(reason) => {
                 eprintln!(

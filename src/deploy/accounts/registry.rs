@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::ids::{map_file, map_text, parse_map, IdRecord};
+use super::release::AccountPaths;
 use super::{
     AccountError, AccountStore, Kind, Result, ACCOUNTS_DIR_ENV, ACCOUNTS_FILE, MACHINE_ACCOUNTS_DIR,
 };
@@ -32,6 +33,10 @@ pub(super) struct Entry {
     /// Why the last attempt to delete the account, once unclaimed, did not succeed.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) pending: Option<String>,
+    /// What the switch made for the account (a user), removed or handed to root once
+    /// it is deleted.
+    #[serde(skip_serializing_if = "AccountPaths::is_empty")]
+    pub(super) paths: AccountPaths,
 }
 
 /// The forms of a registry entry on disk.
@@ -40,11 +45,13 @@ pub(super) struct Entry {
 enum EntryFormat {
     /// Earlier versions recorded the claims alone.
     Claims(BTreeSet<String>),
-    /// Claims and the pending deletion.
+    /// Claims, the pending deletion and the paths made for the account.
     Full {
         claims: BTreeSet<String>,
         #[serde(default)]
         pending: Option<String>,
+        #[serde(default)]
+        paths: AccountPaths,
     },
 }
 
@@ -53,9 +60,17 @@ impl From<EntryFormat> for Entry {
         match format {
             EntryFormat::Claims(claims) => Entry {
                 claims,
-                pending: None,
+                ..Entry::default()
             },
-            EntryFormat::Full { claims, pending } => Entry { claims, pending },
+            EntryFormat::Full {
+                claims,
+                pending,
+                paths,
+            } => Entry {
+                claims,
+                pending,
+                paths,
+            },
         }
     }
 }
@@ -86,6 +101,7 @@ impl Registry {
             for (name, entry) in accounts {
                 let mine = self.of(kind).entry(name).or_default();
                 mine.claims.extend(entry.claims);
+                mine.paths.extend(entry.paths);
                 if mine.pending.is_none() {
                     mine.pending = entry.pending;
                 }

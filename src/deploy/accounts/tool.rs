@@ -2,6 +2,7 @@
 //! and `useradd`, and running those tools.
 
 use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use super::{AccountError, Kind, Result};
@@ -77,6 +78,12 @@ pub(super) fn account_by_id(kind: Kind, id: u32) -> Option<String> {
 pub(super) fn group_name(gid: &str) -> Option<String> {
     let entry = getent_entry("group", gid)?;
     entry.into_iter().next().filter(|n| !n.is_empty())
+}
+
+/// The home directory of user `name` (`getent passwd NAME`, sixth field).
+pub(super) fn home_of(name: &str) -> Option<PathBuf> {
+    let entry = getent_entry("passwd", name)?;
+    entry.get(5).filter(|h| !h.is_empty()).map(PathBuf::from)
 }
 
 /// The accounts of `kind` the account database lists (`getent passwd|group`), by id
@@ -197,6 +204,7 @@ mod lookups {
         assert_eq!(account_id(Kind::User, "root"), Some(0));
         assert_eq!(account_by_id(Kind::User, 0).as_deref(), Some("root"));
         assert_eq!(group_name("0").as_deref(), Some("root"));
+        assert_eq!(home_of("root"), Some(PathBuf::from("/root")));
         assert_eq!(
             listing(Kind::Group).get(&0).map(String::as_str),
             Some("root")

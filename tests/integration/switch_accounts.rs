@@ -1,11 +1,14 @@
-//! Stable account ids: the uid and gid the switch gives an account are recorded per name
-//! (`uid-map`, `gid-map` next to the account registry) and given to that name again,
-//! never to another; ids written in credentials are honoured, and one another account
-//! holds is refused before anything stops.
+//! Accounts that stay right over time. Stable ids: the uid and gid the switch gives an
+//! account are recorded per name (`uid-map`, `gid-map` next to the account registry)
+//! and given to that name again, never to another; ids written in credentials are
+//! honoured, and one another account holds is refused before anything stops. Nothing
+//! left for a recycled uid: what the switch made for a user it deletes is removed or
+//! handed to root.
 
 use crate::common;
 
-use std::path::Path;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
@@ -267,4 +270,183 @@ fn an_account_made_by_hand_or_dysnomia_is_never_deleted_even_with_a_recorded_id(
     }
     assert!(!registry_text(&registry).contains(&user));
     assert!(sb.leftovers().is_empty());
+}
+
+/// A processes model of one foreground process (`/bin/sleep`, its output logged) run as
+/// `user`, whose credentials make that user, with a home directory `STATEDIR/USER-home`.
+fn sleeper_model(dir: &Path, user: &str) -> PathBuf {
+    let text = format!(
+        r#"{{ pkgs, stateDir, runtimeDir, logDir, tmpDir, forceDisableUserChange, ... }}:
+let
+  nixproc = import {root}/nix {{
+    inherit pkgs stateDir runtimeDir logDir tmpDir forceDisableUserChange;
+  }};
+in
+{{
+  {user} = {{
+    pkg = nixproc.createSystemVInitScript {{
+      instanceName = "{user}";
+      process = "/bin/sleep";
+      args = [ "100000" ];
+      processIsDaemon = false;
+      runlevels = [ 3 ];
+      user = "{user}";
+      credentials.users.{user} = {{
+        description = "recycled uid test";
+        homeDir = "${{stateDir}}/{user}-home";
+        createHomeDir = true;
+      }};
+    }};
+  }};
+}}
+"#,
+        root = repo_root().display()
+    );
+    let path = dir.join("processes.nix");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// The marker of a directory handed to root.
+const RELEASED: &str = ".nixproc-sysvinit-released";
+
+/// Whether the init-functions library hands a directory with the marker [`RELEASED`]
+/// back to the service's account.
+fn library_knows_the_marker() -> bool {
+    let parts = std::fs::read_dir(repo_root().join("nix/init-functions")).unwrap();
+    parts
+        .flatten()
+        .any(|p| std::fs::read_to_string(p.path()).is_ok_and(|t| t.contains(RELEASED)))
+}
+
+/// The paths under `dir` that `uid` owns (not following symbolic links).
+fn owned_by(dir: &Path, uid: u32) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let Ok(meta) = std::fs::symlink_metadata(e.path()) else {
+                continue;
+            };
+            if meta.uid() == uid {
+                found.push(e.path());
+            }
+            if meta.is_dir() {
+                todo.push(e.path());
+            }
+        }
+    }
+    found
+}
+
+/// The real uid of a running process (`/proc/PID/status`).
+fn uid_of_pid(pid: u32) -> u32 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Uid:"))
+        .and_then(|ids| ids.split_whitespace().next())
+        .and_then(|id| id.parse().ok())
+        .unwrap()
+}
+
+/// Asserts that `dir` is root's, mode 0700, with the marker naming `user`.
+fn assert_released(dir: &Path, user: &str) {
+    let meta = std::fs::metadata(dir).unwrap();
+    assert_eq!(
+        (meta.uid(), meta.gid(), meta.mode() & 0o7777),
+        (0, 0, 0o700),
+        "{}",
+        dir.display()
+    );
+    let marker = std::fs::read_to_string(dir.join(RELEASED)).unwrap();
+    assert_eq!(marker, format!("{user}\n"), "{}", dir.display());
+}
+
+#[test]
+fn a_recycled_uid_gets_nothing_the_deleted_account_had() {
+    let (user, _guard) = fresh_user("nxr");
+    let (other, _other_guard) = fresh_user("nxo");
+    let mut d = ModelDeployment::new("recycled", &[]);
+    let registry = shared_registry().display().to_string();
+    d.env
+        .push(("NIXPROC_SYSVINIT_ACCOUNTS_DIR".into(), registry));
+    let model = sleeper_model(d.dir.path(), &user);
+    let model = model.to_str().unwrap();
+    let state = d.dir.path().join("state");
+    let run_dir = state.join("run").join(&user);
+    let log_dir = state.join("log").join(&user);
+    let home = state.join(format!("{user}-home"));
+
+    assert_succeeded(&d.switch(&[model]));
+    let (uid, _) = ids_of(&user);
+    assert_eq!(uid_of_pid(d.pid(&user).expect("the service runs")), uid);
+    for dir in [&run_dir, &log_dir, &home] {
+        let owner = std::fs::metadata(dir).unwrap().uid();
+        assert_eq!(owner, uid, "{}", dir.display());
+    }
+    std::fs::write(home.join("notes"), "kept").unwrap();
+    std::os::unix::fs::lchown(home.join("notes"), Some(uid), None).unwrap();
+
+    // Undeploy: the account goes, and its run directory; its log directory and home
+    // stay, root's.
+    assert_succeeded(&d.switch(&["--undeploy"]));
+    assert!(!exists("passwd", &user));
+    assert!(
+        std::fs::symlink_metadata(&run_dir).is_err(),
+        "run directory left"
+    );
+    assert_released(&log_dir, &user);
+    assert_released(&home, &user);
+    assert!(log_dir.join(format!("{user}.log")).exists());
+    assert_eq!(std::fs::read_to_string(home.join("notes")).unwrap(), "kept");
+    assert_eq!(owned_by(&state, uid), Vec::<PathBuf>::new());
+
+    // Another account gets the freed uid; the service comes back with another one.
+    let out = account_tool(Command::new("useradd").args([
+        "--system",
+        "--no-create-home",
+        "--uid",
+        &uid.to_string(),
+        &other,
+    ]));
+    assert!(out.status.success(), "{out:?}");
+    let out = assert_succeeded(&d.switch(&[model]));
+    let (new_uid, _) = ids_of(&user);
+    assert_ne!(new_uid, uid);
+    assert!(
+        out.contains(&format!(
+            "warning: uid {uid}, recorded for user '{user}', belongs to user '{other}' now; user '{user}' gets uid {new_uid}"
+        )),
+        "{out}"
+    );
+    assert_eq!(
+        uid_of_pid(d.pid(&user).expect("the service runs again")),
+        new_uid
+    );
+    assert_eq!(
+        owned_by(&state, uid),
+        Vec::<PathBuf>::new(),
+        "{other} owns some of it"
+    );
+    // The switch hands the home back to the new account of the name.
+    for path in [home.clone(), home.join("notes")] {
+        let owner = std::fs::metadata(&path).unwrap().uid();
+        assert_eq!(owner, new_uid, "{}", path.display());
+    }
+    assert!(!home.join(RELEASED).exists());
+    // The init-functions hand the log directory to it as they start the service, once
+    // they know the marker; until then it stays root's.
+    let log_owner = std::fs::metadata(&log_dir).unwrap().uid();
+    if library_knows_the_marker() {
+        assert_eq!(log_owner, new_uid);
+        assert!(!log_dir.join(RELEASED).exists());
+    } else {
+        assert_eq!(log_owner, 0);
+    }
+    assert_succeeded(&d.switch(&["--undeploy"]));
+    assert!(!exists("passwd", &user) && exists("passwd", &other));
 }
