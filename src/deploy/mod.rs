@@ -12,8 +12,10 @@
 //! - [`journal`]: the lock of a state directory and the journal that records a switch;
 //! - [`tool_dir`]: the tool's own directory of a profile, next to its link (checked
 //!   before use), and the move of the state an earlier version kept elsewhere;
-//! - [`users`]: parsing credential files, creating the groups and users a profile needs
-//!   and removing those no deployment uses any more (the shared account registry);
+//! - [`accounts`]: parsing credential files, creating the groups and users a profile
+//!   needs and removing those no deployment uses any more (the shared account registry);
+//! - [`safe_dir`]: directories reached without following a symbolic link someone else
+//!   could have planted (the registry's directory);
 //! - [`generations`]: the Nix profile link and its generations (in `nix-env`'s layout,
 //!   moved by an atomic rename), and adding profile directories to the store;
 //! - [`nix`]: the one constructor of the Nix commands the tools run (`--option`s,
@@ -26,7 +28,7 @@
 //!
 //! A switch goes through them in this order: [`profile`] reads the old and the new
 //! profile, [`plan`] diffs them, [`journal`] takes the lock and records the plan,
-//! [`users`] creates the accounts the new processes need, [`execute`] runs the stops and
+//! [`accounts`] creates the accounts the new processes need, [`execute`] runs the stops and
 //! then the starts, and [`generations`] moves the Nix profile once every start
 //! succeeded; [`switch`] drives it.
 //!
@@ -51,11 +53,13 @@
 //!   for root whatever `--state-dir` says (the environment variable
 //!   `NIXPROC_SYSVINIT_ACCOUNTS_DIR` names another directory); for others
 //!   `$XDG_STATE_HOME/nixproc-sysvinit/accounts.json`, by default
-//!   `$HOME/.local/state/nixproc-sysvinit/accounts.json` ([`tool_dir::accounts_dir`]);
+//!   `$HOME/.local/state/nixproc-sysvinit/accounts.json` ([`tool_dir::accounts_dir`]); next to it `uid-map` and
+//!   `gid-map`, the ids it gave each name (machine state, never pruned);
 //! - the directories the processes use, given to the model: `STATEDIR` is
 //!   `--state-dir`, by default `/var` for root and `$HOME/var` for others, and `LIBDIR`
 //!   (the model's `libDir`) is `--lib-dir`, by default `STATEDIR/lib`.
 
+pub mod accounts;
 pub mod activity;
 pub mod cli;
 pub mod execute;
@@ -66,9 +70,9 @@ pub mod nix;
 pub mod plan;
 pub mod profile;
 pub mod progress;
+pub mod safe_dir;
 pub mod switch;
 pub mod tool_dir;
-pub mod users;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -120,17 +124,10 @@ pub enum DeployError {
         /// The lock file.
         path: PathBuf,
     },
-    /// A credential file could not be parsed.
-    #[error("credential file {path}, line {line}: {message}")]
-    Credentials {
-        /// The file.
-        path: PathBuf,
-        /// 1-based line number.
-        line: usize,
-        /// What is wrong.
-        message: String,
-    },
-    /// An external command (nix-env, useradd...) failed.
+    /// Creating, recording or deleting the accounts of a profile failed.
+    #[error(transparent)]
+    Accounts(#[from] accounts::AccountError),
+    /// An external command (nix-env, nix-build...) failed.
     #[error("command `{command}` failed: {message}")]
     Command {
         /// The command line, for the message.
@@ -231,12 +228,16 @@ impl DeployError {
 
     /// Whether this is a write that failed because the disk is full (or over quota).
     pub fn is_disk_full(&self) -> bool {
-        matches!(self, DeployError::Io { error, .. } if is_disk_full(error))
+        match self {
+            DeployError::Io { error, .. } => is_disk_full(error),
+            DeployError::Accounts(e) => e.is_disk_full(),
+            _ => false,
+        }
     }
 }
 
 /// Whether an I/O error means the filesystem has no space left (ENOSPC, EDQUOT).
-fn is_disk_full(error: &std::io::Error) -> bool {
+pub(crate) fn is_disk_full(error: &std::io::Error) -> bool {
     matches!(
         error.raw_os_error(),
         Some(libc::ENOSPC) | Some(libc::EDQUOT)
@@ -245,7 +246,7 @@ fn is_disk_full(error: &std::io::Error) -> bool {
 
 /// An I/O error as the messages show it: the OS's text, and for a full disk, which
 /// filesystem (the directory holding `path`).
-fn describe_io(error: &std::io::Error, path: &Path) -> String {
+pub(crate) fn describe_io(error: &std::io::Error, path: &Path) -> String {
     if is_disk_full(error) {
         let dir = path.parent().unwrap_or(path);
         format!(

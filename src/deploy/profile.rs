@@ -19,7 +19,7 @@ use crate::tree::{Manifest, ManifestError};
 pub use crate::tree::layout::MANIFEST_DIR;
 
 /// One process a profile starts in the selected runlevel.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Process {
     /// Name of the init.d script (and of the process).
     pub name: String,

@@ -22,6 +22,7 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
+use super::accounts;
 use super::execute::{self, Event, Outcome};
 use super::generations;
 use super::journal::{self, Commit, Journal, Lock, Phase, Record, Wait};
@@ -29,7 +30,6 @@ use super::nix::NixOptions;
 use super::plan::{Action, Plan, Step};
 use super::profile::Profile;
 use super::progress::Progress;
-use super::users;
 use super::{DeployError, Result};
 use crate::tree::layout;
 
@@ -50,7 +50,7 @@ pub struct Settings {
     pub json: bool,
     /// Report no progress.
     pub quiet: bool,
-    /// Directory of the account registry shared by profiles (see [`users::AccountStore`]).
+    /// Directory of the account registry shared by profiles (see [`accounts::AccountStore`]).
     pub accounts_dir: PathBuf,
     /// Longest a script may run before it is killed and counts as failed.
     pub timeout: Option<std::time::Duration>,
@@ -68,9 +68,9 @@ pub struct Summary {
     /// Stops that failed (reported, not fatal).
     pub failed_stops: Vec<(String, String)>,
     /// Accounts created.
-    pub created: users::Accounts,
+    pub created: accounts::Accounts,
     /// Accounts removed.
-    pub removed: users::Accounts,
+    pub removed: accounts::Accounts,
     /// What recovery of an interrupted earlier switch did, if anything.
     pub recovered: Option<String>,
 }
@@ -147,7 +147,12 @@ fn planned(
     let old = read_profile(old.as_deref(), settings.runlevel)?;
     let new_profile = Profile::read(new, settings.runlevel)?;
     check_runlevel(new, &new_profile)?;
-    new_profile.check_users(|user| users::exists("passwd", user))?;
+    new_profile.check_users(|user| accounts::exists("passwd", user))?;
+    accounts::check(
+        &new_profile,
+        &settings.accounts(),
+        settings.force_disable_user_change,
+    )?;
     let plan = Plan::diff(&old, &new_profile)?;
     Ok((old, new_profile, plan))
 }
@@ -213,7 +218,7 @@ pub fn switch(
     // The profile has moved: the switch is committed even if the journal cannot say so
     // (recovery sees where the link points).
     let _ = run.journal.append(&Record::ProfileMoved);
-    summary.removed = settings.prune_accounts(&new_profile)?;
+    summary.removed = settings.prune_accounts(&new_profile);
     run.journal.finish(journal::Outcome::Committed)?;
     Ok(summary)
 }
@@ -247,21 +252,26 @@ impl Settings {
     }
 
     /// The account registry, with this profile link as the owner.
-    fn accounts(&self) -> users::AccountStore {
-        users::AccountStore {
+    fn accounts(&self) -> accounts::AccountStore {
+        accounts::AccountStore {
             dir: self.accounts_dir.clone(),
             owner: self.profile.to_string_lossy().into_owned(),
         }
     }
 
-    /// Creates the accounts `profile` needs (see [`users::ensure`]).
-    fn ensure_accounts(&self, profile: &Profile) -> Result<users::Accounts> {
-        users::ensure(profile, &self.accounts(), self.force_disable_user_change)
+    /// Creates the accounts `profile` needs (see [`accounts::ensure`]).
+    fn ensure_accounts(&self, profile: &Profile) -> Result<accounts::Accounts> {
+        Ok(accounts::ensure(
+            profile,
+            &self.accounts(),
+            self.force_disable_user_change,
+        )?)
     }
 
-    /// Releases the accounts `keep` no longer mentions (see [`users::prune`]).
-    fn prune_accounts(&self, keep: &Profile) -> Result<users::Accounts> {
-        users::prune(keep, &self.accounts(), self.force_disable_user_change)
+    /// Releases the accounts `keep` no longer mentions (see [`accounts::prune`]); never
+    /// fails (troubles are warnings).
+    fn prune_accounts(&self, keep: &Profile) -> accounts::Accounts {
+        accounts::prune(keep, &self.accounts(), self.force_disable_user_change)
     }
 }
 
@@ -458,7 +468,7 @@ impl<'a> Run<'a> {
         old_profile: impl FnOnce() -> Result<Profile>,
     ) -> Result<Vec<(String, String)>> {
         let outcome = self.roll_back(plan, launched, reason);
-        self.settings.prune_accounts(&old_profile()?)?;
+        self.settings.prune_accounts(&old_profile()?);
         let failed: Vec<(String, String)> = outcome
             .iter()
             .flat_map(|o| o.failed.iter().cloned())
@@ -549,7 +559,7 @@ pub fn recover(settings: &Settings) -> Result<Option<String>> {
     let run = Run::new(settings, Journal::reopen(&settings.state_dir)?);
     if moved {
         let new_profile = read_profile(new.as_deref(), runlevel)?;
-        settings.prune_accounts(&new_profile)?;
+        settings.prune_accounts(&new_profile);
         run.journal.finish(journal::Outcome::Committed)?;
         return Ok(Some(if completed_move {
             format!("an interrupted switch (pid {pid}) had started everything; moved the profile and finished it")

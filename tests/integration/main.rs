@@ -25,6 +25,7 @@ mod spec_errors;
 mod state_dirs;
 mod supervise;
 mod switch;
+mod switch_accounts;
 mod switch_disk_full;
 mod switch_faults;
 mod switch_flake;

@@ -3,85 +3,17 @@
 
 use crate::common;
 
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 use common::*;
 
 use common::account_exists as exists;
 
-/// Removes the test accounts whatever happens.
-struct Accounts(Vec<(&'static str, String)>);
-impl Drop for Accounts {
-    fn drop(&mut self) {
-        for (db, name) in &self.0 {
-            let tool = if *db == "passwd" {
-                "userdel"
-            } else {
-                "groupdel"
-            };
-            if exists(db, name) {
-                let _ = account_tool(Command::new(tool).arg(name));
-            }
-        }
-    }
-}
-
-fn unique() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos();
-    format!("{:x}{:x}", std::process::id() % 0xfff, nanos % 0xfffff)
-}
-
-/// A fresh user name `PREFIX` and a unique suffix, and a guard that removes the user and
-/// group of that name at the end of the test.
-fn fresh_user(prefix: &str) -> (String, Accounts) {
-    let user = format!("{prefix}{}", unique());
-    let guard = Accounts(vec![("passwd", user.clone()), ("group", user.clone())]);
-    (user, guard)
-}
-
-/// A sandbox and the path of the accounts registry its switches use.
-fn sandbox_with_registry() -> (Sandbox, PathBuf) {
-    let sb = Sandbox::new();
-    let registry = sb.path().join("registry");
-    (sb, registry)
-}
-
-/// A uid (and gid) that no account and no running process has. Other tests may delete
-/// a user while its processes still run; an account given that uid again would be
-/// (rightly) kept as in use, so the users made here never take a recycled id.
-fn free_id() -> u32 {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let seed = std::process::id().wrapping_mul(7919)
-        ^ std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-    loop {
-        let id = 30_000 + seed.wrapping_add(NEXT.fetch_add(1, Ordering::SeqCst) * 7) % 29_000;
-        let text = id.to_string();
-        let used_by_process = std::fs::read_dir("/proc").unwrap().flatten().any(|e| {
-            std::fs::read_to_string(e.path().join("status")).is_ok_and(|st| {
-                st.lines()
-                    .filter(|l| l.starts_with("Uid:") || l.starts_with("Gid:"))
-                    .any(|l| l.split_whitespace().skip(1).any(|v| v == text))
-            })
-        });
-        if !used_by_process && !exists("passwd", &text) && !exists("group", &text) {
-            return id;
-        }
-    }
-}
-
 #[test]
 fn accounts_are_created_and_only_ours_removed() {
     let id = unique();
     let (group, user, pre) = (format!("nxg{id}"), format!("nxu{id}"), format!("nxp{id}"));
-    let _guard = Accounts(vec![
+    let _guard = AccountsGuard(vec![
         ("passwd", user.clone()),
         ("passwd", pre.clone()),
         ("group", group.clone()),
@@ -177,45 +109,6 @@ fn malformed_credentials_are_reported_with_file_and_line() {
     assert!(sb.pid("svc").is_none());
     assert!(sb.deployed().is_none());
     assert!(!exists("passwd", "nxbad"));
-}
-
-/// The switch tool for profile link `profiles/LINK` of the sandbox, with its own state
-/// directory `STATE` and the account registry in `registry` (shared by every state
-/// directory, like the machine's).
-fn switch_in(sb: &Sandbox, link: &str, state: &str, registry: &Path) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_nixproc-sysvinit-switch"));
-    c.arg("-p")
-        .arg(sb.path().join("profiles").join(link))
-        .arg("--state-dir")
-        .arg(sb.path().join(state))
-        .args(["--runlevel", "3"])
-        .env_remove("NIXPROC_PROCESSES")
-        .env_remove("NIXPROC_TEST_KILL_AT_RECORD")
-        .env("NIXPROC_SYSVINIT_ACCOUNTS_DIR", registry);
-    c
-}
-
-/// Runs [`switch_in`] with `args`.
-fn run_in(sb: &Sandbox, link: &str, state: &str, registry: &Path, args: &[&str]) -> Output {
-    switch_in(sb, link, state, registry)
-        .args(args)
-        .output()
-        .unwrap()
-}
-
-/// The uid and primary gid of user `name`.
-fn ids_of(name: &str) -> (u32, u32) {
-    let id = |flag: &str| -> u32 {
-        let out = Command::new("id").args([flag, name]).output().unwrap();
-        assert!(out.status.success(), "{out:?}");
-        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
-    };
-    (id("-u"), id("-g"))
-}
-
-/// The registry's text (empty when there is none).
-fn registry_text(registry: &Path) -> String {
-    std::fs::read_to_string(registry.join("accounts.json")).unwrap_or_default()
 }
 
 #[test]
@@ -486,7 +379,7 @@ fn concurrent_switches_of_different_profiles_keep_the_registry_whole() {
         names.push(("passwd", u.clone()));
         names.push(("group", u.clone()));
     }
-    let _guard = Accounts(names);
+    let _guard = AccountsGuard(names);
     let (sb, registry) = sandbox_with_registry();
     let shared_file = format!("description=shared\nuid={}\n", free_id());
     let profiles: Vec<_> = own

@@ -5,7 +5,8 @@
 //!   traverse.
 //! - [`processes`]: PIDs and `/proc`; [`ProcessGuard`] kills on drop what a test started.
 //! - [`users`]: [`UserGuard`], a throwaway system user; [`account_tool`] runs useradd and
-//!   its kin one at a time.
+//!   its kin one at a time; [`fresh_user`] and [`AccountsGuard`] for accounts a switch
+//!   makes; [`run_in`], the switch with an account registry of the test's own.
 //! - [`run`]: [`run_script`] with its output in files; [`assert_succeeded`] and
 //!   [`assert_failed`] on a command's output.
 //! - [`shell`]: shell quoting.
