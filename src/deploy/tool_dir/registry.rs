@@ -16,7 +16,7 @@ use super::migrate::move_file;
 use super::{
     check_trusted, euid, old_layout_dir, owned_by_caller, sync_dir, StateOptions, TOOL_DIR_SUFFIX,
 };
-use crate::deploy::users::ACCOUNTS_FILE;
+use crate::deploy::accounts::ACCOUNTS_FILE;
 use crate::deploy::{DeployError, Result};
 
 /// The lock of the account registry, next to it (the one [`crate::deploy::users`] takes).
