@@ -1,9 +1,12 @@
 # Packages the init-functions library that every generated init.d script sources. The
-# library is kept in parts by concern, ./init-functions/NN-CONCERN.sh (messages, timing,
-# processes, accounts, PID files, lookup, status, stop, directories, start, foreground,
-# readiness); they are concatenated in the order of their numbers. The result is a
-# derivation whose output is the library itself, a single file, so that a script can
-# source it directly:
+# library is kept in parts by concern, ./init-functions/NN-CONCERN.sh; they are
+# concatenated in the order of their numbers into two files. Parts 01 to 49 (settings,
+# messages, timing, processes, accounts, PID files, lookup, services, status, the
+# loader) make the file scripts source: what `status` needs, so that the most frequent
+# activity reads little. Parts 50 and up (service control, limits, directories, start,
+# foreground, readiness, stop) make the control part, which the loader's stubs read the
+# first time a start or stop function is called. The result is a derivation whose output
+# is the library itself, a single file, so that a script can source it directly:
 #
 #   initFunctions = import ./init-functions.nix {
 #     basePackages = [ pkgs.coreutils pkgs.util-linux pkgs.daemon ];
@@ -26,8 +29,9 @@
 #                 current system).
 #   name          the store path name (default "init-functions").
 #
-# Only builtins are used. The placeholders @runtimeDir@, @basePath@ and @daemon@ of the
-# library are replaced by shell-quoted values.
+# Only builtins are used. The placeholders @runtimeDir@, @basePath@, @daemon@ and
+# @control@ (the control part's store path) of the library are replaced by shell-quoted
+# values.
 { basePackages ? [ ]
 , stdenv ? null
 , runtimeDir ? "/var/run"
@@ -61,24 +65,32 @@ let
     if builtins.isString runtimeDir || builtins.isPath runtimeDir then toString runtimeDir
     else throw "init-functions.nix: runtimeDir must be a string, got a ${builtins.typeOf runtimeDir}";
 
-  # The parts, NN-CONCERN.sh, in the order of their numbers (attrNames sorts the names).
+  # The parts, NN-CONCERN.sh, in the order of their numbers (attrNames sorts the names):
+  # 01 to 49 the part scripts source, 50 and up the control part it reads on demand.
   partsDir = ./init-functions;
   partNames = builtins.filter (n: builtins.match "[0-9][0-9]-[a-z-]+[.]sh" n != null)
     (builtins.attrNames (builtins.readDir partsDir));
-  library = builtins.concatStringsSep ""
-    (map (n: builtins.readFile (partsDir + "/${n}")) partNames);
+  isControl = n: builtins.substring 0 1 n >= "5";
+  concat = names: builtins.concatStringsSep ""
+    (map (n: builtins.readFile (partsDir + "/${n}")) names);
+
+  file = fileName: text: derivation {
+    name = fileName;
+    inherit text;
+    system = buildSystem;
+    inherit (builderEnv) builder PATH;
+    passAsFile = [ "text" ];
+    args = [ "-c" "cp \"$textPath\" \"$out\"" ];
+    preferLocalBuild = true;
+    allowSubstitutes = false;
+  };
+
+  control = file "${name}-control" (concat (builtins.filter isControl partNames));
 
   text = builtins.replaceStrings
-    [ "'@runtimeDir@'" "'@basePath@'" "'@daemon@'" ]
-    [ (lib.quote runtimeDirText) (lib.quote basePath) (lib.quote daemonProgram) ]
-    library;
+    [ "'@runtimeDir@'" "'@basePath@'" "'@daemon@'" "'@control@'" ]
+    [ (lib.quote runtimeDirText) (lib.quote basePath) (lib.quote daemonProgram)
+      (lib.quote "${control}") ]
+    (concat (builtins.filter (n: !(isControl n)) partNames));
 in
-derivation {
-  inherit name text;
-  system = buildSystem;
-  inherit (builderEnv) builder PATH;
-  passAsFile = [ "text" ];
-  args = [ "-c" "cp \"$textPath\" \"$out\"" ];
-  preferLocalBuild = true;
-  allowSubstitutes = false;
-}
+file name text

@@ -63,8 +63,9 @@ _initfn_same() { # ARG PROGRAM-AS-GIVEN PROGRAM-LOCATED
 }
 
 # True when PID runs PROGRAM (given as typed and located): /proc/PID/exe is the same
-# file; or argv[0] or argv[1] names it (interpreted programs); or PID is a libslack
-# daemon wrapper whose command is "... -- PROGRAM ...". With a fourth argument, also
+# file; or argv[0] or argv[1] names it (interpreted programs); or PID is a wrapper
+# (libslack daemon, nixproc-sysvinit-supervise) whose command is "... -- PROGRAM ...".
+# With a fourth argument, also
 # accept an executable that was replaced on disk while running (costs a readlink).
 # Sets: nothing.
 _initfn_runs() { # PID PROGRAM-AS-GIVEN PROGRAM-LOCATED [check-replaced]
@@ -86,13 +87,16 @@ _initfn_runs() { # PID PROGRAM-AS-GIVEN PROGRAM-LOCATED [check-replaced]
         arg=${argv[$i]:-}
         [ -n "$arg" ] && _initfn_same "$arg" "$given" "$located" && return 0
     done
-    # A libslack daemon wrapper that runs PROGRAM.
-    if [[ ${argv[0]##*/} != daemon* ]]; then
+    # A wrapper (libslack daemon, nixproc-sysvinit-supervise) that runs PROGRAM.
+    case ${argv[0]##*/} in
+    daemon* | nixproc-sysvinit-supervise*) ;;
+    *)
         local _initfn_path
         # shellcheck disable=SC2154 # _initfn_daemon is a setting (01-settings.sh)
         _initfn_locate "$_initfn_daemon"
         [[ /proc/$pid/exe -ef $_initfn_path ]] || return 1
-    fi
+        ;;
+    esac
     for ((i = 1; i + 1 < ${#argv[@]}; i++)); do
         if [ "${argv[$i]}" = "--" ]; then
             _initfn_same "${argv[$((i + 1))]}" "$given" "$located" && return 0

@@ -1,6 +1,9 @@
 # shellcheck shell=bash
-# init-functions, foreground: starting a foreground program under libslack daemon,
-# start_foreground (the skeleton it shares with start_daemon is in 11-start.sh).
+# init-functions, foreground: starting a foreground program under its wrapper,
+# start_foreground (the skeleton it shares with start_daemon is in 11-start.sh). The
+# wrapper is nixproc-sysvinit-supervise (respawn, log rotation, a state file) or
+# libslack daemon; both keep the same PID files (DIR/NAME.pid the wrapper's,
+# DIR/NAME.clientpid the program's).
 
 # Sets: nothing.
 # Returns: as _initfn_start_steps.
@@ -9,10 +12,11 @@ start_foreground() {
     set +e +u
     # shellcheck disable=SC2034,SC2154 # fn, force: read by _initfn_start_steps; _initfn_daemon: a setting
     local fn=start_foreground force=0 daemon=$_initfn_daemon pidfile='' nice='' user='' logfile='' dir='' umask=''
-    local program target=''
+    # shellcheck disable=SC2034 # service, limits: read by _initfn_start_steps
+    local service='' limits='' respawn='' logrotate='' program target=''
     local -a args=()
-    _initfn_start_args 'D:daemon p:pidfile n:nice u:user o:logfile C:dir m:umask' \
-        '[-D DAEMON] -p PIDFILE [-n NICE] [-u USER] [-o LOGFILE] [-C DIR] [-m UMASK] -- PROGRAM [ARGS...]' "$@" || return 2
+    _initfn_start_args 'D:daemon p:pidfile n:nice u:user o:logfile C:dir m:umask s:service l:limits r:respawn L:logrotate' \
+        '[-D DAEMON] -p PIDFILE [-n NICE] [-u USER] [-o LOGFILE] [-C DIR] [-m UMASK] [-s SERVICE] [-l LIMITS] [-r RESPAWN] [-L LOGROTATE] -- PROGRAM [ARGS...]' "$@" || return 2
     # shellcheck disable=SC2154 # _initfn_runtime_dir is a setting (01-settings.sh)
     [ -n "$pidfile" ] || pidfile="$_initfn_runtime_dir/${program##*/}.pid"
     if [[ $pidfile != */* ]]; then
@@ -38,8 +42,9 @@ start_foreground() {
 # The hooks of start_foreground (see _initfn_start_steps).
 
 # The wrapper DAEMON and PROGRAM must be executable; the lookup looks for the wrapper.
+# Respawn and log rotation (-r, -L) need nixproc-sysvinit-supervise as the wrapper.
 # Sets: target (the caller's), _initfn_path (the caller's).
-# Returns: 0, or 5 when either is not installed.
+# Returns: 0, 2 for options the wrapper lacks, or 5 when either is not installed.
 # shellcheck disable=SC2154 # _initfn_path is a local of _initfn_start_steps
 _initfn_start_foreground_check() {
     if ! _initfn_executable "$daemon"; then
@@ -47,6 +52,10 @@ _initfn_start_foreground_check() {
         return 5
     fi
     target=$_initfn_path
+    if { [ -n "$respawn" ] || [ -n "$logrotate" ]; } && ! _initfn_is_supervisor "$daemon"; then
+        _initfn_err "start_foreground: respawn and log rotation need nixproc-sysvinit-supervise as the wrapper, not $daemon"
+        return 2
+    fi
     if ! _initfn_executable "$program"; then
         _initfn_err "start_foreground: ${program} is not an executable program"
         return 5
@@ -75,15 +84,52 @@ _initfn_start_foreground_prepare() { # LOOKUP-STATUS
     rm -f -- "$pidfile" "$piddir/$name.clientpid"
 }
 
-# daemon --unsafe --inherit --name=NAME --pidfiles=DIR [...] -- PROGRAM ARGS
+# The wrapper's command: WRAPPER --name=NAME --pidfiles=DIR [--output=LOGFILE]
+# [--user=USER] [--chdir=DIR] [--umask=UMASK] [...] -- PROGRAM ARGS; for libslack daemon
+# with --unsafe --inherit, for the supervisor with the respawn and log options.
 # Sets: cmd (the caller's).
+# Returns: 0, or 2 for a bad respawn or log rotation setting (reported).
 _initfn_start_foreground_command() {
-    cmd+=("$daemon" --unsafe --inherit "--name=$name" "--pidfiles=$piddir")
+    cmd+=("$daemon")
+    _initfn_is_supervisor "$daemon" || cmd+=(--unsafe --inherit)
+    cmd+=("--name=$name" "--pidfiles=$piddir")
     [ -n "$logfile" ] && cmd+=("--output=$logfile")
     [ -n "$user" ] && cmd+=("--user=$user")
     [ -n "$dir" ] && cmd+=("--chdir=$dir")
     [ -n "$umask" ] && cmd+=("--umask=$umask")
+    _initfn_supervisor_options respawn "$respawn" 'delay:--respawn-delay attempts:--respawn-attempts window:--respawn-window settle:--settle' --respawn || return 2
+    _initfn_supervisor_options logrotate "$logrotate" 'maxSize:--log-max-size keep:--log-keep' || return 2
     cmd+=(-- "$program" "${args[@]}")
+}
+
+# True when WRAPPER is nixproc-sysvinit-supervise.
+# Sets: nothing.
+_initfn_is_supervisor() { # WRAPPER
+    [ "${1##*/}" = nixproc-sysvinit-supervise ]
+}
+
+# Appends the supervisor options of SETTINGS ("KEY=NUMBER ..." words) to cmd, each KEY
+# as the option TABLE maps it to ("KEY:--option ..."), after FLAG when given.
+# Sets: cmd (the caller's).
+# Returns: 0, or 1 after a message naming WHAT for an unknown key or a bad number.
+_initfn_supervisor_options() { # WHAT SETTINGS TABLE [FLAG]
+    [ -n "$2" ] || return 0
+    local word key value entry option
+    local -a words=() table=()
+    read -r -a words <<<"$2"
+    read -r -a table <<<"$3"
+    [ -n "${4:-}" ] && cmd+=("$4")
+    for word in "${words[@]}"; do
+        key=${word%%=*} value=${word#*=} option=''
+        for entry in "${table[@]}"; do
+            [ "${entry%%:*}" = "$key" ] && option=${entry#*:}
+        done
+        if [ -z "$option" ] || ! [[ $value =~ ^[0-9]+(\.[0-9]+)?$ ]]; then
+            _initfn_err "start_foreground: bad $1 setting '$word'"
+            return 1
+        fi
+        cmd+=("$option=$value")
+    done
 }
 
 # Sets: nothing.

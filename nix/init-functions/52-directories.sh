@@ -8,7 +8,7 @@
 # group or others; see _initfn_dir_trusted), and a missing DIR is created under a parent
 # (created as needed) that is root's and not world-writable, with mode 0755, and
 # handed over to USER and USER's group. An existing directory is never handed over,
-# except one of a deleted account (_initfn_adopt_orphan).
+# except one left over for the service's account (_initfn_adopt_orphan).
 # Sets: nothing.
 # Returns: 0 DIR is ready, 1 refused or failed (with a message).
 _initfn_prepare_dir() { # DIR [USER]
@@ -49,17 +49,26 @@ _initfn_prepare_dir() { # DIR [USER]
     fi
 }
 
-# As root, hands DIR over to USER when DIR belongs to an account that no longer exists
-# (an earlier deployment's user, deleted since; the new account may have another uid)
-# and only root can write its parent, so that root made it. Reads the caller's
-# _initfn_uid (USER's uid).
+# As root, hands DIR over to USER when it is left over for the service's account: a
+# directory the switch released when it deleted an earlier account (root's, mode 0700,
+# holding root's marker file .nixproc-sysvinit-released), or one that belongs to an
+# account that no longer exists (left by older versions; the new account may have
+# another uid); in both cases only when root alone can write its parent, so that root
+# made it. Files in it are handed over too (never through a symbolic link). Reads the
+# caller's _initfn_uid (USER's uid).
 # Sets: nothing.
 _initfn_adopt_orphan() { # DIR USER
-    local dir=$1 user=$2 owner
+    local dir=$1 user=$2 owner mode marker=$1/.nixproc-sysvinit-released
     [ "$EUID" -eq 0 ] && ! [ -L "$dir" ] && [ -d "$dir" ] || return 0
-    owner=$(stat -c '%u' -- "$dir" 2>/dev/null) || return 0
-    [ "$owner" != 0 ] && [ "$owner" != "$_initfn_uid" ] || return 0
-    id -- "$owner" >/dev/null 2>&1 && return 0
+    read -r owner mode < <(stat -c '%u %a' -- "$dir" 2>/dev/null)
+    [ -n "$owner" ] && [ "$owner" != "$_initfn_uid" ] || return 0
+    if [ "$owner" = 0 ]; then
+        [ "$mode" = 700 ] && [ -f "$marker" ] && ! [ -L "$marker" ] &&
+            [ "$(stat -c '%u' -- "$marker" 2>/dev/null)" = 0 ] || return 0
+    else
+        id -- "$owner" >/dev/null 2>&1 && return 0
+    fi
     _initfn_dir_trusted "$(dirname -- "$dir")" 0 2>/dev/null || return 0
-    chown -R -P -- "$user:$(id -g -- "$user")" "$dir"
+    rm -f -- "$marker"
+    chown -R -P -- "$user:$(id -g -- "$user")" "$dir" && chmod 0755 -- "$dir"
 }

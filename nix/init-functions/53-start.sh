@@ -31,6 +31,7 @@ _initfn_executable() { # PROGRAM
 #   target   what the lookup looks for: PROGRAM, or for start_foreground the located
 #            daemon wrapper (set by its check hook)
 #   pidfile  -p or empty; nice: -n or empty; user: -u or empty; force: 1 for -f, else 0
+#   service  -s or empty (see 14-service.sh); limits: -l or empty (see 15-limits.sh)
 # Each caller defines the hooks _initfn_FN_STEP (FN the caller's name) for what differs:
 #   check     checks before the lookup (its non-zero status is returned)
 #   prepare   LOOKUP-STATUS: cleans up and makes directories (non-zero: returned)
@@ -38,21 +39,28 @@ _initfn_executable() { # PROGRAM
 #   failed    STATUS: reports that the command failed with STATUS
 #   poll      one look at the started process: 0 up, 1 failed (reported), 2 not yet
 #   timeout   reports that STARTTIMEOUT passed
-# In order: NICE and USER are checked, then check; PROGRAM is looked up as USER's (else
-# the caller's): a running one is left alone (with force, only a process that was not
-# there before counts as started), an untrusted PID file is refused; then prepare, the
-# command with standard input from /dev/null, and poll every step until the deadline.
+# In order: NICE, USER, SERVICE and LIMITS are checked, then check; PROGRAM is looked up
+# as USER's (else the caller's): a running one is left alone (with force, only a process
+# that was not there before counts as started; a service whose PID file names nothing
+# but which still has processes counts as running), an untrusted PID file is refused;
+# then prepare, the service's cgroup and its cgroup limits, and the command, run with
+# standard input from /dev/null, in the cgroup and with the resource limits; then poll
+# every step until the deadline. A start that fails after the command ran stops what it
+# left of the service (reported).
 # Sets: nothing (the hooks see its locals _initfn_found, _initfn_pidfile_used,
-# _initfn_uid, _initfn_path, before, cmd and the polling clock).
+# _initfn_uid, _initfn_path, _initfn_cg, before, cmd and the polling clock).
 # Returns: 0 running, 1 failed, 2 bad usage (or an unknown USER), 5 not installed.
 _initfn_start_steps() {
-    local rc _initfn_path
+    local rc _initfn_path _initfn_cg=''
+    local -a _initfn_rlimits=() _initfn_cglimits=() _initfn_cg_v1=()
     _initfn_check_nice_user "$fn" "$nice" "$user" "$program" || return 2
+    if [ -n "$service" ]; then _initfn_service_ok "$fn" "$service" || return 2; fi
+    _initfn_limits_read "$fn" "$limits" || return 2
     "_initfn_${fn}_check" || return
     local -a _initfn_found=() before=()
     local _initfn_pidfile_used='' _initfn_uid
     _initfn_expect_uid "$user" || return 2
-    _initfn_lookup "$pidfile" "$target" "$_initfn_uid"
+    _initfn_start_lookup
     rc=$?
     if [ "$rc" -eq 0 ] && [ "$force" -eq 0 ]; then
         return 0
@@ -64,18 +72,70 @@ _initfn_start_steps() {
         return 1
     fi
     "_initfn_${fn}_prepare" "$rc" || return
+    _initfn_start_launch || return
+    _initfn_start_wait && return 0
+    _initfn_start_cleanup
+    return 1
+}
 
+# The start's lookup: target (as USER's), else (with a service) the service's processes.
+# Sets: _initfn_found, _initfn_pidfile_used (the caller's).
+# Returns: as _initfn_lookup; 0 also when the service has live processes.
+_initfn_start_lookup() {
+    local rc
+    _initfn_lookup "$pidfile" "$target" "$_initfn_uid"
+    rc=$?
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 4 ] && [ -n "$service" ]; then
+        local -a _initfn_members=()
+        _initfn_service_members "$service" "$_initfn_uid"
+        if [ "${#_initfn_members[@]}" -gt 0 ]; then
+            _initfn_found=("${_initfn_members[@]}")
+            return 0
+        fi
+    fi
+    return "$rc"
+}
+
+# Makes the service's cgroup and sets its limits, builds the command (the command hook)
+# and runs it.
+# Sets: cmd, _initfn_cg, _initfn_cg_v1 (the caller's).
+# Returns: 0, or the hook's status, or 1 (reported) when the command failed.
+_initfn_start_launch() {
+    local rc
     local -a cmd=()
     [ -n "$nice" ] && cmd+=(nice -n "$nice")
     "_initfn_${fn}_command" || return
-    "${cmd[@]}" </dev/null
-    rc=$?
-    if [ "$rc" -ne 0 ]; then
-        "_initfn_${fn}_failed" "$rc"
-        return 1
+    if [ -n "$service" ]; then
+        _initfn_service_create "$fn" "$service" || return 1
+        _initfn_cgroup_limits "$fn" "$service" || {
+            _initfn_service_remove "$service"
+            return 1
+        }
+    elif [ "${#_initfn_cglimits[@]}" -gt 0 ]; then
+        _initfn_err "$fn: warning: limits of ${program##*/} not applied, they need a service (-s): ${_initfn_cglimits[*]}"
     fi
+    if [ -z "$service" ] && [ "${#_initfn_rlimits[@]}" -eq 0 ]; then
+        "${cmd[@]}" </dev/null
+    else
+        (
+            if [ -n "$service" ]; then _initfn_service_join "$fn" "$service" || exit 1; fi
+            _initfn_rlimits_apply "$fn" || exit 1
+            exec "${cmd[@]}"
+        ) </dev/null
+    fi
+    rc=$?
+    [ "$rc" -eq 0 ] && return 0
+    "_initfn_${fn}_failed" "$rc"
+    _initfn_start_cleanup
+    return 1
+}
 
-    local _initfn_deadline _initfn_ms _initfn_step=0
+# Polls the started process (the poll hook) every step until it is up, fails, or
+# STARTTIMEOUT passes (the timeout hook).
+# Sets: the polling clock (the caller's locals).
+# Returns: 0 up, 1 failed or timed out (reported).
+_initfn_start_wait() {
+    local rc _initfn_deadline _initfn_ms _initfn_step=0
     _initfn_start_deadline
     while :; do
         "_initfn_${fn}_poll"
@@ -87,6 +147,15 @@ _initfn_start_steps() {
         fi
         _initfn_nap
     done
+}
+
+# After a failed start: stops every process the service still has (reported), so that
+# nothing the start launched survives it.
+# Sets: nothing.
+_initfn_start_cleanup() {
+    [ -n "$service" ] || return 0
+    _initfn_service_stop "$fn" "$service" "$_initfn_uid" 500 \
+        "that the failed start of ${service#*/} left"
 }
 
 # Parses the arguments of a start function, fn (the caller's): options by TABLE (see
@@ -112,10 +181,10 @@ _initfn_start_args() { # TABLE SYNOPSIS ARGS...
 start_daemon() {
     local - IFS=$' \t\n'
     set +e +u
-    local fn=start_daemon force=0 nice='' pidfile='' user='' program
+    local fn=start_daemon force=0 nice='' pidfile='' user='' service='' limits='' program
     local -a args=()
-    _initfn_start_args 'f=force n:nice p:pidfile u:user' \
-        '[-f] [-n NICE] [-p PIDFILE] [-u USER] PROGRAM [ARGS...]' "$@" || return 2
+    _initfn_start_args 'f=force n:nice p:pidfile u:user s:service l:limits' \
+        '[-f] [-n NICE] [-p PIDFILE] [-u USER] [-s SERVICE] [-l LIMITS] PROGRAM [ARGS...]' "$@" || return 2
     local target=$program
     _initfn_start_steps
 }
@@ -141,7 +210,10 @@ _initfn_start_daemon_prepare() { # LOOKUP-STATUS
         _initfn_err "start_daemon: ${program} is not an executable program"
         return 5
     fi
-    if [ -n "$user" ] && [ -n "$pidfile" ] && [[ $pidfile == */* ]]; then
+    # A sticky directory (nix-processmgmt's tmpDir) is shared: USER's PID file is
+    # checked by the lookups instead.
+    if [ -n "$user" ] && [ -n "$pidfile" ] && [[ $pidfile == */* ]] &&
+        ! _initfn_sticky_dir "${pidfile%/*}" "$_initfn_uid"; then
         _initfn_prepare_dir "${pidfile%/*}" "$user" || {
             _initfn_err "start_daemon: cannot prepare the PID directory of ${program##*/}"
             return 1
@@ -171,9 +243,10 @@ _initfn_start_daemon_failed() { # STATUS
     _initfn_err "start_daemon: ${program##*/} exited with status $1"
 }
 
-# Up once the lookup finds a process that was not running before the start.
+# Up once the lookup finds a process that was not running before the start. In a
+# cgroup, a service with no process left has exited: failed at once.
 # Sets: _initfn_found and _initfn_pidfile_used (the caller's).
-# Returns: 0 up, 1 an untrusted PID file (reported), 2 not yet.
+# Returns: 0 up, 1 failed (reported), 2 not yet.
 _initfn_start_daemon_poll() {
     local rc pid
     _initfn_lookup "$pidfile" "$program" "$_initfn_uid"
@@ -186,6 +259,14 @@ _initfn_start_daemon_poll() {
     if [ "$rc" -eq 4 ]; then
         _initfn_err "start_daemon: ${program##*/} wrote an untrusted PID file $_initfn_pidfile_used"
         return 1
+    fi
+    if [ -n "$_initfn_cg" ] && [ -d "$_initfn_cg" ]; then
+        local -a _initfn_members=()
+        _initfn_service_members "$service" "$_initfn_uid"
+        if [ "${#_initfn_members[@]}" -eq 0 ]; then
+            _initfn_err "start_daemon: ${program##*/} exited during start: nothing of ${service#*/} runs${pidfile:+ (PID file $pidfile)}"
+            return 1
+        fi
     fi
     return 2
 }
