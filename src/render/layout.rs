@@ -78,18 +78,26 @@ pub fn links(spec: &ProcessSpec, seq: Sequences) -> Vec<Link> {
 /// Files a managed process uses at run time.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RuntimePaths {
-    /// The PID file (for foreground processes: the `daemon` wrapper's).
+    /// The PID file (for foreground processes: the wrapper's).
     pub pid_file: Option<String>,
     /// Where a foreground process's output goes.
     pub log_file: Option<String>,
 }
 
-/// Works out the PID and log files with one rule: explicit `pidFile`, else
-/// `runtimeDir/STEM.pid` where STEM is `instanceName` or the program's file name; logs
-/// likewise `logDir/STEM.log`. A process with `user` gets directories of its own,
-/// `runtimeDir/STEM/STEM.pid` and `logDir/STEM/STEM.log`, which the script creates for
-/// that user (never a world-writable directory such as `tmpDir`: another local user
-/// could plant files there).
+/// Works out the PID and log files. STEM is `instanceName` or the program's file name.
+///
+/// - An explicit `pidFile` is used as it is.
+/// - A self-daemonizing process with a `user` (even one `forceDisableUserChange`
+///   cleared) writes its PID file itself, where nix-processmgmt's convention puts it:
+///   `tmpDir/STEM.pid` (its `pidFilesDir` is tmpDir for such processes); the library
+///   trusts a PID file in a sticky directory only when it is a regular file of root or
+///   that user.
+/// - Otherwise `runtimeDir/STEM.pid`; a foreground process with `user`, whose wrapper
+///   this project runs, keeps it in a directory of its own, `runtimeDir/STEM/STEM.pid`,
+///   which the script creates for that user (never a world-writable directory).
+///
+/// The log of a foreground process is `logDir/STEM.log`, or `logDir/STEM/STEM.log` with
+/// `user`.
 pub fn runtime_paths(spec: &ProcessSpec) -> RuntimePaths {
     let stem = spec.instance_name.clone().or_else(|| {
         spec.process
@@ -107,12 +115,23 @@ pub fn runtime_paths(spec: &ProcessSpec) -> RuntimePaths {
             format!("{dir}/{stem}.{ext}")
         }
     };
-    let pid_file = spec
-        .pid_file
-        .clone()
-        .or_else(|| stem.as_ref().map(|s| file(&config.runtime_dir, s, "pid")));
+    let pid_file = spec.pid_file.clone().or_else(|| {
+        stem.as_ref().map(|s| {
+            if spec.process_is_daemon && spec.user_declared {
+                format!("{}/{s}.pid", config.tmp_dir)
+            } else {
+                file(&config.runtime_dir, s, "pid")
+            }
+        })
+    });
     let log_file = (!spec.process_is_daemon && spec.enable_daemon_output_logging)
         .then(|| stem.as_ref().map(|s| file(&config.log_dir, s, "log")))
         .flatten();
     RuntimePaths { pid_file, log_file }
+}
+
+/// The service a process is tracked as (its cgroup `nixproc-sysvinit/KEY/NAME`, see
+/// [`crate::tree::service`]).
+pub fn service_id(spec: &ProcessSpec) -> String {
+    crate::tree::service::service_id(&spec.config.runtime_dir, &spec.name)
 }

@@ -1,10 +1,10 @@
 //! The manifest of a rendered process; its format is [`crate::tree::manifest`].
 
-use super::layout::RuntimePaths;
-use crate::spec::{ProcessSpec, ReadinessCheck};
+use super::layout::{service_id, RuntimePaths};
+use crate::spec::{limit_words, Limits, ProcessSpec, ReadinessCheck};
 
 pub use crate::tree::layout::manifest_path;
-pub use crate::tree::manifest::{Manifest, ManifestReadiness};
+pub use crate::tree::manifest::{Manifest, ManifestLogRotate, ManifestReadiness, ManifestRespawn};
 
 /// The manifest of `spec`, rendered with these sequence numbers, run-time files and
 /// activities (in script order).
@@ -29,6 +29,14 @@ pub fn build(
             timeout: r.timeout,
         },
     });
+    let rotation = paths
+        .log_file
+        .as_ref()
+        .and(spec.log_rotate)
+        .map(|r| ManifestLogRotate {
+            max_size: r.max_size,
+            keep: r.keep,
+        });
     Manifest {
         name: spec.name.clone(),
         sequence,
@@ -42,5 +50,27 @@ pub fn build(
         readiness,
         process_is_daemon: spec.process_is_daemon,
         process: spec.process.clone(),
+        service: spec.process.as_ref().map(|_| service_id(spec)),
+        respawn: spec.respawn.map(|r| ManifestRespawn {
+            delay_ms: r.delay_ms,
+            attempts: r.attempts,
+            window_ms: r.window_ms,
+            settle_ms: r.settle_ms,
+        }),
+        log_rotate: rotation,
+        limits: limit_texts(&spec.limits),
     }
+}
+
+/// Each limit's value as the library takes it (`1024:4096`, `max`).
+fn limit_texts(limits: &Limits) -> std::collections::BTreeMap<String, String> {
+    limits
+        .iter()
+        .map(|(name, limit)| {
+            let one = Limits::from([(name.clone(), *limit)]);
+            let word = limit_words(&one);
+            let value = word.split_once('=').map_or("", |(_, v)| v).to_string();
+            (name.clone(), value)
+        })
+        .collect()
 }

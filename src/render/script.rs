@@ -9,9 +9,18 @@
 
 use std::fmt::Write as _;
 
-pub use super::layout::{runtime_paths, RuntimePaths};
+pub use super::layout::{runtime_paths, service_id, RuntimePaths};
 use crate::shell::{comment_text, quote, variable};
-use crate::spec::{ProcessSpec, ReadinessCheck, DEFAULT_RESTART_ACTIVITY};
+use crate::spec::{limit_words, ProcessSpec, ReadinessCheck, DEFAULT_RESTART_ACTIVITY};
+
+/// The library's own commands, which take its options for services (`-s`) and limits
+/// (`-l`); a command the composition replaced gets only the options it always got.
+const LIBRARY_COMMANDS: &[&str] = &["start_daemon", "loadproc", "killproc", "statusproc"];
+
+/// Whether `command` (a configured command) is the library's own.
+fn is_library(command: &str) -> bool {
+    LIBRARY_COMMANDS.contains(&command)
+}
 
 /// Indentation of a `case` arm.
 const ARM: &str = "    ";
@@ -122,6 +131,8 @@ struct Words {
     pid_file: Option<String>,
     /// The user the process runs as (`"$RUN_AS"`).
     run_as: Option<String>,
+    /// The service it is tracked as (`"$SERVICE"`, see [`service_id`]).
+    service: String,
 }
 
 impl Words {
@@ -130,6 +141,7 @@ impl Words {
         spec: &'a ProcessSpec,
         process: &'a str,
         paths: &'a RuntimePaths,
+        service: &'a str,
         vars: &mut Variables<'a>,
     ) -> Words {
         let program = vars.assign(spec, "PROGRAM", process);
@@ -140,11 +152,13 @@ impl Words {
             .as_deref()
             .map(|pid| vars.assign(spec, "PIDFILE", pid));
         let run_as = spec.user.as_deref().map(|u| vars.assign(spec, "RUN_AS", u));
+        let service = vars.assign(spec, "SERVICE", service);
         Words {
             program,
             wrapper,
             pid_file,
             run_as,
+            service,
         }
     }
 
@@ -155,18 +169,23 @@ impl Words {
 }
 
 /// A generated command line, built word by word.
-struct Line(String);
+struct Line(Vec<String>);
+
+/// Where a command chained after `&&` on the line before starts.
+const CHAINED: usize = BODY.len() + 4;
+
+/// The widest a generated command line is written before it continues on the next line.
+const LINE_WIDTH: usize = 92;
 
 impl Line {
     /// Starts a line with a command name from the configuration, as written there.
     fn new(command: &str) -> Line {
-        Line(command.to_string())
+        Line(vec![command.to_string()])
     }
 
     /// Appends a word already in shell form (a variable, an option, a number).
     fn word(mut self, word: &str) -> Line {
-        self.0.push(' ');
-        self.0.push_str(word);
+        self.0.push(word.to_string());
         self
     }
 
@@ -195,21 +214,74 @@ impl Line {
     fn texts(self, texts: &[String]) -> Line {
         texts.iter().fold(self, |line, t| line.text(t))
     }
+
+    /// The words joined by blanks, for a line starting at the activity's indentation.
+    fn written(self) -> String {
+        self.written_at(BODY.len())
+    }
+
+    /// The words joined by blanks, for a line starting at column `indent`; past
+    /// [`LINE_WIDTH`] the line continues after a backslash, indented once more. A word
+    /// stays whole (a quoted word spanning lines counts from its last line), and an
+    /// option (or `--`) stays with the word after it.
+    fn written_at(self, indent: usize) -> String {
+        let mut out = String::new();
+        let mut column = indent;
+        let mut words = self.0.into_iter();
+        while let Some(word) = words.next() {
+            let mut unit = word;
+            // An option and its argument go together.
+            if unit.starts_with('-') && unit.len() == 2 {
+                if let Some(arg) = words.next() {
+                    unit = format!("{unit} {arg}");
+                }
+            }
+            let width = unit.lines().next().map_or(0, str::len);
+            if !out.is_empty() {
+                if column + 1 + width > LINE_WIDTH {
+                    let _ = write!(out, " \\\n{:1$}", "", indent + 4);
+                    column = indent + 4;
+                } else {
+                    out.push(' ');
+                    column += 1;
+                }
+            }
+            column = match unit.rfind('\n') {
+                Some(i) => unit.len() - i - 1,
+                None => column + width,
+            };
+            out.push_str(&unit);
+        }
+        out
+    }
+}
+
+/// The limits as the library's `-l` takes them, when there are any.
+fn limits_text(spec: &ProcessSpec) -> Option<String> {
+    (!spec.limits.is_empty()).then(|| limit_words(&spec.limits))
 }
 
 /// The start command of a process that forks into the background by itself.
-fn start_daemon_line(spec: &ProcessSpec, words: &Words) -> String {
+fn start_daemon_line(spec: &ProcessSpec, words: &Words, indent: usize) -> String {
     let nice = spec.nice.map(|n| n.to_string());
-    Line::new(&spec.config.start_daemon)
+    let line = Line::new(&spec.config.start_daemon)
         .option("-n", nice.as_deref())
         .option("-p", words.pid_file.as_deref())
-        .option("-u", words.run_as.as_deref())
-        .word(&words.program)
+        .option("-u", words.run_as.as_deref());
+    let line = if is_library(&spec.config.start_daemon) {
+        line.word("-s")
+            .word(&words.service)
+            .text_option("-l", limits_text(spec).as_deref())
+    } else {
+        line
+    };
+    line.word(&words.program)
         .texts(&spec.args)
-        .0
+        .written_at(indent)
 }
 
-/// The start command of a foreground process, run by the libslack `daemon` wrapper.
+/// The start command of a foreground process, run by its wrapper (the supervisor, or
+/// libslack `daemon`).
 fn start_foreground_line(spec: &ProcessSpec, words: &Words, paths: &RuntimePaths) -> String {
     let nice = spec.nice.map(|n| n.to_string());
     Line::new("start_foreground")
@@ -220,10 +292,23 @@ fn start_foreground_line(spec: &ProcessSpec, words: &Words, paths: &RuntimePaths
         .text_option("-o", paths.log_file.as_deref())
         .text_option("-C", spec.directory.as_deref())
         .text_option("-m", spec.umask.as_deref())
+        .word("-s")
+        .word(&words.service)
+        .text_option("-l", limits_text(spec).as_deref())
+        .text_option("-r", spec.respawn.map(|r| r.words()).as_deref())
+        .text_option(
+            "-L",
+            paths
+                .log_file
+                .as_ref()
+                .and(spec.log_rotate)
+                .map(|r| r.words())
+                .as_deref(),
+        )
         .word("--")
         .word(&words.program)
         .texts(&spec.args)
-        .0
+        .written()
 }
 
 /// `wait_ready ...` when the description asks for a readiness check.
@@ -231,17 +316,21 @@ fn readiness_line(spec: &ProcessSpec, words: &Words) -> Option<String> {
     let ready = spec.readiness.as_ref()?;
     let wait = Line::new("wait_ready")
         .option("-p", words.pid_file.as_deref())
+        .option("-u", words.run_as.as_deref())
+        .word("-x")
+        .word(words.controlled())
+        .word("-s")
+        .word(&words.service)
         .word("-t")
         .word(&ready.timeout.to_string());
     Some(match &ready.check {
-        ReadinessCheck::Tcp { host, port } => {
-            wait.word("-H")
-                .text(host)
-                .word("-P")
-                .text(&port.to_string())
-                .0
-        }
-        ReadinessCheck::Command(cmd) => wait.word("-c").text(cmd).0,
+        ReadinessCheck::Tcp { host, port } => wait
+            .word("-H")
+            .text(host)
+            .word("-P")
+            .text(&port.to_string())
+            .written_at(CHAINED),
+        ReadinessCheck::Command(cmd) => wait.word("-c").text(cmd).written_at(CHAINED),
     })
 }
 
@@ -261,7 +350,12 @@ fn start_steps(spec: &ProcessSpec, words: &Words, paths: &RuntimePaths) -> Vec<S
         if let Some(dir) = &spec.directory {
             chain.push(format!("cd -- {}", quote(dir)));
         }
-        chain.push(start_daemon_line(spec, words));
+        let indent = if chain.is_empty() {
+            BODY.len()
+        } else {
+            CHAINED
+        };
+        chain.push(start_daemon_line(spec, words, indent));
     } else {
         chain.push(start_foreground_line(spec, words, paths));
     }
@@ -270,16 +364,23 @@ fn start_steps(spec: &ProcessSpec, words: &Words, paths: &RuntimePaths) -> Vec<S
     steps
 }
 
-/// `COMMAND -p PIDFILE -u USER PROGRAM [SIGNAL]`: only a process running as the expected
-/// user counts (the caller without `user`).
+/// `COMMAND -p PIDFILE -u USER [-s SERVICE] PROGRAM [SIGNAL]`: only a process running as
+/// the expected user counts (the caller without `user`); the library's stop and status
+/// also look at every process of the service (not for a signal: that is for the
+/// process itself).
 fn control_line(command: &str, words: &Words, signal: Option<&str>) -> Step {
     let line = Line::new(command)
         .option("-p", words.pid_file.as_deref())
-        .option("-u", words.run_as.as_deref())
-        .word(words.controlled());
+        .option("-u", words.run_as.as_deref());
+    let line = if signal.is_none() && is_library(command) {
+        line.word("-s").word(&words.service)
+    } else {
+        line
+    };
+    let line = line.word(words.controlled());
     Step::Command(match signal {
-        Some(signal) => line.text(signal).0,
-        None => line.0,
+        Some(signal) => line.text(signal).written(),
+        None => line.written(),
     })
 }
 
@@ -333,10 +434,11 @@ pub fn render(spec: &ProcessSpec, paths: &RuntimePaths) -> (String, Vec<String>)
     let mut out = String::with_capacity(2048);
     write_header(&mut out, spec);
     let mut vars = Variables::default();
+    let service = service_id(spec);
     let words = spec
         .process
         .as_deref()
-        .map(|process| Words::new(spec, process, paths, &mut vars));
+        .map(|process| Words::new(spec, process, paths, &service, &mut vars));
     write_preamble(&mut out, spec, &vars);
     let all = activities(spec, words.as_ref(), paths);
     out.push_str("case \"$1\" in\n");

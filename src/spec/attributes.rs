@@ -34,6 +34,9 @@ pub const PROCESS_ATTRIBUTES: &[&str] = &[
     "enableDaemonOutputLogging",
     "readiness",
     "allowPrivilegedCredentials",
+    "respawn",
+    "logRotate",
+    "limits",
     "config",
 ];
 
@@ -152,6 +155,34 @@ pub const CONFIG_ATTRIBUTES: &[&str] = &[
     "minSequence",
     "maxSequence",
     "shell",
+    "logRotate",
+];
+
+/// Keys `respawn` may have.
+pub const RESPAWN_ATTRIBUTES: &[&str] = &["delay", "attempts", "window", "settle"];
+/// Keys `logRotate` may have.
+pub const LOG_ROTATE_ATTRIBUTES: &[&str] = &["maxSize", "keep"];
+/// The limits `limits` may set: resource limits (prlimit's names) and cgroup limits.
+pub const LIMIT_NAMES: &[&str] = &[
+    "as",
+    "core",
+    "cpu",
+    "cpuWeight",
+    "data",
+    "fsize",
+    "locks",
+    "memlock",
+    "memory",
+    "msgqueue",
+    "nice",
+    "nofile",
+    "nproc",
+    "pids",
+    "rss",
+    "rtprio",
+    "rttime",
+    "sigpending",
+    "stack",
 ];
 
 /// Keys `readiness` may have.

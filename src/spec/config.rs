@@ -2,6 +2,7 @@
 //! from the `config` attribute set.
 
 use super::attributes::CONFIG_ATTRIBUTES;
+use super::lifecycle::{parse_log_rotate, LogRotate, DEFAULT_LOG_ROTATE, SUPERVISOR};
 use super::parse::Attrs;
 use crate::error::Result;
 
@@ -23,7 +24,8 @@ pub struct GlobalConfig {
     pub initial_instructions: String,
     /// Command that starts a daemonizing process.
     pub start_daemon: String,
-    /// The libslack `daemon` executable that daemonizes foreground processes.
+    /// The wrapper that daemonizes foreground processes: the supervisor
+    /// `nixproc-sysvinit-supervise` (respawn, log rotation) or libslack `daemon`.
     pub start_process_as_daemon: String,
     /// Command that stops a process.
     pub stop_daemon: String,
@@ -43,6 +45,9 @@ pub struct GlobalConfig {
     pub max_sequence: u32,
     /// Interpreter of the scripts.
     pub shell: String,
+    /// The log rotation of foreground processes that do not set their own (`None`: one
+    /// file).
+    pub log_rotate: Option<LogRotate>,
 }
 
 impl Default for GlobalConfig {
@@ -54,7 +59,7 @@ impl Default for GlobalConfig {
             force_disable_user_change: false,
             initial_instructions: String::new(),
             start_daemon: "start_daemon".into(),
-            start_process_as_daemon: "daemon".into(),
+            start_process_as_daemon: SUPERVISOR.into(),
             stop_daemon: "killproc".into(),
             reload_daemon: "killproc".into(),
             evaluate_command: "evaluate_retval".into(),
@@ -64,6 +69,7 @@ impl Default for GlobalConfig {
             min_sequence: 0,
             max_sequence: 99,
             shell: "/bin/bash".into(),
+            log_rotate: Some(DEFAULT_LOG_ROTATE),
         }
     }
 }
@@ -108,6 +114,7 @@ pub(super) fn parse_config(attrs: &Attrs) -> Result<GlobalConfig> {
     if let Some(min) = attrs.opt_u32("minSequence")? {
         config.min_sequence = min;
     }
+    config.log_rotate = parse_log_rotate(attrs, Some(DEFAULT_LOG_ROTATE))?;
     if let Some(max) = attrs.opt_u32("maxSequence")? {
         config.max_sequence = max;
     }

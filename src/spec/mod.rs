@@ -11,6 +11,7 @@
 
 mod attributes;
 mod config;
+mod lifecycle;
 mod names;
 mod parse;
 
@@ -18,9 +19,14 @@ use std::collections::BTreeMap;
 
 pub use attributes::{
     privileged_credential, CONFIG_ATTRIBUTES, CREDENTIAL_KINDS, GROUP_KEYS, INSTRUCTION_ATTRIBUTES,
-    PRIVILEGED_GROUPS, PROCESS_ATTRIBUTES, READINESS_ATTRIBUTES, USER_KEYS,
+    LIMIT_NAMES, LOG_ROTATE_ATTRIBUTES, PRIVILEGED_GROUPS, PROCESS_ATTRIBUTES,
+    READINESS_ATTRIBUTES, RESPAWN_ATTRIBUTES, USER_KEYS,
 };
 pub use config::{GlobalConfig, DEFAULT_RESTART_ACTIVITY};
+pub use lifecycle::{
+    is_supervisor, limit_words, seconds_text, Limit, LimitValue, Limits, LogRotate, Respawn,
+    CGROUP_LIMITS, DEFAULT_LOG_ROTATE, SUPERVISOR,
+};
 pub use parse::{parse, parse_json, MAX_ARG_STRLEN};
 
 /// Another process this one must start after.
@@ -109,6 +115,9 @@ pub struct ProcessSpec {
     pub dependencies: Vec<Dependency>,
     /// User to run as (already cleared under `forceDisableUserChange`).
     pub user: Option<String>,
+    /// Whether the description names a `user`, even one `forceDisableUserChange`
+    /// cleared (nix-processmgmt's PID file rule depends on it).
+    pub user_declared: bool,
     /// Groups and users to create (empty under `forceDisableUserChange`).
     pub credentials: Credentials,
     /// File mode creation mask, octal digits.
@@ -137,6 +146,12 @@ pub struct ProcessSpec {
     pub enable_daemon_output_logging: bool,
     /// Optional readiness check of `start`.
     pub readiness: Option<Readiness>,
+    /// Restarts of a foreground process after it exits.
+    pub respawn: Option<Respawn>,
+    /// Rotation of a foreground process's log (`None`: one file, or no log).
+    pub log_rotate: Option<LogRotate>,
+    /// Resource and cgroup limits, by name.
+    pub limits: Limits,
     /// The global settings.
     pub config: GlobalConfig,
 }

@@ -11,8 +11,11 @@ use super::attributes::{
     PROCESS_ATTRIBUTES, READINESS_ATTRIBUTES, USER_KEYS,
 };
 use super::config::{parse_config, GlobalConfig};
+use super::lifecycle::{check_log_rotate_wrapper, parse_limits, parse_log_rotate, parse_respawn};
 use super::names::{check_name, debug_quote, shown_name, NameKind};
-use super::{Credentials, Dependency, Instruction, ProcessSpec, Readiness, ReadinessCheck};
+use super::{
+    is_supervisor, Credentials, Dependency, Instruction, ProcessSpec, Readiness, ReadinessCheck,
+};
 use crate::error::{kind_of, suggestion_suffix, Result, SpecError};
 
 /// The kernel's limit on one argument or environment string, terminating NUL included
@@ -66,6 +69,15 @@ pub fn parse(value: &Value) -> Result<ProcessSpec> {
     let description = attrs
         .opt_string("description")?
         .unwrap_or_else(|| name.clone());
+    let process_is_daemon = attrs.opt_bool("processIsDaemon")?.unwrap_or(true);
+    let wrapper = &config.start_process_as_daemon;
+    let respawn = parse_respawn(&attrs, process_is_daemon, wrapper)?;
+    check_log_rotate_wrapper(&attrs, wrapper)?;
+    // A composition's default rotation applies only where the wrapper can rotate.
+    let default_rotation = config.log_rotate.filter(|_| is_supervisor(wrapper));
+    // Only a foreground process's output is captured, so only it has a log to rotate.
+    let log_rotate = parse_log_rotate(&attrs, default_rotation)?.filter(|_| !process_is_daemon);
+    let limits = parse_limits(&attrs)?;
 
     Ok(ProcessSpec {
         instance_name,
@@ -73,9 +85,10 @@ pub fn parse(value: &Value) -> Result<ProcessSpec> {
         activities: work.activities,
         instructions: work.instructions,
         args: parse_args(&attrs)?,
-        process_is_daemon: attrs.opt_bool("processIsDaemon")?.unwrap_or(true),
+        process_is_daemon,
         environment,
         dependencies,
+        user_declared: attrs.opt_string("user")?.is_some(),
         user,
         credentials,
         umask,
@@ -93,6 +106,9 @@ pub fn parse(value: &Value) -> Result<ProcessSpec> {
             .unwrap_or_else(|| config.initial_instructions.clone()),
         enable_daemon_output_logging: attrs.opt_bool("enableDaemonOutputLogging")?.unwrap_or(true),
         readiness,
+        respawn,
+        log_rotate,
+        limits,
         process,
         config,
         name,
@@ -287,11 +303,11 @@ impl<'a> Attrs<'a> {
         }
     }
 
-    fn get(&self, key: &str) -> Option<&'a Value> {
+    pub(super) fn get(&self, key: &str) -> Option<&'a Value> {
         self.map.get(key)
     }
 
-    fn wrong_type(&self, key: &str, expected: &'static str, found: &Value) -> SpecError {
+    pub(super) fn wrong_type(&self, key: &str, expected: &'static str, found: &Value) -> SpecError {
         SpecError::WrongType {
             process: shown_name(self.process),
             attribute: self.path(key),
@@ -321,8 +337,13 @@ impl<'a> Attrs<'a> {
         Ok(())
     }
 
+    /// The attributes of this set, sorted by name.
+    pub(super) fn map_entries(&self) -> impl Iterator<Item = (&'a String, &'a Value)> {
+        self.map.iter()
+    }
+
     /// The attribute set under `key`, as a nested view.
-    fn nested(&self, key: &str, value: &'a Value) -> Result<Attrs<'a>> {
+    pub(super) fn nested(&self, key: &str, value: &'a Value) -> Result<Attrs<'a>> {
         match value {
             Value::Object(map) => Ok(Attrs {
                 process: self.process,
@@ -333,7 +354,7 @@ impl<'a> Attrs<'a> {
         }
     }
 
-    fn opt_nested(&self, key: &str) -> Result<Option<Attrs<'a>>> {
+    pub(super) fn opt_nested(&self, key: &str) -> Result<Option<Attrs<'a>>> {
         match self.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(v) => self.nested(key, v).map(Some),
@@ -393,7 +414,7 @@ impl<'a> Attrs<'a> {
         }
     }
 
-    fn opt_int(&self, key: &str) -> Result<Option<i64>> {
+    pub(super) fn opt_int(&self, key: &str) -> Result<Option<i64>> {
         match self.get(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::Number(n)) if n.is_i64() => Ok(n.as_i64()),

@@ -32,6 +32,30 @@ pub struct ManifestReadiness {
     pub timeout: u32,
 }
 
+/// The respawn policy as recorded in a manifest (times in milliseconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManifestRespawn {
+    /// Milliseconds between an exit and the restart.
+    pub delay_ms: u64,
+    /// Restarts allowed within the window.
+    pub attempts: u32,
+    /// Milliseconds over which exits are counted.
+    pub window_ms: u64,
+    /// Milliseconds the first run must last for the start to succeed.
+    pub settle_ms: u64,
+}
+
+/// The log rotation as recorded in a manifest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManifestLogRotate {
+    /// Bytes past which the log is rotated.
+    pub max_size: u64,
+    /// Rotated files kept (`LOG.1` .. `LOG.KEEP`).
+    pub keep: u32,
+}
+
 /// Facts about one process, stored as JSON next to its script. The attributes are
 /// written in this order, in camelCase, `null` for a missing value.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +97,18 @@ pub struct Manifest {
     /// The managed program, if any.
     #[serde(deserialize_with = "lenient")]
     pub process: Option<String>,
+    /// The service it is tracked as (`KEY/NAME`: its cgroup `nixproc-sysvinit/KEY/NAME`).
+    #[serde(deserialize_with = "lenient")]
+    pub service: Option<String>,
+    /// Its respawn policy (foreground processes under the supervisor).
+    #[serde(deserialize_with = "lenient")]
+    pub respawn: Option<ManifestRespawn>,
+    /// The rotation of its log.
+    #[serde(deserialize_with = "lenient")]
+    pub log_rotate: Option<ManifestLogRotate>,
+    /// Its limits as the library takes them, by name (`"nofile": "1024:4096"`).
+    #[serde(deserialize_with = "lenient")]
+    pub limits: std::collections::BTreeMap<String, String>,
 }
 
 /// Why a manifest could not be read.
@@ -173,6 +209,18 @@ mod tests {
             }),
             process_is_daemon: false,
             process: Some("/bin/web".into()),
+            service: Some("var-run/web".into()),
+            respawn: Some(ManifestRespawn {
+                delay_ms: 1000,
+                attempts: 5,
+                window_ms: 60000,
+                settle_ms: 0,
+            }),
+            log_rotate: Some(ManifestLogRotate {
+                max_size: 1024,
+                keep: 2,
+            }),
+            limits: [("nofile".to_string(), "64:128".to_string())].into(),
         };
         let text = manifest.to_json();
         assert!(

@@ -306,7 +306,7 @@ fn here_documents_in_user_code_still_work() {
         run_activity(&script, "start"),
         format!(
             "MSG Starting Notes server...\ninitialize: about to start {program}\n  indented line\n\
-             START -p /var/run/notes.pid {program} --config /etc/notes.conf\nEVAL\n"
+             START -p /var/run/notes.pid -s var-run/notes {program} --config /etc/notes.conf\nEVAL\n"
         )
     );
     assert_eq!(

@@ -85,8 +85,9 @@ proptest! {
         prop_assert_eq!(&start[0], "MSG");
         prop_assert_eq!(&start[1], &format!("Starting {description}..."));
         prop_assert_eq!(&start[2], "WORDS");
-        // -p PIDFILE -u USER PROGRAM ARGS...
-        prop_assert_eq!(&start[3..7], &["-p", "/var/run/probe/probe.pid", "-u", "probe"]);
+        // -p PIDFILE -u USER PROGRAM ARGS... (a daemon with a user: nix-processmgmt's
+        // PID file in tmpDir)
+        prop_assert_eq!(&start[3..7], &["-p", "/tmp/probe.pid", "-u", "probe"]);
         prop_assert_eq!(&start[7], "/bin/probe");
         prop_assert_eq!(&start[8..8 + args.len()], &args[..]);
 
@@ -138,14 +139,7 @@ fn variables_the_environment_exports_keep_their_values() {
     let start = run(&r.script, "start");
     assert_eq!(
         &start[2..8],
-        [
-            "WORDS",
-            "-p",
-            "/var/run/probe/probe.pid",
-            "-u",
-            "probe",
-            "/bin/probe"
-        ]
+        ["WORDS", "-p", "/tmp/probe.pid", "-u", "probe", "/bin/probe"]
     );
     let show = run(&r.script, "show");
     assert_eq!(
