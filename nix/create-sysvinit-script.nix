@@ -70,6 +70,9 @@
 , minSequence ? 0
 , maxSequence ? 99
 , shell ? null
+  # How the output of foreground processes is rotated when a process does not say:
+  # { maxSize = "10M"; keep = 5; } (the default), or false for one growing file.
+, logRotate ? null
   # A package whose bin/ holds nixproc-sysvinit-render; used when the plugin is not
   # loaded. Defaults to the host-packages shim.
 , nixprocSysvinit ? null
@@ -101,13 +104,15 @@ let
   config = lib.dropNulls {
     inherit runtimeDir tmpDir logDir forceDisableUserChange
       minSequence maxSequence startDaemon stopDaemon reloadDaemon evaluateCommand
-      statusCommand restartActivity;
+      statusCommand restartActivity logRotate;
     supportedRunLevels =
       compat.supportedRunLevels { inherit supportedRunLevels supportedRunlevels; };
+    # The supervisor of this project's package (respawn, log rotation); libslack daemon
+    # only when named here (then without respawn and log rotation). `daemon` is
+    # accepted, as nix-processmgmt passes it, and not needed.
     startProcessAsDaemon =
       if startProcessAsDaemon != null then startProcessAsDaemon
-      else if daemon != null then "${daemon}/bin/daemon"
-      else null;
+      else "${renderPackage}/bin/nixproc-sysvinit-supervise";
     initialInstructions =
       if initialInstructions != null then initialInstructions
       else if initFunctions != null then ". ${initFunctions}"

@@ -12,7 +12,7 @@ let
     "directory" "path" "paths" "initialize" "removeActivities" "runlevels"
     "defaultStart" "defaultStop" "pidFile" "reloadSignal" "globalInstructions"
     "enableDaemonOutputLogging" "readiness"
-    "allowPrivilegedCredentials"
+    "allowPrivilegedCredentials" "respawn" "logRotate" "limits"
   ];
 
   min3 = a: b: c:
@@ -101,6 +101,17 @@ let
   userKeys = [ "group" "extraGroups" "description" "homeDir" "createHomeDir" "shell" "uid" ];
   readinessKeys = [ "tcpPort" "tcpHost" "command" "timeout" ];
   instructionKeys = [ "activity" "instruction" ];
+  respawnKeys = [ "delay" "attempts" "window" "settle" ];
+  logRotateKeys = [ "maxSize" "keep" ];
+  limitNames = [
+    "as" "core" "cpu" "cpuWeight" "data" "fsize" "locks" "memlock" "memory" "msgqueue"
+    "nice" "nofile" "nproc" "pids" "rss" "rtprio" "rttime" "sigpending" "stack"
+  ];
+  # A Boolean, or a set of `keys` only (respawn, logRotate).
+  boolOrKeys = keys: _: v:
+    if builtins.isBool v then null
+    else if plainSet v then unknownKey keys "" v
+    else wrong "a Boolean or an attribute set" v;
 
   plainSet = v: builtins.isAttrs v && !(v ? outPath);
   # The first problem of a list of (lazily computed) problems, or null.
@@ -281,6 +292,9 @@ let
         (if v.groups or null == null then null else namedEntries "account" accountProperties ".groups" v.groups)
         (if v.users or null == null then null else namedEntries "account" accountProperties ".users" v.users)
       ]);
+    respawn = boolOrKeys respawnKeys;
+    logRotate = boolOrKeys logRotateKeys;
+    limits = setWith (unknownKey limitNames "");
     readiness = setWith (v:
       firstProblem [
         (unknownKey readinessKeys "" v)
@@ -316,7 +330,7 @@ let
 in
 rec {
   inherit knownAttributes editDistance kindOf suggestAmong credentialKinds groupKeys userKeys
-    readinessKeys instructionKeys privilegedGroups;
+    readinessKeys instructionKeys privilegedGroups respawnKeys logRotateKeys limitNames;
 
   # How builders run: nixpkgs' shell and coreutils when given (so builds work in a
   # sandbox), else the host's /bin/sh and /usr/bin (the host-packages shim). Every
