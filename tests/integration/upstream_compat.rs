@@ -144,10 +144,12 @@ fn upstream_spellings_mean_what_they_mean_upstream() {
         assert_eq!(links(&p, 3), ["K99echo", "S00worker", "S01cron"], "{via:?}");
         assert_eq!(links(&p, 4), ["K98cron", "S00echo", "S00worker"], "{via:?}");
 
+        // A daemon with a user: nix-processmgmt's PID file in tmpDir.
         let worker = [
-            "start_daemon -n 5 -p \"$PIDFILE\" -u \"$RUN_AS\" \"$PROGRAM\" 1000",
+            "start_daemon -n 5 -p \"$PIDFILE\" -u \"$RUN_AS\" -s \"$SERVICE\" \"$PROGRAM\" 1000",
             "\nPROGRAM=/bin/sleep\n",
             "\nRUN_AS=worker\n",
+            "\nPIDFILE=/tmp/sleep.pid\n",
         ];
         assert_script_has(
             &p,
@@ -166,7 +168,7 @@ fn upstream_spellings_mean_what_they_mean_upstream() {
         assert!(group.contains("gid='2346'"), "{via:?}: ids.gids: {group}");
 
         let cron = [
-            "start_daemon -p \"$PIDFILE\" \"$PROGRAM\" 2000",
+            "start_daemon -p \"$PIDFILE\" -s \"$SERVICE\" \"$PROGRAM\" 2000",
             "\nPIDFILE=/var/run/sleep.pid\n",
             "\nPROGRAM=/bin/sleep\n",
         ];
@@ -390,9 +392,16 @@ fn upstream_webapps_example_deploys_through_the_switch() {
     assert!(page.contains(&format!("webapp-{webapp_port}")), "{page}");
     let other = get(nginx_port, "elsewhere.local").expect("nginx answers other names");
     assert!(other.contains("No web application is deployed"), "{other}");
-    let pid_file = d.dir.path().join("state/run/webapp/webapp.pid");
+    // The web application daemonized itself as its own user and wrote its PID file
+    // where nix-processmgmt's convention puts it: tmpDir (sticky, world-writable).
+    let pid_file = d.dir.path().join("state/tmp/webapp.pid");
     let pid = common::read_pid(&pid_file).expect("the webapp's PID file");
     assert!(common::pid_alive(pid));
+    assert_eq!(
+        common::uid_of(pid),
+        nix_uid("webapp"),
+        "the webapp runs as its user"
+    );
 
     assert_succeeded(&d.switch(&["--undeploy"]));
     assert!(common::port_closed(nginx_port), "nginx still answers");
@@ -463,4 +472,10 @@ fn upstream_advanced_example_deploys_without_user_changes() {
     for port in nginx.iter().chain(&webapps) {
         assert!(common::port_closed(*port), "port {port} still answers");
     }
+}
+
+/// The uid of account `name`, if it exists.
+fn nix_uid(name: &str) -> Option<u32> {
+    let out = Command::new("id").args(["-u", "--", name]).output().ok()?;
+    String::from_utf8_lossy(&out.stdout).trim().parse().ok()
 }
