@@ -9,7 +9,9 @@ use serde::Serialize;
 
 use super::execute::describe_status;
 use super::profile::Profile;
+use super::service_status::{self, ServiceStatus};
 use super::{DeployError, Result};
+use crate::tree::{layout, Manifest};
 
 /// The result of running the activity on one script.
 #[derive(Debug, Clone, Serialize)]
@@ -29,6 +31,10 @@ pub struct ActivityResult {
     /// The script's output, when captured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
+    /// For `status` with captured output: the service's processes, supervisor and
+    /// limits (see [`service_status::inspect`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub service: Option<ServiceStatus>,
     /// Seconds it ran.
     pub seconds: f64,
 }
@@ -83,6 +89,9 @@ pub fn run_activity(
         } else {
             None
         };
+        let service = (capture && activity == "status")
+            .then(|| service_of(profile, &name))
+            .flatten();
         let r = ActivityResult {
             name,
             code,
@@ -90,10 +99,18 @@ pub fn run_activity(
             state: (activity == "status").then(|| status_state(code)),
             status,
             output,
+            service,
             seconds: started.elapsed().as_secs_f64(),
         };
         on_result(&r);
         results.push(r);
     }
     Ok(results)
+}
+
+/// The running state of process `name`'s service, from its manifest in `profile`.
+fn service_of(profile: &Profile, name: &str) -> Option<ServiceStatus> {
+    let path = profile.root.as_ref()?.join(layout::manifest_path(name));
+    let manifest = Manifest::from_json(&std::fs::read_to_string(path).ok()?).ok()?;
+    service_status::inspect(&manifest)
 }

@@ -71,6 +71,7 @@ pub mod plan;
 pub mod profile;
 pub mod progress;
 pub mod safe_dir;
+pub mod service_status;
 pub mod switch;
 pub mod tool_dir;
 
