@@ -35,6 +35,7 @@ pub struct Progress {
     status_shown: bool,
     done: usize,
     total: usize,
+    echo_output: bool,
 }
 
 impl Progress {
@@ -48,7 +49,14 @@ impl Progress {
             status_shown: false,
             done: 0,
             total: 0,
+            echo_output: false,
         }
+    }
+
+    /// Whether the lines (text mode) show each finished step's output under it, as a
+    /// rollback does: what its stops found and killed is worth reading.
+    pub fn echo_output(&mut self, echo: bool) {
+        self.echo_output = echo;
     }
 
     /// Announces a phase of `total` steps.
@@ -90,7 +98,7 @@ impl Progress {
                 ok,
                 status,
                 elapsed,
-                ..
+                log,
             } => {
                 self.running.remove(&step.name);
                 self.done += 1;
@@ -117,6 +125,9 @@ impl Progress {
                     step.name,
                     elapsed.as_secs_f64()
                 );
+                if self.echo_output {
+                    show_output(log);
+                }
             }
             Event::Tick => {}
         }
@@ -159,5 +170,16 @@ impl Progress {
     /// Removes the status line (end of a phase).
     pub fn finish(&mut self) {
         self.clear_status();
+    }
+}
+
+/// Shows the output of a step (at most its last 20 lines), indented under its line.
+fn show_output(log: &std::path::Path) {
+    let Ok(text) = std::fs::read_to_string(log) else {
+        return;
+    };
+    let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+    for line in &lines[lines.len().saturating_sub(20)..] {
+        err!("      {line}");
     }
 }

@@ -381,6 +381,8 @@ impl<'a> Run<'a> {
             progress,
         } = self;
         progress.phase(stage.label(), steps.len());
+        // What a rollback's stops found (and killed) is shown: nothing is left unsaid.
+        progress.echo_output(stage == Stage::UndoStarts);
         let opts = execute::Options {
             jobs: settings.jobs,
             log_dir: journal
