@@ -43,6 +43,7 @@ fn install(dir: &TestDir) -> Install {
         "nixproc-sysvinit-switch",
         "nixproc-sysvinit-runactivity",
         "nixproc-sysvinit-render",
+        "nixproc-sysvinit-supervise",
     ] {
         common::install_program(&built.join(tool), &bin, tool);
     }

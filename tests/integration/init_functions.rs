@@ -299,7 +299,7 @@ fn webapp_script(
             (
                 "start",
                 format!(
-                    "log_info_msg {}\nstart_foreground -D daemon -p {pf}{user_opt} -o {lf} -- {wa} && wait_ready -p {pf} -t 20 -H 127.0.0.1 -P {port}\nevaluate_retval",
+                    "log_info_msg {}\nstart_foreground -D daemon -p {pf}{user_opt} -o {lf} -- {wa} && wait_ready -p {pf}{user_opt} -t 20 -H 127.0.0.1 -P {port}\nevaluate_retval",
                     shell_quote(format!("Starting {name}..."))
                 ),
             ),

@@ -193,8 +193,19 @@ fn local_users_cannot_steer_stop_or_fake_a_start() {
 
     // A regular PID file of the user's naming root's victim or the attacker's decoy
     // (which even runs the same wrapper and program): neither runs as the service's
-    // user, so neither is signalled nor counted as the service.
+    // user, so neither is signalled nor counted as the service. The service itself is
+    // still found, through its cgroup (or its processes' environment): status names its
+    // own processes, and stop stops them.
+    let mut running = Some((wrapper, client));
     for foreign in [victim_pid, decoy_pid] {
+        let (wrapper, client) = running.take().unwrap_or_else(|| {
+            let r = run_script(dir.path(), &script, &["start"], &[]);
+            assert_eq!(r.code, 0, "start: {r:?}");
+            let wrapper = read_pid(&pid_file).expect("the service's PID file");
+            let client = read_pid(&pid_file.with_extension("clientpid")).expect("its client");
+            guard.pid(wrapper).pid(client);
+            (wrapper, client)
+        });
         let rewrite = as_user(
             &svc.name,
             &format!(
@@ -204,16 +215,21 @@ fn local_users_cannot_steer_stop_or_fake_a_start() {
         );
         assert!(rewrite.status.success(), "{rewrite:?}");
         let r = run_script(dir.path(), &script, &["status"], &[]);
-        assert_eq!(r.code, 3, "status with PID {foreign}: {r:?}");
+        assert_eq!(r.code, 0, "status with PID {foreign}: {r:?}");
+        let pids: Vec<&str> = r.stdout.split_whitespace().collect();
+        assert!(
+            !pids.contains(&foreign.to_string().as_str())
+                && pids.contains(&client.to_string().as_str()),
+            "status names the service's own processes, not {foreign}: {r:?}"
+        );
         let r = run_script(dir.path(), &script, &["stop"], &[]);
         assert_eq!(r.code, 0, "stop with PID {foreign}: {r:?}");
         assert!(pid_alive(victim_pid) && pid_alive(decoy_pid), "{r:?}");
+        assert!(
+            !pid_alive(wrapper) && !pid_alive(client),
+            "the hidden service was stopped: {r:?}"
+        );
     }
-    // The service itself still runs (its user hid it); put its PID back and stop it.
-    fs::write(&pid_file, format!("{wrapper}\n")).unwrap();
-    let r = run_script(dir.path(), &script, &["stop"], &[]);
-    assert_eq!(r.code, 0, "stop: {r:?}");
-    assert!(!pid_alive(wrapper) && !pid_alive(client));
     assert!(pid_alive(victim_pid) && pid_alive(decoy_pid));
 
     // A PID file only root can write but naming a process of another user that runs the
@@ -238,14 +254,55 @@ fn local_users_cannot_steer_stop_or_fake_a_start() {
         pid_alive(decoy_pid),
         "a process of another user was signalled"
     );
-    // ... and in a world-writable directory even a root-owned PID file is refused.
+    // In a sticky directory (like /tmp: nix-processmgmt's place for the PID files of
+    // processes with a user) root's own PID file is trusted, a second name of it (a hard
+    // link, where the kernel lets a user link others' files) is not; in a world-writable
+    // directory without the sticky bit even a root-owned PID file is refused.
     let r = check(&format!(
-        "cp {} {t}/victim.pid && statusproc -p {t}/victim.pid victim",
+        "cp {} {t}/victim.pid && statusproc -p {t}/victim.pid {v}",
         shell_quote_path(&victim_pid_file),
-        t = shell_quote_path(&tmp)
+        t = shell_quote_path(&tmp),
+        v = shell_quote_path(&victim_program)
+    ));
+    assert_eq!(r.code, 0, "{r:?}");
+    let r = check(&format!(
+        "ln {t}/victim.pid {t}/linked.pid && statusproc -p {t}/linked.pid {v}",
+        t = shell_quote_path(&tmp),
+        v = shell_quote_path(&victim_program)
+    ));
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(r.stderr.contains("hard link"), "{r:?}");
+    let open = dir.mkdir("open", 0o777);
+    let r = check(&format!(
+        "cp {} {o}/victim.pid && statusproc -p {o}/victim.pid victim",
+        shell_quote_path(&victim_pid_file),
+        o = shell_quote_path(&open)
     ));
     assert_eq!(r.code, 4, "{r:?}");
     assert!(r.stderr.contains("writable by group or others"), "{r:?}");
+    // A PID file another user squatted in the sticky directory is refused, naming the
+    // file and its owner.
+    let squat = as_user(
+        &attacker.name,
+        &format!("echo {decoy_pid} > {t}/svc.pid", t = shell_quote_path(&tmp)),
+    );
+    assert!(squat.status.success(), "{squat:?}");
+    let r = check(&format!(
+        "statusproc -p {t}/svc.pid -u {u} {w}",
+        t = shell_quote_path(&tmp),
+        u = shell_quote(&svc.name),
+        w = shell_quote_path(&webapp)
+    ));
+    assert_eq!(r.code, 4, "{r:?}");
+    assert!(
+        r.stderr.contains(&format!(
+            "{t}/svc.pid: owned by uid {} ({})",
+            attacker.uid,
+            attacker.name,
+            t = tmp.display()
+        )),
+        "{r:?}"
+    );
 
     // A user process's directories are never made in a world-writable directory.
     let r = check(&format!(

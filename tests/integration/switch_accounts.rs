@@ -310,15 +310,6 @@ in
 /// The marker of a directory handed to root.
 const RELEASED: &str = ".nixproc-sysvinit-released";
 
-/// Whether the init-functions library hands a directory with the marker [`RELEASED`]
-/// back to the service's account.
-fn library_knows_the_marker() -> bool {
-    let parts = std::fs::read_dir(repo_root().join("nix/init-functions")).unwrap();
-    parts
-        .flatten()
-        .any(|p| std::fs::read_to_string(p.path()).is_ok_and(|t| t.contains(RELEASED)))
-}
-
 /// The paths under `dir` that `uid` owns (not following symbolic links).
 fn owned_by(dir: &Path, uid: u32) -> Vec<PathBuf> {
     let mut found = Vec::new();
@@ -438,15 +429,10 @@ fn a_recycled_uid_gets_nothing_the_deleted_account_had() {
         assert_eq!(owner, new_uid, "{}", path.display());
     }
     assert!(!home.join(RELEASED).exists());
-    // The init-functions hand the log directory to it as they start the service, once
-    // they know the marker; until then it stays root's.
+    // The init-functions hand the log directory to it as they start the service.
     let log_owner = std::fs::metadata(&log_dir).unwrap().uid();
-    if library_knows_the_marker() {
-        assert_eq!(log_owner, new_uid);
-        assert!(!log_dir.join(RELEASED).exists());
-    } else {
-        assert_eq!(log_owner, 0);
-    }
+    assert_eq!(log_owner, new_uid);
+    assert!(!log_dir.join(RELEASED).exists());
     assert_succeeded(&d.switch(&["--undeploy"]));
     assert!(!exists("passwd", &user) && exists("passwd", &other));
 }

@@ -152,6 +152,10 @@ fn stand_in_for_the_project(dir: &Path) {
             "nixproc-sysvinit-render",
             env!("CARGO_BIN_EXE_nixproc-sysvinit-render"),
         ),
+        (
+            "nixproc-sysvinit-supervise",
+            env!("CARGO_BIN_EXE_nixproc-sysvinit-supervise"),
+        ),
     ] {
         std::fs::copy(path, bin.join(name)).unwrap();
     }

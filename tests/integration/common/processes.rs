@@ -234,6 +234,43 @@ impl ProcessGuard {
         while targets.iter().any(|p| pid_alive(*p)) && Instant::now() < deadline {
             thread::sleep(Duration::from_millis(10));
         }
+        for m in &self.markers {
+            remove_service_cgroups(m);
+        }
+    }
+}
+
+/// Empties and removes the service cgroups of deployments whose runtime directory lies
+/// under `dir` (a test's directory): what a test that failed half-way leaves behind.
+pub fn remove_service_cgroups(dir: &str) {
+    use nixproc_sysvinit::tree::service::{cgroup_root, cgroup_v1_roots, escape_path, CGROUP_DIR};
+    let prefix = escape_path(dir);
+    let roots = cgroup_root().into_iter().chain(cgroup_v1_roots());
+    for top in roots.map(|r| r.join(CGROUP_DIR)) {
+        let Ok(keys) = fs::read_dir(&top) else {
+            continue;
+        };
+        for key in keys
+            .flatten()
+            .filter(|k| k.file_type().is_ok_and(|t| t.is_dir()))
+        {
+            if !key.file_name().to_string_lossy().starts_with(&prefix) {
+                continue;
+            }
+            for service in fs::read_dir(key.path()).into_iter().flatten().flatten() {
+                let path = service.path();
+                if !service.file_type().is_ok_and(|t| t.is_dir()) {
+                    continue;
+                }
+                let _ = fs::write(path.join("cgroup.kill"), "1");
+                let deadline = Instant::now() + Duration::from_secs(5);
+                while fs::remove_dir(&path).is_err() && Instant::now() < deadline {
+                    thread::sleep(Duration::from_millis(10));
+                }
+            }
+            let _ = fs::remove_dir(key.path());
+        }
+        let _ = fs::remove_dir(&top);
     }
 }
 
