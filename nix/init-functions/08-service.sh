@@ -93,12 +93,13 @@ _initfn_service_members() { # SERVICE UID
         return 0
     fi
     local -a env=()
-    local IFS=$'\n'
+    local joined
     for line in /proc/[0-9]*; do
         pid=${line#/proc/}
         { [ "$pid" = "$$" ] || [ "$pid" = "${BASHPID:-}" ]; } && continue
         { mapfile -d '' -t env <"$line/environ"; } 2>/dev/null || continue
-        [[ $'\n'"${env[*]}"$'\n' == *$'\n'"NIXPROC_SERVICE=$1"$'\n'* ]] || continue
+        printf -v joined '\n%s' "${env[@]}"
+        [[ $joined$'\n' == *$'\n'"NIXPROC_SERVICE=$1"$'\n'* ]] || continue
         _initfn_runs_as "$pid" "$2" && _initfn_alive "$pid" && _initfn_members+=("$pid")
     done
 }

@@ -13,6 +13,7 @@ mod fleet;
 mod golden;
 mod id_assign;
 mod init_functions;
+mod lifecycle;
 mod nix_credentials;
 mod nix_profiles;
 mod offline;
