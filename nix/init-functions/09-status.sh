@@ -114,11 +114,34 @@ statusproc() { # [-p PIDFILE] [-u USER] [-s SERVICE] PROGRAM
     _initfn_status_lookup "$_initfn_opt_pidfile" "$_initfn_opt_service" "$1" "$_initfn_uid"
     rc=$?
     case $rc in
-    0) printf '%s is running with PID %s\n' "$name" "${_initfn_found[*]}" ;;
+    0)
+        printf '%s is running with PID %s\n' "$name" "${_initfn_found[*]}"
+        _initfn_status_log_trouble "$name"
+        ;;
     1 | 3) _initfn_status_stopped "$name" "$rc" ;;
     *) printf '%s: status unknown (untrusted PID file %s)\n' "$name" "$_initfn_pidfile_used" ;;
     esac
     return "$rc"
+}
+
+# Adds a line when the supervisor of a running NAME reports that its log cannot be
+# written (a full disk): the service runs on, its output is lost. The state file is read
+# only when the PID file's directory passed the lookup's checks, and only its log_error
+# and log_dropped lines (nothing is started for it: status runs often).
+# Sets: nothing.
+_initfn_status_log_trouble() { # NAME
+    [ -n "$_initfn_pidfile_used" ] || return 0
+    local file=${_initfn_pidfile_used%.pid}.state key value error='' dropped=0
+    [ "$file" != "$_initfn_pidfile_used.state" ] && [ -f "$file" ] && ! [ -L "$file" ] || return 0
+    while IFS='=' read -r key value; do
+        case $key in
+        log_error) error=${value//[![:print:]]/?} ;;
+        log_dropped) [[ $value =~ ^[0-9]+$ ]] && dropped=$value ;;
+        esac
+    done <"$file" 2>/dev/null
+    [ -n "$error" ] && printf '%s: warning: its log cannot be written (%s); %s bytes of output lost\n' \
+        "$1" "$error" "$dropped"
+    return 0
 }
 
 # Prints why NAME is not running (LOOKUP-STATUS 1: its PID file is stale, 3: none),

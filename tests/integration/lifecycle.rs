@@ -556,3 +556,36 @@ fn the_switch_and_runactivity_with_a_respawned_service() {
         .collect();
     assert!(left.is_empty(), "cgroups left after undeploy: {left:?}");
 }
+
+/// A log that cannot be written (here its place is taken by a directory) neither stops
+/// nor blocks the service; status says so in one more line.
+#[test]
+fn a_log_that_cannot_be_written_shows_in_the_status_and_the_service_runs() {
+    assert!(is_root(), "this test renders with the supervisor and must run as root");
+    let dir = TestDir::new("nixproc-life-badlog-");
+    let program = dir.write(
+        "bin/chatty",
+        "#!/bin/bash\nwhile :; do echo line; sleep 0.05; done\n",
+        0o755,
+    );
+    let svc = Service::new(
+        dir,
+        serde_json::json!({
+            "name": "chatty",
+            "process": program.to_str().unwrap(),
+            "processIsDaemon": false,
+        }),
+    );
+    let log = PathBuf::from(svc.manifest["logFile"].as_str().unwrap());
+    fs::create_dir_all(&log).unwrap();
+    let r = svc.run("start", &[]);
+    assert_eq!(r.code, 0, "{r:?}");
+    let mut status = svc.run("status", &[]);
+    wait_until(Duration::from_secs(10), || {
+        status = svc.run("status", &[]);
+        status.stdout.contains("warning: its log cannot be written")
+    });
+    assert_eq!(status.code, 0, "{status:?}");
+    assert!(status.stdout.contains("warning: its log cannot be written"), "{status:?}");
+    assert!(status.stdout.lines().next().unwrap_or("").contains("is running"), "{status:?}");
+}
