@@ -12,7 +12,7 @@ let
     "directory" "path" "paths" "initialize" "removeActivities" "runlevels"
     "defaultStart" "defaultStop" "pidFile" "reloadSignal" "globalInstructions"
     "enableDaemonOutputLogging" "readiness"
-    "allowPrivilegedCredentials" "respawn" "logRotate" "limits"
+    "allowPrivilegedCredentials" "respawn" "logRotate" "limits" "logFiles"
   ];
 
   min3 = a: b: c:
@@ -319,7 +319,7 @@ let
   // sameCheck (nameCheck "process") [ "name" "instanceName" ]
   // sameCheck text [ "description" "directory" "initialize" "pidFile" "globalInstructions" ]
   // sameCheck bool [ "processIsDaemon" "enableDaemonOutputLogging" "allowPrivilegedCredentials" ]
-  // sameCheck scalars [ "args" "path" "paths" "removeActivities" ]
+  // sameCheck scalars [ "args" "path" "paths" "removeActivities" "logFiles" ]
   // sameCheck levels [ "runlevels" "defaultStart" "defaultStop" ];
 
   # An expression given as text (nix-build -E) has no file; Nix 2.8 gives the text itself.
@@ -568,6 +568,8 @@ rec {
           (length names);
       claims = r.runtimeFiles or { };
       claimNames = attrNames claims;
+      extraFiles = r.files or { };
+      fileNames = attrNames extraFiles;
       credentialTexts = indexed "group" groupNames groups ++ indexed "user" userNames users;
       # Linux limits one environment entry to 128 KiB.
       long = t: stringLength t > 65536;
@@ -586,9 +588,12 @@ rec {
       withClaims =
         if claimNames == [ ] then attrs
         else attrs // { inherit claimNames; } // listToAttrs (indexed "claim" claimNames claims);
+      withFiles =
+        if fileNames == [ ] then withClaims
+        else withClaims // { inherit fileNames; } // listToAttrs (indexed "file" fileNames extraFiles);
       withCredentials =
-        if credentialTexts == [ ] then withClaims
-        else withClaims // { inherit groupNames userNames; } // listToAttrs credentialTexts;
+        if credentialTexts == [ ] then withFiles
+        else withFiles // { inherit groupNames userNames; } // listToAttrs credentialTexts;
     in
     if asFile == [ ] then withCredentials
     else withCredentials // { passAsFile = asFile; };
@@ -648,5 +653,12 @@ rec {
       shift
     done
     put_each claim "$out/share/nixproc-sysvinit/runtime-files" ''${claimNames:-}
+    # Further files (the logrotate configuration).
+    i=0
+    for n in ''${fileNames:-}; do
+      mkdir -p "$out/''${n%/*}"
+      put "file$i" "$out/$n"
+      i=$((i + 1))
+    done
   '' + credentialsWrite;
 }

@@ -40,6 +40,8 @@ struct Rendered {
     /// Claims on run-time files: claim file name (below share/nixproc-sysvinit/
     /// runtime-files) and text.
     std::vector<RenderedFile> runtimeFiles;
+    /// Further files of the tree: path relative to it and text.
+    std::vector<RenderedFile> files;
 };
 
 /// Renders one process spec (JSON text).

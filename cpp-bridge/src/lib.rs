@@ -39,6 +39,8 @@ mod ffi {
         manifest: String,
         /// The claims on run-time files: claim file name and text.
         runtime_files: Vec<NamedText>,
+        /// Further files of the tree: path relative to it and text.
+        files: Vec<NamedText>,
     }
 
     extern "Rust" {
@@ -81,8 +83,10 @@ fn render_spec(input: &[u8]) -> Result<ffi::Rendered, PluginError> {
             text: c.text,
         })
         .collect();
+    let files = named(r.files.clone());
     Ok(ffi::Rendered {
         runtime_files,
+        files,
         name: r.name,
         script: r.script,
         sequence: r.sequence,

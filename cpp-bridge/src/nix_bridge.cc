@@ -217,7 +217,7 @@ void primSysvinitScript(EvalState & state, PosArg pos, Value ** args, Value & v)
 
     // The result, field by field as in the renderer's output contract; only `script`
     // carries the collected context.
-    auto attrs = state.buildBindings(8);
+    auto attrs = state.buildBindings(9);
     compat::mkString(state, attrs.alloc("name"), r.name);
     compat::mkString(state, attrs.alloc("script"), r.script, context);
     compat::mkInt(attrs.alloc("sequence"), r.sequence);
@@ -238,6 +238,7 @@ void primSysvinitScript(EvalState & state, PosArg pos, Value ** args, Value & v)
     }
     compat::mkString(state, attrs.alloc("manifest"), r.manifest);
     mkFiles(state, attrs.alloc("runtimeFiles"), r.runtimeFiles);
+    mkFiles(state, attrs.alloc("files"), r.files);
     v.mkAttrs(attrs);
 }
 

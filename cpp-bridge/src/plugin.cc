@@ -73,6 +73,7 @@ Rendered render(std::string_view specJson)
     out.users = files(r.users);
     out.manifest = std::string(r.manifest);
     out.runtimeFiles = files(r.runtime_files);
+    out.files = files(r.files);
     return out;
 }
 

@@ -51,5 +51,8 @@ createSystemVInitScript {
   args = [ "-c" configFile "-p" nginxStateDir "-e" "${nginxLogDir}/error.log" ];
   runlevels = [ 3 4 5 ];
   readiness = { tcpPort = port; };
+  # nginx writes these itself: the profile gets a logrotate configuration for them
+  # (etc/logrotate.d/nginx), which has nginx reopen them through `reload`.
+  logFiles = [ "${nginxLogDir}/access.log" "${nginxLogDir}/error.log" ];
   dependencies = map (w: w.pkg) webapps;
 }

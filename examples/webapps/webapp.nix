@@ -1,5 +1,6 @@
-# Constructor of a webapp instance: the example HTTP server run in the foreground
-# (daemonized by libslack daemon), listening on PORT, as its own user and group.
+# Constructor of a webapp instance: the example HTTP server run in the foreground under
+# the supervisor (restarted if it crashes, its output in a size-rotated log), listening
+# on PORT, as its own user and group.
 { createSystemVInitScript, webapp }:
 { instanceSuffix ? "", instanceName ? "webapp${instanceSuffix}", port ? 5000 }:
 
@@ -15,6 +16,8 @@ createSystemVInitScript {
   };
   # Start returns once the instance accepts connections.
   readiness = { tcpPort = port; };
+  # Restarted after a crash, at most 5 times a minute (then `status` says it failed).
+  respawn = true;
   user = instanceName;
   credentials = {
     groups.${instanceName} = { };

@@ -6,9 +6,11 @@
 
 pub mod credentials;
 pub mod layout;
+pub mod logrotate;
 pub mod manifest;
 pub mod script;
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io;
 use std::os::unix::fs::{symlink, PermissionsExt};
@@ -44,22 +46,30 @@ pub struct Rendered {
     pub credentials: CredentialFiles,
     /// The manifest as JSON text.
     pub manifest: String,
+    /// Further files of the tree, by path relative to it (the logrotate configuration).
+    #[serde(default)]
+    pub files: BTreeMap<String, String>,
 }
 
 /// Renders a validated spec.
 pub fn render(spec: &ProcessSpec) -> Result<Rendered> {
     let seq = layout::sequences(spec)?;
     let paths = layout::runtime_paths(spec);
-    let (script, activities) = script::render(spec, &paths);
-    let manifest = manifest::build(spec, seq.start, seq.stop, paths, activities).to_json();
+    let script = script::render(spec, &paths);
+    let files = logrotate::config(spec, script.reload.as_deref())
+        .map(|text| (tree::layout::logrotate_path(&spec.name), text))
+        .into_iter()
+        .collect();
+    let manifest = manifest::build(spec, seq.start, seq.stop, paths, script.activities).to_json();
     Ok(Rendered {
         name: spec.name.clone(),
-        script,
+        script: script.text,
         sequence: seq.start,
         stop_sequence: seq.stop,
         links: layout::links(spec, seq),
         credentials: credentials::render(&spec.credentials),
         manifest,
+        files,
     })
 }
 
@@ -123,6 +133,7 @@ pub fn write_tree(rendered: &Rendered, out: &Path) -> io::Result<()> {
         || account_names
             .into_iter()
             .any(|n| n.contains('/') || unsafe_path(n))
+        || rendered.files.keys().any(|p| unsafe_path(p))
     {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -158,12 +169,25 @@ pub fn write_tree(rendered: &Rendered, out: &Path) -> io::Result<()> {
             write_shared(&dir.join(name), text)?;
         }
     }
+    write_files(rendered, out)?;
     claim_runtime_files(rendered, out)?;
     let manifest = out.join(tree::layout::manifest_path(&rendered.name));
     if let Some(dir) = manifest.parent() {
         fs::create_dir_all(dir)?;
     }
     fs::write(manifest, &rendered.manifest)
+}
+
+/// Writes the further files of `rendered` (their paths checked already).
+fn write_files(rendered: &Rendered, out: &Path) -> io::Result<()> {
+    for (rel, text) in &rendered.files {
+        let path = out.join(rel);
+        if let Some(parent) = path.parent() {
+            fs::create_dir_all(parent)?;
+        }
+        write_shared(&path, text)?;
+    }
+    Ok(())
 }
 
 /// The file name of the claim on `path`: the path with every byte outside

@@ -429,8 +429,20 @@ fn generated_activities(
     generated
 }
 
-/// Renders the whole init.d script; returns its text and its activity names in order.
-pub fn render(spec: &ProcessSpec, paths: &RuntimePaths) -> (String, Vec<String>) {
+/// A rendered script.
+pub struct Rendering {
+    /// The script's text.
+    pub text: String,
+    /// Its activities, in order.
+    pub activities: Vec<String>,
+    /// Shell code doing what its generated `reload` does, on its own: the global
+    /// instructions and variables of its preamble, then the reload command (for the
+    /// logrotate configuration); `None` when its reload is not the generated one.
+    pub reload: Option<String>,
+}
+
+/// Renders the whole init.d script.
+pub fn render(spec: &ProcessSpec, paths: &RuntimePaths) -> Rendering {
     let mut out = String::with_capacity(2048);
     write_header(&mut out, spec);
     let mut vars = Variables::default();
@@ -449,7 +461,30 @@ pub fn render(spec: &ProcessSpec, paths: &RuntimePaths) -> (String, Vec<String>)
     let _ = writeln!(out, "{ARM}*)");
     let _ = writeln!(out, "{BODY}echo \"Usage: $0 {{{}}}\" >&2", names.join("|"));
     let _ = writeln!(out, "{BODY}exit 2\n{BODY};;\nesac");
-    (out, names)
+    let own_reload = names.iter().any(|n| n == "reload")
+        && !spec.activities.contains_key("reload")
+        && !spec.instructions.contains_key("reload");
+    let reload = words
+        .as_ref()
+        .filter(|_| spec.process_is_daemon && own_reload)
+        .map(|words| {
+            let mut code = String::new();
+            if !spec.global_instructions.trim().is_empty() {
+                code.push_str(spec.global_instructions.trim_end());
+                code.push('\n');
+            }
+            vars.write(&mut code);
+            let line = control_line(&spec.config.reload_daemon, words, Some(&spec.reload_signal));
+            if let Step::Command(command) = line {
+                code.push_str(&command);
+            }
+            code
+        });
+    Rendering {
+        text: out,
+        activities: names,
+        reload,
+    }
 }
 
 /// The interpreter line, the generated-by comment and the LSB header.

@@ -37,6 +37,7 @@ pub const PROCESS_ATTRIBUTES: &[&str] = &[
     "respawn",
     "logRotate",
     "limits",
+    "logFiles",
     "config",
 ];
 

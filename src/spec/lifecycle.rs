@@ -247,6 +247,27 @@ pub(super) fn check_log_rotate_wrapper(attrs: &Attrs, wrapper: &str) -> Result<(
     }
 }
 
+/// `logFiles`: the absolute paths of the log files the program writes itself (rotated by
+/// logrotate with the tree's configuration); no character logrotate would read as a glob
+/// or that cannot stand in its configuration (`*?[]{}`, quotes, backslash, blanks).
+pub(super) fn parse_log_files(attrs: &Attrs) -> Result<Vec<String>> {
+    let files = attrs.string_list("logFiles")?;
+    for (i, file) in files.iter().enumerate() {
+        let bad = file
+            .chars()
+            .find(|c| c.is_whitespace() || c.is_control() || "*?[]{}\"'\\".contains(*c));
+        if !file.starts_with('/') || bad.is_some() {
+            return Err(attrs.invalid(
+                &format!("logFiles[{i}]"),
+                format!(
+                    "{file:?} is not an absolute path without blanks, quotes, backslashes or glob characters (logrotate reads it)"
+                ),
+            ));
+        }
+    }
+    Ok(files)
+}
+
 /// `limits`: resource limits by prlimit's names (a value, `unlimited` or `{ soft; hard; }`;
 /// sizes in bytes or with a K/M/G/T suffix) and the cgroup limits `memory` (a size or
 /// `max`), `pids` (a number or `max`) and `cpuWeight` (1 to 10000).

@@ -90,6 +90,15 @@ impl Credentials {
     }
 }
 
+/// The log files a program writes itself, for the logrotate configuration of its tree.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OwnLogs {
+    /// Their absolute paths (`logFiles`).
+    pub files: Vec<String>,
+    /// Their rotation (`logRotate`, else the composition's).
+    pub rotate: LogRotate,
+}
+
 /// A fully parsed and validated process description.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProcessSpec {
@@ -152,6 +161,9 @@ pub struct ProcessSpec {
     pub log_rotate: Option<LogRotate>,
     /// Resource and cgroup limits, by name.
     pub limits: Limits,
+    /// Log files the program writes itself, and how logrotate rotates them (`None`
+    /// without `logFiles`, or with `logRotate = false`).
+    pub own_logs: Option<OwnLogs>,
     /// The global settings.
     pub config: GlobalConfig,
 }

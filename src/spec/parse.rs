@@ -11,10 +11,13 @@ use super::attributes::{
     PROCESS_ATTRIBUTES, READINESS_ATTRIBUTES, USER_KEYS,
 };
 use super::config::{parse_config, GlobalConfig};
-use super::lifecycle::{check_log_rotate_wrapper, parse_limits, parse_log_rotate, parse_respawn};
+use super::lifecycle::{
+    check_log_rotate_wrapper, parse_limits, parse_log_files, parse_log_rotate, parse_respawn,
+};
 use super::names::{check_name, debug_quote, shown_name, NameKind};
 use super::{
-    is_supervisor, Credentials, Dependency, Instruction, ProcessSpec, Readiness, ReadinessCheck,
+    is_supervisor, Credentials, Dependency, Instruction, OwnLogs, ProcessSpec, Readiness,
+    ReadinessCheck,
 };
 use crate::error::{kind_of, suggestion_suffix, Result, SpecError};
 
@@ -72,11 +75,20 @@ pub fn parse(value: &Value) -> Result<ProcessSpec> {
     let process_is_daemon = attrs.opt_bool("processIsDaemon")?.unwrap_or(true);
     let wrapper = &config.start_process_as_daemon;
     let respawn = parse_respawn(&attrs, process_is_daemon, wrapper)?;
-    check_log_rotate_wrapper(&attrs, wrapper)?;
-    // A composition's default rotation applies only where the wrapper can rotate.
-    let default_rotation = config.log_rotate.filter(|_| is_supervisor(wrapper));
-    // Only a foreground process's output is captured, so only it has a log to rotate.
-    let log_rotate = parse_log_rotate(&attrs, default_rotation)?.filter(|_| !process_is_daemon);
+    if !process_is_daemon {
+        check_log_rotate_wrapper(&attrs, wrapper)?;
+    }
+    let rotation = parse_log_rotate(&attrs, config.log_rotate)?;
+    // The output the supervisor captures of a foreground process (a composition's
+    // default applies only where the wrapper can rotate), and the program's own files.
+    let log_rotate = rotation.filter(|_| !process_is_daemon && is_supervisor(wrapper));
+    let log_files = parse_log_files(&attrs)?;
+    let own_logs = rotation
+        .filter(|_| !log_files.is_empty())
+        .map(|rotate| OwnLogs {
+            files: log_files,
+            rotate,
+        });
     let limits = parse_limits(&attrs)?;
 
     Ok(ProcessSpec {
@@ -109,6 +121,7 @@ pub fn parse(value: &Value) -> Result<ProcessSpec> {
         respawn,
         log_rotate,
         limits,
+        own_logs,
         process,
         config,
         name,
@@ -435,7 +448,7 @@ impl<'a> Attrs<'a> {
     }
 
     /// A list of strings (integers and booleans are turned into text like `toString`).
-    fn string_list(&self, key: &str) -> Result<Vec<String>> {
+    pub(super) fn string_list(&self, key: &str) -> Result<Vec<String>> {
         match self.get(key) {
             None | Some(Value::Null) => Ok(Vec::new()),
             Some(Value::Array(items)) => items

@@ -102,6 +102,14 @@ pub fn manifest_path(name: &str) -> String {
     format!("{MANIFEST_DIR}/{name}.{MANIFEST_EXTENSION}")
 }
 
+/// The directory of the logrotate configurations of the tree's processes.
+pub const LOGROTATE_DIR: &str = "etc/logrotate.d";
+
+/// The logrotate configuration of process `name`, for the log files it writes itself.
+pub fn logrotate_path(name: &str) -> String {
+    format!("{LOGROTATE_DIR}/{name}")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

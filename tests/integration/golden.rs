@@ -36,6 +36,9 @@ fn dump(r: &Rendered) -> String {
         "== share/nixproc-sysvinit/processes/{}.json\n{}",
         r.name, r.manifest
     ));
+    for (path, text) in &r.files {
+        out.push_str(&format!("== {path}\n{text}"));
+    }
     out
 }
 

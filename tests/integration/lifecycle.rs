@@ -158,7 +158,11 @@ fn a_setsid_grandchild_is_stopped_with_its_service() {
             "after stop (cgroups {cgroups}) still: {:?}",
             svc.processes()
         );
-        assert!(svc.cgroups().is_empty(), "cgroups left: {:?}", svc.cgroups());
+        assert!(
+            svc.cgroups().is_empty(),
+            "cgroups left: {:?}",
+            svc.cgroups()
+        );
         let r = svc.run("status", &env);
         assert_eq!(r.code, 3, "{r:?}");
     }
@@ -194,11 +198,16 @@ fn a_daemon_without_its_pid_file_fails_to_start_and_leaves_nothing() {
         assert_ne!(r.code, 0, "start (cgroups {cgroups}): {r:?}");
         assert!(
             r.stderr.contains("is not running after 1 s")
-                && r.stderr.contains("processes that the failed start of silent left"),
+                && r.stderr
+                    .contains("processes that the failed start of silent left"),
             "the start says it timed out and what it stopped: {r:?}"
         );
         assert!(svc.all_gone(), "left running: {:?}", svc.processes());
-        assert!(svc.cgroups().is_empty(), "cgroups left: {:?}", svc.cgroups());
+        assert!(
+            svc.cgroups().is_empty(),
+            "cgroups left: {:?}",
+            svc.cgroups()
+        );
     }
 }
 
@@ -256,7 +265,10 @@ fn status_tells_live_processes_from_a_dead_service_despite_a_stale_pid_file() {
 
 #[test]
 fn a_crash_loop_is_respawned_then_given_up_and_status_says_why() {
-    assert!(is_root(), "this test renders with the supervisor and must run as root");
+    assert!(
+        is_root(),
+        "this test renders with the supervisor and must run as root"
+    );
     let dir = TestDir::new("nixproc-life-crash-");
     let counter = dir.join("runs");
     let program = dir.write(
@@ -284,28 +296,39 @@ fn a_crash_loop_is_respawned_then_given_up_and_status_says_why() {
     });
     let text = fs::read_to_string(&state).unwrap_or_default();
     assert!(gave_up, "the supervisor gave up: {text}");
-    assert!(text.contains("\nrespawns=2\n"), "two restarts, then it gave up: {text}");
+    assert!(
+        text.contains("\nrespawns=2\n"),
+        "two restarts, then it gave up: {text}"
+    );
     assert!(text.contains("\nlast_exit=status 3\n"), "{text}");
     let runs = fs::read_to_string(&counter).unwrap().lines().count();
     assert_eq!(runs, 3, "the first run and two restarts");
     let r = svc.run("status", &[]);
     assert_eq!(r.code, 1, "a failed service is not running: {r:?}");
     assert!(
-        r.stdout.contains("failed: exited 3 times within 30 s") && r.stdout.contains("after 2 restarts"),
+        r.stdout.contains("failed: exited 3 times within 30 s")
+            && r.stdout.contains("after 2 restarts"),
         "status says it failed and why: {r:?}"
     );
     // Stopping a given-up service succeeds and leaves nothing.
     let r = svc.run("stop", &[]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(svc.all_gone(), "left running: {:?}", svc.processes());
-    assert!(svc.cgroups().is_empty(), "cgroups left: {:?}", svc.cgroups());
+    assert!(
+        svc.cgroups().is_empty(),
+        "cgroups left: {:?}",
+        svc.cgroups()
+    );
 }
 
 /// A process that crashes at once, with respawn: the start fails (it never settled)
 /// instead of reporting success and looping.
 #[test]
 fn a_crash_right_after_the_start_fails_the_start() {
-    assert!(is_root(), "this test renders with the supervisor and must run as root");
+    assert!(
+        is_root(),
+        "this test renders with the supervisor and must run as root"
+    );
     let dir = TestDir::new("nixproc-life-settle-");
     let program = dir.write("bin/dies", "#!/bin/bash\necho dying\nexit 4\n", 0o755);
     let svc = Service::new(
@@ -319,7 +342,10 @@ fn a_crash_right_after_the_start_fails_the_start() {
     );
     let r = svc.run("start", &[]);
     assert_ne!(r.code, 0, "{r:?}");
-    assert!(r.stderr.contains("exited during start with status 4"), "{r:?}");
+    assert!(
+        r.stderr.contains("exited during start with status 4"),
+        "{r:?}"
+    );
     assert!(svc.all_gone(), "left running: {:?}", svc.processes());
 }
 
@@ -358,7 +384,13 @@ fn limits_are_in_force_in_the_processes_and_their_cgroups() {
         limits
             .lines()
             .find(|l| l.starts_with(name))
-            .map(|l| l[name.len()..].split_whitespace().take(2).collect::<Vec<_>>().join(" "))
+            .map(|l| {
+                l[name.len()..]
+                    .split_whitespace()
+                    .take(2)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
             .unwrap_or_default()
     };
     assert_eq!(row("Max open files"), "123 456", "{limits}");
@@ -371,7 +403,10 @@ fn limits_are_in_force_in_the_processes_and_their_cgroups() {
                 .filter_map(|f| fs::read_to_string(f).ok())
                 .any(|v| v.trim() == want)
         };
-        assert!(cgroup_has("pids.max", "8"), "pids.max in a cgroup of the service");
+        assert!(
+            cgroup_has("pids.max", "8"),
+            "pids.max in a cgroup of the service"
+        );
         assert!(
             cgroup_has("memory.max", "67108864") || cgroup_has("memory.limit_in_bytes", "67108864"),
             "the memory limit in a cgroup of the service"
@@ -380,12 +415,19 @@ fn limits_are_in_force_in_the_processes_and_their_cgroups() {
         let forks: u32 = fs::read_to_string(&report).unwrap().trim().parse().unwrap();
         assert!(forks < 20, "pids.max stopped the forks at {forks}");
     } else {
-        assert!(r.stderr.contains("not applied"), "one warning names them: {r:?}");
+        assert!(
+            r.stderr.contains("not applied"),
+            "one warning names them: {r:?}"
+        );
     }
     let r = svc.run("stop", &[]);
     assert_eq!(r.code, 0, "{r:?}");
     assert!(svc.all_gone(), "left running: {:?}", svc.processes());
-    assert!(svc.cgroups().is_empty(), "cgroups left: {:?}", svc.cgroups());
+    assert!(
+        svc.cgroups().is_empty(),
+        "cgroups left: {:?}",
+        svc.cgroups()
+    );
 }
 
 /// Without cgroups the cgroup limits cannot apply: the start says which, once.
@@ -404,7 +446,11 @@ fn limits_without_a_controller_are_named_in_one_warning() {
     );
     let r = svc.run("start", &[("NIXPROC_CGROUPS", "0")]);
     assert_eq!(r.code, 0, "{r:?}");
-    let warnings: Vec<&str> = r.stderr.lines().filter(|l| l.contains("not applied")).collect();
+    let warnings: Vec<&str> = r
+        .stderr
+        .lines()
+        .filter(|l| l.contains("not applied"))
+        .collect();
     assert_eq!(warnings.len(), 1, "{r:?}");
     assert!(
         warnings[0].contains("memory=33554432") && warnings[0].contains("cpuWeight=50"),
@@ -419,7 +465,10 @@ fn limits_without_a_controller_are_named_in_one_warning() {
 /// service's PIDs, respawns, last exit and the limits in force, for runactivity's JSON.
 #[test]
 fn service_status_reports_pids_supervisor_and_limits() {
-    assert!(is_root(), "this test renders with the supervisor and must run as root");
+    assert!(
+        is_root(),
+        "this test renders with the supervisor and must run as root"
+    );
     let dir = TestDir::new("nixproc-life-json-");
     let program = forking_program(&dir);
     let svc = Service::new(
@@ -442,7 +491,10 @@ fn service_status_reports_pids_supervisor_and_limits() {
         assert!(pids.contains(&pid), "{pid} in {status:?}");
     }
     let supervisor = status.supervisor.as_ref().expect("the supervisor's state");
-    assert_eq!((supervisor.state.as_str(), supervisor.respawns), ("running", 0));
+    assert_eq!(
+        (supervisor.state.as_str(), supervisor.respawns),
+        ("running", 0)
+    );
     assert_eq!(status.limits["nofile"].configured, "2048");
     assert_eq!(status.limits["nofile"].in_force.as_deref(), Some("2048"));
     if cgroups_here() {
@@ -470,7 +522,10 @@ fn a_state_file_that_is_a_link_is_not_read() {
     );
     let r = run_script(dir.path(), &snippet, &[], &[]);
     assert_eq!(r.code, 3, "{r:?}");
-    assert!(!r.stdout.contains("SECRET") && !r.stderr.contains("SECRET"), "{r:?}");
+    assert!(
+        !r.stdout.contains("SECRET") && !r.stderr.contains("SECRET"),
+        "{r:?}"
+    );
     let _ = Path::new(&secret);
 }
 
@@ -538,7 +593,10 @@ fn the_switch_and_runactivity_with_a_respawned_service() {
             .is_some_and(|p| p != old && pid_alive(p))),
         "respawned"
     );
-    assert!(wait_http(port, Duration::from_secs(10)).is_some(), "it answers again");
+    assert!(
+        wait_http(port, Duration::from_secs(10)).is_some(),
+        "it answers again"
+    );
     let again = status(&d);
     assert_eq!(again["supervisor"]["respawns"], 1, "{again}");
     assert_eq!(again["supervisor"]["lastExit"], "signal KILL", "{again}");
@@ -561,7 +619,10 @@ fn the_switch_and_runactivity_with_a_respawned_service() {
 /// nor blocks the service; status says so in one more line.
 #[test]
 fn a_log_that_cannot_be_written_shows_in_the_status_and_the_service_runs() {
-    assert!(is_root(), "this test renders with the supervisor and must run as root");
+    assert!(
+        is_root(),
+        "this test renders with the supervisor and must run as root"
+    );
     let dir = TestDir::new("nixproc-life-badlog-");
     let program = dir.write(
         "bin/chatty",
@@ -586,6 +647,17 @@ fn a_log_that_cannot_be_written_shows_in_the_status_and_the_service_runs() {
         status.stdout.contains("warning: its log cannot be written")
     });
     assert_eq!(status.code, 0, "{status:?}");
-    assert!(status.stdout.contains("warning: its log cannot be written"), "{status:?}");
-    assert!(status.stdout.lines().next().unwrap_or("").contains("is running"), "{status:?}");
+    assert!(
+        status.stdout.contains("warning: its log cannot be written"),
+        "{status:?}"
+    );
+    assert!(
+        status
+            .stdout
+            .lines()
+            .next()
+            .unwrap_or("")
+            .contains("is running"),
+        "{status:?}"
+    );
 }

@@ -170,6 +170,7 @@ fn assert_same_rendering(got: &Value, want: &Value, what: &str) {
         keys(got),
         vec![
             "credentials",
+            "files",
             "links",
             "manifest",
             "name",
