@@ -76,65 +76,25 @@
 #   paths (an rc.d entry thus resolves through the process's own relative link).
 # Both give the same files after links are resolved; the profile references every
 # store path the scripts mention either way.
+#
+# The arguments other than `name` and `chunkSize` are those of ./call-model.nix, which
+# holds their defaults and calls the model; an argument neither knows is an error.
 { exprFile
-, system ? builtins.currentSystem
-, pkgs ? null
-, stateDir ? "/var"
-, runtimeDir ? "${stateDir}/run"
-, logDir ? "${stateDir}/log"
-, tmpDir ? (if stateDir == "/var" then "/tmp" else "${stateDir}/tmp")
-, cacheDir ? "${stateDir}/cache"
-, spoolDir ? "${stateDir}/spool"
-, lockDir ? "${stateDir}/lock"
-, libDir ? "${stateDir}/lib"
-, forceDisableUserChange ? false
-, extraParams ? { }
-  # Arguments for the model given with the tools' --arg/--argstr, an attribute set; like
-  # extraParams, only those the model declares are passed.
-, cliArgs ? { }
 , name ? "nixproc-sysvinit-profile"
   # With the plugin: how many processes' renderings travel in one JSON text (see below).
 , chunkSize ? 100
-}:
+, ...
+}@args:
 
 let
   lib = import ./lib.nix;
 
-  extra =
-    if builtins.isString extraParams then
-      (if extraParams == "" then { } else builtins.fromJSON extraParams)
-    else extraParams;
-
-  model = import exprFile;
-
-  # The package set and what to call it (see "The package set" above).
-  nixpkgsFound = builtins.tryEval (builtins.findFile builtins.nixPath "nixpkgs");
-  modelArgs = if builtins.isFunction model then builtins.functionArgs model else { };
-  packageSet =
-    if !(modelArgs ? pkgs) then "none (the model takes no pkgs)"
-    else if pkgs != null then "given"
-    else if !nixpkgsFound.success then "host-packages shim"
-    else if modelArgs.pkgs or false then "model default"
-    else "nixpkgs";
-  chosenPkgs =
-    if pkgs != null then pkgs
-    else if nixpkgsFound.success then import nixpkgsFound.value { inherit system; }
-    else import ./host-packages.nix { inherit system; };
-  # Left out when the model's own default is to be used.
-  pkgsArg = if packageSet == "model default" then { } else { pkgs = chosenPkgs; };
-
-  available = pkgsArg // {
-    inherit system stateDir runtimeDir logDir tmpDir cacheDir spoolDir lockDir libDir
-      forceDisableUserChange;
-    processManager = "sysvinit";
-  } // extra // cliArgs;
-
-  processes =
-    if builtins.isFunction model then
-      model (builtins.intersectAttrs (builtins.functionArgs model) available)
-    else model;
-
-  where = " in ${toString exprFile}";
+  ownArgs = [ "name" "chunkSize" ];
+  modelArgNames = builtins.attrNames (builtins.functionArgs (import ./call-model.nix));
+  unknownArgs = builtins.filter (a: !(builtins.elem a (ownArgs ++ modelArgNames)))
+    (builtins.attrNames args);
+  called = import ./call-model.nix (builtins.removeAttrs args ownArgs);
+  inherit (called) processes packageSet chosenPkgs system where;
 
   packageOf = instance:
     let value = processes.${instance}; in
@@ -362,7 +322,10 @@ let
     done
   '';
 in
-if !(builtins.isAttrs processes) then
+if unknownArgs != [ ] then
+  let a = builtins.head unknownArgs; in
+  throw "build-profile: unknown argument '${a}'${lib.suggestAmong (ownArgs ++ modelArgNames) a}"
+else if !(builtins.isAttrs processes) then
   throw "processes model${where}: must evaluate to an attribute set of instances, got ${lib.kindOf processes}"
 else if !(builtins.isInt chunkSize && chunkSize > 0) then
   throw "build-profile: chunkSize must be a positive integer, got ${builtins.toJSON chunkSize}"

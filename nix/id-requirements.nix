@@ -7,58 +7,22 @@
 #     [the other arguments of build-profile.nix: stateDir, runtimeDir, ..., pkgs, system,
 #      forceDisableUserChange, extraParams, cliArgs]
 #
-# The model is called exactly as build-profile.nix calls it (the same arguments, only
-# those it declares, the same choice of package set), so it sees what a deployment
-# sees. The result maps every instance to { kind = builtins.typeOf VALUE; properties =
-# { ATTRIBUTE = LIST; }; }, with only the requirement attributes the instance has; a
-# list element that is not a string, and a value that is not a list, become
+# The model is called by ./call-model.nix, as build-profile.nix calls it (the same
+# arguments, only those it declares, the same choice of package set), so it sees what a
+# deployment sees. The result maps every instance to { kind = builtins.typeOf VALUE;
+# properties = { ATTRIBUTE = LIST; }; }, with only the requirement attributes the
+# instance has; a list element that is not a string, and a value that is not a list, become
 # { kind = builtins.typeOf ELEMENT; } for the tool to report. Nothing else of an
 # instance is looked at: its `pkg` need not build, or even evaluate.
 { exprFile
 , serviceProperty ? null
-, system ? builtins.currentSystem
-, pkgs ? null
-, stateDir ? "/var"
-, runtimeDir ? "${stateDir}/run"
-, logDir ? "${stateDir}/log"
-, tmpDir ? (if stateDir == "/var" then "/tmp" else "${stateDir}/tmp")
-, cacheDir ? "${stateDir}/cache"
-, spoolDir ? "${stateDir}/spool"
-, lockDir ? "${stateDir}/lock"
-, libDir ? "${stateDir}/lib"
-, forceDisableUserChange ? false
-, extraParams ? { }
-, cliArgs ? { }
-}:
+  # The other arguments are those of ./call-model.nix.
+, ...
+}@args:
 
 let
-  extra =
-    if builtins.isString extraParams then
-      (if extraParams == "" then { } else builtins.fromJSON extraParams)
-    else extraParams;
-
-  model = import exprFile;
-
-  # The package set as build-profile.nix chooses it; only forced if the model uses it.
-  nixpkgsFound = builtins.tryEval (builtins.findFile builtins.nixPath "nixpkgs");
-  declared = if builtins.isFunction model then builtins.functionArgs model else { };
-  keepModelDefault = pkgs == null && nixpkgsFound.success && (declared.pkgs or false);
-  chosenPkgs =
-    if pkgs != null then pkgs
-    else if nixpkgsFound.success then import nixpkgsFound.value { inherit system; }
-    else import ./host-packages.nix { inherit system; };
-  pkgsArg = if keepModelDefault then { } else { pkgs = chosenPkgs; };
-
-  available = pkgsArg // {
-    inherit system stateDir runtimeDir logDir tmpDir cacheDir spoolDir lockDir libDir
-      forceDisableUserChange;
-    processManager = "sysvinit";
-  } // extra // cliArgs;
-
-  processes =
-    if builtins.isFunction model then
-      model (builtins.intersectAttrs declared available)
-    else model;
+  inherit (import ./call-model.nix (builtins.removeAttrs args [ "serviceProperty" ]))
+    processes;
 
   properties =
     if serviceProperty == null then [ "requireUniqueIdsFor" "requiresUniqueIdsFor" ]

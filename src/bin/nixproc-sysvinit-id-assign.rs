@@ -3,15 +3,14 @@
 //! `nixproc-id-assign` does (with its option names), without Dynamic Disnix.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 
-use nixproc_sysvinit::deploy::cli::{ModelArgs, RunArgs};
+use nixproc_sysvinit::deploy::cli::{DirArgs, ModelArgs, RunArgs};
 use nixproc_sysvinit::deploy::model::{BuildParams, ModelSource};
-use nixproc_sysvinit::deploy::{self as deploy};
 use nixproc_sysvinit::ids::{self, Inputs, ServiceProperty};
 
 /// Assign unique ids to the process instances of a processes model, from their
@@ -50,66 +49,10 @@ struct Cli {
     show_trace: bool,
 }
 
-/// The directory arguments of the model, as the switch takes them.
-#[derive(clap::Args, Debug)]
-struct DirArgs {
-    /// State directory [default: /var for root, $HOME/var otherwise].
-    #[arg(long, env = "NIXPROC_STATE_DIR")]
-    state_dir: Option<PathBuf>,
-    /// Runtime directory (PID files) [default: STATE/run].
-    #[arg(long, env = "NIXPROC_RUNTIME_DIR")]
-    runtime_dir: Option<PathBuf>,
-    /// Log directory [default: STATE/log].
-    #[arg(long, env = "NIXPROC_LOG_DIR")]
-    log_dir: Option<PathBuf>,
-    /// Temp directory [default: /tmp for STATE=/var, else STATE/tmp].
-    #[arg(long, env = "NIXPROC_TMP_DIR")]
-    tmp_dir: Option<PathBuf>,
-    /// Cache directory [default: STATE/cache].
-    #[arg(long, env = "NIXPROC_CACHE_DIR")]
-    cache_dir: Option<PathBuf>,
-    /// Spool directory [default: STATE/spool].
-    #[arg(long, env = "NIXPROC_SPOOL_DIR")]
-    spool_dir: Option<PathBuf>,
-    /// Lock directory [default: STATE/lock].
-    #[arg(long, env = "NIXPROC_LOCK_DIR")]
-    lock_dir: Option<PathBuf>,
-    /// Library directory [default: STATE/lib].
-    #[arg(long, env = "NIXPROC_LIB_DIR")]
-    lib_dir: Option<PathBuf>,
-}
-
-impl DirArgs {
-    /// The directories as the model's argument names and values; those not given keep
-    /// the model's defaults, except the state directory, defaulted as the switch does.
-    fn params(&self) -> Vec<(&'static str, String)> {
-        let text = |p: &Path| p.to_string_lossy().into_owned();
-        let state = self
-            .state_dir
-            .clone()
-            .unwrap_or_else(deploy::default_state_dir);
-        let mut out = vec![("stateDir", text(&state))];
-        for (name, dir) in [
-            ("runtimeDir", &self.runtime_dir),
-            ("logDir", &self.log_dir),
-            ("tmpDir", &self.tmp_dir),
-            ("cacheDir", &self.cache_dir),
-            ("spoolDir", &self.spool_dir),
-            ("lockDir", &self.lock_dir),
-            ("libDir", &self.lib_dir),
-        ] {
-            if let Some(dir) = dir {
-                out.push((name, text(dir)));
-            }
-        }
-        out
-    }
-}
-
 impl Cli {
     fn build_params(&self) -> Result<BuildParams> {
         Ok(BuildParams {
-            dirs: self.dirs.params(),
+            dirs: self.dirs.builder_dirs(&self.dirs.state()),
             force_disable_user_change: self.model.force_disable_user_change()?,
             extra_params: self.model.extra_params.clone(),
             model_args: self.model.model_args(),

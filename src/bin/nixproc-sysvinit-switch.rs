@@ -7,12 +7,15 @@ use std::process::ExitCode;
 use anyhow::{anyhow, bail, Context, Result};
 use clap::{ArgGroup, Parser};
 
-use nixproc_sysvinit::deploy::cli::{DeploymentArgs, ModelArgs, RemoteArgs, RunArgs};
+use nixproc_sysvinit::deploy::cli::{
+    DeploymentArgs, DirArgs, Dirs, ModelArgs, RemoteArgs, RunArgs,
+};
 use nixproc_sysvinit::deploy::journal::Commit;
 use nixproc_sysvinit::deploy::model::{self, BuildParams, ModelSource};
 use nixproc_sysvinit::deploy::switch::{self, Settings};
 use nixproc_sysvinit::deploy::tool_dir::{self, StateOptions, ToolDir};
 use nixproc_sysvinit::deploy::{self as deploy, generations};
+use nixproc_sysvinit::ids::deployment::{self as ids, AssignArgs};
 use nixproc_sysvinit::remote::{self, fleet, Echo, HostSpec};
 
 /// Deploy processes with sysvinit scripts: stop obsolete, start new and restart changed
@@ -21,7 +24,8 @@ use nixproc_sysvinit::remote::{self, fleet, Echo, HostSpec};
 #[command(name = "nixproc-sysvinit-switch", version)]
 #[command(group(ArgGroup::new("operation").args([
     "undeploy", "rollback", "switch_generation", "list_generations",
-    "delete_generations", "delete_all_generations"])))]
+    "delete_generations", "delete_all_generations"]).conflicts_with("assign_ids")))]
+#[command(mut_arg("lib_dir", |a| a.help(LIB_DIR_HELP)))]
 struct Cli {
     /// A processes model (processes.nix) to build, a prebuilt profile directory
     /// (anything containing etc/rc.d), or a flake directory (its processes.default).
@@ -40,32 +44,8 @@ struct Cli {
     #[arg(short = 'o', long)]
     old_profile: Option<PathBuf>,
 
-    /// State directory [default: /var for root, $HOME/var otherwise].
-    #[arg(long, env = "NIXPROC_STATE_DIR")]
-    state_dir: Option<PathBuf>,
-    /// Runtime directory (PID files) [default: STATE/run].
-    #[arg(long, env = "NIXPROC_RUNTIME_DIR")]
-    runtime_dir: Option<PathBuf>,
-    /// Log directory [default: STATE/log].
-    #[arg(long, env = "NIXPROC_LOG_DIR")]
-    log_dir: Option<PathBuf>,
-    /// Temp directory [default: /tmp for STATE=/var, else STATE/tmp].
-    #[arg(long, env = "NIXPROC_TMP_DIR")]
-    tmp_dir: Option<PathBuf>,
-    /// Cache directory [default: STATE/cache].
-    #[arg(long, env = "NIXPROC_CACHE_DIR")]
-    cache_dir: Option<PathBuf>,
-    /// Spool directory [default: STATE/spool].
-    #[arg(long, env = "NIXPROC_SPOOL_DIR")]
-    spool_dir: Option<PathBuf>,
-    /// Lock directory [default: STATE/lock].
-    #[arg(long, env = "NIXPROC_LOCK_DIR")]
-    lock_dir: Option<PathBuf>,
-    /// Library directory, the model's libDir [default: STATE/lib]. The tool's own lock,
-    /// journal and logs live next to the profile link, in .PROFILE.nixproc-sysvinit/;
-    /// what an earlier version kept in LIB/nixproc-sysvinit/PROFILE is moved there.
-    #[arg(long, env = "NIXPROC_LIB_DIR")]
-    lib_dir: Option<PathBuf>,
+    #[command(flatten)]
+    dirs: DirArgs,
     /// Pass --show-trace to nix-build.
     #[arg(long)]
     show_trace: bool,
@@ -73,6 +53,9 @@ struct Cli {
     /// time [default: libnixproc_sysvinit_plugin.so next to this executable, if there].
     #[arg(long, env = "NIXPROC_PLUGIN", value_name = "PATH")]
     plugin: Option<String>,
+
+    #[command(flatten)]
+    ids: AssignArgs,
 
     /// Stop every process and deploy an empty profile.
     #[arg(long)]
@@ -117,6 +100,12 @@ struct Cli {
     quiet: bool,
 }
 
+/// `--lib-dir` as the switch has it.
+const LIB_DIR_HELP: &str = "Library directory, the model's libDir [default: STATE/lib]. The \
+    tool's own lock, journal and logs live next to the profile link, in \
+    .PROFILE.nixproc-sysvinit/; what an earlier version kept in LIB/nixproc-sysvinit/PROFILE \
+    is moved there.";
+
 /// What the profile is to become.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Target {
@@ -145,17 +134,6 @@ enum Operation {
     Switch(Target),
 }
 
-struct Dirs {
-    state: PathBuf,
-    runtime: PathBuf,
-    log: PathBuf,
-    tmp: PathBuf,
-    cache: PathBuf,
-    spool: PathBuf,
-    lock: PathBuf,
-    lib: PathBuf,
-}
-
 impl Cli {
     fn operation(&self) -> Operation {
         if self.list_generations {
@@ -182,61 +160,15 @@ impl Cli {
         }
     }
 
-    fn dirs(&self) -> Dirs {
-        let state = self
-            .state_dir
-            .clone()
-            .unwrap_or_else(deploy::default_state_dir);
-        let or = |v: &Option<PathBuf>, d: &str| v.clone().unwrap_or_else(|| state.join(d));
-        let tmp = self.tmp_dir.clone().unwrap_or_else(|| {
-            if state == Path::new("/var") {
-                PathBuf::from("/tmp")
-            } else {
-                state.join("tmp")
-            }
-        });
-        Dirs {
-            runtime: or(&self.runtime_dir, "run"),
-            log: or(&self.log_dir, "log"),
-            cache: or(&self.cache_dir, "cache"),
-            spool: or(&self.spool_dir, "spool"),
-            lock: or(&self.lock_dir, "lock"),
-            lib: or(&self.lib_dir, "lib"),
-            tmp,
-            state,
-        }
-    }
-
-    /// The directory options whose default lies in the state directory, in the order
-    /// given to the profile builder: (option, builder argument, value).
-    fn state_subdirs(&self) -> [(&'static str, &'static str, &Option<PathBuf>); 7] {
-        [
-            ("--runtime-dir", "runtimeDir", &self.runtime_dir),
-            ("--log-dir", "logDir", &self.log_dir),
-            ("--tmp-dir", "tmpDir", &self.tmp_dir),
-            ("--cache-dir", "cacheDir", &self.cache_dir),
-            ("--spool-dir", "spoolDir", &self.spool_dir),
-            ("--lock-dir", "lockDir", &self.lock_dir),
-            ("--lib-dir", "libDir", &self.lib_dir),
-        ]
-    }
-
     fn build_params(&self) -> Result<BuildParams> {
-        let text = |p: &Path| p.to_string_lossy().into_owned();
         // A model for another machine gets that machine's system directories unless
         // told otherwise, whoever builds it here.
-        let state_dir = match (&self.state_dir, self.remote.is_remote()) {
+        let state_dir = match (&self.dirs.state_dir, self.remote.is_remote()) {
             (None, true) => PathBuf::from("/var"),
-            _ => self.dirs().state,
+            _ => self.dirs.state(),
         };
-        let mut dirs = vec![("stateDir", text(&state_dir))];
-        for (_, name, dir) in self.state_subdirs() {
-            if let Some(dir) = dir {
-                dirs.push((name, text(dir)));
-            }
-        }
         Ok(BuildParams {
-            dirs,
+            dirs: self.dirs.builder_dirs(&state_dir),
             force_disable_user_change: self.model.force_disable_user_change()?,
             extra_params: self.model.extra_params.clone(),
             model_args: self.model.model_args(),
@@ -268,11 +200,14 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: &Cli) -> Result<()> {
+    if cli.ids.assign_ids {
+        assign_ids(cli)?;
+    }
     if cli.remote.is_remote() {
         return run_remote(cli);
     }
     let profile = cli.deployment.profile_link();
-    let dirs = cli.dirs();
+    let dirs = cli.dirs.resolve();
     match cli.operation() {
         Operation::ListGenerations => {
             print!(
@@ -315,8 +250,8 @@ impl Cli {
     ) -> StateOptions<'a> {
         StateOptions {
             profile,
-            state_dir: self.state_dir.as_deref(),
-            lib_dir: self.lib_dir.as_deref(),
+            state_dir: self.dirs.state_dir.as_deref(),
+            lib_dir: self.dirs.lib_dir.as_deref(),
             wait: self.run.wait(),
             nix_options,
         }
@@ -374,6 +309,27 @@ impl Cli {
             nix_options: self.run.nix_options(),
         })
     }
+}
+
+/// `--assign-ids`: the ids of every model this run builds (the fleet's, or the one given)
+/// assigned and written before anything else happens; one line per ids file changed.
+fn assign_ids(cli: &Cli) -> Result<()> {
+    let params = cli.build_params()?;
+    let models = match &cli.remote.hosts {
+        Some(_) => ids::models_of_hosts(&fleet_hosts(cli)?, &params),
+        None => vec![ids::Model {
+            file: cli.path.clone().context(
+                "--assign-ids: no processes model given (pass PATH or set NIXPROC_PROCESSES)",
+            )?,
+            params,
+        }],
+    };
+    for written in cli.ids.assign(&models, !cli.dry_run)? {
+        if !cli.quiet {
+            eprintln!("{written}");
+        }
+    }
+    Ok(())
 }
 
 /// Prints the plan of a switch to `new` (`--dry-run`): as text, JSON or (`--graph`) DOT.
@@ -716,13 +672,17 @@ impl std::error::Error for HostsFailed {}
 /// there, the operation, and `--json` when its events are read back.
 fn remote_args(cli: &Cli, events: bool) -> Result<Vec<String>> {
     let mut args = vec!["--profile".to_string(), cli.deployment.profile.clone()];
-    let path = |p: &PathBuf| p.to_string_lossy().into_owned();
+    let path = |p: &Path| p.to_string_lossy().into_owned();
     let dir_options = [
-        ("--profiles-dir", &cli.deployment.profiles_dir),
-        ("--state-dir", &cli.state_dir),
+        ("--profiles-dir", cli.deployment.profiles_dir.as_deref()),
+        ("--state-dir", cli.dirs.state_dir.as_deref()),
     ]
     .into_iter()
-    .chain(cli.state_subdirs().map(|(option, _, dir)| (option, dir)));
+    .chain(
+        cli.dirs
+            .state_subdirs()
+            .map(|(option, _, dir)| (option, dir)),
+    );
     for (option, dir) in dir_options {
         if let Some(dir) = dir {
             args.extend([option.to_string(), path(dir)]);

@@ -1,7 +1,8 @@
-//! Command-line options shared by the deployment tools (`nixproc-sysvinit-switch` and
-//! `nixproc-sysvinit-runactivity`), so both name and resolve a deployment the same way.
+//! Command-line options shared by the deployment tools (`nixproc-sysvinit-switch`,
+//! `nixproc-sysvinit-runactivity` and `nixproc-sysvinit-id-assign`), so they name and
+//! resolve a deployment the same way.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 
@@ -46,6 +47,120 @@ impl DeploymentArgs {
     /// [`super::detect_runlevel`]).
     pub fn runlevel(&self) -> u8 {
         self.runlevel.unwrap_or_else(super::detect_runlevel)
+    }
+}
+
+/// The state directory and the directories the model gets (`stateDir`, `runtimeDir`,
+/// ...), as the switch and the id assigner take them. Meant to be flattened.
+#[derive(Args, Debug, Clone, Default)]
+pub struct DirArgs {
+    /// State directory [default: /var for root, $HOME/var otherwise].
+    #[arg(long, env = "NIXPROC_STATE_DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Runtime directory (PID files) [default: STATE/run].
+    #[arg(long, env = "NIXPROC_RUNTIME_DIR")]
+    pub runtime_dir: Option<PathBuf>,
+    /// Log directory [default: STATE/log].
+    #[arg(long, env = "NIXPROC_LOG_DIR")]
+    pub log_dir: Option<PathBuf>,
+    /// Temp directory [default: /tmp for STATE=/var, else STATE/tmp].
+    #[arg(long, env = "NIXPROC_TMP_DIR")]
+    pub tmp_dir: Option<PathBuf>,
+    /// Cache directory [default: STATE/cache].
+    #[arg(long, env = "NIXPROC_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Spool directory [default: STATE/spool].
+    #[arg(long, env = "NIXPROC_SPOOL_DIR")]
+    pub spool_dir: Option<PathBuf>,
+    /// Lock directory [default: STATE/lock].
+    #[arg(long, env = "NIXPROC_LOCK_DIR")]
+    pub lock_dir: Option<PathBuf>,
+    /// Library directory, the model's libDir [default: STATE/lib].
+    #[arg(long, env = "NIXPROC_LIB_DIR")]
+    pub lib_dir: Option<PathBuf>,
+}
+
+/// Every directory of [`DirArgs`], defaults applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dirs {
+    /// The state directory.
+    pub state: PathBuf,
+    /// The runtime directory (PID files).
+    pub runtime: PathBuf,
+    /// The log directory.
+    pub log: PathBuf,
+    /// The temp directory.
+    pub tmp: PathBuf,
+    /// The cache directory.
+    pub cache: PathBuf,
+    /// The spool directory.
+    pub spool: PathBuf,
+    /// The lock directory.
+    pub lock: PathBuf,
+    /// The library directory.
+    pub lib: PathBuf,
+}
+
+impl DirArgs {
+    /// `--state-dir`, else [`super::default_state_dir`].
+    pub fn state(&self) -> PathBuf {
+        self.state_dir
+            .clone()
+            .unwrap_or_else(super::default_state_dir)
+    }
+
+    /// Every directory, those not given defaulted from the state directory as the
+    /// profile builder defaults them.
+    pub fn resolve(&self) -> Dirs {
+        let state = self.state();
+        let or = |v: &Option<PathBuf>, d: &str| v.clone().unwrap_or_else(|| state.join(d));
+        let tmp = self.tmp_dir.clone().unwrap_or_else(|| {
+            if state == Path::new("/var") {
+                PathBuf::from("/tmp")
+            } else {
+                state.join("tmp")
+            }
+        });
+        Dirs {
+            runtime: or(&self.runtime_dir, "run"),
+            log: or(&self.log_dir, "log"),
+            cache: or(&self.cache_dir, "cache"),
+            spool: or(&self.spool_dir, "spool"),
+            lock: or(&self.lock_dir, "lock"),
+            lib: or(&self.lib_dir, "lib"),
+            tmp,
+            state,
+        }
+    }
+
+    /// The directory options whose default lies in the state directory, in the order
+    /// given to the profile builder: (option, builder argument, value).
+    pub fn state_subdirs(&self) -> [(&'static str, &'static str, Option<&Path>); 7] {
+        [
+            ("--runtime-dir", "runtimeDir", self.runtime_dir.as_deref()),
+            ("--log-dir", "logDir", self.log_dir.as_deref()),
+            ("--tmp-dir", "tmpDir", self.tmp_dir.as_deref()),
+            ("--cache-dir", "cacheDir", self.cache_dir.as_deref()),
+            ("--spool-dir", "spoolDir", self.spool_dir.as_deref()),
+            ("--lock-dir", "lockDir", self.lock_dir.as_deref()),
+            ("--lib-dir", "libDir", self.lib_dir.as_deref()),
+        ]
+    }
+
+    /// The profile builder's directory arguments ([`BuildParams::dirs`]): `stateDir`
+    /// as `state`, then each directory given; those not given keep the builder's
+    /// defaults (which follow `stateDir`).
+    ///
+    /// [`BuildParams::dirs`]: super::model::BuildParams::dirs
+    pub fn builder_dirs(&self, state: &Path) -> Vec<(&'static str, String)> {
+        let text = |p: &Path| p.to_string_lossy().into_owned();
+        let mut dirs = vec![("stateDir", text(state))];
+        for (_, name, dir) in self.state_subdirs() {
+            if let Some(dir) = dir {
+                dirs.push((name, text(dir)));
+            }
+        }
+        dirs
     }
 }
 

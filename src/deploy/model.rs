@@ -135,7 +135,7 @@ pub fn nix_attrs(args: &[(String, ModelArg)]) -> String {
     out
 }
 
-/// Model arguments the profile builder takes itself rather than in `modelArgs`.
+/// Model arguments the profile builder takes itself rather than in `cliArgs`.
 const BUILDER_ARGS: [&str; 2] = ["pkgs", "system"];
 
 /// File name of the evaluator plugin, as cargo builds it.
@@ -448,10 +448,11 @@ fn pass_own_programs(cmd: &mut Command) {
     }
 }
 
-/// Adds build-profile.nix's arguments from `params`: the directories, `extraParams`,
-/// the model's arguments (its own ones directly, the others as `cliArgs`),
+/// Adds the model's arguments from `params` as build-profile.nix and id-requirements.nix
+/// (both through call-model.nix) take them: the directories, `extraParams`, the model's
+/// arguments (`pkgs` and `system` directly, the others as `cliArgs`),
 /// `forceDisableUserChange`, and `--show-trace`.
-fn add_builder_args(cmd: &mut Command, params: &BuildParams) {
+pub(crate) fn add_builder_args(cmd: &mut Command, params: &BuildParams) {
     for (name, dir) in &params.dirs {
         cmd.arg("--argstr").arg(name).arg(dir);
     }

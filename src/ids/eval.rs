@@ -11,9 +11,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{IdsError, Requirements, Result};
-use crate::deploy::model::{
-    self, extra_params_kind, nix_attrs, BuildParams, ExtraParamsKind, ModelArg, ModelSource,
-};
+use crate::deploy::model::{self, BuildParams, ModelSource};
 use crate::deploy::nix::{nix_command, NixOptions};
 use crate::deploy::{output_of, DeployError};
 use crate::error::kind_of;
@@ -24,10 +22,6 @@ pub const REQUIREMENTS_NIX: &str = "id-requirements.nix";
 /// The instance attributes read when no `--service-property` is given: upstream's
 /// documented default and the spelling of its examples.
 pub const DEFAULT_PROPERTIES: [&str; 2] = ["requireUniqueIdsFor", "requiresUniqueIdsFor"];
-
-/// Model arguments that id-requirements.nix (like build-profile.nix) takes itself
-/// rather than in `cliArgs`.
-const OWN_ARGS: [&str; 2] = ["pkgs", "system"];
 
 /// Which instance attribute lists the resources an instance needs ids of.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -75,7 +69,7 @@ pub fn requirements(
         .arg("--arg")
         .arg("exprFile")
         .arg(&file);
-    add_model_args(&mut cmd, params);
+    model::add_builder_args(&mut cmd, params);
     if let ServiceProperty::Named(name) = property {
         cmd.arg("--argstr").arg("serviceProperty").arg(name);
     }
@@ -176,49 +170,6 @@ fn model_file(model: &ModelSource) -> Result<PathBuf> {
              can be given (the model reads ids.nix from its own directory)"
         ))
         .into()),
-    }
-}
-
-/// Adds the model's arguments from `params` as build-profile.nix takes them: the
-/// directories, `extraParams`, `pkgs`/`system` directly and the other `--arg`/`--argstr`
-/// values as `cliArgs`, `forceDisableUserChange`, and `--show-trace`.
-fn add_model_args(cmd: &mut Command, params: &BuildParams) {
-    for (name, dir) in &params.dirs {
-        cmd.arg("--argstr").arg(name).arg(dir);
-    }
-    if let Some(extra) = params
-        .extra_params
-        .as_deref()
-        .filter(|e| !e.trim().is_empty())
-    {
-        let kind = match extra_params_kind(extra) {
-            ExtraParamsKind::Json => "--argstr",
-            ExtraParamsKind::Nix => "--arg",
-        };
-        cmd.arg(kind).arg("extraParams").arg(extra);
-    }
-    let (own, for_model): (Vec<_>, Vec<_>) = params
-        .model_args
-        .iter()
-        .cloned()
-        .partition(|(name, _)| OWN_ARGS.contains(&name.as_str()));
-    for (name, value) in own {
-        match value {
-            ModelArg::Expr(e) => cmd.arg("--arg").arg(name).arg(e),
-            ModelArg::Str(v) => cmd.arg("--argstr").arg(name).arg(v),
-        };
-    }
-    if !for_model.is_empty() {
-        cmd.arg("--arg").arg("cliArgs").arg(nix_attrs(&for_model));
-    }
-    let force = if params.force_disable_user_change {
-        "true"
-    } else {
-        "false"
-    };
-    cmd.arg("--arg").arg("forceDisableUserChange").arg(force);
-    if params.show_trace {
-        cmd.arg("--show-trace");
     }
 }
 

@@ -12,8 +12,10 @@
 //! - [`nixfile`] writes `ids.nix` in upstream's layout;
 //! - [`eval`] evaluates the model's requirements (never forcing a `pkg`) and the two
 //!   files with `nix-instantiate`;
-//! - [`assign_files`] and [`run`] tie them together for the tools.
+//! - [`assign_files`] and [`run`] tie them together for the tools, and [`deployment`]
+//!   for the switch's `--assign-ids` (every model it is about to build).
 
+pub mod deployment;
 pub mod eval;
 pub mod nixfile;
 pub mod parse;
@@ -79,6 +81,12 @@ pub enum IdsError {
         instance: String,
         /// What is wrong, naming the attribute.
         message: String,
+    },
+    /// The switch's `--assign-ids` was given something other than a processes model file.
+    #[error("--assign-ids: {} is not a processes model file (ids are assigned for a processes.nix; a prebuilt profile or a flake has none)", path.display())]
+    NotAModel {
+        /// What was given.
+        path: PathBuf,
     },
     /// Evaluating with Nix, reading or writing a file failed.
     #[error(transparent)]
@@ -150,6 +158,15 @@ impl Assignment {
     /// The id of `instance` in `resource`, if it has one.
     pub fn get(&self, resource: &str, instance: &str) -> Option<i64> {
         self.ids.get(resource)?.get(instance).copied()
+    }
+
+    /// How many instances hold an id of at least one resource.
+    pub fn instances(&self) -> usize {
+        self.ids
+            .values()
+            .flat_map(BTreeMap::keys)
+            .collect::<BTreeSet<_>>()
+            .len()
     }
 
     /// ids.nix's `lastAssignments`: the highest id assigned per resource; resources
@@ -288,13 +305,30 @@ pub struct Inputs<'a> {
 pub fn run(inputs: &Inputs) -> Result<Assignment> {
     let requirements = eval::requirements(inputs.model, &inputs.property, inputs.params)?;
     let options = &inputs.params.nix_options;
-    let resources_json = eval::file_json(inputs.resources_file, options)?;
-    let resources = parse::resources(inputs.resources_file, &resources_json)?;
-    let previous = match inputs.ids_file {
+    assign_from_files(
+        &requirements,
+        inputs.resources_file,
+        inputs.ids_file,
+        options,
+    )
+}
+
+/// Assigns ids for `requirements` from the id resources file `resources_file`, starting
+/// from the ids file `ids_file` when one is given and exists; both are evaluated with
+/// the Nix options `options`.
+pub fn assign_from_files(
+    requirements: &Requirements,
+    resources_file: &Path,
+    ids_file: Option<&Path>,
+    options: &crate::deploy::nix::NixOptions,
+) -> Result<Assignment> {
+    let resources_json = eval::file_json(resources_file, options)?;
+    let resources = parse::resources(resources_file, &resources_json)?;
+    let previous = match ids_file {
         Some(file) if file.exists() => parse::ids(file, &eval::file_json(file, options)?)?,
         _ => Assignment::default(),
     };
-    assign(&requirements, &resources, &previous)
+    assign(requirements, &resources, &previous)
 }
 
 /// Assigns ids for `model` from `resources_file`, starting from `ids_file` when it

@@ -17,11 +17,11 @@ use common::{assert_failed, assert_succeeded, repo_root, stdout_of, TestDir};
 const ID_ASSIGN: &str = env!("CARGO_BIN_EXE_nixproc-sysvinit-id-assign");
 
 /// Resource name to (instance name to id).
-type Ids = BTreeMap<String, BTreeMap<String, i64>>;
+pub(crate) type Ids = BTreeMap<String, BTreeMap<String, i64>>;
 
 /// A copy of the example, next to a link to this repository's `nix/` (its imports are
 /// relative); returns the copy's directory.
-fn example_copy(dir: &TestDir) -> PathBuf {
+pub(crate) fn example_copy(dir: &TestDir) -> PathBuf {
     let copy = dir.join("tests/fixtures/upstream-webapps");
     symlink(repo_root().join("nix"), dir.path().join("nix")).unwrap();
     let status = Command::new("cp")
@@ -34,7 +34,7 @@ fn example_copy(dir: &TestDir) -> PathBuf {
     copy
 }
 
-fn nix_path() -> String {
+pub(crate) fn nix_path() -> String {
     format!("nixpkgs={}", stand_in_nixpkgs().display())
 }
 
@@ -68,7 +68,7 @@ fn assign(copy: &Path, model: &str) -> String {
 }
 
 /// `expr` evaluated by `nix-instantiate --eval --strict --json` in `copy`.
-fn eval_json(copy: &Path, expr: &str) -> serde_json::Value {
+pub(crate) fn eval_json(copy: &Path, expr: &str) -> serde_json::Value {
     let text = stdout_of(
         Command::new("nix-instantiate")
             .current_dir(copy)
@@ -79,8 +79,8 @@ fn eval_json(copy: &Path, expr: &str) -> serde_json::Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{expr}: {e}: {text}"))
 }
 
-/// The `ids` of the written ids-advanced.nix, read by Nix itself.
-fn written_ids(copy: &Path) -> Ids {
+/// The `ids` of the written ids-advanced.nix in `copy`, read by Nix itself.
+pub(crate) fn written_ids(copy: &Path) -> Ids {
     let json = eval_json(copy, "(import ./ids-advanced.nix).ids");
     serde_json::from_value(json).unwrap()
 }

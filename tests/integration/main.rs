@@ -27,6 +27,7 @@ mod state_dirs;
 mod supervise;
 mod switch;
 mod switch_accounts;
+mod switch_assign_ids;
 mod switch_disk_full;
 mod switch_faults;
 mod switch_flake;

@@ -370,6 +370,8 @@ impl Drop for Deployment {
 /// the error page for other names, and everything stops on undeploy.
 #[test]
 fn upstream_webapps_example_deploys_through_the_switch() {
+    // It makes the account nginx, as switch_assign_ids does.
+    let _names = common::AccountNamesLock::take("upstream-webapps");
     let webapp_port = common::free_port();
     let nginx_port = loop {
         let p = common::free_port();

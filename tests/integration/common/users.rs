@@ -245,3 +245,39 @@ pub fn ids_of(name: &str) -> (u32, u32) {
 pub fn registry_text(registry: &Path) -> String {
     std::fs::read_to_string(registry.join("accounts.json")).unwrap_or_default()
 }
+
+/// Held while a test makes accounts of fixed names (the upstream example's `nginx`,
+/// `webapp1`...), which no other test may make at the same time, in this run or in
+/// another run of the suite on this machine: an exclusive `flock` on a file only root
+/// can write (in `/run`; in the build's temp directory for other users). Released on
+/// drop.
+pub struct AccountNamesLock {
+    _file: fs::File,
+}
+
+impl AccountNamesLock {
+    /// Takes the lock of the account names `what` (a short word), waiting up to 10
+    /// minutes for a test holding it.
+    pub fn take(what: &str) -> AccountNamesLock {
+        use std::os::fd::AsRawFd;
+        // SAFETY: geteuid has no preconditions.
+        let dir = if unsafe { libc::geteuid() } == 0 {
+            PathBuf::from("/run")
+        } else {
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        };
+        let path = dir.join(format!("nixproc-sysvinit-test-accounts-{what}.lock"));
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .unwrap_or_else(|e| panic!("open {}: {e}", path.display()));
+        let locked = wait_until(Duration::from_secs(600), || {
+            // SAFETY: the descriptor is open for the duration of the call.
+            unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) == 0 }
+        });
+        assert!(locked, "{} stayed locked for 10 minutes", path.display());
+        AccountNamesLock { _file: file }
+    }
+}
