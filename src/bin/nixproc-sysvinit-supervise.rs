@@ -3,7 +3,9 @@
 //!
 //! Every option is one argument `--option=value` (the init-functions library finds a
 //! supervisor by `--name=NAME` and `--pidfiles=DIR` in its command line). Usage errors
-//! exit 2, other failures 1.
+//! exit 2, other failures 1. `--launch --cgroup=DIR -- PROGRAM ARGS` supervises
+//! nothing: it runs PROGRAM in the cgroup DIR and exits with its status (how the library
+//! starts a self-daemonizing program in its service's cgroup).
 
 use std::ffi::OsString;
 use std::path::PathBuf;
@@ -26,11 +28,22 @@ const ME: &str = "nixproc-sysvinit-supervise";
 #[command(name = ME, version)]
 struct Cli {
     /// The service's name (-._a-zA-Z0-9): the PID files are DIR/NAME.pid and .clientpid.
-    #[arg(long, value_name = "NAME", require_equals = true, value_parser = parse_name)]
-    name: String,
+    #[arg(long, value_name = "NAME", require_equals = true, value_parser = parse_name,
+          required_unless_present = "launch")]
+    name: Option<String>,
     /// The directory of the PID and state files.
+    #[arg(long, value_name = "DIR", require_equals = true, required_unless_present = "launch")]
+    pidfiles: Option<PathBuf>,
+    /// The cgroup (v2) directory the supervisor, and all it starts, is born in (made when
+    /// missing).
     #[arg(long, value_name = "DIR", require_equals = true)]
-    pidfiles: PathBuf,
+    cgroup: Option<PathBuf>,
+    /// A cgroup v1 directory to join as well (repeatable).
+    #[arg(long = "cgroup-v1", value_name = "DIR", require_equals = true)]
+    cgroup_v1: Vec<PathBuf>,
+    /// Supervise nothing: run the program in the cgroups and exit with its status.
+    #[arg(long, conflicts_with_all = ["name", "pidfiles", "output", "user", "respawn", "foreground"])]
+    launch: bool,
     /// Log the program's standard output and error to this file.
     #[arg(long, value_name = "LOGFILE", require_equals = true)]
     output: Option<PathBuf>,
@@ -85,7 +98,11 @@ impl Cli {
     fn into_options(self) -> Options {
         let mut command = self.command.into_iter();
         let program = command.next().unwrap_or_default();
-        let mut options = Options::new(&self.name, &self.pidfiles, program);
+        let name = self.name.unwrap_or_default();
+        let pid_dir = self.pidfiles.unwrap_or_default();
+        let mut options = Options::new(&name, &pid_dir, program);
+        options.cgroup = self.cgroup;
+        options.cgroups_v1 = self.cgroup_v1;
         options.args = command.collect();
         options.output = self.output;
         options.log_max_size = Some(self.log_max_size).filter(|m| *m > 0);
@@ -125,6 +142,13 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> Result<i32> {
+    if cli.launch {
+        let cgroups = supervise::launch::Cgroups::open(cli.cgroup.as_deref(), &cli.cgroup_v1)?;
+        let Some((program, args)) = cli.command.split_first() else {
+            anyhow::bail!("--launch needs a program after --");
+        };
+        return Ok(supervise::launch::run(&cgroups, program, args)?);
+    }
     Ok(supervise::run(cli.into_options())?)
 }
 

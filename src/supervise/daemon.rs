@@ -4,6 +4,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 
+use super::launch::Cgroups;
 use super::sys;
 use super::SuperviseError;
 
@@ -16,22 +17,30 @@ pub enum Role {
     Supervisor(Verdict),
 }
 
-/// Forks: the child becomes a session leader (the supervisor), the parent waits.
-pub fn daemonize() -> Result<Role, SuperviseError> {
+/// Forks (the child born in `cgroups`): the child becomes a session leader (the
+/// supervisor), the parent waits.
+pub fn daemonize(cgroups: &Cgroups) -> Result<Role, SuperviseError> {
     let io_error = |e| SuperviseError::System("cannot make the verdict pipe", e);
     let (verdict_in, verdict_out) = sys::pipe().map_err(io_error)?;
     // SAFETY: the process has one thread here (the log writer starts later), so the
     // child may call anything.
-    match unsafe { sys::fork() } {
-        Err(e) => Err(SuperviseError::System("cannot fork", e)),
+    match unsafe { cgroups.fork() } {
+        Err(e) => Err(e),
         Ok(Some(_)) => {
             drop(verdict_out);
             Ok(Role::Parent(verdict_in))
         }
         Ok(None) => {
             drop(verdict_in);
-            sys::setsid().map_err(|e| SuperviseError::System("cannot start a session", e))?;
-            Ok(Role::Supervisor(Verdict::Pipe(verdict_out)))
+            let verdict = Verdict::Pipe(verdict_out);
+            let setup = cgroups
+                .join_v1()
+                .and_then(|()| sys::setsid().map_err(|e| SuperviseError::System("cannot start a session", e)));
+            if let Err(e) = setup {
+                verdict.failed(e)?;
+                std::process::exit(1);
+            }
+            Ok(Role::Supervisor(verdict))
         }
     }
 }

@@ -21,6 +21,7 @@ use thiserror::Error;
 
 mod daemon;
 mod files;
+pub mod launch;
 pub mod log;
 pub mod policy;
 mod spawn;
@@ -74,6 +75,12 @@ pub struct Options {
     pub kill_delay: Duration,
     /// Do not daemonize: stay in the caller's session, with its standard descriptors.
     pub foreground: bool,
+    /// The cgroup (v2) the supervisor is born in, and so everything it starts: the
+    /// service's (the init-functions library makes it).
+    pub cgroup: Option<PathBuf>,
+    /// Cgroup v1 directories (of a hybrid system's memory, pids or cpu controllers) the
+    /// supervisor joins as well, for the service's limits.
+    pub cgroups_v1: Vec<PathBuf>,
     /// The client's program.
     pub program: OsString,
     /// Its arguments.
@@ -100,6 +107,8 @@ impl Options {
             settle: Duration::ZERO,
             kill_delay: DEFAULT_KILL_DELAY,
             foreground: false,
+            cgroup: None,
+            cgroups_v1: Vec::new(),
             program: program.into(),
             args: Vec::new(),
         }
@@ -194,6 +203,9 @@ pub enum SuperviseError {
     /// The client did not start (the reason names it).
     #[error("{0}")]
     StartFailed(String),
+    /// A cgroup could not be opened or joined.
+    #[error("cannot {0} the cgroup {}: {2}", .1.display())]
+    Cgroup(&'static str, PathBuf, #[source] io::Error),
 }
 
 /// Runs the supervisor: switches to the user, daemonizes (unless `foreground`), starts
@@ -207,19 +219,26 @@ pub fn run(options: Options) -> Result<i32, SuperviseError> {
     let cwd = std::env::current_dir()
         .map_err(|e| SuperviseError::System("cannot read the working directory", e))?;
     let options = options.absolute(&cwd);
-    if let Some(name) = &options.user {
-        user::become_user(&user::lookup(name)?)?;
-    }
+    let account = options.user.as_deref().map(user::lookup).transpose()?;
+    let cgroups = launch::Cgroups::open(options.cgroup.as_deref(), &options.cgroups_v1)?;
     let path_var = std::env::var_os("PATH");
     let program = spawn::resolve_program(&options.program, path_var.as_deref(), &cwd);
+    // Born in the service's cgroups while root: a user could not join them.
     let verdict = if options.foreground {
+        cgroups.join()?;
         daemon::Verdict::Foreground
     } else {
-        match daemon::daemonize()? {
+        match daemon::daemonize(&cgroups)? {
             daemon::Role::Parent(verdict) => return daemon::wait_verdict(verdict).map(|()| 0),
             daemon::Role::Supervisor(verdict) => verdict,
         }
     };
+    if let Some(account) = &account {
+        if let Err(e) = user::become_user(account) {
+            verdict.failed(e)?;
+            return Ok(1);
+        }
+    }
     supervisor::supervise(&options, &program, verdict)
 }
 

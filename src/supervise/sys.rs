@@ -180,6 +180,89 @@ pub unsafe fn fork() -> io::Result<Option<libc::pid_t>> {
     Ok((pid != 0).then_some(pid))
 }
 
+/// `clone3(2)` with `CLONE_INTO_CGROUP`: like [`fork`], with the child born in the cgroup
+/// (v2) whose directory `cgroup` is open (no migration of a running process, which
+/// costs the kernel a grace period: about 16 ms, against 0.1 ms for this). Where the
+/// kernel lacks it (before 5.7: `ENOSYS`, `E2BIG`), a plain fork after which the child
+/// joins through `cgroup.procs`.
+///
+/// # Safety
+///
+/// As for [`fork`]: the caller must have one thread, or the child must make only
+/// async-signal-safe calls before it execs.
+pub unsafe fn fork_into_cgroup(cgroup: &OwnedFd) -> io::Result<Option<libc::pid_t>> {
+    #[repr(C)]
+    #[derive(Default)]
+    struct CloneArgs {
+        flags: u64,
+        pidfd: u64,
+        child_tid: u64,
+        parent_tid: u64,
+        exit_signal: u64,
+        stack: u64,
+        stack_size: u64,
+        tls: u64,
+        set_tid: u64,
+        set_tid_size: u64,
+        cgroup: u64,
+    }
+    const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
+    let args = CloneArgs {
+        flags: CLONE_INTO_CGROUP,
+        exit_signal: libc::SIGCHLD as u64,
+        cgroup: cgroup.as_raw_fd() as u64,
+        ..CloneArgs::default()
+    };
+    // SAFETY: clone3 reads the argument struct of the size given; without CLONE_VM the
+    // child gets a copy of the address space, as with fork, under the caller's rule.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    if ret >= 0 {
+        return Ok((ret != 0).then_some(ret as libc::pid_t));
+    }
+    let error = io::Error::last_os_error();
+    if !matches!(error.raw_os_error(), Some(libc::ENOSYS) | Some(libc::E2BIG)) {
+        return Err(error);
+    }
+    // SAFETY: the caller upholds fork's rule.
+    let pid = unsafe { fork() }?;
+    if pid.is_none() {
+        join_cgroup_fd(cgroup)?;
+    }
+    Ok(pid)
+}
+
+/// Moves this process into the cgroup whose directory `cgroup` is open (writes its PID to
+/// `cgroup.procs`: for cgroup v1 controllers, and where clone3 cannot).
+pub fn join_cgroup_fd(cgroup: &OwnedFd) -> io::Result<()> {
+    // SAFETY: openat of a NUL-terminated literal relative to a directory we own.
+    let fd = cvt(unsafe {
+        libc::openat(
+            cgroup.as_raw_fd(),
+            b"cgroup.procs\0".as_ptr().cast(),
+            libc::O_WRONLY | libc::O_CLOEXEC,
+        )
+    })?;
+    // SAFETY: the descriptor was just opened and is owned by nothing else.
+    let procs = unsafe { OwnedFd::from_raw_fd(fd) };
+    write_all(procs.as_raw_fd(), format!("{}\n", getpid()).as_bytes())
+}
+
+/// Opens the directory of a cgroup, for [`fork_into_cgroup`] and [`join_cgroup_fd`].
+pub fn open_dir(path: &std::path::Path) -> io::Result<OwnedFd> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let dir = fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(path)?;
+    Ok(OwnedFd::from(dir))
+}
+
 /// setsid(2): a new session (and process group) led by this process.
 pub fn setsid() -> io::Result<()> {
     // SAFETY: setsid has no arguments and no memory effects.
@@ -239,10 +322,28 @@ pub fn signal_client(pid: libc::pid_t, sig: libc::c_int) -> io::Result<()> {
 
 /// Reaps one child that has ended, without waiting: its PID and wait status.
 pub fn reap_any() -> Option<(libc::pid_t, libc::c_int)> {
+    reap_one().ok().flatten()
+}
+
+/// Whether this process has children still (reaping one that exited meanwhile): a
+/// cheap answer before [`children`] reads the whole of /proc.
+pub fn has_children() -> bool {
+    loop {
+        match reap_one() {
+            Ok(Some(_)) => continue,
+            Ok(None) => return true,
+            Err(e) => return e.raw_os_error() != Some(libc::ECHILD),
+        }
+    }
+}
+
+/// waitpid(-1, WNOHANG): a child that exited (reaped), `None` while every child runs,
+/// `ECHILD` without any child.
+fn reap_one() -> io::Result<Option<(libc::pid_t, libc::c_int)>> {
     let mut status = 0;
     // SAFETY: waitpid writes the status into the local it is given.
-    let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
-    (pid > 0).then_some((pid, status))
+    let pid = cvt(unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) })?;
+    Ok((pid > 0).then_some((pid, status)))
 }
 
 /// Waits for the child `pid` to end and reaps it: its wait status.
