@@ -31,7 +31,7 @@ rec {
     basePackages = [ pkgs.coreutils pkgs.gnused pkgs.inetutils pkgs.gnugrep pkgs.sysvinit ]
       ++ (if pkgs ? util-linux then [ pkgs.util-linux ] else [ ]);
     inherit (pkgs) stdenv daemon;
-    inherit runtimeDir coreutils;
+    inherit runtimeDir coreutils nixprocSysvinit;
   };
 
   createCredentials = import ./create-credentials.nix {

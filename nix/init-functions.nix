@@ -24,18 +24,23 @@
 #   runtimeDir    where PID files live when a call names no PID file (default /var/run).
 #   daemon        the libslack daemon package; its bin/daemon becomes the wrapper that
 #                 start_foreground uses when it is called without -D.
+#   nixprocSysvinit  this project's package, whose supervisor starts a service's
+#                 programs inside its cgroup (the host-packages shim's by default).
 #   coreutils     coreutils for the builder (the host's /usr/bin and /bin otherwise).
 #   system        the system type of the derivation (default: stdenv's, else the
 #                 current system).
 #   name          the store path name (default "init-functions").
 #
-# Only builtins are used. The placeholders @runtimeDir@, @basePath@, @daemon@ and
-# @control@ (the control part's store path) of the library are replaced by shell-quoted
-# values.
+# Only builtins are used. The placeholders @runtimeDir@, @basePath@, @daemon@,
+# @control@ (the control part's store path) and @supervisor@ of the library are replaced
+# by shell-quoted values.
 { basePackages ? [ ]
 , stdenv ? null
 , runtimeDir ? "/var/run"
 , daemon ? null
+  # This project's package: its nixproc-sysvinit-supervise starts programs in their
+  # services' cgroups (default: as the composition finds it, see lib.renderPackageFor).
+, nixprocSysvinit ? null
 , coreutils ? null
 , system ? null
 , name ? "init-functions"
@@ -87,10 +92,12 @@ let
 
   control = file "${name}-control" (concat (builtins.filter isControl partNames));
 
+  supervisor = "${lib.renderPackageFor { inherit nixprocSysvinit stdenv; system = buildSystem; }}/bin/nixproc-sysvinit-supervise";
+
   text = builtins.replaceStrings
-    [ "'@runtimeDir@'" "'@basePath@'" "'@daemon@'" "'@control@'" ]
+    [ "'@runtimeDir@'" "'@basePath@'" "'@daemon@'" "'@control@'" "'@supervisor@'" ]
     [ (lib.quote runtimeDirText) (lib.quote basePath) (lib.quote daemonProgram)
-      (lib.quote "${control}") ]
+      (lib.quote "${control}") (lib.quote supervisor) ]
     (concat (builtins.filter (n: !(isControl n)) partNames));
 in
 file name text

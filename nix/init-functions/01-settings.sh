@@ -79,10 +79,12 @@
 _initfn_runtime_dir='@runtimeDir@'
 _initfn_base_path='@basePath@'
 _initfn_daemon='@daemon@'
+_initfn_supervisor='@supervisor@'
 
 case $_initfn_runtime_dir in '@'*'@' | '') _initfn_runtime_dir=/var/run ;; esac
 case $_initfn_base_path in '@'*'@') _initfn_base_path= ;; esac
 case $_initfn_daemon in '@'*'@' | '') _initfn_daemon=daemon ;; esac
+case $_initfn_supervisor in '@'*'@') _initfn_supervisor= ;; esac
 
 if [ -n "$_initfn_base_path" ]; then
     PATH="$_initfn_base_path${PATH:+:$PATH}"

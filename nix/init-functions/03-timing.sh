@@ -8,16 +8,16 @@ _initfn_clock() {
     _initfn_ms=$((10#$t / 1000))
 }
 
-# Prints seconds ("10", "0.5", "2.25") as milliseconds.
-# Sets: nothing.
-# Returns: 0, or 1 (printing nothing) for anything but a number of seconds.
+# Seconds ("10", "0.5", "2.25") as milliseconds, without a subshell.
+# Sets: _initfn_msecs (the milliseconds; callers declare it).
+# Returns: 0, or 1 for anything but a number of seconds.
 _initfn_secs_to_ms() {
     local s=$1 int frac
     [[ $s =~ ^([0-9]+)(\.([0-9]*))?$ ]] || return 1
     int=${BASH_REMATCH[1]}
     frac=${BASH_REMATCH[3]}000
     frac=${frac:0:3}
-    printf '%s' "$((10#$int * 1000 + 10#$frac))"
+    _initfn_msecs=$((10#$int * 1000 + 10#$frac))
 }
 
 # A deadline MS milliseconds from now.
@@ -31,7 +31,8 @@ _initfn_set_deadline() { # MS
 # Sets: _initfn_deadline, _initfn_ms (as _initfn_set_deadline).
 _initfn_start_deadline() {
     local ms
-    ms=$(_initfn_secs_to_ms "${STARTTIMEOUT:-30}") || ms=30000
+    local _initfn_msecs=30000
+    _initfn_secs_to_ms "${STARTTIMEOUT:-30}" && ms=$_initfn_msecs || ms=30000
     _initfn_set_deadline "$ms"
 }
 
@@ -48,9 +49,27 @@ _initfn_past() { # DEADLINE
 # Sets: _initfn_step (the steps of the current wait, one more).
 _initfn_nap() {
     _initfn_step=$((${_initfn_step:-0} + 1))
-    if [ -z "${POLLINTERVAL:-}" ] && [ "$_initfn_step" -le 3 ]; then
-        sleep 0.002
-    else
-        sleep "${POLLINTERVAL:-0.01}"
+    local step=${POLLINTERVAL:-0.01}
+    [ -z "${POLLINTERVAL:-}" ] && [ "$_initfn_step" -le 3 ] && step=0.002
+    # A read that times out on a terminal's master side, which never has input, waits
+    # without starting a program; without /dev/ptmx, sleep does it.
+    if [ -z "${_initfn_nap_fd:-}" ]; then
+        { exec {_initfn_nap_fd}<>/dev/ptmx; } 2>/dev/null || _initfn_nap_fd=none
     fi
+    if [ "$_initfn_nap_fd" = none ]; then
+        sleep "$step"
+    else
+        read -r -t "$step" -u "$_initfn_nap_fd" _
+    fi
+    return 0
+}
+
+# Closes the descriptor _initfn_nap waits on, so that a command started next does not
+# inherit it.
+# Sets: _initfn_nap_fd (unset).
+_initfn_nap_close() {
+    if [ -n "${_initfn_nap_fd:-}" ] && [ "$_initfn_nap_fd" != none ]; then
+        exec {_initfn_nap_fd}>&-
+    fi
+    unset _initfn_nap_fd
 }

@@ -56,6 +56,19 @@ _initfn_locate() { # PROGRAM
     fi
 }
 
+# The directory part of PATH as dirname prints it, without starting dirname.
+# Sets: _initfn_dir.
+_initfn_dirname() { # PATH
+    local p=$1
+    while [[ $p == */ && $p != / ]]; do p=${p%/}; done
+    case $p in
+    */*) p=${p%/*} ;;
+    *) p=. ;;
+    esac
+    while [[ $p == */ && $p != / ]]; do p=${p%/}; done
+    _initfn_dir=${p:-/}
+}
+
 # True when the path ARG names the same file as PROGRAM (or is spelled the same).
 # Sets: nothing.
 _initfn_same() { # ARG PROGRAM-AS-GIVEN PROGRAM-LOCATED

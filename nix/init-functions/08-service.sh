@@ -44,11 +44,18 @@ _initfn_cgroup_probe() {
         fi
     done
     [ -n "$_initfn_cg_root" ] || return
-    # The first namespaces' inode numbers are fixed (PROC_PID_INIT_INO, ..._CGROUP_...).
-    local -a ns=()
-    mapfile -t ns < <(stat -L -c '%i' /proc/self/ns/pid /proc/self/ns/cgroup 2>/dev/null)
-    if [ "${ns[1]:-}" = 4026531835 ] && [ -n "${ns[0]:-}" ] && [ "${ns[0]}" != 4026531836 ]; then
-        _initfn_cg_dir="nixproc-sysvinit/pidns-${ns[0]}"
+    # Where PID 2 is kthreadd this is the first PID namespace (kernel threads live in no
+    # other); else the namespaces' inode numbers tell (the first ones' are fixed:
+    # PROC_PID_INIT_INO, PROC_CGROUP_INIT_INO).
+    local comm='' ns_line
+    { read -r comm </proc/2/comm; } 2>/dev/null
+    if [ "$comm" != kthreadd ] || ! [[ /proc/self/ns/pid -ef /proc/2/ns/pid ]]; then
+        ns_line=$(stat -L -c '%i' /proc/self/ns/pid /proc/self/ns/cgroup 2>/dev/null)
+        local -a ns=()
+        read -r -d '' -a ns <<<"$ns_line"
+        if [ "${ns[1]:-}" = 4026531835 ] && [ -n "${ns[0]:-}" ] && [ "${ns[0]}" != 4026531836 ]; then
+            _initfn_cg_dir="nixproc-sysvinit/pidns-${ns[0]}"
+        fi
     fi
     for c in memory pids cpu; do
         [[ " $_initfn_cg_controllers " == *" $c "* ]] && continue

@@ -3,13 +3,19 @@
 # launches into it, and stopping every process it has (see 08-service.sh for what a
 # service is and how its processes are found).
 
-# Makes the cgroup of SERVICE (its parents too) when cgroups are used.
+# Makes the cgroup of SERVICE (its parents too) when cgroups are used and NOW is 1, or
+# when the command cannot make it itself (nixproc-sysvinit-supervise's --cgroup does:
+# see _initfn_service_launcher).
 # Sets: _initfn_cg (as _initfn_service_cgroup).
 # Returns: 0, or 1 after a message when it cannot be made (the start then fails).
-_initfn_service_create() { # FUNCTION SERVICE
+_initfn_service_create() { # FUNCTION SERVICE [NOW]
     _initfn_service_cgroup "$2"
     [ -n "$_initfn_cg" ] || return 0
     [ -d "$_initfn_cg" ] && return 0
+    # shellcheck disable=SC2154 # _initfn_supervisor: a setting (01-settings.sh)
+    if [ "${3:-0}" != 1 ] && { [ -x "${_initfn_supervisor:-/}" ] || _initfn_is_supervisor "${daemon:-}"; }; then
+        return 0
+    fi
     # A stop removing empty parents at the same moment can take one away: try again.
     mkdir -p -- "$_initfn_cg" 2>/dev/null || mkdir -p -- "$_initfn_cg" || {
         _initfn_err "$1: cannot make the cgroup $_initfn_cg of ${2#*/}"
@@ -17,14 +23,14 @@ _initfn_service_create() { # FUNCTION SERVICE
     }
 }
 
-# In the subshell that execs a service's command: joins the cgroup of SERVICE (and the
-# cgroup v1 controllers of its limits, _initfn_cg_v1) and marks the environment.
-# Sets: NIXPROC_SERVICE (exported).
+# In the subshell that execs a service's command, when it cannot be born there (see
+# _initfn_service_launcher): joins the cgroup of SERVICE and the cgroup v1 controllers of
+# its limits (_initfn_cg_v1).
+# Sets: nothing.
 # Returns: 0, or 1 after a message when the cgroup cannot be joined.
 # shellcheck disable=SC2154 # _initfn_cg_v1: set by _initfn_cgroup_limits (51-limits.sh)
 _initfn_service_join() { # FUNCTION SERVICE
     local dir
-    export NIXPROC_SERVICE=$2
     for dir in ${_initfn_cg:+"$_initfn_cg"} "${_initfn_cg_v1[@]}"; do
         printf '%s\n' "$BASHPID" 2>/dev/null >"$dir/cgroup.procs" || {
             _initfn_err "$1: cannot put ${2#*/} into its cgroup $dir"

@@ -28,7 +28,9 @@ _initfn_prepare_dir() { # DIR [USER]
         _initfn_dir_trusted "$dir" "$_initfn_uid"
         return
     fi
-    parent=$(dirname -- "$dir")
+    local _initfn_dir
+    _initfn_dirname "$dir"
+    parent=$_initfn_dir
     mkdir -p -- "$parent" || return 1
     # Others must not be able to swap DIR for their own: the parent is root's and not
     # world-writable (a group-writable one, such as some systems' /var/log, gives only
@@ -68,7 +70,9 @@ _initfn_adopt_orphan() { # DIR USER
     else
         id -- "$owner" >/dev/null 2>&1 && return 0
     fi
-    _initfn_dir_trusted "$(dirname -- "$dir")" 0 2>/dev/null || return 0
+    local _initfn_dir
+    _initfn_dirname "$dir"
+    _initfn_dir_trusted "$_initfn_dir" 0 2>/dev/null || return 0
     rm -f -- "$marker"
     chown -R -P -- "$user:$(id -g -- "$user")" "$dir" && chmod 0755 -- "$dir"
 }

@@ -97,16 +97,15 @@ _initfn_start_lookup() {
 }
 
 # Makes the service's cgroup and sets its limits, builds the command (the command hook)
-# and runs it.
+# and runs it: born in the cgroup (see _initfn_service_launcher), with its environment
+# marked and the resource limits set.
 # Sets: cmd, _initfn_cg, _initfn_cg_v1 (the caller's).
 # Returns: 0, or the hook's status, or 1 (reported) when the command failed.
 _initfn_start_launch() {
-    local rc
-    local -a cmd=()
-    [ -n "$nice" ] && cmd+=(nice -n "$nice")
-    "_initfn_${fn}_command" || return
+    local rc joined=''
     if [ -n "$service" ]; then
-        _initfn_service_create "$fn" "$service" || return 1
+        # cgroup limits are written before anything starts: the cgroup is made now.
+        _initfn_service_create "$fn" "$service" "$(( ${#_initfn_cglimits[@]} > 0 ))" || return 1
         _initfn_cgroup_limits "$fn" "$service" || {
             _initfn_service_remove "$service"
             return 1
@@ -114,11 +113,23 @@ _initfn_start_launch() {
     elif [ "${#_initfn_cglimits[@]}" -gt 0 ]; then
         _initfn_err "$fn: warning: limits of ${program##*/} not applied, they need a service (-s): ${_initfn_cglimits[*]}"
     fi
+    local -a cmd=()
+    [ -n "$nice" ] && cmd+=(nice -n "$nice")
+    "_initfn_${fn}_command" || {
+        rc=$?
+        [ -z "$service" ] || _initfn_service_remove "$service"
+        return "$rc"
+    }
+    _initfn_nap_close
+    [ -n "$service" ] && _initfn_service_launcher && joined=1
     if [ -z "$service" ] && [ "${#_initfn_rlimits[@]}" -eq 0 ]; then
         "${cmd[@]}" </dev/null
     else
         (
-            if [ -n "$service" ]; then _initfn_service_join "$fn" "$service" || exit 1; fi
+            [ -n "$service" ] && export NIXPROC_SERVICE=$service
+            if [ -n "$service" ] && [ -z "$joined" ]; then
+                _initfn_service_join "$fn" "$service" || exit 1
+            fi
             _initfn_rlimits_apply "$fn" || exit 1
             exec "${cmd[@]}"
         ) </dev/null
@@ -128,6 +139,33 @@ _initfn_start_launch() {
     "_initfn_${fn}_failed" "$rc"
     _initfn_start_cleanup
     return 1
+}
+
+# How the command gets into the service's cgroups: a process born there costs the kernel
+# far less than one moved there (see nixproc-sysvinit-supervise's launch.rs). The
+# supervisor as the wrapper is told the cgroups (--cgroup, --cgroup-v1); any other
+# command runs under the supervisor's --launch, when the library knows the supervisor.
+# Sets: cmd (the caller's).
+# Returns: 0 when the command will be born in the cgroups, 1 when it must join them.
+# shellcheck disable=SC2154 # _initfn_supervisor: a setting (01-settings.sh)
+_initfn_service_launcher() {
+    [ -n "$_initfn_cg" ] || return 1
+    local dir
+    local -a options=("--cgroup=$_initfn_cg")
+    for dir in "${_initfn_cg_v1[@]}"; do
+        options+=("--cgroup-v1=$dir")
+    done
+    if [ "$fn" = start_foreground ] && _initfn_is_supervisor "$daemon"; then
+        # The supervisor is born in the cgroup, which it makes if need be.
+        cmd=("${cmd[@]:0:$((${#cmd[@]} - ${#args[@]} - 2))}" "${options[@]}" "${cmd[@]: -$((${#args[@]} + 2))}")
+        return 0
+    fi
+    if [ -z "$_initfn_supervisor" ] || ! [ -x "$_initfn_supervisor" ]; then
+        # Without a launcher the command joins the cgroup: it must exist.
+        _initfn_service_create "$fn" "$service" 1
+        return 1
+    fi
+    cmd=("$_initfn_supervisor" --launch "${options[@]}" -- "${cmd[@]}")
 }
 
 # Polls the started process (the poll hook) every step until it is up, fails, or

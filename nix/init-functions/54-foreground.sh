@@ -76,12 +76,16 @@ _initfn_start_foreground_prepare() { # LOOKUP-STATUS
         return 1
     }
     if [ -n "$logfile" ]; then
-        _initfn_prepare_dir "$(dirname -- "$logfile")" "$user" || {
+        local _initfn_dir
+        _initfn_dirname "$logfile"
+        _initfn_prepare_dir "$_initfn_dir" "$user" || {
             _initfn_err "start_foreground: cannot prepare the log directory of $logfile"
             return 1
         }
     fi
-    rm -f -- "$pidfile" "$piddir/$name.clientpid"
+    if [ -e "$pidfile" ] || [ -e "$piddir/$name.clientpid" ]; then
+        rm -f -- "$pidfile" "$piddir/$name.clientpid"
+    fi
 }
 
 # The wrapper's command: WRAPPER --name=NAME --pidfiles=DIR [--output=LOGFILE]
@@ -97,9 +101,29 @@ _initfn_start_foreground_command() {
     [ -n "$user" ] && cmd+=("--user=$user")
     [ -n "$dir" ] && cmd+=("--chdir=$dir")
     [ -n "$umask" ] && cmd+=("--umask=$umask")
-    _initfn_supervisor_options respawn "$respawn" 'delay:--respawn-delay attempts:--respawn-attempts window:--respawn-window settle:--settle' --respawn || return 2
+    _initfn_supervisor_options respawn "$respawn" 'delay:--respawn-delay attempts:--respawn-attempts window:--respawn-window settle:' --respawn || return 2
+    _initfn_supervisor_settle || return 2
     _initfn_supervisor_options logrotate "$logrotate" 'maxSize:--log-max-size keep:--log-keep' || return 2
     cmd+=(-- "$program" "${args[@]}")
+}
+
+# The supervisor's --settle: how long the first run must last before the start succeeds,
+# the respawn setting's `settle`, and at least 10 ms, so that a program that fails at once
+# fails its start (the supervisor watches it exactly; no polling here).
+# Sets: cmd (the caller's).
+# Returns: 0, or 1 after a message for a bad settle.
+_initfn_supervisor_settle() {
+    _initfn_is_supervisor "$daemon" || return 0
+    local word settle=0.01 _initfn_msecs
+    for word in $respawn; do
+        [[ $word == settle=* ]] || continue
+        _initfn_secs_to_ms "${word#settle=}" || {
+            _initfn_err "start_foreground: bad respawn setting '$word'"
+            return 1
+        }
+        ((_initfn_msecs > 10)) && settle=${word#settle=}
+    done
+    cmd+=("--settle=$settle")
 }
 
 # True when WRAPPER is nixproc-sysvinit-supervise.
@@ -121,14 +145,16 @@ _initfn_supervisor_options() { # WHAT SETTINGS TABLE [FLAG]
     [ -n "${4:-}" ] && cmd+=("$4")
     for word in "${words[@]}"; do
         key=${word%%=*} value=${word#*=} option=''
+        local known=0
         for entry in "${table[@]}"; do
-            [ "${entry%%:*}" = "$key" ] && option=${entry#*:}
+            [ "${entry%%:*}" = "$key" ] && option=${entry#*:} known=1
         done
-        if [ -z "$option" ] || ! [[ $value =~ ^[0-9]+(\.[0-9]+)?$ ]]; then
+        if [ "$known" -eq 0 ] || ! [[ $value =~ ^[0-9]+(\.[0-9]+)?$ ]]; then
             _initfn_err "start_foreground: bad $1 setting '$word'"
             return 1
         fi
-        cmd+=("$option=$value")
+        # An entry without an option (KEY:) is read elsewhere.
+        [ -z "$option" ] || cmd+=("$option=$value")
     done
 }
 
@@ -160,7 +186,10 @@ _initfn_start_foreground_poll() {
                 _initfn_starttime "$cpid" && now="$cpid:$_initfn_start"
             fi
         done
-        if [ -n "$now" ] && [ "$now" = "$client" ]; then
+        if [ -n "$now" ] && _initfn_is_supervisor "$daemon"; then
+            # The supervisor answered once the client had lived its settle time.
+            return 0
+        elif [ -n "$now" ] && [ "$now" = "$client" ]; then
             _initfn_clock
             [ $((_initfn_ms - since)) -ge 20 ] && return 0
         elif [ -n "$now" ]; then

@@ -25,12 +25,12 @@ wait_ready() { # -p PIDFILE [-u USER] [-x PROGRAM] [-s SERVICE] [-t TIMEOUT] (-P
     fi
     if [ -n "$service" ]; then _initfn_service_ok wait_ready "$service" || return 2; fi
     _initfn_expect_uid "$user" || return 2
-    local timeout_ms _initfn_deadline _initfn_ms _initfn_step=0
-    timeout_ms=$(_initfn_secs_to_ms "$timeout") || {
+    local _initfn_msecs _initfn_deadline _initfn_ms _initfn_step=0
+    _initfn_secs_to_ms "$timeout" || {
         _initfn_err "wait_ready: the timeout must be a number of seconds, got '$timeout'"
         return 2
     }
-    _initfn_set_deadline "$timeout_ms"
+    _initfn_set_deadline "$_initfn_msecs"
     while :; do
         _initfn_ready_alive || return 1
         if [ -n "$port" ]; then

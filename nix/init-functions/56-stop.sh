@@ -107,10 +107,12 @@ _initfn_killproc_args() { # PROGRAM [SIGNAL]
             return 2
         }
     fi
-    delay_ms=$(_initfn_secs_to_ms "$delay") || {
+    local _initfn_msecs
+    _initfn_secs_to_ms "$delay" || {
         _initfn_err "killproc: the delay must be a number of seconds, got '$delay'"
         return 2
     }
+    delay_ms=$_initfn_msecs
 }
 
 # Stops the processes killproc found: TERM, KILL after delay_ms, each tracked with its
