@@ -1,19 +1,26 @@
 #!/bin/bash
 # Restart latency of a process that exits promptly on TERM: our restart (stop, which
 # returns as soon as the process is gone, then start, which returns as soon as it is up)
-# against the "stop; sleep 1; start" restart of older generators.
+# against the "stop; sleep 1; start" restart of older generators; and the cost of one
+# `status` against a bare `bash -c 'exit 0'`.
 #
 # Usage: bench/restart-latency.sh [REPETITIONS]        (default 15; run as root)
 #
 # Environment:
-#   WEBAPP   a built example web server (default: cargo build --release --example webapp)
-#   DAEMON   the libslack daemon program (default: daemon from PATH)
+#   WEBAPP      a built example web server (default: cargo build --release --example webapp)
+#   SUPERVISOR  nixproc-sysvinit-supervise (default: cargo build --release --bins)
+#   DAEMON      the libslack daemon program (default: daemon from PATH)
 #
-# Processes measured:
-#   webapp   the example HTTP server, a foreground program run under libslack daemon
-#   nginx    Debian's nginx as a self-daemonizing process (skipped if not installed)
+# Processes measured (each as a service, -s: in a cgroup of its own where root has
+# cgroup v2, else marked in its environment):
+#   webapp      the example HTTP server, a foreground program under the supervisor
+#               (with cgroups, and with NIXPROC_CGROUPS=0 for what cgroups cost)
+#   webapp (libslack daemon)  the same under libslack daemon
+#   nginx       Debian's nginx as a self-daemonizing process (skipped if not installed)
 # Each restart is timed around the init script's `restart` activity, including the
-# shell start-up and the sourcing of the library. The table shows medians.
+# shell start-up and the sourcing of the library. The library is assembled as
+# nix/init-functions.nix does it: the part scripts source, and the control part it reads
+# when a start or stop function is first called. The table shows medians.
 set -u
 
 reps=${1:-15}
@@ -24,12 +31,13 @@ fi
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(dirname "$here")
 
-if [ -z "${WEBAPP:-}" ]; then
-    (cd "$repo" && cargo build --quiet --release --example webapp) || {
-        echo "building the webapp example failed; set WEBAPP to a built binary" >&2
+if [ -z "${WEBAPP:-}" ] || [ -z "${SUPERVISOR:-}" ]; then
+    (cd "$repo" && cargo build --quiet --release --bins --example webapp) || {
+        echo "building failed; set WEBAPP and SUPERVISOR to built binaries" >&2
         exit 1
     }
-    WEBAPP="${CARGO_TARGET_DIR:-$repo/target}/release/examples/webapp"
+    WEBAPP=${WEBAPP:-"${CARGO_TARGET_DIR:-$repo/target}/release/examples/webapp"}
+    SUPERVISOR=${SUPERVISOR:-"${CARGO_TARGET_DIR:-$repo/target}/release/nixproc-sysvinit-supervise"}
 fi
 [ -x "$WEBAPP" ] || {
     echo "no webapp program at $WEBAPP" >&2
@@ -54,10 +62,14 @@ trap 'exit 130' INT TERM
 
 quote() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 
-# The library as nix/init-functions.nix assembles it: its parts in the order of their numbers.
-cat "$repo"/nix/init-functions/[0-9][0-9]-*.sh |
+# The library as nix/init-functions.nix assembles it: parts 50 and up the control part,
+# the others (in the order of their numbers) the file scripts source.
+cat "$repo"/nix/init-functions/[5-9][0-9]-*.sh >"$work/init-functions-control"
+cat "$repo"/nix/init-functions/[0-4][0-9]-*.sh |
     sed -e "s|'@runtimeDir@'|$(quote "$work/run")|" -e "s|'@basePath@'|''|" \
-        -e "s|'@daemon@'|''|" >"$work/init-functions"
+        -e "s|'@daemon@'|''|" -e "s|'@control@'|$(quote "$work/init-functions-control")|" \
+        -e "s|'@supervisor@'|$(quote "$SUPERVISOR")|" \
+        >"$work/init-functions"
 
 free_port() {
     local port
@@ -70,7 +82,7 @@ free_port() {
     done
 }
 
-# make_script NAME RESTART-BODY START STOP
+# make_script NAME RESTART-BODY START STOP [STATUS]
 make_script() {
     local path="$work/init.d/$1"
     mkdir -p "$work/init.d"
@@ -84,6 +96,9 @@ $3
 ;;
 stop)
 $4
+;;
+status)
+${5:-:}
 ;;
 restart)
 $2
@@ -105,9 +120,13 @@ sleep 1
 
 webapp_port=$(free_port)
 wpid="$work/run/webapp.pid"
-wstart="start_foreground -D $(quote "$DAEMON") -p $(quote "$wpid") -o $(quote "$work/log/webapp.log") -- $(quote "$WEBAPP")"
-wready="$wstart && wait_ready -p $(quote "$wpid") -P $webapp_port"
-wstop="killproc -p $(quote "$wpid") $(quote "$DAEMON")"
+service="bench-$$/webapp"
+wstart="start_foreground -D $(quote "$SUPERVISOR") -p $(quote "$wpid") -o $(quote "$work/log/webapp.log") -s $service -- $(quote "$WEBAPP")"
+wready="$wstart && wait_ready -p $(quote "$wpid") -x $(quote "$SUPERVISOR") -s $service -P $webapp_port"
+wstop="killproc -p $(quote "$wpid") -s $service $(quote "$SUPERVISOR")"
+wstatus="statusproc -p $(quote "$wpid") -s $service $(quote "$SUPERVISOR")"
+lstart="start_foreground -D $(quote "$DAEMON") -p $(quote "$wpid") -o $(quote "$work/log/webapp.log") -s $service -- $(quote "$WEBAPP")"
+lstop="killproc -p $(quote "$wpid") -s $service $(quote "$DAEMON")"
 
 have_nginx=0
 if [ -x /usr/sbin/nginx ]; then
@@ -130,8 +149,8 @@ http {
   server { listen 127.0.0.1:$nport; location / { return 200 "ok\n"; } }
 }
 EOF
-    nstart="start_daemon -p $(quote "$npid") /usr/sbin/nginx -c $(quote "$work/nginx/nginx.conf") -p $(quote "$work/nginx")"
-    nstop="killproc -p $(quote "$npid") /usr/sbin/nginx"
+    nstart="start_daemon -p $(quote "$npid") -s bench-$$/nginx /usr/sbin/nginx -c $(quote "$work/nginx/nginx.conf") -p $(quote "$work/nginx")"
+    nstop="killproc -p $(quote "$npid") -s bench-$$/nginx /usr/sbin/nginx"
 fi
 
 # time_restart SCRIPT → prints seconds; fails when the process is not up afterwards.
@@ -165,16 +184,43 @@ measure() {
 rows=()
 run_case() { # LABEL START STOP
     local label=$1 start=$2 stop=$3 ours_s older_s
-    ours_s=$(measure "$(make_script "$label-ours" "$ours" "$start" "$stop")") || exit 1
-    older_s=$(measure "$(make_script "$label-older" "$older" "$start" "$stop")") || exit 1
+    ours_s=$(measure "$(make_script "case${#rows[@]}-ours" "$ours" "$start" "$stop")") || exit 1
+    older_s=$(measure "$(make_script "case${#rows[@]}-older" "$older" "$start" "$stop")") || exit 1
     rows+=("$(awk -v l="$label" -v o="$ours_s" -v s="$older_s" \
-        'BEGIN { printf "%-28s %10.3f %14.3f %9.1fx", l, o, s, s / o }')")
+        'BEGIN { printf "%-34s %10.3f %14.3f %9.1fx", l, o, s, s / o }')")
 }
 
-run_case "webapp (daemon)" "$wstart" "$wstop"
-run_case "webapp (daemon) + ready" "$wready" "$wstop"
+run_case "webapp (supervised)" "$wstart" "$wstop"
+run_case "webapp (supervised) + ready" "$wready" "$wstop"
+NIXPROC_CGROUPS=0 run_case "webapp (supervised), no cgroups" "$wstart" "$wstop"
+run_case "webapp (libslack daemon)" "$lstart" "$lstop"
 [ "$have_nginx" -eq 1 ] && run_case "nginx" "$nstart" "$nstop"
 
 echo "restart latency, median of $reps restarts, in seconds"
-printf '%-28s %10s %14s %10s\n' "process" "ours" "stop;sleep 1" "speed-up"
+printf '%-34s %10s %14s %10s\n' "process" "ours" "stop;sleep 1" "speed-up"
 printf '%s\n' "${rows[@]}"
+
+# status of a running process: the generated script's status against bare bash.
+status_script=$(make_script status-webapp "$ours" "$wstart" "$wstop" "$wstatus")
+"$status_script" start >/dev/null 2>&1 || {
+    echo "start for the status measurement failed" >&2
+    exit 1
+}
+time_runs() { # N COMMAND... -> median seconds of one run
+    local n=$1 i t0 t1
+    shift
+    for ((i = 0; i < n; i++)); do
+        t0=$EPOCHREALTIME
+        "$@" >/dev/null 2>&1
+        t1=$EPOCHREALTIME
+        awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.5f\n", b - a }'
+    done | median
+}
+n=$((reps * 10))
+s_status=$(time_runs "$n" "$status_script" status)
+s_bare=$(time_runs "$n" bash -c 'exit 0')
+"$status_script" stop >/dev/null 2>&1
+echo
+echo "status of a running supervised webapp, median of $n runs, in seconds"
+awk -v s="$s_status" -v b="$s_bare" 'BEGIN {
+    printf "%-34s %10.4f\n%-34s %10.4f\n%-34s %9.1fx\n", "status", s, "bash -c exit 0", b, "ratio", s / b }'
