@@ -210,6 +210,7 @@ mod tests {
                 "links": r.links.iter().map(|l| serde_json::json!({"path": l.path, "target": l.target})).collect::<Vec<_>>(),
                 "credentials": {"groups": files(&r.groups), "users": files(&r.users)},
                 "manifest": r.manifest,
+                "files": files(&r.files),
             });
             assert_eq!(got, want, "{}", path.display());
             seen += 1;
