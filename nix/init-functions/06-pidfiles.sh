@@ -75,7 +75,7 @@ _initfn_dir_trusted() { # DIR UID
 # Sets: nothing.
 # Returns: 0 trusted, 1 refused (with the reason), 2 (silently) FILE no longer exists.
 _initfn_pidfile_trusted() { # FILE UID
-    local file=$1 uid=$2 dir owner mode links name line
+    local file=$1 uid=$2 dir owner mode links kind name line
     local -A meta=()
     if [ -L "$file" ]; then
         _initfn_err "refusing PID file $file: it is a symbolic link"
@@ -87,16 +87,18 @@ _initfn_pidfile_trusted() { # FILE UID
     local -a paths=("$file" "${dir%/}/")
     [ -L "$dir" ] && paths+=("$dir")
     while IFS= read -r line; do
-        read -r owner mode links name <<<"$line"
-        meta[$name]="$owner $mode $links"
-    done < <(stat -c '%u %a %h %n' -- "${paths[@]}" 2>/dev/null)
+        read -r owner mode links kind name <<<"$line"
+        meta[$name]="$owner $mode $links $kind"
+    done < <(stat -c '%u %a %h %f %n' -- "${paths[@]}" 2>/dev/null)
     # Gone meanwhile (a process removing its PID file as it exits).
     [ -n "${meta[$file]:-}" ] || return 2
-    if ! [ -f "$file" ]; then
+    read -r owner mode links kind <<<"${meta[$file]}"
+    # The type from the same stat (a second look could find the file gone): %f is the
+    # raw mode in hex, 8xxx a regular file.
+    if [ "$(( 0x$kind & 0xf000 ))" -ne "$(( 0x8000 ))" ]; then
         _initfn_err "refusing PID file $file: not a regular file"
         return 1
     fi
-    read -r owner mode links <<<"${meta[$file]}"
     _initfn_owner_mode_trusted "PID file $file" "$owner" "$mode" "$uid" || return 1
     _initfn_piddir_trusted
 }

@@ -217,7 +217,10 @@ _initfn_start_foreground_poll() {
         fi
     fi
     if [ "$rc" -eq 4 ]; then
-        _initfn_lookup "$pidfile" "$target" "$_initfn_uid"
+        # Looked at again, with the reason shown: a file that went away meanwhile (its
+        # process exited) is no refusal, the next poll sees why.
+        _initfn_lookup "$pidfile" "$target" "$_initfn_uid" && return 2
+        [ "$?" -eq 4 ] || return 2
         _initfn_err "start_foreground: ${program##*/} has an untrusted PID file $pidfile"
         return 1
     fi
