@@ -32,7 +32,12 @@ struct Cli {
           required_unless_present = "launch")]
     name: Option<String>,
     /// The directory of the PID and state files.
-    #[arg(long, value_name = "DIR", require_equals = true, required_unless_present = "launch")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        require_equals = true,
+        required_unless_present = "launch"
+    )]
     pidfiles: Option<PathBuf>,
     /// The cgroup (v2) directory the supervisor, and all it starts, is born in (made when
     /// missing).

@@ -33,9 +33,9 @@ pub fn daemonize(cgroups: &Cgroups) -> Result<Role, SuperviseError> {
         Ok(None) => {
             drop(verdict_in);
             let verdict = Verdict::Pipe(verdict_out);
-            let setup = cgroups
-                .join_v1()
-                .and_then(|()| sys::setsid().map_err(|e| SuperviseError::System("cannot start a session", e)));
+            let setup = cgroups.join_v1().and_then(|()| {
+                sys::setsid().map_err(|e| SuperviseError::System("cannot start a session", e))
+            });
             if let Err(e) = setup {
                 verdict.failed(e)?;
                 std::process::exit(1);

@@ -77,7 +77,11 @@ impl Cgroups {
 /// `--launch`: runs `program` (found in `PATH`) with `args` in a child born in the cgroups
 /// and waits for it. Returns its exit status (128 + the signal that killed it), or 127
 /// after a message when it could not be run.
-pub fn run(cgroups: &Cgroups, program: &OsString, args: &[OsString]) -> Result<i32, SuperviseError> {
+pub fn run(
+    cgroups: &Cgroups,
+    program: &OsString,
+    args: &[OsString],
+) -> Result<i32, SuperviseError> {
     let nul = |s: &OsString| {
         CString::new(s.as_bytes()).map_err(|_| SuperviseError::NulByte(s.to_string_lossy().into()))
     };
@@ -90,8 +94,8 @@ pub fn run(cgroups: &Cgroups, program: &OsString, args: &[OsString]) -> Result<i
     // SAFETY: `--launch` runs before any thread is started.
     match unsafe { cgroups.fork() }? {
         Some(pid) => {
-            let status =
-                sys::wait_for(pid).map_err(|e| SuperviseError::System("cannot wait for the program", e))?;
+            let status = sys::wait_for(pid)
+                .map_err(|e| SuperviseError::System("cannot wait for the program", e))?;
             Ok(exit_code(status))
         }
         None => {
