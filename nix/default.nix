@@ -17,6 +17,9 @@
 , tmpDir ? (if stateDir == "/var" then "/tmp" else "${stateDir}/tmp")
 , forceDisableUserChange ? false
 , usePlugin ? builtins ? sysvinitScript
+  # How the output of foreground processes is rotated when a process does not say
+  # (see create-sysvinit-script.nix): null for the default, { maxSize; keep; } or false.
+, logRotate ? null
 }:
 
 let
@@ -42,7 +45,7 @@ rec {
   createSystemVInitScript = import ./create-sysvinit-script.nix {
     inherit (pkgs) stdenv writeTextFile daemon;
     inherit runtimeDir tmpDir logDir forceDisableUserChange initFunctions createCredentials
-      nixprocSysvinit usePlugin coreutils;
+      nixprocSysvinit usePlugin coreutils logRotate;
   };
 
   # buildProfile { exprFile = ./processes.nix; } — see ./build-profile.nix.

@@ -18,7 +18,7 @@
 //! }))
 //! .unwrap();
 //! assert!(rendered.script.contains("\nPROGRAM=/bin/web\nPIDFILE=/var/run/web.pid\n"));
-//! assert!(rendered.script.contains(r#"start_daemon -p "$PIDFILE" "$PROGRAM""#));
+//! assert!(rendered.script.contains(r#"start_daemon -p "$PIDFILE" -s "$SERVICE" "$PROGRAM""#));
 //! assert!(rendered.script.contains(r#"export GREETING="it's \$(not run)""#));
 //! assert_eq!(rendered.links[3].path, "rc3.d/S00web");
 //! assert_eq!(rendered.links[0].path, "rc0.d/K99web");

@@ -661,3 +661,101 @@ fn a_log_that_cannot_be_written_shows_in_the_status_and_the_service_runs() {
         "{status:?}"
     );
 }
+
+/// Through the switch: a process printing numbered lines far faster than 1 MiB/s with
+/// `logRotate = { maxSize = 524288; keep = 20; }`: no file passes maxSize by more than
+/// one line, the kept files hold whole lines in order with none missing between the
+/// oldest kept and the last, and the process was never restarted for it.
+#[test]
+fn a_fast_producer_deployed_by_the_switch_is_rotated_whole_and_in_order() {
+    assert!(is_root(), "this test deploys as root");
+    const MAX_SIZE: u64 = 524_288;
+    const KEEP: usize = 20;
+    const LINES: u64 = 1_500_000; // "line %09d\n": 15 bytes, about 21 MiB in all
+    let d = ModelDeployment::new("rotated", &[]);
+    let program = d.dir.path().join("producer");
+    fs::write(
+        &program,
+        format!("#!/bin/bash\nseq -f 'line %09.0f' 1 {LINES}\nexec sleep 600\n"),
+    )
+    .unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&program, fs::Permissions::from_mode(0o755)).unwrap();
+    let processes = model(
+        d.dir.path(),
+        &format!(
+            "{{ producer.pkg = create {{ name = \"producer\"; process = \"{}\"; processIsDaemon = false;\n\
+               logRotate = {{ maxSize = {MAX_SIZE}; keep = {KEEP}; }}; runlevels = [ 3 ]; }}; }}",
+            program.display()
+        ),
+    );
+    let started = std::time::Instant::now();
+    assert_succeeded(&d.switch(&[processes.to_str().unwrap()]));
+    let client_file = d.dir.path().join("state/run/producer.clientpid");
+    let client = read_pid(&client_file).expect("the client's PID file");
+    let log = d.dir.path().join("state/log/producer.log");
+    let last = format!("line {LINES:09}\n");
+    assert!(
+        wait_until(Duration::from_secs(120), || fs::read_to_string(&log)
+            .is_ok_and(|t| t.ends_with(&last))),
+        "the last line reached {}",
+        log.display()
+    );
+    let took = started.elapsed().as_secs_f64();
+    assert_eq!(
+        read_pid(&client_file),
+        Some(client),
+        "the client was restarted"
+    );
+    assert!(pid_alive(client), "the client lives");
+
+    let mut files = vec![log.clone()];
+    files.extend((1..=KEEP + 1).map(|n| d.dir.path().join(format!("state/log/producer.log.{n}"))));
+    assert!(
+        !files[KEEP + 1].exists(),
+        "more than {KEEP} rotated files are kept"
+    );
+    let mut expected: Option<u64> = None;
+    let mut bytes = 0u64;
+    for file in files[..=KEEP].iter().rev().filter(|f| f.exists()) {
+        let text = fs::read_to_string(file).unwrap();
+        assert!(
+            (text.len() as u64) <= MAX_SIZE + 15,
+            "{} holds {} bytes",
+            file.display(),
+            text.len()
+        );
+        assert!(
+            text.ends_with('\n'),
+            "{} ends in a partial line",
+            file.display()
+        );
+        bytes += text.len() as u64;
+        for line in text.lines() {
+            let n: u64 = line
+                .strip_prefix("line ")
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("not a whole line in {}: {line:?}", file.display()));
+            if let Some(want) = expected {
+                assert_eq!(
+                    n,
+                    want,
+                    "a line is missing or out of order in {}",
+                    file.display()
+                );
+            }
+            expected = Some(n + 1);
+        }
+    }
+    assert_eq!(expected, Some(LINES + 1), "the last line is {LINES}");
+    assert!(
+        bytes >= (KEEP as u64) * (MAX_SIZE - 15),
+        "the kept files are full: {bytes} bytes"
+    );
+    eprintln!(
+        "{} MiB through the log writer in {took:.1} s (with the switch)",
+        LINES * 15 / (1 << 20)
+    );
+    assert_succeeded(&d.switch(&["--undeploy"]));
+    assert!(!pid_alive(client), "the producer outlived the undeploy");
+}
