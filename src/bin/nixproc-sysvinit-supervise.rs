@@ -59,7 +59,7 @@ struct Cli {
     #[arg(long, value_name = "N", require_equals = true,
           default_value_t = supervise::DEFAULT_LOG_KEEP)]
     log_keep: u32,
-    /// Run as USER (root switches at once; anyone else may only name themselves).
+    /// Run as USER (the daemonized supervisor switches to it before it starts the program; only root may name another user).
     #[arg(long, value_name = "USER", require_equals = true)]
     user: Option<String>,
     /// The program's working directory.
