@@ -232,7 +232,17 @@ pub unsafe fn fork_into_cgroup(cgroup: &OwnedFd) -> io::Result<Option<libc::pid_
     // SAFETY: the caller upholds fork's rule.
     let pid = unsafe { fork() }?;
     if pid.is_none() {
-        join_cgroup_fd(cgroup)?;
+        if let Err(e) = join_cgroup_fd(cgroup) {
+            // The child must never return an error into its parent's code path: it says
+            // why and ends, and the parent sees a child that failed (status 127).
+            let _ = write_all(
+                libc::STDERR_FILENO,
+                format!("nixproc-sysvinit-supervise: cannot join the service's cgroup: {e}\n")
+                    .as_bytes(),
+            );
+            // SAFETY: _exit ends the child at once, without running the parent's exit path.
+            unsafe { libc::_exit(127) };
+        }
     }
     Ok(pid)
 }
