@@ -485,9 +485,20 @@ fn service_status_reports_pids_supervisor_and_limits() {
     assert_eq!(r.code, 0, "{r:?}");
     assert!(wait_until(Duration::from_secs(5), || svc.processes().len() >= 4));
     let manifest = nixproc_sysvinit::tree::Manifest::from_json(&svc.manifest.to_string()).unwrap();
-    let status = nixproc_sysvinit::deploy::service_status::inspect(&manifest).expect("a service");
+    // The program forks as it runs: the processes seen and the status are taken again
+    // until one status holds every process seen just before it.
+    let inspect =
+        || nixproc_sysvinit::deploy::service_status::inspect(&manifest).expect("a service");
+    let mut status = inspect();
+    let mut seen = Vec::new();
+    wait_until(Duration::from_secs(5), || {
+        seen = svc.processes();
+        status = inspect();
+        seen.iter()
+            .all(|pid| status.pids.iter().any(|p| *p as i32 == *pid))
+    });
     let pids: Vec<i32> = status.pids.iter().map(|p| *p as i32).collect();
-    for pid in svc.processes() {
+    for pid in seen {
         assert!(pids.contains(&pid), "{pid} in {status:?}");
     }
     let supervisor = status.supervisor.as_ref().expect("the supervisor's state");
