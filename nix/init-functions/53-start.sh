@@ -143,29 +143,36 @@ _initfn_start_launch() {
 
 # How the command gets into the service's cgroups: a process born there costs the kernel
 # far less than one moved there (see nixproc-sysvinit-supervise's launch.rs). The
-# supervisor as the wrapper is told the cgroups (--cgroup, --cgroup-v1); any other
-# command runs under the supervisor's --launch, when the library knows the supervisor.
+# supervisor as the wrapper was given the cgroups by the command hook
+# (_initfn_cgroup_options); any other command runs under the supervisor's --launch, when
+# the library knows the supervisor.
 # Sets: cmd (the caller's).
 # Returns: 0 when the command will be born in the cgroups, 1 when it must join them.
 # shellcheck disable=SC2154 # _initfn_supervisor: a setting (01-settings.sh)
 _initfn_service_launcher() {
     [ -n "$_initfn_cg" ] || return 1
-    local dir
-    local -a options=("--cgroup=$_initfn_cg")
-    for dir in "${_initfn_cg_v1[@]}"; do
-        options+=("--cgroup-v1=$dir")
-    done
-    if [ "$fn" = start_foreground ] && _initfn_is_supervisor "$daemon"; then
-        # The supervisor is born in the cgroup, which it makes if need be.
-        cmd=("${cmd[@]:0:$((${#cmd[@]} - ${#args[@]} - 2))}" "${options[@]}" "${cmd[@]: -$((${#args[@]} + 2))}")
-        return 0
-    fi
+    [ "$fn" = start_foreground ] && _initfn_is_supervisor "$daemon" && return 0
     if [ -z "$_initfn_supervisor" ] || ! [ -x "$_initfn_supervisor" ]; then
         # Without a launcher the command joins the cgroup: it must exist.
         _initfn_service_create "$fn" "$service" 1
         return 1
     fi
-    cmd=("$_initfn_supervisor" --launch "${options[@]}" -- "${cmd[@]}")
+    local -a _initfn_cg_options=()
+    _initfn_cgroup_options
+    cmd=("$_initfn_supervisor" --launch "${_initfn_cg_options[@]}" -- "${cmd[@]}")
+}
+
+# The options that give nixproc-sysvinit-supervise the service's cgroups (none without
+# them): --cgroup for cgroup v2, --cgroup-v1 for each v1 controller of its limits.
+# Sets: _initfn_cg_options (the caller's).
+_initfn_cgroup_options() {
+    local dir
+    _initfn_cg_options=()
+    [ -n "$_initfn_cg" ] || return 0
+    _initfn_cg_options=("--cgroup=$_initfn_cg")
+    for dir in "${_initfn_cg_v1[@]}"; do
+        _initfn_cg_options+=("--cgroup-v1=$dir")
+    done
 }
 
 # Polls the started process (the poll hook) every step until it is up, fails, or

@@ -104,6 +104,12 @@ _initfn_start_foreground_command() {
     _initfn_supervisor_options respawn "$respawn" 'delay:--respawn-delay attempts:--respawn-attempts window:--respawn-window settle:' --respawn || return 2
     _initfn_supervisor_settle || return 2
     _initfn_supervisor_options logrotate "$logrotate" 'maxSize:--log-max-size keep:--log-keep' || return 2
+    if _initfn_is_supervisor "$daemon"; then
+        # Born in the service's cgroups, which it makes if need be.
+        local -a _initfn_cg_options=()
+        _initfn_cgroup_options
+        cmd+=("${_initfn_cg_options[@]}")
+    fi
     cmd+=(-- "$program" "${args[@]}")
 }
 
