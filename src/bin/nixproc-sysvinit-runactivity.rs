@@ -15,6 +15,7 @@ use clap::Parser;
 use nixproc_sysvinit::deploy::activity::{run_activity, status_state, ActivityResult};
 use nixproc_sysvinit::deploy::cli::{DeploymentArgs, ModelArgs, RemoteArgs, RunArgs};
 use nixproc_sysvinit::deploy::journal::{Journal, Lock};
+use nixproc_sysvinit::deploy::logs::{self, ShowError};
 use nixproc_sysvinit::deploy::model::{self, BuildParams, ModelSource};
 use nixproc_sysvinit::deploy::profile::Profile;
 use nixproc_sysvinit::deploy::tool_dir::{self, StateOptions, ToolDir};
@@ -28,12 +29,21 @@ struct Cli {
     /// Go through the scripts in reverse start order (e.g. to stop everything).
     #[arg(short = 'r', long)]
     reverse: bool,
-    /// The activity to run, e.g. status, stop, start, reload, restart.
+    /// The activity to run, e.g. status, stop, start, reload, restart; or `logs`, which
+    /// shows the processes' logs.
     activity: String,
-    /// A profile directory, processes model or flake directory instead of the deployed
-    /// profile (or `--flake REF#NAME`).
-    #[arg(env = "NIXPROC_PROCESSES")]
-    path: Option<PathBuf>,
+    /// For `logs`: the processes whose logs to show (all when none). For the other
+    /// activities: a profile directory, processes model or flake directory instead of the
+    /// deployed profile (or `--flake REF#NAME`) [env: NIXPROC_PROCESSES].
+    #[arg(value_name = "PATH | NAME")]
+    operands: Vec<PathBuf>,
+    /// `logs`: the number of last lines shown of each log [default: 10].
+    #[arg(short = 'n', long, value_name = "N")]
+    lines: Option<usize>,
+    /// `logs`: go on showing lines as they are written (across rotations) until
+    /// interrupted or until the output's reader goes away.
+    #[arg(short = 'f', long)]
+    follow: bool,
     #[command(flatten)]
     deployment: DeploymentArgs,
     #[command(flatten)]
@@ -69,7 +79,60 @@ fn main() -> ExitCode {
     }
 }
 
+/// The activity that shows logs instead of running the scripts.
+const LOGS: &str = "logs";
+
+impl Cli {
+    /// The PATH operand (or `NIXPROC_PROCESSES`) of an activity other than `logs`.
+    fn path(&self) -> Result<Option<PathBuf>> {
+        if self.activity == LOGS {
+            return Ok(None);
+        }
+        match self.operands.as_slice() {
+            [] => Ok(std::env::var_os("NIXPROC_PROCESSES")
+                .filter(|p| !p.is_empty())
+                .map(PathBuf::from)),
+            [path] => Ok(Some(path.clone())),
+            [_, extra, ..] => Err(anyhow!(
+                "`{}` takes one PATH; {} is one too many (names of processes go with `logs`)",
+                self.activity,
+                extra.display()
+            )),
+        }
+    }
+
+    /// The process names given to `logs`.
+    fn log_names(&self) -> Vec<String> {
+        self.operands
+            .iter()
+            .map(|p| p.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    /// Refuses the `logs` options with another activity, and options `logs` does not take.
+    fn check_options(&self) -> Result<()> {
+        if self.activity != LOGS && (self.lines.is_some() || self.follow) {
+            return Err(anyhow!(
+                "-n/--lines and -f/--follow go with `logs`, not `{}`",
+                self.activity
+            ));
+        }
+        if self.activity == LOGS {
+            if self.json || self.reverse {
+                return Err(anyhow!("`logs` takes neither --json nor --reverse"));
+            }
+            if self.model.flake.is_some() {
+                return Err(anyhow!(
+                    "`logs` shows the logs of the deployed profile: give no --flake"
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 fn run(cli: &Cli) -> Result<bool> {
+    cli.check_options()?;
     if cli.remote.is_remote() {
         return run_remote(cli);
     }
@@ -84,7 +147,7 @@ fn run(cli: &Cli) -> Result<bool> {
 /// Takes the switch's lock for an activity that changes processes (all but `status`),
 /// refusing to act on a deployment whose interrupted switch is not recovered yet.
 fn lock(cli: &Cli) -> Result<Option<Lock>> {
-    if cli.activity == "status" {
+    if cli.activity == "status" || cli.activity == LOGS {
         return Ok(None);
     }
     let tool = open_tool_dir(cli)?;
@@ -121,6 +184,9 @@ fn run_in(cli: &Cli, runlevel: u8, scratch: &Path) -> Result<bool> {
     let _lock = lock(cli)?;
     let root = profile_root(cli, scratch)?;
     let profile = Profile::read(&root, runlevel)?;
+    if cli.activity == LOGS {
+        return show_logs(cli, &profile);
+    }
     let mut on_result = |r: &ActivityResult| {
         if !cli.json && !r.ok && cli.activity != "status" {
             eprintln!("{}: {} {}", r.name, cli.activity, r.status);
@@ -140,7 +206,8 @@ fn run_in(cli: &Cli, runlevel: u8, scratch: &Path) -> Result<bool> {
 /// The profile to act on: PATH when it is a profile directory, the profile built from a
 /// model (PATH, a flake directory or `--flake`) into `scratch`, else the deployed one.
 fn profile_root(cli: &Cli, scratch: &Path) -> Result<PathBuf> {
-    let source = match (&cli.path, cli.model.flake_source()) {
+    let path = cli.path()?;
+    let source = match (&path, cli.model.flake_source()) {
         (Some(_), Some(_)) => return Err(anyhow!("give either --flake or a PATH, not both")),
         (None, source) => source,
         (Some(p), None) if model::is_profile_dir(p) => None,
@@ -151,7 +218,7 @@ fn profile_root(cli: &Cli, scratch: &Path) -> Result<PathBuf> {
         }),
         (Some(_), None) => None,
     };
-    match (&cli.path, source) {
+    match (&path, source) {
         (_, Some(source)) => build(cli, &source, scratch),
         (Some(p), None) if model::is_profile_dir(p) => Ok(p.clone()),
         (Some(p), None) => Err(anyhow!(
@@ -193,6 +260,26 @@ fn build(cli: &Cli, source: &ModelSource, scratch: &Path) -> Result<PathBuf> {
     Ok(built)
 }
 
+/// `logs`: the last lines of the named processes' logs (all processes' when none is
+/// named), then, with `--follow`, what they write next.
+fn show_logs(cli: &Cli, profile: &Profile) -> Result<bool> {
+    let sources = logs::sources(profile, &cli.log_names())?;
+    if sources.is_empty() {
+        eprintln!("no process of the profile has a log file");
+        return Ok(true);
+    }
+    let stdout = std::io::stdout();
+    let mut printer = logs::Printer::new(stdout.lock(), &sources);
+    let mut followers = match logs::print_last(&sources, cli.lines.unwrap_or(10), &mut printer) {
+        Err(ShowError::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(true),
+        other => other?,
+    };
+    if cli.follow {
+        logs::follow(&mut followers, &mut printer, &logs::stdout_closed)?;
+    }
+    Ok(true)
+}
+
 /// Prints the results (JSON) or the failures; whether every script succeeded.
 fn report(cli: &Cli, results: &[ActivityResult]) -> Result<bool> {
     let failed: Vec<_> = results.iter().filter(|r| !r.ok).collect();
@@ -220,7 +307,7 @@ fn report(cli: &Cli, results: &[ActivityResult]) -> Result<bool> {
 /// `--target-host` / `--hosts`: the activity runs on each host's deployed profile, by
 /// the host's own copy of this tool; its output comes back prefixed with the host.
 fn run_remote(cli: &Cli) -> Result<bool> {
-    if cli.path.is_some() || cli.model.flake.is_some() {
+    if cli.path()?.is_some() || cli.model.flake.is_some() {
         return Err(anyhow!(
             "with --target-host or --hosts the activity runs on the profile deployed on each host: give no PATH or --flake"
         ));
@@ -234,9 +321,15 @@ fn run_remote(cli: &Cli) -> Result<bool> {
     .unwrap_or_default();
     let roots = open_tool_dir(cli)?.hosts_dir();
     let tool_package = remote::own_package(&roots.join("tool"), &options)?;
+    // Hosts followed at once: each host's run lasts until interrupted.
+    let max_hosts = if cli.follow {
+        hosts.len().max(1)
+    } else {
+        cli.remote.max_hosts
+    };
     let reports = remote::deploy::run_on_hosts(
         &hosts,
-        cli.remote.max_hosts,
+        max_hosts,
         &fleet::RemoteSwitch {
             profile: None,
             tool_package: &tool_package,
@@ -246,7 +339,8 @@ fn run_remote(cli: &Cli) -> Result<bool> {
             use_substitutes: cli.remote.use_substitutes,
         },
     );
-    fleet::print_reports(&reports, cli.json, cli.remote.hosts.is_some());
+    let table_wanted = cli.remote.hosts.is_some() && cli.activity != LOGS;
+    fleet::print_reports(&reports, cli.json, table_wanted);
     if let Some(why) = fleet::failure(&reports) {
         eprintln!("nixproc-sysvinit-runactivity: {why}");
     }
@@ -261,6 +355,14 @@ fn remote_args(cli: &Cli) -> Vec<String> {
         "--profile".to_string(),
         cli.deployment.profile.clone(),
     ];
+    if cli.activity == LOGS {
+        if let Some(n) = cli.lines {
+            args.extend(["--lines".to_string(), n.to_string()]);
+        }
+        if cli.follow {
+            args.push("--follow".to_string());
+        }
+    }
     let path = |p: &PathBuf| p.to_string_lossy().into_owned();
     if let Some(dir) = &cli.deployment.profiles_dir {
         args.extend(["--profiles-dir".to_string(), path(dir)]);
@@ -285,6 +387,11 @@ fn remote_args(cli: &Cli) -> Vec<String> {
     }
     for (name, value) in cli.run.nix_options() {
         args.extend(["--option".to_string(), name, value]);
+    }
+    if cli.activity == LOGS {
+        // After `--`: a name cannot be taken for an option there.
+        args.push("--".to_string());
+        args.extend(cli.log_names());
     }
     args
 }

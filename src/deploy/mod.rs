@@ -65,6 +65,7 @@ pub mod cli;
 pub mod execute;
 pub mod generations;
 pub mod journal;
+pub mod logs;
 pub mod model;
 pub mod nix;
 pub mod plan;

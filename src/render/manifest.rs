@@ -45,6 +45,11 @@ pub fn build(
         runlevels: spec.default_start.clone(),
         pid_file: paths.pid_file,
         log_file: paths.log_file,
+        log_files: spec
+            .own_logs
+            .as_ref()
+            .map(|logs| logs.files.clone())
+            .unwrap_or_default(),
         user: spec.user.clone(),
         activities,
         readiness,

@@ -82,6 +82,10 @@ pub struct Manifest {
     /// File that receives a foreground process's output, if any.
     #[serde(deserialize_with = "lenient")]
     pub log_file: Option<String>,
+    /// Log files the program writes itself (`logFiles`), rotated by the tree's logrotate
+    /// configuration.
+    #[serde(deserialize_with = "lenient")]
+    pub log_files: Vec<String>,
     /// User the process runs as.
     #[serde(deserialize_with = "user_name")]
     pub user: Option<String>,
@@ -199,6 +203,7 @@ mod tests {
             runlevels: vec![3, 4],
             pid_file: Some("/run/web.pid".into()),
             log_file: None,
+            log_files: vec!["/var/log/web/access.log".into()],
             user: Some("web".into()),
             activities: vec!["start".into(), "stop".into()],
             readiness: Some(ManifestReadiness {

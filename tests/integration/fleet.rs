@@ -459,6 +459,45 @@ fn one_target_host_is_deployed_and_asked_for_status() {
             .any(|l| l.starts_with(&format!("{target}: ")) && l.contains("nginx")),
         "{stdout}"
     );
+
+    // The logs on the host: the webapp's output and the request in nginx's own log, each
+    // line prefixed with the host and the process.
+    let logs = hosts
+        .ctl(RUNACTIVITY)
+        .args([
+            "--target-host",
+            &target,
+            "logs",
+            "-n",
+            "1",
+            "webapp1",
+            "nginx",
+        ])
+        .output()
+        .expect("run runactivity logs");
+    let stdout = String::from_utf8_lossy(&logs.stdout);
+    assert_succeeded(&logs);
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with(&format!("{target}: webapp1 | "))
+                && l.contains("webapp webapp1 listening")),
+        "{stdout}"
+    );
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with(&format!("{target}: nginx   | ")) && l.contains("GET / ")),
+        "{stdout}"
+    );
+    let typo = hosts
+        .ctl(RUNACTIVITY)
+        .args(["--target-host", &target, "logs", "webap1"])
+        .output()
+        .expect("run runactivity logs");
+    let stderr = String::from_utf8_lossy(&typo.stderr);
+    assert!(!typo.status.success(), "{stderr}");
+    assert!(stderr.contains("did you mean 'webapp1'?"), "{stderr}");
 }
 
 #[test]

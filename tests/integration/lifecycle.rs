@@ -99,11 +99,6 @@ impl Drop for Service {
     }
 }
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
 /// Whether this machine gives root a writable cgroup v2 hierarchy (the library's
 /// condition for cgroups).
 fn cgroups_here() -> bool {
@@ -540,22 +535,6 @@ fn a_state_file_that_is_a_link_is_not_read() {
     let _ = Path::new(&secret);
 }
 
-/// A processes model of the test's, composed like examples/webapps (nix/default.nix):
-/// `body` is the attribute set of processes, with `create` and `pkgs` in scope.
-fn model(dir: &Path, body: &str) -> PathBuf {
-    let text = format!(
-        "{{ system ? builtins.currentSystem, pkgs ? import {root}/nix/host-packages.nix {{ inherit system; }}\n\
-         , stateDir ? \"/var\", runtimeDir ? \"${{stateDir}}/run\", logDir ? \"${{stateDir}}/log\"\n\
-         , tmpDir ? \"${{stateDir}}/tmp\", forceDisableUserChange ? false, port ? 5000 }}:\n\
-         let\n  nixproc = import {root}/nix {{ inherit system pkgs stateDir runtimeDir logDir tmpDir forceDisableUserChange; }};\n  \
-         create = nixproc.createSystemVInitScript;\nin\n{body}\n",
-        root = repo_root().display()
-    );
-    let path = dir.join("processes.nix");
-    fs::write(&path, text).unwrap();
-    path
-}
-
 /// Through the switch: a respawned service that crashes at once fails its start (the
 /// switch rolls back and nothing of it remains); one that runs is respawned after a
 /// crash, `status --json` says so, and undeploy leaves no process and no cgroup.
@@ -564,7 +543,7 @@ fn the_switch_and_runactivity_with_a_respawned_service() {
     assert!(is_root(), "this test deploys as root");
     let port = free_port();
     let d = ModelDeployment::new("respawned", &["--arg", "port", &port.to_string()]);
-    let crashing = model(
+    let crashing = write_model(
         d.dir.path(),
         "{ dies.pkg = create { name = \"dies\"; process = \"/bin/false\"; processIsDaemon = false; respawn = true; runlevels = [ 3 ]; }; }",
     );
@@ -573,7 +552,7 @@ fn the_switch_and_runactivity_with_a_respawned_service() {
     assert!(text.contains("exited during start with status 1"), "{text}");
     assert!(text.contains("rolled back"), "{text}");
 
-    let serving = model(
+    let serving = write_model(
         d.dir.path(),
         "{ web.pkg = create {\n\
            name = \"web\"; process = \"${pkgs.webapp}/bin/webapp\"; processIsDaemon = false;\n\
@@ -692,7 +671,7 @@ fn a_fast_producer_deployed_by_the_switch_is_rotated_whole_and_in_order() {
     .unwrap();
     use std::os::unix::fs::PermissionsExt;
     fs::set_permissions(&program, fs::Permissions::from_mode(0o755)).unwrap();
-    let processes = model(
+    let processes = write_model(
         d.dir.path(),
         &format!(
             "{{ producer.pkg = create {{ name = \"producer\"; process = \"{}\"; processIsDaemon = false;\n\

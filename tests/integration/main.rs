@@ -14,6 +14,7 @@ mod golden;
 mod id_assign;
 mod init_functions;
 mod lifecycle;
+mod logs;
 mod nix_credentials;
 mod nix_profiles;
 mod offline;

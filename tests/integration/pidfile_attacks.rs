@@ -23,11 +23,6 @@ fn as_user(user: &str, code: &str) -> Output {
         .expect("run runuser")
 }
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
 /// Renders `spec` with the test's directories as the global settings and writes the
 /// script to `dir/init.d/NAME`; returns the script and the manifest's PID file.
 fn render(dir: &TestDir, lib: &Path, mut spec: serde_json::Value) -> (PathBuf, PathBuf) {

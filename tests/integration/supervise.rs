@@ -148,11 +148,6 @@ fn parent_of(pid: i32) -> Option<i32> {
         .ok()
 }
 
-fn is_root() -> bool {
-    // SAFETY: geteuid has no preconditions.
-    unsafe { libc::geteuid() == 0 }
-}
-
 #[test]
 fn starts_daemonized_and_stops_on_term() {
     let s = Supervised::new("basic");

@@ -93,3 +93,19 @@ impl Drop for ModelDeployment {
         let _ = self.switch(&["--undeploy"]);
     }
 }
+
+/// A processes model of the test's, composed like examples/webapps (nix/default.nix):
+/// `body` is the attribute set of processes, with `create` and `pkgs` in scope.
+pub fn write_model(dir: &Path, body: &str) -> PathBuf {
+    let text = format!(
+        "{{ system ? builtins.currentSystem, pkgs ? import {root}/nix/host-packages.nix {{ inherit system; }}\n\
+         , stateDir ? \"/var\", runtimeDir ? \"${{stateDir}}/run\", logDir ? \"${{stateDir}}/log\"\n\
+         , tmpDir ? \"${{stateDir}}/tmp\", forceDisableUserChange ? false, port ? 5000 }}:\n\
+         let\n  nixproc = import {root}/nix {{ inherit system pkgs stateDir runtimeDir logDir tmpDir forceDisableUserChange; }};\n  \
+         create = nixproc.createSystemVInitScript;\nin\n{body}\n",
+        root = super::repo_root().display()
+    );
+    let path = dir.join("processes.nix");
+    fs::write(&path, text).unwrap();
+    path
+}

@@ -279,3 +279,9 @@ impl Drop for ProcessGuard {
         self.cleanup();
     }
 }
+
+/// Whether the tests run as root.
+pub fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() == 0 }
+}
