@@ -28,6 +28,7 @@ pub mod deploy;
 pub mod error;
 pub mod graph;
 pub mod ids;
+pub mod protocol;
 pub mod remote;
 pub mod render;
 pub mod shell;

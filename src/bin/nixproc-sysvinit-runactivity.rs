@@ -20,7 +20,7 @@ use nixproc_sysvinit::deploy::model::{self, BuildParams, ModelSource};
 use nixproc_sysvinit::deploy::profile::Profile;
 use nixproc_sysvinit::deploy::tool_dir::{self, StateOptions, ToolDir};
 use nixproc_sysvinit::deploy::{self as deploy, generations};
-use nixproc_sysvinit::remote::{self, fleet, Echo};
+use nixproc_sysvinit::remote::{orchestrate, Echo};
 
 /// Run an activity (status, stop, reload, ...) on every process of a deployment.
 #[derive(Parser, Debug)]
@@ -312,81 +312,65 @@ fn run_remote(cli: &Cli) -> Result<bool> {
             "with --target-host or --hosts the activity runs on the profile deployed on each host: give no PATH or --flake"
         ));
     }
-    let options = cli.run.nix_options();
-    let hosts = remote::selected_hosts(
-        cli.remote.target_host.as_deref(),
-        cli.remote.hosts.as_deref(),
-        &options,
-    )?
-    .unwrap_or_default();
-    let roots = open_tool_dir(cli)?.hosts_dir();
-    let tool_package = remote::own_package(&roots.join("tool"), &options)?;
-    // Hosts followed at once: each host's run lasts until interrupted.
-    let max_hosts = if cli.follow {
-        hosts.len().max(1)
-    } else {
-        cli.remote.max_hosts
+    let hosts = match (&cli.remote.target_host, &cli.remote.hosts) {
+        (Some(target), _) => orchestrate::Hosts::One(target),
+        (None, Some(file)) => orchestrate::Hosts::Fleet(file),
+        (None, None) => return Err(anyhow!("neither --target-host nor --hosts")),
     };
-    let reports = remote::deploy::run_on_hosts(
-        &hosts,
-        max_hosts,
-        &fleet::RemoteSwitch {
-            profile: None,
-            tool_package: &tool_package,
-            tool: "nixproc-sysvinit-runactivity",
-            args: &remote_args(cli),
-            echo: if cli.json { Echo::Capture } else { Echo::Text },
-            use_substitutes: cli.remote.use_substitutes,
+    let roots = open_tool_dir(cli)?.hosts_dir();
+    let reports = orchestrate::run(&orchestrate::Request {
+        hosts,
+        tool: "nixproc-sysvinit-runactivity",
+        args: &remote_args(cli),
+        echo: if cli.json { Echo::Capture } else { Echo::Text },
+        profile: orchestrate::Profile::None,
+        deploys: false,
+        params: &BuildParams::default(),
+        build_host: None,
+        roots: &roots,
+        // Following lasts until interrupted: every host at once.
+        max_hosts: if cli.follow {
+            usize::MAX
+        } else {
+            cli.remote.max_hosts
         },
-    );
+        use_substitutes: cli.remote.use_substitutes,
+        nix_options: &cli.run.nix_options(),
+    })?;
     let table_wanted = cli.remote.hosts.is_some() && cli.activity != LOGS;
-    fleet::print_reports(&reports, cli.json, table_wanted);
-    if let Some(why) = fleet::failure(&reports) {
-        eprintln!("nixproc-sysvinit-runactivity: {why}");
+    match orchestrate::report(&reports, cli.json, table_wanted) {
+        Ok(()) => Ok(true),
+        Err(why) => {
+            eprintln!("nixproc-sysvinit-runactivity: {why}");
+            Ok(false)
+        }
     }
-    Ok(reports.iter().all(fleet::HostReport::ok))
 }
 
 /// The tool's arguments on a host: the activity and the options that mean the same
 /// there.
 fn remote_args(cli: &Cli) -> Vec<String> {
-    let mut args = vec![
-        cli.activity.clone(),
-        "--profile".to_string(),
-        cli.deployment.profile.clone(),
-    ];
-    if cli.activity == LOGS {
-        if let Some(n) = cli.lines {
-            args.extend(["--lines".to_string(), n.to_string()]);
-        }
-        if cli.follow {
-            args.push("--follow".to_string());
-        }
-    }
+    let mut args = vec![cli.activity.clone()];
+    args.extend(cli.deployment.host_args());
+    args.extend(cli.run.host_args());
     let path = |p: &PathBuf| p.to_string_lossy().into_owned();
-    if let Some(dir) = &cli.deployment.profiles_dir {
-        args.extend(["--profiles-dir".to_string(), path(dir)]);
-    }
     if let Some(dir) = &cli.state_dir {
         args.extend(["--state-dir".to_string(), path(dir)]);
     }
     if let Some(dir) = &cli.lib_dir {
         args.extend(["--lib-dir".to_string(), path(dir)]);
     }
-    if let Some(level) = cli.deployment.runlevel {
-        args.extend(["--runlevel".to_string(), level.to_string()]);
+    if let Some(n) = cli.lines {
+        args.extend(["--lines".to_string(), n.to_string()]);
     }
     for (on, flag) in [
         (cli.reverse, "--reverse"),
-        (cli.run.no_wait, "--no-wait"),
         (cli.json, "--json"),
+        (cli.follow, "--follow"),
     ] {
         if on {
             args.push(flag.to_string());
         }
-    }
-    for (name, value) in cli.run.nix_options() {
-        args.extend(["--option".to_string(), name, value]);
     }
     if cli.activity == LOGS {
         // After `--`: a name cannot be taken for an option there.

@@ -16,7 +16,8 @@ use nixproc_sysvinit::deploy::switch::{self, Settings};
 use nixproc_sysvinit::deploy::tool_dir::{self, StateOptions, ToolDir};
 use nixproc_sysvinit::deploy::{self as deploy, generations};
 use nixproc_sysvinit::ids::deployment::{self as ids, AssignArgs};
-use nixproc_sysvinit::remote::{self, fleet, Echo, HostSpec};
+use nixproc_sysvinit::protocol::{Event, SwitchResult, PROTOCOL};
+use nixproc_sysvinit::remote::{self, orchestrate, Echo};
 
 /// Deploy processes with sysvinit scripts: stop obsolete, start new and restart changed
 /// processes in dependency order, in parallel, as one transaction.
@@ -187,10 +188,10 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             // A fleet's JSON summary, already printed, is its result.
-            if cli.json && e.downcast_ref::<HostsFailed>().is_none() {
+            if cli.json && e.downcast_ref::<orchestrate::HostsFailed>().is_none() {
                 println!(
                     "{}",
-                    serde_json::json!({"event": "result", "ok": false, "error": format!("{e:#}")})
+                    Event::Result(Box::new(SwitchResult::failed(format!("{e:#}")))).to_line()
                 );
             }
             eprintln!("nixproc-sysvinit-switch: error: {e:#}");
@@ -316,7 +317,9 @@ impl Cli {
 fn assign_ids(cli: &Cli) -> Result<()> {
     let params = cli.build_params()?;
     let models = match &cli.remote.hosts {
-        Some(_) => ids::models_of_hosts(&fleet_hosts(cli)?, &params),
+        Some(file) => {
+            ids::models_of_hosts(&remote::read_hosts(file, &cli.run.nix_options())?, &params)
+        }
         None => vec![ids::Model {
             file: cli.path.clone().context(
                 "--assign-ids: no processes model given (pass PATH or set NIXPROC_PROCESSES)",
@@ -513,19 +516,28 @@ fn report(cli: &Cli, profile: &Path, new: &Path, summary: &switch::Summary) {
         .filter(|s| s.reason == deploy::plan::Reason::Changed)
         .count();
     if cli.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "event": "result", "ok": true, "profile": profile, "deployed": new,
-                "stopped": plan.stops.iter().map(|s| &s.name).collect::<Vec<_>>(),
-                "started": plan.starts.iter().map(|s| &s.name).collect::<Vec<_>>(),
-                "unchanged": plan.unchanged,
-                "failedStops": summary.failed_stops.iter().map(|(n, _)| n).collect::<Vec<_>>(),
-                "createdUsers": summary.created.users, "createdGroups": summary.created.groups,
-                "removedUsers": summary.removed.users, "removedGroups": summary.removed.groups,
-                "recovered": summary.recovered,
-            })
-        );
+        let names = |steps: &[deploy::plan::Step]| steps.iter().map(|s| s.name.clone()).collect();
+        let result = SwitchResult {
+            protocol: PROTOCOL,
+            ok: true,
+            error: None,
+            profile: Some(profile.to_string_lossy().into_owned()),
+            deployed: Some(new.to_string_lossy().into_owned()),
+            stopped: names(&plan.stops),
+            started: names(&plan.starts),
+            unchanged: plan.unchanged.clone(),
+            failed_stops: summary
+                .failed_stops
+                .iter()
+                .map(|(n, _)| n.clone())
+                .collect(),
+            created_users: summary.created.users.iter().cloned().collect(),
+            created_groups: summary.created.groups.iter().cloned().collect(),
+            removed_users: summary.removed.users.iter().cloned().collect(),
+            removed_groups: summary.removed.groups.iter().cloned().collect(),
+            recovered: summary.recovered.clone(),
+        };
+        println!("{}", Event::Result(Box::new(result)).to_line());
     } else if !cli.quiet {
         if let Some(r) = &summary.recovered {
             eprintln!("{r}");
@@ -545,12 +557,11 @@ fn report(cli: &Cli, profile: &Path, new: &Path, summary: &switch::Summary) {
 
 /// `--target-host` / `--hosts`: models are built here (or on `--build-host`), every
 /// host is switched (or acted on) by its own copy of this tool; a table (or JSON)
-/// reports each host.
+/// reports each host (see [`orchestrate`]).
 fn run_remote(cli: &Cli) -> Result<()> {
     let roots = cli
         .open_tool_dir(&cli.deployment.profile_link())?
         .hosts_dir();
-    let tool_package = remote::own_package(&roots.join("tool"), &cli.run.nix_options())?;
     let operation = cli.operation();
     let echo = match (&operation, cli.json) {
         (Operation::ListGenerations | Operation::Plan(_), true) => Echo::Capture,
@@ -558,156 +569,99 @@ fn run_remote(cli: &Cli) -> Result<()> {
         (_, true) => Echo::EventsAsJson,
         (_, false) => Echo::Events,
     };
-    let args = remote_args(cli, echo != Echo::Text)?;
-    let switch = fleet::RemoteSwitch {
-        profile: None,
-        tool_package: &tool_package,
-        tool: "nixproc-sysvinit-switch",
-        args: &args,
-        echo,
-        use_substitutes: cli.remote.use_substitutes,
-    };
-    let builds = matches!(
+    let deploys = matches!(
         operation,
         Operation::Switch(Target::Given) | Operation::Plan(Target::Given)
     );
-    let reports = match (&cli.remote.target_host, builds) {
-        (Some(target), _) => {
-            let target: remote::TargetHost = target.parse()?;
-            let built = if builds {
-                Some(build_for_target(cli, &roots)?)
-            } else {
-                None
-            };
-            let switch = fleet::RemoteSwitch {
-                profile: built.as_deref(),
-                ..switch
-            };
-            vec![fleet::switch_host(&target.to_string(), &target, &switch)]
+    let hosts = match (&cli.remote.target_host, &cli.remote.hosts) {
+        (Some(target), _) => orchestrate::Hosts::One(target),
+        (None, Some(file)) => {
+            if cli.path.is_some() || cli.model.flake.is_some() {
+                bail!("with --hosts, each host's model comes from the fleet file: give no PATH or --flake");
+            }
+            orchestrate::Hosts::Fleet(file)
         }
-        (None, true) => deploy_fleet(cli, &roots, &switch)?,
-        (None, false) => {
-            remote::deploy::run_on_hosts(&fleet_hosts(cli)?, cli.remote.max_hosts, &switch)
-        }
+        (None, None) => bail!("neither --target-host nor --hosts"),
     };
-    report_hosts(cli, &reports)
-}
-
-/// The fleet file's hosts (`--hosts`), which give the models themselves.
-fn fleet_hosts(cli: &Cli) -> Result<Vec<HostSpec>> {
-    if cli.path.is_some() || cli.model.flake.is_some() {
-        bail!("with --hosts, each host's model comes from the fleet file: give no PATH or --flake");
-    }
-    let file = cli.remote.hosts.as_ref().context("no --hosts file")?;
-    Ok(remote::read_hosts(file, &cli.run.nix_options())?)
-}
-
-/// `--hosts` with a deployment: each distinct model built once, then every host switched.
-fn deploy_fleet(
-    cli: &Cli,
-    roots: &Path,
-    switch: &fleet::RemoteSwitch,
-) -> Result<Vec<fleet::HostReport>> {
     let build_host = cli.remote.build_host()?;
-    Ok(remote::deploy::deploy_hosts(
-        &fleet_hosts(cli)?,
-        &remote::deploy::Deployment {
-            params: &cli.build_params()?,
-            build_host: build_host.as_ref(),
-            roots,
-            switch: *switch,
-            max_hosts: cli.remote.max_hosts,
-        },
-    ))
-}
-
-/// The profile for `--target-host`: what `resolve` gives, except that a model is built on
-/// `--build-host` when one is named.
-fn build_for_target(cli: &Cli, roots: &Path) -> Result<PathBuf> {
-    let Some(build_host) = cli.remote.build_host()? else {
+    let build_here = || -> std::result::Result<PathBuf, String> {
         let profile = cli.deployment.profile_link();
-        return Ok(resolve(cli, Target::Given, &profile, roots, true)?.0);
+        resolve(cli, Target::Given, &profile, &roots, true)
+            .map(|(built, _)| built)
+            .map_err(|e| format!("{e:#}"))
     };
-    let source = match (&cli.path, cli.model.flake_source()) {
-        (_, Some(source)) => source,
-        (Some(path), None) if path.is_file() => ModelSource::File(path.clone()),
-        (Some(path), None) if path.join("flake.nix").is_file() => ModelSource::Flake {
-            reference: path.to_string_lossy().into_owned(),
-            name: "default".into(),
-        },
-        _ => bail!("--build-host builds a processes model or flake: give one (a prebuilt profile needs no build)"),
+    // A fleet's hosts name their models; one target host gets the one given here.
+    let one_host = matches!(hosts, orchestrate::Hosts::One(_));
+    let profile = match (&build_host, deploys && one_host) {
+        (_, false) => orchestrate::Profile::None,
+        (None, true) => orchestrate::Profile::Here(&build_here),
+        (Some(build_host), true) => {
+            orchestrate::Profile::OnBuildHost(build_host, cli.model_source()?)
+        }
     };
-    remote::deploy::build_on(
-        &build_host,
-        &source,
-        &cli.build_params()?,
-        &roots.join("result"),
-    )
-    .map_err(|e| anyhow!(e))
+    let params = cli.build_params()?;
+    let args = remote_args(cli, echo != Echo::Text)?;
+    let reports = orchestrate::run(&orchestrate::Request {
+        hosts,
+        tool: "nixproc-sysvinit-switch",
+        args: &args,
+        echo,
+        profile,
+        deploys,
+        params: &params,
+        build_host: build_host.as_ref(),
+        roots: &roots,
+        max_hosts: cli.remote.max_hosts,
+        use_substitutes: cli.remote.use_substitutes,
+        nix_options: &cli.run.nix_options(),
+    })?;
+    orchestrate::report(&reports, cli.json, cli.remote.hosts.is_some() || !cli.quiet)?;
+    Ok(())
 }
 
-/// Prints the hosts' reports (a table, or one JSON object); an error when any host
-/// failed.
-fn report_hosts(cli: &Cli, reports: &[fleet::HostReport]) -> Result<()> {
-    fleet::print_reports(reports, cli.json, cli.remote.hosts.is_some() || !cli.quiet);
-    match fleet::failure(reports) {
-        Some(why) => Err(HostsFailed(why).into()),
-        None => Ok(()),
+impl Cli {
+    /// The model `--build-host` builds: `--flake`, or PATH (a model file or a flake
+    /// directory).
+    fn model_source(&self) -> Result<ModelSource> {
+        Ok(match (&self.path, self.model.flake_source()) {
+            (_, Some(source)) => source,
+            (Some(path), None) if path.is_file() => ModelSource::File(path.clone()),
+            (Some(path), None) if path.join("flake.nix").is_file() => ModelSource::Flake {
+                reference: path.to_string_lossy().into_owned(),
+                name: "default".into(),
+            },
+            _ => bail!("--build-host builds a processes model or flake: give one (a prebuilt profile needs no build)"),
+        })
     }
 }
-
-/// Some hosts failed; their reports have been printed.
-#[derive(Debug)]
-struct HostsFailed(String);
-
-impl std::fmt::Display for HostsFailed {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-impl std::error::Error for HostsFailed {}
 
 /// The switch's arguments on a target host: the options given here that mean the same
 /// there, the operation, and `--json` when its events are read back.
 fn remote_args(cli: &Cli, events: bool) -> Result<Vec<String>> {
-    let mut args = vec!["--profile".to_string(), cli.deployment.profile.clone()];
-    let path = |p: &Path| p.to_string_lossy().into_owned();
-    let dir_options = [
-        ("--profiles-dir", cli.deployment.profiles_dir.as_deref()),
-        ("--state-dir", cli.dirs.state_dir.as_deref()),
-    ]
-    .into_iter()
-    .chain(
-        cli.dirs
-            .state_subdirs()
-            .map(|(option, _, dir)| (option, dir)),
+    let mut args = cli.deployment.host_args();
+    args.extend(cli.dirs.host_args());
+    args.extend(cli.run.host_args());
+    let flags = [
+        (
+            cli.model.force_disable_user_change()?,
+            "--force-disable-user-change",
+        ),
+        (cli.quiet, "--quiet"),
+        (cli.undeploy, "--undeploy"),
+        (cli.rollback, "--rollback"),
+        (cli.list_generations, "--list-generations"),
+        (cli.delete_all_generations, "--delete-all-generations"),
+        (cli.dry_run, "--dry-run"),
+        (cli.graph, "--graph"),
+        (events, "--json"),
+    ];
+    args.extend(
+        flags
+            .into_iter()
+            .filter(|(on, _)| *on)
+            .map(|(_, f)| f.to_string()),
     );
-    for (option, dir) in dir_options {
-        if let Some(dir) = dir {
-            args.extend([option.to_string(), path(dir)]);
-        }
-    }
-    let mut flag = |on: bool, name: &str| {
-        if on {
-            args.push(name.to_string());
-        }
-    };
-    flag(cli.run.no_wait, "--no-wait");
-    flag(
-        cli.model.force_disable_user_change()?,
-        "--force-disable-user-change",
-    );
-    flag(cli.quiet, "--quiet");
-    flag(cli.undeploy, "--undeploy");
-    flag(cli.rollback, "--rollback");
-    flag(cli.list_generations, "--list-generations");
-    flag(cli.delete_all_generations, "--delete-all-generations");
-    flag(cli.dry_run, "--dry-run");
-    flag(cli.graph, "--graph");
-    flag(events, "--json");
     let valued = [
-        ("--runlevel", cli.deployment.runlevel.map(|r| r.to_string())),
         ("--jobs", cli.jobs.map(|j| j.to_string())),
         ("--timeout", cli.timeout.map(|t| t.to_string())),
         (
@@ -720,9 +674,6 @@ fn remote_args(cli: &Cli, events: bool) -> Result<Vec<String>> {
         if let Some(value) = value {
             args.extend([name.to_string(), value]);
         }
-    }
-    for (name, value) in cli.run.nix_options() {
-        args.extend(["--option".to_string(), name, value]);
     }
     Ok(args)
 }

@@ -48,6 +48,23 @@ impl DeploymentArgs {
     pub fn runlevel(&self) -> u8 {
         self.runlevel.unwrap_or_else(super::detect_runlevel)
     }
+
+    /// These options as the same tool takes them on a target host.
+    pub fn host_args(&self) -> Vec<String> {
+        let mut args = vec!["--profile".to_string(), self.profile.clone()];
+        if let Some(dir) = &self.profiles_dir {
+            args.extend(["--profiles-dir".to_string(), text(dir)]);
+        }
+        if let Some(level) = self.runlevel {
+            args.extend(["--runlevel".to_string(), level.to_string()]);
+        }
+        args
+    }
+}
+
+/// A path as an argument of a command run on a target host.
+fn text(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
 }
 
 /// The state directory and the directories the model gets (`stateDir`, `runtimeDir`,
@@ -147,6 +164,20 @@ impl DirArgs {
         ]
     }
 
+    /// These options as the switch takes them on a target host.
+    pub fn host_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(dir) = &self.state_dir {
+            args.extend(["--state-dir".to_string(), text(dir)]);
+        }
+        for (option, _, dir) in self.state_subdirs() {
+            if let Some(dir) = dir {
+                args.extend([option.to_string(), text(dir)]);
+            }
+        }
+        args
+    }
+
     /// The profile builder's directory arguments ([`BuildParams::dirs`]): `stateDir`
     /// as `state`, then each directory given; those not given keep the builder's
     /// defaults (which follow `stateDir`).
@@ -188,6 +219,18 @@ impl RunArgs {
     /// The `--option` pairs.
     pub fn nix_options(&self) -> Vec<(String, String)> {
         super::nix::pairs(&self.option)
+    }
+
+    /// These options as the same tool takes them on a target host.
+    pub fn host_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        if self.no_wait {
+            args.push("--no-wait".to_string());
+        }
+        for (name, value) in self.nix_options() {
+            args.extend(["--option".to_string(), name, value]);
+        }
+        args
     }
 
     /// Whether to wait for the lock.

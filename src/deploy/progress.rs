@@ -8,6 +8,7 @@ use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
 use super::execute::Event;
+use crate::protocol;
 
 /// `println!` that never fails: when the reader of the progress has gone (a deployer
 /// whose SSH connection dropped), the switch goes on and finishes its transaction.
@@ -66,14 +67,15 @@ impl Progress {
         if total == 0 || self.quiet {
             return;
         }
+        let event = protocol::Event::Phase {
+            phase: label.to_string(),
+            steps: total,
+        };
         if self.json {
-            out!(
-                "{}",
-                serde_json::json!({"event": "phase", "phase": label, "steps": total})
-            );
+            out!("{}", event.to_line());
         } else {
             self.clear_status();
-            err!("{label}: {total} step(s)");
+            err!("{}", event.describe().unwrap_or_default());
         }
     }
 
@@ -88,8 +90,11 @@ impl Progress {
                 if self.json {
                     out!(
                         "{}",
-                        serde_json::json!({"event": "launched", "name": step.name,
-                            "action": step.action.as_str()})
+                        protocol::Event::Launched {
+                            name: step.name.clone(),
+                            action: step.action.as_str().to_string(),
+                        }
+                        .to_line()
                     );
                 }
             }
@@ -102,29 +107,20 @@ impl Progress {
             } => {
                 self.running.remove(&step.name);
                 self.done += 1;
+                let event = protocol::Event::Finished {
+                    name: step.name.clone(),
+                    action: step.action.as_str().to_string(),
+                    ok: *ok,
+                    status: status.clone(),
+                    seconds: elapsed.as_secs_f64(),
+                };
                 if self.json {
-                    out!(
-                        "{}",
-                        serde_json::json!({"event": "finished", "name": step.name,
-                            "action": step.action.as_str(), "ok": ok, "status": status,
-                            "seconds": elapsed.as_secs_f64()})
-                    );
+                    out!("{}", event.to_line());
                     return;
                 }
                 self.clear_status();
-                let state = if *ok {
-                    "ok".to_string()
-                } else {
-                    format!("FAILED ({status})")
-                };
-                err!(
-                    "[{}/{}] {:<5} {:<30} {state} {:.2}s",
-                    self.done,
-                    self.total,
-                    step.action.as_str(),
-                    step.name,
-                    elapsed.as_secs_f64()
-                );
+                let line = event.describe().unwrap_or_default();
+                err!("[{}/{}] {line}", self.done, self.total);
                 if self.echo_output {
                     show_output(log);
                 }

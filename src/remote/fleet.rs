@@ -2,56 +2,25 @@
 //! `max_hosts` at a time; a host's failure is its own (the others go on). The result is
 //! one [`HostReport`] per host, shown as a table or as JSON.
 
-use std::collections::BTreeSet;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use super::run::{run_remote, Echo};
+use super::run::{run_remote, Echo, RemoteOutput, RemoteResult};
 use super::ssh::Connection;
 use super::{RemoteError, TargetHost};
+use crate::protocol::{HostSummary, Summary, PROTOCOL};
+
+pub use crate::protocol::Changes;
 
 /// How one host's job ended.
 #[derive(Debug)]
 pub struct HostReport {
     /// The host's name.
     pub host: String,
-    /// The remote tool's `result` event, or why the job failed.
-    pub outcome: Result<Option<serde_json::Value>, RemoteError>,
-}
-
-/// What a switch did on one host, from its `result` event.
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Changes {
-    /// Processes stopped and not started again.
-    pub stopped: usize,
-    /// Processes started that did not run before.
-    pub started: usize,
-    /// Processes stopped and started again (changed).
-    pub restarted: usize,
-    /// Processes left running as they were.
-    pub unchanged: usize,
-}
-
-impl Changes {
-    /// The counts of a switch's `result` event (`stopped`, `started`, `unchanged`
-    /// lists; a name in both of the first two was restarted).
-    pub fn of_result(result: &serde_json::Value) -> Changes {
-        let names = |key: &str| -> BTreeSet<&str> {
-            result[key]
-                .as_array()
-                .map(|a| a.iter().filter_map(|v| v.as_str()).collect())
-                .unwrap_or_default()
-        };
-        let (stopped, started) = (names("stopped"), names("started"));
-        let restarted = stopped.intersection(&started).count();
-        Changes {
-            stopped: stopped.len() - restarted,
-            started: started.len() - restarted,
-            restarted,
-            unchanged: names("unchanged").len(),
-        }
-    }
+    /// What the remote tool left (its `result` event, or its captured output), or why
+    /// the job failed.
+    pub outcome: Result<RemoteResult, RemoteError>,
 }
 
 impl HostReport {
@@ -63,9 +32,26 @@ impl HostReport {
     /// The switch's changes, when the job succeeded with a `result` event.
     pub fn changes(&self) -> Option<Changes> {
         match &self.outcome {
-            Ok(Some(result)) => Some(Changes::of_result(result)),
+            Ok(Some(RemoteOutput::Switched(result))) => Some(result.changes()),
             _ => None,
         }
+    }
+
+    /// The host's entry in the fleet summary.
+    pub fn summary(&self) -> HostSummary {
+        let mut summary = HostSummary {
+            host: self.host.clone(),
+            ok: self.ok(),
+            changes: self.changes(),
+            ..HostSummary::default()
+        };
+        match &self.outcome {
+            Ok(Some(RemoteOutput::Switched(r))) => summary.result = Some((**r).clone()),
+            Ok(Some(RemoteOutput::Captured(output))) => summary.output = Some(output.clone()),
+            Ok(None) => {}
+            Err(e) => summary.error = Some(e.to_string()),
+        }
+        summary
     }
 }
 
@@ -152,6 +138,7 @@ pub fn table(reports: &[HostReport]) -> String {
         "{:<width$}  {:>7}  {:>7}  {:>9}  {:>9}  result\n",
         "host", "stopped", "started", "restarted", "unchanged"
     );
+    let mut details = String::new();
     for report in reports {
         let counts = match report.changes() {
             Some(c) => [c.stopped, c.started, c.restarted, c.unchanged].map(|n| n.to_string()),
@@ -159,13 +146,26 @@ pub fn table(reports: &[HostReport]) -> String {
         };
         let result = match &report.outcome {
             Ok(_) => "ok".to_string(),
-            Err(e) => format!("FAILED: {e}"),
+            Err(e) => {
+                let text = e.to_string();
+                let mut lines = text.lines();
+                let first = lines.next().unwrap_or_default();
+                let rest: Vec<&str> = lines.filter(|l| !l.trim().is_empty()).collect();
+                if !rest.is_empty() {
+                    details.push_str(&format!("{}:\n", report.host));
+                    for line in rest {
+                        details.push_str(&format!("    {line}\n"));
+                    }
+                }
+                format!("FAILED: {first}")
+            }
         };
         out.push_str(&format!(
             "{:<width$}  {:>7}  {:>7}  {:>9}  {:>9}  {result}\n",
             report.host, counts[0], counts[1], counts[2], counts[3]
         ));
     }
+    out.push_str(&details);
     out
 }
 
@@ -200,52 +200,21 @@ pub fn failure(reports: &[HostReport]) -> Option<String> {
     }
 }
 
-/// The reports as one JSON object: `{ "event": "fleet", "ok", "hosts": [...] }`.
+/// The reports as the fleet [`Summary`] (`{ "event": "fleet", "protocol", "ok", "hosts":
+/// [...] }`).
 pub fn to_json(reports: &[HostReport]) -> serde_json::Value {
-    let hosts: Vec<serde_json::Value> = reports
-        .iter()
-        .map(|report| {
-            let mut host = serde_json::json!({ "host": report.host, "ok": report.ok() });
-            if let Some(c) = report.changes() {
-                host["stopped"] = c.stopped.into();
-                host["started"] = c.started.into();
-                host["restarted"] = c.restarted.into();
-                host["unchanged"] = c.unchanged.into();
-            }
-            match &report.outcome {
-                Ok(Some(result)) => host["result"] = result.clone(),
-                Ok(None) => {}
-                Err(e) => host["error"] = e.to_string().into(),
-            }
-            host
-        })
-        .collect();
-    serde_json::json!({
-        "event": "fleet",
-        "ok": reports.iter().all(HostReport::ok),
-        "hosts": hosts,
-    })
+    let summary = Summary {
+        protocol: PROTOCOL,
+        ok: reports.iter().all(HostReport::ok),
+        hosts: reports.iter().map(HostReport::summary).collect(),
+    };
+    serde_json::to_value(crate::protocol::Event::Fleet(summary))
+        .expect("a summary of strings, numbers and JSON values")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn a_name_stopped_and_started_was_restarted() {
-        let result = json!({"event": "result", "ok": true, "stopped": ["a", "b"],
-            "started": ["b", "c", "d"], "unchanged": ["e"]});
-        assert_eq!(
-            Changes::of_result(&result),
-            Changes {
-                stopped: 1,
-                started: 2,
-                restarted: 1,
-                unchanged: 1
-            }
-        );
-    }
 
     #[test]
     fn every_host_runs_and_reports_keep_their_order() {

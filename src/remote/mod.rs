@@ -14,6 +14,7 @@ mod copy;
 pub mod deploy;
 pub mod fleet;
 pub mod hosts;
+pub mod orchestrate;
 pub mod run;
 pub mod ssh;
 
@@ -97,6 +98,20 @@ pub enum RemoteError {
         file: std::path::PathBuf,
         /// What is wrong.
         why: String,
+    },
+    /// The tool on the host speaks another protocol than this deployer (see
+    /// [`crate::protocol`]).
+    #[error(
+        "host {host}: its tool speaks protocol {theirs}, this deployer {ours}: deploy the \
+         same version of nixproc-sysvinit there, or run this deployer's version"
+    )]
+    Protocol {
+        /// The target.
+        host: String,
+        /// The host tool's protocol (0: older than protocols).
+        theirs: u32,
+        /// This deployer's.
+        ours: u32,
     },
     /// Any other failure of a step on the host.
     #[error("host {host}: {step} failed: {detail}")]

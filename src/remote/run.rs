@@ -8,6 +8,7 @@ use std::process::{Command, Stdio};
 use super::ssh::{classify, Connection};
 use super::{RemoteError, TargetHost};
 use crate::deploy::nix::{nix_command, NixOptions};
+use crate::protocol::{Event, SwitchResult, PROTOCOL};
 
 /// The store path of the package holding the running tool, to copy to target hosts:
 /// the package the executable lives in when it runs from the Nix store; otherwise the
@@ -77,9 +78,19 @@ pub enum Echo {
     Capture,
 }
 
-/// What a finished remote run left: the tool's final `result` event, when it printed
-/// one (runs with [`Echo::Events`] or [`Echo::EventsAsJson`]).
-pub type RemoteResult = Option<serde_json::Value>;
+/// What a finished remote run left on its standard output.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RemoteOutput {
+    /// The switch's closing `result` event (runs with [`Echo::Events`] or
+    /// [`Echo::EventsAsJson`]).
+    Switched(Box<SwitchResult>),
+    /// The whole output of an [`Echo::Capture`] run: its JSON when it is JSON, else the
+    /// text.
+    Captured(serde_json::Value),
+}
+
+/// What a finished remote run left, if anything.
+pub type RemoteResult = Option<RemoteOutput>;
 
 /// Runs `argv` on the host of `connection`; its standard error comes back line by line
 /// on ours, prefixed with `name`; its standard output as `echo` says. A failure is
@@ -125,14 +136,23 @@ pub fn run_streaming(
         program: "ssh".into(),
         error,
     })?;
+    if let Some(RemoteOutput::Switched(r)) = &result {
+        if r.protocol != PROTOCOL {
+            return Err(RemoteError::Protocol {
+                host: target.to_string(),
+                theirs: r.protocol,
+                ours: PROTOCOL,
+            });
+        }
+    }
     if status.success() {
         return Ok(result);
     }
     // ssh itself exits 255; the remote tool's own failures keep their status.
-    let tool_error = result
-        .as_ref()
-        .and_then(|r| r["error"].as_str())
-        .map(str::to_string);
+    let tool_error = match &result {
+        Some(RemoteOutput::Switched(r)) => r.error.clone(),
+        _ => None,
+    };
     match (status.code(), tool_error) {
         (Some(255), _) | (_, None) => Err(classify(
             target,
@@ -166,55 +186,31 @@ fn forward_stdout(name: &str, mut stdout: impl std::io::Read, echo: Echo) -> Rem
         let mut text = String::new();
         let _ = stdout.read_to_string(&mut text);
         let output = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
-        return Some(serde_json::json!({ "event": "output", "output": output }));
+        return Some(RemoteOutput::Captured(output));
     }
     let mut result = None;
     let out = std::io::stdout();
     for line in BufReader::new(stdout).lines().map_while(Result::ok) {
         let event = match echo {
             Echo::Text | Echo::Capture => None,
-            _ => serde_json::from_str::<serde_json::Value>(&line)
-                .ok()
-                .filter(|v| v.get("event").is_some()),
+            _ => Event::from_line(&line),
         };
-        let Some(mut event) = event else {
+        let Some(event) = event else {
             let _ = writeln!(out.lock(), "{name}: {line}");
             continue;
         };
         if echo == Echo::EventsAsJson {
-            event["host"] = serde_json::Value::String(name.to_string());
-            let _ = writeln!(out.lock(), "{event}");
-        } else if let Some(text) = describe_event(&event) {
+            let mut value = serde_json::to_value(&event).unwrap_or_default();
+            value["host"] = serde_json::Value::String(name.to_string());
+            let _ = writeln!(out.lock(), "{value}");
+        } else if let Some(text) = event.describe() {
             eprintln!("{name}: {text}");
         }
-        if event["event"] == "result" {
-            result = Some(event);
+        if let Event::Result(r) = event {
+            result = Some(RemoteOutput::Switched(r));
         }
     }
     result
-}
-
-/// A line for a person about one progress event of the switch (`None` for events
-/// not worth a line).
-pub fn describe_event(event: &serde_json::Value) -> Option<String> {
-    let text = |key: &str| event[key].as_str().unwrap_or("?").to_string();
-    match event["event"].as_str()? {
-        "phase" => Some(format!("{}: {} step(s)", text("phase"), event["steps"])),
-        "finished" => {
-            let state = if event["ok"] == true {
-                "ok".to_string()
-            } else {
-                format!("FAILED ({})", text("status"))
-            };
-            let seconds = event["seconds"].as_f64().unwrap_or(0.0);
-            Some(format!(
-                "{:<5} {:<30} {state} {seconds:.2}s",
-                text("action"),
-                text("name")
-            ))
-        }
-        _ => None,
-    }
 }
 
 #[cfg(test)]
@@ -222,32 +218,45 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    #[test]
-    fn progress_events_read_like_the_local_switch() {
-        let finished = json!({"event": "finished", "name": "web", "action": "start",
-            "ok": true, "status": "exit status: 0", "seconds": 0.25});
-        assert_eq!(
-            describe_event(&finished).unwrap(),
-            format!("{:<5} {:<30} ok 0.25s", "start", "web")
-        );
-        let phase = json!({"event": "phase", "phase": "starting", "steps": 3});
-        assert_eq!(describe_event(&phase).unwrap(), "starting: 3 step(s)");
-        assert_eq!(describe_event(&json!({"event": "launched"})), None);
+    fn switched(ok: bool) -> RemoteResult {
+        Some(RemoteOutput::Switched(Box::new(SwitchResult {
+            protocol: PROTOCOL,
+            ok,
+            ..SwitchResult::default()
+        })))
     }
 
     #[test]
     fn the_result_event_is_kept_and_text_lines_pass() {
-        let stdout = "plain text\n{\"event\":\"result\",\"ok\":true}\n";
+        let stdout = format!(
+            "plain text\n{}\n",
+            Event::Result(Box::new(SwitchResult {
+                protocol: PROTOCOL,
+                ok: true,
+                ..SwitchResult::default()
+            }))
+            .to_line()
+        );
         let result = forward_stdout("h1", stdout.as_bytes(), Echo::Events);
-        assert_eq!(result, Some(json!({"event": "result", "ok": true})));
+        assert_eq!(result, switched(true));
         assert_eq!(forward_stdout("h1", stdout.as_bytes(), Echo::Text), None);
     }
 
     #[test]
     fn captured_output_is_kept_as_json_when_it_is_json() {
         let kept = forward_stdout("h1", "[1, 2]\n".as_bytes(), Echo::Capture);
-        assert_eq!(kept, Some(json!({"event": "output", "output": [1, 2]})));
+        assert_eq!(kept, Some(RemoteOutput::Captured(json!([1, 2]))));
         let kept = forward_stdout("h1", "a\nb\n".as_bytes(), Echo::Capture);
-        assert_eq!(kept, Some(json!({"event": "output", "output": "a\nb\n"})));
+        assert_eq!(kept, Some(RemoteOutput::Captured(json!("a\nb\n"))));
+    }
+
+    #[test]
+    fn a_result_of_another_protocol_is_an_error_naming_both() {
+        let target: TargetHost = "root@h1".parse().unwrap();
+        let old = r#"{"event":"result","ok":true}"#;
+        let mut cmd = Command::new("echo");
+        cmd.arg(old);
+        let e = run_streaming("h1", &target, &mut cmd, Echo::Events).unwrap_err();
+        assert!(e.to_string().contains("protocol 0, this deployer 1"), "{e}");
     }
 }

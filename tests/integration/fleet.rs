@@ -277,7 +277,7 @@ fn a_fleet_is_deployed_changed_and_rolled_back() {
     assert_succeeded(&status);
     let status = summary(&status);
     for name in names {
-        let output = &host(&status, name)["result"]["output"];
+        let output = &host(&status, name)["output"];
         let running = output.as_array().map_or(0, |a| a.len());
         assert_eq!(running, 3, "{name}: {output}");
     }
