@@ -256,10 +256,9 @@ mod tests {
     #[test]
     fn a_fleet_assigns_each_model_and_extra_params_once() {
         let host = |name: &str, model: Option<&str>, extra: &str| HostSpec {
-            name: name.into(),
-            target: format!("root@{name}").parse().unwrap(),
             processes: model.map(PathBuf::from),
             extra_params: extra.into(),
+            ..HostSpec::new(name, format!("root@{name}").parse().unwrap())
         };
         let hosts = [
             host("a", Some("/m/processes.nix"), "{}"),

@@ -1,6 +1,7 @@
 //! The fleet file, `hosts.nix`: an attribute set from host names to
-//! `{ targetHost; processes ? <path>; extraParams ? { }; }`, evaluated by
-//! `nix-instantiate` into [`HostSpec`]s.
+//! `{ targetHost; processes ? <path>; extraParams ? { }; tags ? [ ]; sudo ? false;
+//! healthChecks ? [ ]; nixStorePath ? null; }`, evaluated by `nix-instantiate` into
+//! [`HostSpec`]s.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -10,7 +11,15 @@ use crate::deploy::nix::{nix_command, NixOptions};
 use crate::error::suggestion_suffix;
 
 /// The attributes a host may have in `hosts.nix`.
-pub const HOST_ATTRIBUTES: &[&str] = &["targetHost", "processes", "extraParams"];
+pub const HOST_ATTRIBUTES: &[&str] = &[
+    "targetHost",
+    "processes",
+    "extraParams",
+    "tags",
+    "sudo",
+    "healthChecks",
+    "nixStorePath",
+];
 
 /// One host of the fleet.
 #[derive(Clone, Debug, PartialEq)]
@@ -23,9 +32,33 @@ pub struct HostSpec {
     pub processes: Option<PathBuf>,
     /// Its `extraParams` as a JSON object text (`{}` when not given).
     pub extra_params: String,
+    /// Its `tags`, for `--on @TAG`.
+    pub tags: Vec<String>,
+    /// Whether the tool runs there under `sudo` (`sudo = true;`, or `--sudo`).
+    pub sudo: bool,
+    /// Shell commands run on the host that must succeed for a switch there to be
+    /// confirmed (`healthChecks`).
+    pub health_checks: Vec<String>,
+    /// The directory of Nix's programs on the host, for hosts whose non-interactive
+    /// PATH lacks them (`nixStorePath`, e.g. `/nix/var/nix/profiles/default/bin`).
+    pub nix_bin_dir: Option<String>,
 }
 
 impl HostSpec {
+    /// A host `name` reached at `target`, with no model and every setting at its default.
+    pub fn new(name: &str, target: TargetHost) -> HostSpec {
+        HostSpec {
+            name: name.to_string(),
+            target,
+            processes: None,
+            extra_params: "{}".into(),
+            tags: Vec::new(),
+            sudo: false,
+            health_checks: Vec::new(),
+            nix_bin_dir: None,
+        }
+    }
+
     /// What decides the profile built for this host: hosts with equal keys share one
     /// build.
     pub fn model_key(&self) -> Option<(PathBuf, String)> {
@@ -46,6 +79,10 @@ let
       targetHost = h.targetHost or null;
       processes = if h ? processes && h.processes != null then toString h.processes else null;
       extraParams = h.extraParams or { };
+      tags = h.tags or [ ];
+      sudo = h.sudo or false;
+      healthChecks = h.healthChecks or [ ];
+      nixStorePath = if h ? nixStorePath && h.nixStorePath != null then toString h.nixStorePath else null;
       attributes = builtins.attrNames h;
     };
 in
@@ -98,12 +135,7 @@ pub fn selected_hosts(
     match (target_host, fleet_file) {
         (Some(text), _) => {
             let target: TargetHost = text.parse()?;
-            Ok(Some(vec![HostSpec {
-                name: target.to_string(),
-                target,
-                processes: None,
-                extra_params: "{}".into(),
-            }]))
+            Ok(Some(vec![HostSpec::new(&target.to_string(), target)]))
         }
         (None, Some(file)) => read_hosts(file, options).map(Some),
         (None, None) => Ok(None),
@@ -144,12 +176,68 @@ fn host_spec(name: &str, value: &serde_json::Value) -> Result<HostSpec, String> 
             crate::error::kind_of(extra)
         ));
     }
+    let strings = |key: &str, what: &str| -> Result<Vec<String>, String> {
+        let not_strings = || {
+            format!(
+                "host '{name}': {key} must be a list of {what}, got {}",
+                crate::error::kind_of(&value[key])
+            )
+        };
+        match &value[key] {
+            serde_json::Value::Null => Ok(Vec::new()),
+            serde_json::Value::Array(items) => items
+                .iter()
+                .map(|item| item.as_str().map(str::to_string).ok_or_else(not_strings))
+                .collect(),
+            _ => Err(not_strings()),
+        }
+    };
+    let tags = strings("tags", "names")?;
+    if let Some(bad) = tags.iter().find(|t| !is_tag(t)) {
+        return Err(format!(
+            "host '{name}': tag '{bad}' is not a name (letters, digits, '-', '_', '.')"
+        ));
+    }
+    let sudo = match &value["sudo"] {
+        serde_json::Value::Null => false,
+        serde_json::Value::Bool(b) => *b,
+        other => {
+            return Err(format!(
+                "host '{name}': sudo must be true or false, got {}",
+                crate::error::kind_of(other)
+            ))
+        }
+    };
+    let nix_bin_dir = match &value["nixStorePath"] {
+        serde_json::Value::Null => None,
+        serde_json::Value::String(dir) if dir.starts_with('/') && !dir.contains(['\n', '\0']) => {
+            Some(dir.clone())
+        }
+        other => {
+            return Err(format!(
+                "host '{name}': nixStorePath must be the absolute path of the directory of \
+                 nix-store on the host, got {other}"
+            ))
+        }
+    };
     Ok(HostSpec {
         name: name.to_string(),
         target,
         processes: value["processes"].as_str().map(PathBuf::from),
         extra_params: extra.to_string(),
+        tags,
+        sudo,
+        health_checks: strings("healthChecks", "shell commands")?,
+        nix_bin_dir,
     })
+}
+
+/// Whether `tag` can be a host's tag (so that `@TAG` and globs over it are unambiguous).
+fn is_tag(tag: &str) -> bool {
+    !tag.is_empty()
+        && tag
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
 }
 
 #[cfg(test)]
@@ -197,5 +285,33 @@ mod tests {
         assert!(err(json!({"targetHost": "-oX"})).contains("invalid target host"));
         assert!(err(json!({"targetHost": "h", "extraParams": [1]}))
             .contains("extraParams must be an attribute set"));
+        assert!(err(json!({"targetHost": "h", "tags": "web"}))
+            .contains("host 'web1': tags must be a list of names, got a string"));
+        assert!(err(json!({"targetHost": "h", "tags": ["a b"]})).contains("tag 'a b'"));
+        assert!(err(json!({"targetHost": "h", "sudo": "yes"})).contains("sudo must be true"));
+        assert!(err(json!({"targetHost": "h", "healthChecks": [1]}))
+            .contains("healthChecks must be a list of shell commands"));
+        assert!(err(json!({"targetHost": "h", "nixStorePath": "bin"}))
+            .contains("nixStorePath must be the absolute path"));
+    }
+
+    #[test]
+    fn tags_sudo_health_checks_and_the_nix_directory_are_read() {
+        let spec = host_spec(
+            "web1",
+            &evaluated(
+                json!({"targetHost": "deploy@h", "tags": ["web", "eu"], "sudo": true,
+                "healthChecks": ["curl -fsS http://127.0.0.1:8080/"],
+                "nixStorePath": "/nix/var/nix/profiles/default/bin"}),
+            ),
+        )
+        .unwrap();
+        assert_eq!(spec.tags, ["web", "eu"]);
+        assert!(spec.sudo);
+        assert_eq!(spec.health_checks, ["curl -fsS http://127.0.0.1:8080/"]);
+        assert_eq!(
+            spec.nix_bin_dir.as_deref(),
+            Some("/nix/var/nix/profiles/default/bin")
+        );
     }
 }
