@@ -336,6 +336,7 @@ fn run_remote(cli: &Cli) -> Result<bool> {
         },
         use_substitutes: cli.remote.use_substitutes,
         nix_options: &cli.run.nix_options(),
+        fleet_lock: (cli.activity != "status" && cli.activity != LOGS).then(|| cli.run.wait()),
     })?;
     let table_wanted = cli.remote.hosts.is_some() && cli.activity != LOGS;
     match orchestrate::report(&reports, cli.json, table_wanted) {

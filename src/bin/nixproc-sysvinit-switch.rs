@@ -614,6 +614,10 @@ fn run_remote(cli: &Cli) -> Result<()> {
         max_hosts: cli.remote.max_hosts,
         use_substitutes: cli.remote.use_substitutes,
         nix_options: &cli.run.nix_options(),
+        fleet_lock: match operation {
+            Operation::ListGenerations | Operation::Plan(_) => None,
+            _ => Some(cli.run.wait()),
+        },
     })?;
     orchestrate::report(&reports, cli.json, cli.remote.hosts.is_some() || !cli.quiet)?;
     Ok(())

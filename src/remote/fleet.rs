@@ -217,6 +217,32 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_failed_host_keeps_one_table_line_and_its_details_follow() {
+        let reports = [
+            HostReport {
+                host: "web1".into(),
+                outcome: Err(RemoteError::Failed {
+                    host: "root@web1".into(),
+                    step: "the switch".into(),
+                    detail:
+                        "exit status: 1: error: start of nginx failed\n  line two\n\n  line three"
+                            .into(),
+                }),
+            },
+            HostReport {
+                host: "web2".into(),
+                outcome: Ok(None),
+            },
+        ];
+        let table = table(&reports);
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(lines.len(), 6, "{table}");
+        assert!(lines[1].starts_with("web1 ") && lines[1].ends_with("start of nginx failed"));
+        assert!(lines[2].starts_with("web2 ") && lines[2].ends_with("ok"));
+        assert_eq!(lines[3..], ["web1:", "      line two", "      line three"]);
+    }
+
+    #[test]
     fn every_host_runs_and_reports_keep_their_order() {
         let running = AtomicUsize::new(0);
         let most = AtomicUsize::new(0);

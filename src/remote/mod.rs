@@ -74,7 +74,10 @@ pub enum RemoteError {
         detail: String,
     },
     /// The host's disk (its Nix store) is full.
-    #[error("host {host}: its disk is full: {detail}")]
+    #[error(
+        "host {host}: its disk is full (Nix cannot write its store or its database there): \
+         {detail}"
+    )]
     DiskFull {
         /// The target.
         host: String,
@@ -112,6 +115,23 @@ pub enum RemoteError {
         theirs: u32,
         /// This deployer's.
         ours: u32,
+    },
+    /// The SSH connection dropped while the tool ran on the host. The tool goes on there
+    /// by itself: a switch finishes (or rolls back) its transaction under its lock.
+    #[error(
+        "host {host}: the SSH connection dropped during {step} ({detail}); it goes on on the \
+         host by itself. See where it ended with `{query}`, or run the same command again: \
+         it waits for the host's switch and then converges"
+    )]
+    ConnectionDropped {
+        /// The target.
+        host: String,
+        /// What was running.
+        step: String,
+        /// SSH's last words.
+        detail: String,
+        /// A command that shows the host's state.
+        query: String,
     },
     /// Any other failure of a step on the host.
     #[error("host {host}: {step} failed: {detail}")]

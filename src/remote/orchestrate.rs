@@ -8,8 +8,10 @@ use std::path::{Path, PathBuf};
 use super::deploy::{build_on, deploy_hosts, run_on_hosts, Deployment};
 use super::fleet::{self, switch_host, HostReport, RemoteSwitch};
 use super::{own_package, read_hosts, Echo, RemoteError, TargetHost};
+use crate::deploy::journal::Wait;
 use crate::deploy::model::{BuildParams, ModelSource};
 use crate::deploy::nix::NixOptions;
+use crate::deploy::tool_dir;
 
 /// Where a request goes.
 #[derive(Debug, Clone, Copy)]
@@ -58,6 +60,9 @@ pub struct Request<'a> {
     pub use_substitutes: bool,
     /// The Nix options of the builds here.
     pub nix_options: &'a NixOptions,
+    /// For a fleet: take its lock on this machine first (see [`tool_dir::fleet_lock`]),
+    /// waiting for another run of it or not; `None` for runs that change nothing.
+    pub fleet_lock: Option<Wait>,
 }
 
 /// Runs `request` on its hosts; one report per host, in order. An error is returned
@@ -96,6 +101,17 @@ pub fn run(request: &Request) -> Result<Vec<HostReport>, RemoteError> {
             Ok(vec![switch_host(&target.to_string(), &target, &switch)])
         }
         Hosts::Fleet(file) => {
+            let _lock = match request.fleet_lock {
+                Some(wait) => Some(
+                    tool_dir::fleet_lock(file, wait, &mut |line| eprintln!("{line}")).map_err(
+                        |e| RemoteError::Fleet {
+                            file: file.to_path_buf(),
+                            why: e.to_string(),
+                        },
+                    )?,
+                ),
+                None => None,
+            };
             let hosts = read_hosts(file, request.nix_options)?;
             Ok(if request.deploys {
                 deploy_hosts(

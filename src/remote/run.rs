@@ -126,7 +126,7 @@ pub fn run_streaming(
         })?;
     let stdout = child.stdout.take().expect("stdout was piped");
     let stderr = child.stderr.take().expect("stderr was piped");
-    let (result, stderr_text) = std::thread::scope(|scope| {
+    let ((result, started), stderr_text) = std::thread::scope(|scope| {
         let errors = scope.spawn(|| forward_stderr(name, stderr));
         let result = forward_stdout(name, stdout, echo);
         (result, errors.join().unwrap_or_default())
@@ -154,6 +154,28 @@ pub fn run_streaming(
         _ => None,
     };
     match (status.code(), tool_error) {
+        // ssh failed after the host was reached (the probe and the copies before this
+        // run went through): the connection, not the tool, ended the run.
+        (Some(255), None) if result.is_none() => {
+            let classified = classify(target, "the remote run", &status.to_string(), &stderr_text);
+            match classified {
+                RemoteError::Unreachable { detail, .. } | RemoteError::Failed { detail, .. } => {
+                    Err(RemoteError::ConnectionDropped {
+                        host: target.to_string(),
+                        step: if started {
+                            "the switch".into()
+                        } else {
+                            "the remote run".into()
+                        },
+                        detail,
+                        query: format!(
+                            "nixproc-sysvinit-switch --target-host {target} --list-generations"
+                        ),
+                    })
+                }
+                other => Err(other),
+            }
+        }
         (Some(255), _) | (_, None) => Err(classify(
             target,
             "the remote run",
@@ -180,15 +202,17 @@ fn forward_stderr(name: &str, stderr: impl std::io::Read) -> String {
     text
 }
 
-/// Passes the remote standard output on as `echo` says; returns the `result` event.
-fn forward_stdout(name: &str, mut stdout: impl std::io::Read, echo: Echo) -> RemoteResult {
+/// Passes the remote standard output on as `echo` says; returns the `result` event, and
+/// whether the tool printed any event (it had begun its work).
+fn forward_stdout(name: &str, mut stdout: impl std::io::Read, echo: Echo) -> (RemoteResult, bool) {
     if echo == Echo::Capture {
         let mut text = String::new();
         let _ = stdout.read_to_string(&mut text);
         let output = serde_json::from_str(&text).unwrap_or(serde_json::Value::String(text));
-        return Some(RemoteOutput::Captured(output));
+        return (Some(RemoteOutput::Captured(output)), false);
     }
     let mut result = None;
+    let mut started = false;
     let out = std::io::stdout();
     for line in BufReader::new(stdout).lines().map_while(Result::ok) {
         let event = match echo {
@@ -199,6 +223,7 @@ fn forward_stdout(name: &str, mut stdout: impl std::io::Read, echo: Echo) -> Rem
             let _ = writeln!(out.lock(), "{name}: {line}");
             continue;
         };
+        started = true;
         if echo == Echo::EventsAsJson {
             let mut value = serde_json::to_value(&event).unwrap_or_default();
             value["host"] = serde_json::Value::String(name.to_string());
@@ -210,7 +235,7 @@ fn forward_stdout(name: &str, mut stdout: impl std::io::Read, echo: Echo) -> Rem
             result = Some(RemoteOutput::Switched(r));
         }
     }
-    result
+    (result, started)
 }
 
 #[cfg(test)]
@@ -237,17 +262,39 @@ mod tests {
             }))
             .to_line()
         );
-        let result = forward_stdout("h1", stdout.as_bytes(), Echo::Events);
-        assert_eq!(result, switched(true));
-        assert_eq!(forward_stdout("h1", stdout.as_bytes(), Echo::Text), None);
+        let (result, started) = forward_stdout("h1", stdout.as_bytes(), Echo::Events);
+        assert_eq!((result, started), (switched(true), true));
+        assert_eq!(
+            forward_stdout("h1", stdout.as_bytes(), Echo::Text),
+            (None, false)
+        );
     }
 
     #[test]
     fn captured_output_is_kept_as_json_when_it_is_json() {
-        let kept = forward_stdout("h1", "[1, 2]\n".as_bytes(), Echo::Capture);
+        let (kept, _) = forward_stdout("h1", "[1, 2]\n".as_bytes(), Echo::Capture);
         assert_eq!(kept, Some(RemoteOutput::Captured(json!([1, 2]))));
-        let kept = forward_stdout("h1", "a\nb\n".as_bytes(), Echo::Capture);
+        let (kept, _) = forward_stdout("h1", "a\nb\n".as_bytes(), Echo::Capture);
         assert_eq!(kept, Some(RemoteOutput::Captured(json!("a\nb\n"))));
+    }
+
+    #[test]
+    fn a_connection_that_drops_after_the_tool_began_says_so() {
+        let target: TargetHost = "root@h1".parse().unwrap();
+        let mut cmd = Command::new("sh");
+        cmd.args([
+            "-c",
+            r#"echo '{"event":"phase","phase":"starting","steps":1}'; echo 'client_loop: send disconnect: Broken pipe' >&2; exit 255"#,
+        ]);
+        let e = run_streaming("h1", &target, &mut cmd, Echo::Events)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("the SSH connection dropped during the switch")
+                && e.contains("Broken pipe")
+                && e.contains("--target-host root@h1 --list-generations"),
+            "{e}"
+        );
     }
 
     #[test]

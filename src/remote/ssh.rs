@@ -261,7 +261,16 @@ pub fn classify(target: &TargetHost, step: &str, status: &str, stderr: &str) -> 
     .any(|needle| has(needle))
     {
         RemoteError::Unreachable { host, detail }
-    } else if has("No space left on device") || has("Disk quota exceeded") {
+    } else if [
+        "No space left on device",
+        "Disk quota exceeded",
+        // SQLite's words when Nix cannot write its store database on a full disk.
+        "database or disk is full",
+        "disk I/O error",
+    ]
+    .iter()
+    .any(|needle| has(needle))
+    {
         RemoteError::DiskFull { host, detail }
     } else if (has("nix-store") || has("nix-daemon"))
         && (has("not found") || has("No such file or directory"))
@@ -356,6 +365,15 @@ mod tests {
         );
         assert_eq!(
             kind("error: writing to file: No space left on device"),
+            "disk"
+        );
+        // Nix 2.8's nix-store --version opens the store database on a full disk.
+        assert_eq!(
+            kind("error: executing SQLite statement 'pragma synchronous = normal': disk I/O error"),
+            "disk"
+        );
+        assert_eq!(
+            kind("error: SQLite database is full: database or disk is full"),
             "disk"
         );
         assert_eq!(kind("bash: line 1: nix-store: command not found"), "no nix");

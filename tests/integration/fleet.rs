@@ -5,6 +5,7 @@
 //! namespaces these tests make are contacted.
 
 use std::fs;
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -334,7 +335,14 @@ fn a_host_cut_off_mid_switch_is_reported_and_a_rerun_converges() {
     assert_eq!(changes(&cut, "a3"), (0, 3, 0, 0));
     let a2 = host(&cut, "a2");
     assert_eq!(a2["ok"], false);
-    assert!(a2["error"].as_str().unwrap_or("").contains(&t2), "{a2}");
+    let error = a2["error"].as_str().unwrap_or("");
+    assert!(
+        error.contains(&t2)
+            && error.contains("the SSH connection dropped during the")
+            && error.contains("goes on on the host by itself")
+            && error.contains("--list-generations"),
+        "{a2}"
+    );
 
     // The switch on a2 was not part of the connection: it finishes its transaction.
     fs::write(hosts.dir.path().join("a2/tmp/fleet-gate"), "").expect("open the gate");
@@ -353,6 +361,77 @@ fn a_host_cut_off_mid_switch_is_reported_and_a_rerun_converges() {
         "a2 converged by itself"
     );
     assert_eq!(changes(&rerun, "a3"), (0, 0, 0, 3));
+}
+
+/// A second run of one fleet file waits for the first (or fails at once with
+/// `--no-wait`), so the hosts never end split between the two runs' versions.
+#[test]
+fn two_runs_of_one_fleet_take_turns() {
+    let hosts = TestHosts::up(&["l1"]);
+    let t1 = hosts.target("l1");
+    let file = hosts.fleet_file("hosts.nix", &[("l1", &t1, "{ gate = true; }")]);
+    let file = file.to_str().unwrap();
+    let mut first = hosts
+        .ctl(SWITCH)
+        .args(["--hosts", file])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the first fleet switch");
+    let held = wait_until(Duration::from_secs(120), || {
+        hosts
+            .programs("l1")
+            .iter()
+            .any(|p| p == "nixproc-sysvinit-switch")
+    });
+    assert!(held, "the first run never reached the host");
+    let busy = switch(&hosts, &["--hosts", file, "--no-wait"]);
+    let err = String::from_utf8_lossy(&busy.stderr);
+    assert!(!busy.status.success(), "{err}");
+    assert!(
+        err.contains("fleet file") && err.contains("hosts.nix"),
+        "{err}"
+    );
+    let mut second = hosts
+        .ctl(SWITCH)
+        .args(["--hosts", file, "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the second fleet switch");
+    let waiting = |child: &mut std::process::Child| {
+        let err = child.stderr.take().expect("stderr");
+        let mut lines = std::io::BufReader::new(err).lines();
+        let first_line = lines.next().and_then(Result::ok).unwrap_or_default();
+        child.stderr = None;
+        first_line
+    };
+    let line = waiting(&mut second);
+    assert!(
+        line.contains("waiting for") && line.contains("its run of fleet"),
+        "{line}"
+    );
+    assert!(
+        matches!(second.try_wait(), Ok(None)),
+        "the second run did not wait"
+    );
+    fs::write(hosts.dir.path().join("l1/tmp/fleet-gate"), "").expect("open the gate");
+    let ended = wait_until(Duration::from_secs(120), || {
+        matches!(first.try_wait(), Ok(Some(_))) && matches!(second.try_wait(), Ok(Some(_)))
+    });
+    if !ended {
+        let _ = first.kill();
+        let _ = second.kill();
+    }
+    assert!(ended, "the runs did not end");
+    assert!(first.wait().expect("first").success());
+    let out = second.wait_with_output().expect("second");
+    assert_succeeded(&out);
+    assert_eq!(
+        changes(&summary(&out), "l1"),
+        (0, 0, 0, 4),
+        "the second run found the first one's deployment"
+    );
 }
 
 #[test]

@@ -325,6 +325,49 @@ fn lock_dir(dir: &Path, wait: Wait, on_wait: &mut dyn FnMut(&str)) -> Result<Loc
     })
 }
 
+/// Takes the lock of the fleet file `fleet_file` on this machine (see [`Lock::acquire`]),
+/// so that two runs of one fleet never interleave on its hosts. Its directory is
+/// `fleets/NAME-HASH` (the file's name and a hash of its canonical path) in the
+/// machine's state directory of the tools: `/var/lib/nixproc-sysvinit` for root, the
+/// caller's [`user_state_dir`] otherwise; each directory on the way made when missing
+/// and checked as the tool directory is.
+pub fn fleet_lock(fleet_file: &Path, wait: Wait, on_wait: &mut dyn FnMut(&str)) -> Result<Lock> {
+    let canonical =
+        fs::canonicalize(fleet_file).map_err(|e| DeployError::io("reading", fleet_file, e))?;
+    let machine = match user_state_dir().filter(|_| euid() != 0) {
+        Some(dir) => dir,
+        None => old_layout_dir(&super::default_state_dir().join("lib")),
+    };
+    let name = canonical
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let hash = {
+        use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+        BuildHasherDefault::<DefaultHasher>::default().hash_one(canonical.as_os_str())
+    };
+    let fleets = machine.join("fleets");
+    let dir = fleets.join(format!("{name}-{hash:016x}"));
+    for step in [&machine, &fleets, &dir] {
+        match fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o755)
+            .create(step)
+        {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(DeployError::io("creating", step, e)),
+        }
+        check_trusted(step, "fleet lock directory")?;
+    }
+    let file = canonical.display().to_string();
+    Lock::acquire(&dir, wait, &mut |holder| {
+        on_wait(&format!(
+            "waiting for {holder} to finish its run of fleet {file} (--no-wait fails instead)"
+        ));
+    })
+}
+
 /// `LIBDIR/nixproc-sysvinit`: where earlier versions kept the account registry and,
 /// in a directory per profile name, the tool's state.
 fn old_layout_dir(lib: &Path) -> PathBuf {
