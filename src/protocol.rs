@@ -107,6 +107,10 @@ pub struct SwitchResult {
     /// The profile deployed (a store path, or the empty profile).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deployed: Option<String>,
+    /// The generation of the profile before this switch (`None`: nothing was deployed);
+    /// what a fleet rolls the host back to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub previous_generation: Option<u64>,
     /// Processes stopped (those restarted are also in `started`).
     #[serde(default)]
     pub stopped: Vec<String>,
@@ -210,6 +214,9 @@ pub struct HostSummary {
     /// Why it failed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// Where it ended when the fleet was rolled back after its switch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ended: Option<String>,
 }
 
 #[cfg(test)]

@@ -14,12 +14,14 @@ use clap::Parser;
 
 use nixproc_sysvinit::deploy::activity::{run_activity, status_state, ActivityResult};
 use nixproc_sysvinit::deploy::cli::{DeploymentArgs, ModelArgs, RemoteArgs, RunArgs};
+use nixproc_sysvinit::deploy::confirm;
 use nixproc_sysvinit::deploy::journal::{Journal, Lock};
 use nixproc_sysvinit::deploy::logs::{self, ShowError};
 use nixproc_sysvinit::deploy::model::{self, BuildParams, ModelSource};
 use nixproc_sysvinit::deploy::profile::Profile;
 use nixproc_sysvinit::deploy::tool_dir::{self, StateOptions, ToolDir};
 use nixproc_sysvinit::deploy::{self as deploy, generations};
+use nixproc_sysvinit::remote::transaction::Transaction;
 use nixproc_sysvinit::remote::{orchestrate, Echo};
 
 /// Run an activity (status, stop, reload, ...) on every process of a deployment.
@@ -44,6 +46,13 @@ struct Cli {
     /// interrupted or until the output's reader goes away.
     #[arg(short = 'f', long)]
     follow: bool,
+    /// `confirm`: keep checking for this many seconds until every check passes
+    /// [default: one round].
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<u64>,
+    /// `confirm`: a shell command that must exit 0 too (a health check). Repeatable.
+    #[arg(long = "check", value_name = "COMMAND")]
+    checks: Vec<String>,
     #[command(flatten)]
     deployment: DeploymentArgs,
     #[command(flatten)]
@@ -81,6 +90,8 @@ fn main() -> ExitCode {
 
 /// The activity that shows logs instead of running the scripts.
 const LOGS: &str = "logs";
+/// The activity that checks that the deployment is healthy (see [`confirm`]).
+const CONFIRM: &str = "confirm";
 
 impl Cli {
     /// The PATH operand (or `NIXPROC_PROCESSES`) of an activity other than `logs`.
@@ -111,6 +122,12 @@ impl Cli {
 
     /// Refuses the `logs` options with another activity, and options `logs` does not take.
     fn check_options(&self) -> Result<()> {
+        if self.activity != CONFIRM && (self.timeout.is_some() || !self.checks.is_empty()) {
+            return Err(anyhow!(
+                "--timeout and --check go with `confirm`, not `{}`",
+                self.activity
+            ));
+        }
         if self.activity != LOGS && (self.lines.is_some() || self.follow) {
             return Err(anyhow!(
                 "-n/--lines and -f/--follow go with `logs`, not `{}`",
@@ -147,7 +164,7 @@ fn run(cli: &Cli) -> Result<bool> {
 /// Takes the switch's lock for an activity that changes processes (all but `status`),
 /// refusing to act on a deployment whose interrupted switch is not recovered yet.
 fn lock(cli: &Cli) -> Result<Option<Lock>> {
-    if cli.activity == "status" || cli.activity == LOGS {
+    if ["status", LOGS, CONFIRM].contains(&cli.activity.as_str()) {
         return Ok(None);
     }
     let tool = open_tool_dir(cli)?;
@@ -186,6 +203,9 @@ fn run_in(cli: &Cli, runlevel: u8, scratch: &Path) -> Result<bool> {
     let profile = Profile::read(&root, runlevel)?;
     if cli.activity == LOGS {
         return show_logs(cli, &profile);
+    }
+    if cli.activity == CONFIRM {
+        return Ok(confirm_deployment(cli, &profile));
     }
     let mut on_result = |r: &ActivityResult| {
         if !cli.json && !r.ok && cli.activity != "status" {
@@ -280,6 +300,32 @@ fn show_logs(cli: &Cli, profile: &Profile) -> Result<bool> {
     Ok(true)
 }
 
+/// `confirm`: checks the deployment until it is healthy or `--timeout` passes; says what
+/// failed last. Whether it was confirmed.
+fn confirm_deployment(cli: &Cli, profile: &Profile) -> bool {
+    let timeout = std::time::Duration::from_secs(cli.timeout.unwrap_or(0));
+    let result = confirm::confirm(profile, &cli.checks, timeout);
+    if cli.json {
+        println!(
+            "{}",
+            serde_json::json!({"confirmed": result.confirmed, "rounds": result.rounds,
+                "failures": result.failures})
+        );
+    } else if result.confirmed {
+        eprintln!(
+            "confirmed: {} processes and {} health checks",
+            profile.processes.len(),
+            cli.checks.len()
+        );
+    } else {
+        eprintln!("not confirmed after {} rounds:", result.rounds);
+        for failure in &result.failures {
+            eprintln!("  {failure}");
+        }
+    }
+    result.confirmed
+}
+
 /// Prints the results (JSON) or the failures; whether every script succeeded.
 fn report(cli: &Cli, results: &[ActivityResult]) -> Result<bool> {
     let failed: Vec<_> = results.iter().filter(|r| !r.ok).collect();
@@ -336,6 +382,7 @@ fn run_remote(cli: &Cli) -> Result<bool> {
         },
         use_substitutes: cli.remote.use_substitutes,
         nix_options: &cli.run.nix_options(),
+        transaction: &Transaction::default(),
         fleet_lock: (cli.activity != "status" && cli.activity != LOGS).then(|| cli.run.wait()),
     })?;
     let table_wanted = cli.remote.hosts.is_some() && cli.activity != LOGS;
@@ -363,6 +410,12 @@ fn remote_args(cli: &Cli) -> Vec<String> {
     }
     if let Some(n) = cli.lines {
         args.extend(["--lines".to_string(), n.to_string()]);
+    }
+    if let Some(t) = cli.timeout {
+        args.extend(["--timeout".to_string(), t.to_string()]);
+    }
+    for check in &cli.checks {
+        args.extend(["--check".to_string(), check.clone()]);
     }
     for (on, flag) in [
         (cli.reverse, "--reverse"),

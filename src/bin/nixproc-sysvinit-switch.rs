@@ -17,6 +17,7 @@ use nixproc_sysvinit::deploy::tool_dir::{self, StateOptions, ToolDir};
 use nixproc_sysvinit::deploy::{self as deploy, generations};
 use nixproc_sysvinit::ids::deployment::{self as ids, AssignArgs};
 use nixproc_sysvinit::protocol::{Event, SwitchResult, PROTOCOL};
+use nixproc_sysvinit::remote::transaction::Transaction;
 use nixproc_sysvinit::remote::{self, orchestrate, Echo};
 
 /// Deploy processes with sysvinit scripts: stop obsolete, start new and restart changed
@@ -99,6 +100,15 @@ struct Cli {
     /// Print no progress, and Nix's build output only when the build fails.
     #[arg(short = 'q', long)]
     quiet: bool,
+    /// With `--hosts`: when any host fails, switch every host of this run that already
+    /// switched back to the generation it had before (then exit non-zero).
+    #[arg(long)]
+    rollback_on_failure: bool,
+    /// After every host switched, each must confirm within SECONDS (its processes run,
+    /// their TCP ports answer, its `healthChecks` pass), or the whole run is rolled back
+    /// (and exits non-zero).
+    #[arg(long, value_name = "SECONDS")]
+    confirm_timeout: Option<u64>,
 }
 
 /// `--lib-dir` as the switch has it.
@@ -207,6 +217,9 @@ fn run(cli: &Cli) -> Result<()> {
     if cli.remote.is_remote() {
         return run_remote(cli);
     }
+    if cli.rollback_on_failure || cli.confirm_timeout.is_some() {
+        bail!("--rollback-on-failure and --confirm-timeout go with --target-host or --hosts (a switch here is a transaction by itself)");
+    }
     let profile = cli.deployment.profile_link();
     let dirs = cli.dirs.resolve();
     match cli.operation() {
@@ -232,11 +245,15 @@ fn run(cli: &Cli) -> Result<()> {
             create_dirs(&dirs)?;
             let tool_state = tool.path();
             let (new, commit) = resolve(cli, target, &profile, tool_state, true)?;
+            let previous = generations::list(&profile)?
+                .into_iter()
+                .find(|g| g.current)
+                .map(|g| g.number);
             let summary = switch::switch(&settings, cli.old_profile.as_deref(), &new, commit)?;
             if target == (Target::Empty { delete_all: true }) {
                 delete_all(&profile, &tool.result_link())?;
             }
-            report(cli, &profile, &new, &summary);
+            report(cli, &profile, &new, previous, &summary);
         }
     }
     Ok(())
@@ -508,7 +525,13 @@ fn build(cli: &Cli, source: &ModelSource, tool_state: &Path) -> Result<(PathBuf,
 }
 
 /// Prints what a switch did: a JSON result, or a summary on stderr unless `--quiet`.
-fn report(cli: &Cli, profile: &Path, new: &Path, summary: &switch::Summary) {
+fn report(
+    cli: &Cli,
+    profile: &Path,
+    new: &Path,
+    previous_generation: Option<u64>,
+    summary: &switch::Summary,
+) {
     let plan = &summary.plan;
     let restarted = plan
         .starts
@@ -523,6 +546,7 @@ fn report(cli: &Cli, profile: &Path, new: &Path, summary: &switch::Summary) {
             error: None,
             profile: Some(profile.to_string_lossy().into_owned()),
             deployed: Some(new.to_string_lossy().into_owned()),
+            previous_generation,
             stopped: names(&plan.stops),
             started: names(&plan.starts),
             unchanged: plan.unchanged.clone(),
@@ -601,6 +625,18 @@ fn run_remote(cli: &Cli) -> Result<()> {
     };
     let params = cli.build_params()?;
     let args = remote_args(cli, echo != Echo::Text)?;
+    let mut switch_args = cli.deployment.host_args();
+    switch_args.extend(cli.dirs.host_args());
+    switch_args.extend(cli.run.host_args());
+    let mut activity_args = cli.deployment.host_args();
+    activity_args.extend(cli.run.host_args());
+    let transaction = Transaction {
+        rollback_on_failure: cli.rollback_on_failure,
+        confirm_timeout: cli.confirm_timeout,
+        switch_args,
+        activity_args,
+        json: cli.json,
+    };
     let reports = orchestrate::run(&orchestrate::Request {
         hosts,
         tool: "nixproc-sysvinit-switch",
@@ -614,6 +650,7 @@ fn run_remote(cli: &Cli) -> Result<()> {
         max_hosts: cli.remote.max_hosts,
         use_substitutes: cli.remote.use_substitutes,
         nix_options: &cli.run.nix_options(),
+        transaction: &transaction,
         fleet_lock: match operation {
             Operation::ListGenerations | Operation::Plan(_) => None,
             _ => Some(cli.run.wait()),

@@ -62,6 +62,7 @@
 pub mod accounts;
 pub mod activity;
 pub mod cli;
+pub mod confirm;
 pub mod execute;
 pub mod generations;
 pub mod journal;

@@ -152,5 +152,6 @@ fn failed(host: &HostSpec, step: &str, detail: String) -> HostReport {
             step: step.to_string(),
             detail,
         }),
+        ended: None,
     }
 }

@@ -8,6 +8,7 @@ use std::sync::Mutex;
 
 use super::run::{run_remote, Echo, RemoteOutput, RemoteResult};
 use super::ssh::Connection;
+use super::transaction::Ended;
 use super::{RemoteError, TargetHost};
 use crate::protocol::{HostSummary, Summary, PROTOCOL};
 
@@ -21,6 +22,8 @@ pub struct HostReport {
     /// What the remote tool left (its `result` event, or its captured output), or why
     /// the job failed.
     pub outcome: Result<RemoteResult, RemoteError>,
+    /// Where the host ended when the fleet was rolled back after its switch.
+    pub ended: Option<Ended>,
 }
 
 impl HostReport {
@@ -51,6 +54,7 @@ impl HostReport {
             Ok(None) => {}
             Err(e) => summary.error = Some(e.to_string()),
         }
+        summary.ended = self.ended.as_ref().map(ToString::to_string);
         summary
     }
 }
@@ -123,6 +127,7 @@ pub fn switch_host(name: &str, target: &TargetHost, switch: &RemoteSwitch) -> Ho
     HostReport {
         host: name.to_string(),
         outcome,
+        ended: None,
     }
 }
 
@@ -144,7 +149,7 @@ pub fn table(reports: &[HostReport]) -> String {
             Some(c) => [c.stopped, c.started, c.restarted, c.unchanged].map(|n| n.to_string()),
             None => ["-", "-", "-", "-"].map(str::to_string),
         };
-        let result = match &report.outcome {
+        let mut result = match &report.outcome {
             Ok(_) => "ok".to_string(),
             Err(e) => {
                 let text = e.to_string();
@@ -160,6 +165,9 @@ pub fn table(reports: &[HostReport]) -> String {
                 format!("FAILED: {first}")
             }
         };
+        if let Some(ended) = &report.ended {
+            result = format!("{result}; {}", first_line(&ended.to_string()));
+        }
         out.push_str(&format!(
             "{:<width$}  {:>7}  {:>7}  {:>9}  {:>9}  {result}\n",
             report.host, counts[0], counts[1], counts[2], counts[3]
@@ -167,6 +175,11 @@ pub fn table(reports: &[HostReport]) -> String {
     }
     out.push_str(&details);
     out
+}
+
+/// The first line of `text`.
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or_default()
 }
 
 /// Shows the reports: one JSON object on stdout with `json`, else the table on stderr
@@ -184,6 +197,19 @@ pub fn print_reports(reports: &[HostReport], json: bool, table_wanted: bool) {
 /// there is one host, else which hosts failed.
 pub fn failure(reports: &[HostReport]) -> Option<String> {
     let failed: Vec<&HostReport> = reports.iter().filter(|r| !r.ok()).collect();
+    let rolled_back = reports.iter().filter(|r| r.ended.is_some()).count();
+    if rolled_back > 0 {
+        return Some(format!(
+            "the fleet was rolled back ({rolled_back} host(s)) because {} of {} hosts failed: {}",
+            failed.len(),
+            reports.len(),
+            failed
+                .iter()
+                .map(|r| r.host.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ));
+    }
     match failed.as_slice() {
         [] => None,
         [one] if reports.len() == 1 => one.outcome.as_ref().err().map(ToString::to_string),
@@ -228,10 +254,12 @@ mod tests {
                         "exit status: 1: error: start of nginx failed\n  line two\n\n  line three"
                             .into(),
                 }),
+                ended: None,
             },
             HostReport {
                 host: "web2".into(),
                 outcome: Ok(None),
+                ended: None,
             },
         ];
         let table = table(&reports);
@@ -262,6 +290,7 @@ mod tests {
                         detail: "down".into(),
                     })
                 },
+                ended: None,
             }
         });
         let names: Vec<&str> = reports.iter().map(|r| r.host.as_str()).collect();

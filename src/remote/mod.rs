@@ -17,6 +17,7 @@ pub mod hosts;
 pub mod orchestrate;
 pub mod run;
 pub mod ssh;
+pub mod transaction;
 
 pub use fleet::{for_each_host, switch_host, HostReport, RemoteSwitch};
 pub use hosts::{read_hosts, selected_hosts, HostSpec};
@@ -132,6 +133,17 @@ pub enum RemoteError {
         detail: String,
         /// A command that shows the host's state.
         query: String,
+    },
+    /// The host did not confirm its new deployment in time (see
+    /// [`transaction`](crate::remote::transaction)).
+    #[error("host {host}: not confirmed within {timeout} s: {detail}")]
+    NotConfirmed {
+        /// The target.
+        host: String,
+        /// The seconds it had.
+        timeout: u64,
+        /// What failed last.
+        detail: String,
     },
     /// Any other failure of a step on the host.
     #[error("host {host}: {step} failed: {detail}")]

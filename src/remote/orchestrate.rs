@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 
 use super::deploy::{build_on, deploy_hosts, run_on_hosts, Deployment};
 use super::fleet::{self, switch_host, HostReport, RemoteSwitch};
-use super::{own_package, read_hosts, Echo, RemoteError, TargetHost};
+use super::transaction::{finish, Transaction};
+use super::{own_package, read_hosts, Echo, HostSpec, RemoteError, TargetHost};
 use crate::deploy::journal::Wait;
 use crate::deploy::model::{BuildParams, ModelSource};
 use crate::deploy::nix::NixOptions;
@@ -60,6 +61,8 @@ pub struct Request<'a> {
     pub use_substitutes: bool,
     /// The Nix options of the builds here.
     pub nix_options: &'a NixOptions,
+    /// What a deployment does after its switches: confirmation, fleet rollback.
+    pub transaction: &'a Transaction,
     /// For a fleet: take its lock on this machine first (see [`tool_dir::fleet_lock`]),
     /// waiting for another run of it or not; `None` for runs that change nothing.
     pub fleet_lock: Option<Wait>,
@@ -94,11 +97,16 @@ pub fn run(request: &Request) -> Result<Vec<HostReport>, RemoteError> {
                     .map_err(|why| build_failed(&target, why))?,
                 ),
             };
-            let switch = RemoteSwitch {
+            let deployed = RemoteSwitch {
                 profile: built.as_deref(),
                 ..switch
             };
-            Ok(vec![switch_host(&target.to_string(), &target, &switch)])
+            let mut reports = vec![switch_host(&target.to_string(), &target, &deployed)];
+            if built.is_some() {
+                let host = HostSpec::new(&target.to_string(), target);
+                finish(&[host], &mut reports, &switch, request.transaction, 1);
+            }
+            Ok(reports)
         }
         Hosts::Fleet(file) => {
             let _lock = match request.fleet_lock {
@@ -113,20 +121,27 @@ pub fn run(request: &Request) -> Result<Vec<HostReport>, RemoteError> {
                 None => None,
             };
             let hosts = read_hosts(file, request.nix_options)?;
-            Ok(if request.deploys {
-                deploy_hosts(
-                    &hosts,
-                    &Deployment {
-                        params: request.params,
-                        build_host: request.build_host,
-                        roots: request.roots,
-                        switch,
-                        max_hosts: request.max_hosts,
-                    },
-                )
-            } else {
-                run_on_hosts(&hosts, request.max_hosts, &switch)
-            })
+            if !request.deploys {
+                return Ok(run_on_hosts(&hosts, request.max_hosts, &switch));
+            }
+            let mut reports = deploy_hosts(
+                &hosts,
+                &Deployment {
+                    params: request.params,
+                    build_host: request.build_host,
+                    roots: request.roots,
+                    switch,
+                    max_hosts: request.max_hosts,
+                },
+            );
+            finish(
+                &hosts,
+                &mut reports,
+                &switch,
+                request.transaction,
+                request.max_hosts,
+            );
+            Ok(reports)
         }
     }
 }

@@ -434,6 +434,108 @@ fn two_runs_of_one_fleet_take_turns() {
     );
 }
 
+/// `--rollback-on-failure`: one host's failed start sends the host that switched back
+/// to its previous generation; the run fails and says where each host ended.
+#[test]
+fn a_failed_host_rolls_the_others_back_with_rollback_on_failure() {
+    let hosts = TestHosts::up(&["r1", "r2"]);
+    let (t1, t2) = (hosts.target("r1"), hosts.target("r2"));
+    let v1 = hosts.fleet_file("v1.nix", &[("r1", &t1, "{ }"), ("r2", &t2, "{ }")]);
+    assert_succeeded(&switch(&hosts, &["--hosts", v1.to_str().unwrap()]));
+    let v2 = hosts.fleet_file(
+        "v2.nix",
+        &[
+            ("r1", &t1, "{ webappInstances = 3; }"),
+            ("r2", &t2, "{ failing = true; }"),
+        ],
+    );
+    let out = switch(
+        &hosts,
+        &[
+            "--hosts",
+            v2.to_str().unwrap(),
+            "--rollback-on-failure",
+            "--json",
+        ],
+    );
+    assert!(!out.status.success(), "a rolled-back fleet must fail");
+    let report = summary(&out);
+    let r1 = host(&report, "r1");
+    assert_eq!(r1["ok"], true, "{r1}");
+    assert_eq!(r1["ended"], "rolled back to generation 1", "{r1}");
+    let r2 = host(&report, "r2");
+    assert_eq!(r2["ok"], false, "{r2}");
+    assert!(r2.get("ended").is_none(), "r2 undid its own switch: {r2}");
+    let programs = hosts.programs("r1");
+    let webapps = programs.iter().filter(|p| *p == "webapp").count();
+    assert_eq!(
+        webapps, 2,
+        "r1 runs its first generation again: {programs:?}"
+    );
+    assert!(hosts.request("r1").contains("instance=webapp"));
+    // Without the option the same fleet leaves r1 on its new deployment.
+    let out = switch(&hosts, &["--hosts", v2.to_str().unwrap(), "--json"]);
+    assert!(!out.status.success());
+    assert_eq!(changes(&summary(&out), "r1"), (0, 1, 1, 2));
+}
+
+/// `--confirm-timeout`: a host whose health check does not pass in time rolls the whole
+/// fleet back (a host that had nothing deployed is undeployed); once it passes, the same
+/// run is confirmed.
+#[test]
+fn a_host_that_does_not_confirm_rolls_the_fleet_back() {
+    let hosts = TestHosts::up(&["c1", "c2"]);
+    let (t1, t2) = (hosts.target("c1"), hosts.target("c2"));
+    let file = hosts.dir.path().join("hosts.nix");
+    fs::write(
+        &file,
+        format!(
+            "{{\n  c1 = {{ targetHost = \"{t1}\"; processes = {model}; }};\n  \
+             c2 = {{ targetHost = \"{t2}\"; processes = {model};\n    \
+             healthChecks = [ \"test -e /tmp/healthy\" \"true\" ]; }};\n}}\n",
+            model = fixture_model().display()
+        ),
+    )
+    .expect("write the fleet file");
+    let file = file.to_str().unwrap();
+    let out = switch(
+        &hosts,
+        &["--hosts", file, "--confirm-timeout", "2", "--json"],
+    );
+    assert!(!out.status.success(), "an unconfirmed fleet must fail");
+    let report = summary(&out);
+    let c2 = host(&report, "c2");
+    let error = c2["error"].as_str().unwrap_or("");
+    assert!(
+        error.contains("not confirmed within 2 s") && error.contains("test -e /tmp/healthy"),
+        "{c2}"
+    );
+    for name in ["c1", "c2"] {
+        assert_eq!(
+            host(&report, name)["ended"],
+            "rolled back to nothing deployed",
+            "{report}"
+        );
+        let left = hosts.programs(name);
+        assert!(
+            !left.iter().any(|p| p == "webapp" || p == "nginx"),
+            "{name}: {left:?}"
+        );
+    }
+    fs::write(hosts.dir.path().join("c2/tmp/healthy"), "").expect("make c2 healthy");
+    let out = switch(
+        &hosts,
+        &["--hosts", file, "--confirm-timeout", "30", "--json"],
+    );
+    assert_succeeded(&out);
+    let report = summary(&out);
+    for name in ["c1", "c2"] {
+        assert_eq!(changes(&report, name), (0, 3, 0, 0), "{report}");
+        assert!(host(&report, name).get("ended").is_none());
+    }
+    assert!(hosts.request("c2").contains("instance=webapp"));
+}
+
 #[test]
 fn each_bad_host_is_reported_by_name_and_left_unchanged() {
     let hosts = TestHosts::up(&["good", "rekeyed", "typo", "fails"]);
