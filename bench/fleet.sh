@@ -11,6 +11,8 @@
 #   fleet, warm      the same again: nothing to copy, nothing to restart
 #   fleet, 1 change  a changed model: one new process and one restart per host
 #   one by one, cold --target-host for each host in turn, on fresh hosts (the reference)
+# and, one host at a time: the warm fleet with --max-hosts 1 (its time a host) beside one
+# bare `ssh true` login a host (the floor of a warm redeploy).
 # The reference rows use the same hosts, builds and tool, so the ratio says what running
 # hosts in parallel gains on this machine.
 set -euo pipefail
@@ -72,6 +74,15 @@ ctl "$bin/nixproc-sysvinit-switch" --hosts "$work/hosts-changed.nix" --dry-run >
 cold=$(seconds ctl "$bin/nixproc-sysvinit-switch" --hosts "$work/hosts.nix" --max-hosts "$hosts")
 warm=$(seconds ctl "$bin/nixproc-sysvinit-switch" --hosts "$work/hosts.nix" --max-hosts "$hosts")
 change=$(seconds ctl "$bin/nixproc-sysvinit-switch" --hosts "$work/hosts-changed.nix" --max-hosts "$hosts")
+warm_serial=$(seconds ctl "$bin/nixproc-sysvinit-switch" --hosts "$work/hosts-changed.nix" --max-hosts 1)
+logins() {
+    local n
+    for n in "${names[@]}"; do
+        # shellcheck disable=SC2086 # NIX_SSHOPTS is a list of options, as Nix splits it
+        ctl ssh $NIX_SSHOPTS -o BatchMode=yes -T "root@$("$repo/scripts/test-hosts" address "$work/a" "$n")" true
+    done
+}
+ssh_true=$(seconds logins)
 
 "$repo/scripts/test-hosts" up "$work/b" "${names[@]}"
 NIX_SSHOPTS=$("$repo/scripts/test-hosts" sshopts "$work/b")
@@ -90,3 +101,9 @@ printf '%-22s %8.2f %8s\n' "fleet, cold" "$cold" "$(ratio "$cold")"
 printf '%-22s %8.2f %8s\n' "fleet, warm" "$warm" "$(ratio "$warm")"
 printf '%-22s %8.2f %8s\n' "fleet, 1 change" "$change" "$(ratio "$change")"
 printf '%-22s %8.2f %8s\n' "one by one, cold (ref)" "$one_by_one" "1.00"
+per_host() { awk -v a="$1" -v n="$hosts" 'BEGIN { printf "%.3f", a / n }'; }
+printf '\n%-34s %8s %10s\n' "one host at a time ($hosts hosts)" seconds "a host"
+printf '%-34s %8.2f %10s\n' "fleet, warm, --max-hosts 1" "$warm_serial" "$(per_host "$warm_serial")"
+printf '%-34s %8.2f %10s\n' "ssh true, one login a host" "$ssh_true" "$(per_host "$ssh_true")"
+printf 'fleet, warm, all hosts at once: %.2f s = %.2f x one host'"'"'s share of the serial run\n' \
+    "$warm" "$(awk -v a="$warm" -v b="$warm_serial" -v n="$hosts" 'BEGIN { printf "%.2f", a / (b / n) }')"

@@ -34,6 +34,16 @@ impl Connection {
         self.pipe(export, import, "copying the closure")
     }
 
+    /// Whether the host has every one of `paths` (then their closures too: Nix keeps a
+    /// valid path's references valid). One command, which also checks that the host can
+    /// be reached and has Nix, as [`Connection::probe`] does.
+    pub fn has_paths(&self, paths: &[&str]) -> Result<bool, RemoteError> {
+        let mut argv = vec!["nix-store", "--check-validity", "--print-invalid"];
+        argv.extend(paths);
+        let invalid = self.output(&argv, "checking for Nix")?;
+        Ok(invalid.trim().is_empty())
+    }
+
     /// Copies `paths` and their closures from the host into this machine's store.
     pub fn copy_closure_here(&self, paths: &[&str]) -> Result<(), RemoteError> {
         let step = "copying the build result back";

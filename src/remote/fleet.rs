@@ -105,18 +105,20 @@ pub struct RemoteSwitch<'a> {
     pub use_substitutes: bool,
 }
 
-/// One host's switch: check the host can be reached and has Nix (nothing changes on a
-/// host that fails this), copy the profile's and the tool's closures there, then run
-/// the tool from its store path. The switch on the host is its own transaction.
+/// One host's switch: check the host can be reached, has Nix and has the profile and
+/// the tool (nothing changes on a host that fails this), copy their closures there when
+/// it lacks them, then run the tool from its store path. The switch on the host is its own transaction.
 pub fn switch_host(name: &str, target: &TargetHost, switch: &RemoteSwitch) -> HostReport {
     let connection = Connection::new(target);
     let outcome = (|| {
-        connection.probe()?;
         let package = switch.tool_package.to_string_lossy();
         let profile = switch.profile.map(|p| p.to_string_lossy());
         let mut paths = vec![package.as_ref()];
         paths.extend(profile.as_deref());
-        connection.copy_closure(&paths, switch.use_substitutes)?;
+        // One round trip when the host has everything already (the usual redeploy).
+        if !connection.has_paths(&paths)? {
+            connection.copy_closure(&paths, switch.use_substitutes)?;
+        }
         let program = switch.tool_package.join("bin").join(switch.tool);
         let program = program.to_string_lossy();
         let mut argv = vec![program.as_ref()];
