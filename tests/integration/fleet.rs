@@ -536,6 +536,99 @@ fn a_host_that_does_not_confirm_rolls_the_fleet_back() {
     assert!(hosts.request("c2").contains("instance=webapp"));
 }
 
+/// A host's link down for 4 s in the middle of its switch: the connection survives it
+/// and the switch ends as if nothing happened.
+#[test]
+fn a_link_down_for_four_seconds_mid_switch_is_survived() {
+    let hosts = TestHosts::up(&["v1"]);
+    let t1 = hosts.target("v1");
+    let file = hosts.fleet_file("hosts.nix", &[("v1", &t1, "{ gate = true; }")]);
+    let mut deploy = hosts
+        .ctl(SWITCH)
+        .args(["--hosts", file.to_str().unwrap(), "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start the fleet switch");
+    let running = wait_until(Duration::from_secs(120), || {
+        hosts
+            .programs("v1")
+            .iter()
+            .any(|p| p == "nixproc-sysvinit-switch")
+    });
+    assert!(running, "v1's switch never started");
+    // The controller's end of v1's veth pair is h1 (v1 is the first host).
+    let link = |state: &str| {
+        let out = hosts
+            .ctl("ip")
+            .args(["link", "set", "h1", state])
+            .output()
+            .expect("run ip");
+        assert_succeeded(&out);
+    };
+    link("down");
+    std::thread::sleep(Duration::from_secs(4));
+    link("up");
+    fs::write(hosts.dir.path().join("v1/tmp/fleet-gate"), "").expect("open the gate");
+    let ended = wait_until(Duration::from_secs(120), || {
+        matches!(deploy.try_wait(), Ok(Some(_)))
+    });
+    if !ended {
+        let _ = deploy.kill();
+    }
+    let out = deploy.wait_with_output().expect("the switch's output");
+    assert!(ended, "the switch did not end");
+    assert_succeeded(&out);
+    assert_eq!(changes(&summary(&out), "v1"), (0, 4, 0, 0));
+    assert!(hosts.request("v1").contains("instance=webapp"));
+}
+
+/// A host whose log directory is full: its switch ends whole (what it reports is what
+/// runs there), and once there is room again a re-run converges.
+#[test]
+fn a_full_log_directory_on_a_host_leaves_it_whole() {
+    let hosts = TestHosts::up(&["f1"]);
+    let t1 = hosts.target("f1");
+    let file = hosts.fleet_file("hosts.nix", &[("f1", &t1, "{ }")]);
+    let file = file.to_str().unwrap();
+    let fill = [
+        "sh",
+        "-c",
+        "mount -t tmpfs -o size=256k,mode=0755 nxh-full-log /var/log && \
+         head -c 1048576 /dev/zero >/var/log/filler 2>/dev/null; df -k /var/log >/dev/null",
+    ];
+    assert_succeeded(&hosts.on("f1", &fill));
+    let out = switch(&hosts, &["--hosts", file, "--json"]);
+    let report = summary(&out);
+    let f1 = host(&report, "f1");
+    let webapps = || {
+        hosts
+            .programs("f1")
+            .iter()
+            .filter(|p| *p == "webapp")
+            .count()
+    };
+    if out.status.success() {
+        assert_eq!(changes(&report, "f1"), (0, 3, 0, 0), "{f1}");
+        assert_eq!(webapps(), 2, "{f1}");
+    } else {
+        assert_eq!(f1["ok"], false, "{f1}");
+        assert!(f1["error"].as_str().unwrap_or("").contains(&t1), "{f1}");
+        assert_eq!(webapps(), 0, "a failed switch left processes: {f1}");
+    }
+    assert_succeeded(&hosts.on("f1", &["rm", "-f", "/var/log/filler"]));
+    let again = switch(&hosts, &["--hosts", file, "--json"]);
+    assert_succeeded(&again);
+    let (_, started, restarted, unchanged) = changes(&summary(&again), "f1");
+    assert_eq!(
+        started + restarted + unchanged,
+        3,
+        "f1 runs the whole model"
+    );
+    assert_eq!(webapps(), 2);
+    assert!(hosts.request("f1").contains("instance=webapp"));
+}
+
 #[test]
 fn each_bad_host_is_reported_by_name_and_left_unchanged() {
     let hosts = TestHosts::up(&["good", "rekeyed", "typo", "fails"]);
