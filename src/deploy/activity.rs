@@ -7,9 +7,9 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use super::execute::describe_status;
 use super::profile::Profile;
 use super::service_status::{self, ServiceStatus};
+use super::spawn::describe_status;
 use super::{DeployError, Result};
 use crate::tree::{layout, Manifest};
 

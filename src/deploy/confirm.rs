@@ -71,7 +71,7 @@ fn round(profile: &Profile, health_checks: &[String]) -> Vec<String> {
             Ok(s) if s.success() => {}
             Ok(s) => failures.push(format!(
                 "{name}: status {}",
-                super::execute::describe_status(s)
+                super::spawn::describe_status(s)
             )),
             Err(e) => failures.push(format!("{name}: cannot run its script: {e}")),
         }
@@ -94,7 +94,7 @@ fn round(profile: &Profile, health_checks: &[String]) -> Vec<String> {
             Ok(s) if s.success() => {}
             Ok(s) => failures.push(format!(
                 "health check `{check}`: {}",
-                super::execute::describe_status(s)
+                super::spawn::describe_status(s)
             )),
             Err(e) => failures.push(format!("health check `{check}`: cannot run sh: {e}")),
         }

@@ -74,6 +74,7 @@ pub mod profile;
 pub mod progress;
 pub mod safe_dir;
 pub mod service_status;
+pub mod spawn;
 pub mod switch;
 pub mod tool_dir;
 

@@ -30,6 +30,7 @@ use super::nix::NixOptions;
 use super::plan::{Action, Plan, Step};
 use super::profile::Profile;
 use super::progress::Progress;
+use super::spawn;
 use super::{DeployError, Result};
 use crate::tree::layout;
 
@@ -493,7 +494,7 @@ fn step_record(ev: &Event, phase: Phase) -> Option<Record> {
             action: step.action,
             name: step.name.clone(),
             pid: *pid,
-            start_time: pid.and_then(execute::process_start_time),
+            start_time: pid.and_then(spawn::process_start_time),
         }),
         Event::Finished { step, ok, .. } => Some(Record::Finished {
             phase,
@@ -654,13 +655,13 @@ impl Interrupted {
 /// Waits for the scripts an interrupted switch left running (label, pid, start time).
 fn wait_for_scripts(settings: &Settings, in_flight: &[(String, u32, Option<u64>)]) {
     for (label, pid, start_time) in in_flight {
-        if !execute::process_alive(*pid, *start_time) {
+        if !spawn::process_alive(*pid, *start_time) {
             continue;
         }
         settings.note(&format!(
             "recovering: waiting for `{label}` (pid {pid}) of the interrupted switch"
         ));
-        while execute::process_alive(*pid, *start_time) {
+        while spawn::process_alive(*pid, *start_time) {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
     }
