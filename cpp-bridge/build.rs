@@ -38,6 +38,23 @@ struct Nix {
 }
 
 fn main() {
+    watch_inputs();
+    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets this"));
+    let workspace = manifest_dir.parent().expect("crate lives in the workspace");
+    let pkg_config = pkg_config_runner();
+    let running = running_nix_version();
+    let nix = find_nix(workspace, &running, &pkg_config);
+    for file in &nix.watch {
+        println!("cargo:rerun-if-changed={}", file.display());
+    }
+    let minor = checked_minor(&nix.version, running.as_deref());
+    compile_bridge(&nix, minor);
+    link_nix(&pkg_config);
+    println!("cargo:rustc-env=NIXPROC_NIX_VERSION={}", nix.version);
+}
+
+/// Tells cargo what the build reads besides the Nix headers.
+fn watch_inputs() {
     for var in ["NIXPROC_NIX_INCLUDE", "PKG_CONFIG_PATH"] {
         println!("cargo:rerun-if-env-changed={var}");
     }
@@ -51,44 +68,39 @@ fn main() {
     ] {
         println!("cargo:rerun-if-changed={file}");
     }
+}
 
-    let manifest_dir = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("cargo sets this"));
-    let workspace = manifest_dir.parent().expect("crate lives in the workspace");
-    let pkg_config_path = {
-        let mut p = env::var("PKG_CONFIG_PATH").unwrap_or_default();
-        if !p.is_empty() {
-            p.push(':');
-        }
-        p.push_str("/usr/lib/nix/pkgconfig");
-        p
-    };
-    let pkg_config = |args: &[&str]| -> Option<String> {
+/// `pkg-config ARGS` with Debian's Nix `.pc` directory after `PKG_CONFIG_PATH`: its
+/// output when it succeeds.
+fn pkg_config_runner() -> impl Fn(&[&str]) -> Option<String> {
+    let mut path = env::var("PKG_CONFIG_PATH").unwrap_or_default();
+    if !path.is_empty() {
+        path.push(':');
+    }
+    path.push_str("/usr/lib/nix/pkgconfig");
+    move |args: &[&str]| {
         let out = Command::new("pkg-config")
             .args(args)
-            .env("PKG_CONFIG_PATH", &pkg_config_path)
+            .env("PKG_CONFIG_PATH", &path)
             .output()
             .ok()?;
         out.status
             .success()
             .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
-    };
-
-    let running = running_nix_version();
-    let nix = find_nix(workspace, &running, &pkg_config);
-    for file in &nix.watch {
-        println!("cargo:rerun-if-changed={}", file.display());
     }
-    let compiled = nix.version.as_str();
-    if running.as_deref() != Some(compiled) {
+}
+
+/// The minor version of the headers' Nix, refused (with a message rather than a wall of
+/// C++ errors) when no adapter of `nix_bridge.cc` covers it; a warning when it is not the
+/// running Nix's.
+fn checked_minor(compiled: &str, running: Option<&str>) -> u32 {
+    if running != Some(compiled) {
         println!(
             "cargo:warning=building the plugin for Nix {compiled}, but `nix --version` says {}; \
              the plugin will refuse to load into another version",
-            running.as_deref().unwrap_or("nothing (nix not found)")
+            running.unwrap_or("nothing (nix not found)")
         );
     }
-
-    // nix_bridge.cc includes the adapter for this minor version; refuse the gaps here,
-    // with a message, rather than with a wall of C++ errors.
     let minor = nix_minor(compiled);
     if !ADAPTERS
         .iter()
@@ -99,9 +111,12 @@ fn main() {
              (install one of those with its headers, or extend src/compat_*.hh)"
         );
     }
-    // The C++ standard Nix's own pkg-config file asks for, else the one of its generation.
-    let std_flag = nix
-        .flags
+    minor
+}
+
+/// The C++ standard Nix's own pkg-config file asks for, else the one of its generation.
+fn std_flag(nix: &Nix, minor: u32) -> String {
+    nix.flags
         .iter()
         .rfind(|f| f.starts_with("-std="))
         .cloned()
@@ -112,15 +127,18 @@ fn main() {
                 _ => "-std=c++23",
             }
             .to_owned()
-        });
+        })
+}
 
+/// Compiles the cxx bridge and the plugin's C++ against `nix`'s headers.
+fn compile_bridge(nix: &Nix, minor: u32) {
     let mut build = cxx_build::bridge("src/lib.rs");
     build
         .file("src/plugin.cc")
         .file("src/nix_bridge.cc")
         .include("src")
         .includes(&nix.include)
-        .flag(&std_flag);
+        .flag(std_flag(nix, minor));
     for flag in nix.flags.iter().filter(|f| !f.starts_with("-std=")) {
         build.flag(flag);
     }
@@ -134,21 +152,24 @@ fn main() {
         .define("NIXPROC_NIX_MINOR", Some(minor.to_string().as_str()))
         .define(
             "NIXPROC_NIX_VERSION",
-            Some(format!("\"{compiled}\"").as_str()),
+            Some(format!("\"{}\"", nix.version).as_str()),
         )
         // Without +whole-archive the linker drops the object holding the static
         // registration, and the primop silently never appears.
         .link_lib_modifier("+whole-archive")
         .compile("nixproc_sysvinit_plugin_cc");
+}
 
-    let mut lib_dirs = Vec::new();
-    if let Some(libs) = pkg_config(&["--libs-only-L", "nix-expr"]) {
-        lib_dirs.extend(
+/// Links Nix's libraries, from `pkg-config --libs-only-L nix-expr` or `/usr/lib/nix`.
+fn link_nix(pkg_config: &dyn Fn(&[&str]) -> Option<String>) {
+    let mut lib_dirs: Vec<PathBuf> = pkg_config(&["--libs-only-L", "nix-expr"])
+        .map(|libs| {
             libs.split_whitespace()
                 .filter_map(|f| f.strip_prefix("-L"))
-                .map(PathBuf::from),
-        );
-    }
+                .map(PathBuf::from)
+                .collect()
+        })
+        .unwrap_or_default();
     if lib_dirs.is_empty() {
         lib_dirs.push(PathBuf::from("/usr/lib/nix"));
     }
@@ -162,7 +183,6 @@ fn main() {
     // Bind Nix's functions lazily, so that inside a different Nix the version check runs
     // (and refuses) before a missing function could stop the plugin from loading.
     println!("cargo:rustc-cdylib-link-arg=-Wl,-z,lazy");
-    println!("cargo:rustc-env=NIXPROC_NIX_VERSION={compiled}");
 }
 
 /// The version printed by `nix --version`, if nix is installed.
