@@ -157,7 +157,7 @@ impl Phase {
 /// How a switch ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
-pub enum Outcome {
+pub enum SwitchEnd {
     /// The profile moved: the new deployment runs.
     Committed,
     /// Undone: the previous deployment runs again.
@@ -231,7 +231,7 @@ pub enum Record {
     /// The switch is over.
     End {
         /// How the switch ended.
-        outcome: Outcome,
+        outcome: SwitchEnd,
     },
 }
 
@@ -388,7 +388,7 @@ impl Journal {
 
     /// Ends the journal with `outcome` and removes it. A broken journal (the switch went
     /// on from memory) is only removed: what it holds is over.
-    pub fn finish(mut self, outcome: Outcome) -> Result<()> {
+    pub fn finish(mut self, outcome: SwitchEnd) -> Result<()> {
         if self.broken.is_none() {
             self.append(&Record::End { outcome })?;
         }

@@ -220,7 +220,7 @@ pub fn switch(
     // (recovery sees where the link points).
     let _ = run.journal.append(&Record::ProfileMoved);
     summary.removed = settings.prune_accounts(&new_profile);
-    run.journal.finish(journal::Outcome::Committed)?;
+    run.journal.finish(journal::SwitchEnd::Committed)?;
     Ok(summary)
 }
 
@@ -477,9 +477,9 @@ impl<'a> Run<'a> {
             .flat_map(|o| o.failed.iter().cloned())
             .collect();
         self.journal.finish(if failed.is_empty() {
-            journal::Outcome::RolledBack
+            journal::SwitchEnd::RolledBack
         } else {
-            journal::Outcome::RollbackIncomplete
+            journal::SwitchEnd::RollbackIncomplete
         })?;
         Ok(failed)
     }
@@ -563,7 +563,7 @@ pub fn recover(settings: &Settings) -> Result<Option<String>> {
     if moved {
         let new_profile = read_profile(new.as_deref(), runlevel)?;
         settings.prune_accounts(&new_profile);
-        run.journal.finish(journal::Outcome::Committed)?;
+        run.journal.finish(journal::SwitchEnd::Committed)?;
         return Ok(Some(if completed_move {
             format!("an interrupted switch (pid {pid}) had started everything; moved the profile and finished it")
         } else {
