@@ -593,8 +593,8 @@ pub fn recover(settings: &Settings) -> Result<Option<String>> {
 struct Interrupted {
     /// The forward steps it launched.
     launched: Launched,
-    /// Steps launched and not finished: their label, pid and start time.
-    in_flight: Vec<(String, u32, Option<u64>)>,
+    /// Steps launched and not finished.
+    in_flight: Vec<InFlight>,
     /// The profile move it journalled (generation and store path), unless a rollback
     /// followed: a move that failed is not to be finished.
     moving: Option<(u64, PathBuf)>,
@@ -629,8 +629,13 @@ impl Interrupted {
                     }
                 }
                 if let Some(pid) = pid {
-                    let label = step_label(name, *action, *phase);
-                    self.in_flight.push((label, *pid, *start_time));
+                    self.in_flight.push(InFlight {
+                        name: name.clone(),
+                        action: *action,
+                        phase: *phase,
+                        pid: *pid,
+                        start_time: *start_time,
+                    });
                 }
             }
             Record::Finished {
@@ -639,8 +644,8 @@ impl Interrupted {
                 phase,
                 ..
             } => {
-                let label = step_label(name, *action, *phase);
-                self.in_flight.retain(|(l, _, _)| *l != label);
+                self.in_flight
+                    .retain(|s| !(s.name == *name && s.action == *action && s.phase == *phase));
             }
             Record::ProfileMoving { generation, target } => {
                 self.moving = Some((*generation, target.clone()));
@@ -652,16 +657,30 @@ impl Interrupted {
     }
 }
 
-/// Waits for the scripts an interrupted switch left running (label, pid, start time).
-fn wait_for_scripts(settings: &Settings, in_flight: &[(String, u32, Option<u64>)]) {
-    for (label, pid, start_time) in in_flight {
-        if !spawn::process_alive(*pid, *start_time) {
+/// A step's script that an interrupted switch launched and did not see finish.
+#[derive(Debug)]
+struct InFlight {
+    name: String,
+    action: Action,
+    phase: Phase,
+    pid: u32,
+    start_time: Option<u64>,
+}
+
+/// Waits for the scripts an interrupted switch left running.
+fn wait_for_scripts(settings: &Settings, in_flight: &[InFlight]) {
+    for step in in_flight {
+        let (pid, start_time) = (step.pid, step.start_time);
+        if !spawn::process_alive(pid, start_time) {
             continue;
         }
         settings.note(&format!(
-            "recovering: waiting for `{label}` (pid {pid}) of the interrupted switch"
+            "recovering: waiting for `{} {} ({})` (pid {pid}) of the interrupted switch",
+            step.name,
+            step.action.as_str(),
+            step.phase.as_str()
         ));
-        while spawn::process_alive(*pid, *start_time) {
+        while spawn::process_alive(pid, start_time) {
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
     }
@@ -684,9 +703,4 @@ fn finish_move(settings: &Settings, profile: &Path, n: u64, target: &Path) -> bo
             false
         }
     }
-}
-
-/// How recovery names a journalled step: `NAME ACTION (PHASE)`.
-fn step_label(name: &str, action: Action, phase: Phase) -> String {
-    format!("{name} {} ({})", action.as_str(), phase.as_str())
 }
