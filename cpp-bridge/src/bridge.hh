@@ -58,6 +58,10 @@ const char * compiledNixVersion();
 /// Whether this plugin may register its primop inside Nix `runningVersion`.
 bool nixVersionMatches(const std::string & runningVersion);
 
+/// Whether the spec attribute at `path` holds a list of other processes (their
+/// derivations pass on only their names and sequence); the renderer says which.
+bool isProcessList(std::string_view path);
+
 /// The deepest nesting of lists and attribute sets accepted in a spec.
 constexpr int maxSpecDepth = 64;
 

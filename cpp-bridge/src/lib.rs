@@ -52,6 +52,10 @@ mod ffi {
 
         /// Whether a plugin compiled against Nix `compiled` may be used inside Nix `running`.
         fn nix_version_matches(compiled: &str, running: &str) -> bool;
+
+        /// Whether the spec attribute at `path` is a list of other processes; see
+        /// [`is_process_list`].
+        fn is_process_list(path: &str) -> bool;
     }
 }
 
@@ -103,6 +107,13 @@ fn render_spec(input: &[u8]) -> Result<ffi::Rendered, PluginError> {
         users: named(r.credentials.users),
         manifest: r.manifest,
     })
+}
+
+/// Whether the spec attribute at `path` (a top-level attribute name) holds a list of
+/// other processes, whose derivations the evaluator turns into their names and sequence
+/// ([`nixproc_sysvinit::spec::PROCESS_LIST_ATTRIBUTES`]).
+fn is_process_list(path: &str) -> bool {
+    nixproc_sysvinit::spec::PROCESS_LIST_ATTRIBUTES.contains(&path)
 }
 
 /// Checks a process spec (JSON bytes) as [`render_spec`] would, without rendering it:

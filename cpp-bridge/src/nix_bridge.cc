@@ -137,7 +137,7 @@ struct ToJson {
         case nList: {
             out.push_back('[');
             size_t i = 0;
-            bool deps = path == "dependencies";
+            bool deps = nixproc::isProcessList(path);
             for (auto elem : compat::listItems(v)) {
                 if (i) out.push_back(',');
                 value(*elem, pos, path + "[" + std::to_string(i) + "]", depth + 1, deps);

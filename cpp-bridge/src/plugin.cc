@@ -87,6 +87,11 @@ bool nixVersionMatches(const std::string & runningVersion)
     return ffi::nix_version_matches(compiledNixVersion(), runningVersion);
 }
 
+bool isProcessList(std::string_view path)
+{
+    return ffi::is_process_list(rust::Str(path.data(), path.size()));
+}
+
 std::string withProcessName(const std::string & message, const std::string & process)
 {
     if (message.rfind("process ", 0) == 0) return message;

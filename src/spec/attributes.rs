@@ -4,6 +4,10 @@
 
 use std::collections::BTreeMap;
 
+/// Per-process attributes whose value is a list of other processes (their derivations):
+/// the evaluator passes on each one's names and sequence, not its store path.
+pub const PROCESS_LIST_ATTRIBUTES: &[&str] = &["dependencies"];
+
 /// Per-process attributes the framework understands.
 pub const PROCESS_ATTRIBUTES: &[&str] = &[
     "name",
