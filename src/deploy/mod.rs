@@ -8,7 +8,9 @@
 //! - [`plan`]: the difference between two profiles as dependency-ordered stop and start
 //!   steps;
 //! - [`execute`]: running the steps of one phase in parallel where the graph allows,
-//!   with per-step logs, timeouts and progress display;
+//!   with per-step logs and timeouts; [`spawn`]: each step's script started behind a
+//!   gate, waited for, and told apart from a later process with its PID;
+//!   [`progress`]: how the steps are shown (a terminal, plain lines, JSON events);
 //! - [`journal`]: the lock of a state directory and the journal that records a switch;
 //! - [`tool_dir`]: the tool's own directory of a profile, next to its link (checked
 //!   before use), and the move of the state an earlier version kept elsewhere;
@@ -23,6 +25,8 @@
 //! - [`switch`]: a switch as a transaction, tying the above together, with the rollback
 //!   of a failed switch and the recovery of an interrupted one;
 //! - [`activity`]: running one activity (status, stop...) on every script of a profile;
+//!   [`logs`]: runactivity's `logs`; [`confirm`]: runactivity's `confirm`, the health of
+//!   a deployment; [`service_status`]: what `status --json` says of a service;
 //! - [`cli`]: command-line options the tools share (the deployment, Nix options, the
 //!   model's source and arguments, boolean environment variables).
 //!

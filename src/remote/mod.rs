@@ -7,8 +7,15 @@
 //! - [`ssh`]: the target host, SSH commands, failures sorted by cause; closures travel
 //!   over the same connection (`copy`: `nix-store --export | ssh HOST nix-store --import`);
 //! - [`hosts`]: the fleet file;
-//! - [`run`]: the tool's own package, and remote runs streamed back with the host's name;
-//! - [`fleet`]: many hosts in parallel, one report each, as a table or JSON.
+//! - [`run`]: the tool's own package, and remote runs streamed back with the host's name,
+//!   their JSON lines read as the typed events of [`crate::protocol`];
+//! - [`fleet`]: many hosts in parallel, one report each, as a table or JSON;
+//! - [`deploy`]: each distinct model built once (here or on a build host), then the hosts
+//!   switched;
+//! - [`transaction`]: a fleet as one transaction (confirmation, rollback of the hosts
+//!   that switched);
+//! - [`orchestrate`]: the one entry point of the binaries, from a `Request` to the
+//!   reports.
 
 mod copy;
 pub mod deploy;
