@@ -5,7 +5,7 @@
 //! readiness themselves. Script output goes to a log file per step (a pipe would be held
 //! open by the daemons the script leaves behind); on failure its tail is reported.
 //!
-//! A script runs only once its launch is recorded: [`spawn`] starts it behind a gate
+//! A script runs only once its launch is recorded: [`spawn`](super::spawn) starts it behind a gate
 //! (the child waits before it execs the script), its pid is reported with
 //! [`Event::Launched`], and only then is the gate opened. When the tool dies before that,
 //! the gate closes and the script never runs, so a journal can never miss a script that

@@ -6,12 +6,12 @@
 //! here too.
 //!
 //! The safety argument of the shared-memory child, in one place: between `clone` and
-//! `execv` the child runs only [`gated_exec`], which reads its [`ChildArgs`] (kept alive
+//! `execv` the child runs only `gated_exec`, which reads its `ChildArgs` (kept alive
 //! by the [`Gate`] until the child has exec'd or exited) and calls only async-signal-safe
 //! functions (`close`, `setpgid`, `dup2`, `signal`, `sigprocmask`, `read`, `execv`,
 //! `write`, `_exit`); it never allocates,
 //! never returns into Rust code of the parent and never touches a lock. Its stack is a
-//! mapping of its own ([`ChildStack`]), unmapped only after the child is gone.
+//! mapping of its own (`ChildStack`), unmapped only after the child is gone.
 
 use std::fs::File;
 use std::io::{Read, Write};

@@ -142,7 +142,7 @@ pub enum RemoteError {
         query: String,
     },
     /// The host did not confirm its new deployment in time (see
-    /// [`transaction`](crate::remote::transaction)).
+    /// [`crate::remote::transaction`]).
     #[error("host {host}: not confirmed within {timeout} s: {detail}")]
     NotConfirmed {
         /// The target.

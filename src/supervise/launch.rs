@@ -45,7 +45,7 @@ impl Cgroups {
     ///
     /// # Safety
     ///
-    /// As for [`sys::fork`].
+    /// As for `sys::fork`: no other thread may run.
     pub unsafe fn fork(&self) -> Result<Option<libc::pid_t>, SuperviseError> {
         // SAFETY: the caller upholds fork's rule.
         let forked = unsafe {

@@ -19,12 +19,12 @@ use super::{
 use crate::deploy::accounts::ACCOUNTS_FILE;
 use crate::deploy::{DeployError, Result};
 
-/// The lock of the account registry, next to it (the one [`crate::deploy::users`] takes).
+/// The lock of the account registry, next to it (the one [`crate::deploy::accounts`] takes).
 const REGISTRY_LOCK: &str = "accounts.lock";
 
 /// The directory of the account registry a switch uses
 /// ([`crate::deploy::switch::Settings::accounts_dir`]): for root `LIBDIR/nixproc-sysvinit`, in
-/// which [`crate::deploy::users`] finds a registry an earlier version left there to merge into
+/// which [`crate::deploy::accounts`] finds a registry an earlier version left there to merge into
 /// the machine's; for anybody else their own [`user_state_dir`], whatever the options.
 pub fn accounts_dir(lib_dir: &Path) -> PathBuf {
     let old = old_layout_dir(lib_dir);
@@ -78,7 +78,7 @@ pub fn move_account_registries(options: &StateOptions, accounts_dir: &Path) -> R
 }
 
 /// Moves or merges the registry of `old` into `new` under both registries' locks; the
-/// merged old file is kept as `accounts.json.merged`, as [`crate::deploy::users`] does.
+/// merged old file is kept as `accounts.json.merged`, as [`crate::deploy::accounts`] does.
 fn move_registry(old: &Path, new: &Path) -> Result<Option<String>> {
     fs::DirBuilder::new()
         .recursive(true)
@@ -190,7 +190,7 @@ fn write_registry(path: &Path, registry: &Value) -> Result<()> {
 }
 
 /// Adds the accounts and claims of the registry `theirs` to `ours` (the format of
-/// [`crate::deploy::users`]: `groups` and `users`, each account's entry a list of claims or
+/// [`crate::deploy::accounts`]: `groups` and `users`, each account's entry a list of claims or
 /// `{claims, pending}`); `ours` keeps its pending deletion when both have one.
 fn merge_registry(ours: &mut Value, theirs: Value) -> std::result::Result<(), String> {
     let ours = ours
