@@ -45,7 +45,8 @@ impl Cgroups {
     ///
     /// # Safety
     ///
-    /// As for `sys::fork`: with more than one thread, the child makes only async-signal-safe calls until it execs or exits.
+    /// As for `sys::fork`: with more than one thread, the child makes only
+    /// async-signal-safe calls until it execs or exits.
     pub unsafe fn fork(&self) -> Result<Option<libc::pid_t>, SuperviseError> {
         // SAFETY: the caller upholds fork's rule.
         let forked = unsafe {
