@@ -60,20 +60,10 @@ fn round(profile: &Profile, health_checks: &[String]) -> Vec<String> {
         .start_order()
         .unwrap_or_else(|_| profile.processes.keys().cloned().collect());
     for name in order {
-        let process = &profile.processes[&name];
-        let status = Command::new(&process.script)
-            .arg("status")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        match status {
-            Ok(s) if s.success() => {}
-            Ok(s) => failures.push(format!(
-                "{name}: status {}",
-                super::spawn::describe_status(s)
-            )),
-            Err(e) => failures.push(format!("{name}: cannot run its script: {e}")),
+        let mut status = Command::new(&profile.processes[&name].script);
+        status.arg("status");
+        if let Err(why) = succeeds(&mut status) {
+            failures.push(format!("{name}: status {why}"));
         }
         if let Some((host, port)) = tcp_readiness(profile, &name) {
             if !accepts(&host, port) {
@@ -84,22 +74,27 @@ fn round(profile: &Profile, health_checks: &[String]) -> Vec<String> {
         }
     }
     for check in health_checks {
-        let status = Command::new("sh")
-            .args(["-c", check])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-        match status {
-            Ok(s) if s.success() => {}
-            Ok(s) => failures.push(format!(
-                "health check `{check}`: {}",
-                super::spawn::describe_status(s)
-            )),
-            Err(e) => failures.push(format!("health check `{check}`: cannot run sh: {e}")),
+        let mut sh = Command::new("sh");
+        sh.args(["-c", check]);
+        if let Err(why) = succeeds(&mut sh) {
+            failures.push(format!("health check `{check}`: {why}"));
         }
     }
     failures
+}
+
+/// Runs `command` without input or output; how it failed, if it did.
+fn succeeds(command: &mut Command) -> Result<(), String> {
+    let status = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    match status {
+        Ok(s) if s.success() => Ok(()),
+        Ok(s) => Err(super::spawn::describe_status(s)),
+        Err(e) => Err(format!("cannot run it: {e}")),
+    }
 }
 
 /// The TCP port process `name` is ready on, from its manifest.

@@ -199,32 +199,24 @@ pub fn print_reports(reports: &[HostReport], json: bool, table_wanted: bool) {
 /// there is one host, else which hosts failed.
 pub fn failure(reports: &[HostReport]) -> Option<String> {
     let failed: Vec<&HostReport> = reports.iter().filter(|r| !r.ok()).collect();
-    let rolled_back = reports.iter().filter(|r| r.ended.is_some()).count();
-    if rolled_back > 0 {
-        return Some(format!(
-            "the fleet was rolled back ({rolled_back} host(s)) because {} of {} hosts failed: {}",
-            failed.len(),
-            reports.len(),
-            failed
-                .iter()
-                .map(|r| r.host.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
-        ));
-    }
-    match failed.as_slice() {
-        [] => None,
-        [one] if reports.len() == 1 => one.outcome.as_ref().err().map(ToString::to_string),
-        _ => Some(format!(
+    let which = || {
+        let names: Vec<&str> = failed.iter().map(|r| r.host.as_str()).collect();
+        format!(
             "{} of {} hosts failed: {}",
             failed.len(),
             reports.len(),
-            failed
-                .iter()
-                .map(|r| r.host.as_str())
-                .collect::<Vec<_>>()
-                .join(", ")
+            names.join(", ")
+        )
+    };
+    let rolled_back = reports.iter().filter(|r| r.ended.is_some()).count();
+    match failed.as_slice() {
+        _ if rolled_back > 0 => Some(format!(
+            "the fleet was rolled back ({rolled_back} host(s)) because {}",
+            which()
         )),
+        [] => None,
+        [one] if reports.len() == 1 => one.outcome.as_ref().err().map(ToString::to_string),
+        _ => Some(which()),
     }
 }
 

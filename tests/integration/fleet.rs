@@ -135,6 +135,24 @@ impl TestHosts {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
+    /// The switch with `args`, started in the controller's namespace (its output piped).
+    fn spawn_switch(&self, args: &[&str]) -> std::process::Child {
+        self.ctl(SWITCH)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the switch")
+    }
+
+    /// Whether a switch runs on host `name` (found by its program: its `comm` is cut to
+    /// the 15 letters it shares with the services' supervisors).
+    fn switch_runs_on(&self, name: &str) -> bool {
+        self.programs(name)
+            .iter()
+            .any(|p| p == "nixproc-sysvinit-switch")
+    }
+
     /// Whether the host has a deployment (its profile link exists).
     fn has_profile(&self, name: &str) -> bool {
         self.on(
@@ -159,6 +177,21 @@ impl Drop for TestHosts {
             .stderr(Stdio::null())
             .status();
     }
+}
+
+/// Waits (at most two minutes) for `child` to end, killing it when it does not; whether
+/// it ended by itself, and its output.
+fn end_of(mut child: std::process::Child) -> (bool, Output) {
+    let ended = wait_until(Duration::from_secs(120), || {
+        matches!(child.try_wait(), Ok(Some(_)))
+    });
+    if !ended {
+        let _ = child.kill();
+    }
+    (
+        ended,
+        child.wait_with_output().expect("the switch's output"),
+    )
 }
 
 /// The fleet summary (the last line of the switch's `--json` output).
@@ -298,36 +331,14 @@ fn a_host_cut_off_mid_switch_is_reported_and_a_rerun_converges() {
         ],
     );
     let file = file.to_str().unwrap();
-    let mut deploy = hosts
-        .ctl(SWITCH)
-        .args(["--hosts", file, "--json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the fleet switch");
-    // a2's switch holds in the start of `gated`; cut its SSH connections there. (The
-    // switch by its program: its `comm` is cut to the 15 letters it shares with the
-    // services' supervisors.)
-    let running = |hosts: &TestHosts| {
-        hosts
-            .programs("a2")
-            .iter()
-            .any(|p| p == "nixproc-sysvinit-switch")
-    };
+    let deploy = hosts.spawn_switch(&["--hosts", file, "--json"]);
+    // a2's switch holds in the start of `gated`; cut its SSH connections there.
     assert!(
-        wait_until(Duration::from_secs(120), || running(&hosts)),
+        wait_until(Duration::from_secs(120), || hosts.switch_runs_on("a2")),
         "a2's switch never started"
     );
     hosts.call("cut", &["a2"]);
-    let ended = wait_until(Duration::from_secs(120), || {
-        matches!(deploy.try_wait(), Ok(Some(_)))
-    });
-    if !ended {
-        let _ = deploy.kill();
-    }
-    let out = deploy
-        .wait_with_output()
-        .expect("the fleet switch's output");
+    let (ended, out) = end_of(deploy);
     assert!(ended, "the fleet switch did not end after the cut");
     assert!(!out.status.success(), "a cut host must fail the fleet");
     let cut = summary(&out);
@@ -347,7 +358,7 @@ fn a_host_cut_off_mid_switch_is_reported_and_a_rerun_converges() {
     // The switch on a2 was not part of the connection: it finishes its transaction.
     fs::write(hosts.dir.path().join("a2/tmp/fleet-gate"), "").expect("open the gate");
     assert!(
-        wait_until(Duration::from_secs(90), || !running(&hosts)),
+        wait_until(Duration::from_secs(90), || !hosts.switch_runs_on("a2")),
         "a2's switch did not finish"
     );
     hosts.call("start-sshd", &["a2"]);
@@ -371,19 +382,8 @@ fn two_runs_of_one_fleet_take_turns() {
     let t1 = hosts.target("l1");
     let file = hosts.fleet_file("hosts.nix", &[("l1", &t1, "{ gate = true; }")]);
     let file = file.to_str().unwrap();
-    let mut first = hosts
-        .ctl(SWITCH)
-        .args(["--hosts", file])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the first fleet switch");
-    let held = wait_until(Duration::from_secs(120), || {
-        hosts
-            .programs("l1")
-            .iter()
-            .any(|p| p == "nixproc-sysvinit-switch")
-    });
+    let mut first = hosts.spawn_switch(&["--hosts", file]);
+    let held = wait_until(Duration::from_secs(120), || hosts.switch_runs_on("l1"));
     assert!(held, "the first run never reached the host");
     let busy = switch(&hosts, &["--hosts", file, "--no-wait"]);
     let err = String::from_utf8_lossy(&busy.stderr);
@@ -392,13 +392,7 @@ fn two_runs_of_one_fleet_take_turns() {
         err.contains("fleet file") && err.contains("hosts.nix"),
         "{err}"
     );
-    let mut second = hosts
-        .ctl(SWITCH)
-        .args(["--hosts", file, "--json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the second fleet switch");
+    let mut second = hosts.spawn_switch(&["--hosts", file, "--json"]);
     let waiting = |child: &mut std::process::Child| {
         let err = child.stderr.take().expect("stderr");
         let mut lines = std::io::BufReader::new(err).lines();
@@ -543,19 +537,8 @@ fn a_link_down_for_four_seconds_mid_switch_is_survived() {
     let hosts = TestHosts::up(&["v1"]);
     let t1 = hosts.target("v1");
     let file = hosts.fleet_file("hosts.nix", &[("v1", &t1, "{ gate = true; }")]);
-    let mut deploy = hosts
-        .ctl(SWITCH)
-        .args(["--hosts", file.to_str().unwrap(), "--json"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the fleet switch");
-    let running = wait_until(Duration::from_secs(120), || {
-        hosts
-            .programs("v1")
-            .iter()
-            .any(|p| p == "nixproc-sysvinit-switch")
-    });
+    let deploy = hosts.spawn_switch(&["--hosts", file.to_str().unwrap(), "--json"]);
+    let running = wait_until(Duration::from_secs(120), || hosts.switch_runs_on("v1"));
     assert!(running, "v1's switch never started");
     // The controller's end of v1's veth pair is h1 (v1 is the first host).
     let link = |state: &str| {
@@ -570,13 +553,7 @@ fn a_link_down_for_four_seconds_mid_switch_is_survived() {
     std::thread::sleep(Duration::from_secs(4));
     link("up");
     fs::write(hosts.dir.path().join("v1/tmp/fleet-gate"), "").expect("open the gate");
-    let ended = wait_until(Duration::from_secs(120), || {
-        matches!(deploy.try_wait(), Ok(Some(_)))
-    });
-    if !ended {
-        let _ = deploy.kill();
-    }
-    let out = deploy.wait_with_output().expect("the switch's output");
+    let (ended, out) = end_of(deploy);
     assert!(ended, "the switch did not end");
     assert_succeeded(&out);
     assert_eq!(changes(&summary(&out), "v1"), (0, 4, 0, 0));
