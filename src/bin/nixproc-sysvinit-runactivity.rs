@@ -17,7 +17,7 @@ use nixproc_sysvinit::deploy::cli::{DeploymentArgs, ModelArgs, RemoteArgs, RunAr
 use nixproc_sysvinit::deploy::confirm;
 use nixproc_sysvinit::deploy::journal::{Journal, Lock};
 use nixproc_sysvinit::deploy::logs::{self, ShowError};
-use nixproc_sysvinit::deploy::model::{self, BuildParams, ModelSource};
+use nixproc_sysvinit::deploy::model::{self, BuildParams, ModelSource, Operand};
 use nixproc_sysvinit::deploy::profile::Profile;
 use nixproc_sysvinit::deploy::tool_dir::{self, StateOptions, ToolDir};
 use nixproc_sysvinit::deploy::{self as deploy, generations};
@@ -226,26 +226,10 @@ fn run_in(cli: &Cli, runlevel: u8, scratch: &Path) -> Result<bool> {
 /// The profile to act on: PATH when it is a profile directory, the profile built from a
 /// model (PATH, a flake directory or `--flake`) into `scratch`, else the deployed one.
 fn profile_root(cli: &Cli, scratch: &Path) -> Result<PathBuf> {
-    let path = cli.path()?;
-    let source = match (&path, cli.model.flake_source()) {
-        (Some(_), Some(_)) => return Err(anyhow!("give either --flake or a PATH, not both")),
-        (None, source) => source,
-        (Some(p), None) if model::is_profile_dir(p) => None,
-        (Some(p), None) if p.is_file() => Some(ModelSource::File(p.clone())),
-        (Some(p), None) if p.join("flake.nix").is_file() => Some(ModelSource::Flake {
-            reference: p.to_string_lossy().into_owned(),
-            name: "default".into(),
-        }),
-        (Some(_), None) => None,
-    };
-    match (&path, source) {
-        (_, Some(source)) => build(cli, &source, scratch),
-        (Some(p), None) if model::is_profile_dir(p) => Ok(p.clone()),
-        (Some(p), None) => Err(anyhow!(
-            "{} is neither a processes model, a flake nor a profile directory",
-            p.display()
-        )),
-        (None, None) => {
+    match model::operand(cli.path()?.as_deref(), cli.model.flake_source())? {
+        Some(Operand::Profile(dir)) => Ok(dir),
+        Some(Operand::Model(source)) => build(cli, &source, scratch),
+        None => {
             let link = cli.deployment.profile_link();
             generations::current(&link)?
                 .ok_or_else(|| anyhow!("nothing is deployed in profile {}", link.display()))

@@ -11,7 +11,7 @@ use nixproc_sysvinit::deploy::cli::{
     DeploymentArgs, DirArgs, Dirs, ModelArgs, RemoteArgs, RunArgs,
 };
 use nixproc_sysvinit::deploy::journal::Commit;
-use nixproc_sysvinit::deploy::model::{self, BuildParams, ModelSource};
+use nixproc_sysvinit::deploy::model::{self, BuildParams, ModelSource, Operand};
 use nixproc_sysvinit::deploy::switch::{self, Settings};
 use nixproc_sysvinit::deploy::tool_dir::{self, StateOptions, ToolDir};
 use nixproc_sysvinit::deploy::{self as deploy, generations};
@@ -479,35 +479,18 @@ fn resolve(
         let _ = std::fs::remove_dir_all(&scratch);
         let empty = empty?;
         Ok((empty.clone(), Commit::Set { path: empty }))
-    } else if let Some(source) = cli.model.flake_source() {
-        if cli.path.is_some() {
-            bail!("give either --flake or a PATH, not both");
-        }
-        build(cli, &source, tool_state)
     } else {
-        let Some(path) = &cli.path else {
-            bail!("no processes model or profile given (pass PATH, --flake REF#NAME or set NIXPROC_PROCESSES)");
-        };
-        if model::is_profile_dir(path) {
-            let stored = if store_it {
-                generations::add_to_store(path, &cli.run.nix_options())?
-            } else {
-                path.clone()
-            };
-            Ok((stored.clone(), Commit::Set { path: stored }))
-        } else if path.is_file() {
-            build(cli, &ModelSource::File(path.clone()), tool_state)
-        } else if path.join("flake.nix").is_file() {
-            let source = ModelSource::Flake {
-                reference: path.to_string_lossy().into_owned(),
-                name: "default".into(),
-            };
-            build(cli, &source, tool_state)
-        } else {
-            bail!(
-                "{} is neither a processes model file, a flake nor a profile directory (no etc/rc.d)",
-                path.display()
-            );
+        match model::operand(cli.path.as_deref(), cli.model.flake_source())? {
+            None => bail!("no processes model or profile given (pass PATH, --flake REF#NAME or set NIXPROC_PROCESSES)"),
+            Some(Operand::Model(source)) => build(cli, &source, tool_state),
+            Some(Operand::Profile(path)) => {
+                let stored = if store_it {
+                    generations::add_to_store(&path, &cli.run.nix_options())?
+                } else {
+                    path
+                };
+                Ok((stored.clone(), Commit::Set { path: stored }))
+            }
         }
     }
 }
@@ -664,15 +647,10 @@ impl Cli {
     /// The model `--build-host` builds: `--flake`, or PATH (a model file or a flake
     /// directory).
     fn model_source(&self) -> Result<ModelSource> {
-        Ok(match (&self.path, self.model.flake_source()) {
-            (_, Some(source)) => source,
-            (Some(path), None) if path.is_file() => ModelSource::File(path.clone()),
-            (Some(path), None) if path.join("flake.nix").is_file() => ModelSource::Flake {
-                reference: path.to_string_lossy().into_owned(),
-                name: "default".into(),
-            },
+        match model::operand(self.path.as_deref(), self.model.flake_source())? {
+            Some(Operand::Model(source)) => Ok(source),
             _ => bail!("--build-host builds a processes model or flake: give one (a prebuilt profile needs no build)"),
-        })
+        }
     }
 }
 

@@ -190,9 +190,26 @@ pub enum DeployError {
         /// What is wrong.
         message: String,
     },
+    /// A PATH operand that names no model, flake or profile, or one given with `--flake`.
+    #[error("{}", operand_message(path.as_deref()))]
+    Operand {
+        /// The operand (`None`: a PATH and `--flake` were both given).
+        path: Option<PathBuf>,
+    },
     /// Any other failure with a message.
     #[error("{0}")]
     Other(String),
+}
+
+/// The message of [`DeployError::Operand`].
+fn operand_message(path: Option<&Path>) -> String {
+    match path {
+        None => "give either --flake or a PATH, not both".into(),
+        Some(p) => format!(
+            "{} is neither a processes model file, a flake nor a profile directory (no etc/rc.d)",
+            p.display()
+        ),
+    }
 }
 
 impl From<crate::graph::GraphError> for DeployError {

@@ -290,6 +290,41 @@ pub fn is_profile_dir(path: &Path) -> bool {
     path.join(layout::RC_DIR).is_dir()
 }
 
+/// What a tool's PATH operand (with its `--flake`) names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Operand {
+    /// A prebuilt profile directory (anything holding `etc/rc.d`).
+    Profile(PathBuf),
+    /// A model to build: a file, a flake directory's `processes.default`, or `--flake`.
+    Model(ModelSource),
+}
+
+/// Reads the PATH operand `path` and the `--flake` source `flake` of a tool: `None` when
+/// neither is given; an error for both, or for a PATH that is neither a profile
+/// directory, a model file nor a flake directory.
+pub fn operand(path: Option<&Path>, flake: Option<ModelSource>) -> Result<Option<Operand>> {
+    let Some(path) = path else {
+        return Ok(flake.map(Operand::Model));
+    };
+    if flake.is_some() {
+        return Err(DeployError::Operand { path: None });
+    }
+    if is_profile_dir(path) {
+        Ok(Some(Operand::Profile(path.to_path_buf())))
+    } else if path.is_file() {
+        Ok(Some(Operand::Model(ModelSource::File(path.to_path_buf()))))
+    } else if path.join("flake.nix").is_file() {
+        Ok(Some(Operand::Model(ModelSource::Flake {
+            reference: path.to_string_lossy().into_owned(),
+            name: "default".into(),
+        })))
+    } else {
+        Err(DeployError::Operand {
+            path: Some(path.to_path_buf()),
+        })
+    }
+}
+
 /// Finds `build-profile.nix`: `$NIXPROC_NIX_DIR`, then `share/nixproc-sysvinit/nix`
 /// next to the executable's prefix, then the source tree the tool was built from.
 pub fn find_builder() -> Result<PathBuf> {
