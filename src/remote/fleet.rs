@@ -8,7 +8,6 @@ use std::sync::Mutex;
 
 use super::run::{run_remote, Echo, RemoteOutput, RemoteResult};
 use super::ssh::Connection;
-use super::transaction::Ended;
 use super::{RemoteError, TargetHost};
 use crate::protocol::{HostSummary, Summary, PROTOCOL};
 
@@ -56,6 +55,27 @@ impl HostReport {
         }
         summary.ended = self.ended.as_ref().map(ToString::to_string);
         summary
+    }
+}
+
+/// Where a host ended after a rolled-back fleet deployment.
+#[derive(Debug)]
+pub enum Ended {
+    /// Back on generation N, or with nothing deployed (`None`) as before.
+    RolledBack(Option<u64>),
+    /// The rollback failed: the host stays on the new deployment.
+    RollbackFailed(RemoteError),
+}
+
+impl std::fmt::Display for Ended {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Ended::RolledBack(Some(n)) => write!(f, "rolled back to generation {n}"),
+            Ended::RolledBack(None) => f.write_str("rolled back to nothing deployed"),
+            Ended::RollbackFailed(e) => {
+                write!(f, "rollback FAILED, still on the new deployment: {e}")
+            }
+        }
     }
 }
 

@@ -9,7 +9,7 @@
 //! switch is not confirmed and is rolled back if it can be reached for that; unlike a
 //! timer on the host, nothing rolls back a host that stays unreachable.
 
-use super::fleet::{for_each_host, switch_host, HostReport, RemoteSwitch};
+use super::fleet::{for_each_host, switch_host, Ended, HostReport, RemoteSwitch};
 use super::run::{Echo, RemoteOutput};
 use super::{HostSpec, RemoteError};
 
@@ -33,27 +33,6 @@ impl Transaction {
     /// Whether anything happens after the switches.
     pub fn is_active(&self) -> bool {
         self.rollback_on_failure || self.confirm_timeout.is_some()
-    }
-}
-
-/// Where a host ended after a rolled-back fleet deployment.
-#[derive(Debug)]
-pub enum Ended {
-    /// Back on generation N, or with nothing deployed (`None`) as before.
-    RolledBack(Option<u64>),
-    /// The rollback failed: the host stays on the new deployment.
-    RollbackFailed(RemoteError),
-}
-
-impl std::fmt::Display for Ended {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Ended::RolledBack(Some(n)) => write!(f, "rolled back to generation {n}"),
-            Ended::RolledBack(None) => f.write_str("rolled back to nothing deployed"),
-            Ended::RollbackFailed(e) => {
-                write!(f, "rollback FAILED, still on the new deployment: {e}")
-            }
-        }
     }
 }
 
