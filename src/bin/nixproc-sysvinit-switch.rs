@@ -590,7 +590,12 @@ fn run_remote(cli: &Cli) -> Result<()> {
         }
         (None, None) => bail!("neither --target-host nor --hosts"),
     };
-    let build_host = cli.remote.build_host()?;
+    let build_host: Option<remote::TargetHost> = cli
+        .remote
+        .build_host
+        .as_deref()
+        .map(str::parse)
+        .transpose()?;
     let build_here = || -> std::result::Result<PathBuf, String> {
         let profile = cli.deployment.profile_link();
         resolve(cli, Target::Given, &profile, &roots, true)

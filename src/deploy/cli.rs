@@ -402,11 +402,4 @@ impl RemoteArgs {
     pub fn is_remote(&self) -> bool {
         self.target_host.is_some() || self.hosts.is_some()
     }
-
-    /// The build host, when one is named.
-    pub fn build_host(
-        &self,
-    ) -> std::result::Result<Option<crate::remote::TargetHost>, crate::remote::RemoteError> {
-        self.build_host.as_deref().map(str::parse).transpose()
-    }
 }
