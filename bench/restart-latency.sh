@@ -19,8 +19,8 @@
 #   nginx       Debian's nginx as a self-daemonizing process (skipped if not installed)
 # Each restart is timed around the init script's `restart` activity, including the
 # shell start-up and the sourcing of the library. The library is assembled as
-# nix/init-functions.nix does it: the part scripts source, and the control part it reads
-# when a start or stop function is first called. The table shows medians.
+# nix/init-functions.nix does it: the part scripts source, and the stop and start parts
+# it reads when a stop or start function is first called. The table shows medians.
 set -u
 
 reps=${1:-15}
@@ -62,12 +62,15 @@ trap 'exit 130' INT TERM
 
 quote() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 
-# The library as nix/init-functions.nix assembles it: parts 50 and up the control part,
-# the others (in the order of their numbers) the file scripts source.
-cat "$repo"/nix/init-functions/[5-9][0-9]-*.sh >"$work/init-functions-control"
+# The library as nix/init-functions.nix assembles it: parts 50 to 59 the stop part, 60
+# and up the start part, the others (in the order of their numbers) the file scripts
+# source.
+cat "$repo"/nix/init-functions/5[0-9]-*.sh >"$work/init-functions-stop"
+cat "$repo"/nix/init-functions/[6-9][0-9]-*.sh >"$work/init-functions-start"
 cat "$repo"/nix/init-functions/[0-4][0-9]-*.sh |
     sed -e "s|'@runtimeDir@'|$(quote "$work/run")|" -e "s|'@basePath@'|''|" \
-        -e "s|'@daemon@'|''|" -e "s|'@control@'|$(quote "$work/init-functions-control")|" \
+        -e "s|'@daemon@'|''|" -e "s|'@stopPart@'|$(quote "$work/init-functions-stop")|" \
+        -e "s|'@startPart@'|$(quote "$work/init-functions-start")|" \
         -e "s|'@supervisor@'|$(quote "$SUPERVISOR")|" \
         >"$work/init-functions"
 

@@ -1,12 +1,14 @@
 # Packages the init-functions library that every generated init.d script sources. The
 # library is kept in parts by concern, ./init-functions/NN-CONCERN.sh; they are
-# concatenated in the order of their numbers into two files. Parts 01 to 49 (settings,
+# concatenated in the order of their numbers into three files. Parts 01 to 49 (settings,
 # messages, timing, processes, accounts, PID files, lookup, services, status, the
 # loader) make the file scripts source: what `status` needs, so that the most frequent
-# activity reads little. Parts 50 and up (service control, limits, directories, start,
-# foreground, readiness, stop) make the control part, which the loader's stubs read the
-# first time a start or stop function is called. The result is a derivation whose output
-# is the library itself, a single file, so that a script can source it directly:
+# activity reads little. The loader's stubs read the others the first time a start or
+# stop function is called: parts 50 to 59 (service control, stop) make the stop part,
+# all a stop reads; parts 60 and up (limits, directories, start, foreground, readiness)
+# make the start part, which a start reads after the stop part. The result is a
+# derivation whose output is the library itself, a single file, so that a script can
+# source it directly:
 #
 #   initFunctions = import ./init-functions.nix {
 #     basePackages = [ pkgs.coreutils pkgs.util-linux pkgs.daemon ];
@@ -32,8 +34,8 @@
 #   name          the store path name (default "init-functions").
 #
 # Only builtins are used. The placeholders @runtimeDir@, @basePath@, @daemon@,
-# @control@ (the control part's store path) and @supervisor@ of the library are replaced
-# by shell-quoted values.
+# @stopPart@ and @startPart@ (the store paths of those parts) and @supervisor@ of the
+# library are replaced by shell-quoted values.
 { basePackages ? [ ]
 , stdenv ? null
 , runtimeDir ? "/var/run"
@@ -71,11 +73,14 @@ let
     else throw "init-functions.nix: runtimeDir must be a string, got a ${builtins.typeOf runtimeDir}";
 
   # The parts, NN-CONCERN.sh, in the order of their numbers (attrNames sorts the names):
-  # 01 to 49 the part scripts source, 50 and up the control part it reads on demand.
+  # 01 to 49 the part scripts source, 50 to 59 the stop part and 60 and up the start
+  # part it reads on demand.
   partsDir = ./init-functions;
   partNames = builtins.filter (n: builtins.match "[0-9][0-9]-[a-z-]+[.]sh" n != null)
     (builtins.attrNames (builtins.readDir partsDir));
   isControl = n: builtins.substring 0 1 n >= "5";
+  isStop = n: builtins.substring 0 1 n == "5";
+  isStart = n: builtins.substring 0 1 n >= "6";
   concat = names: builtins.concatStringsSep ""
     (map (n: builtins.readFile (partsDir + "/${n}")) names);
 
@@ -90,14 +95,15 @@ let
     allowSubstitutes = false;
   };
 
-  control = file "${name}-control" (concat (builtins.filter isControl partNames));
+  stopPart = file "${name}-stop" (concat (builtins.filter isStop partNames));
+  startPart = file "${name}-start" (concat (builtins.filter isStart partNames));
 
   supervisor = "${lib.renderPackageFor { inherit nixprocSysvinit stdenv; system = buildSystem; }}/bin/nixproc-sysvinit-supervise";
 
   text = builtins.replaceStrings
-    [ "'@runtimeDir@'" "'@basePath@'" "'@daemon@'" "'@control@'" "'@supervisor@'" ]
+    [ "'@runtimeDir@'" "'@basePath@'" "'@daemon@'" "'@stopPart@'" "'@startPart@'" "'@supervisor@'" ]
     [ (lib.quote runtimeDirText) (lib.quote basePath) (lib.quote daemonProgram)
-      (lib.quote "${control}") (lib.quote supervisor) ]
+      (lib.quote "${stopPart}") (lib.quote "${startPart}") (lib.quote supervisor) ]
     (concat (builtins.filter (n: !(isControl n)) partNames));
 in
 file name text

@@ -28,7 +28,7 @@ _initfn_service_create() { # FUNCTION SERVICE [NOW]
 # its limits (_initfn_cg_v1).
 # Sets: nothing.
 # Returns: 0, or 1 after a message when the cgroup cannot be joined.
-# shellcheck disable=SC2154 # _initfn_cg_v1: set by _initfn_cgroup_limits (51-limits.sh)
+# shellcheck disable=SC2154 # _initfn_cg_v1: set by _initfn_cgroup_limits (61-limits.sh)
 _initfn_service_join() { # FUNCTION SERVICE
     local dir
     for dir in ${_initfn_cg:+"$_initfn_cg"} "${_initfn_cg_v1[@]}"; do

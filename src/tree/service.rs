@@ -1,6 +1,6 @@
 //! Where a running service's processes are tracked: the service id a script passes to
 //! the init-functions library (`-s KEY/NAME`, recorded in the manifest) and the cgroups
-//! it stands for. The library (`nix/init-functions/14-service.sh`) uses the same rule;
+//! it stands for. The library (`nix/init-functions/08-service.sh`) uses the same rule;
 //! this side is for the tools that look at running services (`runactivity status
 //! --json`) and for tests.
 

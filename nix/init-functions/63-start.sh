@@ -31,7 +31,7 @@ _initfn_executable() { # PROGRAM
 #   target   what the lookup looks for: PROGRAM, or for start_foreground the located
 #            daemon wrapper (set by its check hook)
 #   pidfile  -p or empty; nice: -n or empty; user: -u or empty; force: 1 for -f, else 0
-#   service  -s or empty (see 14-service.sh); limits: -l or empty (see 15-limits.sh)
+#   service  -s or empty (see 08-service.sh); limits: -l or empty (see 61-limits.sh)
 # Each caller defines the hooks _initfn_FN_STEP (FN the caller's name) for what differs:
 #   check     checks before the lookup (its non-zero status is returned)
 #   prepare   LOOKUP-STATUS: cleans up and makes directories (non-zero: returned)

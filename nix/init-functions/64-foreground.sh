@@ -1,6 +1,6 @@
 # shellcheck shell=bash
 # init-functions, foreground: starting a foreground program under its wrapper,
-# start_foreground (the skeleton it shares with start_daemon is in 11-start.sh). The
+# start_foreground (the skeleton it shares with start_daemon is in 63-start.sh). The
 # wrapper is nixproc-sysvinit-supervise (respawn, log rotation, a state file) or
 # libslack daemon; both keep the same PID files (DIR/NAME.pid the wrapper's,
 # DIR/NAME.clientpid the program's).

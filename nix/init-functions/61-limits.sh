@@ -7,7 +7,7 @@
 # the process that execs the command, so the program and all it starts inherit them:
 #   as core cpu data fsize locks memlock msgqueue nice nofile nproc rss rtprio rttime
 #   sigpending stack      VALUE: N (soft and hard), SOFT:HARD, either may be unlimited
-# cgroup limits need the service's cgroup (see 14-service.sh) and the controller, in
+# cgroup limits need the service's cgroup (see 08-service.sh) and the controller, in
 # cgroup v2 or, on a hybrid system, in cgroup v1:
 #   memory     bytes, or max          (memory.max; v1 memory.limit_in_bytes)
 #   pids       a number, or max       (pids.max)
