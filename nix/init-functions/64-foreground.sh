@@ -114,20 +114,23 @@ _initfn_start_foreground_command() {
 }
 
 # The supervisor's --settle: how long the first run must last before the start succeeds,
-# the respawn setting's `settle`, and at least 10 ms, so that a program that fails at once
-# fails its start (the supervisor watches it exactly; no polling here).
+# the respawn setting's `settle`, and at least a minimum, so that a program that fails at
+# once fails its start (the supervisor watches it exactly; no polling here). The minimum
+# is 5 ms, as a program that exits a little later is still caught by the poll that
+# follows; 10 ms with respawn, which the poll cannot see through.
 # Sets: cmd (the caller's).
 # Returns: 0, or 1 after a message for a bad settle.
 _initfn_supervisor_settle() {
     _initfn_is_supervisor "$daemon" || return 0
-    local word settle=0.01 _initfn_msecs
+    local word settle=0.005 least=5 _initfn_msecs
+    [ -n "$respawn" ] && settle=0.01 least=10
     for word in $respawn; do
         [[ $word == settle=* ]] || continue
         _initfn_secs_to_ms "${word#settle=}" || {
             _initfn_err "start_foreground: bad respawn setting '$word'"
             return 1
         }
-        ((_initfn_msecs > 10)) && settle=${word#settle=}
+        ((_initfn_msecs > least)) && settle=${word#settle=}
     done
     cmd+=("--settle=$settle")
 }
