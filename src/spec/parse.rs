@@ -734,9 +734,52 @@ fn parse_account_fields(entry: &Attrs, keys: &[&str]) -> Result<BTreeMap<String,
         if key == "group" {
             check_name(entry, key, &text, NameKind::Account)?;
         }
+        if PASSWD_FIELDS.contains(&key.as_str()) {
+            check_passwd_field(entry, key, &text)?;
+        }
+        let text = if key == "createHomeDir" {
+            create_home_dir(entry, key, &text)?
+        } else {
+            text
+        };
         fields.insert(key.clone(), text);
     }
+    if fields.get("createHomeDir").is_some_and(|v| v == "1") && !fields.contains_key("homeDir") {
+        return Err(entry.invalid(
+            "createHomeDir",
+            "needs `homeDir` (without it Dysnomia gives the user the home /dev/null, \
+             which it cannot create)"
+                .into(),
+        ));
+    }
     Ok(fields)
+}
+
+/// The user fields that become fields of `/etc/passwd` (through `useradd`, ours and
+/// Dysnomia's, which passes its arguments one per line).
+const PASSWD_FIELDS: &[&str] = &["description", "homeDir", "shell"];
+
+/// Refuses a `:` or a newline in a field of `/etc/passwd`: `useradd` refuses them, and
+/// Dysnomia would split its argument at the newline.
+fn check_passwd_field(entry: &Attrs, key: &str, text: &str) -> Result<()> {
+    match text.chars().find(|c| matches!(c, ':' | '\n' | '\r')) {
+        None => Ok(()),
+        Some(c) => Err(entry.invalid(
+            key,
+            format!("{c:?} cannot be part of a field of /etc/passwd"),
+        )),
+    }
+}
+
+/// `createHomeDir` as `1` (yes) or nothing (no), the only spelling Dysnomia's
+/// `dysnomia-addusers` reads as yes (it compares with `1`): `true`, `yes` and `1` in any
+/// case mean yes, `false`, `no`, `0` and the empty string no.
+fn create_home_dir(entry: &Attrs, key: &str, text: &str) -> Result<String> {
+    match text.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" => Ok("1".into()),
+        "" | "0" | "false" | "no" => Ok(String::new()),
+        _ => Err(entry.invalid(key, format!("{text:?} is neither yes nor no"))),
+    }
 }
 
 /// The list of `extraGroups` (`count` items) as one comma-separated string, each name
@@ -791,6 +834,28 @@ mod tests {
     fn instance_name_stands_in_for_name() {
         let spec = parse(&json!({"instanceName": "web2", "process": "/bin/web"})).unwrap();
         assert_eq!(spec.name, "web2");
+    }
+
+    #[test]
+    fn user_fields_are_written_as_dysnomia_reads_them() {
+        let user = |fields: serde_json::Value| {
+            parse(&json!({"name": "web", "process": "/bin/web",
+                "credentials": {"users": {"web": fields}}}))
+        };
+        let spec = user(json!({"homeDir": "/srv/web", "createHomeDir": "yes"})).unwrap();
+        assert_eq!(spec.credentials.users["web"]["createHomeDir"], "1");
+        let spec = user(json!({"createHomeDir": false})).unwrap();
+        assert_eq!(spec.credentials.users["web"]["createHomeDir"], "");
+        let e = user(json!({"createHomeDir": true})).unwrap_err().to_string();
+        assert!(e.contains("credentials.users.web.createHomeDir") && e.contains("homeDir"), "{e}");
+        let e = user(json!({"createHomeDir": "maybe"})).unwrap_err().to_string();
+        assert!(e.contains("neither yes nor no"), "{e}");
+        for key in ["description", "homeDir", "shell"] {
+            for bad in ["a:b", "a\nb"] {
+                let e = user(json!({ key: bad })).unwrap_err().to_string();
+                assert!(e.contains(&format!("credentials.users.web.{key}")), "{e}");
+            }
+        }
     }
 
     #[test]

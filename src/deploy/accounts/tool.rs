@@ -139,6 +139,9 @@ pub(super) fn groupadd(name: &str, gid: u32) -> Command {
     cmd
 }
 
+/// The home directory of a user whose credential file gives none: Dysnomia's.
+pub(super) const DEFAULT_HOME: &str = "/dev/null";
+
 /// The `useradd` command creating the system user `name` with `uid` and the primary
 /// group `group` (a name or a number), otherwise as its credential file asks.
 pub(super) fn useradd(name: &str, fields: &Fields, uid: u32, group: &str) -> Command {
@@ -150,8 +153,17 @@ pub(super) fn useradd(name: &str, fields: &Fields, uid: u32, group: &str) -> Com
     if let Some(d) = fields.get("description") {
         cmd.args(["--comment", d]);
     }
-    if let Some(h) = fields.get("homeDir") {
-        cmd.args(["--home-dir", h]);
+    // Without `homeDir` the home is Dysnomia's default, /dev/null (as `dysnomia-addusers`
+    // makes the user from the same file); useradd's own default is kept only for a
+    // hand-written file asking for a home to be created without saying where.
+    match fields.get("homeDir") {
+        Some(h) => {
+            cmd.args(["--home-dir", h]);
+        }
+        None if !says_yes(fields, "createHomeDir") => {
+            cmd.args(["--home-dir", DEFAULT_HOME]);
+        }
+        None => {}
     }
     if says_yes(fields, "createHomeDir") {
         cmd.arg("--create-home");
