@@ -13,6 +13,7 @@ mod fleet;
 mod golden;
 mod id_assign;
 mod init_functions;
+mod interop;
 mod lifecycle;
 mod logs;
 mod nix_credentials;
