@@ -846,9 +846,16 @@ mod tests {
         assert_eq!(spec.credentials.users["web"]["createHomeDir"], "1");
         let spec = user(json!({"createHomeDir": false})).unwrap();
         assert_eq!(spec.credentials.users["web"]["createHomeDir"], "");
-        let e = user(json!({"createHomeDir": true})).unwrap_err().to_string();
-        assert!(e.contains("credentials.users.web.createHomeDir") && e.contains("homeDir"), "{e}");
-        let e = user(json!({"createHomeDir": "maybe"})).unwrap_err().to_string();
+        let e = user(json!({"createHomeDir": true}))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("credentials.users.web.createHomeDir") && e.contains("homeDir"),
+            "{e}"
+        );
+        let e = user(json!({"createHomeDir": "maybe"}))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("neither yes nor no"), "{e}");
         for key in ["description", "homeDir", "shell"] {
             for bad in ["a:b", "a\nb"] {
