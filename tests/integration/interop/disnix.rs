@@ -11,6 +11,11 @@
 //! with Disnix's D-Bus policy and a `disnix-service` whose children see `BIND=0.0.0.0`
 //! (the example web server then listens on the host's own address, for the nginx of the
 //! other host) and keep Dysnomia's state in the host's private `/var/lib`.
+//!
+//! The accounts upstream's models declare (`webapp`, `webapp2`, `nginx`) are made in each
+//! host's own `/etc`, so they never meet the accounts of same name that other tests make
+//! on this machine at the same time; each host's own id range keeps their uids apart
+//! too. Dropping the hosts kills every process left in them, pass or fail.
 
 use std::fs;
 use std::path::{Path, PathBuf};
