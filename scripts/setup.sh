@@ -9,9 +9,9 @@
 #   1. apt-get update once, then installs Nix (nix-bin), libslack daemon, nginx, curl, the
 #      libraries and tools the evaluator plugin needs, GNU time for the benchmarks, and
 #      for scripts/lint: ShellCheck, clang-format and git; for the multi-host tests' test
-#      hosts (scripts/test-hosts): OpenSSH's server and client and iproute2. No service a
-#      package brings (nginx, sshd) is started: a policy-rc.d refuses them during the
-#      install.
+#      hosts (scripts/test-hosts): OpenSSH's server and client, iproute2 and sudo (their
+#      non-root logins). No service a package brings (nginx, sshd) is started: a
+#      policy-rc.d refuses them during the install.
 #   2. Makes sure /etc/nix/nix.conf contains `sandbox = false` (appended when missing; other
 #      lines are kept), and that the build users Nix's `build-users-group` names exist: the
 #      `nixbld` group and nixbld1..32, as Nix's multi-user installer makes them (ids 30000+
@@ -50,7 +50,7 @@ packages=(
     g++ pkg-config libgc-dev nlohmann-json3-dev libboost-dev
     dpkg-dev xz-utils ca-certificates debian-archive-keyring curl
     shellcheck clang-format git
-    openssh-server openssh-client iproute2
+    openssh-server openssh-client iproute2 sudo
 )
 step "installing packages: ${packages[*]}"
 export DEBIAN_FRONTEND=noninteractive

@@ -368,6 +368,8 @@ fn run_remote(cli: &Cli) -> Result<bool> {
         nix_options: &cli.run.nix_options(),
         transaction: &Transaction::default(),
         fleet_lock: (cli.activity != "status" && cli.activity != LOGS).then(|| cli.run.wait()),
+        on: cli.remote.on.as_deref(),
+        access: &cli.remote.access()?,
     })?;
     let table_wanted = cli.remote.hosts.is_some() && cli.activity != LOGS;
     match orchestrate::report(&reports, cli.json, table_wanted) {

@@ -335,7 +335,11 @@ fn assign_ids(cli: &Cli) -> Result<()> {
     let params = cli.build_params()?;
     let models = match &cli.remote.hosts {
         Some(file) => {
-            ids::models_of_hosts(&remote::read_hosts(file, &cli.run.nix_options())?, &params)
+            let mut hosts = remote::read_hosts(file, &cli.run.nix_options())?;
+            if let Some(selection) = &cli.remote.on {
+                hosts = remote::select(hosts, selection)?;
+            }
+            ids::models_of_hosts(&hosts, &params)
         }
         None => vec![ids::Model {
             file: cli.path.clone().context(
@@ -643,6 +647,8 @@ fn run_remote(cli: &Cli) -> Result<()> {
             Operation::ListGenerations | Operation::Plan(_) => None,
             _ => Some(cli.run.wait()),
         },
+        on: cli.remote.on.as_deref(),
+        access: &cli.remote.access()?,
     })?;
     orchestrate::report(&reports, cli.json, cli.remote.hosts.is_some() || !cli.quiet)?;
     Ok(())

@@ -395,6 +395,19 @@ pub struct RemoteArgs {
     /// receiving them from here (as `nix-copy-closure --use-substitutes`).
     #[arg(long)]
     pub use_substitutes: bool,
+    /// With `--hosts`: only these hosts, by name or by tag (`@TAG`), comma-separated;
+    /// `*` and `?` are globs (`web*`, `@eu`).
+    #[arg(long, value_name = "NAME|@TAG[,...]", requires = "hosts")]
+    pub on: Option<String>,
+    /// Run the tool on the hosts as root with `sudo -n` (the login needs a NOPASSWD
+    /// rule; see `--ask-sudo-password`); a host's `sudo = true;` does the same for it.
+    #[arg(long)]
+    pub sudo: bool,
+    /// Ask once, on the terminal, for the password sudo wants on the hosts (implies
+    /// `--sudo`); it goes to `sudo -S` on each host's standard input, never on a
+    /// command line.
+    #[arg(long)]
+    pub ask_sudo_password: bool,
 }
 
 impl RemoteArgs {
@@ -402,4 +415,24 @@ impl RemoteArgs {
     pub fn is_remote(&self) -> bool {
         self.target_host.is_some() || self.hosts.is_some()
     }
+
+    /// How commands run on the hosts: `--sudo`, and with `--ask-sudo-password` the
+    /// password, read from the terminal now.
+    pub fn access(
+        &self,
+    ) -> std::result::Result<crate::remote::Access, crate::remote::password::PasswordError> {
+        let password = if self.ask_sudo_password {
+            Some(std::sync::Arc::new(crate::remote::password::ask(
+                "sudo password for the hosts: ",
+            )?))
+        } else {
+            None
+        };
+        Ok(crate::remote::Access {
+            sudo: self.sudo || self.ask_sudo_password,
+            password,
+            nix_bin_dir: None,
+        })
+    }
+
 }

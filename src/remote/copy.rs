@@ -31,7 +31,7 @@ impl Connection {
         let mut export = nix_command("nix-store", &[]);
         export.arg("--export").args(&missing);
         let import = self.command(&["nix-store", "--import"]);
-        self.pipe(export, import, "copying the closure")
+        self.pipe(export, import, self.stdin_prefix(), "copying the closure")
     }
 
     /// Whether the host has every one of `paths` (then their closures too: Nix keeps a
@@ -65,7 +65,7 @@ impl Connection {
         let export = self.command(&argv);
         let mut import = nix_command("nix-store", &[]);
         import.arg("--import");
-        self.pipe(export, import, step)
+        self.pipe(export, import, None, step)
     }
 
     /// The paths of `closure` the host does not have, in the order given. The paths
@@ -93,18 +93,8 @@ impl Connection {
 
     /// Runs `argv` on the host with `lines` on its standard input.
     fn remote_with_input(&self, argv: &[&str], lines: &[String]) -> Result<Output, RemoteError> {
-        let mut cmd = self.command(argv);
-        let spawn_error = self.spawn_error("ssh");
-        let mut child = self.start(&mut cmd, "ssh", Stdio::piped(), Stdio::piped())?;
-        let mut stdin = child.stdin.take().expect("stdin was piped");
         let text = lines.join("\n") + "\n";
-        // A host that went away shows in ssh's status and messages.
-        let writer = std::thread::spawn(move || {
-            let _ = stdin.write_all(text.as_bytes());
-        });
-        let output = child.wait_with_output().map_err(spawn_error)?;
-        let _ = writer.join();
-        Ok(output)
+        self.run_with_input(&mut self.command(argv), text.as_bytes())
     }
 
     /// Starts `cmd` (running `program`) with `stdin` and `stdout` as given and its error
@@ -153,17 +143,51 @@ impl Connection {
             .collect())
     }
 
-    /// Runs `from | to`; a failure of either side is classified by what the two said.
-    fn pipe(&self, mut from: Command, mut to: Command, step: &str) -> Result<(), RemoteError> {
+    /// Runs `from | to`, `to` reading `prefix` first when given (the sudo password, as
+    /// `to` is the host's); a failure of either side is classified by what the two said.
+    fn pipe(
+        &self,
+        mut from: Command,
+        mut to: Command,
+        prefix: Option<Vec<u8>>,
+        step: &str,
+    ) -> Result<(), RemoteError> {
         let spawn_error = self.spawn_error("nix-store");
         let mut source = self.start(&mut from, "nix-store", Stdio::null(), Stdio::piped())?;
-        let stream = source.stdout.take().expect("stdout was piped");
-        let sink = self.start(&mut to, "nix-store", stream.into(), Stdio::null());
+        let mut stream = source.stdout.take().expect("stdout was piped");
+        let (sink, feeder) = match prefix {
+            None => (
+                self.start(&mut to, "nix-store", stream.into(), Stdio::null()),
+                None,
+            ),
+            Some(mut prefix) => {
+                match self.start(&mut to, "nix-store", Stdio::piped(), Stdio::null()) {
+                    Ok(mut child) => {
+                        let mut stdin = child.stdin.take().expect("stdin was piped");
+                        let feeder = std::thread::spawn(move || {
+                            let fed = stdin.write_all(&prefix);
+                            prefix.iter_mut().for_each(|b| *b = 0);
+                            if fed.is_ok() {
+                                let _ = std::io::copy(&mut stream, &mut stdin);
+                            }
+                        });
+                        (Ok(child), Some(feeder))
+                    }
+                    Err(e) => (Err(e), None),
+                }
+            }
+        };
         // The command keeps its copy of the pipe's read end: without this drop, a sink
         // that ends early would leave the source blocked on a pipe no one reads.
         drop(to);
         let sink = sink?;
         let sink = sink.wait_with_output().map_err(spawn_error)?;
+        if let Some(feeder) = feeder {
+            if !sink.status.success() {
+                let _ = source.kill();
+            }
+            let _ = feeder.join();
+        }
         if !sink.status.success() {
             let _ = source.kill();
         }

@@ -39,7 +39,7 @@ pub fn deploy_hosts(hosts: &[HostSpec], deployment: &Deployment) -> Vec<HostRepo
             profile: Some(profile),
             ..deployment.switch
         };
-        switch_host(&host.name, &host.target, &switch)
+        switch_host(host, &switch)
     })
 }
 
@@ -50,9 +50,7 @@ pub fn run_on_hosts(
     max_hosts: usize,
     switch: &RemoteSwitch,
 ) -> Vec<HostReport> {
-    for_each_host(hosts, max_hosts, |host| {
-        switch_host(&host.name, &host.target, switch)
-    })
+    for_each_host(hosts, max_hosts, |host| switch_host(host, switch))
 }
 
 /// The profile of every distinct model of `hosts`, or why it did not build.

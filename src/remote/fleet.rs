@@ -7,8 +7,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use super::run::{run_remote, Echo, RemoteOutput, RemoteResult};
-use super::ssh::Connection;
-use super::{RemoteError, TargetHost};
+use super::ssh::{Access, Connection};
+use super::{HostSpec, RemoteError};
 use crate::protocol::{HostSummary, Summary, PROTOCOL};
 
 pub use crate::protocol::Changes;
@@ -123,14 +123,19 @@ pub struct RemoteSwitch<'a> {
     pub echo: Echo,
     /// Let the host fetch what it lacks from its own substituters first.
     pub use_substitutes: bool,
+    /// This run's way of running commands there (`--sudo`, the sudo password); each
+    /// host adds its own settings (see [`Access::for_host`]).
+    pub access: &'a Access,
 }
 
 /// One host's switch: check the host can be reached, has Nix and has the profile and
 /// the tool (nothing changes on a host that fails this), copy their closures there when
 /// it lacks them, then run the tool from its store path. The switch on the host is its own transaction.
-pub fn switch_host(name: &str, target: &TargetHost, switch: &RemoteSwitch) -> HostReport {
-    let connection = Connection::new(target);
+pub fn switch_host(host: &HostSpec, switch: &RemoteSwitch) -> HostReport {
+    let name = host.name.as_str();
+    let connection = Connection::with_access(&host.target, switch.access.for_host(host));
     let outcome = (|| {
+        connection.prepare()?;
         let package = switch.tool_package.to_string_lossy();
         let profile = switch.profile.map(|p| p.to_string_lossy());
         let mut paths = vec![package.as_ref()];

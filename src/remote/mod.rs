@@ -10,6 +10,8 @@
 //! - [`run`]: the tool's own package, and remote runs streamed back with the host's name,
 //!   their JSON lines read as the typed events of [`crate::protocol`];
 //! - [`fleet`]: many hosts in parallel, one report each, as a table or JSON;
+//! - [`select`]: `--on`, the hosts of a fleet a run is limited to;
+//! - [`password`]: `--ask-sudo-password`, read once from the terminal;
 //! - [`deploy`]: each distinct model built once (here or on a build host), then the hosts
 //!   switched;
 //! - [`transaction`]: a fleet as one transaction (confirmation, rollback of the hosts
@@ -22,14 +24,17 @@ pub mod deploy;
 pub mod fleet;
 pub mod hosts;
 pub mod orchestrate;
+pub mod password;
 pub mod run;
+pub mod select;
 pub mod ssh;
 pub mod transaction;
 
 pub use fleet::{for_each_host, switch_host, HostReport, RemoteSwitch};
 pub use hosts::{read_hosts, selected_hosts, HostSpec};
 pub use run::{own_package, run_remote, Echo};
-pub use ssh::TargetHost;
+pub use select::select;
+pub use ssh::{Access, TargetHost};
 
 /// Why something could not be done on a target host. Every message names the host.
 #[derive(Debug, thiserror::Error)]
@@ -73,7 +78,7 @@ pub enum RemoteError {
     /// The host has no Nix on the PATH of a non-interactive SSH session.
     #[error(
         "host {host}: Nix is not installed there (no nix-store on the PATH of an SSH \
-         session): {detail}"
+         session; if it is installed, give the host's nixStorePath in hosts.nix): {detail}"
     )]
     NoNix {
         /// The target.
@@ -81,6 +86,20 @@ pub enum RemoteError {
         /// The remote shell's words.
         detail: String,
     },
+    /// The login may not run the tool as root with `sudo` there (no sudo, no right, a
+    /// password needed or refused).
+    #[error("host {host}: sudo: {why}: {detail}")]
+    Sudo {
+        /// The target.
+        host: String,
+        /// What is missing, and what to do about it.
+        why: String,
+        /// sudo's own words.
+        detail: String,
+    },
+    /// `--on` names no host, or is malformed.
+    #[error(transparent)]
+    Select(#[from] select::SelectError),
     /// The host's disk (its Nix store) is full.
     #[error(
         "host {host}: its disk is full (Nix cannot write its store or its database there): \

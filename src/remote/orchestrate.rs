@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use super::deploy::{build_on, deploy_hosts, run_on_hosts, Deployment};
 use super::fleet::{self, switch_host, HostReport, RemoteSwitch};
 use super::transaction::{finish, Transaction};
-use super::{own_package, read_hosts, Echo, HostSpec, RemoteError, TargetHost};
+use super::{own_package, read_hosts, select, Access, Echo, HostSpec, RemoteError, TargetHost};
 use crate::deploy::journal::Wait;
 use crate::deploy::model::{BuildParams, ModelSource};
 use crate::deploy::nix::NixOptions;
@@ -66,6 +66,12 @@ pub struct Request<'a> {
     /// For a fleet: take its lock on this machine first (see [`tool_dir::fleet_lock`]),
     /// waiting for another run of it or not; `None` for runs that change nothing.
     pub fleet_lock: Option<Wait>,
+    /// For a fleet, `--on`: the hosts (`NAME|@TAG[,...]`, globs allowed) the run is
+    /// limited to.
+    pub on: Option<&'a str>,
+    /// `--sudo` and the sudo password (each host adds its own `sudo` and
+    /// `nixStorePath`).
+    pub access: &'a Access,
 }
 
 /// Runs `request` on its hosts; one report per host, in order. An error is returned
@@ -80,6 +86,7 @@ pub fn run(request: &Request) -> Result<Vec<HostReport>, RemoteError> {
         args: request.args,
         echo: request.echo,
         use_substitutes: request.use_substitutes,
+        access: request.access,
     };
     match request.hosts {
         Hosts::One(text) => {
@@ -101,7 +108,10 @@ pub fn run(request: &Request) -> Result<Vec<HostReport>, RemoteError> {
                 profile: built.as_deref(),
                 ..switch
             };
-            let mut reports = vec![switch_host(&target.to_string(), &target, &deployed)];
+            let mut reports = vec![switch_host(
+                &HostSpec::new(&target.to_string(), target.clone()),
+                &deployed,
+            )];
             if built.is_some() {
                 let host = HostSpec::new(&target.to_string(), target);
                 finish(&[host], &mut reports, &switch, request.transaction, 1);
@@ -120,7 +130,10 @@ pub fn run(request: &Request) -> Result<Vec<HostReport>, RemoteError> {
                 ),
                 None => None,
             };
-            let hosts = read_hosts(file, request.nix_options)?;
+            let mut hosts = read_hosts(file, request.nix_options)?;
+            if let Some(selection) = request.on {
+                hosts = select(hosts, selection)?;
+            }
             if !request.deploys {
                 return Ok(run_on_hosts(&hosts, request.max_hosts, &switch));
             }

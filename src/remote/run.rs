@@ -150,19 +150,30 @@ pub fn run_remote(
     echo: Echo,
 ) -> Result<RemoteResult, RemoteError> {
     let mut cmd = connection.command(argv);
-    run_streaming(name, connection.target(), &mut cmd, echo)
+    run_streaming(
+        name,
+        connection.target(),
+        &mut cmd,
+        connection.stdin_prefix(),
+        echo,
+    )
 }
 
 /// Runs `cmd` (an `ssh` command for `target`) with its output streamed as in
-/// [`run_remote`].
+/// [`run_remote`]; its standard input is `input` (the sudo password line), else empty.
 pub fn run_streaming(
     name: &str,
     target: &TargetHost,
     cmd: &mut Command,
+    input: Option<Vec<u8>>,
     echo: Echo,
 ) -> Result<RemoteResult, RemoteError> {
     let mut child = cmd
-        .stdin(Stdio::null())
+        .stdin(if input.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -171,6 +182,11 @@ pub fn run_streaming(
             program: "ssh".into(),
             error,
         })?;
+    if let (Some(mut input), Some(mut stdin)) = (input, child.stdin.take()) {
+        // A short line: the pipe takes it whole; then the remote side reads end of file.
+        let _ = stdin.write_all(&input);
+        input.iter_mut().for_each(|b| *b = 0);
+    }
     let stdout = child.stdout.take().expect("stdout was piped");
     let stderr = child.stderr.take().expect("stderr was piped");
     let ((result, started), stderr_text) = std::thread::scope(|scope| {
@@ -350,7 +366,7 @@ mod tests {
         let old = r#"{"event":"result","ok":true}"#;
         let mut cmd = Command::new("echo");
         cmd.arg(old);
-        let e = run_streaming("h1", &target, &mut cmd, Echo::Events).unwrap_err();
+        let e = run_streaming("h1", &target, &mut cmd, None, Echo::Events).unwrap_err();
         assert!(e.to_string().contains("protocol 0, this deployer 1"), "{e}");
     }
 }

@@ -10,12 +10,16 @@
 //! that cannot be reached, a host key that does not match `known_hosts`, refused
 //! credentials, a host without Nix, a full disk; each names the host.
 
+use std::cell::Cell;
 use std::fmt;
+use std::io::Write;
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::str::FromStr;
+use std::sync::Arc;
 
-use super::RemoteError;
+use super::password::SudoPassword;
+use super::{HostSpec, RemoteError};
 use crate::shell::quote;
 
 /// Where a deployment goes: `[USER@]HOST`, as `ssh` takes it.
@@ -88,6 +92,31 @@ pub fn nix_ssh_options() -> Vec<String> {
         .collect()
 }
 
+/// How commands run on a host once logged in.
+#[derive(Clone, Debug, Default)]
+pub struct Access {
+    /// Run them as root with `sudo` (`--sudo`, a host's `sudo = true;`).
+    pub sudo: bool,
+    /// The password `sudo -S` reads on its standard input, when the login needs one
+    /// (`--ask-sudo-password`); without it sudo runs with `-n` and never asks.
+    pub password: Option<Arc<SudoPassword>>,
+    /// The directory of Nix's programs there, put first on the PATH of every command
+    /// (`nixStorePath`).
+    pub nix_bin_dir: Option<String>,
+}
+
+impl Access {
+    /// This run's access (`--sudo`, the password) with `host`'s own settings: its
+    /// `sudo = true;` and its `nixStorePath`.
+    pub fn for_host(&self, host: &HostSpec) -> Access {
+        Access {
+            sudo: self.sudo || self.password.is_some() || host.sudo,
+            password: self.password.clone(),
+            nix_bin_dir: host.nix_bin_dir.clone(),
+        }
+    }
+}
+
 /// One job's way to a host: its commands (the probe, the closure copies, the tool's
 /// run) share one SSH connection (OpenSSH's `ControlMaster`), so the host's
 /// handshake is paid once. The shared connection ends when this is dropped.
@@ -96,14 +125,25 @@ pub struct Connection {
     /// A directory only this process can enter, holding the control socket; `None`
     /// when it could not be made (then every command connects on its own).
     control_dir: Option<PathBuf>,
+    /// How commands run there.
+    access: Access,
+    /// Whether sudo there asks for the password (found by [`Connection::probe`]).
+    sudo_asks: Cell<bool>,
 }
 
 impl Connection {
     /// A connection to `target`; nothing is contacted until a command runs.
     pub fn new(target: &TargetHost) -> Connection {
+        Connection::with_access(target, Access::default())
+    }
+
+    /// A connection to `target` whose commands run as `access` says.
+    pub fn with_access(target: &TargetHost, access: Access) -> Connection {
         Connection {
             target: target.clone(),
             control_dir: private_dir(),
+            access,
+            sudo_asks: Cell::new(false),
         }
     }
 
@@ -131,32 +171,109 @@ impl Connection {
     }
 
     /// An `ssh` command running `argv` on the host as one remote shell command line,
-    /// each word quoted so the remote shell reads it back unchanged.
+    /// each word quoted so the remote shell reads it back unchanged; with `nixStorePath`
+    /// that directory comes first on its PATH, with sudo it runs as root (keeping the
+    /// login's PATH). Its standard input must start with [`Connection::stdin_prefix`].
     pub fn command(&self, argv: &[&str]) -> Command {
+        let mut line = String::new();
+        if let Some(dir) = &self.access.nix_bin_dir {
+            line.push_str(&format!("PATH={}:\"$PATH\"; export PATH; ", quote(dir)));
+        }
+        if self.access.sudo {
+            line.push_str(if self.sudo_asks.get() {
+                "sudo -S -p '' -k -- "
+            } else {
+                "sudo -n -- "
+            });
+            line.push_str("env \"PATH=$PATH\" ");
+        }
+        line.push_str(&remote_command_line(argv));
+        self.raw_command(&line)
+    }
+
+    /// An `ssh` command running the shell command line `line` on the host as it is.
+    fn raw_command(&self, line: &str) -> Command {
         let mut cmd = Command::new("ssh");
         cmd.args(self.options())
             .args(["-o", "BatchMode=yes", "-T", "--"])
             .arg(self.target.to_string())
-            .arg(remote_command_line(argv));
+            .arg(line);
         cmd
     }
 
+    /// What every command's standard input must start with: the sudo password line when
+    /// sudo asks for one there.
+    pub fn stdin_prefix(&self) -> Option<Vec<u8>> {
+        match &self.access.password {
+            Some(password) if self.access.sudo && self.sudo_asks.get() => Some(password.line()),
+            _ => None,
+        }
+    }
+
+    /// Runs `cmd` (one of [`Connection::command`]'s) to completion, its output captured
+    /// and `input` after the [`Connection::stdin_prefix`] on its standard input.
+    pub(super) fn run_with_input(
+        &self,
+        cmd: &mut Command,
+        input: &[u8],
+    ) -> Result<Output, RemoteError> {
+        let mut text = self.stdin_prefix().unwrap_or_default();
+        if text.is_empty() && input.is_empty() {
+            return run(&self.target, "ssh", cmd);
+        }
+        text.extend_from_slice(input);
+        let spawn_error = |error| RemoteError::Spawn {
+            host: self.target.to_string(),
+            program: "ssh".into(),
+            error,
+        };
+        let mut child = cmd
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(spawn_error)?;
+        let mut stdin = child.stdin.take().expect("stdin was piped");
+        // A host that went away shows in ssh's status and messages.
+        let writer = std::thread::spawn(move || {
+            let _ = stdin.write_all(&text);
+            text.iter_mut().for_each(|b| *b = 0);
+        });
+        let output = child.wait_with_output().map_err(spawn_error)?;
+        let _ = writer.join();
+        Ok(output)
+    }
+
     /// Checks that the host can be reached and has Nix: runs `nix-store --version`
-    /// there. Nothing on the host changes.
+    /// there (with sudo as root, finding first whether sudo asks for the password, and
+    /// so whether the login may use it). Nothing on the host changes.
     pub fn probe(&self) -> Result<String, RemoteError> {
-        let output = run(
-            &self.target,
-            "ssh",
-            &mut self.command(&["nix-store", "--version"]),
-        )?;
-        check(&self.target, "checking for Nix", &output)?;
-        Ok(String::from_utf8_lossy(&output.stdout).trim().to_string())
+        self.prepare()?;
+        let output = self.output(&["nix-store", "--version"], "checking for Nix")?;
+        Ok(output.trim().to_string())
+    }
+
+    /// What must run before the host's first command: with sudo and a password, whether
+    /// sudo there asks for it (then every command feeds it; else none does). Nothing on
+    /// the host changes.
+    pub fn prepare(&self) -> Result<(), RemoteError> {
+        if self.access.sudo && self.access.password.is_some() {
+            let output = run(&self.target, "ssh", &mut self.raw_command("sudo -n true"))?;
+            if !output.status.success() {
+                let stderr = String::from_utf8_lossy(&output.stderr);
+                if !stderr.contains("password is required") {
+                    check(&self.target, "checking sudo", &output)?;
+                }
+                self.sudo_asks.set(true);
+            }
+        }
+        Ok(())
     }
 
     /// Runs `argv` on the host (as [`Connection::command`]) for its standard output;
     /// a failure is classified (see [`classify`]) as a failure of `step`.
     pub fn output(&self, argv: &[&str], step: &str) -> Result<String, RemoteError> {
-        let output = run(&self.target, "ssh", &mut self.command(argv))?;
+        let output = self.run_with_input(&mut self.command(argv), &[])?;
         check(&self.target, step, &output)?;
         Ok(String::from_utf8_lossy(&output.stdout).into_owned())
     }
@@ -243,7 +360,33 @@ pub fn classify(target: &TargetHost, step: &str, status: &str, stderr: &str) -> 
     let host = target.to_string();
     let detail = last_meaningful_line(stderr).to_string();
     let has = |needle: &str| stderr.contains(needle);
-    if has("Host key verification failed") || has("REMOTE HOST IDENTIFICATION HAS CHANGED") {
+    let sudo = |why: &str| RemoteError::Sudo {
+        host: host.clone(),
+        why: why.to_string(),
+        detail: detail.clone(),
+    };
+    if has("sudo: a password is required") {
+        sudo(
+            "the login needs a password for sudo (use --ask-sudo-password, or give it a \
+             NOPASSWD rule there)",
+        )
+    } else if has("is not in the sudoers file")
+        || has("is not allowed to execute")
+        || has("may not run sudo")
+    {
+        sudo("the login has no right to run the tool as root with sudo there")
+    } else if has("incorrect password attempt")
+        || has("no password was provided")
+        || has("Sorry, try again")
+    {
+        sudo("sudo refused the password")
+    } else if has("sudo: a terminal is required") || has("sudo: sorry, you must have a tty") {
+        sudo(
+            "sudo there wants a terminal (a requiretty rule or no password read on standard input)",
+        )
+    } else if has("sudo: command not found") || has("sudo: not found") {
+        sudo("sudo is not installed there")
+    } else if has("Host key verification failed") || has("REMOTE HOST IDENTIFICATION HAS CHANGED") {
         RemoteError::HostKey { host, detail }
     } else if has("Permission denied (") || has("Too many authentication failures") {
         RemoteError::LoginRefused { host, detail }
@@ -351,6 +494,9 @@ mod tests {
             RemoteError::Unreachable { .. } => "unreachable",
             RemoteError::DiskFull { .. } => "disk",
             RemoteError::NoNix { .. } => "no nix",
+            RemoteError::Sudo { why, .. } if why.contains("password for") => "sudo password",
+            RemoteError::Sudo { why, .. } if why.contains("no right") => "sudo right",
+            RemoteError::Sudo { why, .. } if why.contains("refused") => "sudo refused",
             RemoteError::Failed { .. } => "other",
             e => panic!("unexpected {e}"),
         };
@@ -378,6 +524,20 @@ mod tests {
         );
         assert_eq!(kind("bash: line 1: nix-store: command not found"), "no nix");
         assert_eq!(kind("error: something else"), "other");
+        assert_eq!(kind("sudo: a password is required"), "sudo password");
+        assert_eq!(
+            kind("deploy is not in the sudoers file.  This incident will be reported."),
+            "sudo right"
+        );
+        assert_eq!(
+            kind("Sorry, user deploy is not allowed to execute '/usr/bin/env nix-store' as root on h."),
+            "sudo right"
+        );
+        assert_eq!(kind("sudo: 1 incorrect password attempt"), "sudo refused");
+        assert_eq!(
+            kind("env: 'nix-store': No such file or directory"),
+            "no nix"
+        );
     }
 
     #[test]

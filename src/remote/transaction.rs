@@ -110,7 +110,7 @@ fn confirm_host(
         echo: Echo::Text,
         ..*switch
     };
-    let mut report = switch_host(&host.name, &host.target, &confirm);
+    let mut report = switch_host(host, &confirm);
     if let Err(e) = &report.outcome {
         report.outcome = Err(RemoteError::NotConfirmed {
             host: host.target.to_string(),
@@ -145,5 +145,5 @@ fn roll_back_host(
         },
         ..*switch
     };
-    switch_host(&host.name, &host.target, &rollback)
+    switch_host(host, &rollback)
 }
