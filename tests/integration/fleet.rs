@@ -20,17 +20,17 @@ fn repo() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn fixture_model() -> PathBuf {
+pub(crate) fn fixture_model() -> PathBuf {
     repo().join("tests/fixtures/fleet/processes.nix")
 }
 
 /// Test hosts under a temporary directory, removed (every process killed) on drop.
-struct TestHosts {
-    dir: tempfile::TempDir,
+pub(crate) struct TestHosts {
+    pub(crate) dir: tempfile::TempDir,
 }
 
 impl TestHosts {
-    fn up(names: &[&str]) -> TestHosts {
+    pub(crate) fn up(names: &[&str]) -> TestHosts {
         let dir = tempfile::Builder::new()
             .prefix("nxfleet")
             .tempdir()
@@ -40,14 +40,14 @@ impl TestHosts {
         hosts
     }
 
-    fn script(&self) -> Command {
+    pub(crate) fn script(&self) -> Command {
         let mut cmd = Command::new(repo().join("scripts/test-hosts"));
         cmd.stdin(Stdio::null());
         cmd
     }
 
     /// `test-hosts COMMAND DIR ARGS...`, which must succeed.
-    fn call(&self, command: &str, args: &[&str]) -> String {
+    pub(crate) fn call(&self, command: &str, args: &[&str]) -> String {
         let mut cmd = self.script();
         cmd.arg(command).arg(self.dir.path()).args(args);
         crate::common::stdout_of(&mut cmd, &format!("test-hosts {command} {args:?}"))
@@ -55,17 +55,17 @@ impl TestHosts {
             .to_string()
     }
 
-    fn add(&self, args: &[&str]) {
+    pub(crate) fn add(&self, args: &[&str]) {
         self.call("up", args);
     }
 
-    fn target(&self, name: &str) -> String {
+    pub(crate) fn target(&self, name: &str) -> String {
         format!("root@{}", self.call("address", &[name]))
     }
 
     /// A command run in the controller's network namespace, with NIX_SSHOPTS set for
     /// the hosts.
-    fn ctl(&self, program: &str) -> Command {
+    pub(crate) fn ctl(&self, program: &str) -> Command {
         let mut cmd = self.script();
         cmd.arg("ctl")
             .arg(self.dir.path())
@@ -76,7 +76,7 @@ impl TestHosts {
     }
 
     /// Runs `args` inside host `name`.
-    fn on(&self, name: &str, args: &[&str]) -> Output {
+    pub(crate) fn on(&self, name: &str, args: &[&str]) -> Output {
         self.script()
             .arg("on")
             .arg(self.dir.path())
@@ -87,7 +87,7 @@ impl TestHosts {
     }
 
     /// The names of the host's processes (their `comm`).
-    fn processes(&self, name: &str) -> Vec<String> {
+    pub(crate) fn processes(&self, name: &str) -> Vec<String> {
         self.call("pids", &[name])
             .split_whitespace()
             .filter_map(|pid| fs::read_to_string(format!("/proc/{pid}/comm")).ok())
@@ -96,7 +96,7 @@ impl TestHosts {
     }
 
     /// The programs the host's processes run: the file names of their `argv[0]`.
-    fn programs(&self, name: &str) -> Vec<String> {
+    pub(crate) fn programs(&self, name: &str) -> Vec<String> {
         self.call("pids", &[name])
             .split_whitespace()
             .filter_map(|pid| fs::read(format!("/proc/{pid}/cmdline")).ok())
@@ -109,7 +109,11 @@ impl TestHosts {
     }
 
     /// Writes a fleet file: each host's name, its target and its `extraParams` (Nix).
-    fn fleet_file(&self, file: &str, hosts: &[(&str, impl AsRef<str>, &str)]) -> PathBuf {
+    pub(crate) fn fleet_file(
+        &self,
+        file: &str,
+        hosts: &[(&str, impl AsRef<str>, &str)],
+    ) -> PathBuf {
         let mut text = String::from("{\n");
         for (name, target, extra) in hosts {
             text.push_str(&format!(
@@ -125,7 +129,7 @@ impl TestHosts {
     }
 
     /// `curl` of the host's nginx from the controller.
-    fn request(&self, name: &str) -> String {
+    pub(crate) fn request(&self, name: &str) -> String {
         let out = self
             .ctl("curl")
             .args(["-fsS", "-m", "5"])
@@ -154,7 +158,7 @@ impl TestHosts {
     }
 
     /// Whether the host has a deployment (its profile link exists).
-    fn has_profile(&self, name: &str) -> bool {
+    pub(crate) fn has_profile(&self, name: &str) -> bool {
         self.on(
             name,
             &[
@@ -195,7 +199,7 @@ fn end_of(mut child: std::process::Child) -> (bool, Output) {
 }
 
 /// The fleet summary (the last line of the switch's `--json` output).
-fn summary(out: &Output) -> Value {
+pub(crate) fn summary(out: &Output) -> Value {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let last = stdout.lines().last().unwrap_or("");
     serde_json::from_str(last).unwrap_or_else(|e| {
@@ -207,7 +211,7 @@ fn summary(out: &Output) -> Value {
 }
 
 /// The summary's entry for `host`.
-fn host<'a>(summary: &'a Value, name: &str) -> &'a Value {
+pub(crate) fn host<'a>(summary: &'a Value, name: &str) -> &'a Value {
     summary["hosts"]
         .as_array()
         .and_then(|hosts| hosts.iter().find(|h| h["host"] == name))
@@ -215,14 +219,14 @@ fn host<'a>(summary: &'a Value, name: &str) -> &'a Value {
 }
 
 /// (stopped, started, restarted, unchanged) of `host`.
-fn changes(summary: &Value, name: &str) -> (u64, u64, u64, u64) {
+pub(crate) fn changes(summary: &Value, name: &str) -> (u64, u64, u64, u64) {
     let h = host(summary, name);
     assert_eq!(h["ok"], true, "{name} failed: {h}");
     let n = |key: &str| h[key].as_u64().unwrap_or_else(|| panic!("{key} of {h}"));
     (n("stopped"), n("started"), n("restarted"), n("unchanged"))
 }
 
-fn switch(hosts: &TestHosts, args: &[&str]) -> Output {
+pub(crate) fn switch(hosts: &TestHosts, args: &[&str]) -> Output {
     hosts
         .ctl(SWITCH)
         .args(args)

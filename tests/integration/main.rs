@@ -10,6 +10,7 @@
 mod common;
 
 mod fleet;
+mod fleet_access;
 mod golden;
 mod id_assign;
 mod init_functions;
