@@ -173,7 +173,7 @@ impl Connection {
     /// An `ssh` command running `argv` on the host as one remote shell command line,
     /// each word quoted so the remote shell reads it back unchanged; with `nixStorePath`
     /// that directory comes first on its PATH, with sudo it runs as root (keeping the
-    /// login's PATH). Its standard input must start with [`Connection::stdin_prefix`].
+    /// login's PATH, the system's `sbin` directories added). Its standard input must start with [`Connection::stdin_prefix`].
     pub fn command(&self, argv: &[&str]) -> Command {
         let mut line = String::new();
         if let Some(dir) = &self.access.nix_bin_dir {
@@ -185,7 +185,9 @@ impl Connection {
             } else {
                 "sudo -n -- "
             });
-            line.push_str("env \"PATH=$PATH\" ");
+            // The login's PATH (where it finds Nix), then the system's administration
+            // directories, which a login other than root often lacks.
+            line.push_str("env \"PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin\" ");
         }
         line.push_str(&remote_command_line(argv));
         self.raw_command(&line)
