@@ -381,7 +381,8 @@ pub struct RemoteArgs {
     #[arg(long, value_name = "[USER@]HOST", conflicts_with = "hosts")]
     pub target_host: Option<String>,
     /// Act on every host of a fleet file: an attribute set of host names to
-    /// `{ targetHost; processes ? ./processes.nix; extraParams ? { }; }`.
+    /// `{ targetHost; processes ? ./processes.nix; extraParams ? { }; tags ? [ ];
+    /// sudo ? false; nixStorePath ? null; }`.
     #[arg(long, value_name = "FILE")]
     pub hosts: Option<PathBuf>,
     /// Build the models on this machine (`[USER@]HOST`, over SSH with Nix's transport)
@@ -408,6 +409,19 @@ pub struct RemoteArgs {
     /// command line.
     #[arg(long)]
     pub ask_sudo_password: bool,
+    /// The directory of nix-store and the other Nix programs on the hosts, for hosts
+    /// whose SSH sessions do not have it on their PATH (a host's `nixStorePath` wins).
+    #[arg(long, value_name = "DIR", value_parser = absolute_dir)]
+    pub nix_store_path: Option<String>,
+}
+
+/// An absolute directory path on another machine (one line).
+fn absolute_dir(text: &str) -> std::result::Result<String, String> {
+    if text.starts_with('/') && !text.contains(['\n', '\0']) {
+        Ok(text.to_string())
+    } else {
+        Err("an absolute path is needed".into())
+    }
 }
 
 impl RemoteArgs {
@@ -431,7 +445,7 @@ impl RemoteArgs {
         Ok(crate::remote::Access {
             sudo: self.sudo || self.ask_sudo_password,
             password,
-            nix_bin_dir: None,
+            nix_bin_dir: self.nix_store_path.clone(),
         })
     }
 

@@ -67,15 +67,17 @@ pub fn ask(prompt: &str) -> Result<SudoPassword, PasswordError> {
     let mut quiet = saved;
     quiet.c_lflag &= !(libc::ECHO | libc::ECHONL);
     quiet.c_lflag |= libc::ICANON;
-    tty.write_all(prompt.as_bytes())
-        .and_then(|()| tty.flush())
-        .map_err(PasswordError::Io)?;
+    // Echo goes off before the prompt shows: nothing typed after it is ever echoed
+    // (what was typed before it is discarded).
     if unsafe { libc::tcsetattr(fd, libc::TCSAFLUSH, &quiet) } != 0 {
         return Err(PasswordError::Io(std::io::Error::last_os_error()));
     }
-    let read = read_line(&mut tty);
+    let read = tty
+        .write_all(prompt.as_bytes())
+        .and_then(|()| tty.flush())
+        .and_then(|()| read_line(&mut tty));
     // SAFETY: restores the settings read above on the same descriptor.
-    unsafe { libc::tcsetattr(fd, libc::TCSAFLUSH, &saved) };
+    unsafe { libc::tcsetattr(fd, libc::TCSANOW, &saved) };
     let _ = tty.write_all(b"\n");
     let line = read.map_err(PasswordError::Io)?;
     if line.0.is_empty() {

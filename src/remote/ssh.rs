@@ -106,13 +106,16 @@ pub struct Access {
 }
 
 impl Access {
-    /// This run's access (`--sudo`, the password) with `host`'s own settings: its
-    /// `sudo = true;` and its `nixStorePath`.
+    /// This run's access (`--sudo`, the password, `--nix-store-path`) with `host`'s own
+    /// settings: its `sudo = true;` and its `nixStorePath`.
     pub fn for_host(&self, host: &HostSpec) -> Access {
         Access {
             sudo: self.sudo || self.password.is_some() || host.sudo,
             password: self.password.clone(),
-            nix_bin_dir: host.nix_bin_dir.clone(),
+            nix_bin_dir: host
+                .nix_bin_dir
+                .clone()
+                .or_else(|| self.nix_bin_dir.clone()),
         }
     }
 }

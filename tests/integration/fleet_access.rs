@@ -111,6 +111,17 @@ fn tags_and_on_select_the_hosts_of_a_run() {
     );
     assert_eq!(summary_hosts(&summary(&out)), ["web1", "web2"]);
 
+    let out = hosts
+        .ctl(RUNACTIVITY)
+        .args(["--hosts", file, "--on", "@db", "logs", "-n", "1"])
+        .output()
+        .expect("run runactivity logs");
+    assert_succeeded(&out);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.lines().all(|l| l.starts_with("db1: ")) && !text.is_empty(),
+        "{text}"
+    );
     let out = switch(&hosts, &["--hosts", file, "--on", "web2", "--json"]);
     assert_eq!(summary_hosts(&summary(&out)), ["web2"]);
     assert!(hosts.has_profile("web2"));
@@ -201,7 +212,7 @@ fn on_terminal(hosts: &TestHosts, command: &str, prompt: &str, password: &str) -
         .expect("run script");
     let mut stdout = child.stdout.take().expect("piped");
     let (send, receive) = mpsc::channel();
-    let reader = std::thread::spawn(move || {
+    std::thread::spawn(move || {
         let mut buffer = [0u8; 4096];
         while let Ok(n) = stdout.read(&mut buffer) {
             if n == 0 || send.send(buffer[..n].to_vec()).is_err() {
@@ -213,11 +224,25 @@ fn on_terminal(hosts: &TestHosts, command: &str, prompt: &str, password: &str) -
     let mut seen = Vec::new();
     let mut typed = false;
     let deadline = Instant::now() + Duration::from_secs(300);
-    while Instant::now() < deadline {
+    let mut status = None;
+    loop {
         match receive.recv_timeout(Duration::from_millis(200)) {
             Ok(chunk) => seen.extend(chunk),
-            Err(mpsc::RecvTimeoutError::Timeout) => continue,
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if let Some(exited) = child.try_wait().expect("wait for script") {
+                    status = Some(exited);
+                    // What is left in the pipe.
+                    while let Ok(chunk) = receive.recv_timeout(Duration::from_millis(500)) {
+                        seen.extend(chunk);
+                    }
+                    break;
+                }
+            }
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("still running: {}", String::from_utf8_lossy(&seen));
         }
         if !typed && String::from_utf8_lossy(&seen).contains(prompt) {
             stdin
@@ -228,8 +253,11 @@ fn on_terminal(hosts: &TestHosts, command: &str, prompt: &str, password: &str) -
     }
     assert!(typed, "no prompt: {}", String::from_utf8_lossy(&seen));
     drop(stdin);
-    let status = child.wait().expect("wait for script");
-    let _ = reader.join();
+    let status = match status {
+        Some(status) => status,
+        None => child.wait().expect("wait for script"),
+    };
+    drop(receive);
     (
         String::from_utf8_lossy(&seen).into_owned(),
         status.success(),
@@ -270,6 +298,17 @@ fn ask_sudo_password_reads_the_terminal_and_feeds_sudo_without_one() {
         .as_str()
         .unwrap_or_default();
     assert!(error.contains("needs a password for sudo"), "{error}");
+
+    let wrong = format!(
+        "{SWITCH} --hosts {} --json --on withpw --ask-sudo-password </dev/null",
+        file.display()
+    );
+    let (screen, ok) = on_terminal(&hosts, &wrong, "sudo password for the hosts:", "wrong");
+    assert!(
+        !ok && screen.contains("sudo refused the password"),
+        "{screen}"
+    );
+    assert!(!hosts.has_profile("withpw"));
 
     let command = format!(
         "{SWITCH} --hosts {} --json --ask-sudo-password </dev/null",
@@ -366,6 +405,15 @@ fn nix_store_path_reaches_nix_missing_from_the_ssh_path() {
     let out = hosts
         .ctl(RUNACTIVITY)
         .args(["--hosts", with.to_str().unwrap(), "status"])
+        .output()
+        .expect("run runactivity");
+    assert_succeeded(&out);
+    // The same directory on the command line, for --target-host.
+    let out = hosts
+        .ctl(RUNACTIVITY)
+        .args(["--target-host", &hosts.target("bare"), "--nix-store-path"])
+        .arg(&nix_dir)
+        .arg("status")
         .output()
         .expect("run runactivity");
     assert_succeeded(&out);
