@@ -22,7 +22,7 @@ use nixproc_sysvinit::deploy::profile::Profile;
 use nixproc_sysvinit::deploy::tool_dir::{self, StateOptions, ToolDir};
 use nixproc_sysvinit::deploy::{self as deploy, generations};
 use nixproc_sysvinit::remote::transaction::Transaction;
-use nixproc_sysvinit::remote::{orchestrate, Echo};
+use nixproc_sysvinit::remote::{self, orchestrate, Echo};
 
 /// Run an activity (status, stop, reload, ...) on every process of a deployment.
 #[derive(Parser, Debug)]
@@ -369,7 +369,11 @@ fn run_remote(cli: &Cli) -> Result<bool> {
         transaction: &Transaction::default(),
         fleet_lock: (cli.activity != "status" && cli.activity != LOGS).then(|| cli.run.wait()),
         on: cli.remote.on.as_deref(),
-        access: &cli.remote.access()?,
+        access: &remote::Access::from_options(
+            cli.remote.sudo,
+            cli.remote.ask_sudo_password,
+            cli.remote.nix_store_path.clone(),
+        )?,
     })?;
     let table_wanted = cli.remote.hosts.is_some() && cli.activity != LOGS;
     match orchestrate::report(&reports, cli.json, table_wanted) {

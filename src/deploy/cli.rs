@@ -429,24 +429,4 @@ impl RemoteArgs {
     pub fn is_remote(&self) -> bool {
         self.target_host.is_some() || self.hosts.is_some()
     }
-
-    /// How commands run on the hosts: `--sudo`, and with `--ask-sudo-password` the
-    /// password, read from the terminal now.
-    pub fn access(
-        &self,
-    ) -> std::result::Result<crate::remote::Access, crate::remote::password::PasswordError> {
-        let password = if self.ask_sudo_password {
-            Some(std::sync::Arc::new(crate::remote::password::ask(
-                "sudo password for the hosts: ",
-            )?))
-        } else {
-            None
-        };
-        Ok(crate::remote::Access {
-            sudo: self.sudo || self.ask_sudo_password,
-            password,
-            nix_bin_dir: self.nix_store_path.clone(),
-        })
-    }
-
 }

@@ -349,7 +349,7 @@ mod tests {
             "-c",
             r#"echo '{"event":"phase","phase":"starting","steps":1}'; echo 'client_loop: send disconnect: Broken pipe' >&2; exit 255"#,
         ]);
-        let e = run_streaming("h1", &target, &mut cmd, Echo::Events)
+        let e = run_streaming("h1", &target, &mut cmd, None, Echo::Events)
             .unwrap_err()
             .to_string();
         assert!(

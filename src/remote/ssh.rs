@@ -106,6 +106,27 @@ pub struct Access {
 }
 
 impl Access {
+    /// The access of `--sudo` (`sudo`), `--ask-sudo-password` (`ask_password`: the
+    /// password is read from the terminal now; implies sudo) and `--nix-store-path`.
+    pub fn from_options(
+        sudo: bool,
+        ask_password: bool,
+        nix_bin_dir: Option<String>,
+    ) -> Result<Access, super::password::PasswordError> {
+        let password = if ask_password {
+            Some(Arc::new(super::password::ask(
+                "sudo password for the hosts: ",
+            )?))
+        } else {
+            None
+        };
+        Ok(Access {
+            sudo: sudo || ask_password,
+            password,
+            nix_bin_dir,
+        })
+    }
+
     /// This run's access (`--sudo`, the password, `--nix-store-path`) with `host`'s own
     /// settings: its `sudo = true;` and its `nixStorePath`.
     pub fn for_host(&self, host: &HostSpec) -> Access {
