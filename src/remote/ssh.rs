@@ -511,6 +511,64 @@ mod tests {
         assert_eq!(String::from_utf8_lossy(&out.stdout), expected, "{line}");
     }
 
+    /// The remote shell command line of `argv` over `connection`.
+    fn line_of(connection: &Connection, argv: &[&str]) -> String {
+        let cmd = connection.command(argv);
+        let last = cmd.get_args().last().expect("a command line");
+        last.to_string_lossy().into_owned()
+    }
+
+    #[test]
+    fn sudo_and_the_nix_directory_shape_the_remote_command_line() {
+        let t = target("deploy@h");
+        let plain = Connection::new(&t);
+        assert_eq!(
+            line_of(&plain, &["nix-store", "--version"]),
+            "nix-store --version"
+        );
+        let access = Access {
+            sudo: true,
+            password: None,
+            nix_bin_dir: Some("/opt/my nix/bin".into()),
+        };
+        let sudo = Connection::with_access(&t, access);
+        let line = line_of(&sudo, &["nix-store", "--import"]);
+        assert_eq!(
+            line,
+            "PATH='/opt/my nix/bin':\"$PATH\"; export PATH; sudo -n -- \
+             env \"PATH=$PATH:/usr/local/sbin:/usr/sbin:/sbin\" nix-store --import"
+        );
+        assert_eq!(sudo.stdin_prefix(), None, "no password without one");
+        // The remote shell runs it as root would see it: the directory first.
+        let shown = line.replace("sudo -n -- ", "");
+        let out = Command::new("sh")
+            .arg("-c")
+            .arg(shown.replace("nix-store --import", "printf %s \"$PATH\""))
+            .output()
+            .unwrap();
+        assert!(String::from_utf8_lossy(&out.stdout).starts_with("/opt/my nix/bin:"));
+    }
+
+    #[test]
+    fn a_host_s_settings_add_to_the_run_s() {
+        let run = Access {
+            sudo: false,
+            password: None,
+            nix_bin_dir: Some("/run/nix".into()),
+        };
+        let mut host = HostSpec::new("web1", target("deploy@h"));
+        assert!(!run.for_host(&host).sudo);
+        assert_eq!(run.for_host(&host).nix_bin_dir.as_deref(), Some("/run/nix"));
+        host.sudo = true;
+        host.nix_bin_dir = Some("/nix/var/nix/profiles/default/bin".into());
+        let access = run.for_host(&host);
+        assert!(access.sudo);
+        assert_eq!(
+            access.nix_bin_dir.as_deref(),
+            Some("/nix/var/nix/profiles/default/bin")
+        );
+    }
+
     #[test]
     fn failures_are_sorted_by_what_the_user_must_do() {
         let t = target("root@h");
