@@ -28,6 +28,7 @@ impl Drop for SudoPassword {
     fn drop(&mut self) {
         for byte in self.0.iter_mut() {
             // A volatile write the optimiser keeps.
+            // SAFETY: `byte` is a valid, exclusive reference into the vector.
             unsafe { std::ptr::write_volatile(byte, 0) };
         }
     }
@@ -61,6 +62,7 @@ pub fn ask(prompt: &str) -> Result<SudoPassword, PasswordError> {
     let fd = tty.as_raw_fd();
     // SAFETY: termios is plain data; tcgetattr fills it.
     let mut saved: libc::termios = unsafe { std::mem::zeroed() };
+    // SAFETY: `fd` is the open terminal above; `saved` is a valid termios to fill.
     if unsafe { libc::tcgetattr(fd, &mut saved) } != 0 {
         return Err(PasswordError::NoTerminal(std::io::Error::last_os_error()));
     }
@@ -69,6 +71,7 @@ pub fn ask(prompt: &str) -> Result<SudoPassword, PasswordError> {
     quiet.c_lflag |= libc::ICANON;
     // Echo goes off before the prompt shows: nothing typed after it is ever echoed
     // (what was typed before it is discarded).
+    // SAFETY: `quiet` is a copy of the settings tcgetattr filled, for the same descriptor.
     if unsafe { libc::tcsetattr(fd, libc::TCSAFLUSH, &quiet) } != 0 {
         return Err(PasswordError::Io(std::io::Error::last_os_error()));
     }
