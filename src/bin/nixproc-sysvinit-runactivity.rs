@@ -369,11 +369,7 @@ fn run_remote(cli: &Cli) -> Result<bool> {
         transaction: &Transaction::default(),
         fleet_lock: (cli.activity != "status" && cli.activity != LOGS).then(|| cli.run.wait()),
         on: cli.remote.on.as_deref(),
-        access: &remote::Access::from_options(
-            cli.remote.sudo,
-            cli.remote.ask_sudo_password,
-            cli.remote.nix_store_path.clone(),
-        )?,
+        access: &remote::Access::from_args(&cli.remote)?,
     })?;
     let table_wanted = cli.remote.hosts.is_some() && cli.activity != LOGS;
     match orchestrate::report(&reports, cli.json, table_wanted) {

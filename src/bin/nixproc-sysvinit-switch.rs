@@ -648,11 +648,7 @@ fn run_remote(cli: &Cli) -> Result<()> {
             _ => Some(cli.run.wait()),
         },
         on: cli.remote.on.as_deref(),
-        access: &remote::Access::from_options(
-            cli.remote.sudo,
-            cli.remote.ask_sudo_password,
-            cli.remote.nix_store_path.clone(),
-        )?,
+        access: &remote::Access::from_args(&cli.remote)?,
     })?;
     orchestrate::report(&reports, cli.json, cli.remote.hosts.is_some() || !cli.quiet)?;
     Ok(())
