@@ -12,7 +12,7 @@ let
     "directory" "path" "paths" "initialize" "removeActivities" "runlevels"
     "defaultStart" "defaultStop" "pidFile" "reloadSignal" "globalInstructions"
     "enableDaemonOutputLogging" "readiness"
-    "allowPrivilegedCredentials" "respawn" "logRotate" "limits" "logFiles"
+    "allowPrivilegedCredentials" "respawn" "logRotate" "limits" "logFiles" "secrets"
   ];
 
   min3 = a: b: c:

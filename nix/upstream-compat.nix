@@ -46,6 +46,19 @@ let
     if spec ? nice && builtins.isString spec.nice && integerText spec.nice != null
     then { nice = toInt spec.nice; } else { };
 
+  # A secret's `source` given as a Nix path (`./key`) as the string of that path, so
+  # that neither the renderer nor `toJSON` copies the file into the store; `{ }` when
+  # there is nothing to convert (anything else is checked by the renderer).
+  secretsFix = spec:
+    if !(spec ? secrets && builtins.isAttrs spec.secrets) then { }
+    else {
+      secrets = builtins.mapAttrs
+        (_: secret:
+          if builtins.isAttrs secret && secret ? source && builtins.isPath secret.source
+          then secret // { source = toString secret.source; } else secret)
+        spec.secrets;
+    };
+
   # nixpkgs' lib.recursiveUpdate (for `overrides`), with builtins only: attribute sets
   # are merged, except derivations, which are values.
   recursiveUpdate = lhs: rhs:
@@ -87,12 +100,12 @@ rec {
   #
   # Type: attrs -> { spec :: attrs, postInstall :: string }
   process = spec:
-    if !(builtins.isAttrs spec) || !(spec ? postInstall || spec ? nice) then
+    if !(builtins.isAttrs spec) || !(spec ? postInstall || spec ? nice || spec ? secrets) then
       { inherit spec; postInstall = ""; }
     else
       let
         post = spec.postInstall or null;
-        cleaned = builtins.removeAttrs spec [ "postInstall" ] // niceFix spec;
+        cleaned = builtins.removeAttrs spec [ "postInstall" ] // niceFix spec // secretsFix spec;
       in
       {
         spec = cleaned;

@@ -3,8 +3,10 @@
 use super::layout::{service_id, RuntimePaths};
 use crate::spec::{limit_words, Limits, ProcessSpec, ReadinessCheck};
 
-pub use crate::tree::layout::manifest_path;
-pub use crate::tree::manifest::{Manifest, ManifestLogRotate, ManifestReadiness, ManifestRespawn};
+pub use crate::tree::layout::{manifest_path, secret_path};
+pub use crate::tree::manifest::{
+    Manifest, ManifestLogRotate, ManifestReadiness, ManifestRespawn, ManifestSecret,
+};
 
 /// The manifest of `spec`, rendered with these sequence numbers, run-time files and
 /// activities (in script order).
@@ -64,7 +66,25 @@ pub fn build(
         }),
         log_rotate: rotation,
         limits: limit_texts(&spec.limits),
+        secrets: secrets(spec),
     }
+}
+
+/// The secrets of `spec` with the paths they are placed at; the owner is the process's
+/// user unless the secret names one.
+fn secrets(spec: &ProcessSpec) -> Vec<ManifestSecret> {
+    spec.secrets
+        .iter()
+        .map(|(name, secret)| ManifestSecret {
+            name: name.clone(),
+            source: secret.source.clone(),
+            path: secret_path(&spec.config.runtime_dir, &spec.name, name),
+            owner: secret.owner.clone().or_else(|| spec.user.clone()),
+            group: secret.group.clone(),
+            mode: format!("{:04o}", secret.mode),
+            variable: secret.variable.clone(),
+        })
+        .collect()
 }
 
 /// Each limit's value as the library takes it (`1024:4096`, `max`).

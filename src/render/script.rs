@@ -12,6 +12,7 @@ use std::fmt::Write as _;
 pub use super::layout::{runtime_paths, service_id, RuntimePaths};
 use crate::shell::{comment_text, quote, variable};
 use crate::spec::{limit_words, ProcessSpec, ReadinessCheck, DEFAULT_RESTART_ACTIVITY};
+use crate::tree::layout::secret_path;
 
 /// The library's own commands, which take its options for services (`-s`) and limits
 /// (`-l`); a command the composition replaced gets only the options it always got.
@@ -338,7 +339,7 @@ fn readiness_line(spec: &ProcessSpec, words: &Words) -> Option<String> {
 /// process, then one command: its `cd` (when it has a directory), the start and the
 /// readiness check, joined by `&&`, one to a line.
 fn start_steps(spec: &ProcessSpec, words: &Words, paths: &RuntimePaths) -> Vec<Step> {
-    let mut steps = Vec::new();
+    let mut steps = Vec::from_iter(secrets_check(spec));
     if !spec.initialize.trim().is_empty() {
         steps.push(written("initialize".into(), &spec.initialize));
     }
@@ -362,6 +363,24 @@ fn start_steps(spec: &ProcessSpec, words: &Words, paths: &RuntimePaths) -> Vec<S
     chain.extend(readiness_line(spec, words));
     steps.push(Step::Command(chain.join(&format!(" &&\n{BODY}    "))));
     steps
+}
+
+/// The first step of a start with secrets: every secret file is there (the switch
+/// places them; a runtime directory on tmpfs loses them at a reboot), else the start
+/// fails saying so.
+fn secrets_check(spec: &ProcessSpec) -> Option<Step> {
+    if spec.secrets.is_empty() {
+        return None;
+    }
+    let files: Vec<String> = spec
+        .secrets
+        .values()
+        .map(|s| format!("\"${}\"", s.variable))
+        .collect();
+    Some(Step::Command(format!(
+        "for secret in {}; do\n{BODY}    [ -f \"$secret\" ] || {{ log_failure_msg \"secret $secret is missing: a switch places it, run one again\"; exit 1; }}\n{BODY}done",
+        files.join(" ")
+    )))
 }
 
 /// `COMMAND -p PIDFILE -u USER [-s SERVICE] PROGRAM [SIGNAL]`: only a process running as
@@ -553,7 +572,11 @@ fn write_preamble(out: &mut String, spec: &ProcessSpec, vars: &Variables) {
     for (key, value) in &spec.environment {
         let _ = writeln!(out, "export {key}={}", quote(value));
     }
-    if !spec.path.is_empty() || !spec.environment.is_empty() {
+    for (name, secret) in &spec.secrets {
+        let path = secret_path(&spec.config.runtime_dir, &spec.name, name);
+        let _ = writeln!(out, "export {}={}", secret.variable, quote(&path));
+    }
+    if !spec.path.is_empty() || !spec.environment.is_empty() || !spec.secrets.is_empty() {
         out.push('\n');
     }
 }

@@ -42,6 +42,7 @@ pub const PROCESS_ATTRIBUTES: &[&str] = &[
     "logRotate",
     "limits",
     "logFiles",
+    "secrets",
     "config",
 ];
 

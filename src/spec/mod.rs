@@ -7,13 +7,15 @@
 //!
 //! This file holds the typed model ([`ProcessSpec`] and its parts) and re-exports the
 //! rest: `attributes` (the tables of known keys and privileged groups), `names` (name
-//! rules), `parse` (JSON to [`ProcessSpec`]) and `config` ([`GlobalConfig`]).
+//! rules), `parse` (JSON to [`ProcessSpec`]), `secrets` (the `secrets` attribute) and
+//! `config` ([`GlobalConfig`]).
 
 mod attributes;
 mod config;
 mod lifecycle;
 mod names;
 mod parse;
+mod secrets;
 
 use std::collections::BTreeMap;
 
@@ -28,6 +30,7 @@ pub use lifecycle::{
     CGROUP_LIMITS, DEFAULT_LOG_ROTATE, SUPERVISOR,
 };
 pub use parse::{parse, parse_json, MAX_ARG_STRLEN};
+pub use secrets::{default_variable, Secret, DEFAULT_SECRET_MODE, SECRET_ATTRIBUTES};
 
 /// Another process this one must start after.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,6 +167,9 @@ pub struct ProcessSpec {
     /// Log files the program writes itself, and how logrotate rotates them (`None`
     /// without `logFiles`, or with `logRotate = false`).
     pub own_logs: Option<OwnLogs>,
+    /// Files kept out of the store, placed by the switch before the process starts, by
+    /// name (`secrets`).
+    pub secrets: BTreeMap<String, Secret>,
     /// The global settings.
     pub config: GlobalConfig,
 }

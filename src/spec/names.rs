@@ -14,6 +14,8 @@ pub(super) enum NameKind {
     Activity,
     /// An environment variable name.
     Variable,
+    /// A secret's name: a file name and part of its variable's name.
+    Secret,
 }
 
 /// A rule for one kind of name: its longest length, and which characters may come first
@@ -38,6 +40,11 @@ impl NameKind {
                 |c| c.is_ascii_alphanumeric(),
                 |c| c.is_ascii_alphanumeric() || "_.-".contains(c),
             ),
+            NameKind::Secret => (
+                100,
+                |c| c.is_ascii_alphanumeric(),
+                |c| c.is_ascii_alphanumeric() || "_.-".contains(c),
+            ),
             NameKind::Variable => (
                 200,
                 |c| c.is_ascii_alphabetic() || c == '_',
@@ -57,6 +64,9 @@ impl NameKind {
                 "user or group name (a letter or _ first, then letters, digits, _ . -; at most 32)"
             }
             NameKind::Activity => "activity name (letters, digits, _ . -)",
+            NameKind::Secret => {
+                "secret name (a letter or digit first, then letters, digits, _ . -)"
+            }
             NameKind::Variable => {
                 "environment variable name (a letter or _ first, then letters, digits, _)"
             }

@@ -90,6 +90,7 @@ pub fn parse(value: &Value) -> Result<ProcessSpec> {
             rotate,
         });
     let limits = parse_limits(&attrs)?;
+    let secrets = super::secrets::parse_secrets(&attrs, &environment)?;
 
     Ok(ProcessSpec {
         instance_name,
@@ -122,6 +123,7 @@ pub fn parse(value: &Value) -> Result<ProcessSpec> {
         log_rotate,
         limits,
         own_logs,
+        secrets,
         process,
         config,
         name,

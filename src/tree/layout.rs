@@ -110,6 +110,19 @@ pub fn logrotate_path(name: &str) -> String {
     format!("{LOGROTATE_DIR}/{name}")
 }
 
+/// The directory of the runtime directory that holds the placed secrets, one
+/// directory per process.
+pub const SECRETS_DIR: &str = "nixproc-sysvinit-secrets";
+
+/// Where the switch places secret `name` of `process`:
+/// `RUNTIME_DIR/nixproc-sysvinit-secrets/PROCESS/NAME`.
+pub fn secret_path(runtime_dir: &str, process: &str, name: &str) -> String {
+    format!(
+        "{}/{SECRETS_DIR}/{process}/{name}",
+        runtime_dir.trim_end_matches('/')
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

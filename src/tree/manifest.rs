@@ -56,6 +56,29 @@ pub struct ManifestLogRotate {
     pub keep: u32,
 }
 
+/// A secret as recorded in a manifest: where it comes from and where it goes, never
+/// what it holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ManifestSecret {
+    /// Its name (the file name of the placed file).
+    pub name: String,
+    /// The file on the deploying machine.
+    pub source: String,
+    /// Where the switch places it.
+    pub path: String,
+    /// Its owner (`None`: the user running the switch).
+    #[serde(default)]
+    pub owner: Option<String>,
+    /// Its group (`None`: the owner's primary group).
+    #[serde(default)]
+    pub group: Option<String>,
+    /// Its permission bits, in octal ("0400").
+    pub mode: String,
+    /// The variable the script exports with `path`.
+    pub variable: String,
+}
+
 /// Facts about one process, stored as JSON next to its script. The attributes are
 /// written in this order, in camelCase, `null` for a missing value.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -113,6 +136,9 @@ pub struct Manifest {
     /// Its limits as the library takes them, by name (`"nofile": "1024:4096"`).
     #[serde(deserialize_with = "lenient")]
     pub limits: std::collections::BTreeMap<String, String>,
+    /// Its secrets, by name order.
+    #[serde(deserialize_with = "lenient")]
+    pub secrets: Vec<ManifestSecret>,
 }
 
 /// Why a manifest could not be read.
@@ -205,6 +231,15 @@ mod tests {
             log_file: None,
             log_files: vec!["/var/log/web/access.log".into()],
             user: Some("web".into()),
+            secrets: vec![ManifestSecret {
+                name: "token".into(),
+                source: "/etc/keys/web-token".into(),
+                path: "/run/nixproc-sysvinit-secrets/web/token".into(),
+                owner: Some("web".into()),
+                group: None,
+                mode: "0400".into(),
+                variable: "SECRET_TOKEN".into(),
+            }],
             activities: vec!["start".into(), "stop".into()],
             readiness: Some(ManifestReadiness {
                 tcp_port: Some(80),

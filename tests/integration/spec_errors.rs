@@ -12,11 +12,12 @@ use serde_json::{json, Value};
 use crate::common::expected::{check_error_cases, error_case_tests, update_expected};
 
 /// The tests below that read cases from `tests/errors/spec/`.
-const CASE_TESTS: [&str; 9] = [
+const CASE_TESTS: [&str; 10] = [
     "invalid_names_are_errors",
     "missing_or_empty_things_are_errors",
     "privileged_credentials_need_the_opt_in",
     "runlevels_outside_the_supported_ones_are_errors",
+    "secrets_that_others_could_read_are_errors",
     "sequence_overflow_names_the_dependency",
     "unknown_attribute_suggests_the_known_one",
     "unknown_nested_attributes_name_their_path",
@@ -85,6 +86,11 @@ fn unknown_attribute_suggests_the_known_one() {
 #[test]
 fn unknown_nested_attributes_name_their_path() {
     check_cases("unknown_nested_attributes_name_their_path");
+}
+
+#[test]
+fn secrets_that_others_could_read_are_errors() {
+    check_cases("secrets_that_others_could_read_are_errors");
 }
 
 #[test]
