@@ -12,6 +12,7 @@ use nixproc_sysvinit::deploy::cli::{
 };
 use nixproc_sysvinit::deploy::journal::Commit;
 use nixproc_sysvinit::deploy::model::{self, BuildParams, ModelSource, Operand};
+use nixproc_sysvinit::deploy::secrets::SecretInput;
 use nixproc_sysvinit::deploy::switch::{self, Settings};
 use nixproc_sysvinit::deploy::tool_dir::{self, StateOptions, ToolDir};
 use nixproc_sysvinit::deploy::{self as deploy, generations};
@@ -109,6 +110,11 @@ struct Cli {
     /// (and exits non-zero).
     #[arg(long, value_name = "SECONDS")]
     confirm_timeout: Option<u64>,
+    /// Where the contents of the profile's secrets come from: `sources` (each secret's
+    /// `source`, read here), `stdin` (the line a deploying machine writes, which is how
+    /// --target-host and --hosts send them), `keep` (the files in place stay).
+    #[arg(long, value_enum, default_value = "sources", value_name = "FROM")]
+    secrets_from: SecretInput,
 }
 
 /// `--lib-dir` as the switch has it.
@@ -325,6 +331,7 @@ impl Cli {
                 .map(std::time::Duration::from_secs_f64),
             wait: self.run.wait(),
             nix_options: self.run.nix_options(),
+            secrets: self.secrets_from,
         })
     }
 }

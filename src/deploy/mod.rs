@@ -77,6 +77,7 @@ pub mod plan;
 pub mod profile;
 pub mod progress;
 pub mod safe_dir;
+pub mod secrets;
 pub mod service_status;
 pub mod spawn;
 pub mod switch;
@@ -196,6 +197,9 @@ pub enum DeployError {
         /// The operand (`None`: a PATH and `--flake` were both given).
         path: Option<PathBuf>,
     },
+    /// The secrets of a profile could not be gathered or placed.
+    #[error(transparent)]
+    Secret(#[from] secrets::SecretError),
     /// Any other failure with a message.
     #[error("{0}")]
     Other(String),

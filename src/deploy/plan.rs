@@ -4,9 +4,10 @@
 //! profile start; processes in both whose script differs restart (the old script stops
 //! it, the new one starts it). Stops run first, each after the steps of the processes
 //! that depend on it; then starts, each after the steps of the processes it depends on.
+//! A process whose secrets change restarts too, with its script unchanged.
 //! Dependants of a restarted process keep running.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::PathBuf;
 
@@ -78,6 +79,16 @@ impl Plan {
     /// Diffs `old` and `new`. Both profiles' graphs are checked first: a cycle or a
     /// missing dependency is an error naming it.
     pub fn diff(old: &Profile, new: &Profile) -> Result<Plan> {
+        Plan::diff_restarting(old, new, &BTreeSet::new())
+    }
+
+    /// [`Plan::diff`], with the processes of `restart` restarted even when their script
+    /// is the same (their secrets changed).
+    pub fn diff_restarting(
+        old: &Profile,
+        new: &Profile,
+        restart: &BTreeSet<String>,
+    ) -> Result<Plan> {
         let old_graph = dependency_graph(old)?;
         let new_graph = dependency_graph(new)?;
         let mut reasons_old: BTreeMap<&str, Reason> = BTreeMap::new();
@@ -88,7 +99,7 @@ impl Plan {
                 None => {
                     reasons_old.insert(name, Reason::Obsolete);
                 }
-                Some(q) if !p.same_as(q) => {
+                Some(q) if restart.contains(name) || !p.same_as(q) => {
                     reasons_old.insert(name, Reason::Changed);
                     reasons_new.insert(name, Reason::Changed);
                 }
@@ -293,6 +304,7 @@ mod tests {
                     dependencies: deps.iter().map(|d| d.to_string()).collect(),
                     has_manifest: true,
                     user: None,
+                    secrets: Vec::new(),
                 },
             );
         }

@@ -35,6 +35,8 @@ pub struct Process {
     pub has_manifest: bool,
     /// The account the process runs as (the manifest's `user`), if any.
     pub user: Option<String>,
+    /// Its secrets (the manifest's `secrets`).
+    pub secrets: Vec<crate::tree::manifest::ManifestSecret>,
 }
 
 impl Process {
@@ -236,6 +238,10 @@ fn read_process(root: &Path, name: String, sequence: u32) -> Result<Process> {
         dependencies: manifest
             .as_ref()
             .map(|m| m.dependencies.clone())
+            .unwrap_or_default(),
+        secrets: manifest
+            .as_ref()
+            .map(|m| m.secrets.clone())
             .unwrap_or_default(),
         user: manifest.and_then(|m| m.user),
         name,

@@ -30,6 +30,7 @@ use super::nix::NixOptions;
 use super::plan::{Action, Plan, Step};
 use super::profile::Profile;
 use super::progress::Progress;
+use super::secrets;
 use super::spawn;
 use super::{DeployError, Result};
 use crate::tree::layout;
@@ -59,6 +60,8 @@ pub struct Settings {
     pub wait: Wait,
     /// `--option NAME VALUE` pairs for every Nix command.
     pub nix_options: Vec<(String, String)>,
+    /// Where the contents of the profile's secrets come from.
+    pub secrets: secrets::SecretInput,
 }
 
 /// What a successful switch did.
@@ -128,21 +131,31 @@ pub fn read_profile(path: Option<&Path>, runlevel: u8) -> Result<Profile> {
 
 /// The plan a switch from the deployed profile (or `old`) to `new` would carry out.
 pub fn plan(settings: &Settings, old: Option<&Path>, new: &Path) -> Result<Plan> {
-    Ok(planned(settings, old, new)?.2)
+    Ok(planned(settings, old, new)?.plan)
 }
 
 /// The plan of [`plan`] as a Graphviz DOT graph (see [`Plan::to_dot`]).
 pub fn plan_graph(settings: &Settings, old: Option<&Path>, new: &Path) -> Result<String> {
-    let (old, new, plan) = planned(settings, old, new)?;
-    Ok(plan.to_dot(&old, &new))
+    let planned = planned(settings, old, new)?;
+    Ok(planned.plan.to_dot(&planned.old, &planned.new))
 }
 
-/// The old profile (`old`, else the deployed one), the new one and the plan between.
-fn planned(
-    settings: &Settings,
-    old: Option<&Path>,
-    new: &Path,
-) -> Result<(Profile, Profile, Plan)> {
+/// What a switch knows before it changes anything.
+struct Planned {
+    /// The profile deployed now (or the one given as old).
+    old: Profile,
+    /// The profile switched to.
+    new: Profile,
+    /// The steps between them.
+    plan: Plan,
+    /// The secrets of `new`, with their contents.
+    secrets: Vec<secrets::Wanted>,
+}
+
+/// The old profile (`old`, else the deployed one), the new one, the plan between and
+/// the new one's secrets. Every check that can fail a switch before it changes anything
+/// is here: the runlevel, the users, the accounts, the secrets.
+fn planned(settings: &Settings, old: Option<&Path>, new: &Path) -> Result<Planned> {
     let current = generations::current(&settings.profile)?;
     let old = old.map(Path::to_path_buf).or(current);
     let old = read_profile(old.as_deref(), settings.runlevel)?;
@@ -154,8 +167,16 @@ fn planned(
         &settings.accounts(),
         settings.force_disable_user_change,
     )?;
-    let plan = Plan::diff(&old, &new_profile)?;
-    Ok((old, new_profile, plan))
+    let wanted = secrets::gather(&new_profile, settings.secrets)?;
+    secrets::check_accounts(&wanted, &new_profile)?;
+    let restart = secrets::needing_restart(&wanted);
+    let plan = Plan::diff_restarting(&old, &new_profile, &restart)?;
+    Ok(Planned {
+        old,
+        new: new_profile,
+        plan,
+        secrets: wanted,
+    })
 }
 
 /// Switches from the deployed profile (or `old`) to the profile directory `new` and
@@ -168,7 +189,12 @@ pub fn switch(
 ) -> Result<Summary> {
     let _lock = settings.lock()?;
     let recovered = recover(settings)?;
-    let (old_profile, new_profile, plan) = planned(settings, old, new)?;
+    let Planned {
+        old: old_profile,
+        new: new_profile,
+        plan,
+        secrets: wanted,
+    } = planned(settings, old, new)?;
     let journal = Journal::create(
         &settings.state_dir,
         &Record::Begin {
@@ -198,16 +224,26 @@ pub fn switch(
     };
 
     let stops = run.phase(Stage::Stops, &plan.stops);
-    let starts = if run.journal.broken().is_none() {
-        run.phase(Stage::Starts, &plan.starts)
-    } else {
-        Outcome::default()
+    // The secrets go in place once their processes stopped, before any start.
+    let placed = match run.journal.broken() {
+        None => secrets::place(&wanted).map_err(|e| e.to_string()),
+        Some(_) => Ok(secrets::Placed::default()),
+    };
+    let starts = match &placed {
+        Ok(_) if run.journal.broken().is_none() => run.phase(Stage::Starts, &plan.starts),
+        _ => Outcome::default(),
     };
     summary.failed_stops = stops.failed;
-    // A broken journal or a failed start is undone; else the profile moves (the move
-    // journalled first), and a move that fails is undone too.
-    let failure = run.forward_failure(&starts).or_else(|| run.commit(&commit));
+    // A broken journal, secrets not placed or a failed start are undone; else the
+    // profile moves (the move journalled first), and a move that fails is undone too.
+    let failure = match &placed {
+        Err(why) => Some(format!("the secrets could not be placed: {why}")),
+        Ok(_) => run.forward_failure(&starts).or_else(|| run.commit(&commit)),
+    };
     if let Some(reason) = failure {
+        if let Ok(placed) = placed {
+            placed.restore().iter().for_each(|w| run.settings.note(w));
+        }
         let launched = Launched {
             starts: starts.launched,
             stops: stops.launched,
@@ -219,6 +255,9 @@ pub fn switch(
     // The profile has moved: the switch is committed even if the journal cannot say so
     // (recovery sees where the link points).
     let _ = run.journal.append(&Record::ProfileMoved);
+    for warning in secrets::remove_obsolete(&old_profile, &new_profile) {
+        settings.note(&format!("warning: {warning}"));
+    }
     summary.removed = settings.prune_accounts(&new_profile);
     run.journal.finish(journal::SwitchEnd::Committed)?;
     Ok(summary)

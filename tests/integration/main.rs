@@ -24,6 +24,7 @@ mod pidfile_attacks;
 mod plugin;
 mod profile_state;
 mod runactivity;
+mod secrets;
 mod shell_safety;
 mod spec_errors;
 mod state_dirs;

@@ -63,7 +63,7 @@ pub use self::error::{AccountError, IdConflict, IdHolder};
 pub use self::ids::{GID_MAP, UID_MAP};
 pub use self::prune::prune;
 pub use self::release::RELEASED_MARKER;
-pub use self::tool::exists;
+pub use self::tool::{exists, group_id, user_ids};
 
 /// Result type of this module.
 type Result<T, E = AccountError> = std::result::Result<T, E>;

@@ -68,6 +68,17 @@ pub(super) fn account_id(kind: Kind, name: &str) -> Option<u32> {
     getent_entry(kind.database(), name)?.get(2)?.parse().ok()
 }
 
+/// The uid and primary gid of user `name` (`getent passwd NAME`), if it exists.
+pub fn user_ids(name: &str) -> Option<(u32, u32)> {
+    let entry = getent_entry("passwd", name)?;
+    Some((entry.get(2)?.parse().ok()?, entry.get(3)?.parse().ok()?))
+}
+
+/// The gid of group `name` (`getent group NAME`), if it exists.
+pub fn group_id(name: &str) -> Option<u32> {
+    account_id(Kind::Group, name)
+}
+
 /// The name of the account of `kind` with id `id`, if there is one.
 pub(super) fn account_by_id(kind: Kind, id: u32) -> Option<String> {
     let entry = getent_entry(kind.database(), &id.to_string())?;
