@@ -9,6 +9,7 @@ use std::sync::Mutex;
 use super::run::{run_remote, Echo, RemoteOutput, RemoteResult};
 use super::ssh::{Access, Connection};
 use super::{HostSpec, RemoteError};
+use crate::deploy::secrets;
 use crate::protocol::{HostSummary, Summary, PROTOCOL};
 
 pub use crate::protocol::Changes;
@@ -128,13 +129,45 @@ pub struct RemoteSwitch<'a> {
     pub access: &'a Access,
 }
 
-/// One host's switch: check the host can be reached, has Nix and has the profile and
-/// the tool (nothing changes on a host that fails this), copy their closures there when
-/// it lacks them, then run the tool from its store path. The switch on the host is its own transaction.
+/// The switch tool, the only one that takes secrets.
+const SWITCH_TOOL: &str = "nixproc-sysvinit-switch";
+
+/// What the switch on a host is told about secrets, and what it reads on its standard
+/// input: with a profile, every secret of it read here and sent (`--secrets-from
+/// stdin`); without one (a rollback, a listing) the files there stay (`--secrets-from
+/// keep`). Other tools get neither. A source that cannot be read fails the host before
+/// anything is copied to it.
+fn secrets_for(host: &str, switch: &RemoteSwitch) -> Result<(Vec<String>, Vec<u8>), RemoteError> {
+    if switch.tool != SWITCH_TOOL {
+        return Ok((Vec::new(), Vec::new()));
+    }
+    let Some(profile) = switch.profile else {
+        return Ok((vec!["--secrets-from".into(), "keep".into()], Vec::new()));
+    };
+    let payload = secrets::read_profile_sources(profile).map_err(|e| RemoteError::Failed {
+        host: host.to_string(),
+        step: "reading its secrets".into(),
+        detail: e.to_string(),
+    })?;
+    let input = if payload.is_empty() {
+        Vec::new()
+    } else {
+        secrets::payload_line(&payload)
+    };
+    let from = if payload.is_empty() { "keep" } else { "stdin" };
+    Ok((vec!["--secrets-from".into(), from.into()], input))
+}
+
+/// One host's switch: read the secrets its profile needs here, check the host can be
+/// reached, has Nix and has the profile and the tool (nothing changes on a host that
+/// fails this), copy their closures there when it lacks them, then run the tool from
+/// its store path, the secrets on its standard input. The switch on the host is its own
+/// transaction.
 pub fn switch_host(host: &HostSpec, switch: &RemoteSwitch) -> HostReport {
     let name = host.name.as_str();
     let connection = Connection::with_access(&host.target, switch.access.for_host(host));
     let outcome = (|| {
+        let (secret_args, input) = secrets_for(name, switch)?;
         connection.prepare()?;
         let package = switch.tool_package.to_string_lossy();
         let profile = switch.profile.map(|p| p.to_string_lossy());
@@ -148,8 +181,9 @@ pub fn switch_host(host: &HostSpec, switch: &RemoteSwitch) -> HostReport {
         let program = program.to_string_lossy();
         let mut argv = vec![program.as_ref()];
         argv.extend(switch.args.iter().map(String::as_str));
+        argv.extend(secret_args.iter().map(String::as_str));
         argv.extend(profile.as_deref());
-        run_remote(name, &connection, &argv, switch.echo)
+        run_remote(name, &connection, &argv, input, switch.echo)
     })();
     HostReport {
         host: name.to_string(),

@@ -139,28 +139,30 @@ pub enum RemoteOutput {
 /// What a finished remote run left, if anything.
 pub type RemoteResult = Option<RemoteOutput>;
 
-/// Runs `argv` on the host of `connection`; its standard error comes back line by line
-/// on ours, prefixed with `name`; its standard output as `echo` says. A failure is
+/// Runs `argv` on the host of `connection` with `input` on its standard input (after
+/// the [`Connection::stdin_prefix`]); its standard error comes back line by line on
+/// ours, prefixed with `name`; its standard output as `echo` says. A failure is
 /// classified by what SSH or the tool said (see [`classify`]); a remote tool's own
 /// failure carries the message of its `result` event when it printed one.
 pub fn run_remote(
     name: &str,
     connection: &Connection,
     argv: &[&str],
+    input: Vec<u8>,
     echo: Echo,
 ) -> Result<RemoteResult, RemoteError> {
     let mut cmd = connection.command(argv);
-    run_streaming(
-        name,
-        connection.target(),
-        &mut cmd,
-        connection.stdin_prefix(),
-        echo,
-    )
+    let mut text = connection.stdin_prefix().unwrap_or_default();
+    text.extend_from_slice(&input);
+    let mut input = input;
+    input.iter_mut().for_each(|b| *b = 0);
+    let text = (!text.is_empty()).then_some(text);
+    run_streaming(name, connection.target(), &mut cmd, text, echo)
 }
 
 /// Runs `cmd` (an `ssh` command for `target`) with its output streamed as in
-/// [`run_remote`]; its standard input is `input` (the sudo password line), else empty.
+/// [`run_remote`]; its standard input is `input` (the sudo password line, secrets),
+/// else empty. The input is written while the output is read, then wiped.
 pub fn run_streaming(
     name: &str,
     target: &TargetHost,
@@ -182,14 +184,17 @@ pub fn run_streaming(
             program: "ssh".into(),
             error,
         })?;
-    if let (Some(mut input), Some(mut stdin)) = (input, child.stdin.take()) {
-        // A short line: the pipe takes it whole; then the remote side reads end of file.
-        let _ = stdin.write_all(&input);
-        input.iter_mut().for_each(|b| *b = 0);
-    }
+    let stdin = child.stdin.take();
     let stdout = child.stdout.take().expect("stdout was piped");
     let stderr = child.stderr.take().expect("stderr was piped");
     let ((result, started), stderr_text) = std::thread::scope(|scope| {
+        if let (Some(mut input), Some(mut stdin)) = (input, stdin) {
+            // Then the pipe closes: the remote side reads end of file.
+            scope.spawn(move || {
+                let _ = stdin.write_all(&input);
+                input.iter_mut().for_each(|b| *b = 0);
+            });
+        }
         let errors = scope.spawn(|| forward_stderr(name, stderr));
         let result = forward_stdout(name, stdout, echo);
         (result, errors.join().unwrap_or_default())

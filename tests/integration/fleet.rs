@@ -832,3 +832,66 @@ fn a_build_host_builds_the_models() {
         "{error}"
     );
 }
+
+#[test]
+fn secrets_reach_a_host_over_ssh_and_nowhere_else() {
+    let hosts = TestHosts::up(&["vault"]);
+    let marker = format!("nixproc-fleet-secret-{}", std::process::id());
+    let source = hosts.dir.path().join("token");
+    fs::write(&source, &marker).expect("write the secret");
+    let extra = format!("{{ secret = \"{}\"; }}", source.display());
+    let file = hosts.fleet_file(
+        "hosts.nix",
+        &[("vault", hosts.target("vault"), extra.as_str())],
+    );
+    let file = file.to_str().unwrap();
+
+    let out = switch(&hosts, &["--hosts", file, "--json"]);
+    assert_succeeded(&out);
+    assert_eq!(changes(&summary(&out), "vault"), (0, 4, 0, 0));
+    let placed = "/var/run/nixproc-sysvinit-secrets/keeper/token";
+    let on_host = |args: &[&str]| {
+        let out = hosts.on("vault", args);
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    };
+    assert_eq!(on_host(&["cat", placed]), marker);
+    assert_eq!(on_host(&["stat", "-c", "%a %U", placed]), "400 root");
+    // Not in the host's store or logs, on no command line, not in the output.
+    assert_eq!(
+        on_host(&[
+            "grep",
+            "-rlF",
+            "--no-messages",
+            &marker,
+            "/nix/store",
+            "/var/log"
+        ]),
+        ""
+    );
+    let ps = Command::new("ps")
+        .args(["-eo", "args"])
+        .output()
+        .expect("run ps");
+    assert!(!String::from_utf8_lossy(&ps.stdout).contains(&marker));
+    assert!(!format!("{out:?}").contains(&marker));
+
+    // Unchanged: nothing restarts; changed: only the keeper does, with the new contents.
+    let out = switch(&hosts, &["--hosts", file, "--json"]);
+    assert_eq!(changes(&summary(&out), "vault"), (0, 0, 0, 4));
+    fs::write(&source, format!("{marker}-2")).expect("change the secret");
+    let out = switch(&hosts, &["--hosts", file, "--json"]);
+    assert_eq!(changes(&summary(&out), "vault"), (0, 0, 1, 3));
+    assert_eq!(on_host(&["cat", placed]), format!("{marker}-2"));
+    assert!(!format!("{out:?}").contains(&marker));
+
+    // A source that cannot be read stops the run before the host is touched.
+    fs::remove_file(&source).expect("remove the secret");
+    let out = switch(&hosts, &["--hosts", file, "--json"]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("secret 'token': cannot read its source"),
+        "{stderr}"
+    );
+    assert_eq!(on_host(&["cat", placed]), format!("{marker}-2"));
+}
