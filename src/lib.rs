@@ -34,6 +34,7 @@ pub mod render;
 pub mod shell;
 pub mod spec;
 pub mod supervise;
+pub mod tools;
 pub mod tree;
 
 pub use error::SpecError;

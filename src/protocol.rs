@@ -180,6 +180,17 @@ pub struct Changes {
     pub unchanged: usize,
 }
 
+impl std::fmt::Display for Changes {
+    /// `N stopped, N started, N restarted, N unchanged`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} stopped, {} started, {} restarted, {} unchanged",
+            self.stopped, self.started, self.restarted, self.unchanged
+        )
+    }
+}
+
 /// A fleet run's outcome.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

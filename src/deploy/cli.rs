@@ -118,6 +118,53 @@ pub struct Dirs {
     pub lib: PathBuf,
 }
 
+impl Dirs {
+    /// Makes every directory exist; a temp directory made here is world-writable and
+    /// sticky like /tmp (processes running as their own users keep PID and log files
+    /// there).
+    pub fn create(&self) -> Result<()> {
+        if !self.tmp.exists() {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::create_dir_all(&self.tmp)
+                .map_err(|e| DeployError::io("creating", &self.tmp, e))?;
+            std::fs::set_permissions(&self.tmp, std::fs::Permissions::from_mode(0o1777))
+                .map_err(|e| DeployError::io("setting the mode of", &self.tmp, e))?;
+        }
+        let made_here = [
+            &self.state,
+            &self.runtime,
+            &self.log,
+            &self.cache,
+            &self.spool,
+            &self.lock,
+            &self.lib,
+        ];
+        made_here.into_iter().try_for_each(|dir| ensure_dir(dir))
+    }
+}
+
+/// Makes directory `dir` exist. A dangling symbolic link there that the caller or root
+/// owns (Debian's `/var/lock -> /run/lock` before anything made `/run/lock`) gets its
+/// target created; a link anyone else made is an error.
+fn ensure_dir(dir: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let Err(err) = std::fs::create_dir_all(dir) else {
+        return Ok(());
+    };
+    let meta = std::fs::symlink_metadata(dir);
+    let dangling_link = meta.as_ref().is_ok_and(|m| m.file_type().is_symlink()) && !dir.exists();
+    // SAFETY: geteuid has no preconditions.
+    let trusted_owner = meta.is_ok_and(|m| m.uid() == 0 || m.uid() == unsafe { libc::geteuid() });
+    if !(dangling_link && trusted_owner) {
+        return Err(DeployError::io("creating", dir, err));
+    }
+    let target =
+        std::fs::read_link(dir).map_err(|e| DeployError::io("reading the link", dir, e))?;
+    let target = dir.parent().map_or(target.clone(), |p| p.join(&target));
+    std::fs::create_dir_all(&target)
+        .map_err(|e| DeployError::io("creating the target of a link", &target, e))
+}
+
 impl DirArgs {
     /// `--state-dir`, else [`super::default_state_dir`].
     pub fn state(&self) -> PathBuf {

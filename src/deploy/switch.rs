@@ -33,6 +33,7 @@ use super::progress::Progress;
 use super::secrets;
 use super::spawn;
 use super::{DeployError, Result};
+use crate::protocol::{SwitchResult, PROTOCOL};
 use crate::tree::layout;
 
 /// Settings of one switch invocation.
@@ -77,6 +78,37 @@ pub struct Summary {
     pub removed: accounts::Accounts,
     /// What recovery of an interrupted earlier switch did, if anything.
     pub recovered: Option<String>,
+}
+
+impl Summary {
+    /// The result the switch reports for this summary: `profile` (the link) now points
+    /// to `deployed`; `previous_generation` is where it pointed before.
+    pub fn result(
+        &self,
+        profile: &Path,
+        deployed: &Path,
+        previous_generation: Option<u64>,
+    ) -> SwitchResult {
+        let names = |steps: &[Step]| steps.iter().map(|s| s.name.clone()).collect();
+        let listed = |names: &BTreeSet<String>| names.iter().cloned().collect();
+        SwitchResult {
+            protocol: PROTOCOL,
+            ok: true,
+            error: None,
+            profile: Some(profile.to_string_lossy().into_owned()),
+            deployed: Some(deployed.to_string_lossy().into_owned()),
+            previous_generation,
+            stopped: names(&self.plan.stops),
+            started: names(&self.plan.starts),
+            unchanged: self.plan.unchanged.clone(),
+            failed_stops: self.failed_stops.iter().map(|(n, _)| n.clone()).collect(),
+            created_users: listed(&self.created.users),
+            created_groups: listed(&self.created.groups),
+            removed_users: listed(&self.removed.users),
+            removed_groups: listed(&self.removed.groups),
+            recovered: self.recovered.clone(),
+        }
+    }
 }
 
 /// Refuses a profile that has init.d scripts but no start links for the runlevel:

@@ -10,7 +10,7 @@
 //! - [`run`]: the tool's own package, and remote runs streamed back with the host's name,
 //!   their JSON lines read as the typed events of [`crate::protocol`];
 //! - [`fleet`]: many hosts in parallel, one report each, as a table or JSON;
-//! - [`select`]: `--on`, the hosts of a fleet a run is limited to;
+//! - [`select`](mod@select): `--on`, the hosts of a fleet a run is limited to;
 //! - [`password`]: `--ask-sudo-password`, read once from the terminal;
 //! - [`deploy`]: each distinct model built once (here or on a build host), then the hosts
 //!   switched;

@@ -1,0 +1,14 @@
+//! What the command-line tools do, each behind its options: a binary in `src/bin/`
+//! parses its options (defined here, with clap) and makes one call.
+//!
+//! - [`switch`]: `nixproc-sysvinit-switch`, a deployment's transaction and generations,
+//!   here or on other hosts;
+//! - [`runactivity`]: `nixproc-sysvinit-runactivity`, one activity on every process of a
+//!   deployment, its logs, or its confirmation.
+//!
+//! Both decide once, from their flags, what the invocation does ([`switch::Operation`],
+//! [`runactivity::Activity`]); the same typed value runs it here and gives the arguments
+//! the tool takes on a target host.
+
+pub mod runactivity;
+pub mod switch;
