@@ -8,7 +8,8 @@
 //! away from the keys and `known_hosts` the user named.
 
 use std::io::Write;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, ChildStdout, Command, Output, Stdio};
+use std::thread::JoinHandle;
 
 use super::ssh::{check, classify, run, Connection};
 use super::RemoteError;
@@ -154,42 +155,18 @@ impl Connection {
     ) -> Result<(), RemoteError> {
         let spawn_error = self.spawn_error("nix-store");
         let mut source = self.start(&mut from, "nix-store", Stdio::null(), Stdio::piped())?;
-        let mut stream = source.stdout.take().expect("stdout was piped");
-        let (sink, feeder) = match prefix {
-            None => (
-                self.start(&mut to, "nix-store", stream.into(), Stdio::null()),
-                None,
-            ),
-            Some(mut prefix) => {
-                match self.start(&mut to, "nix-store", Stdio::piped(), Stdio::null()) {
-                    Ok(mut child) => {
-                        let mut stdin = child.stdin.take().expect("stdin was piped");
-                        let feeder = std::thread::spawn(move || {
-                            let fed = stdin.write_all(&prefix);
-                            prefix.iter_mut().for_each(|b| *b = 0);
-                            if fed.is_ok() {
-                                let _ = std::io::copy(&mut stream, &mut stdin);
-                            }
-                        });
-                        (Ok(child), Some(feeder))
-                    }
-                    Err(e) => (Err(e), None),
-                }
-            }
-        };
+        let stream = source.stdout.take().expect("stdout was piped");
+        let sink = self.start_sink(&mut to, stream, prefix);
         // The command keeps its copy of the pipe's read end: without this drop, a sink
         // that ends early would leave the source blocked on a pipe no one reads.
         drop(to);
-        let sink = sink?;
+        let (sink, feeder) = sink?;
         let sink = sink.wait_with_output().map_err(spawn_error)?;
-        if let Some(feeder) = feeder {
-            if !sink.status.success() {
-                let _ = source.kill();
-            }
-            let _ = feeder.join();
-        }
         if !sink.status.success() {
             let _ = source.kill();
+        }
+        if let Some(feeder) = feeder {
+            let _ = feeder.join();
         }
         let source = source.wait_with_output().map_err(spawn_error)?;
         if source.status.success() && sink.status.success() {
@@ -206,6 +183,30 @@ impl Connection {
             sink.status
         };
         Err(classify(self.target(), step, &status.to_string(), &said))
+    }
+
+    /// Starts `to` reading `stream`; with a `prefix`, a thread feeds it the prefix (then
+    /// wipes it) and the stream after it.
+    fn start_sink(
+        &self,
+        to: &mut Command,
+        mut stream: ChildStdout,
+        prefix: Option<Vec<u8>>,
+    ) -> Result<(Child, Option<JoinHandle<()>>), RemoteError> {
+        let Some(mut prefix) = prefix else {
+            let sink = self.start(to, "nix-store", stream.into(), Stdio::null())?;
+            return Ok((sink, None));
+        };
+        let mut sink = self.start(to, "nix-store", Stdio::piped(), Stdio::null())?;
+        let mut stdin = sink.stdin.take().expect("stdin was piped");
+        let feeder = std::thread::spawn(move || {
+            let fed = stdin.write_all(&prefix);
+            prefix.iter_mut().for_each(|b| *b = 0);
+            if fed.is_ok() {
+                let _ = std::io::copy(&mut stream, &mut stdin);
+            }
+        });
+        Ok((sink, Some(feeder)))
     }
 }
 

@@ -144,46 +144,74 @@ pub fn selected_hosts(
 
 /// One evaluated host, checked.
 fn host_spec(name: &str, value: &serde_json::Value) -> Result<HostSpec, String> {
-    let attributes = value["attributes"].as_array().cloned().unwrap_or_default();
-    for attribute in attributes.iter().filter_map(|a| a.as_str()) {
-        if !HOST_ATTRIBUTES.contains(&attribute) {
-            return Err(format!(
-                "host '{name}': unknown attribute '{attribute}'{}",
-                suggestion_suffix(attribute, HOST_ATTRIBUTES)
-            ));
-        }
-    }
-    let target = match &value["targetHost"] {
-        serde_json::Value::String(text) => text
-            .parse::<TargetHost>()
-            .map_err(|e| format!("host '{name}': targetHost: {e}"))?,
-        serde_json::Value::Null => {
-            return Err(format!(
-                "host '{name}': targetHost is missing (write targetHost = \"root@{name}\";)"
-            ))
-        }
-        other => {
-            return Err(format!(
-                "host '{name}': targetHost must be a string, got {}",
-                crate::error::kind_of(other)
-            ))
-        }
-    };
+    let host = HostValue { name, value };
+    host.check_attributes()?;
     let extra = &value["extraParams"];
     if !extra.is_object() {
-        return Err(format!(
-            "host '{name}': extraParams must be an attribute set, got {}",
-            crate::error::kind_of(extra)
-        ));
+        return Err(host.wrong_type("extraParams", "an attribute set"));
     }
-    let strings = |key: &str, what: &str| -> Result<Vec<String>, String> {
-        let not_strings = || {
-            format!(
-                "host '{name}': {key} must be a list of {what}, got {}",
-                crate::error::kind_of(&value[key])
-            )
-        };
-        match &value[key] {
+    Ok(HostSpec {
+        name: name.to_string(),
+        target: host.target()?,
+        processes: value["processes"].as_str().map(PathBuf::from),
+        extra_params: extra.to_string(),
+        tags: host.tags()?,
+        sudo: host.sudo()?,
+        health_checks: host.strings("healthChecks", "shell commands")?,
+        nix_bin_dir: host.nix_bin_dir()?,
+    })
+}
+
+/// A host's evaluated entry, read attribute by attribute; every error names the host.
+struct HostValue<'a> {
+    /// The host's name in the fleet file.
+    name: &'a str,
+    /// Its attributes as the fleet's evaluation gave them.
+    value: &'a serde_json::Value,
+}
+
+impl HostValue<'_> {
+    /// `host 'NAME': KEY must be WHAT, got KIND`.
+    fn wrong_type(&self, key: &str, what: &str) -> String {
+        format!(
+            "host '{}': {key} must be {what}, got {}",
+            self.name,
+            crate::error::kind_of(&self.value[key])
+        )
+    }
+
+    /// Refuses an attribute a host entry does not have, with a suggestion.
+    fn check_attributes(&self) -> Result<(), String> {
+        let attributes = self.value["attributes"].as_array();
+        let names = attributes.into_iter().flatten().filter_map(|a| a.as_str());
+        match names.into_iter().find(|a| !HOST_ATTRIBUTES.contains(a)) {
+            Some(unknown) => Err(format!(
+                "host '{}': unknown attribute '{unknown}'{}",
+                self.name,
+                suggestion_suffix(unknown, HOST_ATTRIBUTES)
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// `targetHost`, which every host needs.
+    fn target(&self) -> Result<TargetHost, String> {
+        match &self.value["targetHost"] {
+            serde_json::Value::String(text) => text
+                .parse::<TargetHost>()
+                .map_err(|e| format!("host '{}': targetHost: {e}", self.name)),
+            serde_json::Value::Null => Err(format!(
+                "host '{0}': targetHost is missing (write targetHost = \"root@{0}\";)",
+                self.name
+            )),
+            _ => Err(self.wrong_type("targetHost", "a string")),
+        }
+    }
+
+    /// The list of strings `key` (none when absent); `what` names its items.
+    fn strings(&self, key: &str, what: &str) -> Result<Vec<String>, String> {
+        let not_strings = || self.wrong_type(key, &format!("a list of {what}"));
+        match &self.value[key] {
             serde_json::Value::Null => Ok(Vec::new()),
             serde_json::Value::Array(items) => items
                 .iter()
@@ -191,45 +219,45 @@ fn host_spec(name: &str, value: &serde_json::Value) -> Result<HostSpec, String> 
                 .collect(),
             _ => Err(not_strings()),
         }
-    };
-    let tags = strings("tags", "names")?;
-    if let Some(bad) = tags.iter().find(|t| !is_tag(t)) {
-        return Err(format!(
-            "host '{name}': tag '{bad}' is not a name (letters, digits, '-', '_', '.')"
-        ));
     }
-    let sudo = match &value["sudo"] {
-        serde_json::Value::Null => false,
-        serde_json::Value::Bool(b) => *b,
-        other => {
-            return Err(format!(
-                "host '{name}': sudo must be true or false, got {}",
-                crate::error::kind_of(other)
-            ))
+
+    /// `tags`: names that `@TAG` can select.
+    fn tags(&self) -> Result<Vec<String>, String> {
+        let tags = self.strings("tags", "names")?;
+        match tags.iter().find(|t| !is_tag(t)) {
+            Some(bad) => Err(format!(
+                "host '{}': tag '{bad}' is not a name (letters, digits, '-', '_', '.')",
+                self.name
+            )),
+            None => Ok(tags),
         }
-    };
-    let nix_bin_dir = match &value["nixStorePath"] {
-        serde_json::Value::Null => None,
-        serde_json::Value::String(dir) if dir.starts_with('/') && !dir.contains(['\n', '\0']) => {
-            Some(dir.clone())
+    }
+
+    /// `sudo` [default: false].
+    fn sudo(&self) -> Result<bool, String> {
+        match &self.value["sudo"] {
+            serde_json::Value::Null => Ok(false),
+            serde_json::Value::Bool(b) => Ok(*b),
+            _ => Err(self.wrong_type("sudo", "true or false")),
         }
-        other => {
-            return Err(format!(
-                "host '{name}': nixStorePath must be the absolute path of the directory of \
-                 nix-store on the host, got {other}"
-            ))
+    }
+
+    /// `nixStorePath`: an absolute directory on the host, if given.
+    fn nix_bin_dir(&self) -> Result<Option<String>, String> {
+        match &self.value["nixStorePath"] {
+            serde_json::Value::Null => Ok(None),
+            serde_json::Value::String(dir)
+                if dir.starts_with('/') && !dir.contains(['\n', '\0']) =>
+            {
+                Ok(Some(dir.clone()))
+            }
+            other => Err(format!(
+                "host '{}': nixStorePath must be the absolute path of the directory of \
+                 nix-store on the host, got {other}",
+                self.name
+            )),
         }
-    };
-    Ok(HostSpec {
-        name: name.to_string(),
-        target,
-        processes: value["processes"].as_str().map(PathBuf::from),
-        extra_params: extra.to_string(),
-        tags,
-        sudo,
-        health_checks: strings("healthChecks", "shell commands")?,
-        nix_bin_dir,
-    })
+    }
 }
 
 /// Whether `tag` can be a host's tag (so that `@TAG` and globs over it are unambiguous).

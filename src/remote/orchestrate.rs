@@ -89,74 +89,79 @@ pub fn run(request: &Request) -> Result<Vec<HostReport>, RemoteError> {
         access: request.access,
     };
     match request.hosts {
-        Hosts::One(text) => {
-            let target: TargetHost = text.parse()?;
-            let built = match &request.profile {
-                Profile::None => None,
-                Profile::Here(build) => Some(build().map_err(|why| build_failed(&target, why))?),
-                Profile::OnBuildHost(build_host, source) => Some(
-                    build_on(
-                        build_host,
-                        source,
-                        request.params,
-                        &request.roots.join("result"),
-                    )
-                    .map_err(|why| build_failed(&target, why))?,
-                ),
-            };
-            let deployed = RemoteSwitch {
-                profile: built.as_deref(),
-                ..switch
-            };
-            let mut reports = vec![switch_host(
-                &HostSpec::new(&target.to_string(), target.clone()),
-                &deployed,
-            )];
-            if built.is_some() {
-                let host = HostSpec::new(&target.to_string(), target);
-                finish(&[host], &mut reports, &switch, request.transaction, 1);
-            }
-            Ok(reports)
-        }
-        Hosts::Fleet(file) => {
-            let _lock = match request.fleet_lock {
-                Some(wait) => Some(
-                    tool_dir::fleet_lock(file, wait, &mut |line| eprintln!("{line}")).map_err(
-                        |e| RemoteError::Fleet {
-                            file: file.to_path_buf(),
-                            why: e.to_string(),
-                        },
-                    )?,
-                ),
-                None => None,
-            };
-            let mut hosts = read_hosts(file, request.nix_options)?;
-            if let Some(selection) = request.on {
-                hosts = select(hosts, selection)?;
-            }
-            if !request.deploys {
-                return Ok(run_on_hosts(&hosts, request.max_hosts, &switch));
-            }
-            let mut reports = deploy_hosts(
-                &hosts,
-                &Deployment {
-                    params: request.params,
-                    build_host: request.build_host,
-                    roots: request.roots,
-                    switch,
-                    max_hosts: request.max_hosts,
-                },
-            );
-            finish(
-                &hosts,
-                &mut reports,
-                &switch,
-                request.transaction,
-                request.max_hosts,
-            );
-            Ok(reports)
-        }
+        Hosts::One(text) => run_on_one(request, text.parse()?, switch),
+        Hosts::Fleet(file) => run_on_fleet(request, file, switch),
     }
+}
+
+/// [`run`] for `--target-host`: the profile (if the request deploys one) is built, the
+/// host switched, and the transaction finished for it.
+fn run_on_one(
+    request: &Request,
+    target: TargetHost,
+    switch: RemoteSwitch,
+) -> Result<Vec<HostReport>, RemoteError> {
+    let built = match &request.profile {
+        Profile::None => None,
+        Profile::Here(build) => Some(build().map_err(|why| build_failed(&target, why))?),
+        Profile::OnBuildHost(build_host, source) => {
+            let root = request.roots.join("result");
+            let built = build_on(build_host, source, request.params, &root);
+            Some(built.map_err(|why| build_failed(&target, why))?)
+        }
+    };
+    let host = HostSpec::new(&target.to_string(), target);
+    let deployed = RemoteSwitch {
+        profile: built.as_deref(),
+        ..switch
+    };
+    let mut reports = vec![switch_host(&host, &deployed)];
+    if built.is_some() {
+        finish(&[host], &mut reports, &switch, request.transaction, 1);
+    }
+    Ok(reports)
+}
+
+/// [`run`] for `--hosts`: under the fleet's lock (for a run that changes hosts), the
+/// selected hosts of `file` deploy their models, or have the tool act on them.
+fn run_on_fleet(
+    request: &Request,
+    file: &Path,
+    switch: RemoteSwitch,
+) -> Result<Vec<HostReport>, RemoteError> {
+    let lock = request.fleet_lock.map(|wait| {
+        tool_dir::fleet_lock(file, wait, &mut |line| eprintln!("{line}")).map_err(|e| {
+            RemoteError::Fleet {
+                file: file.to_path_buf(),
+                why: e.to_string(),
+            }
+        })
+    });
+    let _lock = lock.transpose()?;
+    let mut hosts = read_hosts(file, request.nix_options)?;
+    if let Some(selection) = request.on {
+        hosts = select(hosts, selection)?;
+    }
+    if !request.deploys {
+        return Ok(run_on_hosts(&hosts, request.max_hosts, &switch));
+    }
+    let deployment = Deployment {
+        params: request.params,
+        build_host: request.build_host,
+        roots: request.roots,
+        switch,
+        max_hosts: request.max_hosts,
+    };
+    let mut reports = deploy_hosts(&hosts, &deployment);
+    let transaction = request.transaction;
+    finish(
+        &hosts,
+        &mut reports,
+        &switch,
+        transaction,
+        request.max_hosts,
+    );
+    Ok(reports)
 }
 
 /// The model build for `target` failed.

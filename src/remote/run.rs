@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, ExitStatus, Stdio};
 
 use super::ssh::{classify, Connection};
 use super::{RemoteError, TargetHost};
@@ -170,41 +170,25 @@ pub fn run_streaming(
     input: Option<Vec<u8>>,
     echo: Echo,
 ) -> Result<RemoteResult, RemoteError> {
-    let mut child = cmd
-        .stdin(if input.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|error| RemoteError::Spawn {
-            host: target.to_string(),
-            program: "ssh".into(),
-            error,
-        })?;
-    let stdin = child.stdin.take();
-    let stdout = child.stdout.take().expect("stdout was piped");
-    let stderr = child.stderr.take().expect("stderr was piped");
-    let ((result, started), stderr_text) = std::thread::scope(|scope| {
-        if let (Some(mut input), Some(mut stdin)) = (input, stdin) {
-            // Then the pipe closes: the remote side reads end of file.
-            scope.spawn(move || {
-                let _ = stdin.write_all(&input);
-                input.iter_mut().for_each(|b| *b = 0);
-            });
-        }
-        let errors = scope.spawn(|| forward_stderr(name, stderr));
-        let result = forward_stdout(name, stdout, echo);
-        (result, errors.join().unwrap_or_default())
-    });
-    let status = child.wait().map_err(|error| RemoteError::Spawn {
+    let spawn_error = |error| RemoteError::Spawn {
         host: target.to_string(),
         program: "ssh".into(),
         error,
-    })?;
-    if let Some(RemoteOutput::Switched(r)) = &result {
+    };
+    let stdin = if input.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    };
+    let mut child = cmd
+        .stdin(stdin)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(spawn_error)?;
+    let exchanged = exchange(name, &mut child, input, echo);
+    let status = child.wait().map_err(spawn_error)?;
+    if let Some(RemoteOutput::Switched(r)) = &exchanged.result {
         if r.protocol != PROTOCOL {
             return Err(RemoteError::Protocol {
                 host: target.to_string(),
@@ -214,47 +198,91 @@ pub fn run_streaming(
         }
     }
     if status.success() {
-        return Ok(result);
+        return Ok(exchanged.result);
     }
+    Err(failure(target, &status, exchanged))
+}
+
+/// What came back from a remote run.
+struct Exchanged {
+    /// The `result` event, or the captured output.
+    result: RemoteResult,
+    /// Whether the tool printed any event (it had begun its work).
+    started: bool,
+    /// Its standard error, for classifying a failure.
+    stderr: String,
+}
+
+/// Writes `input` to the child's standard input (then closes it, and wipes the bytes)
+/// while its standard output and error are passed on (see [`forward_stdout`] and
+/// [`forward_stderr`]).
+fn exchange(name: &str, child: &mut Child, input: Option<Vec<u8>>, echo: Echo) -> Exchanged {
+    let stdin = child.stdin.take();
+    let stdout = child.stdout.take().expect("stdout was piped");
+    let stderr = child.stderr.take().expect("stderr was piped");
+    std::thread::scope(|scope| {
+        if let (Some(mut input), Some(mut stdin)) = (input, stdin) {
+            // Then the pipe closes: the remote side reads end of file.
+            scope.spawn(move || {
+                let _ = stdin.write_all(&input);
+                input.iter_mut().for_each(|b| *b = 0);
+            });
+        }
+        let errors = scope.spawn(|| forward_stderr(name, stderr));
+        let (result, started) = forward_stdout(name, stdout, echo);
+        Exchanged {
+            result,
+            started,
+            stderr: errors.join().unwrap_or_default(),
+        }
+    })
+}
+
+/// The error of a remote run on `target` that ended with `status`: the remote tool's
+/// own failure keeps its message, a connection dropped after the tool had begun says
+/// so and how to find where the host's switch ended, and anything else is classified
+/// from what SSH said (see [`classify`]).
+fn failure(target: &TargetHost, status: &ExitStatus, exchanged: Exchanged) -> RemoteError {
     // ssh itself exits 255; the remote tool's own failures keep their status.
-    let tool_error = match &result {
+    let tool_error = match &exchanged.result {
         Some(RemoteOutput::Switched(r)) => r.error.clone(),
         _ => None,
+    };
+    let classified = || {
+        classify(
+            target,
+            "the remote run",
+            &status.to_string(),
+            &exchanged.stderr,
+        )
     };
     match (status.code(), tool_error) {
         // ssh failed after the host was reached (the probe and the copies before this
         // run went through): the connection, not the tool, ended the run.
-        (Some(255), None) if result.is_none() => {
-            let classified = classify(target, "the remote run", &status.to_string(), &stderr_text);
-            match classified {
-                RemoteError::Unreachable { detail, .. } | RemoteError::Failed { detail, .. } => {
-                    Err(RemoteError::ConnectionDropped {
-                        host: target.to_string(),
-                        step: if started {
-                            "the switch".into()
-                        } else {
-                            "the remote run".into()
-                        },
-                        detail,
-                        query: format!(
-                            "nixproc-sysvinit-switch --target-host {target} --list-generations"
-                        ),
-                    })
+        (Some(255), None) if exchanged.result.is_none() => match classified() {
+            RemoteError::Unreachable { detail, .. } | RemoteError::Failed { detail, .. } => {
+                let step = if exchanged.started {
+                    "the switch"
+                } else {
+                    "the remote run"
+                };
+                RemoteError::ConnectionDropped {
+                    host: target.to_string(),
+                    step: step.into(),
+                    detail,
+                    query: format!(
+                        "nixproc-sysvinit-switch --target-host {target} --list-generations"
+                    ),
                 }
-                other => Err(other),
             }
-        }
-        (Some(255), _) | (_, None) => Err(classify(
-            target,
-            "the remote run",
-            &status.to_string(),
-            &stderr_text,
-        )),
-        (_, Some(error)) => Err(RemoteError::Failed {
+            other => other,
+        },
+        (Some(255), _) | (_, None) => classified(),
+        (_, Some(error)) => RemoteError::Failed {
             host: target.to_string(),
             step: "the switch".into(),
             detail: error,
-        }),
+        },
     }
 }
 

@@ -396,64 +396,27 @@ pub(super) fn check(target: &TargetHost, step: &str, output: &Output) -> Result<
 pub fn classify(target: &TargetHost, step: &str, status: &str, stderr: &str) -> RemoteError {
     let host = target.to_string();
     let detail = last_meaningful_line(stderr).to_string();
-    let has = |needle: &str| stderr.contains(needle);
-    let sudo = |why: &str| RemoteError::Sudo {
-        host: host.clone(),
-        why: why.to_string(),
-        detail: detail.clone(),
-    };
-    if has("sudo: a password is required") {
-        sudo(
-            "the login needs a password for sudo (use --ask-sudo-password, or give it a \
-             NOPASSWD rule there)",
-        )
-    } else if has("is not in the sudoers file")
-        || has("is not allowed to execute")
-        || has("may not run sudo")
-    {
-        sudo("the login has no right to run the tool as root with sudo there")
-    } else if has("incorrect password attempt")
-        || has("no password was provided")
-        || has("Sorry, try again")
-    {
-        sudo("sudo refused the password")
-    } else if has("sudo: a terminal is required") || has("sudo: sorry, you must have a tty") {
-        sudo(
-            "sudo there wants a terminal (a requiretty rule or no password read on standard input)",
-        )
-    } else if has("sudo: command not found") || has("sudo: not found") {
-        sudo("sudo is not installed there")
-    } else if has("Host key verification failed") || has("REMOTE HOST IDENTIFICATION HAS CHANGED") {
+    let has_any = |needles: &[&str]| needles.iter().any(|needle| stderr.contains(needle));
+    let sudo_refusal = SUDO_REFUSALS.iter().find(|(needles, _)| has_any(needles));
+    if let Some((_, why)) = sudo_refusal {
+        RemoteError::Sudo {
+            host,
+            why: why.to_string(),
+            detail,
+        }
+    } else if has_any(&[
+        "Host key verification failed",
+        "REMOTE HOST IDENTIFICATION HAS CHANGED",
+    ]) {
         RemoteError::HostKey { host, detail }
-    } else if has("Permission denied (") || has("Too many authentication failures") {
+    } else if has_any(&["Permission denied (", "Too many authentication failures"]) {
         RemoteError::LoginRefused { host, detail }
-    } else if [
-        "Connection refused",
-        "No route to host",
-        "Connection timed out",
-        "Could not resolve hostname",
-        "Network is unreachable",
-        "Connection closed by",
-        "Connection reset by",
-        "port 22: Operation timed out",
-    ]
-    .iter()
-    .any(|needle| has(needle))
-    {
+    } else if has_any(UNREACHABLE) {
         RemoteError::Unreachable { host, detail }
-    } else if [
-        "No space left on device",
-        "Disk quota exceeded",
-        // SQLite's words when Nix cannot write its store database on a full disk.
-        "database or disk is full",
-        "disk I/O error",
-    ]
-    .iter()
-    .any(|needle| has(needle))
-    {
+    } else if has_any(DISK_FULL) {
         RemoteError::DiskFull { host, detail }
-    } else if (has("nix-store") || has("nix-daemon"))
-        && (has("not found") || has("No such file or directory"))
+    } else if has_any(&["nix-store", "nix-daemon"])
+        && has_any(&["not found", "No such file or directory"])
     {
         RemoteError::NoNix { host, detail }
     } else {
@@ -464,6 +427,63 @@ pub fn classify(target: &TargetHost, step: &str, status: &str, stderr: &str) -> 
         }
     }
 }
+
+/// What sudo prints when it does not run the tool, and what that means for the user.
+const SUDO_REFUSALS: &[(&[&str], &str)] = &[
+    (
+        &["sudo: a password is required"],
+        "the login needs a password for sudo (use --ask-sudo-password, or give it a \
+         NOPASSWD rule there)",
+    ),
+    (
+        &[
+            "is not in the sudoers file",
+            "is not allowed to execute",
+            "may not run sudo",
+        ],
+        "the login has no right to run the tool as root with sudo there",
+    ),
+    (
+        &[
+            "incorrect password attempt",
+            "no password was provided",
+            "Sorry, try again",
+        ],
+        "sudo refused the password",
+    ),
+    (
+        &[
+            "sudo: a terminal is required",
+            "sudo: sorry, you must have a tty",
+        ],
+        "sudo there wants a terminal (a requiretty rule or no password read on standard input)",
+    ),
+    (
+        &["sudo: command not found", "sudo: not found"],
+        "sudo is not installed there",
+    ),
+];
+
+/// What SSH prints when it cannot reach the host.
+const UNREACHABLE: &[&str] = &[
+    "Connection refused",
+    "No route to host",
+    "Connection timed out",
+    "Could not resolve hostname",
+    "Network is unreachable",
+    "Connection closed by",
+    "Connection reset by",
+    "port 22: Operation timed out",
+];
+
+/// What the host's tools print when its disk is full.
+const DISK_FULL: &[&str] = &[
+    "No space left on device",
+    "Disk quota exceeded",
+    // SQLite's words when Nix cannot write its store database on a full disk.
+    "database or disk is full",
+    "disk I/O error",
+];
 
 /// The last line of `text` that says something (SSH's banner warnings come first).
 fn last_meaningful_line(text: &str) -> &str {
