@@ -16,8 +16,8 @@
 //!   switched;
 //! - [`transaction`]: a fleet as one transaction (confirmation, rollback of the hosts
 //!   that switched);
-//! - [`orchestrate`]: the one entry point of the binaries, from a `Request` to the
-//!   reports.
+//! - [`orchestrate`]: the one entry point of the tools (`crate::tools`), from a
+//!   `Request` to the reports.
 
 mod copy;
 pub mod deploy;

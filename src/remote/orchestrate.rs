@@ -1,7 +1,7 @@
 //! What the switch and runactivity do with `--target-host` and `--hosts`: the tool's own
 //! package is made here, the hosts are chosen, a deployment's models are built (here, or
 //! on `--build-host`), every host runs its copy of the tool, and the reports are shown.
-//! The binaries only translate their options into a [`Request`].
+//! The tools (`crate::tools`) only translate their options into a [`Request`].
 
 use std::path::{Path, PathBuf};
 

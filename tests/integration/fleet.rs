@@ -41,18 +41,12 @@ impl TestHosts {
     }
 
     pub(crate) fn script(&self) -> Command {
-        let mut cmd = Command::new(repo().join("scripts/test-hosts"));
-        cmd.stdin(Stdio::null());
-        cmd
+        crate::common::test_hosts_script()
     }
 
     /// `test-hosts COMMAND DIR ARGS...`, which must succeed.
     pub(crate) fn call(&self, command: &str, args: &[&str]) -> String {
-        let mut cmd = self.script();
-        cmd.arg(command).arg(self.dir.path()).args(args);
-        crate::common::stdout_of(&mut cmd, &format!("test-hosts {command} {args:?}"))
-            .trim()
-            .to_string()
+        crate::common::test_hosts_call(self.dir.path(), command, args)
     }
 
     pub(crate) fn add(&self, args: &[&str]) {
@@ -77,13 +71,7 @@ impl TestHosts {
 
     /// Runs `args` inside host `name`.
     pub(crate) fn on(&self, name: &str, args: &[&str]) -> Output {
-        self.script()
-            .arg("on")
-            .arg(self.dir.path())
-            .arg(name)
-            .args(args)
-            .output()
-            .expect("run test-hosts on")
+        crate::common::test_hosts_on(self.dir.path(), name, args)
     }
 
     /// The names of the host's processes (their `comm`).

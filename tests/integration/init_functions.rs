@@ -134,17 +134,9 @@ fn client_file(pid_file: &Path) -> PathBuf {
 /// the master's command line for a moment).
 fn nginx_masters(conf: &Path) -> Vec<i32> {
     let all = pids_with_cmdline(conf.to_str().expect("utf-8 path"));
-    let parent = |pid: i32| -> Option<i32> {
-        let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-        stat[stat.rfind(')')? + 1..]
-            .split_whitespace()
-            .nth(1)?
-            .parse()
-            .ok()
-    };
     all.iter()
         .copied()
-        .filter(|pid| parent(*pid).is_some_and(|pp| !all.contains(&pp)))
+        .filter(|pid| parent_of(*pid).is_some_and(|pp| !all.contains(&pp)))
         .collect()
 }
 

@@ -85,6 +85,15 @@ impl Service {
             .collect()
     }
 
+    /// Stops the service: the stop succeeds and leaves no process and no cgroup.
+    fn stop_leaves_nothing(&self) {
+        let r = self.run("stop", &[]);
+        assert_eq!(r.code, 0, "{r:?}");
+        assert!(self.all_gone(), "left running: {:?}", self.processes());
+        let cgroups = self.cgroups();
+        assert!(cgroups.is_empty(), "cgroups left: {cgroups:?}");
+    }
+
     /// A file of the PID file's directory: `NAME.EXT` next to the PID file.
     fn beside_pid_file(&self, ext: &str) -> PathBuf {
         let pid_file = PathBuf::from(self.manifest["pidFile"].as_str().unwrap());
@@ -306,14 +315,7 @@ fn a_crash_loop_is_respawned_then_given_up_and_status_says_why() {
         "status says it failed and why: {r:?}"
     );
     // Stopping a given-up service succeeds and leaves nothing.
-    let r = svc.run("stop", &[]);
-    assert_eq!(r.code, 0, "{r:?}");
-    assert!(svc.all_gone(), "left running: {:?}", svc.processes());
-    assert!(
-        svc.cgroups().is_empty(),
-        "cgroups left: {:?}",
-        svc.cgroups()
-    );
+    svc.stop_leaves_nothing();
 }
 
 /// A process that crashes at once, with respawn: the start fails (it never settled)
@@ -415,14 +417,7 @@ fn limits_are_in_force_in_the_processes_and_their_cgroups() {
             "one warning names them: {r:?}"
         );
     }
-    let r = svc.run("stop", &[]);
-    assert_eq!(r.code, 0, "{r:?}");
-    assert!(svc.all_gone(), "left running: {:?}", svc.processes());
-    assert!(
-        svc.cgroups().is_empty(),
-        "cgroups left: {:?}",
-        svc.cgroups()
-    );
+    svc.stop_leaves_nothing();
 }
 
 /// Without cgroups the cgroup limits cannot apply: the start says which, once.

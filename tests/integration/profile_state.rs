@@ -59,17 +59,7 @@ fn runactivity_without_a_state_dir_waits_for_a_switch_with_one() {
         .stderr(Stdio::piped())
         .output()
         .unwrap();
-    assert!(switch.wait().unwrap().success());
-    let text = assert_succeeded(&out);
-    assert_contains(
-        &text,
-        &format!(
-            "waiting for nixproc-sysvinit-switch (pid {}) to finish",
-            switch.id()
-        ),
-    );
-    assert!(sb.pid("a").is_some() && sb.pid("c").is_some());
-    assert!(sb.pid("b").is_none(), "runactivity restarted the removed b");
+    sb.assert_waited_for(&mut switch, &out);
     sb.undeploy_leaving_nothing();
 }
 

@@ -137,17 +137,7 @@ fn runactivity_waits_for_a_running_switch() {
         .spawn()
         .unwrap();
     let out = waiting.wait_with_output().unwrap();
-    assert!(switch.wait().unwrap().success());
-    let text = assert_succeeded(&out);
-    assert_contains(
-        &text,
-        &format!(
-            "waiting for nixproc-sysvinit-switch (pid {}) to finish",
-            switch.id()
-        ),
-    );
-    assert!(sb.pid("a").is_some() && sb.pid("c").is_some());
-    assert!(sb.pid("b").is_none(), "runactivity restarted the removed b");
+    sb.assert_waited_for(&mut switch, &out);
 
     // The other way round: a switch meets runactivity's lock and names it.
     assert_succeeded(&runactivity(&sb, &["stop"]));

@@ -64,15 +64,23 @@ fn kept_unless_taken(out: &str, key: &str, old: u32, new: u32, holder: Option<St
     }
 }
 
-#[test]
-fn an_account_gets_its_recorded_ids_again_after_undeploy_and_delete_all_generations() {
-    let (user, _guard) = fresh_user("nxk");
+/// A sandbox whose profile `a` has one process, `svca`, with the account `user` (its
+/// user file `text`), deployed with the machine's shared id record; the sandbox, the
+/// record's directory and the profile.
+fn deployed_with_account(user: &str, text: &str) -> (Sandbox, PathBuf, PathBuf) {
     let (sb, registry) = (Sandbox::new(), shared_registry());
     let p = sb.profile(
         "a",
-        &[Proc::new("svca", &[]).credential("users", &user, "description=kept\n")],
+        &[Proc::new("svca", &[]).credential("users", user, text)],
     );
     assert_succeeded(&run_in(&sb, "a", "x", &registry, &[p.to_str().unwrap()]));
+    (sb, registry, p)
+}
+
+#[test]
+fn an_account_gets_its_recorded_ids_again_after_undeploy_and_delete_all_generations() {
+    let (user, _guard) = fresh_user("nxk");
+    let (sb, registry, p) = deployed_with_account(&user, "description=kept\n");
     let (uid, gid) = ids_of(&user);
     assert!(
         system_uids().contains(&uid),
@@ -108,12 +116,7 @@ fn an_account_gets_its_recorded_ids_again_after_undeploy_and_delete_all_generati
 fn a_recorded_uid_another_account_took_meanwhile_is_replaced_with_a_warning() {
     let (user, _guard) = fresh_user("nxw");
     let (other, _other_guard) = fresh_user("nxv");
-    let (sb, registry) = (Sandbox::new(), shared_registry());
-    let p = sb.profile(
-        "a",
-        &[Proc::new("svca", &[]).credential("users", &user, "")],
-    );
-    assert_succeeded(&run_in(&sb, "a", "x", &registry, &[p.to_str().unwrap()]));
+    let (sb, registry, p) = deployed_with_account(&user, "");
     let (uid, _) = ids_of(&user);
     assert_succeeded(&run_in(&sb, "a", "x", &registry, &["--undeploy"]));
     let out = account_tool(Command::new("useradd").args([
@@ -241,13 +244,8 @@ fn a_given_uid_and_gid_are_honoured_and_recorded() {
 #[test]
 fn an_account_made_by_hand_or_dysnomia_is_never_deleted_even_with_a_recorded_id() {
     let (user, _guard) = fresh_user("nxy");
-    let (sb, registry) = (Sandbox::new(), shared_registry());
-    let p = sb.profile(
-        "a",
-        &[Proc::new("svca", &[]).credential("users", &user, "")],
-    );
     // The switch made the account once: its id is recorded.
-    assert_succeeded(&run_in(&sb, "a", "x", &registry, &[p.to_str().unwrap()]));
+    let (sb, registry, p) = deployed_with_account(&user, "");
     assert_succeeded(&run_in(&sb, "a", "x", &registry, &["--undeploy"]));
     assert!(recorded(&registry, "uid-map", &user).is_some());
     // Now Dysnomia (or an administrator) makes it from the same credential file.

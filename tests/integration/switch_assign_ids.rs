@@ -12,14 +12,12 @@ use crate::common;
 use crate::id_assign::{example_copy, nix_path, written_ids, Ids};
 
 use std::fs;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::ops::RangeInclusive;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{assert_contains, assert_failed, assert_succeeded, TestDir};
+use common::{assert_contains, assert_failed, assert_succeeded, http_get_host, TestDir};
 
 const SWITCH: &str = env!("CARGO_BIN_EXE_nixproc-sysvinit-switch");
 
@@ -222,16 +220,6 @@ fn with_webapp7(copy: &Path, misspelt: bool) -> String {
     name.to_string()
 }
 
-/// GET / from 127.0.0.1:`port` with `host` as the virtual host.
-fn get(port: u16, host: &str) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET / HTTP/1.0\r\nHost: {host}\r\n\r\n").ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    Some(out)
-}
-
 /// Checks that the nginx on `proxy` answers for webapp `n` with the page of the
 /// webapp on its assigned port.
 fn assert_serves(ids: &Ids, proxy: &str, n: u32) {
@@ -240,7 +228,7 @@ fn assert_serves(ids: &Ids, proxy: &str, n: u32) {
     let host = format!("webapp{n}.local");
     let mut page = None;
     common::wait_until(Duration::from_secs(20), || {
-        page = get(port, &host).filter(|p| p.contains("path=/"));
+        page = http_get_host(port, &host).filter(|p| p.contains("path=/"));
         page.is_some()
     });
     let page = page.unwrap_or_else(|| panic!("{host} through {proxy} on port {port}"));

@@ -9,8 +9,6 @@
 use crate::common;
 
 use std::fs;
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -18,7 +16,7 @@ use std::time::Duration;
 
 use common::nixbuild::{build_profile_with_env, nix_with_env, stand_in_nixpkgs, Via, BOTH};
 use common::repo_root;
-use common::{assert_succeeded, TestDir};
+use common::{assert_succeeded, http_get_host, TestDir};
 
 fn fixture(rel: &str) -> PathBuf {
     repo_root().join("tests/fixtures").join(rel)
@@ -323,16 +321,6 @@ fn advanced_ids(copy: &Path) -> (Vec<u16>, [u16; 2]) {
     (webapps, nginx)
 }
 
-/// GET / from nginx on 127.0.0.1:`port` with `host` as the virtual host.
-fn get(port: u16, host: &str) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET / HTTP/1.0\r\nHost: {host}\r\n\r\n").ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    Some(out)
-}
-
 struct Deployment {
     dir: TestDir,
 }
@@ -387,12 +375,12 @@ fn upstream_webapps_example_deploys_through_the_switch() {
 
     let mut page = None;
     common::wait_until(Duration::from_secs(15), || {
-        page = get(nginx_port, "webapp.local").filter(|p| p.contains("path=/"));
+        page = http_get_host(nginx_port, "webapp.local").filter(|p| p.contains("path=/"));
         page.is_some()
     });
     let page = page.expect("nginx proxies webapp.local to the webapp");
     assert!(page.contains(&format!("webapp-{webapp_port}")), "{page}");
-    let other = get(nginx_port, "elsewhere.local").expect("nginx answers other names");
+    let other = http_get_host(nginx_port, "elsewhere.local").expect("nginx answers other names");
     assert!(other.contains("No web application is deployed"), "{other}");
     // The web application daemonized itself as its own user and wrote its PID file
     // where nix-processmgmt's convention puts it: tmpDir (sticky, world-writable).
@@ -464,7 +452,7 @@ fn upstream_advanced_example_deploys_without_user_changes() {
         let host = format!("webapp{}.local", i + 1);
         let mut page = None;
         common::wait_until(Duration::from_secs(15), || {
-            page = get(proxy, &host).filter(|p| p.contains("path=/"));
+            page = http_get_host(proxy, &host).filter(|p| p.contains("path=/"));
             page.is_some()
         });
         let page = page.unwrap_or_else(|| panic!("{host} through port {proxy}"));

@@ -29,6 +29,7 @@ pub mod programs;
 pub mod run;
 pub mod sandbox;
 pub mod shell;
+pub mod test_hosts;
 pub mod users;
 pub mod wait;
 
@@ -40,5 +41,6 @@ pub use programs::*;
 pub use run::*;
 pub use sandbox::*;
 pub use shell::*;
+pub use test_hosts::*;
 pub use users::*;
 pub use wait::*;

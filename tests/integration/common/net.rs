@@ -56,3 +56,14 @@ pub fn wait_http(port: u16, timeout: Duration) -> Option<String> {
 pub fn port_closed(port: u16) -> bool {
     TcpStream::connect(("127.0.0.1", port)).is_err()
 }
+
+/// GET / from 127.0.0.1:`port` with `host` as the virtual host: the whole response, or
+/// `None` when nothing answered within 5 s.
+pub fn http_get_host(port: u16, host: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET / HTTP/1.0\r\nHost: {host}\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}

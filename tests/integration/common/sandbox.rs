@@ -86,6 +86,25 @@ impl Sandbox {
         self.path().join("profiles/.processes.nixproc-sysvinit")
     }
 
+    /// After `out`, a runactivity `start` that met the lock of `switch` (from `v1` to
+    /// `v2` of [`Sandbox::b_to_c_profiles`]): the switch succeeded, runactivity said it
+    /// waited for it and then started what the switch deployed (`a`, `c`), never the
+    /// removed `b`.
+    pub fn assert_waited_for(&self, switch: &mut std::process::Child, out: &Output) {
+        assert!(switch.wait().unwrap().success());
+        let text = super::assert_succeeded(out);
+        let waiting = format!(
+            "waiting for nixproc-sysvinit-switch (pid {}) to finish",
+            switch.id()
+        );
+        super::assert_contains(&text, &waiting);
+        assert!(self.pid("a").is_some() && self.pid("c").is_some());
+        assert!(
+            self.pid("b").is_none(),
+            "runactivity restarted the removed b"
+        );
+    }
+
     /// The profiles `v1` (`a`, and `b` on `a`) and `v2` (`a`, and `c` on `a`): an upgrade
     /// that keeps `a`, removes `b` and adds `c`.
     pub fn b_to_c_profiles(&self) -> (PathBuf, PathBuf) {

@@ -19,7 +19,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Instant;
 
 use super::{nix_env, serial, tools};
@@ -64,30 +64,14 @@ impl Hosts {
         hosts
     }
 
-    fn script(&self) -> Command {
-        let mut cmd = Command::new(common::repo_root().join("scripts/test-hosts"));
-        cmd.stdin(Stdio::null());
-        cmd
-    }
-
     /// `test-hosts COMMAND DIR ARGS...`, which must succeed; its output.
     pub(crate) fn call(&self, command: &str, args: &[&str]) -> String {
-        let mut cmd = self.script();
-        cmd.arg(command).arg(self.dir.path()).args(args);
-        common::stdout_of(&mut cmd, &format!("test-hosts {command} {args:?}"))
-            .trim()
-            .to_string()
+        common::test_hosts_call(self.dir.path(), command, args)
     }
 
     /// Runs `args` inside host `name`.
     pub(crate) fn on(&self, name: &str, args: &[&str]) -> Output {
-        self.script()
-            .arg("on")
-            .arg(self.dir.path())
-            .arg(name)
-            .args(args)
-            .output()
-            .unwrap()
+        common::test_hosts_on(self.dir.path(), name, args)
     }
 
     /// Host `name` (the `index`th): a route to the others, SFTP, and with `disnix` the
@@ -189,7 +173,7 @@ impl Hosts {
     /// `disnix-env ARGS` from the controller's network namespace, over SSH.
     pub(crate) fn disnix_env(&self, args: &[&str]) -> Output {
         let fixtures = common::repo_root().join("tests/fixtures/disnix");
-        let mut cmd = self.script();
+        let mut cmd = common::test_hosts_script();
         cmd.arg("ctl")
             .arg(self.dir.path())
             .arg(self.prefix.join("bin/disnix-env"))
@@ -228,8 +212,7 @@ impl Hosts {
     /// A request for `Host: NAME` through the nginx of `host` (port 8080).
     pub(crate) fn request(&self, host: &str, name: &str) -> String {
         let address = self.call("address", &[host]);
-        let out = self
-            .script()
+        let out = common::test_hosts_script()
             .arg("ctl")
             .arg(self.dir.path())
             .args(["curl", "-fsS", "-m", "5", "-H"])
@@ -260,7 +243,10 @@ impl Hosts {
 
 impl Drop for Hosts {
     fn drop(&mut self) {
-        let _ = self.script().arg("down").arg(self.dir.path()).status();
+        let _ = common::test_hosts_script()
+            .arg("down")
+            .arg(self.dir.path())
+            .status();
     }
 }
 
@@ -450,8 +436,7 @@ fn bad_input_names_the_service_and_the_host_and_leaves_the_hosts_unchanged() {
     // A start failing on one host: nginx's port is taken on test2. Disnix deactivates
     // what it activated on test1 again.
     let infra = hosts.infrastructure(&["test1", "test2"]);
-    let blocker = hosts
-        .script()
+    let blocker = common::test_hosts_script()
         .arg("on")
         .arg(hosts.dir.path())
         .arg("test2")
