@@ -1,91 +1,36 @@
-# Small builtins-only helpers shared by the Nix functions of this directory: checks that
-# point at the user's file, shell quoting for builder scripts, and the writer of a
-# process tree from the evaluator plugin's result. The checks are in files of their own
-# under ./lib, one topic each.
+# The helpers shared by the Nix functions of this directory, one topic per file of
+# ./lib, in the manner of nixpkgs' lib/. This file gathers what the other files use, so
+# that they import it alone; each file of ./lib documents its functions. The writer of a
+# process tree from the evaluator plugin's result is still here.
 let
-  inherit (builtins) attrNames filter foldl' genList length listToAttrs stringLength;
+  inherit (builtins) attrNames filter genList length listToAttrs stringLength;
+  attributes = import ./lib/attributes.nix;
+  builders = import ./lib/builders.nix;
+  credentials = import ./lib/credentials.nix;
+  dependencies = import ./lib/dependencies.nix;
   messages = import ./lib/messages.nix;
   rendererLists = import ./lib/renderer-lists.nix;
-  attributes = import ./lib/attributes.nix;
-  credentials = import ./lib/credentials.nix;
 in
 rec {
+  # The renderer's lists of attribute names, keys and privileged groups (a test checks
+  # them against src/spec.rs).
   inherit (rendererLists) knownAttributes credentialKinds groupKeys userKeys
     readinessKeys instructionKeys privilegedGroups respawnKeys logRotateKeys limitNames;
-  inherit (messages) editDistance kindOf suggestAmong describePosition rendererProblem;
+
+  # Error messages: kinds, positions, suggestions.
+  inherit (messages) kindOf editDistance suggestAmong describePosition rendererProblem;
+
+  # The checks of a process description's name and attributes.
   inherit (attributes) processName checkAttributes reportAttribute unknownAttribute;
-  inherit (credentials) checkGroups checkPrivileged;
 
-  # How builders run: nixpkgs' shell and coreutils when given (so builds work in a
-  # sandbox), else the host's /bin/sh and /usr/bin (the host-packages shim). Every
-  # derivation of this project is a few file writes: like nixpkgs' trivial builders, it is
-  # built locally and never looked up in a binary cache (no waiting on an offline machine).
-  builderFor = { stdenv ? null, coreutils ? null }: {
-    preferLocalBuild = true;
-    allowSubstitutes = false;
-    builder =
-      if stdenv != null && stdenv ? shell && !(stdenv.isShim or false)
-      then stdenv.shell else "/bin/sh";
-    PATH =
-      if coreutils != null && !(coreutils.isShim or false)
-      then "${coreutils}/bin" else "/usr/bin:/bin";
-  };
+  # The checks of credentials: privileged accounts, the groups a profile's users name.
+  inherit (credentials) checkPrivileged checkGroups;
 
-  # The Nix system type to build for: `system` when given, else the stdenv's, else the
-  # evaluating machine's.
-  systemFor = { system ? null, stdenv ? null }:
-    if system != null then system
-    else if stdenv != null && stdenv ? hostPlatform && stdenv.hostPlatform ? system
-    then stdenv.hostPlatform.system
-    else if stdenv != null && stdenv ? system then stdenv.system
-    else builtins.currentSystem;
+  # Dependencies and the chain behind a start sequence.
+  inherit (dependencies) dependencyOf chainOf;
 
-  # The package whose bin/ holds nixproc-sysvinit-render: `nixprocSysvinit` when given,
-  # else the stdenv's, else the host-packages shim's.
-  renderPackageFor = { nixprocSysvinit ? null, stdenv ? null, system }:
-    if nixprocSysvinit != null then nixprocSysvinit
-    else if stdenv != null && stdenv ? nixprocSysvinit then stdenv.nixprocSysvinit
-    else (import ./host-packages.nix { inherit system; }).nixproc-sysvinit;
-
-  # Drops attributes whose value is null.
-  dropNulls = attrs:
-    builtins.removeAttrs attrs (filter (n: attrs.${n} == null) (attrNames attrs));
-
-  # One element of `dependencies` as the renderer takes it, { name, sequence }: a
-  # process made by createSystemVInitScript, or an instance `{ pkg = <that>; }`.
-  dependencyOf = name: where: d:
-    if builtins.isAttrs d && d ? sequence then {
-      name = d.processName or d.name;
-      inherit (d) sequence;
-    }
-    else if builtins.isAttrs d && d ? pkg then dependencyOf name where d.pkg
-    else throw ("process '${name}'${where}: dependencies: every element must be a "
-      + "process made by createSystemVInitScript (a derivation with 'sequence'), got "
-      + (if builtins.isAttrs d then "an attribute set without 'sequence'" else kindOf d));
-
-  # The longest dependency chain ending in process `name` whose `dependencies` are
-  # `given` (already checked by dependencyOf): a list of process names.
-  chainOf = name: given:
-    let
-      processOf = d: if d ? sequence then d else processOf d.pkg;
-      longest = foldl'
-        (acc: d:
-          let p = processOf d; in
-          if acc == null || p.sequence > acc.sequence then p else acc)
-        null
-        given;
-    in
-    (if longest == null then [ ] else longest.chain or [ (longest.processName or longest.name) ])
-    ++ [ name ];
-
-  # A valid store path name for a process name (names are validated by the renderer).
-  storeName = name:
-    if builtins.match "[A-Za-z0-9+_?=-][A-Za-z0-9+._?=-]*" name != null
-      && stringLength name <= 200
-    then name else "sysvinit-process";
-
-  # Single-quotes a string for /bin/sh.
-  quote = s: "'" + builtins.replaceStrings [ "'" ] [ "'\\''" ] s + "'";
+  # What the derivations share: builder, system, render tool, store names, quoting.
+  inherit (builders) builderFor systemFor renderPackageFor dropNulls storeName quote;
 
   # Derivation attributes carrying a rendered process (the plugin's result) for
   # `treeBuilder`. Texts travel as environment variables and are written with the
