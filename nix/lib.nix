@@ -1,7 +1,10 @@
 # The helpers shared by the Nix functions of this directory, one topic per file of
 # ./lib, in the manner of nixpkgs' lib/. This file gathers what the other files use, so
-# that they import it alone; each file of ./lib documents its functions. The writer of a
-# process tree from the evaluator plugin's result is still here.
+# that they import it alone; each file of ./lib documents its functions.
+#
+# It also holds the writer of a process tree from the evaluator plugin's result, whose
+# paths a test (tests/integration/tree_layout.rs) reads here to check them against the
+# tree layout of src/tree/layout.rs.
 let
   inherit (builtins) attrNames filter genList length listToAttrs stringLength;
   attributes = import ./lib/attributes.nix;
@@ -32,13 +35,41 @@ rec {
   # What the derivations share: builder, system, render tool, store names, quoting.
   inherit (builders) builderFor systemFor renderPackageFor dropNulls storeName quote;
 
-  # Derivation attributes carrying a rendered process (the plugin's result) for
-  # `treeBuilder`. Texts travel as environment variables and are written with the
-  # shell's own printf (no process per file); a text too long for one environment
-  # entry is passed as a file instead. Either way its string context is kept. Names and
-  # links (paths and targets as two parallel lists) travel as space-separated lists
-  # (the renderer allows no whitespace in process, account or link names).
-  #   base: attributes shared by every process (system, builder, args, PATH)
+  # The derivation writing a process tree from the plugin's rendering.
+
+  /**
+    The derivation attributes that carry a rendered process (the plugin's result) to
+    `treeBuilder`.
+
+    Texts travel as environment variables and are written with the shell's own printf
+    (no process per file); a text too long for one environment entry (Linux allows
+    128 KiB) is passed as a file instead (`passAsFile`). Either way its string context
+    is kept. Names and links (their paths and targets as two parallel lists) travel as
+    space-separated lists: the renderer allows no whitespace in process, account or
+    link names. Run-time file claims, further files (the logrotate configuration) and
+    credential files are numbered in the sorted order of their names (`claim0`,
+    `file0`, `group0`, `user0`, ...), next to the list of those names.
+
+    # Inputs
+
+    `base`
+
+    : The attributes every process shares (system, builder, args, PATH).
+
+    `name`
+
+    : The derivation name.
+
+    `r`
+
+    : The rendering: `{ name; script; manifest; links; credentials ? ...; runtimeFiles ? ...; files ? ...; }`.
+
+    # Type
+
+    ```
+    treeAttrs :: AttrSet -> String -> AttrSet -> AttrSet
+    ```
+  */
   treeAttrs = base: name: r:
     let
       groups = r.credentials.groups or { };
@@ -81,10 +112,19 @@ rec {
     if asFile == [ ] then withCredentials
     else withCredentials // { passAsFile = asFile; };
 
-  # Builder shell code: `put VARIABLE DESTINATION` writes $VARIABLE (or the file
-  # $VARIABLEPath when the text was passed as a file) without starting a process;
-  # `put_each PREFIX DIRECTORY NAME...` puts $PREFIX0 in DIRECTORY/NAME for the first
-  # name, $PREFIX1 for the second, and so on (the texts `indexed` in `treeAttrs`).
+  /**
+    Builder shell code defining two functions that write texts of `treeAttrs` without
+    starting a process: `put VARIABLE DESTINATION` writes $VARIABLE, or copies the file
+    $VARIABLEPath when the text was passed as a file; `put_each PREFIX DIRECTORY
+    NAME...` puts $PREFIX0 in DIRECTORY/NAME for the first name, $PREFIX1 for the
+    second, and so on. It also turns off globbing (`set -f`).
+
+    # Type
+
+    ```
+    putFunction :: String
+    ```
+  */
   putFunction = ''
     set -f
     put() {
@@ -101,22 +141,47 @@ rec {
     }
   '';
 
-  # Builder shell code writing the credential files described by `treeAttrs` into
-  # existing dysnomia-support/{groups,users} directories.
+  /**
+    Builder shell code writing the credential files of `treeAttrs` into the groups and
+    users directories of dysnomia-support, which must exist.
+
+    # Type
+
+    ```
+    credentialsWrite :: String
+    ```
+  */
   credentialsWrite = ''
     put_each group "$out/dysnomia-support/groups" ''${groupNames:-}
     put_each user "$out/dysnomia-support/users" ''${userNames:-}
   '';
 
-  # Builder commands writing just the credential files (create-credentials.nix).
+  /**
+    The builder commands writing just the credential files of `treeAttrs`, creating
+    their directories (for ../create-credentials.nix).
+
+    # Type
+
+    ```
+    credentialsBuilder :: String
+    ```
+  */
   credentialsBuilder = putFunction + ''
     if [ -n "''${groupNames:-}" ]; then mkdir -p "$out/dysnomia-support/groups"; fi
     if [ -n "''${userNames:-}" ]; then mkdir -p "$out/dysnomia-support/users"; fi
   '' + credentialsWrite;
 
-  # The builder script writing a process tree from `treeAttrs`; one constant string
-  # for every process. It mirrors the render tool's `--out` layout and starts as few
-  # processes as it can (mkdir, chmod, one ln per link).
+  /**
+    The builder script writing a process tree from `treeAttrs`: one constant string for
+    every process. It mirrors the render tool's `--out` layout and starts as few
+    processes as it can (mkdir, chmod, one ln per link).
+
+    # Type
+
+    ```
+    treeBuilder :: String
+    ```
+  */
   treeBuilder = "set -e\n" + putFunction + ''
     d="$out/etc/rc.d"
     dirs="$d/init.d $out/share/nixproc-sysvinit/processes"
