@@ -24,7 +24,7 @@
 #
 # Accounts that would be privileged (uid or gid 0, membership of a group such as root,
 # sudo, wheel, adm, shadow, disk or docker: the list is PRIVILEGED_GROUPS in
-# src/spec.rs) are refused unless `allowPrivilegedCredentials = true` is passed too,
+# src/spec/attributes.rs) are refused unless `allowPrivilegedCredentials = true` is passed too,
 # like the process attribute of the same name.
 #
 # A process made by createSystemVInitScript does not need this function: its

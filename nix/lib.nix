@@ -12,7 +12,7 @@ let
 in
 {
   # The renderer's lists of attribute names, keys and privileged groups (a test checks
-  # them against src/spec.rs).
+  # them against src/spec/).
   inherit (rendererLists) knownAttributes credentialKinds groupKeys userKeys
     readinessKeys instructionKeys privilegedGroups respawnKeys logRotateKeys limitNames;
 

@@ -110,3 +110,23 @@ _initfn_service_members() { # SERVICE UID
         _initfn_runs_as "$pid" "$2" && _initfn_alive "$pid" && _initfn_members+=("$pid")
     done
 }
+
+# The processes of a service: PROGRAM from PIDFILE, else (with SERVICE) the live
+# processes of the service, whatever its PID file says. Status, start and readiness
+# look a service up this way.
+# Sets: _initfn_found, _initfn_pidfile_used (the caller's).
+# Returns: as _initfn_lookup; 0 also when the service has live processes.
+_initfn_service_lookup() { # PIDFILE SERVICE PROGRAM UID
+    local rc
+    _initfn_lookup "$1" "$3" "$4"
+    rc=$?
+    if [ "$rc" -ne 0 ] && [ "$rc" -ne 4 ] && [ -n "$2" ]; then
+        local -a _initfn_members=()
+        _initfn_service_members "$2" "$4"
+        if [ "${#_initfn_members[@]}" -gt 0 ]; then
+            _initfn_found=("${_initfn_members[@]}")
+            return 0
+        fi
+    fi
+    return "$rc"
+}

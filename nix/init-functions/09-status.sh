@@ -19,25 +19,6 @@ _initfn_parse_p() { # ARGS...
     _initfn_expect_uid "$user" 2>/dev/null || return 3
 }
 
-# The lookup of the status functions: PROGRAM from PIDFILE, else (with SERVICE) the
-# live processes of the service, whatever its PID file says.
-# Sets: _initfn_found, _initfn_pidfile_used (the caller's).
-# Returns: as _initfn_lookup; 0 also when the service has live processes.
-_initfn_status_lookup() { # PIDFILE SERVICE PROGRAM UID
-    local rc
-    _initfn_lookup "$1" "$3" "$4"
-    rc=$?
-    if [ "$rc" -ne 0 ] && [ "$rc" -ne 4 ] && [ -n "$2" ]; then
-        local -a _initfn_members=()
-        _initfn_service_members "$2" "$4"
-        if [ "${#_initfn_members[@]}" -gt 0 ]; then
-            _initfn_found=("${_initfn_members[@]}")
-            return 0
-        fi
-    fi
-    return "$rc"
-}
-
 # Reads the state file nixproc-sysvinit-supervise keeps next to its PID file
 # (PIDFILE without .pid, then .state), when it is as trustworthy as a PID file of uid
 # UID; never evaluated, read line by line.
@@ -74,7 +55,7 @@ pidofproc() { # [-p PIDFILE] [-u USER] PROGRAM
         _initfn_err "usage: pidofproc [-p PIDFILE] [-u USER] [-s SERVICE] PROGRAM"
         return 4
     fi
-    _initfn_status_lookup "$_initfn_opt_pidfile" "$_initfn_opt_service" "$1" "$_initfn_uid"
+    _initfn_service_lookup "$_initfn_opt_pidfile" "$_initfn_opt_service" "$1" "$_initfn_uid"
     rc=$?
     [ "$rc" -eq 0 ] && printf '%s\n' "${_initfn_found[*]}"
     return "$rc"
@@ -111,7 +92,7 @@ statusproc() { # [-p PIDFILE] [-u USER] [-s SERVICE] PROGRAM
         printf '%s is not running (its user does not exist)\n' "$name"
         return 3
     fi
-    _initfn_status_lookup "$_initfn_opt_pidfile" "$_initfn_opt_service" "$1" "$_initfn_uid"
+    _initfn_service_lookup "$_initfn_opt_pidfile" "$_initfn_opt_service" "$1" "$_initfn_uid"
     rc=$?
     case $rc in
     0)

@@ -60,7 +60,7 @@ _initfn_start_steps() {
     local -a _initfn_found=() before=()
     local _initfn_pidfile_used='' _initfn_uid
     _initfn_expect_uid "$user" || return 2
-    _initfn_start_lookup
+    _initfn_service_lookup "$pidfile" "$service" "$target" "$_initfn_uid"
     rc=$?
     if [ "$rc" -eq 0 ] && [ "$force" -eq 0 ]; then
         return 0
@@ -76,24 +76,6 @@ _initfn_start_steps() {
     _initfn_start_wait && return 0
     _initfn_start_cleanup
     return 1
-}
-
-# The start's lookup: target (as USER's), else (with a service) the service's processes.
-# Sets: _initfn_found, _initfn_pidfile_used (the caller's).
-# Returns: as _initfn_lookup; 0 also when the service has live processes.
-_initfn_start_lookup() {
-    local rc
-    _initfn_lookup "$pidfile" "$target" "$_initfn_uid"
-    rc=$?
-    if [ "$rc" -ne 0 ] && [ "$rc" -ne 4 ] && [ -n "$service" ]; then
-        local -a _initfn_members=()
-        _initfn_service_members "$service" "$_initfn_uid"
-        if [ "${#_initfn_members[@]}" -gt 0 ]; then
-            _initfn_found=("${_initfn_members[@]}")
-            return 0
-        fi
-    fi
-    return "$rc"
 }
 
 # Makes the service's cgroup and sets its limits, builds the command (the command hook)

@@ -58,7 +58,7 @@ _initfn_ready_alive() {
     local -a _initfn_found=() _initfn_pids=()
     local _initfn_pidfile_used='' pid
     if [ -n "$program" ]; then
-        _initfn_status_lookup "$pidfile" "$service" "$program" "$_initfn_uid" && return 0
+        _initfn_service_lookup "$pidfile" "$service" "$program" "$_initfn_uid" && return 0
     elif [ -e "$pidfile" ] && _initfn_pidfile_trusted "$pidfile" "$_initfn_uid"; then
         _initfn_read_pids "$pidfile"
         for pid in "${_initfn_pids[@]}"; do

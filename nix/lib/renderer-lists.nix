@@ -1,6 +1,6 @@
 # The renderer's lists of names that the checks at evaluation time need: the attributes
 # of a process description, the keys of its nested attribute sets and the privileged
-# groups. They copy lists of src/spec.rs, and a test checks that both agree: change them
+# groups. They copy lists of src/spec/, and a test checks that both agree: change them
 # together.
 {
   /**

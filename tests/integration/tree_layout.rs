@@ -1,4 +1,4 @@
-//! The Nix side writes and reads process trees too (`nix/lib.nix` writes a tree from a
+//! The Nix side writes and reads process trees too (`nix/lib/tree.nix` writes a tree from a
 //! rendering, `nix/build-profile.nix` merges trees); it cannot share the Rust constants
 //! of `tree::layout`, so this test checks that it spells the same paths.
 
@@ -30,7 +30,7 @@ fn assert_spells(file: &str, needles: &[String]) {
 #[test]
 fn the_nix_tree_writers_use_the_layout() {
     assert_spells(
-        "lib.nix",
+        "lib/tree.nix",
         &[
             format!("d=\"$out/{RC_DIR}\""),
             format!("\"$d/{INIT_D}/$processName\""),
@@ -83,7 +83,11 @@ fn every_tree_path_the_nix_files_spell_is_in_the_layout() {
     files.extend(dirs.iter().cloned());
     let roots = [RC_DIR, CREDENTIALS_DIR, SHARE_DIR];
     let mut seen = 0;
-    for entry in fs::read_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("nix")).unwrap() {
+    let nix = Path::new(env!("CARGO_MANIFEST_DIR")).join("nix");
+    let entries = fs::read_dir(&nix)
+        .unwrap()
+        .chain(fs::read_dir(nix.join("lib")).unwrap());
+    for entry in entries {
         let path = entry.unwrap().path();
         let Ok(text) = fs::read_to_string(&path) else {
             continue;
