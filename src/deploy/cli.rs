@@ -393,10 +393,9 @@ pub fn env_flag(var: &str) -> Result<bool> {
     if text.trim().is_empty() {
         return Ok(false);
     }
-    parse_bool(&text).ok_or_else(|| {
-        DeployError::Other(format!(
-            "environment variable {var}={text:?} is not a boolean: use 1, 0, true, false, yes or no"
-        ))
+    parse_bool(&text).ok_or_else(|| DeployError::NotABoolean {
+        var: var.to_string(),
+        value: text.into_owned(),
     })
 }
 

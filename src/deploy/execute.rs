@@ -87,42 +87,87 @@ pub struct Options {
 /// step it reports is cancelled before its script runs (it then counts as neither
 /// launched nor failed).
 pub fn run(steps: &[Step], opts: &Options, on_event: &mut dyn FnMut(&Event) -> bool) -> Outcome {
-    let jobs = opts.jobs.max(1);
-    let mut schedule = Schedule::new(steps);
-    let mut outcome = Outcome::default();
-    let mut running = 0usize;
-    let mut failed = false;
-    let mut aborted = false;
+    let mut phase = PhaseRun::new(steps, opts);
     let (tx, rx) = mpsc::channel::<Done>();
     if let Some(dir) = &opts.log_dir {
         let _ = std::fs::create_dir_all(dir);
     }
 
     loop {
-        while running < jobs && !aborted && !(failed && opts.stop_on_failure) {
-            let Some(i) = schedule.next() else { break };
-            if launch(steps, i, opts, &tx, on_event) {
-                outcome.launched.push(steps[i].name.clone());
-                running += 1;
-            } else {
-                aborted = true;
-            }
-        }
-        if running == 0 {
+        phase.launch_ready(&tx, on_event);
+        if phase.running == 0 {
             break;
         }
         let done = match rx.recv_timeout(Duration::from_millis(250)) {
             Ok(done) => done,
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                aborted |= !on_event(&Event::Tick);
+                phase.aborted |= !on_event(&Event::Tick);
                 continue;
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => break,
         };
-        running -= 1;
+        phase.finished(done, on_event);
+    }
+    phase.outcome
+}
+
+/// A phase under way (see [`run`]): its steps, what became of them so far, and
+/// whether more may be launched.
+struct PhaseRun<'a> {
+    /// The phase's steps.
+    steps: &'a [Step],
+    /// How to run them.
+    opts: &'a Options,
+    /// Which steps may run next.
+    schedule: Schedule<'a>,
+    /// What happened to the steps so far.
+    outcome: Outcome,
+    /// How many scripts are running now.
+    running: usize,
+    /// Whether a step failed.
+    failed: bool,
+    /// Whether `on_event` said to launch nothing more.
+    aborted: bool,
+}
+
+impl<'a> PhaseRun<'a> {
+    /// A phase of `steps` with nothing launched yet.
+    fn new(steps: &'a [Step], opts: &'a Options) -> PhaseRun<'a> {
+        PhaseRun {
+            steps,
+            opts,
+            schedule: Schedule::new(steps),
+            outcome: Outcome::default(),
+            running: 0,
+            failed: false,
+            aborted: false,
+        }
+    }
+
+    /// Launches ready steps while fewer than `jobs` scripts run, unless the phase was
+    /// aborted or stops after the failure it had.
+    fn launch_ready(&mut self, tx: &mpsc::Sender<Done>, on_event: &mut dyn FnMut(&Event) -> bool) {
+        let jobs = self.opts.jobs.max(1);
+        while self.running < jobs && !self.aborted && !(self.failed && self.opts.stop_on_failure) {
+            let Some(i) = self.schedule.next() else { break };
+            if launch(self.steps, i, self.opts, tx, on_event) {
+                self.outcome.launched.push(self.steps[i].name.clone());
+                self.running += 1;
+            } else {
+                self.aborted = true;
+            }
+        }
+    }
+
+    /// Records a finished script: reports it to `on_event`, counts it as succeeded or
+    /// failed (with the tail of its output) and, unless it failed in a phase that stops
+    /// on failure, lets the steps after it run.
+    fn finished(&mut self, done: Done, on_event: &mut dyn FnMut(&Event) -> bool) {
+        self.running -= 1;
+        let steps = self.steps;
         let step = &steps[done.index];
-        let log = log_path(opts.log_dir.as_deref(), step);
-        aborted |= !on_event(&Event::Finished {
+        let log = log_path(self.opts.log_dir.as_deref(), step);
+        self.aborted |= !on_event(&Event::Finished {
             step,
             ok: done.ok,
             status: done.status.clone(),
@@ -130,18 +175,17 @@ pub fn run(steps: &[Step], opts: &Options, on_event: &mut dyn FnMut(&Event) -> b
             log: log.clone(),
         });
         if done.ok {
-            outcome.succeeded.push(step.name.clone());
+            self.outcome.succeeded.push(step.name.clone());
         } else {
-            failed = true;
-            outcome
+            self.failed = true;
+            self.outcome
                 .failed
                 .push((step.name.clone(), failure_detail(done.status, &log)));
         }
-        if done.ok || !opts.stop_on_failure {
-            schedule.finished(&step.name);
+        if done.ok || !self.opts.stop_on_failure {
+            self.schedule.finished(&step.name);
         }
     }
-    outcome
 }
 
 /// A finished script, as its waiting thread reports it.

@@ -200,9 +200,44 @@ pub enum DeployError {
     /// The secrets of a profile could not be gathered or placed.
     #[error(transparent)]
     Secret(#[from] secrets::SecretError),
-    /// Any other failure with a message.
-    #[error("{0}")]
-    Other(String),
+    /// The evaluator plugin named on the command line cannot render in the Nix at hand.
+    #[error("{0} (give --plugin none to render at build time)")]
+    NamedPluginUnusable(model::PluginUnusable),
+    /// `build-profile.nix` is in none of the places the tools look for it.
+    #[error("cannot find build-profile.nix; set NIXPROC_NIX_DIR to the directory holding it")]
+    BuilderNotFound,
+    /// A file of the tools' Nix code is missing next to `build-profile.nix`: that
+    /// directory belongs to an older version.
+    #[error(
+        "{} does not exist: the directory of build-profile.nix is older than this tool \
+         (set NIXPROC_NIX_DIR to this version's nix directory)",
+        path.display()
+    )]
+    OutdatedNixDir {
+        /// The missing file.
+        path: PathBuf,
+    },
+    /// Ids were to be assigned for a flake model, which only a model file can have.
+    #[error(
+        "assigning ids for the flake model {reference}#{name}: only a processes model file \
+         can be given (the model reads ids.nix from its own directory)"
+    )]
+    IdsForFlake {
+        /// The flake reference.
+        reference: String,
+        /// The name of its `processes` attribute.
+        name: String,
+    },
+    /// A boolean environment variable has a value that is no boolean.
+    #[error(
+        "environment variable {var}={value:?} is not a boolean: use 1, 0, true, false, yes or no"
+    )]
+    NotABoolean {
+        /// The variable.
+        var: String,
+        /// Its value.
+        value: String,
+    },
 }
 
 /// The message of [`DeployError::Operand`].

@@ -261,9 +261,7 @@ pub fn usable_plugin(plugin: &Plugin) -> Result<Option<PathBuf>> {
         Plugin::None => Ok(None),
         Plugin::Named(path) => match probe_plugin(path) {
             Ok(()) => Ok(Some(path.clone())),
-            Err(e) => Err(DeployError::Other(format!(
-                "{e} (give --plugin none to render at build time)"
-            ))),
+            Err(e) => Err(DeployError::NamedPluginUnusable(e)),
         },
         Plugin::Found(path) => match probe_plugin(path) {
             Ok(()) => Ok(Some(path.clone())),
@@ -342,12 +340,7 @@ pub fn find_builder() -> Result<PathBuf> {
         .iter()
         .map(|d| d.join("build-profile.nix"))
         .find(|f| f.is_file())
-        .ok_or_else(|| {
-            DeployError::Other(
-                "cannot find build-profile.nix; set NIXPROC_NIX_DIR to the directory holding it"
-                    .into(),
-            )
-        })
+        .ok_or(DeployError::BuilderNotFound)
 }
 
 /// The Nix option enabling flakes for the commands evaluating a flake model.

@@ -121,7 +121,6 @@ impl Script {
 /// script, as when a person runs it.
 pub fn spawn_script(script: &Path, action: &str, log: &Path) -> Result<(Script, Gate), String> {
     use std::ffi::CString;
-    use std::os::fd::AsRawFd;
     use std::os::unix::ffi::OsStrExt;
 
     let cannot_run = |e: &dyn std::fmt::Display| format!("cannot run {}: {e}", script.display());
@@ -132,36 +131,53 @@ pub fn spawn_script(script: &Path, action: &str, log: &Path) -> Result<(Script, 
     if unsafe { libc::access(program.as_ptr(), libc::X_OK) } != 0 {
         return Err(cannot_run(&std::io::Error::last_os_error()));
     }
-    let out = if log == Path::new("/dev/null") {
-        File::options().write(true).open(log)
-    } else {
-        File::create(log)
-    }
-    .map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+    let out = open_log(log)?;
     let null = dev_null()?;
     let (gate_read, gate_write) = cloexec_pipe()?;
     let (report_read, report_write) = cloexec_pipe()?;
     let stack = ChildStack::new().map_err(|e| cannot_run(&e))?;
-    let mut child = Box::new(ChildArgs {
-        argv: [std::ptr::null(); 3],
-        null: null.as_raw_fd(),
-        out: out.as_raw_fd(),
-        gate: gate_read.as_raw_fd(),
-        gate_write: gate_write.as_raw_fd(),
-        _program: program,
-        _action: action,
-    });
-    child.argv = [
-        child._program.as_ptr(),
-        child._action.as_ptr(),
-        std::ptr::null(),
-    ];
-    let arg: *mut ChildArgs = &mut *child;
+    let mut child = ChildArgs::new(program, action, null, &out, &gate_read, &gate_write);
+    // SAFETY: `child` and `stack` are moved into the Gate below, which keeps them alive
+    // until the child has exec'd or exited (see Gate's drop).
+    let pid = unsafe { clone_gated(&stack, &mut child) }.map_err(|e| cannot_run(&e))?;
+    // The tool's copies of the child's descriptors close here; the child has its own.
+    drop((gate_read, out, report_write));
+    let gate = Gate {
+        pipe: Some(gate_write),
+        exec_report: report_read,
+        _child: child,
+        _stack: stack,
+    };
+    Ok((Script { pid }, gate))
+}
+
+/// The file a script's output goes to: `log` created (truncated), or `/dev/null`
+/// opened for writing.
+fn open_log(log: &Path) -> Result<File, String> {
+    if log == Path::new("/dev/null") {
+        File::options().write(true).open(log)
+    } else {
+        File::create(log)
+    }
+    .map_err(|e| format!("cannot create {}: {e}", log.display()))
+}
+
+/// Makes the gated child: `clone(CLONE_VM)` running [`gated_exec`] on `stack` with
+/// `child` as its argument. Returns its pid, or the error of `clone`.
+///
+/// Every signal is blocked in this thread around the clone, so the child starts with
+/// no handler of the tool able to run before it resets them.
+///
+/// # Safety
+///
+/// `child` and `stack` must stay alive, and `child` unchanged, until the child has
+/// exec'd or exited (a [`Gate`] holding them guarantees it).
+unsafe fn clone_gated(stack: &ChildStack, child: &mut ChildArgs) -> std::io::Result<libc::pid_t> {
+    let arg: *mut ChildArgs = child;
     // SAFETY: the child runs `gated_exec` on its own stack and reads only `child`, both
-    // kept alive by the Gate until the child has exec'd or exited (see Gate's drop).
-    // Every signal is blocked in this thread around the clone, so the child starts with
-    // no handler of the tool able to run before it resets them.
-    let pid = unsafe {
+    // kept alive by the caller until the child has exec'd or exited. The signal masks
+    // are plain values on this thread's stack.
+    unsafe {
         let mut all: libc::sigset_t = std::mem::zeroed();
         let mut old: libc::sigset_t = std::mem::zeroed();
         libc::sigfillset(&mut all);
@@ -175,19 +191,10 @@ pub fn spawn_script(script: &Path, action: &str, log: &Path) -> Result<(Script, 
         let error = std::io::Error::last_os_error();
         libc::pthread_sigmask(libc::SIG_SETMASK, &old, std::ptr::null_mut());
         if pid < 0 {
-            return Err(cannot_run(&error));
+            return Err(error);
         }
-        pid
-    };
-    // The tool's copies of the child's descriptors close here; the child has its own.
-    drop((gate_read, out, report_write));
-    let gate = Gate {
-        pipe: Some(gate_write),
-        exec_report: report_read,
-        _child: child,
-        _stack: stack,
-    };
-    Ok((Script { pid }, gate))
+        Ok(pid)
+    }
 }
 
 /// A pipe whose two ends are close-on-exec: (read, write).
@@ -286,6 +293,39 @@ struct ChildArgs {
     /// The storage `argv` points into.
     _program: std::ffi::CString,
     _action: std::ffi::CString,
+}
+
+impl ChildArgs {
+    /// The arguments of a child that execs `program action` with standard input from
+    /// `null`, its output going to `out`, and the gate's two ends: boxed, so that `argv`
+    /// can point into the strings the box holds. It holds the descriptors, not the
+    /// files: those must stay open until the child is made.
+    fn new(
+        program: std::ffi::CString,
+        action: std::ffi::CString,
+        null: &File,
+        out: &File,
+        gate_read: &File,
+        gate_write: &File,
+    ) -> Box<ChildArgs> {
+        use std::os::fd::AsRawFd;
+
+        let mut child = Box::new(ChildArgs {
+            argv: [std::ptr::null(); 3],
+            null: null.as_raw_fd(),
+            out: out.as_raw_fd(),
+            gate: gate_read.as_raw_fd(),
+            gate_write: gate_write.as_raw_fd(),
+            _program: program,
+            _action: action,
+        });
+        child.argv = [
+            child._program.as_ptr(),
+            child._action.as_ptr(),
+            std::ptr::null(),
+        ];
+        child
+    }
 }
 
 /// The child's side of [`spawn_script`]: its own process group, standard descriptors,

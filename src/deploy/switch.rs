@@ -227,18 +227,8 @@ pub fn switch(
         plan,
         secrets: wanted,
     } = planned(settings, old, new)?;
-    let journal = Journal::create(
-        &settings.state_dir,
-        &Record::Begin {
-            pid: std::process::id(),
-            profile: settings.profile.clone(),
-            old: old_profile.root.clone(),
-            new: Some(new.to_path_buf()),
-            runlevel: settings.runlevel,
-            commit: commit.clone(),
-            plan: plan.clone(),
-        },
-    )?;
+    let begin = begin_record(settings, &old_profile, new, &commit, &plan);
+    let journal = Journal::create(&settings.state_dir, &begin)?;
     let mut run = Run::new(settings, journal);
     let mut summary = Summary {
         plan: plan.clone(),
@@ -255,34 +245,11 @@ pub fn switch(
         }
     };
 
-    let stops = run.phase(Stage::Stops, &plan.stops);
-    // The secrets go in place once their processes stopped, before any start.
-    let placed = match run.journal.broken() {
-        None => secrets::place(&wanted).map_err(|e| e.to_string()),
-        Some(_) => Ok(secrets::Placed::default()),
-    };
-    let starts = match &placed {
-        Ok(_) if run.journal.broken().is_none() => run.phase(Stage::Starts, &plan.starts),
-        _ => Outcome::default(),
-    };
-    summary.failed_stops = stops.failed;
-    // A broken journal, secrets not placed or a failed start are undone; else the
-    // profile moves (the move journalled first), and a move that fails is undone too.
-    let failure = match &placed {
-        Err(why) => Some(format!("the secrets could not be placed: {why}")),
-        Ok(_) => run.forward_failure(&starts).or_else(|| run.commit(&commit)),
-    };
-    if let Some(reason) = failure {
-        if let Ok(placed) = placed {
-            placed.restore().iter().for_each(|w| run.settings.note(w));
-        }
-        let launched = Launched {
-            starts: starts.launched,
-            stops: stops.launched,
-        };
-        let failed = run.undo(&plan, &launched, &reason, || Ok(old_profile))?;
-        return Err(DeployError::RolledBack { reason, failed });
+    let forward = run.forward(&plan, &wanted);
+    if let Some(reason) = run.forward_failure_or_commit(&forward, &commit) {
+        return Err(run.undo_forward(&plan, forward, reason, old_profile));
     }
+    summary.failed_stops = forward.stops.failed;
 
     // The profile has moved: the switch is committed even if the journal cannot say so
     // (recovery sees where the link points).
@@ -293,6 +260,37 @@ pub fn switch(
     summary.removed = settings.prune_accounts(&new_profile);
     run.journal.finish(journal::SwitchEnd::Committed)?;
     Ok(summary)
+}
+
+/// The first journal record of a switch of the settings' profile from `old` to the
+/// profile directory `new`, carrying out `plan` and moving the profile with `commit`.
+fn begin_record(
+    settings: &Settings,
+    old: &Profile,
+    new: &Path,
+    commit: &Commit,
+    plan: &Plan,
+) -> Record {
+    Record::Begin {
+        pid: std::process::id(),
+        profile: settings.profile.clone(),
+        old: old.root.clone(),
+        new: Some(new.to_path_buf()),
+        runlevel: settings.runlevel,
+        commit: commit.clone(),
+        plan: plan.clone(),
+    }
+}
+
+/// What the forward phases of a switch did (see [`Run::forward`]).
+struct Forward {
+    /// The stops' outcome.
+    stops: Outcome,
+    /// The secrets placed (with what they replaced), or why they could not be.
+    placed: std::result::Result<secrets::Placed, String>,
+    /// The starts' outcome: nothing launched when the secrets could not be placed or
+    /// the journal broke.
+    starts: Outcome,
 }
 
 /// The reason of a rollback caused by a journal write that failed with `why`.
@@ -481,6 +479,61 @@ impl<'a> Run<'a> {
         let _ = journal.sync();
         progress.finish();
         outcome
+    }
+
+    /// Runs the forward phases of `plan`: the stops; then, unless the journal broke, the
+    /// secrets `wanted` go in place (once their processes stopped, before any start);
+    /// then, unless the journal broke or the secrets could not be placed, the starts.
+    fn forward(&mut self, plan: &Plan, wanted: &[secrets::Wanted]) -> Forward {
+        let stops = self.phase(Stage::Stops, &plan.stops);
+        let placed = match self.journal.broken() {
+            None => secrets::place(wanted).map_err(|e| e.to_string()),
+            Some(_) => Ok(secrets::Placed::default()),
+        };
+        let starts = match &placed {
+            Ok(_) if self.journal.broken().is_none() => self.phase(Stage::Starts, &plan.starts),
+            _ => Outcome::default(),
+        };
+        Forward {
+            stops,
+            placed,
+            starts,
+        }
+    }
+
+    /// Why `forward` calls for a rollback: secrets not placed, a broken journal or a
+    /// failed start (see [`Run::forward_failure`]). Without any, the profile moves as
+    /// `commit` says (the move journalled first), and a move that fails is the reason.
+    fn forward_failure_or_commit(&mut self, forward: &Forward, commit: &Commit) -> Option<String> {
+        match &forward.placed {
+            Err(why) => Some(format!("the secrets could not be placed: {why}")),
+            Ok(_) => self
+                .forward_failure(&forward.starts)
+                .or_else(|| self.commit(commit)),
+        }
+    }
+
+    /// Undoes a switch whose forward phases failed for `reason`: puts back what the
+    /// placed secrets replaced, rolls back the steps `forward` launched (see
+    /// [`Run::undo`]) and returns the error that says so.
+    fn undo_forward(
+        self,
+        plan: &Plan,
+        forward: Forward,
+        reason: String,
+        old_profile: Profile,
+    ) -> DeployError {
+        if let Ok(placed) = forward.placed {
+            placed.restore().iter().for_each(|w| self.settings.note(w));
+        }
+        let launched = Launched {
+            starts: forward.starts.launched,
+            stops: forward.stops.launched,
+        };
+        match self.undo(plan, &launched, &reason, || Ok(old_profile)) {
+            Ok(failed) => DeployError::RolledBack { reason, failed },
+            Err(e) => e,
+        }
     }
 
     /// Why the forward phases call for a rollback, given the starts' outcome: a journal

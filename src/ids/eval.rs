@@ -56,12 +56,7 @@ pub fn requirements(
     let file = model_file(model)?;
     let nix = model::find_builder()?.with_file_name(REQUIREMENTS_NIX);
     if !nix.is_file() {
-        return Err(DeployError::Other(format!(
-            "{} does not exist: the directory of build-profile.nix is older than this tool \
-             (set NIXPROC_NIX_DIR to this version's nix directory)",
-            nix.display()
-        ))
-        .into());
+        return Err(DeployError::OutdatedNixDir { path: nix }.into());
     }
     let mut cmd = nix_command("nix-instantiate", &params.nix_options);
     cmd.args(["--eval", "--strict", "--json"])
@@ -165,10 +160,10 @@ fn model_file(model: &ModelSource) -> Result<PathBuf> {
         ModelSource::File(path) => {
             std::fs::canonicalize(path).map_err(|e| DeployError::io("resolving", path, e).into())
         }
-        ModelSource::Flake { reference, name } => Err(DeployError::Other(format!(
-            "assigning ids for the flake model {reference}#{name}: only a processes model file \
-             can be given (the model reads ids.nix from its own directory)"
-        ))
+        ModelSource::Flake { reference, name } => Err(DeployError::IdsForFlake {
+            reference: reference.clone(),
+            name: name.clone(),
+        }
         .into()),
     }
 }

@@ -17,20 +17,6 @@ pub fn build(
     paths: RuntimePaths,
     activities: Vec<String>,
 ) -> Manifest {
-    let readiness = spec.readiness.as_ref().map(|r| match &r.check {
-        ReadinessCheck::Tcp { host, port } => ManifestReadiness {
-            tcp_port: Some(*port),
-            tcp_host: Some(host.clone()),
-            command: None,
-            timeout: r.timeout,
-        },
-        ReadinessCheck::Command(cmd) => ManifestReadiness {
-            tcp_port: None,
-            tcp_host: None,
-            command: Some(cmd.clone()),
-            timeout: r.timeout,
-        },
-    });
     let rotation = paths
         .log_file
         .as_ref()
@@ -54,20 +40,43 @@ pub fn build(
             .unwrap_or_default(),
         user: spec.user.clone(),
         activities,
-        readiness,
+        readiness: readiness(spec),
         process_is_daemon: spec.process_is_daemon,
         process: spec.process.clone(),
         service: spec.process.as_ref().map(|_| service_id(spec)),
-        respawn: spec.respawn.map(|r| ManifestRespawn {
-            delay_ms: r.delay_ms,
-            attempts: r.attempts,
-            window_ms: r.window_ms,
-            settle_ms: r.settle_ms,
-        }),
+        respawn: respawn(spec),
         log_rotate: rotation,
         limits: limit_texts(&spec.limits),
         secrets: secrets(spec),
     }
+}
+
+/// How a start of `spec` waits for readiness, as the manifest says it.
+fn readiness(spec: &ProcessSpec) -> Option<ManifestReadiness> {
+    spec.readiness.as_ref().map(|r| match &r.check {
+        ReadinessCheck::Tcp { host, port } => ManifestReadiness {
+            tcp_port: Some(*port),
+            tcp_host: Some(host.clone()),
+            command: None,
+            timeout: r.timeout,
+        },
+        ReadinessCheck::Command(cmd) => ManifestReadiness {
+            tcp_port: None,
+            tcp_host: None,
+            command: Some(cmd.clone()),
+            timeout: r.timeout,
+        },
+    })
+}
+
+/// How the supervisor restarts `spec`, as the manifest says it.
+fn respawn(spec: &ProcessSpec) -> Option<ManifestRespawn> {
+    spec.respawn.map(|r| ManifestRespawn {
+        delay_ms: r.delay_ms,
+        attempts: r.attempts,
+        window_ms: r.window_ms,
+        settle_ms: r.settle_ms,
+    })
 }
 
 /// The secrets of `spec` with the paths they are placed at; the owner is the process's

@@ -117,6 +117,22 @@ fn write_shared(path: &Path, text: &str) -> io::Result<()> {
 /// link paths that could point outside `out` are refused, so hand-made renderings are
 /// safe to write too.
 pub fn write_tree(rendered: &Rendered, out: &Path) -> io::Result<()> {
+    check_tree_paths(rendered)?;
+    write_script(rendered, out)?;
+    write_credentials(rendered, out)?;
+    write_files(rendered, out)?;
+    claim_runtime_files(rendered, out)?;
+    let manifest = out.join(tree::layout::manifest_path(&rendered.name));
+    if let Some(dir) = manifest.parent() {
+        fs::create_dir_all(dir)?;
+    }
+    fs::write(manifest, &rendered.manifest)
+}
+
+/// Refuses a rendering whose process name, account names, link paths or file paths
+/// could point outside its tree: absolute, empty, or with an empty, `.` or `..`
+/// component (and a name or an account name with a `/` at all).
+fn check_tree_paths(rendered: &Rendered) -> io::Result<()> {
     let unsafe_path = |p: &str| {
         p.is_empty()
             || p.starts_with('/')
@@ -143,6 +159,11 @@ pub fn write_tree(rendered: &Rendered, out: &Path) -> io::Result<()> {
             ),
         ));
     }
+    Ok(())
+}
+
+/// Writes the init.d script of `rendered` (executable) and its runlevel links.
+fn write_script(rendered: &Rendered, out: &Path) -> io::Result<()> {
     let rc = out.join(tree::layout::RC_DIR);
     let init_d = rc.join(tree::layout::INIT_D);
     fs::create_dir_all(&init_d)?;
@@ -156,6 +177,11 @@ pub fn write_tree(rendered: &Rendered, out: &Path) -> io::Result<()> {
         }
         symlink(&link.target, &path)?;
     }
+    Ok(())
+}
+
+/// Writes the group and user files of `rendered`, which other trees may share.
+fn write_credentials(rendered: &Rendered, out: &Path) -> io::Result<()> {
     for (kind, files) in [
         (tree::layout::GROUPS, &rendered.credentials.groups),
         (tree::layout::USERS, &rendered.credentials.users),
@@ -169,13 +195,7 @@ pub fn write_tree(rendered: &Rendered, out: &Path) -> io::Result<()> {
             write_shared(&dir.join(name), text)?;
         }
     }
-    write_files(rendered, out)?;
-    claim_runtime_files(rendered, out)?;
-    let manifest = out.join(tree::layout::manifest_path(&rendered.name));
-    if let Some(dir) = manifest.parent() {
-        fs::create_dir_all(dir)?;
-    }
-    fs::write(manifest, &rendered.manifest)
+    Ok(())
 }
 
 /// Writes the further files of `rendered` (their paths checked already).

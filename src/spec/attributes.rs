@@ -87,34 +87,61 @@ pub fn privileged_credential(
     fields: &BTreeMap<String, String>,
     group_name: &dyn Fn(&str) -> Option<String>,
 ) -> Option<(Option<&'static str>, String)> {
-    let is_zero = |v: &str| v.trim().parse::<u64>() == Ok(0);
-    let privileged_group = |g: &str| -> Option<String> {
-        let g = g.trim();
-        if is_zero(g) {
-            return Some("root".into());
-        }
-        let resolved = if g.chars().all(|c| c.is_ascii_digit()) {
-            group_name(g)?
-        } else {
-            g.to_string()
-        };
-        PRIVILEGED_GROUPS
-            .contains(&resolved.as_str())
-            .then_some(resolved)
-    };
     if kind == "groups" {
-        if fields.get("gid").is_some_and(|g| is_zero(g)) {
-            return Some((
-                Some("gid"),
-                format!("gives group '{name}' gid 0 (root's group)"),
-            ));
-        }
-        if PRIVILEGED_GROUPS.contains(&name) {
-            return Some((None, format!("creates the privileged group '{name}'")));
-        }
-        return None;
+        privileged_group_entry(name, fields)
+    } else {
+        privileged_user_entry(name, fields, group_name)
     }
-    if fields.get("uid").is_some_and(|u| is_zero(u)) {
+}
+
+/// Whether a uid or gid text is 0 (surrounding blanks ignored).
+fn is_root_id(id: &str) -> bool {
+    id.trim().parse::<u64>() == Ok(0)
+}
+
+/// The privileged group a user entry's group reference `group` names, if it names one:
+/// `root` for gid 0, else the group's name (a numeric gid resolved by `group_name`, and
+/// not privileged when it cannot be resolved) when it is in [`PRIVILEGED_GROUPS`].
+fn privileged_group(group: &str, group_name: &dyn Fn(&str) -> Option<String>) -> Option<String> {
+    let group = group.trim();
+    if is_root_id(group) {
+        return Some("root".into());
+    }
+    let resolved = if group.chars().all(|c| c.is_ascii_digit()) {
+        group_name(group)?
+    } else {
+        group.to_string()
+    };
+    PRIVILEGED_GROUPS
+        .contains(&resolved.as_str())
+        .then_some(resolved)
+}
+
+/// [`privileged_credential`] of the group entry `name`: gid 0, or a privileged name.
+fn privileged_group_entry(
+    name: &str,
+    fields: &BTreeMap<String, String>,
+) -> Option<(Option<&'static str>, String)> {
+    if fields.get("gid").is_some_and(|g| is_root_id(g)) {
+        return Some((
+            Some("gid"),
+            format!("gives group '{name}' gid 0 (root's group)"),
+        ));
+    }
+    if PRIVILEGED_GROUPS.contains(&name) {
+        return Some((None, format!("creates the privileged group '{name}'")));
+    }
+    None
+}
+
+/// [`privileged_credential`] of the user entry `name`: uid 0, an own group of a
+/// privileged name, or a privileged primary or extra group.
+fn privileged_user_entry(
+    name: &str,
+    fields: &BTreeMap<String, String>,
+    group_name: &dyn Fn(&str) -> Option<String>,
+) -> Option<(Option<&'static str>, String)> {
+    if fields.get("uid").is_some_and(|u| is_root_id(u)) {
         return Some((Some("uid"), format!("gives user '{name}' uid 0 (root)")));
     }
     if !fields.contains_key("group") && PRIVILEGED_GROUPS.contains(&name) {
@@ -124,7 +151,10 @@ pub fn privileged_credential(
             format!("creates the privileged group '{name}' as the own group of user '{name}'"),
         ));
     }
-    if let Some(g) = fields.get("group").and_then(|g| privileged_group(g)) {
+    if let Some(g) = fields
+        .get("group")
+        .and_then(|g| privileged_group(g, group_name))
+    {
         return Some((
             Some("group"),
             format!("makes the privileged group '{g}' the primary group of user '{name}'"),
@@ -134,7 +164,7 @@ pub fn privileged_credential(
     extra
         .split(',')
         .filter(|g| !g.trim().is_empty())
-        .find_map(privileged_group)
+        .find_map(|g| privileged_group(g, group_name))
         .map(|g| {
             (
                 Some("extraGroups"),

@@ -16,8 +16,8 @@ use super::lifecycle::{
 };
 use super::names::{check_name, debug_quote, shown_name, NameKind};
 use super::{
-    is_supervisor, Credentials, Dependency, Instruction, OwnLogs, ProcessSpec, Readiness,
-    ReadinessCheck,
+    is_supervisor, Credentials, Dependency, Instruction, Limits, LogRotate, OwnLogs, ProcessSpec,
+    Readiness, ReadinessCheck, Respawn, Secret,
 };
 use crate::error::{kind_of, suggestion_suffix, Result, SpecError};
 
@@ -35,7 +35,9 @@ pub fn parse_json(text: &str) -> Result<ProcessSpec> {
 /// Parses a JSON value into a validated [`ProcessSpec`].
 ///
 /// The attributes are read in a fixed order, so when a description has two problems
-/// the same one is reported every time.
+/// the same one is reported every time: the name, the known attributes, `config`, what
+/// runs as whom and when (`Launch`), what surrounds the program (`Behaviour`), then the
+/// rest in the order the fields below name them.
 pub fn parse(value: &Value) -> Result<ProcessSpec> {
     let map = value.as_object().ok_or(SpecError::NotAnAttributeSet {
         found: kind_of(value),
@@ -47,86 +49,192 @@ pub fn parse(value: &Value) -> Result<ProcessSpec> {
         map,
     };
     attrs.check_known(PROCESS_ATTRIBUTES)?;
+    let config = parse_global_config(&attrs)?;
+    let launch = parse_launch(&attrs, &name, &config)?;
+    let behaviour = parse_behaviour(&attrs, &name, &config, launch.process.is_some())?;
 
-    let config = match map.get("config") {
-        None | Some(Value::Null) => GlobalConfig::default(),
-        Some(v) => parse_config(&attrs.nested("config", v)?)?,
-    };
-    let instance_name = parse_names(&attrs, &name)?;
-    let user = parse_user(&attrs, &config)?;
-    let credentials = parse_process_credentials(&attrs, &config)?;
-    let runlevels = parse_runlevels(&attrs, &config)?;
-    let process = parse_program(&attrs)?;
-    let umask = parse_umask(&attrs)?;
-    let nice = parse_nice(&attrs)?;
-    let reload_signal = parse_reload_signal(&attrs)?;
+    Ok(ProcessSpec {
+        instance_name: launch.instance_name,
+        description: behaviour.description,
+        activities: behaviour.work.activities,
+        instructions: behaviour.work.instructions,
+        args: parse_args(&attrs)?,
+        process_is_daemon: behaviour.process_is_daemon,
+        environment: behaviour.environment,
+        dependencies: behaviour.dependencies,
+        user_declared: attrs.opt_string("user")?.is_some(),
+        user: launch.user,
+        credentials: launch.credentials,
+        umask: launch.umask,
+        nice: launch.nice,
+        directory: attrs.opt_string("directory")?,
+        path: behaviour.path,
+        initialize: attrs.opt_string("initialize")?.unwrap_or_default(),
+        remove_activities: behaviour.work.remove_activities,
+        default_start: launch.runlevels.start,
+        default_stop: launch.runlevels.stop,
+        pid_file: attrs.opt_string("pidFile")?,
+        reload_signal: launch.reload_signal,
+        global_instructions: attrs
+            .opt_string("globalInstructions")?
+            .unwrap_or_else(|| config.initial_instructions.clone()),
+        enable_daemon_output_logging: attrs.opt_bool("enableDaemonOutputLogging")?.unwrap_or(true),
+        readiness: behaviour.readiness,
+        respawn: behaviour.respawn,
+        log_rotate: behaviour.logs.log_rotate,
+        limits: behaviour.limits,
+        own_logs: behaviour.logs.own_logs,
+        secrets: behaviour.secrets,
+        process: launch.process,
+        config,
+        name,
+    })
+}
 
-    let environment = parse_environment(&attrs)?;
-    let path = match attrs.get("path") {
-        Some(_) => attrs.string_list("path")?,
-        None => attrs.string_list("paths")?,
-    };
-    let work = parse_work(&attrs, process.is_some())?;
-    let readiness = parse_readiness(&attrs)?;
-    let dependencies = parse_dependencies(&attrs)?;
+/// The composition's settings (`config`): the defaults when it is missing or `null`.
+fn parse_global_config(attrs: &Attrs) -> Result<GlobalConfig> {
+    match attrs.get("config") {
+        None | Some(Value::Null) => Ok(GlobalConfig::default()),
+        Some(v) => parse_config(&attrs.nested("config", v)?),
+    }
+}
+
+/// What runs, as whom and when: the attributes [`parse`] reads right after `config`.
+struct Launch {
+    /// `instanceName`, checked.
+    instance_name: Option<String>,
+    /// The user to run as (see [`parse_user`]).
+    user: Option<String>,
+    /// The accounts the process needs (see [`parse_process_credentials`]).
+    credentials: Credentials,
+    /// The runlevels it starts and stops in.
+    runlevels: Runlevels,
+    /// The program (see [`parse_program`]).
+    process: Option<String>,
+    /// The program's `umask`.
+    umask: Option<String>,
+    /// The program's `nice` level.
+    nice: Option<i32>,
+    /// The signal that makes the program reload.
+    reload_signal: String,
+}
+
+/// Reads the names, the account, the credentials, the runlevels, the program, its
+/// umask, nice level and reload signal, in that order.
+fn parse_launch(attrs: &Attrs, name: &str, config: &GlobalConfig) -> Result<Launch> {
+    // A struct expression evaluates its fields in the order they are written.
+    Ok(Launch {
+        instance_name: parse_names(attrs, name)?,
+        user: parse_user(attrs, config)?,
+        credentials: parse_process_credentials(attrs, config)?,
+        runlevels: parse_runlevels(attrs, config)?,
+        process: parse_program(attrs)?,
+        umask: parse_umask(attrs)?,
+        nice: parse_nice(attrs)?,
+        reload_signal: parse_reload_signal(attrs)?,
+    })
+}
+
+/// What surrounds the program: the attributes [`parse`] reads after [`Launch`].
+struct Behaviour {
+    /// The environment the program gets.
+    environment: BTreeMap<String, String>,
+    /// The directories put on its `PATH`.
+    path: Vec<String>,
+    /// What the script can do besides the generated activities.
+    work: Work,
+    /// How a start waits for the process to be ready.
+    readiness: Option<Readiness>,
+    /// The processes it comes after.
+    dependencies: Vec<Dependency>,
+    /// Its description (the name by default).
+    description: String,
+    /// Whether the program daemonizes itself.
+    process_is_daemon: bool,
+    /// How the supervisor restarts it.
+    respawn: Option<Respawn>,
+    /// Its logs and their rotation.
+    logs: Logs,
+    /// Its resource and cgroup limits.
+    limits: Limits,
+    /// The secrets it gets.
+    secrets: BTreeMap<String, Secret>,
+}
+
+/// Reads the environment, the path, the work, the readiness, the dependencies, the
+/// description, whether the program is a daemon, its respawn, logs, limits and
+/// secrets, in that order. `has_program`: whether `process` is set.
+fn parse_behaviour(
+    attrs: &Attrs,
+    name: &str,
+    config: &GlobalConfig,
+    has_program: bool,
+) -> Result<Behaviour> {
+    let environment = parse_environment(attrs)?;
+    let path = parse_search_path(attrs)?;
+    let work = parse_work(attrs, has_program)?;
+    let readiness = parse_readiness(attrs)?;
+    let dependencies = parse_dependencies(attrs)?;
     let description = attrs
         .opt_string("description")?
-        .unwrap_or_else(|| name.clone());
+        .unwrap_or_else(|| name.to_string());
     let process_is_daemon = attrs.opt_bool("processIsDaemon")?.unwrap_or(true);
-    let wrapper = &config.start_process_as_daemon;
-    let respawn = parse_respawn(&attrs, process_is_daemon, wrapper)?;
-    if !process_is_daemon {
-        check_log_rotate_wrapper(&attrs, wrapper)?;
+    let respawn = parse_respawn(attrs, process_is_daemon, &config.start_process_as_daemon)?;
+    let logs = parse_logs(attrs, config, process_is_daemon)?;
+    let limits = parse_limits(attrs)?;
+    let secrets = super::secrets::parse_secrets(attrs, &environment)?;
+    Ok(Behaviour {
+        environment,
+        path,
+        work,
+        readiness,
+        dependencies,
+        description,
+        process_is_daemon,
+        respawn,
+        logs,
+        limits,
+        secrets,
+    })
+}
+
+/// The directories to put on the program's `PATH`: `path`, else `paths`.
+fn parse_search_path(attrs: &Attrs) -> Result<Vec<String>> {
+    match attrs.get("path") {
+        Some(_) => attrs.string_list("path"),
+        None => attrs.string_list("paths"),
     }
-    let rotation = parse_log_rotate(&attrs, config.log_rotate)?;
+}
+
+/// A process's logs and how they are rotated.
+struct Logs {
+    /// The rotation of the output the supervisor captures of a foreground process.
+    log_rotate: Option<LogRotate>,
+    /// The program's own log files, with their rotation.
+    own_logs: Option<OwnLogs>,
+}
+
+/// Reads `logRotate` (refused for a foreground process whose wrapper cannot rotate)
+/// and `logFiles`.
+fn parse_logs(attrs: &Attrs, config: &GlobalConfig, process_is_daemon: bool) -> Result<Logs> {
+    let wrapper = &config.start_process_as_daemon;
+    if !process_is_daemon {
+        check_log_rotate_wrapper(attrs, wrapper)?;
+    }
+    let rotation = parse_log_rotate(attrs, config.log_rotate)?;
     // The output the supervisor captures of a foreground process (a composition's
     // default applies only where the wrapper can rotate), and the program's own files.
     let log_rotate = rotation.filter(|_| !process_is_daemon && is_supervisor(wrapper));
-    let log_files = parse_log_files(&attrs)?;
+    let log_files = parse_log_files(attrs)?;
     let own_logs = rotation
         .filter(|_| !log_files.is_empty())
         .map(|rotate| OwnLogs {
             files: log_files,
             rotate,
         });
-    let limits = parse_limits(&attrs)?;
-    let secrets = super::secrets::parse_secrets(&attrs, &environment)?;
-
-    Ok(ProcessSpec {
-        instance_name,
-        description,
-        activities: work.activities,
-        instructions: work.instructions,
-        args: parse_args(&attrs)?,
-        process_is_daemon,
-        environment,
-        dependencies,
-        user_declared: attrs.opt_string("user")?.is_some(),
-        user,
-        credentials,
-        umask,
-        nice,
-        directory: attrs.opt_string("directory")?,
-        path,
-        initialize: attrs.opt_string("initialize")?.unwrap_or_default(),
-        remove_activities: work.remove_activities,
-        default_start: runlevels.start,
-        default_stop: runlevels.stop,
-        pid_file: attrs.opt_string("pidFile")?,
-        reload_signal,
-        global_instructions: attrs
-            .opt_string("globalInstructions")?
-            .unwrap_or_else(|| config.initial_instructions.clone()),
-        enable_daemon_output_logging: attrs.opt_bool("enableDaemonOutputLogging")?.unwrap_or(true),
-        readiness,
-        respawn,
+    Ok(Logs {
         log_rotate,
-        limits,
         own_logs,
-        secrets,
-        process,
-        config,
-        name,
     })
 }
 

@@ -230,12 +230,8 @@ impl<'o> Supervisor<'o> {
 
     /// Starts the first client; a failure to start fails the start at once.
     fn first_spawn(&mut self, now: Instant) -> Option<Exit> {
-        match self
-            .command
-            .spawn(self.stdin.as_raw_fd(), self.output.client_fd())
-        {
-            Spawned::Running(pid) => {
-                self.client_started(pid);
+        match self.spawn_client() {
+            Ok(()) => {
                 if self.options.settle.is_zero() {
                     self.send_verdict();
                 } else {
@@ -244,16 +240,33 @@ impl<'o> Supervisor<'o> {
                 }
                 None
             }
-            Spawned::Failed { pid, message } => {
-                if let Some(pid) = pid {
-                    let _ = sys::wait_for(pid);
-                }
-                self.note(&message);
+            Err(message) => {
                 self.end_descendants();
                 self.phase = Phase::Failed;
                 self.set_state(|s| s.reason = message.clone());
                 self.files.remove_all();
                 Some(Exit::StartFailed(message))
+            }
+        }
+    }
+
+    /// Starts a client and records it (see [`Supervisor::client_started`]); when it
+    /// cannot start, reaps what was made of it, notes why and returns that.
+    fn spawn_client(&mut self) -> Result<(), String> {
+        match self
+            .command
+            .spawn(self.stdin.as_raw_fd(), self.output.client_fd())
+        {
+            Spawned::Running(pid) => {
+                self.client_started(pid);
+                Ok(())
+            }
+            Spawned::Failed { pid, message } => {
+                if let Some(pid) = pid {
+                    let _ = sys::wait_for(pid);
+                }
+                self.note(&message);
+                Err(message)
             }
         }
     }
@@ -335,23 +348,13 @@ impl<'o> Supervisor<'o> {
     /// A client started after the respawn delay.
     fn respawn(&mut self, now: Instant) -> Option<Exit> {
         self.respawns += 1;
-        match self
-            .command
-            .spawn(self.stdin.as_raw_fd(), self.output.client_fd())
-        {
-            Spawned::Running(pid) => {
-                self.client_started(pid);
+        match self.spawn_client() {
+            Ok(()) => {
                 self.phase = Phase::Running;
                 self.set_state(|_| {});
                 None
             }
-            Spawned::Failed { pid, message } => {
-                if let Some(pid) = pid {
-                    let _ = sys::wait_for(pid);
-                }
-                self.note(&message);
-                self.client_exited(ClientExit::Status(127), now)
-            }
+            Err(_) => self.client_exited(ClientExit::Status(127), now),
         }
     }
 

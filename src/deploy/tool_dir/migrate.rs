@@ -287,14 +287,49 @@ mod tests {
     use crate::deploy::journal::{Lock, Wait};
     use std::os::unix::fs::{symlink, PermissionsExt};
 
-    /// The options of a tool acting on `profile` with the library directory `lib`.
-    fn options<'a>(profile: &'a Path, lib: &'a Path) -> StateOptions<'a> {
-        StateOptions {
-            profile,
-            state_dir: None,
-            lib_dir: Some(lib),
-            wait: Wait::No,
-            nix_options: &[],
+    /// The paths of a test in a scratch directory: the profile link `profiles/web`, the
+    /// library directory `lib`, and the old state directory an earlier version kept
+    /// there for that link (not created).
+    struct Layout {
+        /// The scratch directory, removed when dropped.
+        tmp: tempfile::TempDir,
+        /// The profile link.
+        profile: PathBuf,
+        /// The library directory.
+        lib: PathBuf,
+        /// The old state directory.
+        old: PathBuf,
+    }
+
+    impl Layout {
+        /// The layout in a new scratch directory.
+        fn new() -> Layout {
+            let tmp = scratch();
+            let profile = tmp.path().join("profiles/web");
+            let lib = tmp.path().join("lib");
+            let old = lib.join("nixproc-sysvinit/web");
+            Layout {
+                tmp,
+                profile,
+                lib,
+                old,
+            }
+        }
+
+        /// The options of a tool acting on the profile with the library directory.
+        fn options(&self) -> StateOptions<'_> {
+            StateOptions {
+                profile: &self.profile,
+                state_dir: None,
+                lib_dir: Some(&self.lib),
+                wait: Wait::No,
+                nix_options: &[],
+            }
+        }
+
+        /// Asserts that opening the profile's tool directory moves nothing.
+        fn assert_nothing_moves(&self) {
+            assert!(open(&self.options(), &mut |_| {}).unwrap().moved.is_empty());
         }
     }
 
@@ -314,24 +349,21 @@ mod tests {
 
     #[test]
     fn old_state_moves_in_and_the_emptied_old_directory_goes() {
-        let tmp = scratch();
-        let profile = tmp.path().join("profiles/web");
-        let lib = tmp.path().join("lib");
-        let old = lib.join("nixproc-sysvinit/web");
-        fs::create_dir_all(old.join("logs")).unwrap();
-        fs::write(old.join(LOCK_FILE), "1 nixproc-sysvinit-switch\n").unwrap();
-        fs::write(old.join(JOURNAL_FILE), journal_of(&profile)).unwrap();
-        fs::write(old.join("logs/a.start.log"), "started a\n").unwrap();
-        symlink("../elsewhere", old.join("hosts")).unwrap();
-        let opened = open(&options(&profile, &lib), &mut |_| {}).unwrap();
+        let t = Layout::new();
+        fs::create_dir_all(t.old.join("logs")).unwrap();
+        fs::write(t.old.join(LOCK_FILE), "1 nixproc-sysvinit-switch\n").unwrap();
+        fs::write(t.old.join(JOURNAL_FILE), journal_of(&t.profile)).unwrap();
+        fs::write(t.old.join("logs/a.start.log"), "started a\n").unwrap();
+        symlink("../elsewhere", t.old.join("hosts")).unwrap();
+        let opened = open(&t.options(), &mut |_| {}).unwrap();
         let new = opened.dir.path().to_path_buf();
         assert_eq!(opened.moved.len(), 1, "{:?}", opened.moved);
         let line = &opened.moved[0];
-        assert!(line.contains(&old.display().to_string()), "{line}");
+        assert!(line.contains(&t.old.display().to_string()), "{line}");
         assert!(line.contains("journal.jsonl, hosts, logs"), "{line}");
         assert_eq!(
             fs::read_to_string(new.join(JOURNAL_FILE)).unwrap(),
-            journal_of(&profile)
+            journal_of(&t.profile)
         );
         assert_eq!(
             fs::read_to_string(new.join("logs/a.start.log")).unwrap(),
@@ -341,28 +373,22 @@ mod tests {
             fs::read_link(new.join("hosts")).unwrap(),
             Path::new("../elsewhere")
         );
-        assert!(!old.exists(), "the emptied old directory is still there");
+        assert!(!t.old.exists(), "the emptied old directory is still there");
         // Nothing to move the second time.
-        assert!(open(&options(&profile, &lib), &mut |_| {})
-            .unwrap()
-            .moved
-            .is_empty());
+        t.assert_nothing_moves();
     }
 
     #[test]
     fn what_the_new_directory_has_stays_with_a_moved_file() {
-        let tmp = scratch();
-        let profile = tmp.path().join("profiles/web");
-        let lib = tmp.path().join("lib");
-        let old = lib.join("nixproc-sysvinit/web");
-        fs::create_dir_all(old.join("logs")).unwrap();
-        fs::write(old.join("logs/a.start.log"), "old a\n").unwrap();
-        fs::write(old.join("logs/b.start.log"), "old b\n").unwrap();
-        let dir = ToolDir::locate(&profile, &[]).unwrap();
+        let t = Layout::new();
+        fs::create_dir_all(t.old.join("logs")).unwrap();
+        fs::write(t.old.join("logs/a.start.log"), "old a\n").unwrap();
+        fs::write(t.old.join("logs/b.start.log"), "old b\n").unwrap();
+        let dir = ToolDir::locate(&t.profile, &[]).unwrap();
         fs::create_dir_all(dir.path().join("logs")).unwrap();
         fs::set_permissions(dir.path(), fs::Permissions::from_mode(0o755)).unwrap();
         fs::write(dir.path().join("logs/a.start.log"), "new a\n").unwrap();
-        let opened = open(&options(&profile, &lib), &mut |_| {}).unwrap();
+        let opened = open(&t.options(), &mut |_| {}).unwrap();
         assert!(
             opened.moved[0].contains("logs/a.start.log"),
             "{:?}",
@@ -378,74 +404,59 @@ mod tests {
             "old b\n"
         );
         assert_eq!(
-            fs::read_to_string(old.join("logs/a.start.log")).unwrap(),
+            fs::read_to_string(t.old.join("logs/a.start.log")).unwrap(),
             "old a\n"
         );
-        let moved = fs::read_to_string(old.join(MOVED_FILE)).unwrap();
+        let moved = fs::read_to_string(t.old.join(MOVED_FILE)).unwrap();
         assert!(moved.contains(&dir.path().display().to_string()), "{moved}");
         // A directory with a MOVED file is done with.
-        assert!(open(&options(&profile, &lib), &mut |_| {})
-            .unwrap()
-            .moved
-            .is_empty());
+        t.assert_nothing_moves();
     }
 
     #[test]
     fn old_state_of_another_link_of_that_name_stays() {
-        let tmp = scratch();
-        let profile = tmp.path().join("profiles/web");
-        let lib = tmp.path().join("lib");
-        let old = lib.join("nixproc-sysvinit/web");
-        fs::create_dir_all(&old).unwrap();
+        let t = Layout::new();
+        fs::create_dir_all(&t.old).unwrap();
         // Its journal names another link of the same name.
-        let other = tmp.path().join("elsewhere/web");
-        fs::write(old.join(JOURNAL_FILE), journal_of(&other)).unwrap();
-        assert!(open(&options(&profile, &lib), &mut |_| {})
-            .unwrap()
-            .moved
-            .is_empty());
-        assert!(old.join(JOURNAL_FILE).exists());
+        let other = t.tmp.path().join("elsewhere/web");
+        fs::write(t.old.join(JOURNAL_FILE), journal_of(&other)).unwrap();
+        t.assert_nothing_moves();
+        assert!(t.old.join(JOURNAL_FILE).exists());
         // Without a journal, and the state directory not named by the options, it stays.
-        fs::remove_file(old.join(JOURNAL_FILE)).unwrap();
-        fs::write(old.join("flake-model.nix"), "{}").unwrap();
+        fs::remove_file(t.old.join(JOURNAL_FILE)).unwrap();
+        fs::write(t.old.join("flake-model.nix"), "{}").unwrap();
         let unnamed = StateOptions {
             lib_dir: None,
-            ..options(&profile, &lib)
+            ..t.options()
         };
-        let dir = ToolDir::locate(&profile, &[]).unwrap();
-        assert!(!dir.takes_over(&old, false));
-        assert!(dir.takes_over(&old, true));
-        assert!(!unnamed.old_lib_dirs().iter().any(|(l, _)| l == &lib));
+        let dir = ToolDir::locate(&t.profile, &[]).unwrap();
+        assert!(!dir.takes_over(&t.old, false));
+        assert!(dir.takes_over(&t.old, true));
+        assert!(!unnamed.old_lib_dirs().iter().any(|(l, _)| l == &t.lib));
     }
 
     #[test]
     fn an_old_state_directory_others_can_write_is_refused() {
-        let tmp = scratch();
-        let profile = tmp.path().join("profiles/web");
-        let lib = tmp.path().join("lib");
-        let old = lib.join("nixproc-sysvinit/web");
-        fs::create_dir_all(&old).unwrap();
-        fs::write(old.join(JOURNAL_FILE), journal_of(&profile)).unwrap();
-        fs::set_permissions(&old, fs::Permissions::from_mode(0o777)).unwrap();
-        let e = open(&options(&profile, &lib), &mut |_| {}).unwrap_err();
+        let t = Layout::new();
+        fs::create_dir_all(&t.old).unwrap();
+        fs::write(t.old.join(JOURNAL_FILE), journal_of(&t.profile)).unwrap();
+        fs::set_permissions(&t.old, fs::Permissions::from_mode(0o777)).unwrap();
+        let e = open(&t.options(), &mut |_| {}).unwrap_err();
         assert!(e.to_string().contains("old state directory"), "{e}");
-        assert!(old.join(JOURNAL_FILE).exists());
+        assert!(t.old.join(JOURNAL_FILE).exists());
     }
 
     #[test]
     fn the_old_lock_is_taken_before_anything_moves() {
-        let tmp = scratch();
-        let profile = tmp.path().join("profiles/web");
-        let lib = tmp.path().join("lib");
-        let old = lib.join("nixproc-sysvinit/web");
-        fs::create_dir_all(&old).unwrap();
-        fs::write(old.join(JOURNAL_FILE), journal_of(&profile)).unwrap();
-        let _held = Lock::acquire(&old, Wait::No, &mut |_| {}).unwrap();
-        let e = open(&options(&profile, &lib), &mut |_| {}).unwrap_err();
+        let t = Layout::new();
+        fs::create_dir_all(&t.old).unwrap();
+        fs::write(t.old.join(JOURNAL_FILE), journal_of(&t.profile)).unwrap();
+        let _held = Lock::acquire(&t.old, Wait::No, &mut |_| {}).unwrap();
+        let e = open(&t.options(), &mut |_| {}).unwrap_err();
         assert!(matches!(e, DeployError::Locked { .. }), "{e}");
         assert!(e
             .to_string()
-            .contains(&old.join(LOCK_FILE).display().to_string()));
-        assert!(old.join(JOURNAL_FILE).exists());
+            .contains(&t.old.join(LOCK_FILE).display().to_string()));
+        assert!(t.old.join(JOURNAL_FILE).exists());
     }
 }
