@@ -9,9 +9,9 @@ use std::process::ExitCode;
 use anyhow::{bail, Context, Result};
 use clap::Parser;
 
-use nixproc_sysvinit::deploy::cli::{DirArgs, ModelArgs, RunArgs};
 use nixproc_sysvinit::deploy::model::{BuildParams, ModelSource};
 use nixproc_sysvinit::ids::{self, Inputs, ServiceProperty};
+use nixproc_sysvinit::tools::options::{DirArgs, ModelArgs, RunArgs};
 
 /// Assign unique ids to the process instances of a processes model, from their
 /// requirements (the instance attribute requireUniqueIdsFor or requiresUniqueIdsFor) and

@@ -1,40 +1,38 @@
-//! Deployment: building and reading profiles, planning and executing switches.
+//! Deployment: building and reading profiles, planning and carrying out switches.
 //!
-//! What each module owns:
-//! - [`model`]: building a processes model (`processes.nix`) into a profile with
-//!   `nix-build` and `build-profile.nix`, and choosing the evaluator plugin;
-//! - [`profile`]: reading a profile tree for one runlevel (start links, manifests,
-//!   credential files), the dependency graph check and the start order;
-//! - [`plan`]: the difference between two profiles as dependency-ordered stop and start
-//!   steps;
-//! - [`execute`]: running the steps of one phase in parallel where the graph allows,
-//!   with per-step logs and timeouts; [`spawn`]: each step's script started behind a
-//!   gate, waited for, and told apart from a later process with its PID;
-//!   [`progress`]: how the steps are shown (a terminal, plain lines, JSON events);
-//! - [`journal`]: the lock of a state directory and the journal that records a switch;
+//! Its rooms, each a concern:
+//! - [`model`]: from a processes model (`processes.nix`, a flake) to a profile in the
+//!   store with `nix-build` and `build-profile.nix`, the evaluator plugin chosen;
+//!   [`model::nix`] the one constructor of the Nix commands the tools run;
+//! - [`profile`]: a profile as the tools read it (start links, manifests, credential
+//!   files, the dependency check and the start order); [`profile::generations`] the Nix
+//!   profile link and its generations (in `nix-env`'s layout, moved by an atomic rename);
+//! - [`transaction`]: a switch as one transaction: [`transaction::plan`] the difference
+//!   of two profiles as dependency-ordered steps, [`transaction::journal`] the lock and
+//!   the journal, [`transaction::progress`] how the steps are shown, and
+//!   [`transaction::switch`] tying them together, with the rollback of a failed switch
+//!   and the recovery of an interrupted one;
+//! - [`scripts`]: running init.d scripts: [`scripts::execute`] the steps of one phase in
+//!   parallel where the graph allows, [`scripts::spawn`] each script's child behind its
+//!   gate;
+//! - [`accounts`]: the groups and users a profile needs, created, recorded and removed
+//!   when no deployment uses them any more;
+//! - [`secrets`]: files placed outside the store before the processes that read them
+//!   start;
+//! - [`activity`]: what runactivity does with a deployment: one activity on every
+//!   script, [`activity::confirm`] its health, [`activity::service_status`] what
+//!   `status --json` says of a service; [`logs`] the processes' logs;
 //! - [`tool_dir`]: the tool's own directory of a profile, next to its link (checked
 //!   before use), and the move of the state an earlier version kept elsewhere;
-//! - [`accounts`]: parsing credential files, creating the groups and users a profile
-//!   needs and removing those no deployment uses any more (the shared account registry);
 //! - [`safe_dir`]: directories reached without following a symbolic link someone else
-//!   could have planted (the registry's directory);
-//! - [`generations`]: the Nix profile link and its generations (in `nix-env`'s layout,
-//!   moved by an atomic rename), and adding profile directories to the store;
-//! - [`nix`]: the one constructor of the Nix commands the tools run (`--option`s,
-//!   no child outliving the tool);
-//! - [`switch`]: a switch as a transaction, tying the above together, with the rollback
-//!   of a failed switch and the recovery of an interrupted one;
-//! - [`activity`]: running one activity (status, stop...) on every script of a profile;
-//!   [`logs`]: runactivity's `logs`; [`confirm`]: runactivity's `confirm`, the health of
-//!   a deployment; [`service_status`]: what `status --json` says of a service;
-//! - [`cli`]: command-line options the tools share (the deployment, Nix options, the
-//!   model's source and arguments, boolean environment variables).
+//!   could have planted (the registry's, the secrets', the logs').
 //!
 //! A switch goes through them in this order: [`profile`] reads the old and the new
-//! profile, [`plan`] diffs them, [`journal`] takes the lock and records the plan,
-//! [`accounts`] creates the accounts the new processes need, [`execute`] runs the stops and
-//! then the starts, and [`generations`] moves the Nix profile once every start
-//! succeeded; [`switch`] drives it.
+//! profile, [`transaction::plan`] diffs them, [`transaction::journal`] takes the lock and
+//! records the plan, [`accounts`] creates the accounts the new processes need,
+//! [`secrets`] are placed, [`scripts`] runs the stops and then the starts, and
+//! [`profile::generations`] moves the Nix profile once every start succeeded;
+//! [`transaction::switch`] drives it.
 //!
 //! Where things live:
 //! - the Nix profile link: `--profile NAME` under `/nix/var/nix/profiles/nixproc-sysvinit`
@@ -65,23 +63,14 @@
 
 pub mod accounts;
 pub mod activity;
-pub mod cli;
-pub mod confirm;
-pub mod execute;
-pub mod generations;
-pub mod journal;
 pub mod logs;
 pub mod model;
-pub mod nix;
-pub mod plan;
 pub mod profile;
-pub mod progress;
 pub mod safe_dir;
+pub mod scripts;
 pub mod secrets;
-pub mod service_status;
-pub mod spawn;
-pub mod switch;
 pub mod tool_dir;
+pub mod transaction;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

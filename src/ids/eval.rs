@@ -11,8 +11,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::{IdsError, Requirements, Result};
+use crate::deploy::model::nix::{nix_command, NixOptions};
 use crate::deploy::model::{self, BuildParams, ModelSource};
-use crate::deploy::nix::{nix_command, NixOptions};
 use crate::deploy::{output_of, DeployError};
 use crate::error::kind_of;
 

@@ -320,7 +320,7 @@ pub fn assign_from_files(
     requirements: &Requirements,
     resources_file: &Path,
     ids_file: Option<&Path>,
-    options: &crate::deploy::nix::NixOptions,
+    options: &crate::deploy::model::nix::NixOptions,
 ) -> Result<Assignment> {
     let resources_json = eval::file_json(resources_file, options)?;
     let resources = parse::resources(resources_file, &resources_json)?;

@@ -13,7 +13,7 @@ use std::thread::JoinHandle;
 
 use super::ssh::{check, classify, run, Connection};
 use super::RemoteError;
-use crate::deploy::nix::nix_command;
+use crate::deploy::model::nix::nix_command;
 
 impl Connection {
     /// Copies `paths` and their closures to the host. With `use_substitutes`, the host

@@ -8,8 +8,8 @@ use std::path::{Path, PathBuf};
 use super::fleet::{for_each_host, switch_host, HostReport, RemoteSwitch};
 use super::ssh::Connection;
 use super::{HostSpec, RemoteError, TargetHost};
+use crate::deploy::model::nix::nix_command;
 use crate::deploy::model::{self, BuildParams, ModelSource};
-use crate::deploy::nix::nix_command;
 
 /// How the hosts are switched.
 pub struct Deployment<'a> {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::{RemoteError, TargetHost};
-use crate::deploy::nix::{nix_command, NixOptions};
+use crate::deploy::model::nix::{nix_command, NixOptions};
 use crate::error::suggestion_suffix;
 
 /// The attributes a host may have in `hosts.nix`.

@@ -9,10 +9,10 @@ use super::deploy::{build_on, deploy_hosts, run_on_hosts, Deployment};
 use super::fleet::{self, switch_host, HostReport, RemoteSwitch};
 use super::transaction::{finish, Transaction};
 use super::{own_package, read_hosts, select, Access, Echo, HostSpec, RemoteError, TargetHost};
-use crate::deploy::journal::Wait;
+use crate::deploy::model::nix::NixOptions;
 use crate::deploy::model::{BuildParams, ModelSource};
-use crate::deploy::nix::NixOptions;
 use crate::deploy::tool_dir;
+use crate::deploy::transaction::journal::Wait;
 
 /// Where a request goes.
 #[derive(Debug, Clone, Copy)]

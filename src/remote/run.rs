@@ -7,7 +7,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 
 use super::ssh::{classify, Connection};
 use super::{RemoteError, TargetHost};
-use crate::deploy::nix::{nix_command, NixOptions};
+use crate::deploy::model::nix::{nix_command, NixOptions};
 use crate::protocol::{Event, SwitchResult, PROTOCOL};
 
 /// The store path of the package holding the running tool, to copy to target hosts:
@@ -24,7 +24,7 @@ pub fn own_package(out_link: &Path, options: &NixOptions) -> Result<PathBuf, Rem
     let exe = std::env::current_exe()
         .and_then(std::fs::canonicalize)
         .map_err(|e| failed(format!("cannot locate the running executable: {e}")))?;
-    let store = crate::deploy::generations::store_dir();
+    let store = crate::deploy::profile::generations::store_dir();
     if let Ok(rest) = exe.strip_prefix(&store) {
         if let Some(package) = rest.components().next() {
             return Ok(store.join(package));

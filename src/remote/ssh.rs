@@ -106,17 +106,6 @@ pub struct Access {
 }
 
 impl Access {
-    /// The access the shared remote options ask for (see [`Access::from_options`]).
-    pub fn from_args(
-        args: &crate::deploy::cli::RemoteArgs,
-    ) -> Result<Access, super::password::PasswordError> {
-        Access::from_options(
-            args.sudo,
-            args.ask_sudo_password,
-            args.nix_store_path.clone(),
-        )
-    }
-
     /// The access of `--sudo` (`sudo`), `--ask-sudo-password` (`ask_password`: the
     /// password is read from the terminal now; implies sudo) and `--nix-store-path`.
     pub fn from_options(

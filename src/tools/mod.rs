@@ -10,5 +10,6 @@
 //! [`runactivity::Activity`]); the same typed value runs it here and gives the arguments
 //! the tool takes on a target host.
 
+pub mod options;
 pub mod runactivity;
 pub mod switch;

@@ -477,8 +477,9 @@ fn service_status_reports_pids_supervisor_and_limits() {
     let manifest = nixproc_sysvinit::tree::Manifest::from_json(&svc.manifest.to_string()).unwrap();
     // The program forks as it runs: the processes seen and the status are taken again
     // until one status holds every process seen just before it.
-    let inspect =
-        || nixproc_sysvinit::deploy::service_status::inspect(&manifest).expect("a service");
+    let inspect = || {
+        nixproc_sysvinit::deploy::activity::service_status::inspect(&manifest).expect("a service")
+    };
     let mut status = inspect();
     let mut seen = Vec::new();
     wait_until(Duration::from_secs(5), || {

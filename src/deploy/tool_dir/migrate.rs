@@ -10,9 +10,10 @@ use std::path::{Path, PathBuf};
 use super::{
     check_trusted, lock_dir, owned_by_caller, sync_dir, StateOptions, ToolDir, MOVED_FILE,
 };
-use crate::deploy::journal::{Record, JOURNAL_FILE, LOCK_FILE};
-use crate::deploy::nix::{nix_command, NixOptions};
-use crate::deploy::{generations, run_capture, DeployError, Result};
+use crate::deploy::model::nix::{nix_command, NixOptions};
+use crate::deploy::profile::generations;
+use crate::deploy::transaction::journal::{Record, JOURNAL_FILE, LOCK_FILE};
+use crate::deploy::{run_capture, DeployError, Result};
 
 impl ToolDir {
     /// Whether the old state directory `old` holds state to move here: the caller's
@@ -284,7 +285,7 @@ mod tests {
     use super::super::open;
     use super::super::tests::scratch;
     use super::*;
-    use crate::deploy::journal::{Lock, Wait};
+    use crate::deploy::transaction::journal::{Lock, Wait};
     use std::os::unix::fs::{symlink, PermissionsExt};
 
     /// The paths of a test in a scratch directory: the profile link `profiles/web`, the
@@ -341,7 +342,7 @@ mod tests {
             old: None,
             new: None,
             runlevel: 3,
-            commit: crate::deploy::journal::Commit::SwitchGeneration { generation: 1 },
+            commit: crate::deploy::transaction::journal::Commit::SwitchGeneration { generation: 1 },
             plan: Default::default(),
         };
         format!("{}\n", serde_json::to_string(&begin).unwrap())

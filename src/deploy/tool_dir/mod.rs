@@ -10,7 +10,7 @@
 //! must belong to root or to the caller (for root: to root) and be writable by nobody
 //! else, and the tool directory must be a directory (not a link) of the same kind. Both
 //! are checked before anything else happens; the lock and the journal in it are opened
-//! without following links ([`super::journal`]).
+//! without following links ([`super::transaction::journal`]).
 //!
 //! Earlier versions kept this state in `LIBDIR/nixproc-sysvinit/NAME/`. [`open`] moves it
 //! here, holding the old lock and then the new one: the journal of an interrupted switch
@@ -36,9 +36,10 @@ use std::fs::{self, File};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use super::journal::{Lock, Wait, LOCK_FILE};
-use super::nix::{nix_command, NixOptions};
-use super::{default_state_dir, generations, run_capture, DeployError, Result};
+use super::model::nix::{nix_command, NixOptions};
+use super::profile::generations;
+use super::transaction::journal::{Lock, Wait, LOCK_FILE};
+use super::{default_state_dir, run_capture, DeployError, Result};
 
 /// What the tool directory's name ends with: `.NAME.nixproc-sysvinit`.
 pub const TOOL_DIR_SUFFIX: &str = "nixproc-sysvinit";
@@ -156,7 +157,7 @@ pub fn tool_dir_name(name: &OsStr) -> OsString {
 /// What locates a profile's state, as the tools' options give it.
 #[derive(Debug, Clone, Copy)]
 pub struct StateOptions<'a> {
-    /// The profile link (see [`super::cli::DeploymentArgs::profile_link`]).
+    /// The profile link (see [`crate::tools::options::DeploymentArgs::profile_link`]).
     pub profile: &'a Path,
     /// `--state-dir`, when given.
     pub state_dir: Option<&'a Path>,
@@ -384,7 +385,7 @@ fn sync_dir(dir: &Path) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::deploy::journal::JOURNAL_FILE;
+    use crate::deploy::transaction::journal::JOURNAL_FILE;
     use std::os::unix::fs::symlink;
 
     /// A temporary directory of root's or the caller's, mode 0755.
@@ -459,7 +460,7 @@ mod tests {
         let e = dir.lock(Wait::No, &mut |_| {}).unwrap_err().to_string();
         assert!(e.contains("symbolic link"), "{e}");
         symlink(&target, dir.path().join(JOURNAL_FILE)).unwrap();
-        let e = crate::deploy::journal::Journal::unfinished(dir.path()).unwrap_err();
+        let e = crate::deploy::transaction::journal::Journal::unfinished(dir.path()).unwrap_err();
         assert!(e.to_string().contains("symbolic link"), "{e}");
         assert_eq!(fs::read_to_string(&target).unwrap(), "");
     }

@@ -23,7 +23,7 @@ use crate::deploy::{DeployError, Result};
 const REGISTRY_LOCK: &str = "accounts.lock";
 
 /// The directory of the account registry a switch uses
-/// ([`crate::deploy::switch::Settings::accounts_dir`]): for root `LIBDIR/nixproc-sysvinit`, in
+/// ([`crate::deploy::transaction::switch::Settings::accounts_dir`]): for root `LIBDIR/nixproc-sysvinit`, in
 /// which [`crate::deploy::accounts`] finds a registry an earlier version left there to merge into
 /// the machine's; for anybody else their own [`user_state_dir`], whatever the options.
 pub fn accounts_dir(lib_dir: &Path) -> PathBuf {

@@ -7,13 +7,14 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Context, Result};
 
 use super::{Activity, Options};
+use crate::deploy::activity::confirm;
 use crate::deploy::activity::{run_activity, status_state, ActivityResult};
-use crate::deploy::confirm;
-use crate::deploy::journal::{Journal, Lock};
+use crate::deploy::default_state_dir;
 use crate::deploy::logs::{self, ShowError};
 use crate::deploy::model::{self, BuildParams, ModelSource, Operand};
+use crate::deploy::profile::generations;
 use crate::deploy::profile::Profile;
-use crate::deploy::{default_state_dir, generations};
+use crate::deploy::transaction::journal::{Journal, Lock};
 
 /// Carries out `activity` on this machine; whether every script (or check) succeeded.
 pub(super) fn run(options: &Options, activity: &Activity) -> Result<bool> {

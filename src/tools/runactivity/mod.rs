@@ -20,8 +20,8 @@ use std::process::ExitCode;
 use anyhow::{anyhow, Result};
 use clap::Parser;
 
-use crate::deploy::cli::{DeploymentArgs, ModelArgs, RemoteArgs, RunArgs};
 use crate::deploy::tool_dir::{self, StateOptions, ToolDir};
+use crate::tools::options::{DeploymentArgs, ModelArgs, RemoteArgs, RunArgs};
 
 /// Run an activity (status, stop, reload, ...) on every process of a deployment.
 #[derive(Parser, Debug)]
@@ -77,7 +77,7 @@ pub struct Options {
 
 /// The activity that shows logs instead of running the scripts.
 const LOGS: &str = "logs";
-/// The activity that checks that the deployment is healthy (see [`crate::deploy::confirm`]).
+/// The activity that checks that the deployment is healthy (see [`crate::deploy::activity::confirm`]).
 const CONFIRM: &str = "confirm";
 /// The script activity that changes nothing.
 const STATUS: &str = "status";

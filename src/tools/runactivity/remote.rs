@@ -6,7 +6,7 @@ use anyhow::{anyhow, Result};
 use super::{Activity, Options};
 use crate::deploy::model::BuildParams;
 use crate::remote::transaction::Transaction;
-use crate::remote::{self, orchestrate, Echo};
+use crate::remote::{orchestrate, Echo};
 
 /// Carries out `activity` on the hosts `options` name; whether it succeeded on all.
 pub(super) fn run(options: &Options, activity: &Activity) -> Result<bool> {
@@ -47,7 +47,7 @@ pub(super) fn run(options: &Options, activity: &Activity) -> Result<bool> {
         transaction: &Transaction::default(),
         fleet_lock: activity.waits_for_the_fleet().then(|| options.run.wait()),
         on: options.remote.on.as_deref(),
-        access: &remote::Access::from_args(&options.remote)?,
+        access: &options.remote.access()?,
     })?;
     let table_wanted = options.remote.hosts.is_some() && !matches!(activity, Activity::Logs { .. });
     match orchestrate::report(&reports, options.json, table_wanted) {

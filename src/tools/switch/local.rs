@@ -6,10 +6,10 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 
 use super::{Operation, Options, Target};
-use crate::deploy::generations;
-use crate::deploy::journal::{Commit, Journal};
 use crate::deploy::model::{self, ModelSource, Operand};
-use crate::deploy::switch::{self, Settings};
+use crate::deploy::profile::generations;
+use crate::deploy::transaction::journal::{Commit, Journal};
+use crate::deploy::transaction::switch::{self, Settings};
 
 /// Carries out `options`' operation on this machine.
 pub(super) fn run(options: &Options) -> Result<()> {

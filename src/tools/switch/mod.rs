@@ -14,14 +14,14 @@ use std::process::ExitCode;
 use anyhow::Result;
 use clap::{ArgGroup, Parser};
 
-use crate::deploy::cli::{DeploymentArgs, DirArgs, Dirs, ModelArgs, RemoteArgs, RunArgs};
 use crate::deploy::model::{self, BuildParams};
 use crate::deploy::secrets::SecretInput;
-use crate::deploy::switch::Settings;
 use crate::deploy::tool_dir::{self, StateOptions, ToolDir};
+use crate::deploy::transaction::switch::Settings;
 use crate::ids::deployment::{self as ids, AssignArgs};
 use crate::protocol::{Event, SwitchResult};
 use crate::remote::orchestrate;
+use crate::tools::options::{DeploymentArgs, DirArgs, Dirs, ModelArgs, RemoteArgs, RunArgs};
 
 /// Deploy processes with sysvinit scripts: stop obsolete, start new and restart changed
 /// processes in dependency order, in parallel, as one transaction.

@@ -9,7 +9,7 @@ use anyhow::{bail, Result};
 use super::{local, Operation, Options, Target};
 use crate::deploy::model::{self, ModelSource, Operand};
 use crate::remote::transaction::Transaction;
-use crate::remote::{self, orchestrate, Echo, TargetHost};
+use crate::remote::{orchestrate, Echo, TargetHost};
 
 /// Carries out `options`' operation on the hosts they name.
 pub(super) fn run(options: &Options) -> Result<()> {
@@ -62,7 +62,7 @@ pub(super) fn run(options: &Options) -> Result<()> {
         transaction: &transaction(options),
         fleet_lock: (!operation.only_reads()).then(|| options.run.wait()),
         on: options.remote.on.as_deref(),
-        access: &remote::Access::from_args(&options.remote)?,
+        access: &options.remote.access()?,
     })?;
     let table_wanted = options.remote.hosts.is_some() || !options.quiet;
     orchestrate::report(&reports, options.json, table_wanted)?;

@@ -1,6 +1,6 @@
 //! The lock and the journal that make a switch a transaction.
 //!
-//! `STATE` is the tool directory of the profile ([`super::tool_dir`]), next to the
+//! `STATE` is the tool directory of the profile ([`crate::deploy::tool_dir`]), next to the
 //! profile link. The lock is an exclusive `flock` on `STATE/lock`, taken by the switch and by
 //! `runactivity` for activities that change processes. A second comer waits for it with
 //! a message naming the holder (written into the file), or with `--no-wait` fails at
@@ -30,7 +30,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use super::plan::{Action, Plan};
-use super::{DeployError, Result};
+use crate::deploy::{DeployError, Result};
 
 /// File name of the lock inside the state directory.
 pub const LOCK_FILE: &str = "lock";
@@ -59,7 +59,7 @@ pub enum Wait {
 
 impl Lock {
     /// Takes the lock `lock` of `state_dir`, a directory that must exist (the tools make
-    /// it, checked, with [`super::tool_dir`]). When another process holds it, fails at
+    /// it, checked, with [`crate::deploy::tool_dir`]). When another process holds it, fails at
     /// once with [`DeployError::Locked`] naming the holder (`Wait::No`), or calls
     /// `on_wait` with the holder's description and waits (`Wait::Yes`).
     pub fn acquire(state_dir: &Path, wait: Wait, on_wait: &mut dyn FnMut(&str)) -> Result<Lock> {

@@ -10,7 +10,7 @@ use std::net::{TcpStream, ToSocketAddrs};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::profile::Profile;
+use crate::deploy::profile::Profile;
 use crate::tree::{layout, Manifest};
 
 /// How long a round waits between its tries, and for one TCP connection.
@@ -92,7 +92,7 @@ fn succeeds(command: &mut Command) -> Result<(), String> {
         .status();
     match status {
         Ok(s) if s.success() => Ok(()),
-        Ok(s) => Err(super::spawn::describe_status(s)),
+        Ok(s) => Err(crate::deploy::scripts::spawn::describe_status(s)),
         Err(e) => Err(format!("cannot run it: {e}")),
     }
 }

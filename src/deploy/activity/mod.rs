@@ -1,6 +1,9 @@
 //! Running one activity (`status`, `stop`, `reload`...) on every script of a profile, in
 //! start order or in reverse, going on past failures.
 
+pub mod confirm;
+pub mod service_status;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
@@ -8,10 +11,10 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::profile::Profile;
-use super::service_status::{self, ServiceStatus};
-use super::spawn::describe_status;
+use super::scripts::spawn::describe_status;
 use super::{DeployError, Result};
 use crate::tree::{layout, Manifest};
+use service_status::ServiceStatus;
 
 /// The result of running the activity on one script.
 #[derive(Debug, Clone, Serialize)]

@@ -13,8 +13,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
-use super::profile::Profile;
-use super::Result;
+use crate::deploy::profile::Profile;
+use crate::deploy::Result;
 use crate::graph::{dot_quote, Direction, Dot, Graph};
 
 /// What a step does with a script.

@@ -11,9 +11,9 @@
 //! [`point_to`] replaces the profile link with one atomic `rename`. A kill at any instant leaves the link at the old or at the
 //! new generation, never in between, and no child process that could still move it.
 
-use super::journal::test_hook_point;
-use super::nix::{nix_command, NixOptions};
-use super::{run_capture, DeployError, Result};
+use crate::deploy::model::nix::{nix_command, NixOptions};
+use crate::deploy::transaction::journal::test_hook_point;
+use crate::deploy::{run_capture, DeployError, Result};
 use crate::tree::layout;
 use std::fs;
 use std::path::{Path, PathBuf};

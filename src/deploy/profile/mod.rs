@@ -8,6 +8,8 @@
 //! without a manifest depends on every process of the nearest lower start sequence, so a
 //! profile made by an older generator is ordered by its S-numbers alone.
 
+pub mod generations;
+
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::{Path, PathBuf};

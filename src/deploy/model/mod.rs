@@ -1,10 +1,12 @@
 //! Building a processes model (`processes.nix`) into a profile with `nix-build` and the
 //! profile builder `build-profile.nix`.
 
+pub mod nix;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
-use super::nix::{nix_command, PLUGIN_FILES};
+use super::model::nix::{nix_command, PLUGIN_FILES};
 use super::{output_of, DeployError, Result};
 use crate::tree::layout;
 

@@ -22,17 +22,17 @@
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use super::accounts;
-use super::execute::{self, Event, Outcome};
-use super::generations;
 use super::journal::{self, Commit, Journal, Lock, Phase, Record, Wait};
-use super::nix::NixOptions;
 use super::plan::{Action, Plan, Step};
-use super::profile::Profile;
 use super::progress::Progress;
-use super::secrets;
-use super::spawn;
-use super::{DeployError, Result};
+use crate::deploy::accounts;
+use crate::deploy::model::nix::NixOptions;
+use crate::deploy::profile::generations;
+use crate::deploy::profile::Profile;
+use crate::deploy::scripts::execute::{self, Event, Outcome};
+use crate::deploy::scripts::spawn;
+use crate::deploy::secrets;
+use crate::deploy::{DeployError, Result};
 use crate::protocol::{SwitchResult, PROTOCOL};
 use crate::tree::layout;
 

@@ -6,8 +6,11 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use super::model::{ModelArg, ModelSource};
-use super::{generations, DeployError, Result};
+use crate::deploy::model::{ModelArg, ModelSource};
+use crate::deploy::profile::generations;
+use crate::deploy::{DeployError, Result};
+use crate::remote::password::PasswordError;
+use crate::remote::Access;
 
 /// Which deployment a tool works on: the profile link and the runlevel to read it for.
 /// Meant to be flattened into a tool's options with `#[command(flatten)]`.
@@ -44,9 +47,9 @@ impl DeploymentArgs {
     }
 
     /// The runlevel: `--runlevel`, else the system's current one (see
-    /// [`super::detect_runlevel`]).
+    /// [`crate::deploy::detect_runlevel`]).
     pub fn runlevel(&self) -> u8 {
-        self.runlevel.unwrap_or_else(super::detect_runlevel)
+        self.runlevel.unwrap_or_else(crate::deploy::detect_runlevel)
     }
 
     /// These options as the same tool takes them on a target host.
@@ -166,11 +169,11 @@ fn ensure_dir(dir: &Path) -> Result<()> {
 }
 
 impl DirArgs {
-    /// `--state-dir`, else [`super::default_state_dir`].
+    /// `--state-dir`, else [`crate::deploy::default_state_dir`].
     pub fn state(&self) -> PathBuf {
         self.state_dir
             .clone()
-            .unwrap_or_else(super::default_state_dir)
+            .unwrap_or_else(crate::deploy::default_state_dir)
     }
 
     /// Every directory, those not given defaulted from the state directory as the
@@ -229,7 +232,7 @@ impl DirArgs {
     /// as `state`, then each directory given; those not given keep the builder's
     /// defaults (which follow `stateDir`).
     ///
-    /// [`BuildParams::dirs`]: super::model::BuildParams::dirs
+    /// [`BuildParams::dirs`]: crate::deploy::model::BuildParams::dirs
     pub fn builder_dirs(&self, state: &Path) -> Vec<(&'static str, String)> {
         let text = |p: &Path| p.to_string_lossy().into_owned();
         let mut dirs = vec![("stateDir", text(state))];
@@ -265,7 +268,7 @@ pub struct RunArgs {
 impl RunArgs {
     /// The `--option` pairs.
     pub fn nix_options(&self) -> Vec<(String, String)> {
-        super::nix::pairs(&self.option)
+        crate::deploy::model::nix::pairs(&self.option)
     }
 
     /// These options as the same tool takes them on a target host.
@@ -281,11 +284,11 @@ impl RunArgs {
     }
 
     /// Whether to wait for the lock.
-    pub fn wait(&self) -> super::journal::Wait {
+    pub fn wait(&self) -> crate::deploy::transaction::journal::Wait {
         if self.no_wait {
-            super::journal::Wait::No
+            crate::deploy::transaction::journal::Wait::No
         } else {
-            super::journal::Wait::Yes
+            crate::deploy::transaction::journal::Wait::Yes
         }
     }
 }
@@ -350,10 +353,10 @@ impl ModelArgs {
 
     /// The `--arg` and `--argstr` values, in the order given per kind.
     pub fn model_args(&self) -> Vec<(String, ModelArg)> {
-        let exprs = super::nix::pairs(&self.arg)
+        let exprs = crate::deploy::model::nix::pairs(&self.arg)
             .into_iter()
             .map(|(n, v)| (n, ModelArg::Expr(v)));
-        let strings = super::nix::pairs(&self.argstr)
+        let strings = crate::deploy::model::nix::pairs(&self.argstr)
             .into_iter()
             .map(|(n, v)| (n, ModelArg::Str(v)));
         exprs.chain(strings).collect()
@@ -361,7 +364,7 @@ impl ModelArgs {
 
     /// The `--override-input` pairs.
     pub fn override_inputs(&self) -> Vec<(String, String)> {
-        super::nix::pairs(&self.override_input)
+        crate::deploy::model::nix::pairs(&self.override_input)
     }
 
     /// The flake model named by `--flake`, if any.
@@ -474,5 +477,16 @@ impl RemoteArgs {
     /// Whether the tool acts on other machines.
     pub fn is_remote(&self) -> bool {
         self.target_host.is_some() || self.hosts.is_some()
+    }
+
+    /// The access to the hosts these options ask for: sudo, the sudo password (read from
+    /// the terminal now, with `--ask-sudo-password`), the Nix directory there (see
+    /// [`Access::from_options`]).
+    pub fn access(&self) -> std::result::Result<Access, PasswordError> {
+        Access::from_options(
+            self.sudo,
+            self.ask_sudo_password,
+            self.nix_store_path.clone(),
+        )
     }
 }

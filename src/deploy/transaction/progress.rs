@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
 use std::time::Instant;
 
-use super::execute::Event;
+use crate::deploy::scripts::execute::Event;
 use crate::protocol;
 
 /// `println!` that never fails: when the reader of the progress has gone (a deployer

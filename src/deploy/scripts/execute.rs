@@ -18,8 +18,8 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use super::plan::Step;
 use super::spawn::{spawn_script, wait_script};
+use crate::deploy::transaction::plan::Step;
 
 /// Something that happened while running a phase, reported in order on the calling thread.
 #[derive(Debug)]

@@ -1,0 +1,8 @@
+//! A switch as one transaction: the plan between two profiles, the lock and journal that
+//! make it survive a kill, how its steps are shown, and the switch that ties them
+//! together (its rollback, the recovery of an interrupted one).
+
+pub mod journal;
+pub mod plan;
+pub mod progress;
+pub mod switch;
