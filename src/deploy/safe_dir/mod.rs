@@ -30,6 +30,7 @@ type Result<T> = std::result::Result<T, SafeDirError>;
 /// nothing can redirect them once it was checked.
 #[derive(Debug)]
 pub(crate) struct SafeDir {
+    /// The open directory; every use of it goes through this descriptor.
     fd: OwnedFd,
     /// The directory's absolute path, for messages.
     pub(crate) path: PathBuf,

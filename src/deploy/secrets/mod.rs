@@ -3,15 +3,16 @@
 //! the deploying machine) and where it goes (`RUNTIME/nixproc-sysvinit-secrets/PROCESS/
 //! NAME`), never what it holds.
 //!
-//! A switch [`gather`]s the contents before anything stops (a source that is missing or
-//! unreadable fails the switch there), finds the processes whose files would change
-//! ([`needing_restart`]: they restart even when their script is the same), [`place`]s
-//! the files between the stops and the starts (each written beside the old one with its
-//! owner and mode, then renamed over it; a failed switch puts the old ones back), and
-//! once the profile has moved [`remove_obsolete`] deletes the files no process of the new
-//! profile declares. The directories are root's (the deploying user's for a profile of
-//! someone else): `nixproc-sysvinit-secrets` mode 0755, each process's 0711, so a user
-//! reaches only a file whose name it knows and whose mode lets it.
+//! A switch [`gather`](fn@gather)s the contents before anything stops (a source that
+//! is missing or unreadable fails the switch there), finds the processes whose files
+//! would change ([`needing_restart`]: they restart even when their script is the same),
+//! [`place`](fn@place)s the files between the stops and the starts (each written beside
+//! the old one with its owner and mode, then renamed over it; a failed switch puts the
+//! old ones back), and once the profile has moved [`remove_obsolete`] deletes the files
+//! no process of the new profile declares. The directories are root's (the deploying
+//! user's for a profile of someone else): `nixproc-sysvinit-secrets` mode 0755, each
+//! process's 0711, so a user reaches only a file whose name it knows and whose mode
+//! lets it.
 //!
 //! Contents travel from a deploying machine to a host on the standard input of the
 //! host's switch ([`payload_line`], [`read_payload`]), never on a command line; they are
