@@ -41,7 +41,7 @@
 //!   nix-processmgmt, `NIX_STATE_DIR` moves `/nix/var/nix` and `NIX_USER_PROFILE_DIR`
 //!   names the profiles directory; a nix-processmgmt deployment (`NAME` right in that
 //!   directory, e.g. `/nix/var/nix/profiles/processes`) is used when this tool has no
-//!   link `NAME` (see [`generations::default_profile_link`]);
+//!   link `NAME` (see [`profile::generations::default_profile_link`]);
 //! - the tool's own state of a profile link `DIR/NAME`, found from the link alone (so
 //!   every tool acting on one profile takes the same lock, whatever `--state-dir` and
 //!   `--lib-dir` say): `DIR/.NAME.nixproc-sysvinit/` with `lock`, `journal.jsonl` (only
