@@ -178,17 +178,7 @@ mod tests {
     use crate::deploy::logs::open::rotated;
     use crate::deploy::logs::print_last;
 
-    fn source(dir: &Path) -> LogSource {
-        LogSource {
-            name: "web".into(),
-            files: vec![dir.join("web.log")],
-            uid: None,
-        }
-    }
-
-    fn write(path: &Path, text: &str) {
-        std::fs::write(path, text).unwrap();
-    }
+    use crate::deploy::logs::test_support::{source, write};
 
     #[test]
     fn following_goes_on_through_rotation_and_truncation() {

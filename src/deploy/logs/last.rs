@@ -109,17 +109,7 @@ pub fn print_last<W: Write>(
 mod tests {
     use super::*;
 
-    fn source(dir: &Path) -> LogSource {
-        LogSource {
-            name: "web".into(),
-            files: vec![dir.join("web.log")],
-            uid: None,
-        }
-    }
-
-    fn write(path: &Path, text: &str) {
-        std::fs::write(path, text).unwrap();
-    }
+    use crate::deploy::logs::test_support::{source, write};
 
     fn last(source: &LogSource, n: usize) -> Vec<String> {
         let (lines, _) = last_lines(source, &source.files[0], n).unwrap();

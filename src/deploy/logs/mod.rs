@@ -23,6 +23,28 @@ mod open;
 mod print;
 mod sources;
 
+/// What the tests of the parts share: a source and writing its files.
+#[cfg(test)]
+mod test_support {
+    use std::path::Path;
+
+    use super::LogSource;
+
+    /// The process `web` whose one log is `DIR/web.log`.
+    pub(super) fn source(dir: &Path) -> LogSource {
+        LogSource {
+            name: "web".into(),
+            files: vec![dir.join("web.log")],
+            uid: None,
+        }
+    }
+
+    /// Writes `text` to `path`.
+    pub(super) fn write(path: &Path, text: &str) {
+        std::fs::write(path, text).unwrap();
+    }
+}
+
 pub use error::{LogsError, ShowError};
 pub use follow::{follow, stdout_closed, Follower};
 pub use last::print_last;
