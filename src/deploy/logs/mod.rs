@@ -23,6 +23,12 @@ mod open;
 mod print;
 mod sources;
 
+pub use error::{LogsError, ShowError};
+pub use follow::{follow, stdout_closed, Follower};
+pub use last::print_last;
+pub use print::Printer;
+pub use sources::{sources, LogSource};
+
 /// What the tests of the parts share: a source and writing its files.
 #[cfg(test)]
 mod test_support {
@@ -44,9 +50,3 @@ mod test_support {
         std::fs::write(path, text).unwrap();
     }
 }
-
-pub use error::{LogsError, ShowError};
-pub use follow::{follow, stdout_closed, Follower};
-pub use last::print_last;
-pub use print::Printer;
-pub use sources::{sources, LogSource};

@@ -5,25 +5,9 @@
 use super::control::control_line;
 use super::preamble::Words;
 use super::start::start_steps;
+use super::step::{written, Activity, Step};
 use super::RuntimePaths;
 use crate::spec::{ProcessSpec, DEFAULT_RESTART_ACTIVITY};
-
-/// One step of an activity.
-pub(super) enum Step {
-    /// A command the renderer wrote, its words quoted; it spans lines only inside quotes
-    /// or after `&&`, where its next line carries its own indentation.
-    Command(String),
-    /// Shell code the user wrote, and the attribute it comes from (for the comment).
-    Written { source: String, code: String },
-}
-
-/// How one activity is written.
-pub(super) enum Activity {
-    /// A message, the steps, then the evaluate command.
-    Instruction { verb: String, steps: Vec<Step> },
-    /// The steps alone.
-    Plain(Vec<Step>),
-}
 
 /// The order activities appear in: the usual five first, then the rest alphabetically.
 const PREFERRED_ORDER: [&str; 5] = ["start", "stop", "reload", "restart", "status"];
@@ -62,14 +46,6 @@ pub(super) fn activities(
         rank(a).cmp(&rank(b)).then_with(|| a.cmp(b))
     });
     all
-}
-
-/// A step of user code from the attribute `source`.
-pub(super) fn written(source: String, code: &str) -> Step {
-    Step::Written {
-        source,
-        code: code.to_string(),
-    }
 }
 
 /// The activities generated from `process`: `start`, `stop`, `reload` (for a process

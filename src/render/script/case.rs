@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use super::activities::{Activity, Step};
+use super::step::{Activity, Step};
 use super::{ARM, BODY};
 use crate::shell::quote;
 use crate::spec::ProcessSpec;
@@ -78,7 +78,7 @@ fn write_step(out: &mut String, step: &Step) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::render::script::activities::written;
+    use crate::render::script::step::written;
 
     fn step(code: &str) -> String {
         let mut out = String::new();

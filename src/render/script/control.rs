@@ -1,9 +1,9 @@
 //! The commands that act on a running process: the generated `stop`, `reload` and
 //! `status`, and the reload on its own that the logrotate configuration runs.
 
-use super::activities::Step;
 use super::line::Line;
 use super::preamble::{Variables, Words};
+use super::step::Step;
 use crate::spec::ProcessSpec;
 
 /// The library's own commands, which take its options for services (`-s`) and limits

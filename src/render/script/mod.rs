@@ -21,6 +21,7 @@ mod header;
 mod line;
 mod preamble;
 mod start;
+mod step;
 
 pub use crate::render::layout::{runtime_paths, service_id, RuntimePaths};
 use crate::spec::ProcessSpec;

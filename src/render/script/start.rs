@@ -1,10 +1,10 @@
 //! The body of the generated `start`: the secrets check, `initialize`, then the start
 //! command of a daemonizing or a foreground process, and its readiness check.
 
-use super::activities::{written, Step};
 use super::control::is_library;
 use super::line::{Line, CHAINED};
 use super::preamble::Words;
+use super::step::{written, Step};
 use super::{RuntimePaths, BODY};
 use crate::shell::quote;
 use crate::spec::{limit_words, ProcessSpec, ReadinessCheck};
