@@ -136,16 +136,9 @@ fresh() {
     state="/tmp/nix-eval-$stamp-$n"
 }
 
-# measure COMMAND... → prints "seconds peak-MB cpu-seconds"
-measure() {
-    local out=$work/time.$RANDOM
-    if ! /usr/bin/time -f '%e %M %U %S' -o "$out" "$@" >/dev/null 2>"$work/err"; then
-        echo "nix-eval.sh: failed: $*" >&2
-        cat "$work/err" >&2
-        exit 1
-    fi
-    awk '{ printf "%.2f %.0f %.2f", $1, $2 / 1024, $3 + $4 }' "$out"
-}
+bench=nix-eval.sh
+# shellcheck source=bench/lib/measure.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/measure.sh"
 
 # best CMD-BUILDER: runs `$1 STATEDIR` --runs times; prints the lowest seconds, the
 # highest peak MB and the CPU seconds of the fastest run.

@@ -64,6 +64,32 @@ fn kept_unless_taken(out: &str, key: &str, old: u32, new: u32, holder: Option<St
     }
 }
 
+/// After a switch that printed `out`: `user`, whose recorded `uid` belongs to `other`
+/// now, was given another uid, and the switch said so; that uid.
+fn assert_given_another_uid(out: &str, user: &str, uid: u32, other: &str) -> u32 {
+    let (new_uid, _) = ids_of(user);
+    assert_ne!(new_uid, uid);
+    let warning = format!(
+        "warning: uid {uid}, recorded for user '{user}', belongs to user '{other}' now; user '{user}' gets uid {new_uid}"
+    );
+    assert!(out.contains(&warning), "{out}");
+    new_uid
+}
+
+/// Makes the system account `name` with uid `uid` by hand, without a home (as an
+/// administrator or another tool would).
+fn add_system_user(name: &str, uid: u32) {
+    let uid = uid.to_string();
+    let out = account_tool(Command::new("useradd").args([
+        "--system",
+        "--no-create-home",
+        "--uid",
+        &uid,
+        name,
+    ]));
+    assert!(out.status.success(), "{out:?}");
+}
+
 /// A sandbox whose profile `a` has one process, `svca`, with the account `user` (its
 /// user file `text`), deployed with the machine's shared id record; the sandbox, the
 /// record's directory and the profile.
@@ -119,24 +145,10 @@ fn a_recorded_uid_another_account_took_meanwhile_is_replaced_with_a_warning() {
     let (sb, registry, p) = deployed_with_account(&user, "");
     let (uid, _) = ids_of(&user);
     assert_succeeded(&run_in(&sb, "a", "x", &registry, &["--undeploy"]));
-    let out = account_tool(Command::new("useradd").args([
-        "--system",
-        "--no-create-home",
-        "--uid",
-        &uid.to_string(),
-        &other,
-    ]));
-    assert!(out.status.success(), "{out:?}");
+    add_system_user(&other, uid);
 
     let out = assert_succeeded(&run_in(&sb, "a", "x", &registry, &[p.to_str().unwrap()]));
-    let (new_uid, _) = ids_of(&user);
-    assert_ne!(new_uid, uid);
-    assert!(
-        out.contains(&format!(
-            "warning: uid {uid}, recorded for user '{user}', belongs to user '{other}' now; user '{user}' gets uid {new_uid}"
-        )),
-        "{out}"
-    );
+    let new_uid = assert_given_another_uid(&out, &user, uid, &other);
     assert_eq!(recorded(&registry, "uid-map", &user), Some(new_uid));
     assert_eq!(ids_of(&other).0, uid);
     assert_succeeded(&run_in(&sb, "a", "x", &registry, &["--undeploy"]));
@@ -395,23 +407,9 @@ fn a_recycled_uid_gets_nothing_the_deleted_account_had() {
     assert_eq!(owned_by(&state, uid), Vec::<PathBuf>::new());
 
     // Another account gets the freed uid; the service comes back with another one.
-    let out = account_tool(Command::new("useradd").args([
-        "--system",
-        "--no-create-home",
-        "--uid",
-        &uid.to_string(),
-        &other,
-    ]));
-    assert!(out.status.success(), "{out:?}");
+    add_system_user(&other, uid);
     let out = assert_succeeded(&d.switch(&[model]));
-    let (new_uid, _) = ids_of(&user);
-    assert_ne!(new_uid, uid);
-    assert!(
-        out.contains(&format!(
-            "warning: uid {uid}, recorded for user '{user}', belongs to user '{other}' now; user '{user}' gets uid {new_uid}"
-        )),
-        "{out}"
-    );
+    let new_uid = assert_given_another_uid(&out, &user, uid, &other);
     assert_eq!(
         uid_of_pid(d.pid(&user).expect("the service runs again")),
         new_uid
