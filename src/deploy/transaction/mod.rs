@@ -3,6 +3,12 @@
 //! together (its rollback, the recovery of an interrupted one).
 
 pub mod journal;
+mod phases;
 pub mod plan;
+mod preflight;
+mod profile_move;
 pub mod progress;
+mod recovery;
+mod rollback;
+mod settings;
 pub mod switch;
