@@ -372,3 +372,15 @@ pub fn default_state_dir() -> PathBuf {
             .unwrap_or_else(|| PathBuf::from("/var"))
     }
 }
+
+/// Testing hook: with `NIXPROC_TEST_KILL_AT=POINT`, the tool kills itself with SIGKILL
+/// when it reaches the named point (e.g. `profile-renamed`, between the profile move
+/// and its journal record).
+pub(crate) fn test_hook_point(point: &str) {
+    if std::env::var("NIXPROC_TEST_KILL_AT").ok().as_deref() == Some(point) {
+        // SAFETY: sending a signal to ourselves.
+        unsafe {
+            libc::kill(libc::getpid(), libc::SIGKILL);
+        }
+    }
+}

@@ -192,6 +192,21 @@ pub fn switch_host(host: &HostSpec, switch: &RemoteSwitch) -> HostReport {
     }
 }
 
+/// The result cell of a host that failed with `text`: `FAILED: ` and its first line;
+/// the other lines go to `details`, under the host's name, for below the table.
+fn failure_cell(host: &str, text: &str, details: &mut String) -> String {
+    let mut lines = text.lines();
+    let first = lines.next().unwrap_or_default();
+    let rest: Vec<&str> = lines.filter(|l| !l.trim().is_empty()).collect();
+    if !rest.is_empty() {
+        details.push_str(&format!("{host}:\n"));
+        for line in rest {
+            details.push_str(&format!("    {line}\n"));
+        }
+    }
+    format!("FAILED: {first}")
+}
+
 /// The reports as a table: host, stopped/started/restarted/unchanged, result.
 pub fn table(reports: &[HostReport]) -> String {
     let width = reports
@@ -212,19 +227,7 @@ pub fn table(reports: &[HostReport]) -> String {
         };
         let mut result = match &report.outcome {
             Ok(_) => "ok".to_string(),
-            Err(e) => {
-                let text = e.to_string();
-                let mut lines = text.lines();
-                let first = lines.next().unwrap_or_default();
-                let rest: Vec<&str> = lines.filter(|l| !l.trim().is_empty()).collect();
-                if !rest.is_empty() {
-                    details.push_str(&format!("{}:\n", report.host));
-                    for line in rest {
-                        details.push_str(&format!("    {line}\n"));
-                    }
-                }
-                format!("FAILED: {first}")
-            }
+            Err(e) => failure_cell(&report.host, &e.to_string(), &mut details),
         };
         if let Some(ended) = &report.ended {
             result = format!("{result}; {}", first_line(&ended.to_string()));

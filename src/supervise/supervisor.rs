@@ -1,6 +1,10 @@
 //! The supervisor's main loop: signals arrive through a signalfd (no work happens in a
 //! signal handler), timers are the poll's timeout. Every transition is written to the
 //! state file; the notes go through the log writer, after the client's output.
+//!
+//! It is one concern and reads best whole: every handler changes the one `Supervisor`
+//! state that the loop, the respawn timer and the stop share, so its transitions are
+//! kept side by side (about 530 lines).
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::Path;

@@ -12,7 +12,7 @@
 //! new generation, never in between, and no child process that could still move it.
 
 use crate::deploy::model::nix::{nix_command, NixOptions};
-use crate::deploy::transaction::journal::test_hook_point;
+use crate::deploy::test_hook_point;
 use crate::deploy::{run_capture, DeployError, Result};
 use crate::tree::layout;
 use std::fs;

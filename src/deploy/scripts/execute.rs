@@ -19,7 +19,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use super::spawn::{spawn_script, wait_script};
-use crate::deploy::transaction::plan::Step;
+use super::step::Step;
 
 /// Something that happened while running a phase, reported in order on the calling thread.
 #[derive(Debug)]

@@ -1,6 +1,6 @@
 //! The lock and the journal that make a switch a transaction.
 //!
-//! `STATE` is the tool directory of the profile ([`crate::deploy::tool_dir`]), next to the
+//! `STATE` is the tool directory of the profile (the `tool_dir` room), next to the
 //! profile link. The lock is an exclusive `flock` on `STATE/lock`, taken by the switch and by
 //! `runactivity` for activities that change processes. A second comer waits for it with
 //! a message naming the holder (written into the file), or with `--no-wait` fails at
@@ -59,7 +59,7 @@ pub enum Wait {
 
 impl Lock {
     /// Takes the lock `lock` of `state_dir`, a directory that must exist (the tools make
-    /// it, checked, with [`crate::deploy::tool_dir`]). When another process holds it, fails at
+    /// it, checked, with the `tool_dir` room). When another process holds it, fails at
     /// once with [`DeployError::Locked`] naming the holder (`Wait::No`), or calls
     /// `on_wait` with the holder's description and waits (`Wait::Yes`).
     pub fn acquire(state_dir: &Path, wait: Wait, on_wait: &mut dyn FnMut(&str)) -> Result<Lock> {
@@ -430,18 +430,6 @@ fn test_hook_record(records: usize) {
         // SAFETY: sending a signal to ourselves.
         unsafe {
             libc::kill(libc::getpid(), libc::SIGSTOP);
-        }
-    }
-}
-
-/// Testing hook: with `NIXPROC_TEST_KILL_AT=POINT`, the tool kills itself with SIGKILL
-/// when it reaches the named point (e.g. `profile-renamed`, between the profile move
-/// and its journal record).
-pub(crate) fn test_hook_point(point: &str) {
-    if std::env::var("NIXPROC_TEST_KILL_AT").ok().as_deref() == Some(point) {
-        // SAFETY: sending a signal to ourselves.
-        unsafe {
-            libc::kill(libc::getpid(), libc::SIGKILL);
         }
     }
 }

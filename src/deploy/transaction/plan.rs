@@ -9,7 +9,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -17,52 +16,7 @@ use crate::deploy::profile::Profile;
 use crate::deploy::Result;
 use crate::graph::{dot_quote, Direction, Dot, Graph};
 
-/// What a step does with a script.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Action {
-    /// Run `SCRIPT start`.
-    Start,
-    /// Run `SCRIPT stop`.
-    Stop,
-}
-
-impl Action {
-    /// The activity name passed to the script.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::Start => "start",
-            Action::Stop => "stop",
-        }
-    }
-}
-
-/// Why a process is in the plan.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Reason {
-    /// Only in the new profile.
-    New,
-    /// Only in the old profile.
-    Obsolete,
-    /// In both, with a different script.
-    Changed,
-}
-
-/// One step: run one script with one action once the `after` steps are finished.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Step {
-    /// Process name.
-    pub name: String,
-    /// Start or stop.
-    pub action: Action,
-    /// The script to run (through its profile).
-    pub script: PathBuf,
-    /// Names of steps of the same phase that must finish first.
-    pub after: Vec<String>,
-    /// Why the process is in the plan.
-    pub reason: Reason,
-}
+pub use crate::deploy::scripts::step::{Action, Reason, Step};
 
 /// A complete switch plan.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -290,6 +244,7 @@ impl fmt::Display for Plan {
 mod tests {
     use super::*;
     use crate::deploy::profile::Process;
+    use std::path::PathBuf;
 
     fn profile(entries: &[(&str, &str, &[&str])]) -> Profile {
         let mut p = Profile::empty(3);

@@ -132,19 +132,23 @@ pub(super) fn resolve(
             let empty = empty?;
             Ok((empty.clone(), Commit::Set { path: empty }))
         }
-        Target::Given => {
-            match model::operand(options.path.as_deref(), options.model.flake_source())? {
-                None => bail!("no processes model or profile given (pass PATH, --flake REF#NAME or set NIXPROC_PROCESSES)"),
-                Some(Operand::Model(source)) => build(options, &source, tool_state),
-                Some(Operand::Profile(path)) => {
-                    let stored = if store_it {
-                        generations::add_to_store(&path, &nix_options)?
-                    } else {
-                        path
-                    };
-                    Ok((stored.clone(), Commit::Set { path: stored }))
-                }
-            }
+        Target::Given => given(options, tool_state, store_it),
+    }
+}
+
+/// [`resolve`] of [`Target::Given`]: the model built, or the prebuilt profile (added to
+/// the store when `store_it`).
+fn given(options: &Options, tool_state: &Path, store_it: bool) -> Result<(PathBuf, Commit)> {
+    match model::operand(options.path.as_deref(), options.model.flake_source())? {
+        None => bail!("no processes model or profile given (pass PATH, --flake REF#NAME or set NIXPROC_PROCESSES)"),
+        Some(Operand::Model(source)) => build(options, &source, tool_state),
+        Some(Operand::Profile(path)) => {
+            let stored = if store_it {
+                generations::add_to_store(&path, &options.run.nix_options())?
+            } else {
+                path
+            };
+            Ok((stored.clone(), Commit::Set { path: stored }))
         }
     }
 }
