@@ -4,12 +4,18 @@
 //! - [`switch`]: `nixproc-sysvinit-switch`, a deployment's transaction and generations,
 //!   here or on other hosts;
 //! - [`runactivity`]: `nixproc-sysvinit-runactivity`, one activity on every process of a
-//!   deployment, its logs, or its confirmation.
+//!   deployment, its logs, or its confirmation;
+//! - [`render`], [`supervise`], [`id_assign`]: the renderer's command line, the
+//!   supervisor's, and the id assigner's;
+//! - [`options`]: the option groups the tools share.
 //!
-//! Both decide once, from their flags, what the invocation does ([`switch::Operation`],
+//! The switch and runactivity decide once, from their flags, what the invocation does ([`switch::Operation`],
 //! [`runactivity::Activity`]); the same typed value runs it here and gives the arguments
 //! the tool takes on a target host.
 
+pub mod id_assign;
 pub mod options;
+pub mod render;
 pub mod runactivity;
+pub mod supervise;
 pub mod switch;
