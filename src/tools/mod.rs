@@ -19,3 +19,20 @@ pub mod render;
 pub mod runactivity;
 pub mod supervise;
 pub mod switch;
+
+use crate::deploy::tool_dir::{self, StateOptions, ToolDir};
+
+/// The tool directory `state` names, opened (see [`tool_dir::open`]): what it waits for
+/// is said on standard error unless `quiet`, and what state of an earlier version moved
+/// in always.
+fn open_tool_dir(state: &StateOptions, quiet: bool) -> anyhow::Result<ToolDir> {
+    let opened = tool_dir::open(state, &mut |line| {
+        if !quiet {
+            eprintln!("{line}");
+        }
+    })?;
+    for line in &opened.moved {
+        eprintln!("{line}");
+    }
+    Ok(opened.dir)
+}

@@ -20,7 +20,7 @@ use std::process::ExitCode;
 use anyhow::{anyhow, Result};
 use clap::Parser;
 
-use crate::deploy::tool_dir::{self, StateOptions, ToolDir};
+use crate::deploy::tool_dir::{StateOptions, ToolDir};
 use crate::tools::options::{DeploymentArgs, ModelArgs, RemoteArgs, RunArgs};
 
 /// Run an activity (status, stop, reload, ...) on every process of a deployment.
@@ -245,7 +245,7 @@ impl Options {
         }
     }
 
-    /// The tool directory of the profile, opened (see [`tool_dir::open`]); says what
+    /// The tool directory of the profile, opened (see [`crate::deploy::tool_dir::open`]); says what
     /// state of an earlier version moved in.
     fn open_tool_dir(&self) -> Result<ToolDir> {
         let profile = self.deployment.profile_link();
@@ -257,11 +257,7 @@ impl Options {
             wait: self.run.wait(),
             nix_options: &nix_options,
         };
-        let opened = tool_dir::open(&options, &mut |line| eprintln!("{line}"))?;
-        for line in &opened.moved {
-            eprintln!("{line}");
-        }
-        Ok(opened.dir)
+        super::open_tool_dir(&options, false)
     }
 }
 

@@ -305,16 +305,7 @@ impl Options {
     /// of an earlier version moved in.
     fn open_tool_dir(&self, profile: &Path) -> Result<ToolDir> {
         let nix_options = self.run.nix_options();
-        let quiet = self.quiet;
-        let opened = tool_dir::open(&self.state_options(profile, &nix_options), &mut |line| {
-            if !quiet {
-                eprintln!("{line}");
-            }
-        })?;
-        for line in &opened.moved {
-            eprintln!("{line}");
-        }
-        Ok(opened.dir)
+        super::open_tool_dir(&self.state_options(profile, &nix_options), self.quiet)
     }
 
     /// For a user other than root: moves the account registries of an earlier version

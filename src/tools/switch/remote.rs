@@ -86,9 +86,7 @@ fn hosts(options: &Options) -> Result<orchestrate::Hosts<'_>> {
 /// What the run does after the hosts' switches, and the arguments the host's switch and
 /// runactivity need for it.
 fn transaction(options: &Options) -> Transaction {
-    let mut switch_args = options.deployment.host_args();
-    switch_args.extend(options.dirs.host_args());
-    switch_args.extend(options.run.host_args());
+    let switch_args = deployment_args(options);
     let mut activity_args = options.deployment.host_args();
     activity_args.extend(options.run.host_args());
     Transaction {
@@ -98,6 +96,15 @@ fn transaction(options: &Options) -> Transaction {
         activity_args,
         json: options.json,
     }
+}
+
+/// The shared options that name the deployment on a host the same way (its profile,
+/// directories and Nix options), as the host's switch takes them.
+fn deployment_args(options: &Options) -> Vec<String> {
+    let mut args = options.deployment.host_args();
+    args.extend(options.dirs.host_args());
+    args.extend(options.run.host_args());
+    args
 }
 
 /// The model `--build-host` builds: `--flake`, or PATH (a model file or a flake
@@ -113,9 +120,7 @@ fn model_source(options: &Options) -> Result<ModelSource> {
 /// there, `operation`, this run's own settings, and `--json` when its events are read
 /// back (`events`).
 fn host_args(options: &Options, operation: &Operation, events: bool) -> Result<Vec<String>> {
-    let mut args = options.deployment.host_args();
-    args.extend(options.dirs.host_args());
-    args.extend(options.run.host_args());
+    let mut args = deployment_args(options);
     args.extend(operation.host_args());
     let flags = [
         (
